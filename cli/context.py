@@ -1,0 +1,93 @@
+"""What every CLI command shares: settings, the database, the clock, actors and output."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from config.settings import Settings, get_settings
+from models import Case, Role, User
+from models.db import make_engine, session_factory, transaction
+from workflow.actors import Actor
+from workflow.errors import NotFound
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+@functools.cache
+def engine() -> Engine:
+    return make_engine(settings().db_url)
+
+
+@functools.cache
+def _schema_checked() -> bool:
+    from models.migrate import current_revision, head_revision
+
+    if current_revision(engine()) != head_revision():
+        fail("the database schema is not up to date (or not created); run: recog db upgrade")
+    return True
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """One command, one transaction: committed when the command succeeds."""
+    _schema_checked()
+    with transaction(session_factory(engine())) as session:
+        yield session
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"error: {message}", markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def resolve_actor(session: Session, name: str | None, case_id: int | None = None) -> Actor:
+    """``--actor``: an office user name, ``student`` (the case's own student, acting through
+    the office), or a system actor (``import``, ``timer``)."""
+    if not name:
+        fail("say who acts: --actor USERNAME (or set RECOG_ACTOR)")
+    if name in (Role.IMPORT.value, Role.TIMER.value):
+        return Actor.system(Role(name))
+    if name == Role.STUDENT.value:
+        if case_id is None:
+            fail("--actor student needs a case")
+        row = session.execute(select(Case.student_id, Case.institution_id)
+                              .where(Case.id == case_id)).first()
+        if row is None:
+            raise NotFound(f"case {case_id} not found")
+        return Actor(role=Role.STUDENT, id=row.student_id, institution_id=row.institution_id,
+                     label=f"student#{row.student_id}")
+    user = session.execute(select(User).where(User.username == name)).scalar()
+    if user is None or not user.active:
+        raise NotFound(f"there is no active user {name!r} (add one: recog user add)")
+    return Actor(role=Role(user.role), id=user.id, institution_id=user.institution_id,
+                 programme_ids=frozenset(p.id for p in user.programmes), label=user.username)
+
+
+def local(instant: dt.datetime | None) -> str:
+    if instant is None:
+        return "-"
+    return instant.astimezone(settings().zone).strftime("%Y-%m-%d %H:%M %Z")

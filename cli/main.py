@@ -1,0 +1,527 @@
+"""The ``recog`` command line: run Recog, migrate, import, inspect and operate cases.
+
+Every read command takes ``--json``. Failures exit non-zero with one line on stderr that
+starts with ``error:``; every write runs in one transaction and changes nothing on error.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from cli import context as ctx
+from cli.context import console, fail, local, print_json, resolve_actor, unit_of_work
+from config.errors import RecogError
+from config.procedure import get_procedure
+from models import Institution, Offering, Student
+from models.migrate import current_revision, upgrade
+from workflow import audit, catalog, queries
+from workflow.cases import assign_examiner, attach_document, open_case, set_targets
+from workflow.documents import FileStore
+from workflow.engine import fire
+
+app = typer.Typer(name="recog", no_args_is_help=True, add_completion=False,
+                  help="Recog: recognition of achievements from partner universities.")
+db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
+case_app = typer.Typer(no_args_is_help=True, help="Open, move and inspect cases.")
+catalog_app = typer.Typer(no_args_is_help=True, help="The partner course catalogue.")
+modules_app = typer.Typer(no_args_is_help=True, help="Home programmes and modules.")
+user_app = typer.Typer(no_args_is_help=True, help="Office users.")
+inst_app = typer.Typer(no_args_is_help=True, help="Home and partner institutions.")
+audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit trail.")
+workflow_app = typer.Typer(no_args_is_help=True, help="The recognition procedure.")
+for sub, name in [(db_app, "db"), (case_app, "case"), (catalog_app, "catalog"),
+                  (modules_app, "modules"), (user_app, "user"), (inst_app, "institution"),
+                  (audit_app, "audit"), (workflow_app, "workflow")]:
+    app.add_typer(sub, name=name)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ActorOpt = Annotated[str | None, typer.Option(
+    "--actor", envvar="RECOG_ACTOR",
+    help="Who acts: an office user name, 'student' (the case's student), 'import' or 'timer'.")]
+
+
+# --- database --------------------------------------------------------------------------------
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the newest version."""
+    engine = ctx.engine()
+    before = current_revision(engine)
+    upgrade(engine)
+    after = current_revision(engine)
+    shown = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        console.print(f"database {shown} is up to date (revision {after})")
+    else:
+        console.print(f"database {shown} migrated from {before or 'empty'} to {after}")
+
+
+# --- institutions, users, catalogue, modules ---------------------------------------------------
+
+@inst_app.command("add")
+def institution_add(
+    code: Annotated[str, typer.Argument(help="SCHAC code, e.g. uni-musterstadt.de")],
+    name: Annotated[str, typer.Option(help="Official name.")],
+    country: Annotated[str, typer.Option(help="ISO 3166 alpha-2 code, e.g. DE.")],
+    kind: Annotated[str, typer.Option(help="home or partner.")] = "partner",
+    erasmus: Annotated[str | None, typer.Option(help="Erasmus code, e.g. 'D  MUSTER01'.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA zone for deadlines.")] = None,
+    email: Annotated[str | None, typer.Option(help="The office's e-mail address.")] = None,
+) -> None:
+    """Add a home or partner institution."""
+    with unit_of_work() as s:
+        inst = catalog.add_institution(s, code=code, name=name, country=country, kind=kind,
+                                       erasmus_code=erasmus, timezone=timezone,
+                                       office_email=email)
+    console.print(f"added {inst.kind} institution {inst.code} (id {inst.id})")
+
+
+@inst_app.command("list")
+def institution_list(as_json: JsonOpt = False) -> None:
+    """List institutions."""
+    with unit_of_work() as s:
+        rows = [{"id": i.id, "code": i.code, "name": i.name, "country": i.country,
+                 "kind": i.kind, "erasmus_code": i.erasmus_code}
+                for i in s.scalars(select(Institution).order_by(Institution.kind,
+                                                                Institution.code))]
+    if as_json:
+        print_json(rows)
+        return
+    _table(["id", "code", "name", "country", "kind"], rows)
+
+
+def _progress_import(kind: str, file: Path) -> None:
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    with unit_of_work() as s, Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                       MofNCompleteColumn(), console=ctx.err_console,
+                                       transient=True) as bar:
+        task = bar.add_task(f"importing {file.name}", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        importer = catalog.import_catalogue if kind == "catalog" else catalog.import_modules
+        summary = importer(s, file, progress=progress)
+    console.print(f"{file.name}: {summary.created} created, {summary.updated} updated")
+
+
+@catalog_app.command("import")
+def catalog_import(file: Annotated[Path, typer.Argument(help="CSV or JSON file.")]) -> None:
+    """Import partner course offerings; existing ones (institution, code, term) are updated."""
+    _progress_import("catalog", file)
+
+
+@catalog_app.command("list")
+def catalog_list(term: Annotated[str | None, typer.Option()] = None,
+                 as_json: JsonOpt = False) -> None:
+    """List the catalogue."""
+    with unit_of_work() as s:
+        query = (select(Offering, Institution.code).join(Institution)
+                 .order_by(Offering.term, Institution.code, Offering.code))
+        if term:
+            query = query.where(Offering.term == term)
+        rows = [{"id": o.id, "partner": code, "code": o.code, "term": o.term, "title": o.title,
+                 "ects": str(o.ects), "eqf_level": o.eqf_level, "language": o.language,
+                 "start_date": o.start_date, "exam_date": o.exam_date, "status": o.status}
+                for o, code in s.execute(query)]
+    if as_json:
+        print_json(rows)
+        return
+    _table(["id", "partner", "code", "term", "title", "ects", "exam_date", "status"], rows)
+
+
+@modules_app.command("import")
+def modules_import(file: Annotated[Path, typer.Argument(help="CSV or JSON file.")]) -> None:
+    """Import home programmes and modules; existing ones are updated."""
+    _progress_import("modules", file)
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="User name (login).")],
+    role: Annotated[str, typer.Option(help="clerk, examiner, board or admin.")],
+    institution: Annotated[str, typer.Option(help="SCHAC code of the home institution.")],
+    programme: Annotated[list[str] | None, typer.Option(
+        help="Programme code an examiner examines (repeatable).")] = None,
+    display_name: Annotated[str | None, typer.Option(help="Full name.")] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    language: Annotated[str, typer.Option(help="de or en.")] = "de",
+) -> None:
+    """Add an office user."""
+    with unit_of_work() as s:
+        user = catalog.add_user(s, username=name, role=role, institution=institution,
+                                display_name=display_name, email=email,
+                                programmes=programme or [], language=language)
+    console.print(f"added {user.role} {user.username} (id {user.id})")
+
+
+# --- cases -----------------------------------------------------------------------------------
+
+def _parse_data(pairs: list[str], data_file: Path | None) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if data_file is not None:
+        try:
+            loaded = json.loads(data_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            fail(f"{data_file}: cannot read JSON data: {exc}")
+        if not isinstance(loaded, dict):
+            fail(f"{data_file}: expected a JSON object")
+        data.update(loaded)
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"--data {pair!r}: expected key=value")
+        try:
+            value: Any = json.loads(raw)
+            if not isinstance(value, list | dict | bool | int | float):
+                value = raw
+        except json.JSONDecodeError:
+            value = raw
+        # Numbers stay text: grades and credits are exact decimals, not floats.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = raw
+        target = data
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                fail(f"--data {pair!r}: {part} is not a group")
+        target[leaf] = value
+    return data
+
+
+def _find_offering(s: Any, course: str, term: str | None, partner: str | None) -> Offering:
+    query = select(Offering).join(Institution).where(Offering.code == course)
+    if term:
+        query = query.where(Offering.term == term)
+    if partner:
+        query = query.where(Institution.code == partner)
+    found = list(s.scalars(query.limit(5)))
+    if not found:
+        fail(f"no course offering {course}" + (f" in term {term}" if term else "")
+             + (f" at {partner}" if partner else ""))
+    if len(found) > 1:
+        fail(f"course code {course} is ambiguous; add --term and/or --partner")
+    return found[0]
+
+
+@case_app.command("open")
+def case_open(
+    student: Annotated[str, typer.Option(help="The student's matriculation number.")],
+    course: Annotated[str, typer.Option(help="The partner course code.")],
+    term: Annotated[str | None, typer.Option(help="The term, if the code is offered often.")
+                    ] = None,
+    partner: Annotated[str | None, typer.Option(help="The partner's SCHAC code.")] = None,
+    target: Annotated[list[str] | None, typer.Option(help="Home module code (repeatable).")
+                      ] = None,
+    name: Annotated[str | None, typer.Option(help="Name, for a new student.")] = None,
+    email: Annotated[str | None, typer.Option(help="E-mail, for a new student.")] = None,
+    language: Annotated[str, typer.Option(help="de or en, for a new student.")] = "de",
+    institution: Annotated[str | None, typer.Option(help="Home institution (SCHAC code).")
+                           ] = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Open a case for a student and a partner course (the student is created if new)."""
+    from models import Module, Programme
+
+    with unit_of_work() as s:
+        who = resolve_actor(s, actor)
+        home_id = who.institution_id
+        if institution:
+            home_id = catalog.institution_by_code(s, institution).id
+        if home_id is None:
+            fail("say which home institution: --institution CODE")
+        stud = catalog.find_or_create_student(
+            s, home_id, matriculation_number=student, name=name, email=email,
+            preferred_language=language)
+        offering = _find_offering(s, course, term, partner)
+        module_ids = []
+        for code in target or []:
+            mid = s.execute(select(Module.id).join(Programme).where(
+                Module.code == code, Programme.institution_id == home_id)).scalar()
+            if mid is None:
+                fail(f"unknown home module {code}")
+            module_ids.append(mid)
+        fired = open_case(s, student_id=stud.id, offering_id=offering.id, actor=who,
+                          now=ctx.now(), target_module_ids=module_ids, channel="cli")
+    if as_json:
+        print_json({"id": fired.case_id, "state": fired.to_state, "due_at": fired.due_at,
+                    "due_kind": fired.due_kind})
+        return
+    console.print(f"opened case {fired.case_id} ({fired.to_state}); next deadline: "
+                  f"{fired.due_kind or '-'} {local(fired.due_at)}")
+
+
+@case_app.command("fire")
+def case_fire(
+    case: Annotated[int, typer.Argument(help="Case number.")],
+    event: Annotated[str, typer.Argument(help="Event name (see: recog workflow show).")],
+    actor: ActorOpt = None,
+    data: Annotated[list[str] | None, typer.Option(
+        "--data", help="key=value (repeatable; a.b=value nests; JSON values allowed).")] = None,
+    data_file: Annotated[Path | None, typer.Option(help="A JSON object with the data.")] = None,
+    version: Annotated[int | None, typer.Option(
+        help="Only act if the case is still at this version.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fire an event on a case."""
+    payload = _parse_data(data or [], data_file)
+    with unit_of_work() as s:
+        who = resolve_actor(s, actor, case)
+        fired = fire(s, case, event, actor=who, now=ctx.now(), data=payload, channel="cli",
+                     expected_version=version)
+    if as_json:
+        print_json({"case": fired.case_id, "seq": fired.seq, "event": fired.event,
+                    "from": fired.from_state, "to": fired.to_state, "due_at": fired.due_at,
+                    "due_kind": fired.due_kind, "notifications": len(fired.outbox)})
+        return
+    console.print(f"case {fired.case_id}: {fired.event}: {fired.from_state} -> "
+                  f"{fired.to_state}; next deadline: {fired.due_kind or '-'} "
+                  f"{local(fired.due_at)}; {len(fired.outbox)} notification(s) queued")
+
+
+@case_app.command("assign")
+def case_assign(case: int, examiner: str, actor: ActorOpt = None) -> None:
+    """Assign the examiner who reviews a case."""
+    with unit_of_work() as s:
+        who = resolve_actor(s, actor, case)
+        assign_examiner(s, case, examiner, actor=who, now=ctx.now(), channel="cli")
+    console.print(f"case {case}: examiner {examiner} assigned")
+
+
+@case_app.command("target")
+def case_target(case: int, modules: Annotated[list[str], typer.Argument(help="Module codes.")],
+                actor: ActorOpt = None) -> None:
+    """Set the home module(s) a case should be credited to."""
+    with unit_of_work() as s:
+        who = resolve_actor(s, actor, case)
+        set_targets(s, case, modules, actor=who, now=ctx.now(), channel="cli")
+    console.print(f"case {case}: targets {', '.join(modules)}")
+
+
+@case_app.command("attach")
+def case_attach(
+    case: int,
+    file: Annotated[Path, typer.Argument(help="The document (PDF, XML, ...).")],
+    kind: Annotated[str, typer.Option(help="transcript, evidence, notice or correspondence.")
+                    ] = "transcript",
+    actor: ActorOpt = None,
+) -> None:
+    """Attach a document to a case (stored by its SHA-256 under the data directory)."""
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    content = file.read_bytes()
+    media = {".pdf": "application/pdf", ".xml": "application/xml"}.get(
+        file.suffix.lower(), "application/octet-stream")
+    with unit_of_work() as s:
+        who = resolve_actor(s, actor, case)
+        doc_id, _ = attach_document(s, case, content=content, filename=file.name,
+                                    media_type=media, kind=kind,
+                                    store=FileStore(ctx.settings().documents_dir), actor=who,
+                                    now=ctx.now(), channel="cli")
+    console.print(f"case {case}: document {doc_id} ({kind}, {len(content)} bytes) attached")
+
+
+def _viewer(s: Any, actor: str | None, case: int | None = None) -> Any:
+    return resolve_actor(s, actor, case) if actor else None
+
+
+@case_app.command("show")
+def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Show a case: where it stands, its deadline, documents and what can happen next."""
+    with unit_of_work() as s:
+        detail = queries.case_detail(s, case, actor=_viewer(s, actor, case), now=ctx.now())
+    if as_json:
+        print_json(detail)
+        return
+    dl = detail["deadline"]
+    late = f" [bold red]({dl['overdue_days']} days overdue)[/]" if dl["overdue_days"] else ""
+    course = detail["course"]
+    console.print(f"[bold]Case {detail['id']}[/]  {detail['state_label']} "
+                  f"([cyan]{detail['state']}[/], version {detail['version']})")
+    console.print(f"Student:   {detail['student']['name']} "
+                  f"({detail['student']['matriculation_number']})")
+    console.print(f"Course:    {course['partner_name']}: {course['code']} {course['title']} "
+                  f"({course['term']}, {course['ects']} ECTS, EQF {course['eqf_level']})")
+    targets = ", ".join(f"{t['code']} {t['title']}" for t in detail["targets"]) or "-"
+    console.print(f"Targets:   {targets}")
+    console.print(f"Examiner:  {detail['examiner'] or '-'}")
+    console.print(f"Deadline:  {dl['kind'] or '-'} {local(dl['due_at'])}{late}")
+    if detail["result"]:
+        console.print(f"Result:    {json.dumps(detail['result'], ensure_ascii=False)}")
+    if detail["decision"]:
+        console.print(f"Decision:  {json.dumps(detail['decision'], ensure_ascii=False)}")
+    for doc in detail["documents"]:
+        console.print(f"Document:  #{doc['id']} {doc['kind']} {doc['filename']} "
+                      f"({doc['size']} bytes)")
+    nxt = ", ".join(f"{e['event']} ({'/'.join(e['actors'])})" for e in detail["next_events"])
+    console.print(f"Next:      {nxt or 'nothing: the case is final'}")
+
+
+@case_app.command("list")
+def case_list(
+    state: Annotated[str | None, typer.Option(help="Only cases in this state.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only cases past a deadline.")
+                       ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List cases (the actor's, if --actor is given), overdue ones first with --overdue."""
+    proc = get_procedure()
+    if state and state not in proc.states:
+        fail(f"unknown state {state!r}; states are: {', '.join(proc.states)}")
+    with unit_of_work() as s:
+        rows = queries.list_cases(s, actor=_viewer(s, actor), now=ctx.now(), state=state,
+                                  overdue=overdue, limit=limit, offset=offset)
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        r["due"] = f"{r['due_kind'] or '-'} {local(r['due_at'])}"
+        r["late"] = f"[bold red]{r['overdue_days']} d[/]" if r["overdue_days"] else ""
+    _table(["id", "state", "student", "partner", "course", "term", "due", "late"], rows)
+
+
+@case_app.command("history")
+def case_history(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """The audit trail of one case, oldest first."""
+    with unit_of_work() as s:
+        rows = queries.history(s, case, actor=_viewer(s, actor, case))
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        r["when"] = local(r["at"])
+        r["change"] = f"{r['from'] or '-'} -> {r['to']}" if r["from"] != r["to"] else "-"
+        r["who"] = f"{r['actor_role']}#{r['actor_id']}" if r["actor_id"] else r["actor_role"]
+        r["details"] = json.dumps(r["data"], ensure_ascii=False)[:60]
+    _table(["seq", "when", "event", "change", "who", "channel", "details"], rows)
+
+
+# --- audit, workflow -------------------------------------------------------------------------
+
+@audit_app.command("verify")
+def audit_verify(case: Annotated[int | None, typer.Argument(help="Only this case.")] = None,
+                 as_json: JsonOpt = False) -> None:
+    """Verify the hash chains of the audit trail; exit 1 naming the first broken event."""
+    with unit_of_work() as s:
+        report = audit.verify(s, case)
+    if as_json:
+        print_json({"ok": report.ok, "cases": report.cases, "events": report.events,
+                    "breaches": [{"case": b.case_id, "seq": b.seq, "message": b.message}
+                                 for b in report.breaches]})
+    elif report.ok:
+        console.print(f"audit trail intact: {report.events} events in {report.cases} cases")
+    if not report.ok:
+        if not as_json:
+            for breach in report.breaches:
+                ctx.err_console.print(f"broken: {breach}", markup=False)
+        fail(f"audit trail broken in {len(report.breaches)} case(s); first: "
+             f"{report.breaches[0]}")
+
+
+@workflow_app.command("show")
+def workflow_show(
+    fmt: Annotated[str, typer.Option("--format", help="mermaid, dot or table.")] = "mermaid",
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the procedure: a Mermaid or DOT diagram, or a table of events."""
+    proc = get_procedure()
+    if as_json:
+        print_json({
+            "source": proc.source, "initial": proc.initial,
+            "states": [{"name": s.name, "label": s.label, "final": s.final,
+                        "deadline": s.deadline} for s in proc.states.values()],
+            "events": [{"name": e.name, "from": list(e.sources), "to": e.dest,
+                        "actors": list(e.actors), "guards": list(e.guards),
+                        "notify": list(e.notify)} for e in proc.events.values()],
+        })
+    elif fmt == "mermaid":
+        print(proc.mermaid())  # noqa: T201  plain stdout, so it can be piped into a file
+    elif fmt == "dot":
+        print(proc.dot())  # noqa: T201
+    elif fmt == "table":
+        _table(["event", "from", "to", "actors", "guards"], [
+            {"event": e.name, "from": ", ".join(e.sources), "to": e.dest,
+             "actors": ", ".join(e.actors), "guards": ", ".join(e.guards)}
+            for e in proc.events.values()])
+    else:
+        fail(f"unknown format {fmt!r}; use mermaid, dot or table")
+
+
+# --- running ---------------------------------------------------------------------------------
+
+@app.command("up")
+def up(demo: Annotated[bool, typer.Option("--demo", help="Seed a demo network if empty.")
+                       ] = False) -> None:
+    """Run Recog: migrate the database, seed the demo if asked, and report what is there."""
+    from workflow.demo import has_data, seed_demo
+
+    settings = ctx.settings()
+    db_upgrade()
+    if demo:
+        with unit_of_work() as s:
+            if has_data(s):
+                console.print("demo: the database has data already; not seeding again")
+            else:
+                summary = seed_demo(s, now=ctx.now(),
+                                    store=FileStore(settings.documents_dir))
+                console.print(f"demo: seeded {summary.cases} cases; office logins: "
+                              f"{', '.join(summary.logins)}")
+    with unit_of_work() as s:
+        counts = queries.count_by_state(s, actor=None)
+        overdue = queries.list_cases(s, actor=None, now=ctx.now(), overdue=True, limit=10_000)
+        students = s.scalar(select(Student.id).limit(1))
+    proc = get_procedure()
+    table = Table(title="Cases by state")
+    table.add_column("state")
+    table.add_column("cases", justify="right")
+    for state in proc.states:
+        table.add_row(state, str(counts.get(state, 0)))
+    console.print(table)
+    console.print(f"{len(overdue)} case(s) overdue. Data directory: {settings.data_dir}")
+    if students is None:
+        console.print("No cases yet. Try: recog up --demo")
+    console.print("Next: recog case list --overdue, recog case show ID, recog workflow show")
+
+
+def _table(columns: list[str], rows: list[dict[str, Any]]) -> None:
+    table = Table(show_lines=False)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*[("" if row.get(c) is None else str(row.get(c))) for c in columns])
+    console.print(table)
+    if not rows:
+        console.print("(none)")
+
+
+def _mount_optional() -> None:
+    try:
+        from cli.grade import app as grade_app
+    except ImportError:  # built in parallel; absent until the grade module lands
+        return
+    app.add_typer(grade_app, name="grade")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    """Console entry point: domain and configuration errors become one line on stderr."""
+    try:
+        app()
+    except RecogError as exc:
+        ctx.err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise SystemExit(1) from None

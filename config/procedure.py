@@ -1,0 +1,232 @@
+"""The recognition procedure as data: load it, validate it, and build its one static machine.
+
+The procedure (states, events, actors, guards, deadlines, notifications) is a TOML file
+(``config/procedure.toml`` unless ``RECOG_PROCEDURE_FILE`` names another). It is validated at
+start-up, so an office that adapts it learns of a mistake before any case is touched, and is
+turned into exactly one ``transitions.Machine`` per process: the library's FAQ advises one
+class-level machine for many persisted objects, and a machine per case costs about 14 times
+more per event (measured in bench/transitions.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transitions import Machine
+
+from config.errors import ConfigurationError
+
+DEFAULT_PROCEDURE = Path(__file__).with_name("procedure.toml")
+
+# What the engine knows how to do; a procedure can only name these (see workflow/guards.py and
+# workflow/deadlines.py for their meaning).
+KNOWN_STATES = (
+    "planned", "enrolled", "course_passed", "course_failed", "transcript_received", "submitted",
+    "in_review", "info_requested", "recognized", "partially_recognized", "rejected", "appealed",
+    "closed", "withdrawn", "lapsed",
+)
+KNOWN_ROLES = ("clerk", "examiner", "board", "admin", "student", "import", "timer")
+KNOWN_RECIPIENTS = ("student", "clerk", "examiner", "board")
+KNOWN_DEADLINES = (
+    "enrolment", "result", "transcript", "retake", "submission", "decision", "info_reply",
+    "appeal_window", "board_decision",
+)
+KNOWN_GUARDS = (
+    "course_offered", "result_data", "document_attached", "target_set", "not_passed_at_home",
+    "examiner_assigned", "assigned_examiner", "message_given", "recognition_data",
+    "partial_recognition_data", "rejection_reasons", "inside_appeal_window", "reasons_given",
+    "appeal_window_over", "deadline_passed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StateDef:
+    name: str
+    label: str
+    final: bool
+    deadline: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventDef:
+    name: str
+    sources: tuple[str, ...]
+    dest: str
+    actors: tuple[str, ...]
+    guards: tuple[str, ...]
+    notify: tuple[str, ...]
+    prerequisite: str
+
+
+@dataclass(frozen=True)
+class Procedure:
+    initial: str
+    states: dict[str, StateDef]
+    events: dict[str, EventDef]
+    source: str
+    machine: Machine = field(repr=False, compare=False)
+
+    def allowed_from(self, state: str) -> list[EventDef]:
+        return [ev for ev in self.events.values() if state in ev.sources]
+
+    def path_to(self, state: str, targets: set[str]) -> list[EventDef] | None:
+        """The shortest sequence of events leading from ``state`` into ``targets``."""
+        queue: deque[tuple[str, list[EventDef]]] = deque([(state, [])])
+        seen = {state}
+        while queue:
+            here, path = queue.popleft()
+            if here in targets:
+                return path
+            for ev in self.allowed_from(here):
+                if ev.dest not in seen:
+                    seen.add(ev.dest)
+                    queue.append((ev.dest, [*path, ev]))
+        return None
+
+    def explain_illegal(self, case_ref: str, event: str, state: str) -> str:
+        """Why ``event`` cannot happen in ``state``, and what has to happen first."""
+        ev = self.events[event]
+        head = f"cannot {event} {case_ref}: it is {state}"
+        if self.states[state].final:
+            return f"{head}, which is final; nothing can happen to it any more"
+        path = self.path_to(state, set(ev.sources))
+        if path:
+            return f"{head}; {path[0].prerequisite}"
+        options = ", ".join(e.name for e in self.allowed_from(state))
+        return f"{head}; {event} is no longer possible (possible now: {options})"
+
+    def mermaid(self) -> str:
+        lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
+        for ev in self.events.values():
+            for src in ev.sources:
+                lines.append(f"    {src} --> {ev.dest}: {ev.name}")
+        for st in self.states.values():
+            if st.final:
+                lines.append(f"    {st.name} --> [*]")
+        return "\n".join(lines)
+
+    def dot(self) -> str:
+        lines = ["digraph recog {", "    rankdir=LR;", '    node [shape=box, style=rounded];']
+        for st in self.states.values():
+            shape = ", peripheries=2" if st.final else ""
+            lines.append(f'    {st.name} [label="{st.label}"{shape}];')
+        for ev in self.events.values():
+            for src in ev.sources:
+                lines.append(f'    {src} -> {ev.dest} [label="{ev.name}"];')
+        lines.append("}")
+        return "\n".join(lines)
+
+
+def _fail(source: str, message: str) -> ConfigurationError:
+    return ConfigurationError(f"procedure {source}: {message}")
+
+
+def _names(source: str, where: str, values: Any, known: tuple[str, ...]) -> tuple[str, ...]:
+    if isinstance(values, str) or not isinstance(values, list):
+        raise _fail(source, f"{where} must be a list of names")
+    for value in values:
+        if value not in known:
+            raise _fail(source, f"{where} names unknown {value!r}; known: {', '.join(known)}")
+    return tuple(values)
+
+
+def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
+    """Validate a procedure definition and build its machine; every mistake is named."""
+    states: dict[str, StateDef] = {}
+    for name, spec in (raw.get("states") or {}).items():
+        if name not in KNOWN_STATES:
+            raise _fail(source, f"unknown state {name!r}; known states: {', '.join(KNOWN_STATES)}")
+        deadline = spec.get("deadline")
+        if deadline is not None and deadline not in KNOWN_DEADLINES:
+            raise _fail(source, f"state {name}: unknown deadline {deadline!r}; known: "
+                        f"{', '.join(KNOWN_DEADLINES)}")
+        final = bool(spec.get("final", False))
+        if final and deadline:
+            raise _fail(source, f"state {name} is final and cannot have a deadline")
+        states[name] = StateDef(name, str(spec.get("label", name)), final, deadline)
+    if not states:
+        raise _fail(source, "no states defined")
+    initial = raw.get("initial")
+    if initial not in states:
+        raise _fail(source, f"initial state {initial!r} is not one of the defined states")
+
+    events: dict[str, EventDef] = {}
+    for i, spec in enumerate(raw.get("events") or [], start=1):
+        name = spec.get("name")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise _fail(source, f"event #{i} has no valid name")
+        if name in events:
+            raise _fail(source, f"event {name} is defined twice")
+        where = f"event {name}"
+        sources = spec.get("from") or []
+        for src in [*sources, spec.get("to")]:
+            if src not in states:
+                raise _fail(source, f"{where} names unknown state {src!r}")
+        actors = _names(source, f"{where}: actors", spec.get("actors", []), KNOWN_ROLES)
+        if not actors:
+            raise _fail(source, f"{where} has no actor: say who may fire it")
+        events[name] = EventDef(
+            name=name,
+            sources=tuple(sources),
+            dest=spec["to"],
+            actors=actors,
+            guards=_names(source, f"{where}: guards", spec.get("guards", []), KNOWN_GUARDS),
+            notify=_names(source, f"{where}: notify", spec.get("notify", []), KNOWN_RECIPIENTS),
+            prerequisite=str(spec.get("prerequisite") or f"{name} must happen first"),
+        )
+        if not sources:
+            raise _fail(source, f"{where} has no source state")
+        for src in sources:
+            if states[src].final:
+                raise _fail(source, f"{where} leaves final state {src}")
+
+    for st in states.values():
+        if not st.final and not any(st.name in ev.sources for ev in events.values()):
+            raise _fail(source, f"state {st.name} is not final but has no way out")
+    reachable, frontier = {initial}, [initial]
+    while frontier:
+        here = frontier.pop()
+        for ev in events.values():
+            if here in ev.sources and ev.dest not in reachable:
+                reachable.add(ev.dest)
+                frontier.append(ev.dest)
+    unreachable = [s for s in states if s not in reachable]
+    if unreachable:
+        raise _fail(source, f"unreachable state(s) from {initial}: {', '.join(unreachable)}")
+
+    machine = Machine(
+        model=None,
+        states=list(states),
+        initial=initial,
+        transitions=[
+            {"trigger": ev.name, "source": list(ev.sources), "dest": ev.dest}
+            for ev in events.values()
+        ],
+        auto_transitions=False,
+        send_event=False,
+    )
+    return Procedure(initial, states, events, source, machine)
+
+
+def load_procedure(path: Path | None = None) -> Procedure:
+    path = path or DEFAULT_PROCEDURE
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigurationError(f"procedure file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"procedure {path}: not valid TOML: {exc}") from None
+    return parse_procedure(raw, str(path))
+
+
+@functools.cache
+def get_procedure() -> Procedure:
+    """The process-wide procedure and machine, built on first use."""
+    from config.settings import get_settings
+
+    return load_procedure(get_settings().procedure_file)

@@ -1,0 +1,109 @@
+"""The one settings object: every knob of Recog, read once from the environment (``RECOG_*``).
+
+A wrong value stops start-up with a message that names the variable and what it accepts
+(see :func:`load_settings`); nothing reads ``os.environ`` anywhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config.errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    """Recog's configuration. Every field is ``RECOG_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="RECOG_", extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(default=Path("var"), description="Where the embedded database, "
+                           "broker, documents and mail files live.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: "
+                                     "SQLite file <data_dir>/recog.sqlite3.")
+    broker_url: str | None = Field(default=None, description="Celery broker; default: "
+                                   "SQLite file <data_dir>/broker.sqlite3 (kombu SQLAlchemy).")
+    timezone: str = Field(default="Europe/Berlin", description="Time zone in which calendar "
+                          "deadlines are counted (institutions may override).")
+    procedure_file: Path | None = Field(default=None, description="A TOML procedure replacing "
+                                        "the built-in one (config/procedure.toml).")
+
+    # Deadline lengths (days unless the name says otherwise). Counted per § 187/188 BGB:
+    # the day of the triggering event does not count; the period ends at 24:00 local time.
+    enrolment_grace_days: int = Field(default=14, ge=0, description="Days after the course "
+                                      "starts before an un-enrolled case lapses.")
+    result_grace_days: int = Field(default=28, ge=0, description="Days after the exam before "
+                                   "a missing partner result is chased.")
+    transcript_due_days: int = Field(default=35, ge=1, description="Days after the exam by "
+                                     "which the transcript of records is due.")
+    retake_window_days: int = Field(default=180, ge=1, description="Days a failed course may "
+                                    "still be retaken before the case lapses.")
+    submission_due_days: int = Field(default=56, ge=1, description="Days after the transcript "
+                                     "arrives by which the student must request recognition.")
+    decision_due_days: int = Field(default=42, ge=1, description="Days from a complete "
+                                   "submission to the decision (paused during info requests).")
+    info_reply_days: int = Field(default=14, ge=1, description="Days the student has to answer "
+                                 "a request for information.")
+    appeal_window_months: int = Field(default=1, ge=1, description="Months after the notice in "
+                                      "which the student may object (Widerspruch).")
+    board_decision_days: int = Field(default=56, ge=1, description="Days the examination board "
+                                     "has to decide an appeal.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
+                             "Europe/Berlin") from exc
+        return value
+
+    @field_validator("database_url", "broker_url")
+    @classmethod
+    def _url_has_scheme(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError(f"{value!r} is not a URL; expected e.g. "
+                             "postgresql+psycopg://user@host/db or sqlite:///var/recog.sqlite3")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'recog.sqlite3'}"
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.sqlite3'}"
+
+    @property
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment once; turn pydantic's complaint into one actionable sentence."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]  # overrides are validated here
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(part) for part in err["loc"]) or "settings"
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"RECOG_{field.upper()}: {msg}")
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use (never at import time)."""
+    return load_settings()

@@ -1,0 +1,312 @@
+"""The tables of Recog. Each model says which of its columns hold personal data
+(``__personal_data__``), so retention, erasure and subject-access exports know where to look."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base
+from models.enums import CaseState, InstitutionKind, OutboxStatus, Role
+
+_states = ", ".join(f"'{s.value}'" for s in CaseState)
+_roles = ", ".join(f"'{r.value}'" for r in Role)
+
+
+class Institution(Base):
+    __tablename__ = "institutions"
+    __personal_data__: ClassVar[tuple[str, ...]] = ()
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(120), unique=True)  # SCHAC home organisation
+    erasmus_code: Mapped[str | None] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    country: Mapped[str] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+    kind: Mapped[str] = mapped_column(String(10), default=InstitutionKind.PARTNER.value)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    office_email: Mapped[str | None] = mapped_column(String(320))
+
+    __table_args__ = (CheckConstraint("kind IN ('home', 'partner')", name="kind"),)
+
+
+class Programme(Base):
+    __tablename__ = "programmes"
+    __personal_data__: ClassVar[tuple[str, ...]] = ()
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    code: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(300))
+    degree: Mapped[str | None] = mapped_column(String(60))
+
+    institution: Mapped[Institution] = relationship()
+    modules: Mapped[list[Module]] = relationship(back_populates="programme")
+
+    __table_args__ = (UniqueConstraint("institution_id", "code"),)
+
+
+class Module(Base):
+    """A home module a foreign achievement can be credited to."""
+
+    __tablename__ = "modules"
+    __personal_data__: ClassVar[tuple[str, ...]] = ()
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    programme_id: Mapped[int] = mapped_column(ForeignKey("programmes.id"))
+    code: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(300))
+    ects: Mapped[Decimal] = mapped_column(Numeric(5, 1))
+    regulation_version: Mapped[str] = mapped_column(String(60))
+
+    programme: Mapped[Programme] = relationship(back_populates="modules")
+
+    __table_args__ = (
+        UniqueConstraint("programme_id", "code"),
+        CheckConstraint("ects > 0", name="ects_positive"),
+    )
+
+
+class Offering(Base):
+    """One partner course in one term: the catalogue entry, with the micro-credential elements
+    of the EU Council Recommendation (2022) Annex I."""
+
+    __tablename__ = "offerings"
+    __personal_data__: ClassVar[tuple[str, ...]] = ()
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    code: Mapped[str] = mapped_column(String(60))
+    term: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(300))
+    ects: Mapped[Decimal] = mapped_column(Numeric(5, 1))
+    language: Mapped[str] = mapped_column(String(8))
+    eqf_level: Mapped[int] = mapped_column(Integer)
+    learning_outcomes: Mapped[str] = mapped_column(Text)
+    assessment_type: Mapped[str] = mapped_column(String(120))
+    participation_mode: Mapped[str] = mapped_column(String(60))
+    quality_assurance: Mapped[str | None] = mapped_column(String(300))
+    start_date: Mapped[dt.date]
+    end_date: Mapped[dt.date]
+    exam_date: Mapped[dt.date | None]
+    grading_scheme: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(12), default="offered")
+
+    institution: Mapped[Institution] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("institution_id", "code", "term"),
+        CheckConstraint("ects > 0", name="ects_positive"),
+        CheckConstraint("eqf_level BETWEEN 1 AND 8", name="eqf_level"),
+        CheckConstraint("status IN ('offered', 'cancelled')", name="status"),
+        CheckConstraint("end_date >= start_date", name="dates"),
+    )
+
+
+class Student(Base):
+    __tablename__ = "students"
+    __personal_data__: ClassVar[tuple[str, ...]] = (
+        "matriculation_number", "name", "email", "date_of_birth", "preferred_language",
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    matriculation_number: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(300))
+    email: Mapped[str] = mapped_column(String(320))
+    date_of_birth: Mapped[dt.date | None]
+    preferred_language: Mapped[str] = mapped_column(String(2), default="de")
+
+    __table_args__ = (
+        UniqueConstraint("institution_id", "matriculation_number"),
+        CheckConstraint("preferred_language IN ('de', 'en')", name="language"),
+    )
+
+
+user_programmes = Table(
+    "user_programmes",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("programme_id", ForeignKey("programmes.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(Base):
+    """An office account: clerk, examiner, board member or admin of one institution."""
+
+    __tablename__ = "users"
+    __personal_data__: ClassVar[tuple[str, ...]] = ("username", "display_name", "email")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(12))
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    preferred_language: Mapped[str] = mapped_column(String(2), default="de")
+
+    programmes: Mapped[list[Programme]] = relationship(secondary=user_programmes)
+
+    __table_args__ = (
+        CheckConstraint("role IN ('clerk', 'examiner', 'board', 'admin')", name="role"),
+    )
+
+
+case_targets = Table(
+    "case_targets",
+    Base.metadata,
+    Column("case_id", ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True),
+    Column("module_id", ForeignKey("modules.id"), primary_key=True),
+)
+
+
+class Case(Base):
+    """One student x one partner course offering. Only ``workflow`` changes ``state``."""
+
+    __tablename__ = "cases"
+    __personal_data__: ClassVar[tuple[str, ...]] = ("result", "decision")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id"))
+    offering_id: Mapped[int] = mapped_column(ForeignKey("offerings.id"))
+    programme_id: Mapped[int | None] = mapped_column(ForeignKey("programmes.id"))
+    examiner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    state: Mapped[str] = mapped_column(String(24))
+    # Grows by one with every audit event: it is also the sequence number of the last event.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    chain_head: Mapped[str] = mapped_column(String(64))  # hash of the last audit event
+    due_at: Mapped[dt.datetime | None]
+    due_kind: Mapped[str | None] = mapped_column(String(20))
+    # The decision clock: its due time while it runs; the time left while it is paused.
+    decision_due_at: Mapped[dt.datetime | None]
+    decision_paused_seconds: Mapped[int | None]
+    appeal_ends_at: Mapped[dt.datetime | None]
+    result: Mapped[dict[str, Any] | None]
+    decision: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+    student: Mapped[Student] = relationship()
+    offering: Mapped[Offering] = relationship()
+    programme: Mapped[Programme | None] = relationship()
+    examiner: Mapped[User | None] = relationship()
+    targets: Mapped[list[Module]] = relationship(secondary=case_targets)
+
+    __table_args__ = (
+        CheckConstraint(f"state IN ({_states})", name="state"),
+        CheckConstraint("version >= 0", name="version"),
+        CheckConstraint("(due_at IS NULL) = (due_kind IS NULL)", name="due_pair"),
+        # The deadline sweep reads only what is due, through this index.
+        Index("ix_cases_due", "due_at", "id", postgresql_where=text("due_at IS NOT NULL"),
+              sqlite_where=text("due_at IS NOT NULL")),
+        Index("ix_cases_institution_state", "institution_id", "state"),
+        Index("ix_cases_student", "student_id"),
+        Index("ix_cases_offering", "offering_id"),
+    )
+
+
+class CaseEvent(Base):
+    """The append-only, hash-chained audit trail: one row per change of a case."""
+
+    __tablename__ = "case_events"
+    # Free text (messages, reasons) lives in ``data``; the hash covers only its digest, so
+    # erasing personal data later does not break the chain (see workflow/audit.py).
+    __personal_data__: ClassVar[tuple[str, ...]] = ("data",)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str | None] = mapped_column(String(24))
+    to_state: Mapped[str] = mapped_column(String(24))
+    actor_role: Mapped[str] = mapped_column(String(12))
+    actor_id: Mapped[int | None]
+    channel: Mapped[str] = mapped_column(String(12))
+    at: Mapped[dt.datetime]
+    data: Mapped[dict[str, Any]]
+    data_digest: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq"),
+        CheckConstraint(f"actor_role IN ({_roles})", name="actor_role"),
+    )
+
+
+class Document(Base):
+    """Metadata of a stored file; the bytes live under the documents directory by SHA-256."""
+
+    __tablename__ = "documents"
+    __personal_data__: ClassVar[tuple[str, ...]] = ("filename",)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # transcript, notice, evidence, ...
+    filename: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[dt.datetime]
+    uploaded_by_role: Mapped[str] = mapped_column(String(12))
+    uploaded_by_id: Mapped[int | None]
+
+
+class HomeAchievement(Base):
+    """A module the student has already passed at home: it cannot be credited again."""
+
+    __tablename__ = "home_achievements"
+    __personal_data__: ClassVar[tuple[str, ...]] = ("passed_on",)
+
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id"), primary_key=True)
+    passed_on: Mapped[dt.date]
+
+
+class Outbox(Base):
+    """Notification intents written in the transaction of the change that caused them."""
+
+    __tablename__ = "outbox"
+    __personal_data__: ClassVar[tuple[str, ...]] = ()  # ids and template names only
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Deterministic, so a replayed transition or delivery can never produce a second row.
+    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    event_seq: Mapped[int | None]
+    channel: Mapped[str] = mapped_column(String(12))  # email, webhook
+    recipient: Mapped[str] = mapped_column(String(12))  # a role: student, clerk, examiner, ...
+    template: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(10), default=OutboxStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'sent', 'dead')", name="status"),
+        Index("ix_outbox_pending", "available_at", "id",
+              postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
+    )

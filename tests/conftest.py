@@ -1,0 +1,129 @@
+"""Shared fixtures: real SQLite and PostgreSQL databases, migrated once, and a seeded network.
+
+PostgreSQL tests skip when the server is absent, except where CI=true or
+RECOG_REQUIRE_SERVICES=1: there a missing service fails the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+# Tests never write into the checkout's var/: everything goes below a private temp directory.
+TEST_DATA = Path(os.environ.setdefault("RECOG_DATA_DIR", tempfile.mkdtemp(prefix="recog-test-")))
+os.environ.setdefault("RECOG_ENVIRONMENT", "test")
+
+from config.settings import get_settings  # noqa: E402  (after the environment is set)
+from models.base import Base  # noqa: E402
+from models.db import make_engine, session_factory  # noqa: E402
+from models.migrate import upgrade  # noqa: E402
+from workflow.demo import Network, seed_network  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get("RECOG_TEST_PG_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+
+
+def services_required() -> bool:
+    return (os.environ.get("CI", "").lower() == "true"
+            or os.environ.get("RECOG_REQUIRE_SERVICES") == "1")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(TEST_DATA, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file; each test gets a copy (faster than migrating per test)."""
+    path = tmp_path_factory.mktemp("template") / "recog.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, migrated once, dropped at the end."""
+    import psycopg
+
+    admin = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    name = f"recog_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        if services_required():
+            pytest.fail(f"PostgreSQL is required (CI) but unreachable at {PG_ADMIN_URL}: {exc}")
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _truncate(engine: Engine) -> None:
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
+    path = tmp_path / "recog.sqlite3"
+    shutil.copy(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine(pg_database: str) -> Iterator[Engine]:
+    engine = make_engine(pg_database)
+    _truncate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Both engines: a test using this runs once on SQLite and once on PostgreSQL."""
+    name = "sqlite_engine" if request.param == "sqlite" else "pg_engine"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def network(engine: Engine) -> Network:
+    """The demo institutions, modules, catalogue and office users, committed."""
+    with session_factory(engine)() as s, s.begin():
+        return seed_network(s, today=NOW.date())
+
+
+@pytest.fixture
+def session(engine: Engine, network: Network) -> Iterator[Session]:
+    """A session inside one transaction, rolled back after the test."""
+    with session_factory(engine)() as s, s.begin():
+        yield s
+        s.rollback()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

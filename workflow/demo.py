@@ -1,0 +1,283 @@
+"""A demo partner network, and a driver that walks a case to any state through ``fire``.
+
+``recog up --demo`` seeds a home university, three partner universities, a catalogue and 50
+cases spread over every state. Every case gets there by real events with real guards, so its
+audit trail verifies and its deadlines are what the engine computed. Tests and benchmarks use
+the same driver (``advance``) instead of pasting state into rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from config.procedure import EventDef, get_procedure
+from config.settings import Settings, get_settings
+from models import Case, Institution, Module, Offering, Programme, Role, User
+from workflow.actors import Actor
+from workflow.cases import assign_examiner, attach_document, open_case
+from workflow.catalog import add_institution, add_user, find_or_create_student
+from workflow.documents import DocumentStore, MemoryStore
+from workflow.engine import FiredEvent, fire
+
+MINIMAL_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages"
+               b"/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+@dataclass
+class Network:
+    """Ids of the seeded network, for the driver and for tests."""
+
+    home_id: int
+    clerk: Actor
+    examiner: Actor
+    examiner_username: str
+    board: Actor
+    admin: Actor
+    offerings: dict[str, int] = field(default_factory=dict)  # "past" | "current" | "next"
+    modules: list[str] = field(default_factory=list)
+
+
+def actor_for(session: Session, username: str) -> Actor:
+    user = session.execute(select(User).where(User.username == username)).scalar_one()
+    return Actor(role=Role(user.role), id=user.id, institution_id=user.institution_id,
+                 programme_ids=frozenset(p.id for p in user.programmes), label=user.username)
+
+
+def student_actor(session: Session, case_id: int) -> Actor:
+    student_id, inst = session.execute(
+        select(Case.student_id, Case.institution_id).where(Case.id == case_id)).one()
+    return Actor(role=Role.STUDENT, id=student_id, institution_id=inst,
+                 label=f"student#{student_id}")
+
+
+PARTNERS = [
+    ("tdu.fi", "Tampere Digital University", "FI", "fi", "en"),
+    ("unitol.it", "Università Telematica di Trento", "IT", "it", "it"),
+    ("unl.fr", "Université Numérique de Lyon", "FR", "fr", "fr"),
+]
+COURSES = [
+    ("Machine Learning Fundamentals", Decimal("5.0"), 7), ("Cloud Computing", Decimal("5.0"), 6),
+    ("Human-Computer Interaction", Decimal("6.0"), 6), ("Data Ethics", Decimal("3.0"), 6),
+]
+MODULES = [
+    ("INF-BSC", "Informatik (B.Sc.)", "INF-ML", "Maschinelles Lernen", Decimal("5.0")),
+    ("INF-BSC", "Informatik (B.Sc.)", "INF-CC", "Cloud Computing", Decimal("5.0")),
+    ("INF-BSC", "Informatik (B.Sc.)", "INF-HCI", "Mensch-Computer-Interaktion", Decimal("6.0")),
+    ("INF-BSC", "Informatik (B.Sc.)", "INF-WP1", "Wahlpflicht Informatik I", Decimal("3.0")),
+    ("INF-BSC", "Informatik (B.Sc.)", "INF-WP2", "Wahlpflicht Informatik II", Decimal("3.0")),
+]
+
+
+def seed_network(session: Session, *, today: dt.date, home_code: str = "uni-musterstadt.de",
+                 ) -> Network:
+    """The demo institutions, catalogue, modules and office users (no cases)."""
+    n_institutions = session.scalar(select(func.count(Institution.id)))
+    home = add_institution(session, code=home_code, name="Universität Musterstadt", country="DE",
+                           kind="home", office_email="pruefungsamt@uni-musterstadt.example",
+                           erasmus_code=f"D  MUSTER{n_institutions:02d}")
+    prog = Programme(institution_id=home.id, code="INF-BSC", title="Informatik (B.Sc.)",
+                     degree="B.Sc.")
+    session.add(prog)
+    session.flush()
+    for _, _, code, title, ects in MODULES:
+        session.add(Module(programme_id=prog.id, code=code, title=title, ects=ects,
+                           regulation_version="PO 2024"))
+    terms = {"past": -150, "current": -30, "next": 60}
+    offerings: dict[str, int] = {}
+    for p_code, p_name, country, scheme, lang in PARTNERS:
+        partner = session.execute(select(Institution).where(Institution.code == p_code)).scalar()
+        if partner is None:
+            partner = add_institution(session, code=p_code, name=p_name, country=country,
+                                      kind="partner")
+        for term, offset in terms.items():
+            start = today + dt.timedelta(days=offset)
+            for i, (title, ects, eqf) in enumerate(COURSES):
+                offering = Offering(
+                    institution_id=partner.id, code=f"{country}-{i + 1:02d}",
+                    term=f"{start:%Y-%m}",
+                    title=title, ects=ects, language=lang if i % 2 else "en", eqf_level=eqf,
+                    learning_outcomes=f"Students can apply the core methods of {title}.",
+                    assessment_type="written exam" if i % 2 else "project and oral exam",
+                    participation_mode="online", quality_assurance="ENQA-registered agency",
+                    start_date=start, end_date=start + dt.timedelta(days=90),
+                    exam_date=start + dt.timedelta(days=70), grading_scheme=scheme,
+                )
+                session.add(offering)
+                session.flush()
+                offerings.setdefault(term, offering.id)
+                offerings[f"{term}:{p_code}:{i}"] = offering.id
+    suffix = "" if home_code == "uni-musterstadt.de" else f"@{home_code}"
+    clerk = add_user(session, username=f"clerk{suffix}", role="clerk", institution=home.code,
+                     display_name="Clara Sachbearbeiterin")
+    examiner = add_user(session, username=f"examiner{suffix}", role="examiner",
+                        institution=home.code, display_name="Prof. Dr. Erik Prüfer",
+                        programmes=["INF-BSC"])
+    board = add_user(session, username=f"board{suffix}", role="board", institution=home.code,
+                     display_name="Prüfungsausschuss")
+    admin = add_user(session, username=f"admin{suffix}", role="admin", institution=home.code,
+                     display_name="Admin")
+    return Network(
+        home_id=home.id, clerk=actor_for(session, clerk.username),
+        examiner=actor_for(session, examiner.username), examiner_username=examiner.username,
+        board=actor_for(session, board.username), admin=actor_for(session, admin.username),
+        offerings=offerings, modules=[m[2] for m in MODULES],
+    )
+
+
+def event_data(ev: EventDef, net: Network, targets: list[str]) -> dict[str, Any]:
+    """Plausible data for ``ev`` that satisfies its guards."""
+    first = targets[:1] or net.modules[:1]
+    reasons = {"learning_outcomes": "The course covers about half of the module's outcomes."}
+    canned: dict[str, dict[str, Any]] = {
+        "pass_course": {"grade": "27", "scheme": "it", "ects": "5.0"},
+        "fail_course": {"grade": "15", "scheme": "it"},
+        "request_info": {"message": "Please send the syllabus with the weekly topics."},
+        "provide_info": {"message": "The syllabus is attached."},
+        "recognize": {"modules": first, "grade": "1.7"},
+        "recognize_partially": {"modules": first, "not_credited": ["INF-WP2"], "grade": "2.0",
+                                "reasons": reasons, "advice": "Take the lab part at home."},
+        "reject": {"reasons": reasons, "advice": "Take the home module's exam."},
+        "appeal": {"message": "The outcomes match; see the attached syllabus."},
+        "grant_appeal": {"modules": first, "grade": "1.7", "reasons": "Outcomes are equivalent."},
+        "dismiss_appeal": {"reasons": "The differences in outcomes are substantial."},
+    }
+    return dict(canned.get(ev.name, {}))
+
+
+def _actor(role: str, session: Session, case_id: int, net: Network) -> Actor:
+    return {
+        "clerk": net.clerk, "examiner": net.examiner, "board": net.board,
+        "import": Actor.system(Role.IMPORT), "timer": Actor.system(Role.TIMER),
+    }.get(role) or student_actor(session, case_id)
+
+
+def advance(session: Session, case_id: int, target: str, net: Network, *, now: dt.datetime,
+            store: DocumentStore, step: dt.timedelta = dt.timedelta(days=1),
+            settings: Settings | None = None) -> dt.datetime:
+    """Fire the shortest path of events that takes the case to ``target``; returns the time
+    of the last event. Time moves by ``step`` per event, and past a deadline where an event
+    needs it (``lapse``, closing after the appeal window)."""
+    proc = get_procedure()
+    state = session.execute(select(Case.state).where(Case.id == case_id)).scalar_one()
+    path = proc.path_to(state, {target})
+    if path is None:
+        raise ValueError(f"{target} cannot be reached from {state}")
+    targets = list(session.scalars(
+        select(Module.code).join(Case.targets).where(Case.id == case_id)))
+    for ev in path:
+        now += step
+        if ev.name == "receive_transcript":
+            attach_document(session, case_id, content=MINIMAL_PDF, filename="tor.pdf",
+                            media_type="application/pdf", kind="transcript", store=store,
+                            actor=net.clerk, now=now, channel="demo")
+        if ev.name == "start_review":
+            assign_examiner(session, case_id, net.examiner_username, actor=net.clerk, now=now,
+                            channel="demo")
+        if ev.name in ("lapse", "close"):
+            row = session.execute(select(Case.due_at, Case.appeal_ends_at)
+                                  .where(Case.id == case_id)).one()
+            limit = row.due_at if ev.name == "lapse" else row.appeal_ends_at
+            if limit is not None and now < limit:
+                now = limit + dt.timedelta(minutes=1)
+        role = "timer" if ev.name == "lapse" else ev.actors[0]
+        data = event_data(ev, net, targets)
+        if ev.name in ("pass_course", "fail_course"):
+            data["date"] = now.date().isoformat()
+        fire(session, case_id, ev.name, actor=_actor(role, session, case_id, net), now=now,
+             data=data, channel="demo", settings=settings)
+    return now
+
+
+FIRST_NAMES = ["Anna", "Ben", "Chiara", "David", "Elif", "Femi", "Greta", "Hamid", "Ines",
+               "Jonas", "Kaori", "Lena", "Malik", "Nora", "Oskar", "Priya", "Quentin", "Rosa",
+               "Sven", "Tara"]
+LAST_NAMES = ["Schmidt", "Yılmaz", "Rossi", "Nowak", "Müller", "Okafor", "Larsen", "Haddad",
+              "García", "Weber"]
+
+# Target state -> (term of the offering, how many demo cases).
+SPREAD: list[tuple[str, str, int]] = [
+    ("planned", "next", 4), ("enrolled", "current", 5), ("course_passed", "past", 4),
+    ("course_failed", "past", 2), ("transcript_received", "past", 4), ("submitted", "past", 4),
+    ("in_review", "past", 5), ("info_requested", "past", 3), ("recognized", "past", 4),
+    ("partially_recognized", "past", 2), ("rejected", "past", 2), ("appealed", "past", 2),
+    ("closed", "past", 4), ("withdrawn", "current", 2), ("lapsed", "past", 3),
+]
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    cases: int
+    by_state: dict[str, int]
+    logins: dict[str, str]
+
+
+def create_case(session: Session, net: Network, *, target: str, term: str, matriculation: str,
+                name: str, email: str, language: str = "de", partner: int = 0, course: int = 0,
+                store: DocumentStore | None = None) -> int:
+    """Open a case for a (new) student on a demo offering and walk it to ``target`` through
+    real events, at plausible times: results arrive after the exam, decisions after that."""
+    settings = get_settings()
+    store = store or MemoryStore()
+    home = session.get(Institution, net.home_id)
+    assert home is not None
+    student = find_or_create_student(session, home.id, matriculation_number=matriculation,
+                                     name=name, email=email, preferred_language=language)
+    offering_id = net.offerings[f"{term}:{PARTNERS[partner % len(PARTNERS)][0]}:"
+                                f"{course % len(COURSES)}"]
+    offering = session.get(Offering, offering_id)
+    assert offering is not None
+    module = session.execute(select(Module.id).join(Programme).where(
+        Module.code == net.modules[course % len(COURSES)],
+        Programme.institution_id == home.id)).scalar_one()
+    start = dt.datetime.combine(offering.start_date, dt.time(9),
+                                tzinfo=settings.zone) - dt.timedelta(days=20)
+    if target == "lapsed":
+        start -= dt.timedelta(days=30)
+    opened = open_case(session, student_id=student.id, offering_id=offering_id, actor=net.clerk,
+                       now=start, target_module_ids=[module], channel="demo")
+    if term == "past" and target != "planned":
+        advance(session, opened.case_id, "enrolled", net, now=start, store=store)
+        exam = offering.exam_date or offering.end_date
+        start = dt.datetime.combine(exam, dt.time(10), tzinfo=settings.zone)
+    if target not in ("planned", "enrolled") or (target == "enrolled" and term != "past"):
+        advance(session, opened.case_id, target, net, now=start, store=store,
+                step=dt.timedelta(days=3 if term == "past" else 1))
+    return opened.case_id
+
+
+def seed_demo(session: Session, *, now: dt.datetime, store: DocumentStore | None = None,
+              seed: int = 7) -> DemoSummary:
+    """Seed the demo network and 50 cases over every state (call it on an empty database)."""
+    settings = get_settings()
+    rng = random.Random(seed)
+    net = seed_network(session, today=now.astimezone(settings.zone).date())
+    n = 0
+    for target, term, count in SPREAD:
+        for _ in range(count):
+            n += 1
+            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            create_case(session, net, target=target, term=term,
+                        matriculation=f"{4711000 + n}", name=f"{first} {last}",
+                        email=f"{first.lower()}.{n}@student.uni-musterstadt.example",
+                        language=rng.choice(["de", "en"]), partner=rng.randrange(3),
+                        course=n, store=store)
+    by_state = dict(session.execute(select(Case.state, func.count()).group_by(Case.state))
+                    .tuples().all())
+    logins = {net.clerk.label: "clerk", net.examiner.label: "examiner",
+              net.board.label: "board", net.admin.label: "admin"}
+    return DemoSummary(n, by_state, logins)
+
+
+def has_data(session: Session) -> bool:
+    return session.execute(select(Institution.id).limit(1)).first() is not None
+
+
+__all__ = ["MINIMAL_PDF", "DemoSummary", "FiredEvent", "Network", "actor_for", "advance",
+           "create_case", "event_data", "has_data", "seed_demo", "seed_network", "student_actor"]

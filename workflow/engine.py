@@ -1,0 +1,246 @@
+"""Fire an event on a case: the one function through which every change of a case goes.
+
+``fire`` locks the case row, checks who acts and whether the event may happen now, moves the
+state through the procedure's static machine, appends a hash-chained audit event, recomputes
+the case's clocks and writes the notification intents into the outbox, all inside the
+caller's transaction. It never commits: the boundary (request, task run, CLI command) does.
+
+The hot path uses SQLAlchemy Core on the session's connection: one read (with ``FOR UPDATE``
+on PostgreSQL; SQLite transactions already hold the write lock via ``BEGIN IMMEDIATE``) and
+a compare-and-swap ``UPDATE ... WHERE version = :old`` followed by the inserts. On PostgreSQL
+the update and the inserts travel as one statement (data-modifying CTEs), because a
+transition there is bound by round trips (see bench/transitions.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import CursorResult, Row, insert, select, update
+from sqlalchemy.orm import Session
+
+from config.procedure import Procedure, get_procedure
+from config.settings import Settings, get_settings
+from models import Case, CaseEvent, Institution, Offering, Outbox, Role
+from workflow import audit
+from workflow.actors import Actor, acting_role, check_may_fire, may_see
+from workflow.deadlines import Clocks, next_clocks
+from workflow.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationFailed
+from workflow.guards import GUARDS, GuardContext
+
+
+class StaleVersion(Conflict):
+    """The caller acted on an older version of the case (HTTP If-Match, CLI --version)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FiredEvent:
+    """What one call of ``fire`` (or ``record``) wrote: the audit event and the new clocks."""
+
+    case_id: int
+    seq: int
+    event: str
+    from_state: str | None
+    to_state: str
+    actor_role: str
+    actor_id: int | None
+    at: dt.datetime
+    data: dict[str, Any]
+    hash: str
+    due_at: dt.datetime | None
+    due_kind: str | None
+    outbox: tuple[str, ...]
+
+
+class _Subject:
+    """The stand-in the static machine moves for the duration of one call: the ORM row stays
+    plain data and nothing but this module ever assigns a state."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
+_CASE_COLUMNS = (
+    Case.id, Case.institution_id, Case.student_id, Case.programme_id, Case.examiner_id,
+    Case.state, Case.version, Case.chain_head, Case.due_at, Case.due_kind,
+    Case.decision_due_at, Case.decision_paused_seconds, Case.appeal_ends_at, Case.result,
+    Offering.start_date.label("offering_start"), Offering.end_date.label("offering_end"),
+    Offering.exam_date.label("offering_exam"), Offering.status.label("offering_status"),
+    Offering.code.label("offering_code"), Offering.term.label("offering_term"),
+    Institution.timezone.label("timezone"),
+)
+
+
+def _load(session: Session, case_id: int) -> Row[Any] | None:
+    query = (select(*_CASE_COLUMNS)
+             .join(Offering, Offering.id == Case.offering_id)
+             .join(Institution, Institution.id == Case.institution_id)
+             .where(Case.id == case_id))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Case)
+    return session.execute(query).first()
+
+
+def case_ref(case_id: int) -> str:
+    return f"case {case_id}"
+
+
+def _notifications(
+    proc_notify: tuple[str, ...], case_id: int, seq: int, event: str, to_state: str,
+    has_examiner: bool, now: dt.datetime,
+) -> list[dict[str, Any]]:
+    rows = []
+    for recipient in proc_notify:
+        if recipient == "examiner" and not has_examiner:
+            continue
+        rows.append({
+            "dedup_key": f"case:{case_id}:{seq}:email:{recipient}",
+            "case_id": case_id, "event_seq": seq, "channel": "email", "recipient": recipient,
+            "template": event, "payload": {"case_id": case_id, "seq": seq, "event": event,
+                                           "state": to_state},
+            "status": "pending", "attempts": 0, "available_at": now, "created_at": now,
+        })
+    return rows
+
+
+def _append(
+    session: Session, row: Any, *, event: str, to_state: str, actor: Actor, role: str,
+    channel: str, now: dt.datetime, data: dict[str, Any], updates: dict[str, Any],
+    notify: tuple[str, ...],
+) -> FiredEvent:
+    """Write one audit event (and its case update and outbox rows) after a compare-and-swap
+    on the case version; shared by transitions and by recorded non-transition events."""
+    seq = row.version + 1
+    data_digest = audit.digest(data)
+    new_hash = audit.chain_hash(
+        row.chain_head, case_id=row.id, seq=seq, event=event, from_state=row.state,
+        to_state=to_state, actor_role=role, actor_id=actor.id, channel=channel, at=now,
+        data_digest=data_digest,
+    )
+    values = {"state": to_state, "version": seq, "chain_head": new_hash, "updated_at": now,
+              **updates}
+    result = session.execute(
+        update(Case).where(Case.id == row.id, Case.version == row.version).values(values)
+        .execution_options(synchronize_session=False)
+    )
+    changed = cast("CursorResult[Any]", result).rowcount
+    if changed != 1:
+        current = session.execute(select(Case.state).where(Case.id == row.id)).scalar()
+        raise Conflict(f"cannot {event} {case_ref(row.id)}: it was changed by someone else "
+                       f"meanwhile and is now {current}; reload it and try again")
+    session.execute(insert(CaseEvent).values(
+        case_id=row.id, seq=seq, event=event, from_state=row.state, to_state=to_state,
+        actor_role=role, actor_id=actor.id, channel=channel, at=now, data=data,
+        data_digest=data_digest, prev_hash=row.chain_head, hash=new_hash,
+    ))
+    examiner = updates.get("examiner_id", row.examiner_id)
+    outbox = _notifications(notify, row.id, seq, event, to_state, examiner is not None, now)
+    if outbox:
+        session.execute(insert(Outbox), outbox)
+    return FiredEvent(
+        case_id=row.id, seq=seq, event=event, from_state=row.state, to_state=to_state,
+        actor_role=role, actor_id=actor.id, at=now, data=data, hash=new_hash,
+        due_at=updates.get("due_at", row.due_at), due_kind=updates.get("due_kind", row.due_kind),
+        outbox=tuple(r["dedup_key"] for r in outbox),
+    )
+
+
+def _check_now(now: dt.datetime) -> None:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+
+
+def fire(
+    session: Session,
+    case_id: int,
+    event: str,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    data: dict[str, Any] | None = None,
+    channel: str = "api",
+    expected_version: int | None = None,
+    procedure: Procedure | None = None,
+    settings: Settings | None = None,
+) -> FiredEvent:
+    """Fire ``event`` on case ``case_id`` as ``actor`` at ``now``; never commits.
+
+    Raises ``NotFound`` (no such case, or not visible to the actor), ``ValidationFailed``
+    (unknown event), ``IllegalTransition`` (not possible in the current state; the message
+    says what must happen first), ``Forbidden`` (wrong role or not theirs), ``GuardFailed``
+    (a precondition is missing) and ``Conflict``/``StaleVersion`` (changed concurrently).
+    """
+    _check_now(now)
+    proc = procedure or get_procedure()
+    settings = settings or get_settings()
+    ev = proc.events.get(event)
+    if ev is None:
+        raise ValidationFailed(f"unknown event {event!r}; events are: "
+                               f"{', '.join(proc.events)}")
+    row = _load(session, case_id)
+    ref = case_ref(case_id)
+    if row is None or not may_see(actor, row):
+        raise NotFound(f"{ref} not found")
+    if expected_version is not None and row.version != expected_version:
+        raise StaleVersion(f"cannot {event} {ref}: you saw version {expected_version}, but it "
+                           f"is now at version {row.version} ({row.state}); reload it")
+    if row.state not in ev.sources:
+        raise IllegalTransition(proc.explain_illegal(ref, event, row.state))
+    check_may_fire(actor, ev, ref)
+    ctx = GuardContext(session, row, actor, now, dict(data or {}), settings, event, ref)
+    for guard in ev.guards:
+        GUARDS[guard](ctx)
+
+    subject = _Subject(row.state)
+    proc.machine.events[event].trigger(subject)
+    result = ctx.updates.get("result", row.result) or {}
+    result_date = dt.date.fromisoformat(result["date"]) if result.get("date") else None
+    clocks = next_clocks(
+        proc.states[subject.state].deadline,
+        before=Clocks(row.due_at, row.due_kind, row.decision_due_at,
+                      row.decision_paused_seconds, row.appeal_ends_at),
+        now=now, zone=ZoneInfo(row.timezone or settings.timezone), settings=settings,
+        start_date=row.offering_start, course_end=row.offering_exam or row.offering_end,
+        result_date=result_date,
+    )
+    ctx.updates.update(due_at=clocks.due_at, due_kind=clocks.due_kind,
+                       decision_due_at=clocks.decision_due_at,
+                       decision_paused_seconds=clocks.decision_paused_seconds,
+                       appeal_ends_at=clocks.appeal_ends_at)
+    role = acting_role(actor, ev)
+    assert role is not None  # check_may_fire raised otherwise
+    return _append(session, row, event=event, to_state=subject.state, actor=actor, role=role,
+                   channel=channel, now=now, data=ctx.data, updates=ctx.updates,
+                   notify=ev.notify)
+
+
+def record(
+    session: Session,
+    case_id: int,
+    event: str,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    data: dict[str, Any],
+    channel: str,
+    updates: dict[str, Any] | None = None,
+    roles: tuple[Role, ...] = (Role.CLERK, Role.ADMIN),
+) -> FiredEvent:
+    """Append an audit event that does not change the state (assigning an examiner,
+    attaching a document, setting targets), under the same lock, chain and version rules."""
+    _check_now(now)
+    row = _load(session, case_id)
+    ref = case_ref(case_id)
+    if row is None or not may_see(actor, row):
+        raise NotFound(f"{ref} not found")
+    if actor.role not in roles:
+        raise Forbidden(f"cannot {event.replace('_', ' ')} on {ref}: a {actor.role.value} may "
+                        f"not; it is for the {' or '.join(r.value for r in roles)}")
+    return _append(session, row, event=event, to_state=row.state, actor=actor,
+                   role=actor.role.value, channel=channel, now=now, data=data,
+                   updates=updates or {}, notify=())

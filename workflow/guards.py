@@ -1,0 +1,307 @@
+"""Guards: the preconditions an event checks before it may change a case.
+
+Each guard receives the context of one ``fire`` call, raises :class:`GuardFailed` (or
+``Forbidden``) with a sentence that says what to do, and may normalise the event data or add
+column updates for the case (the partner result, the decision, the examiner). Guards only read;
+the engine writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+from models import Document, HomeAchievement, Module, Programme, Role, User, case_targets
+from workflow.actors import Actor
+from workflow.errors import Forbidden, GuardFailed
+
+GERMAN_STEPS = ("1.0", "1.3", "1.7", "2.0", "2.3", "2.7", "3.0", "3.3", "3.7", "4.0")
+PASSED = "passed"
+# The criteria of a "substantial difference" (Lisbon Recognition Convention, ECTS Users' Guide).
+CRITERIA = ("level", "workload", "learning_outcomes", "profile", "quality")
+MAX_TEXT = 5000
+
+
+@dataclass
+class GuardContext:
+    session: Session
+    row: Any
+    actor: Actor
+    now: dt.datetime
+    data: dict[str, Any]
+    settings: Settings
+    event: str
+    case_ref: str
+    updates: dict[str, Any] = field(default_factory=dict)
+
+    def fail(self, why: str) -> GuardFailed:
+        return GuardFailed(f"cannot {self.event} {self.case_ref}: {why}")
+
+
+def _text(ctx: GuardContext, key: str, what: str) -> str:
+    value = ctx.data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ctx.fail(f"{what} is required (give it as {key}=...)")
+    if len(value) > MAX_TEXT:
+        raise ctx.fail(f"{key} is {len(value)} characters long; at most {MAX_TEXT} are allowed")
+    ctx.data[key] = value.strip()
+    return value.strip()
+
+
+def _date(ctx: GuardContext, key: str, what: str) -> dt.date:
+    value = ctx.data.get(key)
+    try:
+        day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ctx.fail(f"{what} must be a date as YYYY-MM-DD (give it as {key}=...), "
+                       f"not {value!r}") from None
+    if day > ctx.now.date() + dt.timedelta(days=1):
+        raise ctx.fail(f"{what} {day} lies in the future")
+    ctx.data[key] = day.isoformat()
+    return day
+
+
+def course_offered(ctx: GuardContext) -> None:
+    if ctx.row.offering_status != "offered":
+        raise ctx.fail(f"the course {ctx.row.offering_code} ({ctx.row.offering_term}) is "
+                       f"{ctx.row.offering_status}, not offered")
+
+
+def result_data(ctx: GuardContext) -> None:
+    result: dict[str, Any] = {"passed": ctx.event == "pass_course"}
+    result["date"] = _date(ctx, "date", "the result date").isoformat()
+    if ctx.event == "pass_course":
+        result["grade"] = _text(ctx, "grade", "the grade as printed on the transcript")
+    elif isinstance(ctx.data.get("grade"), str):
+        result["grade"] = ctx.data["grade"]
+    for key in ("scheme", "ects", "eqf_level", "language", "source"):
+        if key in ctx.data:
+            result[key] = ctx.data[key]
+    ctx.updates["result"] = result
+
+
+def document_attached(ctx: GuardContext) -> None:
+    found = ctx.session.execute(
+        select(Document.id).where(Document.case_id == ctx.row.id, Document.kind == "transcript")
+        .limit(1)
+    ).first()
+    if found is None:
+        raise ctx.fail("no transcript of records is attached; attach the partner's transcript "
+                       f"first (recog case attach {ctx.row.id} FILE)")
+
+
+def _target_ids(ctx: GuardContext) -> list[int]:
+    return list(ctx.session.scalars(
+        select(case_targets.c.module_id).where(case_targets.c.case_id == ctx.row.id)))
+
+
+def target_set(ctx: GuardContext) -> None:
+    if not _target_ids(ctx):
+        raise ctx.fail("no target module is set; name the home module(s) it should be "
+                       f"credited to first (recog case target {ctx.row.id} MODULE)")
+
+
+def not_passed_at_home(ctx: GuardContext) -> None:
+    passed = ctx.session.execute(
+        select(Module.code, HomeAchievement.passed_on)
+        .join(HomeAchievement, HomeAchievement.module_id == Module.id)
+        .join(case_targets, case_targets.c.module_id == Module.id)
+        .where(case_targets.c.case_id == ctx.row.id,
+               HomeAchievement.student_id == ctx.row.student_id)
+    ).all()
+    if passed:
+        listed = ", ".join(f"{code} (passed {day})" for code, day in passed)
+        raise ctx.fail(f"the student has already passed {listed} at home; choose another "
+                       "target module")
+
+
+def examiner_assigned(ctx: GuardContext) -> None:
+    wanted = ctx.data.get("examiner")
+    if wanted is None:
+        if ctx.row.examiner_id is None:
+            raise ctx.fail("no examiner is assigned; assign one first (recog case assign "
+                           f"{ctx.row.id} EXAMINER, or give examiner=USERNAME)")
+        return
+    user = ctx.session.execute(
+        select(User.id, User.role, User.institution_id, User.active)
+        .where(User.username == str(wanted))
+    ).first()
+    if user is None or user.institution_id != ctx.row.institution_id:
+        raise ctx.fail(f"there is no user {wanted!r} in this institution")
+    if user.role != Role.EXAMINER.value or not user.active:
+        raise ctx.fail(f"{wanted!r} is not an active examiner")
+    ctx.updates["examiner_id"] = user.id
+    ctx.data["examiner_id"] = user.id
+    del ctx.data["examiner"]  # the audit trail keeps ids, not names
+
+
+def assigned_examiner(ctx: GuardContext) -> None:
+    if ctx.row.examiner_id != ctx.actor.id:
+        raise Forbidden(f"cannot {ctx.event} {ctx.case_ref}: it is assigned to another "
+                        "examiner")
+
+
+def message_given(ctx: GuardContext) -> None:
+    _text(ctx, "message", "a message")
+
+
+def reasons_given(ctx: GuardContext) -> None:
+    _text(ctx, "reasons", "the reasons")
+
+
+def _codes(ctx: GuardContext, key: str) -> list[str]:
+    value = ctx.data.get(key)
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ctx.fail(f"{key} must name at least one home module code (give it as "
+                       f"{key}=CODE[,CODE...])")
+    return list(dict.fromkeys(value))
+
+
+def _modules(ctx: GuardContext, key: str) -> list[dict[str, Any]]:
+    codes = _codes(ctx, key)
+    query = (select(Module.code, Module.title, Module.ects, Module.programme_id,
+                    Module.regulation_version)
+             .join(Programme, Programme.id == Module.programme_id)
+             .where(Programme.institution_id == ctx.row.institution_id, Module.code.in_(codes)))
+    if ctx.row.programme_id is not None:
+        query = query.where(Module.programme_id == ctx.row.programme_id)
+    found: dict[str, Any] = {}
+    for mod in ctx.session.execute(query):
+        if mod.code in found:
+            raise ctx.fail(f"module code {mod.code} exists in several programmes; set the "
+                           "case's programme first")
+        found[mod.code] = mod
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise ctx.fail(f"unknown home module(s) {', '.join(missing)}")
+    ctx.data[key] = codes
+    return [{"code": c, "title": found[c].title, "ects": str(found[c].ects),
+             "regulation_version": found[c].regulation_version} for c in codes]
+
+
+def _grade(ctx: GuardContext) -> str:
+    raw = str(ctx.data.get("grade", "")).strip().replace(",", ".").lower()
+    if raw in (PASSED, "bestanden", "pass"):
+        grade = PASSED
+    else:
+        try:
+            grade = f"{Decimal(raw):.1f}"
+        except InvalidOperation:
+            grade = raw
+        if grade not in GERMAN_STEPS:
+            raise ctx.fail(f"the converted grade must be one of {' '.join(GERMAN_STEPS)} or "
+                           f"'passed' (give it as grade=...), not {ctx.data.get('grade')!r}")
+    ctx.data["grade"] = grade
+    return grade
+
+
+def _ects(ctx: GuardContext, modules: list[dict[str, Any]]) -> str:
+    total = sum((Decimal(m["ects"]) for m in modules), Decimal(0))
+    given = ctx.data.get("ects")
+    if given is not None:
+        try:
+            matches = Decimal(str(given).replace(",", ".")) == total
+        except InvalidOperation:
+            matches = False
+        if not matches:
+            raise ctx.fail(f"ects={given} does not match the {total} ECTS of the module(s) "
+                           f"{', '.join(m['code'] for m in modules)}; recognition is per "
+                           "whole module, never a fraction of one")
+    ctx.data["ects"] = str(total)
+    return str(total)
+
+
+def _reasons(ctx: GuardContext) -> dict[str, str]:
+    reasons = ctx.data.get("reasons")
+    if not isinstance(reasons, dict) or not reasons:
+        raise ctx.fail("the substantial differences must be stated per criterion (give "
+                       f"reasons.CRITERION=explanation; criteria: {', '.join(CRITERIA)})")
+    clean: dict[str, str] = {}
+    for criterion, text in reasons.items():
+        if criterion not in CRITERIA:
+            raise ctx.fail(f"unknown criterion {criterion!r}; use {', '.join(CRITERIA)}")
+        if not isinstance(text, str) or not text.strip():
+            raise ctx.fail(f"the criterion {criterion} needs an explanation")
+        clean[criterion] = text.strip()[:MAX_TEXT]
+    ctx.data["reasons"] = clean
+    return clean
+
+
+def _decision(ctx: GuardContext, outcome: str, **parts: Any) -> None:
+    decision = {"outcome": outcome, "decided_at": ctx.now.isoformat(),
+                "decided_by": ctx.actor.id, **parts}
+    if isinstance(ctx.data.get("conversion"), dict):
+        decision["conversion"] = ctx.data["conversion"]
+    ctx.updates["decision"] = decision
+
+
+def recognition_data(ctx: GuardContext) -> None:
+    modules = _modules(ctx, "modules")
+    _decision(ctx, "recognized", modules=modules, ects=_ects(ctx, modules), grade=_grade(ctx))
+
+
+def partial_recognition_data(ctx: GuardContext) -> None:
+    modules = _modules(ctx, "modules")
+    not_credited = _modules(ctx, "not_credited")
+    overlap = {m["code"] for m in modules} & {m["code"] for m in not_credited}
+    if overlap:
+        raise ctx.fail(f"{', '.join(sorted(overlap))} cannot be both credited and not credited")
+    _decision(ctx, "partially_recognized", modules=modules, ects=_ects(ctx, modules),
+              grade=_grade(ctx), not_credited=not_credited, reasons=_reasons(ctx),
+              advice=_text(ctx, "advice", "how recognition could still be obtained"))
+
+
+def rejection_reasons(ctx: GuardContext) -> None:
+    _decision(ctx, "rejected", reasons=_reasons(ctx),
+              advice=_text(ctx, "advice", "how recognition could still be obtained"))
+
+
+def inside_appeal_window(ctx: GuardContext) -> None:
+    ends = ctx.row.appeal_ends_at
+    if ends is None or ctx.now >= ends:
+        raise ctx.fail(f"the appeal window ended at {ends:%Y-%m-%d %H:%M} UTC" if ends else
+                       "there is no open appeal window")
+
+
+def appeal_window_over(ctx: GuardContext) -> None:
+    if ctx.row.state == "recognized" and ctx.actor.role is not Role.TIMER:
+        return  # a full recognition may be booked at once; the timer waits for finality
+    ends = ctx.row.appeal_ends_at
+    if ends is not None and ctx.now < ends:
+        raise ctx.fail(f"the appeal window is open until {ends:%Y-%m-%d %H:%M} UTC; the case "
+                       "can be closed after that")
+
+
+def deadline_passed(ctx: GuardContext) -> None:
+    due = ctx.row.due_at
+    if due is None or ctx.now < due:
+        raise ctx.fail(f"its deadline ({ctx.row.due_kind}) has not passed yet"
+                       + (f"; it is due {due:%Y-%m-%d %H:%M} UTC" if due else ""))
+
+
+GUARDS: dict[str, Callable[[GuardContext], None]] = {
+    "course_offered": course_offered,
+    "result_data": result_data,
+    "document_attached": document_attached,
+    "target_set": target_set,
+    "not_passed_at_home": not_passed_at_home,
+    "examiner_assigned": examiner_assigned,
+    "assigned_examiner": assigned_examiner,
+    "message_given": message_given,
+    "reasons_given": reasons_given,
+    "recognition_data": recognition_data,
+    "partial_recognition_data": partial_recognition_data,
+    "rejection_reasons": rejection_reasons,
+    "inside_appeal_window": inside_appeal_window,
+    "appeal_window_over": appeal_window_over,
+    "deadline_passed": deadline_passed,
+}

@@ -1,0 +1,116 @@
+"""Read models of cases for the CLI, the API and the pages, scoped by the one policy.
+
+``actor=None`` means the operator of the installation (a CLI on the server) and sees all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from config.procedure import get_procedure
+from models import Case, CaseEvent, Document, Institution, Module, Offering, Student, User
+from workflow.actors import Actor, acting_role, case_scope
+from workflow.errors import NotFound
+
+
+def _scoped(query: Any, actor: Actor | None) -> Any:
+    return query if actor is None else query.where(case_scope(actor))
+
+
+def overdue_days(due_at: dt.datetime | None, now: dt.datetime) -> int:
+    """Whole days a deadline is late (0 when not yet late)."""
+    if due_at is None or due_at > now:
+        return 0
+    return (now - due_at).days + 1
+
+
+def list_cases(session: Session, *, actor: Actor | None, now: dt.datetime,
+               state: str | None = None, overdue: bool = False, limit: int = 50,
+               offset: int = 0) -> list[dict[str, Any]]:
+    query = (select(Case.id, Case.state, Case.version, Case.due_at, Case.due_kind,
+                    Student.name.label("student"), Student.matriculation_number,
+                    Offering.code.label("course"), Offering.title, Offering.term,
+                    Institution.code.label("partner"))
+             .join(Student, Student.id == Case.student_id)
+             .join(Offering, Offering.id == Case.offering_id)
+             .join(Institution, Institution.id == Offering.institution_id))
+    if state:
+        query = query.where(Case.state == state)
+    if overdue:
+        query = query.where(Case.due_at <= now).order_by(Case.due_at, Case.id)
+    else:
+        query = query.order_by(Case.id)
+    rows = session.execute(_scoped(query, actor).limit(limit).offset(offset)).all()
+    return [{
+        "id": r.id, "state": r.state, "version": r.version, "student": r.student,
+        "matriculation_number": r.matriculation_number, "partner": r.partner,
+        "course": r.course, "title": r.title, "term": r.term, "due_kind": r.due_kind,
+        "due_at": r.due_at, "overdue_days": overdue_days(r.due_at, now),
+    } for r in rows]
+
+
+def count_by_state(session: Session, *, actor: Actor | None) -> dict[str, int]:
+    query = _scoped(select(Case.state, func.count()).group_by(Case.state), actor)
+    return dict(session.execute(query).tuples().all())
+
+
+def _visible_case(session: Session, case_id: int, actor: Actor | None) -> Case:
+    case: Case | None = session.execute(
+        _scoped(select(Case).where(Case.id == case_id), actor)).scalar()
+    if case is None:
+        raise NotFound(f"case {case_id} not found")
+    return case
+
+
+def case_detail(session: Session, case_id: int, *, actor: Actor | None, now: dt.datetime,
+                ) -> dict[str, Any]:
+    case = _visible_case(session, case_id, actor)
+    proc = get_procedure()
+    offering = case.offering
+    partner = session.get(Institution, offering.institution_id)
+    examiner = session.get(User, case.examiner_id) if case.examiner_id else None
+    documents = session.execute(select(Document.id, Document.kind, Document.filename,
+                                       Document.size, Document.sha256, Document.uploaded_at)
+                                .where(Document.case_id == case.id).order_by(Document.id))
+    targets = session.execute(select(Module.code, Module.title, Module.ects)
+                              .join(Case.targets).where(Case.id == case.id))
+    next_events = []
+    for ev in proc.allowed_from(case.state):
+        if actor is None or acting_role(actor, ev) is not None:
+            next_events.append({"event": ev.name, "actors": list(ev.actors)})
+    return {
+        "id": case.id, "state": case.state, "state_label": proc.states[case.state].label,
+        "final": proc.states[case.state].final, "version": case.version,
+        "student": {"id": case.student.id, "name": case.student.name,
+                    "matriculation_number": case.student.matriculation_number,
+                    "email": case.student.email, "language": case.student.preferred_language},
+        "course": {"id": offering.id, "partner": partner.code if partner else None,
+                   "partner_name": partner.name if partner else None, "code": offering.code,
+                   "title": offering.title, "term": offering.term, "ects": str(offering.ects),
+                   "eqf_level": offering.eqf_level, "language": offering.language,
+                   "exam_date": offering.exam_date, "grading_scheme": offering.grading_scheme},
+        "targets": [{"code": t.code, "title": t.title, "ects": str(t.ects)} for t in targets],
+        "examiner": examiner.username if examiner else None,
+        "deadline": {"kind": case.due_kind, "due_at": case.due_at,
+                     "overdue_days": overdue_days(case.due_at, now)},
+        "decision_clock": {"due_at": case.decision_due_at,
+                           "paused_seconds_left": case.decision_paused_seconds},
+        "appeal_ends_at": case.appeal_ends_at,
+        "result": case.result, "decision": case.decision,
+        "documents": [dict(d._mapping) for d in documents],
+        "next_events": next_events,
+        "opened_at": case.created_at, "updated_at": case.updated_at,
+    }
+
+
+def history(session: Session, case_id: int, *, actor: Actor | None) -> list[dict[str, Any]]:
+    _visible_case(session, case_id, actor)
+    events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
+                             .order_by(CaseEvent.seq))
+    return [{"seq": e.seq, "at": e.at, "event": e.event, "from": e.from_state,
+             "to": e.to_state, "actor_role": e.actor_role, "actor_id": e.actor_id,
+             "channel": e.channel, "data": e.data, "hash": e.hash} for e in events]
