@@ -448,9 +448,9 @@ def workflow_show(
                         "notify": list(e.notify)} for e in proc.events.values()],
         })
     elif fmt == "mermaid":
-        print(proc.mermaid())  # noqa: T201  plain stdout, so it can be piped into a file
+        print(proc.mermaid())  # plain stdout, so it can be piped into a file
     elif fmt == "dot":
-        print(proc.dot())  # noqa: T201
+        print(proc.dot())
     elif fmt == "table":
         _table(["event", "from", "to", "actors", "guards"], [
             {"event": e.name, "from": ", ".join(e.sources), "to": e.dest,
