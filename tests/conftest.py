@@ -7,12 +7,16 @@ RECOG_REQUIRE_SERVICES=1: there a missing service fails the run.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -48,9 +52,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "recog.sqlite3"
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
+    engine.dispose()  # the last connection to close checkpoints the WAL into the main file
+    assert not path.with_name(path.name + "-wal").exists()
     return path
 
 
@@ -127,3 +130,53 @@ def _fresh_settings() -> Iterator[None]:
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+class CliResult:
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        self.code, self.out, self.err = proc.returncode, proc.stdout, proc.stderr
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Callable[..., CliResult]:
+    """Run the real ``recog`` console script in a subprocess on a private SQLite database."""
+    env = {**os.environ, "RECOG_DATA_DIR": str(tmp_path / "var"), "COLUMNS": "200",
+           "RECOG_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'recog.sqlite3'}"}
+    env.pop("RECOG_ACTOR", None)
+    recog = str(Path(sys.executable).with_name("recog"))
+
+    def run(*args: str, check: bool = True, stdin: str | None = None,
+            **extra_env: str) -> CliResult:
+        proc = subprocess.run([recog, *args], capture_output=True, text=True, timeout=120,
+                              env={**env, **extra_env}, input=stdin, cwd=tmp_path, check=False)
+        result = CliResult(proc)
+        if check and result.code != 0:
+            raise AssertionError(f"recog {' '.join(args)} exited {result.code}:\n{result.err}")
+        return result
+
+    run.env = env  # type: ignore[attr-defined]
+    return run
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database seeded by the real `recog up --demo`, made once per test run."""
+    root = tmp_path_factory.mktemp("demo")
+    db = root / "var" / "recog.sqlite3"
+    env = {**os.environ, "RECOG_DATA_DIR": str(root / "var"),
+           "RECOG_DATABASE_URL": f"sqlite:///{db}"}
+    subprocess.run([str(Path(sys.executable).with_name("recog")), "up", "--demo"], env=env,
+                   check=True, capture_output=True, timeout=300, cwd=root)
+    return db
+
+
+@pytest.fixture
+def demo_db(demo_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo database, where the ``cli`` fixture looks for it."""
+    target = tmp_path / "var" / "recog.sqlite3"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(demo_template, target)
+    return target

@@ -114,5 +114,7 @@ def validate_rows(path: Path, model: type[M]) -> tuple[list[tuple[str, M]], list
                 msg = err["msg"].removeprefix("Value error, ")
                 if err["type"] == "missing":
                     msg = "is missing"
+                elif err.get("input", "") is None:
+                    msg = "is empty"
                 errors.append(RowError(where, field, msg))
     return good, errors
