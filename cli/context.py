@@ -36,9 +36,9 @@ def engine() -> Engine:
 
 @functools.cache
 def _schema_checked() -> bool:
-    from models.migrate import current_revision, head_revision
+    from models.migrate import HEAD, current_revision
 
-    if current_revision(engine()) != head_revision():
+    if current_revision(engine()) != HEAD:
         fail("the database schema is not up to date (or not created); run: recog db upgrade")
     return True
 

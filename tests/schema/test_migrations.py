@@ -12,7 +12,7 @@ from sqlalchemy import Engine, inspect
 
 from models.base import Base
 from models.db import make_engine
-from models.migrate import current_revision, head_revision, upgrade
+from models.migrate import HEAD, current_revision, head_revision, upgrade
 
 
 def _assert_agrees(engine: Engine) -> None:
@@ -47,3 +47,7 @@ def test_sqlite_runs_in_wal_mode_with_busy_timeout(sqlite_engine: Engine) -> Non
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_head_constant_names_the_newest_migration() -> None:
+    assert head_revision() == HEAD

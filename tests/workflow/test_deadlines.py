@@ -1,0 +1,114 @@
+"""Deadlines as the law counts them, in the institution's zone, and the decision clock that
+pauses while the student is asked for information."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config.settings import load_settings
+from models import Case
+from workflow.deadlines import Clocks, add_months, end_of_day, next_clocks
+from workflow.demo import Network, create_case, student_actor
+from workflow.engine import fire
+from workflow.errors import GuardFailed
+
+BERLIN = ZoneInfo("Europe/Berlin")
+SETTINGS = load_settings()
+
+
+def test_end_of_day_is_local_midnight_across_dst() -> None:
+    # 2026-03-29 is the spring change in Berlin (CET -> CEST), 2026-10-25 the autumn one.
+    assert end_of_day(dt.date(2026, 3, 28), BERLIN) == dt.datetime(2026, 3, 28, 23, 0,
+                                                                   tzinfo=dt.UTC)
+    assert end_of_day(dt.date(2026, 3, 29), BERLIN) == dt.datetime(2026, 3, 29, 22, 0,
+                                                                   tzinfo=dt.UTC)
+    assert end_of_day(dt.date(2026, 10, 25), BERLIN) == dt.datetime(2026, 10, 25, 23, 0,
+                                                                    tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(("day", "months", "expected"), [
+    (dt.date(2026, 1, 31), 1, dt.date(2026, 2, 28)),
+    (dt.date(2028, 1, 31), 1, dt.date(2028, 2, 29)),
+    (dt.date(2026, 3, 15), 1, dt.date(2026, 4, 15)),
+    (dt.date(2026, 12, 10), 1, dt.date(2027, 1, 10)),
+    (dt.date(2026, 8, 31), 6, dt.date(2027, 2, 28)),
+])
+def test_add_months_follows_section_188(day: dt.date, months: int, expected: dt.date) -> None:
+    assert add_months(day, months) == expected
+
+
+def clocks(kind: str | None, before: Clocks, now: dt.datetime) -> Clocks:
+    return next_clocks(kind, before=before, now=now, zone=BERLIN, settings=SETTINGS,
+                       start_date=dt.date(2026, 4, 1), course_end=dt.date(2026, 7, 10))
+
+
+def test_decision_clock_pauses_and_resumes_with_the_time_left() -> None:
+    submitted = dt.datetime(2026, 5, 4, 10, 0, tzinfo=dt.UTC)  # a Monday, CEST
+    c1 = clocks("decision", Clocks(), submitted)
+    # 42 days from the day after 4 May: ends at 24:00 on 15 June, Berlin time.
+    assert c1.due_at == dt.datetime(2026, 6, 15, 22, 0, tzinfo=dt.UTC)
+    review = clocks("decision", c1, submitted + dt.timedelta(days=1))
+    assert review.due_at == c1.due_at
+    asked = submitted + dt.timedelta(days=10)
+    paused = clocks("info_reply", review, asked)
+    assert paused.decision_due_at is None
+    assert paused.decision_paused_seconds == int((c1.due_at - asked).total_seconds())
+    assert paused.due_kind == "info_reply"
+    answered = asked + dt.timedelta(days=7)
+    resumed = clocks("decision", paused, answered)
+    assert resumed.due_at == c1.due_at + dt.timedelta(days=7)
+    assert resumed.decision_paused_seconds is None
+    decided = clocks("appeal_window", resumed, answered + dt.timedelta(days=1))
+    assert decided.decision_due_at is None
+    assert decided.due_at == decided.appeal_ends_at
+    assert clocks(None, decided, answered).due_at is None
+
+
+def test_appeal_window_ends_one_month_later_at_local_midnight() -> None:
+    notice = dt.datetime(2026, 1, 31, 15, 0, tzinfo=dt.UTC)
+    c = clocks("appeal_window", Clocks(), notice)
+    assert c.appeal_ends_at == dt.datetime(2026, 2, 28, 23, 0, tzinfo=dt.UTC)
+
+
+def test_a_case_through_info_request_keeps_its_decision_time(
+    session: Session, network: Network,
+) -> None:
+    case_id = create_case(session, network, target="in_review", term="past",
+                          matriculation="D1", name="Dora D", email="d@example.org")
+    due = session.scalar(select(Case.due_at).where(Case.id == case_id))
+    assert due is not None
+    at = session.scalar(select(Case.updated_at).where(Case.id == case_id))
+    assert at is not None
+    ask = at + dt.timedelta(days=2)
+    fire(session, case_id, "request_info", actor=network.examiner, now=ask,
+         data={"message": "Send the syllabus"})
+    case = session.get(Case, case_id)
+    assert case is not None
+    assert case.due_kind == "info_reply"
+    assert case.decision_paused_seconds == int((due - ask).total_seconds())
+    fire(session, case_id, "provide_info", actor=student_actor(session, case_id),
+         now=ask + dt.timedelta(days=5), data={"message": "Attached"})
+    session.refresh(case)
+    assert case.due_kind == "decision"
+    assert case.due_at == due + dt.timedelta(days=5)
+
+
+def test_appeal_one_second_before_the_end_is_accepted_and_after_refused(
+    session: Session, network: Network,
+) -> None:
+    case_id = create_case(session, network, target="rejected", term="past",
+                          matriculation="A1", name="Ari A", email="a@example.org")
+    ends = session.scalar(select(Case.appeal_ends_at).where(Case.id == case_id))
+    assert ends is not None
+    student = student_actor(session, case_id)
+    with pytest.raises(GuardFailed, match="the appeal window ended"):
+        fire(session, case_id, "appeal", actor=student, now=ends + dt.timedelta(seconds=1),
+             data={"message": "I object"})
+    fired = fire(session, case_id, "appeal", actor=student, now=ends - dt.timedelta(seconds=1),
+                 data={"message": "I object"})
+    assert fired.to_state == "appealed"
