@@ -17,6 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from config.errors import ConfigurationError
 
 
+PLACEHOLDERS = {"", "changeme", "change-me", "secret", "password", "xxx", "todo"}
+
+
 class Settings(BaseSettings):
     """Recog's configuration. Every field is ``RECOG_<NAME>`` in the environment."""
 
@@ -54,6 +57,50 @@ class Settings(BaseSettings):
                                       "which the student may object (Widerspruch).")
     board_decision_days: int = Field(default=56, ge=1, description="Days the examination board "
                                      "has to decide an appeal.")
+    skip_non_working_days: bool = Field(default=True, description="A period ending on a "
+                                        "weekend or public holiday ends on the next working "
+                                        "day (§ 193 BGB).")
+    holiday_region: str = Field(default="DE-NW", description="Public holidays for deadlines: "
+                                "country code, optionally -subdivision (holidays package).")
+
+    # Reminders and escalations (sent at reminder_hour local time on the day they fall due).
+    reminder_hour: int = Field(default=9, ge=0, le=23, description="Local hour at which "
+                               "reminders and escalations are sent.")
+    transcript_escalation_days: int = Field(default=7, ge=0, description="Days after a missing "
+                                            "transcript's reminder before the office is told.")
+    submission_reminder_days: int = Field(default=7, ge=0, description="Days before the "
+                                          "request deadline that the student is reminded.")
+    info_reply_reminder_days: int = Field(default=3, ge=0, description="Days before an "
+                                          "information request's deadline that the student "
+                                          "is reminded.")
+
+    # Delivery of notifications.
+    smtp_host: str | None = Field(default=None, description="SMTP server; unset: e-mails are "
+                                  "written as .eml files into <data_dir>/mail.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(default="starttls",
+                                                              description="SMTP transport security.")
+    smtp_username: str | None = Field(default=None, description="SMTP user name.")
+    smtp_password: str | None = Field(default=None, description="SMTP password.")
+    smtp_timeout: float = Field(default=30.0, gt=0, description="Seconds before an SMTP "
+                                "attempt counts as failed.")
+    mail_from: str = Field(default="Recog <recog@localhost>", description="Sender address.")
+    webhooks: dict[str, list[str]] = Field(default_factory=dict, description="JSON: "
+                                           "institution code -> webhook URLs.")
+    webhook_secret: str | None = Field(default=None, description="HMAC-SHA256 key for "
+                                       "signing webhook bodies (required if webhooks are set).")
+    outbox_max_attempts: int = Field(default=8, ge=1, description="Delivery attempts before "
+                                     "a notification is dead-lettered.")
+    outbox_backoff_seconds: int = Field(default=30, ge=1, description="First retry delay; "
+                                        "doubles with every attempt.")
+    outbox_lease_seconds: int = Field(default=300, ge=5, description="How long a claimed "
+                                      "notification is reserved for the worker sending it.")
+    sweep_interval_seconds: int = Field(default=60, ge=1, description="How often beat runs "
+                                        "the deadline sweep and the outbox sweep.")
+    sweep_batch: int = Field(default=10_000, ge=1, description="Due reminders claimed per "
+                                "sweep transaction.")
+    broker_visibility_timeout: int = Field(default=3600, ge=60, description="Redis: seconds "
+                                           "before an unacknowledged task is redelivered.")
 
     @field_validator("timezone")
     @classmethod
@@ -73,6 +120,26 @@ class Settings(BaseSettings):
                              "postgresql+psycopg://user@host/db or sqlite:///var/recog.sqlite3")
         return value
 
+    @field_validator("holiday_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        import holidays
+
+        country, _, subdiv = value.partition("-")
+        try:
+            holidays.country_holidays(country, subdiv=subdiv or None)
+        except NotImplementedError as exc:
+            raise ValueError(f"unknown holiday region {value!r}; use e.g. DE-NW, DE-BY, AT "
+                             f"({exc})") from None
+        return value
+
+    @field_validator("smtp_password", "webhook_secret")
+    @classmethod
+    def _not_placeholder(cls, value: str | None) -> str | None:
+        if value is not None and value.lower() in PLACEHOLDERS:
+            raise ValueError("is a placeholder; set the real secret")
+        return value
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -88,6 +155,10 @@ class Settings(BaseSettings):
     @property
     def documents_dir(self) -> Path:
         return self.data_dir / "documents"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -282,6 +282,34 @@ class HomeAchievement(Base):
     passed_on: Mapped[dt.date]
 
 
+class Reminder(Base):
+    """A reminder, escalation or timer event planned for a case by the workflow and carried out
+    by the deadline sweep. The unique key makes each happen at most once per (case, kind, due
+    time); a transition deletes the pending plan of the state it leaves."""
+
+    __tablename__ = "reminders"
+    __personal_data__: ClassVar[tuple[str, ...]] = ()
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[dt.datetime]
+    action: Mapped[str] = mapped_column(String(8))
+    recipient: Mapped[str | None] = mapped_column(String(12))
+    event: Mapped[str | None] = mapped_column(String(40))
+    done_at: Mapped[dt.datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(300))
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "kind", "due_at"),
+        CheckConstraint("action IN ('notify', 'fire')", name="action"),
+        # The sweep reads only what is due and not done, through this index.
+        Index("ix_reminders_pending", "due_at", "id", postgresql_where=text("done_at IS NULL"),
+              sqlite_where=text("done_at IS NULL")),
+        Index("ix_reminders_case", "case_id"),
+    )
+
+
 class Outbox(Base):
     """Notification intents written in the transaction of the change that caused them."""
 

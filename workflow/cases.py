@@ -27,7 +27,7 @@ from models import (
 )
 from workflow import audit
 from workflow.actors import Actor
-from workflow.deadlines import Clocks, next_clocks
+from workflow.deadlines import Clocks, next_clocks, schedule
 from workflow.documents import DocumentStore
 from workflow.engine import FiredEvent, _append, record
 from workflow.errors import Forbidden, GuardFailed, NotFound, ValidationFailed
@@ -114,7 +114,8 @@ def open_case(
     return _append(session, fresh, event="open", to_state=proc.initial, actor=actor,
                    role=actor.role.value, channel=channel, now=now, data=data,
                    updates={"due_at": clocks.due_at, "due_kind": clocks.due_kind},
-                   notify=("student",))
+                   notify=("student",),
+                   plan=schedule(clocks, now=now, zone=zone, settings=settings))
 
 
 def assign_examiner(session: Session, case_id: int, username: str, *, actor: Actor,

@@ -1,19 +1,42 @@
-"""Deadlines: when each clock of a case runs out, counted as the law counts periods.
+"""Deadlines: when each clock of a case runs out, counted as the law counts periods, and the
+reminders and escalations scheduled around them.
 
 A period of days, weeks or months starts the day after the triggering event and ends at 24:00
 local time of its last day (§§ 187(1), 188 BGB; the same rule governs the one-month appeal
-window of § 70 VwGO). "Local" is the institution's time zone, so a deadline stays at midnight
-across daylight-saving changes. Instants are stored as aware UTC.
+window of § 70 VwGO); a period whose last day is a Saturday, Sunday or public holiday ends on
+the next working day (§ 193 BGB; ``RECOG_SKIP_NON_WORKING_DAYS``, ``RECOG_HOLIDAY_REGION``).
+"Local" is the institution's time zone, so a deadline stays at midnight across daylight-saving
+changes. Instants are stored as aware UTC.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import holidays
+
 from config.settings import Settings
+
+
+@functools.cache
+def _holidays(region: str) -> Any:
+    country, _, subdiv = region.partition("-")
+    return holidays.country_holidays(country, subdiv=subdiv or None)
+
+
+def last_day(day: dt.date, settings: Settings) -> dt.date:
+    """The day a period really ends on: ``day``, or the next working day (§ 193 BGB)."""
+    if not settings.skip_non_working_days:
+        return day
+    calendar_ = _holidays(settings.holiday_region)
+    while day.weekday() >= 5 or day in calendar_:
+        day += dt.timedelta(days=1)
+    return day
 
 
 def end_of_day(day: dt.date, zone: ZoneInfo) -> dt.datetime:
@@ -34,8 +57,8 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def days_after(start: dt.date, days: int, zone: ZoneInfo) -> dt.datetime:
-    return end_of_day(start + dt.timedelta(days=days), zone)
+def days_after(start: dt.date, days: int, zone: ZoneInfo, settings: Settings) -> dt.datetime:
+    return end_of_day(last_day(start + dt.timedelta(days=days), settings), zone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,35 +93,105 @@ def next_clocks(
     appeal_ends = before.appeal_ends_at
     due: dt.datetime | None
     if kind == "enrolment":
-        due = days_after(start_date, settings.enrolment_grace_days, zone)
+        due = days_after(start_date, settings.enrolment_grace_days, zone, settings)
     elif kind == "result":
-        due = days_after(course_end, settings.result_grace_days, zone)
+        due = days_after(course_end, settings.result_grace_days, zone, settings)
     elif kind == "transcript":
-        due = days_after(result_date or course_end, settings.transcript_due_days, zone)
+        due = days_after(result_date or course_end, settings.transcript_due_days, zone, settings)
     elif kind == "retake":
-        due = days_after(today, settings.retake_window_days, zone)
+        due = days_after(today, settings.retake_window_days, zone, settings)
     elif kind == "submission":
-        due = days_after(today, settings.submission_due_days, zone)
+        due = days_after(today, settings.submission_due_days, zone, settings)
     elif kind == "decision":
         if paused is not None:
             decision_due, paused = now + dt.timedelta(seconds=paused), None
         elif decision_due is None:
-            decision_due = days_after(today, settings.decision_due_days, zone)
+            decision_due = days_after(today, settings.decision_due_days, zone, settings)
         due = decision_due
     elif kind == "info_reply":
         if decision_due is not None:
             paused = max(0, int((decision_due - now).total_seconds()))
             decision_due = None
-        due = days_after(today, settings.info_reply_days, zone)
+        due = days_after(today, settings.info_reply_days, zone, settings)
     elif kind == "appeal_window":
         decision_due = paused = None
-        appeal_ends = end_of_day(add_months(today, settings.appeal_window_months), zone)
+        appeal_ends = end_of_day(
+            last_day(add_months(today, settings.appeal_window_months), settings), zone)
         due = appeal_ends
     elif kind == "board_decision":
-        due = days_after(today, settings.board_decision_days, zone)
+        due = days_after(today, settings.board_decision_days, zone, settings)
     elif kind is None:
         due = None
         decision_due = paused = None
     else:  # the procedure loader refuses unknown kinds; this is a programming error
         raise ValueError(f"unknown deadline kind {kind!r}")
     return Clocks(due, kind if due is not None else None, decision_due, paused, appeal_ends)
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    """One reminder, escalation or timer event planned for a case: at most once per
+    (case, kind, due time)."""
+
+    kind: str
+    due_at: dt.datetime
+    action: str  # "notify" or "fire"
+    recipient: str | None = None  # for notify
+    event: str | None = None  # for fire
+
+
+def at_reminder_hour(instant: dt.datetime, zone: ZoneInfo, hour: int) -> dt.datetime:
+    """The first ``hour``:00 local at or after ``instant``: people are reminded in office
+    hours, not at midnight."""
+    local = instant.astimezone(zone)
+    candidate = dt.datetime.combine(local.date(), dt.time(hour), tzinfo=zone)
+    if candidate < local:
+        candidate = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(hour),
+                                        tzinfo=zone)
+    return candidate.astimezone(dt.UTC)
+
+
+def schedule(clocks: Clocks, *, now: dt.datetime, zone: ZoneInfo, settings: Settings,
+             ) -> list[Scheduled]:
+    """What the deadline sweep must do for a case whose clocks are ``clocks``: reminders
+    before and at the deadline, escalations after it, and the timer's lapse or close.
+    Reminders whose time has already passed when the case enters the state are not planned
+    (nobody is reminded of a 50 % mark that lay in the past when the clock started)."""
+    due, kind = clocks.due_at, clocks.due_kind
+    if due is None or kind is None:
+        return []
+    hour = settings.reminder_hour
+
+    def remind(name: str, when: dt.datetime, recipient: str) -> Scheduled:
+        return Scheduled(name, at_reminder_hour(when, zone, hour), "notify", recipient=recipient)
+
+    day = dt.timedelta(days=1)
+    plan: list[Scheduled]
+    if kind in ("enrolment", "retake"):
+        plan = [Scheduled(f"{kind}.lapse", due, "fire", event="lapse")]
+    elif kind == "result":
+        plan = [remind("result.missing", due, "clerk")]
+    elif kind == "transcript":
+        plan = [remind("transcript.remind", due, "student"),
+                remind("transcript.escalate", due + settings.transcript_escalation_days * day,
+                       "clerk")]
+    elif kind == "submission":
+        plan = [remind("submission.remind", due - settings.submission_reminder_days * day,
+                       "student"),
+                Scheduled("submission.lapse", due, "fire", event="lapse")]
+    elif kind == "decision":
+        period = settings.decision_due_days * day
+        plan = [remind("decision.remind50", due - period / 2, "examiner"),
+                remind("decision.remind80", due - period / 5, "examiner"),
+                remind("decision.escalate", due, "clerk")]
+    elif kind == "info_reply":
+        plan = [remind("info_reply.remind", due - settings.info_reply_reminder_days * day,
+                       "student"),
+                remind("info_reply.passed", due, "examiner")]
+    elif kind == "appeal_window":
+        plan = [Scheduled("appeal_window.close", due, "fire", event="close")]
+    elif kind == "board_decision":
+        plan = [remind("board_decision.escalate", due, "clerk")]
+    else:
+        raise ValueError(f"unknown deadline kind {kind!r}")
+    return [item for item in plan if item.due_at > now]

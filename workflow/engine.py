@@ -19,15 +19,17 @@ from dataclasses import dataclass
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, Row, insert, select, update
+from sqlalchemy import CursorResult, Row, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from config.procedure import Procedure, get_procedure
 from config.settings import Settings, get_settings
-from models import Case, CaseEvent, Institution, Offering, Outbox, Role
+from models import Case, CaseEvent, Institution, Offering, Outbox, Reminder, Role
 from workflow import audit
 from workflow.actors import Actor, acting_role, check_may_fire, may_see
-from workflow.deadlines import Clocks, next_clocks
+from workflow.deadlines import Clocks, Scheduled, next_clocks, schedule
 from workflow.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationFailed
 from workflow.guards import GUARDS, GuardContext
 
@@ -108,10 +110,29 @@ def _notifications(
     return rows
 
 
+def insert_ignoring_duplicates(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """INSERT rows, skipping those that collide with a unique key (both dialects)."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(pg_insert(table).on_conflict_do_nothing(), rows)
+    else:
+        session.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
+
+
+def _replan(session: Session, case_id: int, plan: list[Scheduled], now: dt.datetime) -> None:
+    """Drop the pending reminders of the state the case leaves; plan those of the new one."""
+    session.execute(delete(Reminder).where(Reminder.case_id == case_id,
+                                           Reminder.done_at.is_(None)))
+    insert_ignoring_duplicates(session, Reminder, [
+        {"case_id": case_id, "kind": p.kind, "due_at": p.due_at, "action": p.action,
+         "recipient": p.recipient, "event": p.event} for p in plan])
+
+
 def _append(
     session: Session, row: Any, *, event: str, to_state: str, actor: Actor, role: str,
     channel: str, now: dt.datetime, data: dict[str, Any], updates: dict[str, Any],
-    notify: tuple[str, ...],
+    notify: tuple[str, ...], plan: list[Scheduled] | None = None,
 ) -> FiredEvent:
     """Write one audit event (and its case update and outbox rows) after a compare-and-swap
     on the case version; shared by transitions and by recorded non-transition events."""
@@ -138,6 +159,8 @@ def _append(
         actor_role=role, actor_id=actor.id, channel=channel, at=now, data=data,
         data_digest=data_digest, prev_hash=row.chain_head, hash=new_hash,
     ))
+    if plan is not None:
+        _replan(session, row.id, plan, now)
     examiner = updates.get("examiner_id", row.examiner_id)
     outbox = _notifications(notify, row.id, seq, event, to_state, examiner is not None, now)
     if outbox:
@@ -200,14 +223,16 @@ def fire(
     proc.machine.events[event].trigger(subject)
     result = ctx.updates.get("result", row.result) or {}
     result_date = dt.date.fromisoformat(result["date"]) if result.get("date") else None
+    zone = ZoneInfo(row.timezone or settings.timezone)
     clocks = next_clocks(
         proc.states[subject.state].deadline,
         before=Clocks(row.due_at, row.due_kind, row.decision_due_at,
                       row.decision_paused_seconds, row.appeal_ends_at),
-        now=now, zone=ZoneInfo(row.timezone or settings.timezone), settings=settings,
+        now=now, zone=zone, settings=settings,
         start_date=row.offering_start, course_end=row.offering_exam or row.offering_end,
         result_date=result_date,
     )
+    plan = schedule(clocks, now=now, zone=zone, settings=settings)
     ctx.updates.update(due_at=clocks.due_at, due_kind=clocks.due_kind,
                        decision_due_at=clocks.decision_due_at,
                        decision_paused_seconds=clocks.decision_paused_seconds,
@@ -216,7 +241,7 @@ def fire(
     assert role is not None  # check_may_fire raised otherwise
     return _append(session, row, event=event, to_state=subject.state, actor=actor, role=role,
                    channel=channel, now=now, data=ctx.data, updates=ctx.updates,
-                   notify=ev.notify)
+                   notify=ev.notify, plan=plan)
 
 
 def record(

@@ -70,9 +70,25 @@ def test_decision_clock_pauses_and_resumes_with_the_time_left() -> None:
 
 
 def test_appeal_window_ends_one_month_later_at_local_midnight() -> None:
-    notice = dt.datetime(2026, 1, 31, 15, 0, tzinfo=dt.UTC)
+    notice = dt.datetime(2026, 3, 16, 15, 0, tzinfo=dt.UTC)  # a Monday
     c = clocks("appeal_window", Clocks(), notice)
-    assert c.appeal_ends_at == dt.datetime(2026, 2, 28, 23, 0, tzinfo=dt.UTC)
+    assert c.appeal_ends_at == dt.datetime(2026, 4, 16, 22, 0, tzinfo=dt.UTC)  # Thu, CEST
+
+
+def test_a_period_ending_on_a_weekend_or_holiday_ends_on_the_next_working_day() -> None:
+    # 31 January + 1 month = 28 February 2026, a Saturday: the window runs to Monday 2 March.
+    c = clocks("appeal_window", Clocks(), dt.datetime(2026, 1, 31, 15, 0, tzinfo=dt.UTC))
+    assert c.appeal_ends_at == dt.datetime(2026, 3, 2, 23, 0, tzinfo=dt.UTC)
+    # 24 November + 1 month = 24 December (Thu); 25/26 December are holidays, 27 a Sunday.
+    xmas = clocks("appeal_window", Clocks(), dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC))
+    assert xmas.appeal_ends_at == dt.datetime(2026, 12, 24, 23, 0, tzinfo=dt.UTC)
+    c2 = clocks("appeal_window", Clocks(), dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC))
+    assert c2.appeal_ends_at == dt.datetime(2026, 12, 28, 23, 0, tzinfo=dt.UTC)
+    plain = load_settings(skip_non_working_days=False)
+    c3 = next_clocks("appeal_window", before=Clocks(), now=dt.datetime(2026, 1, 31, 15,
+                     tzinfo=dt.UTC), zone=BERLIN, settings=plain,
+                     start_date=dt.date(2026, 4, 1), course_end=dt.date(2026, 7, 10))
+    assert c3.appeal_ends_at == dt.datetime(2026, 2, 28, 23, 0, tzinfo=dt.UTC)
 
 
 def test_a_case_through_info_request_keeps_its_decision_time(
