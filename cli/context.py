@@ -21,8 +21,9 @@ from models.db import make_engine, session_factory, transaction
 from workflow.actors import Actor
 from workflow.errors import NotFound
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Piped output (files, tests, other programs) gets wide lines instead of wrapped table cells.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 
 def settings() -> Settings:
@@ -35,7 +36,7 @@ def engine() -> Engine:
 
 
 @functools.cache
-def _schema_checked() -> bool:
+def require_schema() -> bool:
     from models.migrate import HEAD, current_revision
 
     if current_revision(engine()) != HEAD:
@@ -46,9 +47,13 @@ def _schema_checked() -> bool:
 @contextmanager
 def unit_of_work() -> Iterator[Session]:
     """One command, one transaction: committed when the command succeeds."""
-    _schema_checked()
+    require_schema()
     with transaction(session_factory(engine())) as session:
         yield session
+    from tasks.kick import relay_soon, wrote_outbox
+
+    if wrote_outbox(session):
+        relay_soon()
 
 
 def now() -> dt.datetime:

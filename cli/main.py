@@ -7,6 +7,11 @@ starts with ``error:``; every write runs in one transaction and changes nothing 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,9 +41,10 @@ user_app = typer.Typer(no_args_is_help=True, help="Office users.")
 inst_app = typer.Typer(no_args_is_help=True, help="Home and partner institutions.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit trail.")
 workflow_app = typer.Typer(no_args_is_help=True, help="The recognition procedure.")
+outbox_app = typer.Typer(no_args_is_help=True, help="Notifications waiting, sent or failed.")
 for sub, name in [(db_app, "db"), (case_app, "case"), (catalog_app, "catalog"),
                   (modules_app, "modules"), (user_app, "user"), (inst_app, "institution"),
-                  (audit_app, "audit"), (workflow_app, "workflow")]:
+                  (audit_app, "audit"), (workflow_app, "workflow"), (outbox_app, "outbox")]:
     app.add_typer(sub, name=name)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -460,12 +466,110 @@ def workflow_show(
         fail(f"unknown format {fmt!r}; use mermaid, dot or table")
 
 
+# --- background work ---------------------------------------------------------------------------
+
+@app.command("remind")
+def remind(as_json: JsonOpt = False) -> None:
+    """Run one deadline sweep now: send due reminders, lapse and close what is due."""
+    from workflow.sweep import sweep
+
+    with unit_of_work() as s:
+        result = sweep(s, now=ctx.now(), settings=ctx.settings())
+    if as_json:
+        print_json({"claimed": result.claimed, "notifications": result.notifications,
+                    "fired": [{"case": c, "event": e} for c, e in result.fired],
+                    "refused": [{"case": c, "event": e, "reason": r}
+                                for c, e, r in result.refused]})
+        return
+    console.print(f"sweep: {result.claimed} due item(s); {result.notifications} reminder(s) "
+                  f"queued; {len(result.fired)} timer event(s)")
+    for case_id, event in result.fired:
+        console.print(f"  case {case_id}: {event}")
+    for case_id, event, reason in result.refused:
+        console.print(f"  case {case_id}: {event} refused: {reason}")
+
+
+@outbox_app.command("list")
+def outbox_list(failed: Annotated[bool, typer.Option("--failed", help="Only failing and "
+                                                     "dead-lettered ones.")] = False,
+                limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+                as_json: JsonOpt = False) -> None:
+    """List notifications, newest first."""
+    from workflow import outbox
+
+    with unit_of_work() as s:
+        rows = outbox.listing(s, failed_only=failed, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        r["next try"] = local(r["available_at"]) if r["status"] == "pending" else ""
+        r["error"] = (r["last_error"] or "")[:60]
+    _table(["id", "case_id", "channel", "recipient", "template", "status", "attempts",
+            "next try", "error"], rows)
+
+
+@outbox_app.command("retry")
+def outbox_retry(outbox_id: Annotated[int, typer.Argument(help="Outbox row id.")]) -> None:
+    """Put a failed or dead-lettered notification back in line for delivery now."""
+    from workflow import outbox
+
+    with unit_of_work() as s:
+        outbox.retry(s, outbox_id, now=ctx.now())
+    from tasks.kick import relay_soon
+
+    relay_soon()
+    console.print(f"outbox row {outbox_id} will be delivered again")
+
+
+@outbox_app.command("relay")
+def outbox_relay() -> None:
+    """Deliver what is due now, in this process (no worker needed)."""
+    from models.db import session_factory
+    from tasks.delivery import Transports, relay
+
+    settings = ctx.settings()
+    ctx.require_schema()
+    result = relay(session_factory(ctx.engine()), settings=settings,
+                   transports=Transports.from_settings(settings), limit=10_000)
+    console.print(f"outbox: {result.sent} sent, {result.failed} failed "
+                  f"({result.dead} dead-lettered)")
+
+
+def _celery_argv(kind: str, settings: Any) -> list[str]:
+    if kind == "beat":
+        return ["-A", "tasks.jobs", "beat", "--loglevel", "INFO", "--schedule",
+                str(settings.data_dir / "celerybeat-schedule")]
+    return ["-A", "tasks.jobs", "worker", "--loglevel", "INFO", "--concurrency", "2",
+            "--without-gossip", "--without-mingle", "-n", f"recog@{os.uname().nodename}"]
+
+
+@app.command("worker")
+def worker() -> None:
+    """Run a Celery worker (as many as you like, on as many machines as you like)."""
+    settings = ctx.settings()
+    os.execv(sys.executable, [sys.executable, "-m", "celery", *_celery_argv("worker",
+                                                                              settings)])
+
+
+@app.command("beat")
+def beat() -> None:
+    """Run the scheduler that triggers the sweeps (exactly one per installation)."""
+    settings = ctx.settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.execv(sys.executable, [sys.executable, "-m", "celery", *_celery_argv("beat", settings)])
+
+
 # --- running ---------------------------------------------------------------------------------
 
 @app.command("up")
-def up(demo: Annotated[bool, typer.Option("--demo", help="Seed a demo network if empty.")
-                       ] = False) -> None:
-    """Run Recog: migrate the database, seed the demo if asked, and report what is there."""
+def up(
+    demo: Annotated[bool, typer.Option("--demo", help="Seed a demo network if empty.")] = False,
+    once: Annotated[bool, typer.Option("--once", help="Prepare and report, then exit "
+                                       "without starting the background processes.")] = False,
+) -> None:
+    """Run Recog: migrate, seed the demo if asked, report, then run the worker and the
+    scheduler (beat) until Ctrl-C."""
     from workflow.demo import has_data, seed_demo
 
     settings = ctx.settings()
@@ -494,6 +598,45 @@ def up(demo: Annotated[bool, typer.Option("--demo", help="Seed a demo network if
     if students is None:
         console.print("No cases yet. Try: recog up --demo")
     console.print("Next: recog case list --overdue, recog case show ID, recog workflow show")
+    if not once:
+        _run_children(settings)
+
+
+def _run_children(settings: Any) -> None:
+    """Worker and beat as child processes; Ctrl-C (or SIGTERM) shuts both down cleanly."""
+    mail = (f"SMTP {settings.smtp_host}:{settings.smtp_port}" if settings.smtp_host
+            else f"files in {settings.mail_dir}/ (*.eml)")
+    console.print(f"Background work: worker and beat starting; e-mail goes to {mail}. "
+                  "Press Ctrl-C to stop.")
+    children = {kind: subprocess.Popen([sys.executable, "-m", "celery",
+                                        *_celery_argv(kind, settings)])
+                for kind in ("worker", "beat")}
+    stop = False
+
+    def _stop(_signo: int, _frame: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop:
+            dead = [k for k, p in children.items() if p.poll() is not None]
+            if dead:
+                ctx.err_console.print(f"error: the {', '.join(dead)} stopped unexpectedly")
+                break
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    console.print("stopping worker and beat ...")
+    for proc in children.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in children.values():
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    console.print("stopped")
 
 
 def _table(columns: list[str], rows: list[dict[str, Any]]) -> None:

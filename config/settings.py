@@ -16,7 +16,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.errors import ConfigurationError
 
-
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "password", "xxx", "todo"}
 
 
@@ -78,8 +77,8 @@ class Settings(BaseSettings):
     smtp_host: str | None = Field(default=None, description="SMTP server; unset: e-mails are "
                                   "written as .eml files into <data_dir>/mail.")
     smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
-    smtp_security: Literal["none", "starttls", "tls"] = Field(default="starttls",
-                                                              description="SMTP transport security.")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        default="starttls", description="SMTP transport security.")
     smtp_username: str | None = Field(default=None, description="SMTP user name.")
     smtp_password: str | None = Field(default=None, description="SMTP password.")
     smtp_timeout: float = Field(default=30.0, gt=0, description="Seconds before an SMTP "

@@ -168,8 +168,8 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = root / "var" / "recog.sqlite3"
     env = {**os.environ, "RECOG_DATA_DIR": str(root / "var"),
            "RECOG_DATABASE_URL": f"sqlite:///{db}"}
-    subprocess.run([str(Path(sys.executable).with_name("recog")), "up", "--demo"], env=env,
-                   check=True, capture_output=True, timeout=300, cwd=root)
+    subprocess.run([str(Path(sys.executable).with_name("recog")), "up", "--demo", "--once"],
+                   env=env, check=True, capture_output=True, timeout=300, cwd=root)
     return db
 
 

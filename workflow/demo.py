@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from config.procedure import EventDef, get_procedure
 from config.settings import Settings, get_settings
-from models import Case, Institution, Module, Offering, Programme, Role, User
+from models import Case, Institution, Module, Offering, Outbox, Programme, Role, User
 from workflow.actors import Actor
 from workflow.cases import assign_examiner, attach_document, open_case
 from workflow.catalog import add_institution, add_user, find_or_create_student
@@ -89,7 +89,9 @@ def seed_network(session: Session, *, today: dt.date, home_code: str = "uni-must
     for _, _, code, title, ects in MODULES:
         session.add(Module(programme_id=prog.id, code=code, title=title, ects=ects,
                            regulation_version="PO 2024"))
-    terms = {"past": -150, "current": -30, "next": 60}
+    # Course start relative to today: long past (overdue and closed cases), recent (results
+    # and decisions of the last weeks), running now, and next term.
+    terms = {"past": -150, "recent": -100, "current": -30, "next": 60}
     offerings: dict[str, int] = {}
     for p_code, p_name, country, scheme, lang in PARTNERS:
         partner = session.execute(select(Institution).where(Institution.code == p_code)).scalar()
@@ -203,11 +205,13 @@ LAST_NAMES = ["Schmidt", "Yılmaz", "Rossi", "Nowak", "Müller", "Okafor", "Lars
 
 # Target state -> (term of the offering, how many demo cases).
 SPREAD: list[tuple[str, str, int]] = [
-    ("planned", "next", 4), ("enrolled", "current", 5), ("course_passed", "past", 4),
-    ("course_failed", "past", 2), ("transcript_received", "past", 4), ("submitted", "past", 4),
-    ("in_review", "past", 5), ("info_requested", "past", 3), ("recognized", "past", 4),
-    ("partially_recognized", "past", 2), ("rejected", "past", 2), ("appealed", "past", 2),
-    ("closed", "past", 4), ("withdrawn", "current", 2), ("lapsed", "past", 3),
+    ("planned", "next", 4), ("enrolled", "current", 5), ("course_passed", "past", 2),
+    ("course_passed", "recent", 2), ("course_failed", "recent", 2),
+    ("transcript_received", "recent", 4), ("submitted", "past", 2), ("submitted", "recent", 2),
+    ("in_review", "past", 2), ("in_review", "recent", 3), ("info_requested", "recent", 3),
+    ("recognized", "recent", 4), ("partially_recognized", "recent", 2),
+    ("rejected", "recent", 2), ("appealed", "recent", 2), ("closed", "past", 4),
+    ("withdrawn", "current", 2), ("lapsed", "past", 3),
 ]
 
 
@@ -220,7 +224,7 @@ class DemoSummary:
 
 def create_case(session: Session, net: Network, *, target: str, term: str, matriculation: str,
                 name: str, email: str, language: str = "de", partner: int = 0, course: int = 0,
-                store: DocumentStore | None = None) -> int:
+                store: DocumentStore | None = None, now: dt.datetime | None = None) -> int:
     """Open a case for a (new) student on a demo offering and walk it to ``target`` through
     real events, at plausible times: results arrive after the exam, decisions after that."""
     settings = get_settings()
@@ -240,15 +244,17 @@ def create_case(session: Session, net: Network, *, target: str, term: str, matri
                                 tzinfo=settings.zone) - dt.timedelta(days=20)
     if target == "lapsed":
         start -= dt.timedelta(days=30)
+    if now is not None:  # a case of next term was opened recently, not in the future
+        start = min(start, now - dt.timedelta(days=2))
     opened = open_case(session, student_id=student.id, offering_id=offering_id, actor=net.clerk,
                        now=start, target_module_ids=[module], channel="demo")
-    if term == "past" and target != "planned":
+    if term in ("past", "recent") and target != "planned":
         advance(session, opened.case_id, "enrolled", net, now=start, store=store)
         exam = offering.exam_date or offering.end_date
         start = dt.datetime.combine(exam, dt.time(10), tzinfo=settings.zone)
-    if target not in ("planned", "enrolled") or (target == "enrolled" and term != "past"):
+    if target not in ("planned", "enrolled") or term in ("current", "next"):
         advance(session, opened.case_id, target, net, now=start, store=store,
-                step=dt.timedelta(days=3 if term == "past" else 1))
+                step=dt.timedelta(days=3 if term == "past" else 2))
     return opened.case_id
 
 
@@ -267,7 +273,9 @@ def seed_demo(session: Session, *, now: dt.datetime, store: DocumentStore | None
                         matriculation=f"{4711000 + n}", name=f"{first} {last}",
                         email=f"{first.lower()}.{n}@student.uni-musterstadt.example",
                         language=rng.choice(["de", "en"]), partner=rng.randrange(3),
-                        course=n, store=store)
+                        course=n, store=store, now=now)
+    # The demo's invented history is not mailed to anybody; what falls due from now on is.
+    session.execute(delete(Outbox))
     by_state = dict(session.execute(select(Case.state, func.count()).group_by(Case.state))
                     .tuples().all())
     logins = {net.clerk.label: "clerk", net.examiner.label: "examiner",

@@ -94,20 +94,18 @@ def case_ref(case_id: int) -> str:
 
 def _notifications(
     proc_notify: tuple[str, ...], case_id: int, seq: int, event: str, to_state: str,
-    has_examiner: bool, now: dt.datetime,
+    has_examiner: bool, now: dt.datetime, webhooks: bool,
 ) -> list[dict[str, Any]]:
-    rows = []
-    for recipient in proc_notify:
-        if recipient == "examiner" and not has_examiner:
-            continue
-        rows.append({
-            "dedup_key": f"case:{case_id}:{seq}:email:{recipient}",
-            "case_id": case_id, "event_seq": seq, "channel": "email", "recipient": recipient,
-            "template": event, "payload": {"case_id": case_id, "seq": seq, "event": event,
-                                           "state": to_state},
-            "status": "pending", "attempts": 0, "available_at": now, "created_at": now,
-        })
-    return rows
+    targets = [("email", r) for r in proc_notify if r != "examiner" or has_examiner]
+    if webhooks and proc_notify:
+        targets.append(("webhook", "campus"))
+    payload = {"case_id": case_id, "seq": seq, "event": event, "state": to_state}
+    return [{
+        "dedup_key": f"case:{case_id}:{seq}:{channel}:{recipient}",
+        "case_id": case_id, "event_seq": seq, "channel": channel, "recipient": recipient,
+        "template": event, "payload": payload, "status": "pending", "attempts": 0,
+        "available_at": now, "created_at": now,
+    } for channel, recipient in targets]
 
 
 def insert_ignoring_duplicates(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -132,7 +130,7 @@ def _replan(session: Session, case_id: int, plan: list[Scheduled], now: dt.datet
 def _append(
     session: Session, row: Any, *, event: str, to_state: str, actor: Actor, role: str,
     channel: str, now: dt.datetime, data: dict[str, Any], updates: dict[str, Any],
-    notify: tuple[str, ...], plan: list[Scheduled] | None = None,
+    notify: tuple[str, ...], plan: list[Scheduled] | None = None, webhooks: bool = False,
 ) -> FiredEvent:
     """Write one audit event (and its case update and outbox rows) after a compare-and-swap
     on the case version; shared by transitions and by recorded non-transition events."""
@@ -162,9 +160,12 @@ def _append(
     if plan is not None:
         _replan(session, row.id, plan, now)
     examiner = updates.get("examiner_id", row.examiner_id)
-    outbox = _notifications(notify, row.id, seq, event, to_state, examiner is not None, now)
+    outbox = _notifications(notify, row.id, seq, event, to_state, examiner is not None, now,
+                            webhooks)
     if outbox:
         session.execute(insert(Outbox), outbox)
+        # Read by the boundary after commit to ask a worker to deliver at once.
+        session.info["recog_outbox_written"] = True
     return FiredEvent(
         case_id=row.id, seq=seq, event=event, from_state=row.state, to_state=to_state,
         actor_role=role, actor_id=actor.id, at=now, data=data, hash=new_hash,
@@ -241,7 +242,7 @@ def fire(
     assert role is not None  # check_may_fire raised otherwise
     return _append(session, row, event=event, to_state=subject.state, actor=actor, role=role,
                    channel=channel, now=now, data=ctx.data, updates=ctx.updates,
-                   notify=ev.notify, plan=plan)
+                   notify=ev.notify, plan=plan, webhooks=bool(settings.webhooks))
 
 
 def record(

@@ -11,16 +11,19 @@ Formats (detected from the content, never from the file name):
   ``https://github.com/emrex-eu/elmo-schemas/tree/v1``; v2.0 is told apart by its learner
   (``alternativeName`` is required there and ``bday`` became ``dateOfBirth``).
 - The EWP Incoming Mobility ToRs get-response (stable-v2), which wraps one ELMO document per
-  ``<tor>`` and adds EGRACONS ``gradeConversionTable`` percentages.
+  ``<tor>`` and adds EGRACONS ``gradeConversionTable`` percentages. A response holding more
+  than one ``<tor>`` is refused (one mobility per import).
 
 Safety: the input is checked for size before it is read, any DOCTYPE (and so any entity
 declaration, the way into billion-laughs and external-entity attacks) is refused before the XML
 parser sees it, the parser runs with ``resolve_entities=False``, ``load_dtd=False``,
 ``no_network=True`` and ``huge_tree=False``, and elements may not nest deeper than
-``max_depth``. The file is streamed with ``lxml.etree.iterparse`` and validated while it
-streams against the local copy of the matching schema (``workflow/schemas/``; every
-``schemaLocation`` is mapped to a local file, anything else is refused); processed elements are
-cleared, so memory grows with the parsed results, not with the size of the file.
+``max_depth``. The file is streamed with ``lxml.etree.iterparse`` twice: once to read it (and
+prove it well-formed), once to validate it against the local copy of the matching schema
+(``workflow/schemas/``; every ``schemaLocation`` is mapped to a local file, anything else is
+refused). Processed elements are cleared, so memory grows with the parsed results, not with
+the size of the file. Streaming validation in libxml2 reports no line numbers, so an invalid
+file of at most 10 MB is validated once more as a whole to name the line.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ __all__ = [
     "TranscriptVersion",
     "detect_version",
     "parse_transcript",
+    "pick_text",
 ]
 
 DEFAULT_MAX_BYTES: Final = 50 * 1024 * 1024
@@ -666,7 +670,7 @@ def _events(
     stream: IO[bytes], name: str, max_depth: int
 ) -> Generator[tuple[str, etree._Element], None, None]:
     """``iterparse`` start/end events with the depth limit, the DOCTYPE re-check and every
-    parser or schema complaint turned into a :class:`TranscriptRejected`."""
+    parser complaint turned into a :class:`TranscriptRejected`."""
     open_elements: list[etree._Element] = []  # ancestors of the current event, for messages
     with _refusing(name, open_elements):
         for event, element in _iterparse(stream, **_iterparse_options()):
@@ -701,7 +705,7 @@ def _opened(
 
 @contextmanager
 def _refusing(name: str, open_elements: list[etree._Element]) -> Iterator[None]:
-    """Turn the parser's and the validator's complaints into a TranscriptRejected."""
+    """Turn the parser's complaints (and an overlong stream) into a TranscriptRejected."""
     try:
         yield
     except etree.XMLSyntaxError as exc:
@@ -722,7 +726,7 @@ def _refuse_doctype(root: etree._Element, name: str) -> None:
 
 _ELEMENT_IN_MESSAGE: Final = re.compile(r"Element '(?:\{[^}]*\})?([^']+)'")
 _NAMESPACE_IN_MESSAGE: Final = re.compile(r"\{[^}]*\}")
-_TRUNCATION: Final = ("Premature end of data", "EndTag: '</' not found", "expected '>'")
+_TRUNCATION: Final = ("Premature end of data", "EndTag: '</' not found")
 
 
 def _syntax_refusal(
@@ -1197,7 +1201,7 @@ class _Collector:
                 self.pending = TranscriptRejected(
                     self.name, _line(exc.element), _local(exc.element.tag), exc.reason
                 )
-            except (ValueError, TypeError, AttributeError, IndexError, InvalidOperation) as exc:
+            except (ValueError, TypeError, AttributeError, LookupError, ArithmeticError) as exc:
                 # Content the schema will refuse (its complaint is reported instead); kept in
                 # case it does not, so that nothing odd is ever imported silently.
                 self.pending = TranscriptRejected(

@@ -93,7 +93,7 @@ def test_read_commands_take_json(cli: Callable[..., Any], demo_db: Path) -> None
     assert overdue
     assert all(c["overdue_days"] > 0 for c in overdue)
     assert cli("institution", "list", "--json").json()[0]["kind"] == "home"
-    assert len(cli("catalog", "list", "--json").json()) == 36
+    assert len(cli("catalog", "list", "--json").json()) == 48
     workflow = cli("workflow", "show", "--json").json()
     assert workflow["initial"] == "planned"
     assert {e["name"] for e in workflow["events"]} >= {"submit", "appeal", "lapse"}
@@ -111,11 +111,11 @@ def test_workflow_show_prints_mermaid_and_dot(cli: Callable[..., Any]) -> None:
 
 
 def test_up_demo_seeds_every_state_once(cli: Callable[..., Any]) -> None:
-    first = cli("up", "--demo").out
+    first = cli("up", "--demo", "--once").out
     assert "demo: seeded 50 cases" in first
     for state in ("planned", "info_requested", "appealed", "lapsed", "withdrawn"):
         assert state in first
-    again = cli("up", "--demo").out
+    again = cli("up", "--demo", "--once").out
     assert "has data already" in again
 
 

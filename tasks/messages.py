@@ -1,0 +1,284 @@
+"""Notification e-mails in English and German: subject, plain text and HTML for each template.
+
+The wording lives in one phrase catalogue per language (``templates/mail/en.toml`` and
+``de.toml``, the same keys in both); two Jinja2 layouts (``layout.txt``, ``layout.html``) put
+the phrases together. A student learns what happened, what happens next, by when and what to do
+now; a decision lists what was credited, and a refusal adds its reasons, advice and the
+instructions on legal remedies. Office recipients get a short, factual note. Dates arrive
+preformatted in local time (``due_at_local``); nothing here formats them.
+
+Only the facts named in ``render``'s context are ever used, so an e-mail address or any other
+secret passed along by mistake never reaches a text; ``status_url`` goes to students only.
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+
+MAIL_DIR = Path(__file__).with_name("templates") / "mail"
+
+LANGUAGES = ("de", "en")
+RECIPIENTS = ("student", "clerk", "examiner", "board")
+EVENTS = (
+    "open", "enrol", "pass_course", "fail_course", "retake", "receive_transcript", "submit",
+    "start_review", "request_info", "provide_info", "recognize", "recognize_partially", "reject",
+    "appeal", "grant_appeal", "dismiss_appeal", "close", "withdraw", "lapse",
+)
+REMINDERS = (
+    "enrolment.lapse", "result.missing", "transcript.remind", "transcript.escalate",
+    "submission.remind", "decision.remind50", "decision.remind80", "decision.escalate",
+    "info_reply.remind", "info_reply.passed", "board_decision.escalate",
+)
+OTHER = ("status_link",)
+
+# Decisions that refuse something carry the instructions on legal remedies (§ 37(6) VwVfG,
+# § 58 VwGO; recognition law: a refusal states how recognition could still be obtained).
+LEGAL_REMEDIES = frozenset({"reject", "recognize_partially"})
+
+# The deadline kind of the state each event leads to in the default procedure. Used only when
+# the caller names no ``due_kind``; a reminder's kind is the part of its name before the dot.
+_EVENT_DEADLINE = {
+    "open": "enrolment", "enrol": "result", "pass_course": "transcript", "fail_course": "retake",
+    "retake": "result", "receive_transcript": "submission", "submit": "decision",
+    "start_review": "decision", "request_info": "info_reply", "provide_info": "decision",
+    "recognize": "appeal_window", "recognize_partially": "appeal_window",
+    "reject": "appeal_window", "appeal": "board_decision", "grant_appeal": "appeal_window",
+}
+
+# Free-text and display facts a phrase may use; anything else in the context is ignored.
+_TEXT_KEYS = ("student_name", "course_title", "course_code", "partner_name", "term",
+              "due_at_local", "due_kind", "message", "appeal_ends_local", "office_name",
+              "office_email")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def templates() -> list[str]:
+    """Every template name ``render`` accepts: the procedure's events, reminders, status link."""
+    return [*EVENTS, *REMINDERS, *OTHER]
+
+
+def recipients(template: str) -> list[str]:
+    """The recipients ``template`` has wording of its own for (others get a generic note;
+    students never do: a template without student wording refuses a student)."""
+    _check(template, "template", templates())
+    written = _catalogue("en")["messages"][template]
+    return [r for r in RECIPIENTS if r in written]
+
+
+def render(template: str, *, recipient: str, language: str,
+           context: Mapping[str, Any]) -> Rendered:
+    """The e-mail ``template`` for ``recipient`` in ``language``, filled from ``context``.
+
+    Raises ValueError for an unknown template, recipient or language, a missing or malformed
+    ``case_id``, or a template that has nothing to say to a student.
+    """
+    _check(language, "language", LANGUAGES)
+    _check(template, "template", templates())
+    _check(recipient, "recipient", RECIPIENTS)
+    catalogue = _catalogue(language)
+    entry: dict[str, Any] = catalogue["messages"][template]
+    student = recipient == "student"
+    wording: dict[str, str] | None = entry.get(recipient)
+    if wording is None:
+        if student:
+            raise ValueError(f"template {template!r} has no wording for students; it is "
+                             f"written for: {', '.join(recipients(template))}")
+        wording = catalogue["generic"]["office"]
+
+    values = _values(template, student, catalogue, context)
+    values["title"] = _say(wording.get("subject") or entry["subject"], values)
+    subject = _say(catalogue["text"]["subject"], values)
+    due = ""
+    if values["due_at_local"]:
+        kind = values["due_kind"]
+        by_kind = catalogue["due"]["student" if student else "office"]
+        due = _say(wording.get("due") or by_kind.get(kind) or by_kind["other"], values)
+    text_labels: dict[str, str] = catalogue["text"]
+    layout = {
+        "language": language,
+        "subject": subject,
+        "student": student,
+        "t": text_labels,
+        "greeting": _say(text_labels["greeting_named"] if student and values["student_name"]
+                         else text_labels["greeting_student"] if student
+                         else text_labels["greeting_office"], values),
+        "happened": _say(wording["happened"], values),
+        "next": _say(wording.get("next", ""), values),
+        "due": due,
+        "action": _say(wording["action"], values),
+        "message": values["message"],
+        "message_heading": wording.get("message_heading") or text_labels["message"],
+        "decision": _decision(context.get("decision"), language, catalogue),
+        "legal": (_say(text_labels["legal"], values)
+                  if student and template in LEGAL_REMEDIES else ""),
+        "status_url": values["status_url"] if student else "",
+        "office_name": values["office_name"],
+        "office_email": values["office_email"],
+        "footer": _say(text_labels["footer"], values),
+    }
+    env = _environment()
+    text = env.get_template("layout.txt").render(layout)
+    html = env.get_template("layout.html").render(layout)
+    return Rendered(subject=subject, text=text.rstrip("\n") + "\n", html=html)
+
+
+def _check(value: str, what: str, allowed: tuple[str, ...] | list[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")
+
+
+@functools.cache
+def _environment() -> Environment:
+    # Phrases are compiled with from_string and produce plain text, so string templates are
+    # not escaped (default_for_string=False); the HTML layout escapes everything it inserts.
+    return Environment(
+        loader=FileSystemLoader(MAIL_DIR),
+        autoescape=select_autoescape(["html"], default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@functools.cache
+def _catalogue(language: str) -> dict[str, Any]:
+    with (MAIL_DIR / f"{language}.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@functools.cache
+def _phrase(source: str) -> Template:
+    return _environment().from_string(source)
+
+
+def _say(source: str, values: Mapping[str, Any]) -> str:
+    return _phrase(source).render(values).strip() if source else ""
+
+
+def _case_id(context: Mapping[str, Any]) -> int:
+    raw = context.get("case_id")
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        return raw
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
+        return int(raw)
+    raise ValueError(f"context needs case_id, a positive whole number (got {raw!r})")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _values(template: str, student: bool, catalogue: Mapping[str, Any],
+            context: Mapping[str, Any]) -> dict[str, Any]:
+    """The facts every phrase may use: all defined, empty strings where unknown."""
+    text_labels = catalogue["text"]
+    values: dict[str, Any] = {key: _text(context.get(key)) for key in _TEXT_KEYS}
+    values["case_id"] = _case_id(context)
+    if not values["due_kind"]:
+        head = template.partition(".")[0]
+        values["due_kind"] = head if "." in template else _EVENT_DEADLINE.get(template, "")
+    if not values["appeal_ends_local"] and values["due_kind"] == "appeal_window":
+        values["appeal_ends_local"] = values["due_at_local"]
+    # The catalogue's label wins for a known state, so a German mail never shows the
+    # procedure's English label; a state the catalogue does not know keeps the caller's label.
+    state = _text(context.get("state"))
+    values["state_label"] = catalogue["states"].get(state) or _text(context.get("state_label"))
+    url = _text(context.get("status_url"))
+    values["status_url"] = url if student and url.startswith(("https://", "http://")) else ""
+
+    title, code, term = values["course_title"], values["course_code"], values["term"]
+    details = ", ".join(part for part in (code, term) if part)
+    quoted = f"{text_labels['quote_open']}{title}{text_labels['quote_close']}" if title else ""
+    course = " ".join(part for part in (quoted, f"({details})" if details and title
+                                        else details) if part)
+    values["course_ref"] = f" {course}" if course else ""
+    values["partner_ref"] = ""
+    values["by_due"] = values["by_appeal_end"] = ""
+    # These three are phrases themselves; render them after the facts they use are set.
+    if values["partner_name"]:
+        values["partner_ref"] = _phrase(text_labels["partner_ref"]).render(values)
+    if values["due_at_local"]:
+        values["by_due"] = _phrase(text_labels["by_due"]).render(values)
+    if values["appeal_ends_local"]:
+        values["by_appeal_end"] = _phrase(text_labels["by_appeal_end"]).render(values)
+    return values
+
+
+def _number(value: Any, language: str) -> str:
+    """A credit or grade as written, with a decimal comma in German (7.5 -> 7,5)."""
+    text = _text(value)
+    try:
+        Decimal(text)
+    except InvalidOperation:
+        return text
+    return text.replace(".", ",") if language == "de" else text
+
+
+def _module(raw: Any, language: str) -> dict[str, str]:
+    if isinstance(raw, Mapping):
+        name = " ".join(p for p in (_text(raw.get("code")), _text(raw.get("title"))) if p)
+        ects = _number(raw.get("ects"), language)
+    else:
+        name, ects = _text(raw), ""
+    return {"name": name, "ects": ects, "label": f"{name}, {ects} ECTS" if ects else name}
+
+
+def _modules(raw: Any, language: str) -> list[dict[str, str]]:
+    if raw is None or raw == "":
+        return []
+    items = raw if isinstance(raw, list | tuple) else [raw]
+    return [m for m in (_module(item, language) for item in items) if m["name"]]
+
+
+def _total(raw: Mapping[str, Any], language: str) -> str:
+    if _text(raw.get("ects")):
+        return _number(raw.get("ects"), language)
+    modules = raw.get("modules")
+    if not isinstance(modules, list | tuple) or not modules:
+        return ""
+    try:
+        total = sum((Decimal(_text(m.get("ects"))) for m in modules), Decimal(0))
+    except (AttributeError, InvalidOperation):
+        return ""  # not every module states its credits: show none rather than a wrong sum
+    return _number(total, language)
+
+
+def _decision(raw: Any, language: str, catalogue: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The decision as the layouts show it, or None when there is nothing to show."""
+    if not isinstance(raw, Mapping):
+        return None
+    reasons_raw = raw.get("reasons")
+    criteria: Mapping[str, str] = catalogue["criteria"]
+    reasons: list[tuple[str, str]]
+    if isinstance(reasons_raw, Mapping):
+        reasons = [(criteria.get(str(k)) or str(k).replace("_", " ").capitalize(), _text(v))
+                   for k, v in reasons_raw.items() if _text(v)]
+    elif isinstance(reasons_raw, list | tuple):
+        reasons = [("", _text(v)) for v in reasons_raw if _text(v)]
+    else:
+        reasons = [("", _text(reasons_raw))] if _text(reasons_raw) else []
+    grade = _text(raw.get("grade"))
+    shown = {
+        "modules": _modules(raw.get("modules"), language),
+        "ects": _total(raw, language),
+        "grade": catalogue["text"]["passed"] if grade.lower() == "passed"
+        else _number(grade, language),
+        "not_credited": _modules(raw.get("not_credited"), language),
+        "reasons": reasons,
+        "advice": _text(raw.get("advice")),
+    }
+    return shown if any(shown.values()) else None

@@ -1,0 +1,112 @@
+"""The deadline sweep: carry out every reminder, escalation and timer event that is due.
+
+Set-based, so its cost follows the number of due items, not the number of cases: one
+statement claims the due reminders through the partial index on ``due_at`` (PostgreSQL:
+``FOR UPDATE SKIP LOCKED``, so two sweeps never take the same row; SQLite: the write lock),
+one statement writes the outbox rows for all notifications among them, and the few timer
+events (lapse, close) go through ``fire`` as the actor ``timer``. The unique key
+(case, kind, due time) means each happens once, however many sweeps run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    CursorResult,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    insert,
+    literal,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+from models import Outbox, Reminder, Role
+from workflow.actors import Actor
+from workflow.engine import fire
+from workflow.errors import DomainError
+
+
+def cast_result(result: Any) -> CursorResult[Any]:
+    return typing.cast("CursorResult[Any]", result)
+
+
+@dataclass
+class SweepResult:
+    claimed: int = 0
+    notifications: int = 0
+    fired: list[tuple[int, str]] = field(default_factory=list)
+    refused: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+def sweep(session: Session, *, now: dt.datetime, settings: Settings,
+          limit: int | None = None) -> SweepResult:
+    """Claim and carry out what is due at ``now``; never commits."""
+    result = SweepResult()
+    due = (select(Reminder.id).where(Reminder.done_at.is_(None), Reminder.due_at <= now)
+           .order_by(Reminder.due_at, Reminder.id).limit(limit or settings.sweep_batch))
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    claimed = session.execute(
+        update(Reminder).where(Reminder.id.in_(due.scalar_subquery()))
+        .values(done_at=now)
+        .returning(Reminder.id, Reminder.case_id, Reminder.kind, Reminder.action,
+                   Reminder.event, Reminder.recipient, Reminder.due_at)
+        .execution_options(synchronize_session=False)
+    ).all()
+    result.claimed = len(claimed)
+    if not claimed:
+        return result
+    # Of several reminders of one deadline to one person that fell due together (a sweep that
+    # did not run for a while), only the latest is sent: one "80 %" mail, not "50 %" and "80 %".
+    latest: dict[tuple[int, str, str | None], Any] = {}
+    for item in claimed:
+        if item.action == "notify":
+            family = (item.case_id, item.kind.partition(".")[0], item.recipient)
+            if family not in latest or item.due_at > latest[family].due_at:
+                latest[family] = item
+    send_ids = [item.id for item in latest.values()]
+    superseded = [c.id for c in claimed if c.action == "notify" and c.id not in set(send_ids)]
+    if superseded:
+        session.execute(update(Reminder).where(Reminder.id.in_(superseded))
+                        .values(outcome="superseded by a later reminder"))
+    # All notifications of this sweep in one statement; the dedup key keeps them unique.
+    key = (literal("reminder:") + cast(Reminder.id, String) + literal(":email:")
+           + Reminder.recipient)
+    notify = select(
+        key, Reminder.case_id, literal(None, Integer), literal("email"), Reminder.recipient,
+        Reminder.kind, literal_column("'{}'"), literal("pending"), literal(0),
+        bindparam("now_a", now, type_=Outbox.__table__.c.available_at.type),
+        bindparam("now_c", now, type_=Outbox.__table__.c.created_at.type),
+    ).where(Reminder.done_at == now, Reminder.action == "notify",
+            Reminder.id.in_(send_ids))
+    written = session.execute(insert(Outbox).from_select(
+        ["dedup_key", "case_id", "event_seq", "channel", "recipient", "template", "payload",
+         "status", "attempts", "available_at", "created_at"], notify))
+    result.notifications = max(0, cast_result(written).rowcount)
+    timer = Actor.system(Role.TIMER)
+    for item in claimed:
+        if item.action != "fire" or item.event is None:
+            continue
+        savepoint = session.begin_nested()
+        try:
+            fire(session, item.case_id, item.event, actor=timer, now=now, channel="task",
+                 settings=settings)
+        except DomainError as exc:
+            savepoint.rollback()
+            result.refused.append((item.case_id, item.event, str(exc)))
+            session.execute(update(Reminder).where(Reminder.id == item.id)
+                            .values(outcome=f"refused: {exc}"[:300]))
+        else:
+            savepoint.commit()
+            result.fired.append((item.case_id, item.event))
+    return result
