@@ -11,22 +11,21 @@ events (lapse, close) go through ``fire`` as the actor ``timer``. The unique key
 from __future__ import annotations
 
 import datetime as dt
-import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
-    CursorResult,
     Integer,
     String,
     bindparam,
     cast,
-    insert,
     literal,
     literal_column,
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
@@ -34,10 +33,6 @@ from models import Outbox, Reminder, Role
 from workflow.actors import Actor
 from workflow.engine import fire
 from workflow.errors import DomainError
-
-
-def cast_result(result: Any) -> CursorResult[Any]:
-    return typing.cast("CursorResult[Any]", result)
 
 
 @dataclass
@@ -74,12 +69,13 @@ def sweep(session: Session, *, now: dt.datetime, settings: Settings,
             family = (item.case_id, item.kind.partition(".")[0], item.recipient)
             if family not in latest or item.due_at > latest[family].due_at:
                 latest[family] = item
-    send_ids = [item.id for item in latest.values()]
-    superseded = [c.id for c in claimed if c.action == "notify" and c.id not in set(send_ids)]
+    keep = {item.id for item in latest.values()}
+    superseded = [c.id for c in claimed if c.action == "notify" and c.id not in keep]
     if superseded:
         session.execute(update(Reminder).where(Reminder.id.in_(superseded))
                         .values(outcome="superseded by a later reminder"))
-    # All notifications of this sweep in one statement; the dedup key keeps them unique.
+    # All notifications of this sweep in one statement (no id list: the rows this sweep
+    # claimed are those it stamped with its ``now``); the dedup key keeps them unique.
     key = (literal("reminder:") + cast(Reminder.id, String) + literal(":email:")
            + Reminder.recipient)
     notify = select(
@@ -87,12 +83,14 @@ def sweep(session: Session, *, now: dt.datetime, settings: Settings,
         Reminder.kind, literal_column("'{}'"), literal("pending"), literal(0),
         bindparam("now_a", now, type_=Outbox.__table__.c.available_at.type),
         bindparam("now_c", now, type_=Outbox.__table__.c.created_at.type),
-    ).where(Reminder.done_at == now, Reminder.action == "notify",
-            Reminder.id.in_(send_ids))
-    written = session.execute(insert(Outbox).from_select(
+    ).where(Reminder.done_at == bindparam("now_d", now, type_=Reminder.__table__.c.done_at.type),
+            Reminder.action == "notify", Reminder.outcome.is_(None))
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    written = session.execute(dialect_insert(Outbox).from_select(
         ["dedup_key", "case_id", "event_seq", "channel", "recipient", "template", "payload",
-         "status", "attempts", "available_at", "created_at"], notify))
-    result.notifications = max(0, cast_result(written).rowcount)
+         "status", "attempts", "available_at", "created_at"], notify)
+        .on_conflict_do_nothing().returning(Outbox.id))
+    result.notifications = len(written.all())
     timer = Actor.system(Role.TIMER)
     for item in claimed:
         if item.action != "fire" or item.event is None:

@@ -590,6 +590,9 @@ def _decode_head(head: bytes) -> str:
     return head.decode("latin-1")
 
 
+_DECLARATION: Final = re.compile(r"<!([A-Za-z]*)")
+
+
 def _check_prolog(head: bytes, complete: bool, name: str) -> None:
     """Refuse a DOCTYPE (with its entity declarations) before the XML parser sees it.
 
@@ -616,12 +619,11 @@ def _check_prolog(head: bytes, complete: bool, name: str) -> None:
             continue
         if text.startswith("<!", pos):
             line = text.count("\n", 0, pos) + 1
-            keyword = re.match(r"<!([A-Za-z]*)", text[pos:])
-            word = keyword.group(1) if keyword and keyword.group(1) else "!"
+            keyword = _DECLARATION.match(text, pos)
             raise TranscriptRejected(
                 name,
                 line,
-                f"!{word}",
+                "!" + (keyword.group(1) if keyword else ""),
                 "document type declarations (DOCTYPE, DTD, ENTITY) are refused: they are the "
                 "way into entity-expansion (billion laughs) and external-entity attacks, and "
                 "ELMO/EWP documents never need one",
