@@ -116,15 +116,15 @@ def seed_network(session: Session, *, today: dt.date, home_code: str = "uni-must
                 offerings.setdefault(term, offering.id)
                 offerings[f"{term}:{p_code}:{i}"] = offering.id
     suffix = "" if home_code == "uni-musterstadt.de" else f"@{home_code}"
-    clerk = add_user(session, username=f"clerk{suffix}", role="clerk", institution=home.code,
-                     display_name="Clara Sachbearbeiterin")
-    examiner = add_user(session, username=f"examiner{suffix}", role="examiner",
-                        institution=home.code, display_name="Prof. Dr. Erik Prüfer",
-                        programmes=["INF-BSC"])
-    board = add_user(session, username=f"board{suffix}", role="board", institution=home.code,
-                     display_name="Prüfungsausschuss")
-    admin = add_user(session, username=f"admin{suffix}", role="admin", institution=home.code,
-                     display_name="Admin")
+    mail = suffix.replace("@", ".")
+    users = {}
+    for role, display, progs in [("clerk", "Clara Sachbearbeiterin", []),
+                                 ("examiner", "Prof. Dr. Erik Prüfer", ["INF-BSC"]),
+                                 ("board", "Prüfungsausschuss", []), ("admin", "Admin", [])]:
+        users[role] = add_user(session, username=f"{role}{suffix}", role=role,
+                               institution=home.code, display_name=display, programmes=progs,
+                               email=f"{role}{mail}@uni-musterstadt.example")
+    clerk, examiner, board, admin = (users[r] for r in ("clerk", "examiner", "board", "admin"))
     return Network(
         home_id=home.id, clerk=actor_for(session, clerk.username),
         examiner=actor_for(session, examiner.username), examiner_username=examiner.username,
