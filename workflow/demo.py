@@ -277,7 +277,7 @@ def seed_demo(session: Session, *, now: dt.datetime, store: DocumentStore | None
     # The demo's invented history is not mailed to anybody; what falls due from now on is.
     session.execute(delete(Outbox))
     by_state = dict(session.execute(select(Case.state, func.count()).group_by(Case.state))
-                    .tuples().all())
+                    .all())
     logins = {net.clerk.label: "clerk", net.examiner.label: "examiner",
               net.board.label: "board", net.admin.label: "admin"}
     return DemoSummary(n, by_state, logins)

@@ -55,7 +55,7 @@ def list_cases(session: Session, *, actor: Actor | None, now: dt.datetime,
 
 def count_by_state(session: Session, *, actor: Actor | None) -> dict[str, int]:
     query = _scoped(select(Case.state, func.count()).group_by(Case.state), actor)
-    return dict(session.execute(query).tuples().all())
+    return dict(session.execute(query).all())
 
 
 def _visible_case(session: Session, case_id: int, actor: Actor | None) -> Case:

@@ -1,0 +1,187 @@
+"""The deadline sweep and the outbox relay in-process, on both engines: what is due is done
+once, what is not due is untouched, failures back off and dead-letter, nothing is lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+
+from config.settings import load_settings
+from models import Case, Outbox, Reminder
+from models.db import session_factory
+from tasks.delivery import DeliveryError, MemoryTransport, Transports, relay
+from workflow import outbox
+from workflow.demo import Network, create_case, student_actor
+from workflow.engine import fire
+from workflow.sweep import sweep
+
+SETTINGS = load_settings(outbox_backoff_seconds=10, outbox_max_attempts=3)
+
+
+def reminders(session: Session, case_id: int) -> list[tuple[str, dt.datetime, bool]]:
+    rows = session.execute(select(Reminder.kind, Reminder.due_at, Reminder.done_at)
+                           .where(Reminder.case_id == case_id).order_by(Reminder.due_at))
+    return [(k, d, done is not None) for k, d, done in rows]
+
+
+def test_entering_a_state_plans_its_reminders_and_leaving_drops_them(
+    session: Session, network: Network,
+) -> None:
+    case_id = create_case(session, network, target="in_review", term="recent",
+                          matriculation="R1", name="R One", email="r1@example.org")
+    kinds = [k for k, _, done in reminders(session, case_id) if not done]
+    assert kinds == ["decision.remind50", "decision.remind80", "decision.escalate"]
+    at = session.scalar(select(Case.updated_at).where(Case.id == case_id))
+    assert at is not None
+    fire(session, case_id, "request_info", actor=network.examiner,
+         now=at + dt.timedelta(hours=1), data={"message": "Syllabus?"})
+    pending = [k for k, _, done in reminders(session, case_id) if not done]
+    assert pending == ["info_reply.remind", "info_reply.passed"]
+
+
+def test_sweep_does_what_is_due_once_and_nothing_else(session: Session, network: Network) -> None:
+    case_id = create_case(session, network, target="course_passed", term="past",
+                          matriculation="R2", name="R Two", email="r2@example.org")
+    plan = reminders(session, case_id)
+    assert [k for k, _, _ in plan] == ["transcript.remind", "transcript.escalate"]
+    first_due = plan[0][1]
+    early = sweep(session, now=first_due - dt.timedelta(seconds=1), settings=SETTINGS)
+    assert early.claimed == 0
+    on_time = sweep(session, now=first_due, settings=SETTINGS)
+    assert (on_time.claimed, on_time.notifications) == (1, 1)
+    again = sweep(session, now=first_due + dt.timedelta(minutes=5), settings=SETTINGS)
+    assert again.claimed == 0
+    row = session.execute(select(Outbox).where(Outbox.case_id == case_id,
+                                               Outbox.template == "transcript.remind")).scalar_one()
+    assert (row.recipient, row.channel, row.status) == ("student", "email", "pending")
+
+
+def test_overdue_reminders_of_one_deadline_collapse_into_the_latest(
+    session: Session, network: Network,
+) -> None:
+    case_id = create_case(session, network, target="submitted", term="past",
+                          matriculation="R3", name="R Three", email="r3@example.org")
+    late = max(d for _, d, _ in reminders(session, case_id)) + dt.timedelta(days=1)
+    result = sweep(session, now=late, settings=SETTINGS)
+    assert result.claimed == 3
+    sent = session.scalars(select(Outbox.template).where(Outbox.case_id == case_id,
+                                                         Outbox.template.like("decision.%")))
+    # 50 % and 80 % go to the examiner: only the later one; the escalation to the office too.
+    assert sorted(sent) == ["decision.escalate", "decision.remind80"]
+
+
+def test_sweep_fires_the_timer_events(session: Session, network: Network) -> None:
+    lapsing = create_case(session, network, target="transcript_received", term="recent",
+                          matriculation="R4", name="R Four", email="r4@example.org")
+    closing = create_case(session, network, target="rejected", term="recent",
+                          matriculation="R5", name="R Five", email="r5@example.org", course=1)
+    due = session.scalar(select(func.max(Reminder.due_at)).where(
+        Reminder.case_id.in_([lapsing, closing]), Reminder.action == "fire"))
+    assert due is not None
+    result = sweep(session, now=due + dt.timedelta(minutes=1), settings=SETTINGS)
+    assert sorted(result.fired) == sorted([(lapsing, "lapse"), (closing, "close")])
+    states = dict(session.execute(select(Case.id, Case.state).where(
+        Case.id.in_([lapsing, closing]))).all())
+    assert states == {lapsing: "lapsed", closing: "closed"}
+
+
+def test_a_refused_timer_event_is_recorded_not_lost(session: Session, network: Network) -> None:
+    case_id = create_case(session, network, target="transcript_received", term="recent",
+                          matriculation="R6", name="R Six", email="r6@example.org")
+    lapse = session.execute(select(Reminder).where(Reminder.case_id == case_id,
+                                                   Reminder.action == "fire")).scalar_one()
+    # The case's deadline moved (an office extended it) but the planned lapse did not.
+    session.execute(update(Case).where(Case.id == case_id)
+                    .values(due_at=lapse.due_at + dt.timedelta(days=30)))
+    result = sweep(session, now=lapse.due_at + dt.timedelta(minutes=1), settings=SETTINGS)
+    assert result.fired == []
+    assert result.refused[0][:2] == (case_id, "lapse")
+    session.refresh(lapse)
+    assert lapse.outcome is not None
+    assert lapse.outcome.startswith("refused: cannot lapse")
+    assert session.scalar(select(Case.state).where(Case.id == case_id)) == "transcript_received"
+
+
+class FailingMail:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, message: object) -> None:
+        self.calls += 1
+        raise DeliveryError("SMTP 127.0.0.1:1: connection refused")
+
+
+def _one_notification(engine: Engine, network: Network) -> int:
+    with session_factory(engine)() as s, s.begin():
+        case_id = create_case(s, network, target="submitted", term="recent",
+                              matriculation="O1", name="Olga O", email="o@example.org")
+        s.execute(update(Outbox).values(status="sent"))  # only the next event counts
+        at = s.scalar(select(Case.updated_at).where(Case.id == case_id))
+        assert at is not None
+        fire(s, case_id, "withdraw", actor=student_actor(s, case_id),
+             now=at + dt.timedelta(hours=1))
+        return case_id
+
+
+def test_relay_delivers_each_row_once(engine: Engine, network: Network) -> None:
+    case_id = _one_notification(engine, network)
+    memory = MemoryTransport()
+    transports = Transports(mail=memory, webhooks=memory)
+    factory = session_factory(engine)
+    first = relay(factory, settings=SETTINGS, transports=transports)
+    second = relay(factory, settings=SETTINGS, transports=transports)
+    assert (first.sent, second.sent) == (2, 0)  # student and office
+    assert {m["To"] for m in memory.mails} == {"o@example.org",
+                                              "pruefungsamt@uni-musterstadt.example"}
+    assert all(m["X-Recog-Case"] == str(case_id) for m in memory.mails)
+    ids = {m["Message-ID"] for m in memory.mails}
+    assert len(ids) == 2
+    assert "Olga" not in "".join(str(m["Message-ID"]) for m in memory.mails)
+
+
+def test_failures_back_off_then_dead_letter_then_retry(engine: Engine, network: Network) -> None:
+    _one_notification(engine, network)
+    failing = FailingMail()
+    factory = session_factory(engine)
+    transports = Transports(mail=failing, webhooks=MemoryTransport())
+    result = relay(factory, settings=SETTINGS, transports=transports)
+    assert (result.sent, result.failed) == (0, 2)
+    with factory() as s:
+        rows = s.scalars(select(Outbox).where(Outbox.status != "sent")).all()
+        assert {r.attempts for r in rows} == {1}
+        assert all("connection refused" in (r.last_error or "") for r in rows)
+        waits = {round((r.available_at - dt.datetime.now(dt.UTC)).total_seconds()) for r in rows}
+    assert all(8 <= w <= 10 for w in waits)  # first backoff: 10 s
+    assert relay(factory, settings=SETTINGS, transports=transports).failed == 0  # not yet due
+    for _ in range(2):
+        with factory() as s, s.begin():
+            s.execute(update(Outbox).where(Outbox.status == "pending")
+                      .values(available_at=dt.datetime.now(dt.UTC)))
+        relay(factory, settings=SETTINGS, transports=transports)
+    with factory() as s:
+        dead = outbox.listing(s, failed_only=True)
+    assert {r["status"] for r in dead} == {"dead"}
+    assert {r["attempts"] for r in dead} == {3}
+    with factory() as s, s.begin():
+        for row in dead:
+            outbox.retry(s, row["id"], now=dt.datetime.now(dt.UTC))
+    memory = MemoryTransport()
+    healed = relay(factory, settings=SETTINGS, transports=Transports(memory, memory))
+    assert (healed.sent, len(memory.mails)) == (2, 2)
+
+
+def test_a_rolled_back_transition_leaves_no_outbox_row(engine: Engine, network: Network) -> None:
+    factory = session_factory(engine)
+    with factory() as s, s.begin():
+        case_id = create_case(s, network, target="planned", term="next", matriculation="RB",
+                              name="Rolf B", email="rb@example.org")
+        before = s.scalar(select(func.count()).select_from(Outbox))
+    with pytest.raises(RuntimeError), factory() as s, s.begin():
+        fire(s, case_id, "enrol", actor=network.clerk, now=dt.datetime.now(dt.UTC))
+        raise RuntimeError("the request failed after the transition")
+    with factory() as s:
+        assert s.scalar(select(func.count()).select_from(Outbox)) == before
+        assert s.scalar(select(Case.state).where(Case.id == case_id)) == "planned"
