@@ -179,9 +179,14 @@ def test_a_rolled_back_transition_leaves_no_outbox_row(engine: Engine, network: 
         case_id = create_case(s, network, target="planned", term="next", matriculation="RB",
                               name="Rolf B", email="rb@example.org")
         before = s.scalar(select(func.count()).select_from(Outbox))
-    with pytest.raises(RuntimeError), factory() as s, s.begin():
-        fire(s, case_id, "enrol", actor=network.clerk, now=dt.datetime.now(dt.UTC))
-        raise RuntimeError("the request failed after the transition")
+
+    def failing_request() -> None:
+        with factory() as s, s.begin():
+            fire(s, case_id, "enrol", actor=network.clerk, now=dt.datetime.now(dt.UTC))
+            raise RuntimeError("the request failed after the transition")
+
+    with pytest.raises(RuntimeError):
+        failing_request()
     with factory() as s:
         assert s.scalar(select(func.count()).select_from(Outbox)) == before
         assert s.scalar(select(Case.state).where(Case.id == case_id)) == "planned"
