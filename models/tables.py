@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -41,6 +42,8 @@ class Institution(Base):
     kind: Mapped[str] = mapped_column(String(10), default=InstitutionKind.PARTNER.value)
     timezone: Mapped[str | None] = mapped_column(String(64))
     office_email: Mapped[str | None] = mapped_column(String(320))
+    # Students normally use secret status links; an institution may also let them set passwords.
+    student_passwords: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     __table_args__ = (CheckConstraint("kind IN ('home', 'partner')", name="kind"),)
 
@@ -131,6 +134,7 @@ class Student(Base):
     email: Mapped[str] = mapped_column(String(320))
     date_of_birth: Mapped[dt.date | None]
     preferred_language: Mapped[str] = mapped_column(String(2), default="de")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         UniqueConstraint("institution_id", "matriculation_number"),
@@ -338,3 +342,85 @@ class Outbox(Base):
               postgresql_where=text("status = 'pending'"),
               sqlite_where=text("status = 'pending'")),
     )
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie carries a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "web_sessions"
+    __personal_data__: ClassVar[tuple[str, ...]] = ()
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id",
+                                                              ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        CheckConstraint("(user_id IS NULL) <> (student_id IS NULL)", name="one_subject"),
+        Index("ix_web_sessions_expires", "expires_at"),
+    )
+
+
+class ApiToken(Base):
+    """A bearer token for an integration, acting as its office user; stored hashed."""
+
+    __tablename__ = "api_tokens"
+    __personal_data__: ClassVar[tuple[str, ...]] = ()
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class StatusLink(Base):
+    """A student's secret, expiring, revocable link to the status of their cases."""
+
+    __tablename__ = "status_links"
+    __personal_data__: ClassVar[tuple[str, ...]] = ()
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"),
+                                            index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class IdempotencyKey(Base):
+    """The stored response to a POST with an ``Idempotency-Key``: the same key and body get
+    the same response; the same key with another body is refused."""
+
+    __tablename__ = "idempotency_keys"
+    __personal_data__: ClassVar[tuple[str, ...]] = ("response_body",)
+
+    principal: Mapped[str] = mapped_column(String(40), primary_key=True)  # "user:7", "student:3"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(500))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int]
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+
+
+class LoginThrottle(Base):
+    """Failed logins per account or per client, for a growing delay shared by all processes
+    (used when no Redis is configured)."""
+
+    __tablename__ = "login_throttle"
+    __personal_data__: ClassVar[tuple[str, ...]] = ("key",)
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "account:..", "client:.."
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[dt.datetime]
+    blocked_until: Mapped[dt.datetime]

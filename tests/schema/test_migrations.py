@@ -12,7 +12,7 @@ from sqlalchemy import Engine, inspect
 
 from models.base import Base
 from models.db import make_engine
-from models.migrate import HEAD, current_revision, head_revision, upgrade
+from models.migrate import HEAD, current_revision, downgrade, head_revision, upgrade
 
 
 def _assert_agrees(engine: Engine) -> None:
@@ -51,3 +51,33 @@ def test_sqlite_runs_in_wal_mode_with_busy_timeout(sqlite_engine: Engine) -> Non
 
 def test_head_constant_names_the_newest_migration() -> None:
     assert head_revision() == HEAD
+
+
+def test_upgrade_keeps_existing_data_on_sqlite(tmp_path: Path) -> None:
+    """Each migration applies to a database that already holds cases (SQLite rebuilds tables
+    with foreign keys pointing at them)."""
+    import datetime as dt
+
+    from sqlalchemy import func, select
+
+    from models import Case, CaseEvent
+    from models.db import session_factory
+    from workflow.audit import verify
+    from workflow.demo import create_case, seed_network
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    upgrade(engine)
+    with session_factory(engine)() as s, s.begin():
+        net = seed_network(s, today=dt.date(2026, 11, 2))
+        create_case(s, net, target="in_review", term="recent", matriculation="M1", name="M",
+                    email="m@example.org")
+    downgrade(engine, "0001")
+    assert current_revision(engine) == "0001"
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    with session_factory(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(Case)) == 1
+        assert (s.scalar(select(func.count()).select_from(CaseEvent)) or 0) > 3
+        assert verify(s).ok
+        assert s.connection().exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
