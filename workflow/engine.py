@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, Row, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from config.procedure import Procedure, get_procedure
 from config.settings import Settings, get_settings
-from models import Case, CaseEvent, Institution, Offering, Outbox, Reminder, Role
-from workflow import audit
+from models import Case, Institution, Offering, Role
+from workflow import audit, writes
 from workflow.actors import Actor, acting_role, check_may_fire, may_see
 from workflow.deadlines import Clocks, Scheduled, next_clocks, schedule
 from workflow.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationFailed
@@ -108,32 +106,13 @@ def _notifications(
     } for channel, recipient in targets]
 
 
-def insert_ignoring_duplicates(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """INSERT rows, skipping those that collide with a unique key (both dialects)."""
-    if not rows:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(pg_insert(table).on_conflict_do_nothing(), rows)
-    else:
-        session.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
-
-
-def _replan(session: Session, case_id: int, plan: list[Scheduled], now: dt.datetime) -> None:
-    """Drop the pending reminders of the state the case leaves; plan those of the new one."""
-    session.execute(delete(Reminder).where(Reminder.case_id == case_id,
-                                           Reminder.done_at.is_(None)))
-    insert_ignoring_duplicates(session, Reminder, [
-        {"case_id": case_id, "kind": p.kind, "due_at": p.due_at, "action": p.action,
-         "recipient": p.recipient, "event": p.event} for p in plan])
-
-
 def _append(
     session: Session, row: Any, *, event: str, to_state: str, actor: Actor, role: str,
     channel: str, now: dt.datetime, data: dict[str, Any], updates: dict[str, Any],
     notify: tuple[str, ...], plan: list[Scheduled] | None = None, webhooks: bool = False,
 ) -> FiredEvent:
-    """Write one audit event (and its case update and outbox rows) after a compare-and-swap
-    on the case version; shared by transitions and by recorded non-transition events."""
+    """Write one audit event (and its case update, outbox rows and reminder plan) after a
+    compare-and-swap on the case version; shared by transitions and recorded events."""
     seq = row.version + 1
     data_digest = audit.digest(data)
     new_hash = audit.chain_hash(
@@ -141,35 +120,36 @@ def _append(
         to_state=to_state, actor_role=role, actor_id=actor.id, channel=channel, at=now,
         data_digest=data_digest,
     )
-    values = {"state": to_state, "version": seq, "chain_head": new_hash, "updated_at": now,
-              **updates}
-    result = session.execute(
-        update(Case).where(Case.id == row.id, Case.version == row.version).values(values)
-        .execution_options(synchronize_session=False)
-    )
-    changed = cast("CursorResult[Any]", result).rowcount
-    if changed != 1:
-        current = session.execute(select(Case.state).where(Case.id == row.id)).scalar()
-        raise Conflict(f"cannot {event} {case_ref(row.id)}: it was changed by someone else "
-                       f"meanwhile and is now {current}; reload it and try again")
-    session.execute(insert(CaseEvent).values(
-        case_id=row.id, seq=seq, event=event, from_state=row.state, to_state=to_state,
-        actor_role=role, actor_id=actor.id, channel=channel, at=now, data=data,
-        data_digest=data_digest, prev_hash=row.chain_head, hash=new_hash,
-    ))
-    if plan is not None:
-        _replan(session, row.id, plan, now)
+    values = {col: getattr(row, col, None) for col in writes.BASE}
+    values.update(updates, state=to_state, version=seq, chain_head=new_hash, updated_at=now)
     examiner = updates.get("examiner_id", row.examiner_id)
     outbox = _notifications(notify, row.id, seq, event, to_state, examiner is not None, now,
                             webhooks)
+    if plan is not None and (values["due_at"], values["due_kind"]) == (
+            getattr(row, "due_at", None), getattr(row, "due_kind", None)):
+        plan = None  # the deadline did not move: its reminders stand as planned
+    w = writes.Write(
+        case_id=row.id, old_version=row.version, case_values=values,
+        event_row={"case_id": row.id, "seq": seq, "event": event, "from_state": row.state,
+                   "to_state": to_state, "actor_role": role, "actor_id": actor.id,
+                   "channel": channel, "at": now, "data": data, "data_digest": data_digest,
+                   "prev_hash": row.chain_head, "hash": new_hash},
+        outbox_rows=outbox,
+        plan=None if plan is None else [
+            {"case_id": row.id, "kind": p.kind, "due_at": p.due_at, "action": p.action,
+             "recipient": p.recipient, "event": p.event} for p in plan],
+    )
+    if not writes.write(session.connection(), w):
+        current = session.execute(select(Case.state).where(Case.id == row.id)).scalar()
+        raise Conflict(f"cannot {event} {case_ref(row.id)}: it was changed by someone else "
+                       f"meanwhile and is now {current}; reload it and try again")
     if outbox:
-        session.execute(insert(Outbox), outbox)
         # Read by the boundary after commit to ask a worker to deliver at once.
         session.info["recog_outbox_written"] = True
     return FiredEvent(
         case_id=row.id, seq=seq, event=event, from_state=row.state, to_state=to_state,
         actor_role=role, actor_id=actor.id, at=now, data=data, hash=new_hash,
-        due_at=updates.get("due_at", row.due_at), due_kind=updates.get("due_kind", row.due_kind),
+        due_at=values["due_at"], due_kind=values["due_kind"],
         outbox=tuple(r["dedup_key"] for r in outbox),
     )
 

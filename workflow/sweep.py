@@ -11,6 +11,7 @@ events (lapse, close) go through ``fire`` as the actor ``timer``. The unique key
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,11 +20,13 @@ from sqlalchemy import (
     String,
     bindparam,
     cast,
+    func,
     literal,
     literal_column,
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -33,6 +36,16 @@ from models import Outbox, Reminder, Role
 from workflow.actors import Actor
 from workflow.engine import fire
 from workflow.errors import DomainError
+from workflow.writes import REMINDERS
+
+
+def _id_set(session: Session, ids: list[int]) -> Any:
+    """The claimed ids as ONE bound parameter (a JSON array on SQLite, an array on
+    PostgreSQL): ten thousand separate parameters would cost more to compile than to run."""
+    if session.get_bind().dialect.name == "postgresql":
+        return select(func.unnest(bindparam("ids", ids, type_=ARRAY(Integer))))
+    return select(literal_column("value")).select_from(
+        func.json_each(bindparam("ids", json.dumps(ids))))
 
 
 @dataclass
@@ -47,16 +60,15 @@ def sweep(session: Session, *, now: dt.datetime, settings: Settings,
           limit: int | None = None) -> SweepResult:
     """Claim and carry out what is due at ``now``; never commits."""
     result = SweepResult()
-    due = (select(Reminder.id).where(Reminder.done_at.is_(None), Reminder.due_at <= now)
-           .order_by(Reminder.due_at, Reminder.id).limit(limit or settings.sweep_batch))
+    r = REMINDERS.c
+    due = (select(r.id).where(r.done_at.is_(None), r.due_at <= now)
+           .order_by(r.due_at, r.id).limit(limit or settings.sweep_batch))
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
-    claimed = session.execute(
-        update(Reminder).where(Reminder.id.in_(due.scalar_subquery()))
-        .values(done_at=now)
-        .returning(Reminder.id, Reminder.case_id, Reminder.kind, Reminder.action,
-                   Reminder.event, Reminder.recipient, Reminder.due_at)
-        .execution_options(synchronize_session=False)
+    # Core, not ORM: ten thousand returned rows need no identity map.
+    claimed = session.connection().execute(
+        update(REMINDERS).where(r.id.in_(due.scalar_subquery())).values(done_at=now)
+        .returning(r.id, r.case_id, r.kind, r.action, r.event, r.recipient, r.due_at)
     ).all()
     result.claimed = len(claimed)
     if not claimed:
@@ -74,8 +86,7 @@ def sweep(session: Session, *, now: dt.datetime, settings: Settings,
     if superseded:
         session.execute(update(Reminder).where(Reminder.id.in_(superseded))
                         .values(outcome="superseded by a later reminder"))
-    # All notifications of this sweep in one statement (no id list: the rows this sweep
-    # claimed are those it stamped with its ``now``); the dedup key keeps them unique.
+    # All notifications of this sweep in one statement; the dedup key keeps them unique.
     key = (literal("reminder:") + cast(Reminder.id, String) + literal(":email:")
            + Reminder.recipient)
     notify = select(
@@ -83,7 +94,7 @@ def sweep(session: Session, *, now: dt.datetime, settings: Settings,
         Reminder.kind, literal_column("'{}'"), literal("pending"), literal(0),
         bindparam("now_a", now, type_=Outbox.__table__.c.available_at.type),
         bindparam("now_c", now, type_=Outbox.__table__.c.created_at.type),
-    ).where(Reminder.done_at == bindparam("now_d", now, type_=Reminder.__table__.c.done_at.type),
+    ).where(Reminder.id.in_(_id_set(session, [c.id for c in claimed])),
             Reminder.action == "notify", Reminder.outcome.is_(None))
     dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     written = session.execute(dialect_insert(Outbox).from_select(
