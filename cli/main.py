@@ -42,9 +42,14 @@ inst_app = typer.Typer(no_args_is_help=True, help="Home and partner institutions
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit trail.")
 workflow_app = typer.Typer(no_args_is_help=True, help="The recognition procedure.")
 outbox_app = typer.Typer(no_args_is_help=True, help="Notifications waiting, sent or failed.")
+transcript_app = typer.Typer(no_args_is_help=True, help="Transcripts of records (ELMO, EWP).")
+precedents_app = typer.Typer(no_args_is_help=True, help="The office's past decisions.")
+cohort_app = typer.Typer(no_args_is_help=True, help="One decision for a whole cohort.")
 for sub, name in [(db_app, "db"), (case_app, "case"), (catalog_app, "catalog"),
                   (modules_app, "modules"), (user_app, "user"), (inst_app, "institution"),
-                  (audit_app, "audit"), (workflow_app, "workflow"), (outbox_app, "outbox")]:
+                  (audit_app, "audit"), (workflow_app, "workflow"), (outbox_app, "outbox"),
+                  (transcript_app, "transcript"), (precedents_app, "precedents"),
+                  (cohort_app, "cohort")]:
     app.add_typer(sub, name=name)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -369,6 +374,13 @@ def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> No
     for doc in detail["documents"]:
         console.print(f"Document:  #{doc['id']} {doc['kind']} {doc['filename']} "
                       f"({doc['size']} bytes)")
+    for p in detail["precedents"]["valid"]:
+        console.print(f"Precedent: case {p['case']}: {p['module']} {p['outcome']}"
+                      + (f" ({p['grade']})" if p["grade"] else "")
+                      + f", {p['decided_at']:%Y-%m-%d}")
+    for module_code, p in detail["precedents"]["suggestion"].items():
+        console.print(f"Suggested: {module_code}: {p['outcome']}"
+                      + (f" with grade {p['grade']}" if p["grade"] else ""))
     nxt = ", ".join(f"{e['event']} ({'/'.join(e['actors'])})" for e in detail["next_events"])
     console.print(f"Next:      {nxt or 'nothing: the case is final'}")
 
@@ -464,6 +476,108 @@ def workflow_show(
             for e in proc.events.values()])
     else:
         fail(f"unknown format {fmt!r}; use mermaid, dot or table")
+
+
+# --- transcripts, precedents, cohorts -------------------------------------------------------
+
+@transcript_app.command("import")
+def transcript_import(
+    file: Annotated[Path, typer.Argument(help="ELMO 1.7/2.0 or EWP ToR response (XML).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a transcript: each result fires its case's events, or waits for a clerk."""
+    from workflow.transcript_import import import_transcript
+
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    with unit_of_work() as s:
+        report = import_transcript(s, file, store=FileStore(ctx.settings().documents_dir),
+                                   now=ctx.now())
+    if as_json:
+        print_json({"file": report.filename, "format": report.format,
+                    "results": report.results})
+        return
+    console.print(f"{report.filename} ({report.format}): {report.count('matched')} matched, "
+                  f"{report.count('unmatched') + report.count('ambiguous')} waiting for a "
+                  f"clerk, {report.count('skipped')} already imported")
+    _table(["line", "course", "title", "grade", "status", "case", "note"], report.results)
+
+
+@transcript_app.command("pending")
+def transcript_pending(as_json: JsonOpt = False) -> None:
+    """Imported results that matched no case, or several."""
+    from workflow.transcript_import import pending
+
+    with unit_of_work() as s:
+        rows = pending(s)
+    if as_json:
+        print_json(rows)
+        return
+    _table(["id", "file", "line", "status", "learner", "course", "title", "grade",
+            "candidates", "note"], rows)
+
+
+@transcript_app.command("match")
+def transcript_match(result: Annotated[int, typer.Argument(help="Waiting result id.")],
+                     case: Annotated[int, typer.Argument(help="The case it belongs to.")],
+                     actor: ActorOpt = None) -> None:
+    """Apply a waiting transcript result to a case by hand."""
+    from workflow.transcript_import import match_by_hand
+
+    with unit_of_work() as s:
+        who = resolve_actor(s, actor)
+        events = match_by_hand(s, result, case, store=FileStore(ctx.settings().documents_dir),
+                               actor=who, now=ctx.now())
+    console.print(f"result {result} applied to case {case}: {', '.join(events) or 'no event'}")
+
+
+@precedents_app.command("check")
+def precedents_check(as_json: JsonOpt = False) -> None:
+    """Pairs (partner course, home module) that valid precedents decided differently."""
+    from workflow.precedents import inconsistent
+
+    with unit_of_work() as s:
+        rows = inconsistent(s, now=ctx.now())
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("precedents are consistent: no pair was decided differently")
+        return
+    for r in rows:
+        decided = "; ".join(f"case {d['case']}: {d['outcome']}"
+                            + (f" {d['grade']}" if d["grade"] else "") for d in r["decisions"])
+        console.print(f"{r['partner']} {r['course']} -> {r['module']} "
+                      f"({r['regulation_version']}): {decided}")
+    raise typer.Exit(1)
+
+
+@cohort_app.command("decide")
+def cohort_decide(
+    offering: Annotated[int, typer.Option(help="Course offering id (recog catalog list).")],
+    module: Annotated[str, typer.Option(help="The target home module code.")],
+    event: Annotated[str, typer.Argument(help="recognize, recognize_partially or reject.")],
+    actor: ActorOpt = None,
+    data: Annotated[list[str] | None, typer.Option(
+        "--data", help="key=value, as for recog case fire; without grade=, each student's "
+        "own grade is converted.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Decide every waiting case of one offering and target module at once (all or none)."""
+    from workflow.cohort import decide
+
+    payload = _parse_data(data or [], None)
+    with unit_of_work() as s:
+        who = resolve_actor(s, actor)
+        fired = decide(s, offering_id=offering, module_code=module, event=event,
+                       data=payload, actor=who, now=ctx.now(), channel="cli")
+    if as_json:
+        print_json([{"case": f.case_id, "to": f.to_state, "grade": f.data.get("grade")}
+                    for f in fired])
+        return
+    console.print(f"{event}: {len(fired)} case(s) decided")
+    for f in fired:
+        console.print(f"  case {f.case_id}: {f.to_state}, grade {f.data.get('grade', '-')}")
 
 
 # --- background work ---------------------------------------------------------------------------

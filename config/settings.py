@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     holiday_region: str = Field(default="DE-NW", description="Public holidays for deadlines: "
                                 "country code, optionally -subdivision (holidays package).")
 
+    precedent_validity_days: int = Field(default=1825, ge=1, description="Days a decision "
+                                         "serves as a precedent (it also ends when the "
+                                         "module's regulations change).")
+    grade_rounding: Literal["nearest", "truncate"] = Field(
+        default="nearest", description="Rounding of converted grades: the nearest German "
+        "step (ties to the better grade) or truncation to one decimal.")
+
     # Reminders and escalations (sent at reminder_hour local time on the day they fall due).
     reminder_hour: int = Field(default=9, ge=0, le=23, description="Local hour at which "
                                "reminders and escalations are sent.")

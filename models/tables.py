@@ -424,3 +424,58 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[dt.datetime]
     blocked_until: Mapped[dt.datetime]
+
+
+class ImportedResult(Base):
+    """One course result from an imported transcript: matched to a case (and fired), or
+    waiting for a clerk because it matched no case or more than one."""
+
+    __tablename__ = "imported_results"
+    __personal_data__: ClassVar[tuple[str, ...]] = ("learner", "result")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    line: Mapped[int]
+    learner: Mapped[dict[str, Any]]  # identifiers, names, birth date as in the file
+    result: Mapped[dict[str, Any]]  # partner, course code/title, grade, scheme, ECTS, ...
+    status: Mapped[str] = mapped_column(String(12))  # matched, unmatched, ambiguous, resolved
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    candidates: Mapped[dict[str, Any] | None]  # {"cases": [ids]} when ambiguous
+    note: Mapped[str | None] = mapped_column(String(500))
+    imported_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        UniqueConstraint("file_sha256", "line"),
+        CheckConstraint("status IN ('matched', 'unmatched', 'ambiguous', 'resolved')",
+                        name="status"),
+        Index("ix_imported_results_status", "status"),
+    )
+
+
+class Precedent(Base):
+    """A past decision for (partner course, home module, regulation version): the office's
+    memory, shown for new cases of the same pair until it expires."""
+
+    __tablename__ = "precedents"
+    __personal_data__: ClassVar[tuple[str, ...]] = ()
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    course_code: Mapped[str] = mapped_column(String(60))
+    module_id: Mapped[int] = mapped_column(ForeignKey("modules.id"))
+    regulation_version: Mapped[str] = mapped_column(String(60))
+    outcome: Mapped[str] = mapped_column(String(24))  # credited | not_credited
+    grade: Mapped[str | None] = mapped_column(String(10))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    event_seq: Mapped[int]
+    decided_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        CheckConstraint("outcome IN ('credited', 'not_credited')", name="outcome"),
+        UniqueConstraint("case_id", "event_seq", "module_id"),
+        Index("ix_precedents_pair", "institution_id", "partner_id", "course_code", "module_id"),
+    )

@@ -15,17 +15,18 @@ transition there is bound by round trips (see bench/transitions.py).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
-from config.procedure import Procedure, get_procedure
+from config.procedure import EventDef, Procedure, get_procedure
 from config.settings import Settings, get_settings
 from models import Case, Institution, Offering, Role
-from workflow import audit, writes
+from workflow import audit, precedents, writes
 from workflow.actors import Actor, acting_role, check_may_fire, may_see
 from workflow.deadlines import Clocks, Scheduled, next_clocks, schedule
 from workflow.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationFailed
@@ -76,14 +77,24 @@ _CASE_COLUMNS = (
 )
 
 
+_LOAD_BASE = (select(*_CASE_COLUMNS)
+              .join(Offering, Offering.id == Case.offering_id)
+              .join(Institution, Institution.id == Case.institution_id))
+_LOAD = _LOAD_BASE.where(Case.id == bindparam("case_id"))
+_LOAD_LOCKED = _LOAD.with_for_update(of=Case)
+
+
 def _load(session: Session, case_id: int) -> Row[Any] | None:
-    query = (select(*_CASE_COLUMNS)
-             .join(Offering, Offering.id == Case.offering_id)
-             .join(Institution, Institution.id == Case.institution_id)
-             .where(Case.id == case_id))
+    locked = session.get_bind().dialect.name == "postgresql"
+    return session.connection().execute(_LOAD_LOCKED if locked else _LOAD,
+                                        {"case_id": case_id}).first()
+
+
+def _load_many(session: Session, case_ids: list[int]) -> list[Row[Any]]:
+    query = _LOAD_BASE.where(Case.id.in_(case_ids)).order_by(Case.id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=Case)
-    return session.execute(query).first()
+    return list(session.connection().execute(query))
 
 
 def case_ref(case_id: int) -> str:
@@ -106,13 +117,13 @@ def _notifications(
     } for channel, recipient in targets]
 
 
-def _append(
-    session: Session, row: Any, *, event: str, to_state: str, actor: Actor, role: str,
-    channel: str, now: dt.datetime, data: dict[str, Any], updates: dict[str, Any],
-    notify: tuple[str, ...], plan: list[Scheduled] | None = None, webhooks: bool = False,
-) -> FiredEvent:
-    """Write one audit event (and its case update, outbox rows and reminder plan) after a
-    compare-and-swap on the case version; shared by transitions and recorded events."""
+def _build(
+    row: Any, *, event: str, to_state: str, actor: Actor, role: str, channel: str,
+    now: dt.datetime, data: dict[str, Any], updates: dict[str, Any], notify: tuple[str, ...],
+    plan: list[Scheduled] | None = None, webhooks: bool = False,
+) -> tuple[writes.Write, FiredEvent]:
+    """Everything one audit event writes (case update, audit row, outbox rows, reminder
+    plan), computed in Python; nothing is sent to the database here."""
     seq = row.version + 1
     data_digest = audit.digest(data)
     new_hash = audit.chain_hash(
@@ -139,24 +150,83 @@ def _append(
             {"case_id": row.id, "kind": p.kind, "due_at": p.due_at, "action": p.action,
              "recipient": p.recipient, "event": p.event} for p in plan],
     )
-    if not writes.write(session.connection(), w):
-        current = session.execute(select(Case.state).where(Case.id == row.id)).scalar()
-        raise Conflict(f"cannot {event} {case_ref(row.id)}: it was changed by someone else "
-                       f"meanwhile and is now {current}; reload it and try again")
-    if outbox:
-        # Read by the boundary after commit to ask a worker to deliver at once.
-        session.info["recog_outbox_written"] = True
-    return FiredEvent(
+    fired = FiredEvent(
         case_id=row.id, seq=seq, event=event, from_state=row.state, to_state=to_state,
         actor_role=role, actor_id=actor.id, at=now, data=data, hash=new_hash,
         due_at=values["due_at"], due_kind=values["due_kind"],
         outbox=tuple(r["dedup_key"] for r in outbox),
     )
+    return w, fired
+
+
+def _conflict(session: Session, case_id: int, event: str) -> Conflict:
+    current = session.execute(select(Case.state).where(Case.id == case_id)).scalar()
+    return Conflict(f"cannot {event} {case_ref(case_id)}: it was changed by someone else "
+                    f"meanwhile and is now {current}; reload it and try again")
+
+
+def _append(session: Session, row: Any, **kwargs: Any) -> FiredEvent:
+    """Build and write one audit event after a compare-and-swap on the case version."""
+    w, fired = _build(row, **kwargs)
+    if not writes.write(session.connection(), w):
+        raise _conflict(session, row.id, fired.event)
+    if w.outbox_rows:
+        # Read by the boundary after commit to ask a worker to deliver at once.
+        session.info["recog_outbox_written"] = True
+    return fired
 
 
 def _check_now(now: dt.datetime) -> None:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+
+
+def _event_def(proc: Procedure, event: str) -> EventDef:
+    ev = proc.events.get(event)
+    if ev is None:
+        raise ValidationFailed(f"unknown event {event!r}; events are: "
+                               f"{', '.join(proc.events)}")
+    return ev
+
+
+def _transition(
+    session: Session, row: Any, ev: EventDef, *, actor: Actor, now: dt.datetime,
+    data: dict[str, Any] | None, channel: str, proc: Procedure, settings: Settings,
+    cache: dict[Any, Any] | None = None,
+) -> tuple[writes.Write, FiredEvent]:
+    """Check and compute one transition of a loaded (and locked) case row."""
+    ref = case_ref(row.id)
+    if row.state not in ev.sources:
+        raise IllegalTransition(proc.explain_illegal(ref, ev.name, row.state))
+    check_may_fire(actor, ev, ref)
+    ctx = GuardContext(session, row, actor, now, dict(data or {}), settings, ev.name, ref,
+                       cache=cache if cache is not None else {})
+    for guard in ev.guards:
+        GUARDS[guard](ctx)
+
+    subject = _Subject(row.state)
+    proc.machine.events[ev.name].trigger(subject)
+    result = ctx.updates.get("result", row.result) or {}
+    result_date = dt.date.fromisoformat(result["date"]) if result.get("date") else None
+    zone = ZoneInfo(row.timezone or settings.timezone)
+    clocks = next_clocks(
+        proc.states[subject.state].deadline,
+        before=Clocks(row.due_at, row.due_kind, row.decision_due_at,
+                      row.decision_paused_seconds, row.appeal_ends_at),
+        now=now, zone=zone, settings=settings,
+        start_date=row.offering_start, course_end=row.offering_exam or row.offering_end,
+        result_date=result_date,
+    )
+    plan = schedule(clocks, now=now, zone=zone, settings=settings)
+    ctx.updates.update(due_at=clocks.due_at, due_kind=clocks.due_kind,
+                       decision_due_at=clocks.decision_due_at,
+                       decision_paused_seconds=clocks.decision_paused_seconds,
+                       appeal_ends_at=clocks.appeal_ends_at)
+    role = acting_role(actor, ev)
+    assert role is not None  # check_may_fire raised otherwise
+    return _build(row, event=ev.name, to_state=subject.state, actor=actor, role=role,
+                  channel=channel, now=now, data=ctx.data, updates=ctx.updates,
+                  notify=ev.notify, plan=plan, webhooks=bool(settings.webhooks))
 
 
 def fire(
@@ -182,10 +252,7 @@ def fire(
     _check_now(now)
     proc = procedure or get_procedure()
     settings = settings or get_settings()
-    ev = proc.events.get(event)
-    if ev is None:
-        raise ValidationFailed(f"unknown event {event!r}; events are: "
-                               f"{', '.join(proc.events)}")
+    ev = _event_def(proc, event)
     row = _load(session, case_id)
     ref = case_ref(case_id)
     if row is None or not may_see(actor, row):
@@ -193,36 +260,56 @@ def fire(
     if expected_version is not None and row.version != expected_version:
         raise StaleVersion(f"cannot {event} {ref}: you saw version {expected_version}, but it "
                            f"is now at version {row.version} ({row.state}); reload it")
-    if row.state not in ev.sources:
-        raise IllegalTransition(proc.explain_illegal(ref, event, row.state))
-    check_may_fire(actor, ev, ref)
-    ctx = GuardContext(session, row, actor, now, dict(data or {}), settings, event, ref)
-    for guard in ev.guards:
-        GUARDS[guard](ctx)
+    w, fired = _transition(session, row, ev, actor=actor, now=now, data=data, channel=channel,
+                           proc=proc, settings=settings)
+    if not writes.write(session.connection(), w):
+        raise _conflict(session, case_id, event)
+    if w.outbox_rows:
+        session.info["recog_outbox_written"] = True
+    if event in precedents.DECISIONS:
+        precedents.record(session, [fired], settings=settings)
+    return fired
 
-    subject = _Subject(row.state)
-    proc.machine.events[event].trigger(subject)
-    result = ctx.updates.get("result", row.result) or {}
-    result_date = dt.date.fromisoformat(result["date"]) if result.get("date") else None
-    zone = ZoneInfo(row.timezone or settings.timezone)
-    clocks = next_clocks(
-        proc.states[subject.state].deadline,
-        before=Clocks(row.due_at, row.due_kind, row.decision_due_at,
-                      row.decision_paused_seconds, row.appeal_ends_at),
-        now=now, zone=zone, settings=settings,
-        start_date=row.offering_start, course_end=row.offering_exam or row.offering_end,
-        result_date=result_date,
-    )
-    plan = schedule(clocks, now=now, zone=zone, settings=settings)
-    ctx.updates.update(due_at=clocks.due_at, due_kind=clocks.due_kind,
-                       decision_due_at=clocks.decision_due_at,
-                       decision_paused_seconds=clocks.decision_paused_seconds,
-                       appeal_ends_at=clocks.appeal_ends_at)
-    role = acting_role(actor, ev)
-    assert role is not None  # check_may_fire raised otherwise
-    return _append(session, row, event=event, to_state=subject.state, actor=actor, role=role,
-                   channel=channel, now=now, data=ctx.data, updates=ctx.updates,
-                   notify=ev.notify, plan=plan, webhooks=bool(settings.webhooks))
+
+def fire_many(
+    session: Session,
+    case_ids: list[int],
+    event: str,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    data_for: Callable[[Any], dict[str, Any]],
+    channel: str = "api",
+    settings: Settings | None = None,
+) -> list[FiredEvent]:
+    """Fire ``event`` on many cases at once, all or none: each case is checked exactly as
+    ``fire`` checks it (the first refusal aborts the whole batch, naming its case), and the
+    writes go out set-based (a handful of statements, not a handful per case).
+    ``data_for(row)`` gives each case its own data (e.g. its student's converted grade)."""
+    _check_now(now)
+    proc = get_procedure()
+    settings = settings or get_settings()
+    ev = _event_def(proc, event)
+    ids = sorted(set(case_ids))  # a fixed lock order: two batches never deadlock
+    rows = {r.id: r for r in _load_many(session, ids)}
+    prepared = []
+    cache: dict[Any, Any] = {}
+    for case_id in ids:
+        row = rows.get(case_id)
+        if row is None or not may_see(actor, row):
+            raise NotFound(f"{case_ref(case_id)} not found")
+        prepared.append(_transition(session, row, ev, actor=actor, now=now,
+                                    data=data_for(row), channel=channel, proc=proc,
+                                    settings=settings, cache=cache))
+    conflicts = writes.write_many(session.connection(), [w for w, _ in prepared])
+    if conflicts:
+        raise _conflict(session, conflicts[0], event)
+    fired = [f for _, f in prepared]
+    if any(w.outbox_rows for w, _ in prepared):
+        session.info["recog_outbox_written"] = True
+    if event in precedents.DECISIONS:
+        precedents.record(session, fired, settings=settings)
+    return fired
 
 
 def record(

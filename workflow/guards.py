@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from models import Document, HomeAchievement, Module, Programme, Role, User, case_targets
 from workflow.actors import Actor
-from workflow.errors import Forbidden, GuardFailed
+from workflow.errors import DomainError, Forbidden, GuardFailed
+from workflow.grades import convert
 
 GERMAN_STEPS = ("1.0", "1.3", "1.7", "2.0", "2.3", "2.7", "3.0", "3.3", "3.7", "4.0")
 PASSED = "passed"
@@ -39,6 +40,7 @@ class GuardContext:
     settings: Settings
     event: str
     case_ref: str
+    cache: dict[Any, Any] = field(default_factory=dict)  # shared by the cases of one batch
     updates: dict[str, Any] = field(default_factory=dict)
 
     def fail(self, why: str) -> GuardFailed:
@@ -168,6 +170,10 @@ def _codes(ctx: GuardContext, key: str) -> list[str]:
 
 def _modules(ctx: GuardContext, key: str) -> list[dict[str, Any]]:
     codes = _codes(ctx, key)
+    cache_key = ("modules", ctx.row.institution_id, ctx.row.programme_id, tuple(codes))
+    if cache_key in ctx.cache:
+        ctx.data[key] = codes
+        return list(ctx.cache[cache_key])
     query = (select(Module.code, Module.title, Module.ects, Module.programme_id,
                     Module.regulation_version)
              .join(Programme, Programme.id == Module.programme_id)
@@ -184,11 +190,31 @@ def _modules(ctx: GuardContext, key: str) -> list[dict[str, Any]]:
     if missing:
         raise ctx.fail(f"unknown home module(s) {', '.join(missing)}")
     ctx.data[key] = codes
-    return [{"code": c, "title": found[c].title, "ects": str(found[c].ects),
-             "regulation_version": found[c].regulation_version} for c in codes]
+    modules = [{"code": c, "title": found[c].title, "ects": str(found[c].ects),
+                "regulation_version": found[c].regulation_version} for c in codes]
+    ctx.cache[cache_key] = modules
+    return list(modules)
+
+
+def _conversion(ctx: GuardContext) -> dict[str, Any] | None:
+    """The partner's grade converted by the office's rules, if the case has a convertible
+    result: shown to the examiner and stored with the decision, whatever grade is chosen."""
+    result = ctx.row.result or {}
+    if not result.get("grade") or not result.get("scheme"):
+        return None
+    try:
+        conversion = convert(result["grade"], result["scheme"], ctx.settings.grade_rounding)
+    except DomainError as exc:
+        return {"original": result["grade"], "scheme": result["scheme"], "error": str(exc)}
+    return conversion.to_dict()
 
 
 def _grade(ctx: GuardContext) -> str:
+    conversion = _conversion(ctx)
+    if conversion is not None:
+        ctx.data["conversion"] = conversion
+    if not str(ctx.data.get("grade", "")).strip() and conversion and conversion.get("grade"):
+        ctx.data["grade"] = conversion["grade"]  # the examiner accepts the converted grade
     raw = str(ctx.data.get("grade", "")).strip().replace(",", ".").lower()
     if raw in (PASSED, "bestanden", "pass"):
         grade = PASSED
@@ -197,7 +223,8 @@ def _grade(ctx: GuardContext) -> str:
             grade = f"{Decimal(raw):.1f}"
         except InvalidOperation:
             grade = raw
-        if grade not in GERMAN_STEPS:
+        converted = conversion.get("grade") if conversion else None
+        if grade not in GERMAN_STEPS and grade != converted:
             raise ctx.fail(f"the converted grade must be one of {' '.join(GERMAN_STEPS)} or "
                            f"'passed' (give it as grade=...), not {ctx.data.get('grade')!r}")
     ctx.data["grade"] = grade

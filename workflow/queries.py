@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from config.procedure import get_procedure
 from models import Case, CaseEvent, Document, Institution, Module, Offering, Student, User
+from workflow import precedents
 from workflow.actors import Actor, acting_role, case_scope
 from workflow.errors import NotFound
 
@@ -103,6 +104,7 @@ def case_detail(session: Session, case_id: int, *, actor: Actor | None, now: dt.
         "result": case.result, "decision": case.decision,
         "documents": [dict(d._mapping) for d in documents],
         "next_events": next_events,
+        "precedents": precedents.for_case(session, case.id, now=now),
         "opened_at": case.created_at, "updated_at": case.updated_at,
     }
 
@@ -114,3 +116,106 @@ def history(session: Session, case_id: int, *, actor: Actor | None) -> list[dict
     return [{"seq": e.seq, "at": e.at, "event": e.event, "from": e.from_state,
              "to": e.to_state, "actor_role": e.actor_role, "actor_id": e.actor_id,
              "channel": e.channel, "data": e.data, "hash": e.hash} for e in events]
+
+
+SORTS: dict[str, Any] = {
+    "id": Case.id, "state": Case.state, "due_at": Case.due_at, "updated_at": Case.updated_at,
+    "course": Offering.code, "partner": Institution.code,
+}
+
+
+def search_cases(session: Session, *, actor: Actor | None, now: dt.datetime,
+                 state: str | None = None, partner: str | None = None,
+                 course: str | None = None, examiner_id: int | None = None,
+                 overdue: bool = False, sort: str = "id", descending: bool = False,
+                 limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """One page of the cases ``actor`` may see, filtered and sorted, and the total count.
+
+    ``partner`` is the partner institution's code, ``course`` the offering's code,
+    ``examiner_id`` the assigned examiner's user id (ids, never names, travel in URLs);
+    ``sort`` a key of ``SORTS``.
+    """
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort key {sort!r}")
+    base = (select(Case.id)
+            .join(Offering, Offering.id == Case.offering_id)
+            .join(Institution, Institution.id == Offering.institution_id))
+    if state:
+        base = base.where(Case.state == state)
+    if partner:
+        base = base.where(Institution.code == partner)
+    if course:
+        base = base.where(Offering.code == course)
+    if examiner_id is not None:
+        base = base.where(Case.examiner_id == examiner_id)
+    if overdue:
+        base = base.where(Case.due_at <= now)
+    base = _scoped(base, actor)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    column = SORTS[sort]
+    order = [column.desc() if descending else column.asc(), Case.id]
+    if column is Case.due_at:  # no deadline sorts last either way
+        order.insert(0, Case.due_at.is_(None))
+    page = (base.add_columns(Case.state, Case.version, Case.due_at, Case.due_kind,
+                             Case.examiner_id, Case.updated_at,
+                             Student.name.label("student"), Student.matriculation_number,
+                             Offering.code.label("course"), Offering.title, Offering.term,
+                             Institution.code.label("partner"))
+            .join(Student, Student.id == Case.student_id)
+            .order_by(*order).limit(limit).offset(offset))
+    rows = session.execute(page).all()
+    examiners = dict(session.execute(select(User.id, User.display_name).where(
+        User.id.in_({r.examiner_id for r in rows if r.examiner_id}))).all()) if rows else {}
+    items = [{
+        "id": r.id, "state": r.state, "version": r.version, "student": r.student,
+        "matriculation_number": r.matriculation_number, "partner": r.partner,
+        "course": r.course, "title": r.title, "term": r.term,
+        "examiner_id": r.examiner_id, "examiner": examiners.get(r.examiner_id),
+        "due_kind": r.due_kind, "due_at": r.due_at,
+        "overdue_days": overdue_days(r.due_at, now), "updated_at": r.updated_at,
+    } for r in rows]
+    return items, total
+
+
+def count_overdue(session: Session, *, actor: Actor | None, now: dt.datetime) -> int:
+    query = _scoped(select(func.count(Case.id)).where(Case.due_at <= now), actor)
+    return session.scalar(query) or 0
+
+
+def case_status(session: Session, case_id: int, *, actor: Actor | None, now: dt.datetime,
+                ) -> dict[str, Any]:
+    """The short status of one case (one indexed read): what a campus system polls."""
+    row = session.execute(_scoped(
+        select(Case.id, Case.state, Case.version, Case.due_at, Case.due_kind,
+               Case.appeal_ends_at, Case.updated_at).where(Case.id == case_id), actor)).first()
+    if row is None:
+        raise NotFound(f"case {case_id} not found")
+    return {"id": row.id, "state": row.state, "version": row.version, "due_at": row.due_at,
+            "due_kind": row.due_kind, "overdue_days": overdue_days(row.due_at, now),
+            "appeal_ends_at": row.appeal_ends_at, "updated_at": row.updated_at}
+
+
+def document(session: Session, case_id: int, document_id: int, *, actor: Actor | None,
+             ) -> Document:
+    """One document of a case the actor may see (the case's scope decides)."""
+    doc: Document | None = session.execute(_scoped(
+        select(Document).join(Case, Case.id == Document.case_id)
+        .where(Document.id == document_id, Document.case_id == case_id), actor)).scalar()
+    if doc is None:
+        raise NotFound(f"document {document_id} of case {case_id} not found")
+    return doc
+
+
+def documents(session: Session, case_id: int, *, actor: Actor | None,
+              ) -> list[dict[str, Any]]:
+    _visible_case(session, case_id, actor)
+    rows = session.execute(select(Document.id, Document.kind, Document.filename,
+                                  Document.media_type, Document.size, Document.sha256,
+                                  Document.uploaded_at, Document.uploaded_by_role)
+                           .where(Document.case_id == case_id).order_by(Document.id))
+    return [dict(r._mapping) for r in rows]
+
+
+def case_ids_of_student(session: Session, student_id: int) -> list[int]:
+    return list(session.scalars(select(Case.id).where(Case.student_id == student_id)
+                                .order_by(Case.id.desc())))

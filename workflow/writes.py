@@ -19,7 +19,17 @@ import json
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, text, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -160,6 +170,34 @@ def write(conn: Connection, w: Write) -> bool:
     return write_sqlite(conn, w)
 
 
+def write_many(conn: Connection, batch: list[Write]) -> list[int]:
+    """Write many events set-based (one executemany per statement kind); returns the ids of
+    cases whose compare-and-swap failed (the caller aborts the whole transaction then)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for w in batch:
+        extra = tuple(k for k in EXTRA if k in w.case_values)
+        groups.setdefault(extra, []).append(
+            {"b_id": w.case_id, "b_version": w.old_version, **w.case_values})
+    changed = sum(conn.execute(_update_stmt(extra), params).rowcount
+                  for extra, params in groups.items())
+    if changed != len(batch):
+        expected = {w.case_id: w.case_values["version"] for w in batch}
+        now_at = dict(conn.execute(select(CASES.c.id, CASES.c.version)
+                                   .where(CASES.c.id.in_(list(expected)))).all())
+        return [cid for cid, version in expected.items() if now_at.get(cid) != version]
+    conn.execute(_INSERT_EVENT, [w.event_row for w in batch])
+    outbox = [row for w in batch for row in w.outbox_rows]
+    if outbox:
+        conn.execute(_INSERT_OUTBOX, outbox)
+    replanned = [w for w in batch if w.plan is not None]
+    if replanned:
+        conn.execute(delete(REMINDERS).where(
+            REMINDERS.c.case_id.in_([w.case_id for w in replanned]),
+            REMINDERS.c.done_at.is_(None)))
+        insert_ignoring_duplicates(conn, REMINDERS, [p for w in replanned for p in w.plan or []])
+    return []
+
+
 def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
     """INSERT rows, skipping those that collide with a unique key (both dialects)."""
     if rows:
@@ -167,5 +205,5 @@ def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str
         conn.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
 
 
-__all__ = ["BASE", "EXTRA", "Write", "insert_ignoring_duplicates", "write"]
+__all__ = ["BASE", "EXTRA", "Write", "insert_ignoring_duplicates", "write", "write_many"]
 _ = dt  # datetimes pass through as aware values on both drivers

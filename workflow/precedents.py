@@ -1,0 +1,128 @@
+"""Precedents: every decision is remembered per (partner course, home module, regulation
+version), shown for new cases of the same pair, and checked for consistency.
+
+A precedent expires after ``RECOG_PRECEDENT_VALIDITY_DAYS`` or as soon as the module's
+examination regulations change (its ``regulation_version`` differs from the precedent's).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+from models import Case, Institution, Module, Offering, Precedent, Programme, case_targets
+from workflow.writes import insert_ignoring_duplicates
+
+DECISIONS = frozenset({"recognize", "recognize_partially", "reject", "grant_appeal"})
+
+
+def record(session: Session, fired: list[Any], *, settings: Settings) -> int:
+    """Write the precedents of decision events (one row per module decided)."""
+    by_case = {f.case_id: f for f in fired if f.event in DECISIONS}
+    if not by_case:
+        return 0
+    cases = session.execute(
+        select(Case.id, Case.institution_id, Case.decision, Offering.institution_id,
+               Offering.code)
+        .join(Offering, Offering.id == Case.offering_id).where(Case.id.in_(list(by_case)))
+    ).all()
+    targets: dict[int, list[str]] = defaultdict(list)
+    for case_id, code in session.execute(
+            select(case_targets.c.case_id, Module.code)
+            .join(Module, Module.id == case_targets.c.module_id)
+            .where(case_targets.c.case_id.in_(list(by_case)))):
+        targets[case_id].append(code)
+    module_ids = {(inst, code): (mid, version) for mid, code, version, inst in session.execute(
+        select(Module.id, Module.code, Module.regulation_version, Programme.institution_id)
+        .join(Programme, Programme.id == Module.programme_id))}
+    rows = []
+    for case_id, home, decision, partner, course in cases:
+        fired_event = by_case[case_id]
+        decision = decision or {}
+        credited = [m["code"] for m in decision.get("modules", [])]
+        refused = [m["code"] for m in decision.get("not_credited", [])]
+        if decision.get("outcome") == "rejected":
+            refused = targets[case_id]
+        for outcome, codes in (("credited", credited), ("not_credited", refused)):
+            for code in codes:
+                if (home, code) not in module_ids:
+                    continue
+                mid, version = module_ids[(home, code)]
+                rows.append({
+                    "institution_id": home, "partner_id": partner, "course_code": course,
+                    "module_id": mid, "regulation_version": version, "outcome": outcome,
+                    "grade": decision.get("grade") if outcome == "credited" else None,
+                    "case_id": case_id, "event_seq": fired_event.seq,
+                    "decided_at": fired_event.at,
+                    "expires_at": fired_event.at + dt.timedelta(
+                        days=settings.precedent_validity_days),
+                })
+    insert_ignoring_duplicates(session.connection(), Precedent.__table__, rows)
+    return len(rows)
+
+
+def for_case(session: Session, case_id: int, *, now: dt.datetime) -> dict[str, Any]:
+    """The valid precedents for a case's (partner course, target module) pairs, and the
+    decision they suggest per module (the most recent one)."""
+    case = session.execute(select(Case.institution_id, Offering.institution_id, Offering.code)
+                           .join(Offering, Offering.id == Case.offering_id)
+                           .where(Case.id == case_id)).one()
+    home, partner, course = case
+    query = (select(Precedent.case_id, Precedent.outcome, Precedent.grade,
+                    Precedent.decided_at, Precedent.regulation_version, Module.code,
+                    Module.regulation_version.label("current_version"), Precedent.expires_at)
+             .join(Module, Module.id == Precedent.module_id)
+             .join(case_targets, case_targets.c.module_id == Precedent.module_id)
+             .where(case_targets.c.case_id == case_id, Precedent.institution_id == home,
+                    Precedent.partner_id == partner, Precedent.course_code == course,
+                    Precedent.case_id != case_id)
+             .order_by(Precedent.decided_at.desc()))
+    valid, expired = [], []
+    for row in session.execute(query):
+        entry = {"case": row.case_id, "module": row.code, "outcome": row.outcome,
+                 "grade": row.grade, "decided_at": row.decided_at,
+                 "regulation_version": row.regulation_version}
+        if row.expires_at <= now:
+            expired.append({**entry, "why": "older than the validity period"})
+        elif row.regulation_version != row.current_version:
+            expired.append({**entry, "why": f"regulations changed to {row.current_version}"})
+        else:
+            valid.append(entry)
+    suggestion: dict[str, dict[str, Any]] = {}
+    for entry in valid:
+        suggestion.setdefault(entry["module"], entry)
+    return {"valid": valid, "expired": expired, "suggestion": suggestion}
+
+
+def inconsistent(session: Session, *, now: dt.datetime) -> list[dict[str, Any]]:
+    """Pairs (partner course, module, regulation version) decided differently by valid
+    precedents: credited in one case, not credited in another, or with different grades."""
+    rows = session.execute(
+        select(Precedent.partner_id, Institution.code, Precedent.course_code, Module.code,
+               Precedent.regulation_version, Precedent.outcome, Precedent.grade,
+               Precedent.case_id)
+        .join(Module, Module.id == Precedent.module_id)
+        .join(Institution, Institution.id == Precedent.partner_id)
+        .where(Precedent.expires_at > now,
+               Precedent.regulation_version == Module.regulation_version)
+        .order_by(Precedent.id))
+    pairs: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+    for r in rows:
+        pairs[(r[1], r[2], r[3], r[4])].append(r)
+    found = []
+    for (partner, course, module, version), items in pairs.items():
+        outcomes = {i.outcome for i in items}
+        if len(outcomes) > 1:
+            found.append({"partner": partner, "course": course, "module": module,
+                          "regulation_version": version,
+                          "decisions": [{"case": i.case_id, "outcome": i.outcome,
+                                         "grade": i.grade} for i in items]})
+    return found
+
+
+__all__ = ["DECISIONS", "Offering", "for_case", "inconsistent", "record"]

@@ -1,0 +1,242 @@
+"""Importing a partner's transcript of records: each result lands on its case, or waits for a
+clerk.
+
+A file is parsed and validated whole first (``workflow.transcripts``): a bad file changes
+nothing. Each course result is then matched to its case by the student (an identifier ending
+in the matriculation number, else name and date of birth) and the course (the partner's code
+for it, else its title); a case must be waiting for the result (``enrolled``) or for the
+transcript (``course_passed``). A match fires ``pass_course``/``fail_course`` with the result's
+data and, for a pass, attaches the file (and any PDF inside it) and fires
+``receive_transcript``, as the actor ``import``. A result that matches no case or several is
+kept for a clerk (``recog transcript pending``/``match``). Re-importing a file skips what was
+already imported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Case, ImportedResult, Institution, Offering, Role, Student
+from workflow.actors import Actor
+from workflow.cases import attach_document
+from workflow.documents import DocumentStore
+from workflow.engine import fire
+from workflow.errors import DomainError, NotFound, ValidationFailed
+from workflow.transcripts import CourseResult, Learner, Transcript, parse_transcript, pick_text
+
+WAITING = ("enrolled", "course_passed")
+
+
+@dataclass
+class ImportReport:
+    filename: str
+    format: str
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r["status"] == status)
+
+
+def _norm(text: str | None) -> str:
+    folded = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode()
+    return " ".join(folded.casefold().split())
+
+
+def _learner_json(learner: Learner) -> dict[str, Any]:
+    return {"identifiers": [{"type": i.type, "value": i.value} for i in learner.identifiers],
+            "given_names": learner.given_names, "family_name": learner.family_name,
+            "birth_date": learner.birth_date.isoformat() if learner.birth_date else None}
+
+
+def _course_code(result: CourseResult) -> str | None:
+    for ident in result.identifiers:
+        if ident.type.casefold() == "local":
+            return ident.value
+    return result.identifiers[0].value if result.identifiers else None
+
+
+def _result_json(result: CourseResult, partner: str | None) -> dict[str, Any]:
+    return {"partner": partner, "code": _course_code(result), "title": pick_text(result.titles),
+            "status": result.status.value, "grade": result.grade,
+            "ects": str(result.ects_credits) if result.ects_credits is not None else None,
+            "eqf_level": result.eqf_level,
+            "date": result.result_date.isoformat() if result.result_date else None,
+            "language": result.language_of_instruction}
+
+
+def match_students(session: Session, learner: Learner, home_ids: list[int]) -> list[int]:
+    """Students of the home institution(s) this learner is: by an identifier that ends in a
+    matriculation number, else by name and date of birth."""
+    tokens = {i.value.rsplit(":", 1)[-1].strip() for i in learner.identifiers if i.value}
+    if tokens:
+        found = list(session.scalars(select(Student.id).where(
+            Student.institution_id.in_(home_ids), Student.matriculation_number.in_(tokens))))
+        if found:
+            return found
+    if learner.birth_date is None:
+        return []
+    wanted = _norm(f"{learner.given_names} {learner.family_name}")
+    same_day = session.execute(select(Student.id, Student.name).where(
+        Student.institution_id.in_(home_ids), Student.date_of_birth == learner.birth_date))
+    return [sid for sid, name in same_day if _norm(name) == wanted]
+
+
+def _partner(session: Session, transcript: Transcript) -> Institution | None:
+    issuer = transcript.issuer
+    for code in (issuer.schac, issuer.erasmus_code):
+        if code:
+            inst = session.execute(select(Institution).where(
+                (Institution.code == code) | (Institution.erasmus_code == code))).scalar()
+            if inst is not None:
+                return inst
+    return None
+
+
+def _candidate_cases(session: Session, students: list[int], partner: Institution | None,
+                     result: CourseResult) -> list[int]:
+    if not students or partner is None:
+        return []
+    query = (select(Case.id).join(Offering, Offering.id == Case.offering_id)
+             .where(Case.student_id.in_(students), Offering.institution_id == partner.id,
+                    Case.state.in_(WAITING)))
+    code = _course_code(result)
+    by_code = list(session.scalars(query.where(Offering.code == code))) if code else []
+    if by_code:
+        return by_code
+    title = _norm(pick_text(result.titles))
+    rows = session.execute(query.add_columns(Offering.title)).all()
+    return [row[0] for row in rows if title and _norm(row[1]) == title]
+
+
+def apply_result(session: Session, case_id: int, result: dict[str, Any], *, transcript: bytes,
+                 filename: str, pdfs: list[bytes], store: DocumentStore, actor: Actor,
+                 now: dt.datetime, channel: str) -> list[str]:
+    """Fire what a result means for its case; returns the events fired."""
+    state = session.scalar(select(Case.state).where(Case.id == case_id))
+    fired = []
+    passed = result["status"] == "passed"
+    if state == "enrolled":
+        offering = session.execute(select(Offering.grading_scheme, Offering.exam_date)
+                                   .join(Case, Case.offering_id == Offering.id)
+                                   .where(Case.id == case_id)).one()
+        data = {"grade": result.get("grade") or ("passed" if passed else "failed"),
+                "date": result.get("date") or (offering.exam_date or now.date()).isoformat(),
+                "scheme": offering.grading_scheme, "source": "transcript import"}
+        for key in ("ects", "eqf_level", "language"):
+            if result.get(key) is not None:
+                data[key] = result[key]
+        event = "pass_course" if passed else "fail_course"
+        fire(session, case_id, event, actor=actor, now=now, data=data, channel=channel)
+        fired.append(event)
+    if passed:
+        media = "application/xml"
+        attach_document(session, case_id, content=transcript, filename=filename,
+                        media_type=media, kind="transcript", store=store, actor=actor, now=now,
+                        channel=channel)
+        for i, pdf in enumerate(pdfs, start=1):
+            attach_document(session, case_id, content=pdf, filename=f"{filename}.{i}.pdf",
+                            media_type="application/pdf", kind="transcript", store=store,
+                            actor=actor, now=now, channel=channel)
+        fire(session, case_id, "receive_transcript", actor=actor, now=now, channel=channel)
+        fired.append("receive_transcript")
+    return fired
+
+
+def import_transcript(session: Session, source: Path | bytes, *, store: DocumentStore,
+                      now: dt.datetime, filename: str | None = None,
+                      home_institution_id: int | None = None, channel: str = "import",
+                      ) -> ImportReport:
+    """Import one transcript file; never commits (the caller's transaction holds it all)."""
+    raw = source.read_bytes() if isinstance(source, Path) else source
+    name = filename or (source.name if isinstance(source, Path) else "transcript.xml")
+    transcript = parse_transcript(raw, filename=name)
+    sha = store.put(raw)  # kept whole, so a clerk can later match a waiting result by hand
+    assert sha == hashlib.sha256(raw).hexdigest()
+    home_ids = ([home_institution_id] if home_institution_id is not None else
+                list(session.scalars(select(Institution.id).where(Institution.kind == "home"))))
+    partner = _partner(session, transcript)
+    students = match_students(session, transcript.learner, home_ids)
+    pdfs = [a.data for a in transcript.attachments if a.data and a.media_type ==
+            "application/pdf"]
+    actor = Actor.system(Role.IMPORT)
+    report = ImportReport(name, f"{transcript.format.value} {transcript.version.elmo_version}")
+    learner = _learner_json(transcript.learner)
+    for course in transcript.courses:
+        result = _result_json(course, partner.code if partner else transcript.issuer.schac)
+        entry: dict[str, Any] = {"line": course.line, "course": result["code"],
+                                 "title": result["title"], "grade": result["grade"]}
+        if session.scalar(select(ImportedResult.id).where(
+                ImportedResult.file_sha256 == sha, ImportedResult.line == course.line)):
+            report.results.append({**entry, "status": "skipped", "note": "already imported"})
+            continue
+        cases = _candidate_cases(session, students, partner, course)
+        status, case_id, note = "unmatched", None, None
+        if partner is None:
+            note = f"unknown partner institution {transcript.issuer.schac or '?'}"
+        elif not students:
+            note = "no student of this institution matches the learner"
+        elif not cases:
+            note = "no case of this student waits for this course's result"
+        elif len(cases) > 1:
+            status, note = "ambiguous", f"{len(cases)} cases could take this result"
+        else:
+            savepoint = session.begin_nested()
+            try:
+                events = apply_result(session, cases[0], result, transcript=raw, filename=name,
+                                      pdfs=pdfs, store=store, actor=actor, now=now,
+                                      channel=channel)
+            except DomainError as exc:
+                savepoint.rollback()
+                note = f"case {cases[0]}: {exc}"
+            else:
+                savepoint.commit()
+                status, case_id, note = "matched", cases[0], ", ".join(events)
+        session.add(ImportedResult(
+            institution_id=home_ids[0] if len(home_ids) == 1 else None, filename=name,
+            file_sha256=sha, line=course.line, learner=learner, result=result, status=status,
+            case_id=case_id, candidates={"cases": cases} if len(cases) > 1 else None,
+            note=note, imported_at=now))
+        report.results.append({**entry, "status": status, "case": case_id, "note": note})
+    session.flush()
+    return report
+
+
+def pending(session: Session) -> list[dict[str, Any]]:
+    rows = session.scalars(select(ImportedResult).where(
+        ImportedResult.status.in_(("unmatched", "ambiguous"))).order_by(ImportedResult.id))
+    return [{"id": r.id, "file": r.filename, "line": r.line, "status": r.status,
+             "learner": f"{r.learner.get('given_names')} {r.learner.get('family_name')}",
+             "course": r.result.get("code"), "title": r.result.get("title"),
+             "grade": r.result.get("grade"), "candidates": (r.candidates or {}).get("cases"),
+             "note": r.note} for r in rows]
+
+
+def match_by_hand(session: Session, result_id: int, case_id: int, *, store: DocumentStore,
+                  actor: Actor, now: dt.datetime, channel: str = "cli") -> list[str]:
+    """A clerk assigns a waiting result to a case; the same events as an automatic match."""
+    if actor.role not in (Role.CLERK, Role.ADMIN):
+        raise ValidationFailed("only a clerk may match a transcript result by hand")
+    row = session.get(ImportedResult, result_id)
+    if row is None or row.status not in ("unmatched", "ambiguous"):
+        raise NotFound(f"no waiting transcript result {result_id}")
+    case = session.get(Case, case_id)
+    if case is None or case.institution_id != actor.institution_id:
+        raise NotFound(f"case {case_id} not found")
+    if case.state not in WAITING:
+        raise ValidationFailed(f"case {case_id} is {case.state}; a transcript result can only "
+                               f"be applied to a case that is {' or '.join(WAITING)}")
+    content = store.get(row.file_sha256)  # every imported file is kept in the store
+    events = apply_result(session, case_id, row.result, transcript=content,
+                          filename=row.filename, pdfs=[], store=store, actor=actor, now=now,
+                          channel=channel)
+    row.status, row.case_id = "resolved", case_id
+    row.note = f"matched by hand by user {actor.id}: {', '.join(events)}"
+    return events
