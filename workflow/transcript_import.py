@@ -167,7 +167,7 @@ def import_transcript(session: Session, source: Path | bytes, *, store: Document
     pdfs = [a.data for a in transcript.attachments if a.data and a.media_type ==
             "application/pdf"]
     actor = Actor.system(Role.IMPORT)
-    report = ImportReport(name, f"{transcript.format.value} {transcript.version.elmo_version}")
+    report = ImportReport(name, str(transcript.version))
     learner = _learner_json(transcript.learner)
     for course in transcript.courses:
         result = _result_json(course, partner.code if partner else transcript.issuer.schac)

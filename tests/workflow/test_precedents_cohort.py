@@ -1,0 +1,124 @@
+"""Precedents are recorded, shown, expire and are checked; a cohort decision converts each
+student's own grade and is atomic: all or none."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from config.settings import load_settings
+from models import Case, CaseEvent, Module, Precedent
+from workflow import cohort, precedents
+from workflow.demo import Network, create_case
+from workflow.engine import fire
+from workflow.errors import GuardFailed
+
+LATER = dt.datetime(2027, 1, 10, 12, 0, tzinfo=dt.UTC)
+
+
+def in_review(session: Session, network: Network, n: int, *, course: int = 0) -> int:
+    return create_case(session, network, target="in_review", term="recent",
+                       matriculation=f"P{n:04d}", name=f"Pat {n}", email=f"p{n}@example.org",
+                       course=course, partner=0)
+
+
+def test_a_decision_becomes_a_precedent_and_is_suggested(session: Session,
+                                                         network: Network) -> None:
+    first = in_review(session, network, 1)
+    fired = fire(session, first, "recognize", actor=network.examiner, now=LATER,
+                 data={"modules": "INF-ML"})
+    assert fired.data["grade"] == "1.7"  # 27 on the Italian 30..18 scale, converted
+    assert fired.data["conversion"]["method"] == "bavarian"
+    stored = session.scalar(select(Case.decision).where(Case.id == first))
+    assert stored is not None
+    assert stored["conversion"]["original"] == "27"
+    assert session.scalar(select(func.count()).select_from(Precedent)) == 1
+    second = in_review(session, network, 2)
+    shown = precedents.for_case(session, second, now=LATER)
+    assert [(p["case"], p["module"], p["outcome"]) for p in shown["valid"]] == [
+        (first, "INF-ML", "credited")]
+    assert shown["suggestion"]["INF-ML"]["grade"] == "1.7"
+
+
+def test_precedents_expire_with_time_and_with_new_regulations(session: Session,
+                                                              network: Network) -> None:
+    first = in_review(session, network, 1)
+    fire(session, first, "recognize", actor=network.examiner, now=LATER,
+         data={"modules": "INF-ML"})
+    second = in_review(session, network, 2)
+    late = LATER + dt.timedelta(days=load_settings().precedent_validity_days + 1)
+    aged = precedents.for_case(session, second, now=late)
+    assert aged["valid"] == []
+    assert aged["expired"][0]["why"] == "older than the validity period"
+    session.execute(update(Module).where(Module.code == "INF-ML")
+                    .values(regulation_version="PO 2027"))
+    changed = precedents.for_case(session, second, now=LATER)
+    assert changed["valid"] == []
+    assert changed["expired"][0]["why"] == "regulations changed to PO 2027"
+
+
+def test_check_lists_pairs_decided_differently(session: Session, network: Network) -> None:
+    a, b = in_review(session, network, 1), in_review(session, network, 2)
+    fire(session, a, "recognize", actor=network.examiner, now=LATER, data={"modules": "INF-ML"})
+    assert precedents.inconsistent(session, now=LATER) == []
+    fire(session, b, "reject", actor=network.examiner, now=LATER,
+         data={"reasons": {"level": "EQF 5 instead of 6"}, "advice": "Take the home exam"})
+    found = precedents.inconsistent(session, now=LATER)
+    assert len(found) == 1
+    assert found[0]["module"] == "INF-ML"
+    assert sorted(d["outcome"] for d in found[0]["decisions"]) == ["credited", "not_credited"]
+
+
+def _cohort(session: Session, network: Network, size: int) -> list[int]:
+    return [in_review(session, network, n) for n in range(size)]
+
+
+def test_cohort_decision_converts_each_grade_one_event_per_case(
+    session: Session, network: Network,
+) -> None:
+    cases = _cohort(session, network, 6)
+    # Give the students different partner grades, as a real cohort has.
+    for n, case_id in enumerate(cases):
+        result = dict(session.scalar(select(Case.result).where(Case.id == case_id)) or {})
+        result["grade"] = str(30 - n)
+        session.execute(update(Case).where(Case.id == case_id).values(result=result))
+    offering = session.scalar(select(Case.offering_id).where(Case.id == cases[0]))
+    assert offering is not None
+    before = session.scalar(select(func.count()).select_from(CaseEvent)) or 0
+    fired = cohort.decide(session, offering_id=offering, module_code="INF-ML",
+                          event="recognize", data={"modules": "INF-ML"},
+                          actor=network.examiner, now=LATER)
+    assert [f.case_id for f in fired] == sorted(cases)
+    assert [f.data["grade"] for f in fired] == ["1.0", "1.3", "1.3", "1.7", "2.0", "2.3"]
+    assert session.scalar(select(func.count()).select_from(CaseEvent)) == before + len(cases)
+    states = set(session.scalars(select(Case.state).where(Case.id.in_(cases))))
+    assert states == {"recognized"}
+    assert session.scalar(select(func.count()).select_from(Precedent)) == len(cases)
+
+
+def test_cohort_of_200_is_all_or_none(session: Session, network: Network) -> None:
+    cases = _cohort(session, network, 200)
+    offering = session.scalar(select(Case.offering_id).where(Case.id == cases[0]))
+    assert offering is not None
+    # One student's result cannot be converted (a fail on the scale): the batch must stop.
+    spoiled = cases[137]
+    result = dict(session.scalar(select(Case.result).where(Case.id == spoiled)) or {})
+    result["grade"] = "12"
+    session.execute(update(Case).where(Case.id == spoiled).values(result=result))
+    before = session.scalar(select(func.count()).select_from(CaseEvent))
+    savepoint = session.begin_nested()
+    with pytest.raises(GuardFailed, match=f"case {spoiled}"):
+        cohort.decide(session, offering_id=offering, module_code="INF-ML", event="recognize",
+                      data={"modules": "INF-ML"}, actor=network.examiner, now=LATER)
+    savepoint.rollback()
+    assert session.scalar(select(func.count()).select_from(CaseEvent)) == before
+    assert set(session.scalars(select(Case.state).where(Case.id.in_(cases)))) == {"in_review"}
+    fired = cohort.decide(session, offering_id=offering, module_code="INF-ML",
+                          event="recognize", data={"modules": "INF-ML", "grade": "2.0"},
+                          actor=network.examiner, now=LATER)
+    assert len(fired) == 200
+    assert set(session.scalars(select(Case.state).where(Case.id.in_(cases)))) == {
+        "recognized"}
