@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from models import Case, ImportedResult, Institution, Offering, Role, Student
@@ -169,12 +169,14 @@ def import_transcript(session: Session, source: Path | bytes, *, store: Document
     actor = Actor.system(Role.IMPORT)
     report = ImportReport(name, str(transcript.version))
     learner = _learner_json(transcript.learner)
+    done = set(session.scalars(select(ImportedResult.line).where(
+        ImportedResult.file_sha256 == sha)))
+    stored: list[dict[str, Any]] = []
     for course in transcript.courses:
         result = _result_json(course, partner.code if partner else transcript.issuer.schac)
         entry: dict[str, Any] = {"line": course.line, "course": result["code"],
                                  "title": result["title"], "grade": result["grade"]}
-        if session.scalar(select(ImportedResult.id).where(
-                ImportedResult.file_sha256 == sha, ImportedResult.line == course.line)):
+        if course.line in done:
             report.results.append({**entry, "status": "skipped", "note": "already imported"})
             continue
         cases = _candidate_cases(session, students, partner, course)
@@ -199,13 +201,15 @@ def import_transcript(session: Session, source: Path | bytes, *, store: Document
             else:
                 savepoint.commit()
                 status, case_id, note = "matched", cases[0], ", ".join(events)
-        session.add(ImportedResult(
-            institution_id=home_ids[0] if len(home_ids) == 1 else None, filename=name,
-            file_sha256=sha, line=course.line, learner=learner, result=result, status=status,
-            case_id=case_id, candidates={"cases": cases} if len(cases) > 1 else None,
-            note=note, imported_at=now))
+        stored.append({
+            "institution_id": home_ids[0] if len(home_ids) == 1 else None, "filename": name,
+            "file_sha256": sha, "line": course.line, "learner": learner, "result": result,
+            "status": status, "case_id": case_id,
+            "candidates": {"cases": cases} if len(cases) > 1 else None, "note": note,
+            "imported_at": now})
         report.results.append({**entry, "status": status, "case": case_id, "note": note})
-    session.flush()
+    if stored:  # one executemany, not one ORM flush per result
+        session.execute(insert(ImportedResult.__table__), stored)
     return report
 
 
