@@ -46,27 +46,44 @@ class WebhookTransport(Protocol):
 
 
 class SmtpTransport:
+    """SMTP with one connection per relay batch (opened on the first message, closed by
+    ``close``); a failure drops the connection, so the next message starts afresh."""
+
     def __init__(self, settings: Settings) -> None:
         self.s = settings
+        self._smtp: smtplib.SMTP | None = None
 
-    def send(self, message: EmailMessage) -> None:
+    def _connect(self) -> smtplib.SMTP:
         s = self.s
         assert s.smtp_host is not None
+        if s.smtp_security == "tls":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port,
+                                                  timeout=s.smtp_timeout,
+                                                  context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+        if s.smtp_security == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
+        if s.smtp_username and s.smtp_password:
+            smtp.login(s.smtp_username, s.smtp_password)
+        return smtp
+
+    def send(self, message: EmailMessage) -> None:
         try:
-            if s.smtp_security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.smtp_host, s.smtp_port, timeout=s.smtp_timeout,
-                    context=ssl.create_default_context())
-            else:
-                smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
-            with smtp:
-                if s.smtp_security == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
-                if s.smtp_username and s.smtp_password:
-                    smtp.login(s.smtp_username, s.smtp_password)
-                smtp.send_message(message)
+            if self._smtp is None:
+                self._smtp = self._connect()
+            self._smtp.send_message(message)
         except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryError(f"SMTP {s.smtp_host}:{s.smtp_port}: {exc}") from exc
+            self.close()
+            raise DeliveryError(f"SMTP {self.s.smtp_host}:{self.s.smtp_port}: {exc}") from exc
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
 
 
 class FileTransport:
@@ -218,6 +235,17 @@ def relay(factory: sessionmaker[Session], *, settings: Settings, transports: Tra
         # Read everything needed for the messages while the rows are ours.
         prepared = [(item, *outbox.context(session, item)) for item in claimed]
     result = RelayResult()
+    try:
+        _deliver_all(factory, prepared, settings, transports, result)
+    finally:
+        close = getattr(transports.mail, "close", None)
+        if close is not None:
+            close()
+    return result
+
+
+def _deliver_all(factory: sessionmaker[Session], prepared: list[Any], settings: Settings,
+                 transports: Transports, result: RelayResult) -> None:
     for item, to, facts, institution in prepared:
         try:
             deliver(item, to, facts, institution, transports, settings)
@@ -238,4 +266,3 @@ def relay(factory: sessionmaker[Session], *, settings: Settings, transports: Tra
             with factory() as session, session.begin():
                 outbox.mark_sent(session, item.id, now=dt.datetime.now(dt.UTC))
             result.sent += 1
-    return result
