@@ -294,3 +294,33 @@ def find_or_create_student(session: Session, institution_id: int, **values: Any)
     session.add(student)
     session.flush()
     return student
+
+
+def set_user_password(session: Session, username: str, password: str) -> User:
+    """Set an office user's password (argon2id); the old sessions of the user end."""
+    from sqlalchemy import delete
+
+    from models import WebSession
+    from workflow.auth import hash_password
+
+    user = session.execute(select(User).where(User.username == username)).scalar()
+    if user is None:
+        raise NotFound(f"there is no user {username!r}")
+    user.password_hash = hash_password(password)
+    session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    return user
+
+
+def set_student_password(session: Session, student_id: int, password: str) -> Student:
+    """Set a student's password, where the student's institution allows student passwords."""
+    from workflow.auth import hash_password
+
+    student = session.get(Student, student_id)
+    if student is None:
+        raise NotFound(f"student {student_id} not found")
+    inst = session.get(Institution, student.institution_id)
+    if inst is None or not inst.student_passwords:
+        raise ValidationFailed("this institution does not enable student passwords; students "
+                               "use their status link")
+    student.password_hash = hash_password(password)
+    return student
