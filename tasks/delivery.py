@@ -28,6 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
 from workflow import outbox
+from workflow.documents import FileStore
+from workflow.notice_issue import NOTICE_EVENTS, keep_notice, notice_inputs
+from workflow.notices import render_notice
 from workflow.outbox import Addressee, Claimed
 
 log = logging.getLogger("recog.delivery")
@@ -149,7 +152,7 @@ def _local(instant: Any, zone: Any) -> str | None:
 
 
 def compose(item: Claimed, to: Addressee, facts: dict[str, Any], settings: Settings,
-            ) -> EmailMessage:
+            attachments: tuple[tuple[str, bytes], ...] = ()) -> EmailMessage:
     from zoneinfo import ZoneInfo
 
     from config.procedure import get_procedure
@@ -173,6 +176,8 @@ def compose(item: Claimed, to: Addressee, facts: dict[str, Any], settings: Setti
     msg["X-Recog-Case"] = str(item.case_id)
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
+    for filename, pdf in attachments:
+        msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
     return msg
 
 
@@ -201,12 +206,13 @@ class Transports:
 
 
 def deliver(item: Claimed, to: Addressee, facts: dict[str, Any], institution: str | None,
-            transports: Transports, settings: Settings) -> None:
+            transports: Transports, settings: Settings,
+            attachments: tuple[tuple[str, bytes], ...] = ()) -> None:
     if item.channel == "email":
         if not to.email:
             raise DeliveryError(f"no e-mail address for the {item.recipient} of case "
                                 f"{item.case_id}")
-        transports.mail.send(compose(item, to, facts, settings))
+        transports.mail.send(compose(item, to, facts, settings, attachments))
     elif item.channel == "webhook":
         urls = settings.webhooks.get(institution or "", [])
         if urls and not settings.webhook_secret:
@@ -233,7 +239,8 @@ def relay(factory: sessionmaker[Session], *, settings: Settings, transports: Tra
     with factory() as session, session.begin():
         claimed = outbox.claim(session, now=now, settings=settings, limit=limit, ids=ids)
         # Read everything needed for the messages while the rows are ours.
-        prepared = [(item, *outbox.context(session, item)) for item in claimed]
+        prepared = [(item, *outbox.context(session, item),
+                     _notice_inputs(session, item, settings)) for item in claimed]
     result = RelayResult()
     try:
         _deliver_all(factory, prepared, settings, transports, result)
@@ -244,11 +251,35 @@ def relay(factory: sessionmaker[Session], *, settings: Settings, transports: Tra
     return result
 
 
+def _notice_inputs(session: Session, item: Claimed, settings: Settings,
+                   ) -> dict[str, Any] | None:
+    """A student's decision e-mail carries the decision's notice (see workflow/notices.py)."""
+    if (item.recipient != "student" or item.channel != "email" or item.event_seq is None
+            or item.template not in NOTICE_EVENTS):
+        return None
+    language = outbox.context(session, item)[0].language
+    return notice_inputs(session, item.case_id, item.event_seq, language=language,
+                         settings=settings)
+
+
+def _notice(factory: sessionmaker[Session], item: Claimed, inputs: dict[str, Any] | None,
+            settings: Settings) -> tuple[tuple[str, bytes], ...]:
+    """Render the notice outside any transaction (it takes a while), keep it with the case."""
+    if inputs is None:
+        return ()
+    notice = render_notice(**inputs)
+    with factory() as session, session.begin():
+        keep_notice(session, item.case_id, notice, store=FileStore(settings.documents_dir),
+                    now=dt.datetime.now(dt.UTC))
+    return ((notice.filename, notice.pdf),)
+
+
 def _deliver_all(factory: sessionmaker[Session], prepared: list[Any], settings: Settings,
                  transports: Transports, result: RelayResult) -> None:
-    for item, to, facts, institution in prepared:
+    for item, to, facts, institution, notice_inputs_ in prepared:
         try:
-            deliver(item, to, facts, institution, transports, settings)
+            attachments = _notice(factory, item, notice_inputs_, settings)
+            deliver(item, to, facts, institution, transports, settings, attachments)
         except Exception as exc:  # recorded on the row and logged: never lost, never silent
             if isinstance(exc, DeliveryError):
                 log.warning("outbox %s (case %s, %s) failed: %s", item.id, item.case_id,

@@ -176,7 +176,7 @@ def attach_document(session: Session, case_id: int, *, content: bytes, filename:
                                f"{MAX_DOCUMENT_BYTES} are accepted")
     fired = record(session, case_id, "attach_document", actor=actor, now=now, channel=channel,
                    data={"kind": kind, "media_type": media_type, "size": len(content)},
-                   roles=(Role.CLERK, Role.ADMIN, Role.STUDENT, Role.IMPORT))
+                   roles=(Role.CLERK, Role.ADMIN, Role.STUDENT, Role.IMPORT, Role.TIMER))
     sha = store.put(content)
     doc_id = session.execute(insert(Document).values(
         case_id=case_id, kind=kind, filename=filename[-255:], media_type=media_type,

@@ -19,9 +19,9 @@ import hashlib
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from models import Case, ImportedResult, Institution, Offering, Role, Student
@@ -209,7 +209,7 @@ def import_transcript(session: Session, source: Path | bytes, *, store: Document
             "imported_at": now})
         report.results.append({**entry, "status": status, "case": case_id, "note": note})
     if stored:  # one executemany, not one ORM flush per result
-        session.execute(insert(ImportedResult.__table__), stored)
+        session.execute(insert(cast(Table, ImportedResult.__table__)), stored)
     return report
 
 

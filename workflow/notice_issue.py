@@ -1,0 +1,71 @@
+"""Issuing a decision's notice: gather what the notice says from the case and its audit
+event, and keep the rendered PDF with the case's documents (once, however often a delivery is
+retried: the PDF is byte-for-byte reproducible, so a retry finds the document it stored)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+from models import Case, CaseEvent, Document, Institution, Offering, Role, Student
+from workflow.actors import Actor
+from workflow.cases import attach_document
+from workflow.deadlines import add_months, end_of_day, last_day
+from workflow.documents import DocumentStore
+from workflow.notices import Notice
+
+NOTICE_EVENTS = frozenset({"recognize", "recognize_partially", "reject", "grant_appeal",
+                           "dismiss_appeal"})
+
+
+def notice_inputs(session: Session, case_id: int, seq: int, *, language: str,
+                  settings: Settings) -> dict[str, Any]:
+    """The keyword arguments of ``workflow.notices.render_notice`` for event ``seq``."""
+    event = session.execute(select(CaseEvent).where(CaseEvent.case_id == case_id,
+                                                    CaseEvent.seq == seq)).scalar_one()
+    case, student, offering = session.execute(
+        select(Case, Student, Offering).join(Student, Student.id == Case.student_id)
+        .join(Offering, Offering.id == Case.offering_id).where(Case.id == case_id)).one()
+    home = session.get(Institution, case.institution_id)
+    partner = session.get(Institution, offering.institution_id)
+    assert home is not None
+    assert partner is not None
+    zone = ZoneInfo(home.timezone or settings.timezone)
+    ends = case.appeal_ends_at
+    if event.event == "dismiss_appeal":  # the action at court: one month from this notice
+        day = add_months(event.at.astimezone(zone).date(), 1)
+        ends = end_of_day(last_day(day, settings), zone)
+    result = case.result or {}
+    return {
+        "event": event.event, "decision": case.decision, "data": event.data,
+        "language": language, "case_id": case.id, "student_name": student.name,
+        "matriculation_number": student.matriculation_number,
+        "course": {"title": offering.title, "code": offering.code, "partner_name": partner.name,
+                   "term": offering.term, "ects": str(offering.ects),
+                   "grade_as_printed": result.get("grade"), "scheme": result.get("scheme")},
+        "institution": {"name": home.name, "office_email": home.office_email or ""},
+        "issued_at": event.at, "appeal_ends_at": ends, "zone": zone,
+    }
+
+
+def keep_notice(session: Session, case_id: int, notice: Notice, *, store: DocumentStore,
+                now: dt.datetime) -> int:
+    """Store the notice PDF with the case (and in its audit trail) unless it is there."""
+    import hashlib
+
+    sha = hashlib.sha256(notice.pdf).hexdigest()
+    existing = session.scalar(select(Document.id).where(Document.case_id == case_id,
+                                                        Document.sha256 == sha))
+    if existing is not None:
+        return existing
+    # The background worker issues the notice on the examiner's behalf; the audit trail
+    # records it as the scheduled jobs' work.
+    doc_id, _ = attach_document(session, case_id, content=notice.pdf, filename=notice.filename,
+                                media_type="application/pdf", kind="notice", store=store,
+                                actor=Actor.system(Role.TIMER), now=now, channel="task")
+    return doc_id
