@@ -385,6 +385,28 @@ def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> No
     console.print(f"Next:      {nxt or 'nothing: the case is final'}")
 
 
+@case_app.command("export")
+def case_export(
+    case: int,
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of "
+                                             "standard output.")] = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Export a case's decision as ELMO v2.0 (resultOfRecognition), with its notice."""
+    from workflow.elmo_export import export_decision
+    from workflow.notice_issue import export_inputs
+
+    with unit_of_work() as s:
+        queries.case_detail(s, case, actor=_viewer(s, actor, case), now=ctx.now())  # may see?
+        document = export_decision(**export_inputs(
+            s, case, settings=ctx.settings(), store=FileStore(ctx.settings().documents_dir)))
+    if out is None:
+        sys.stdout.buffer.write(document)
+    else:
+        out.write_bytes(document)
+        console.print(f"case {case}: ELMO v2.0 written to {out} ({len(document)} bytes)")
+
+
 @case_app.command("list")
 def case_list(
     state: Annotated[str | None, typer.Option(help="Only cases in this state.")] = None,

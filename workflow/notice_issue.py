@@ -69,3 +69,41 @@ def keep_notice(session: Session, case_id: int, notice: Notice, *, store: Docume
                                 media_type="application/pdf", kind="notice", store=store,
                                 actor=Actor.system(Role.TIMER), now=now, channel="task")
     return doc_id
+
+
+def export_inputs(session: Session, case_id: int, *, settings: Settings,
+                  store: DocumentStore | None = None) -> dict[str, Any]:
+    """The keyword arguments of ``workflow.elmo_export.export_decision`` for a case, with
+    its latest notice embedded when the store holds it."""
+    case, student, offering = session.execute(
+        select(Case, Student, Offering).join(Student, Student.id == Case.student_id)
+        .join(Offering, Offering.id == Case.offering_id).where(Case.id == case_id)).one()
+    home = session.get(Institution, case.institution_id)
+    partner = session.get(Institution, offering.institution_id)
+    assert home is not None
+    assert partner is not None
+    decided = session.scalar(select(CaseEvent.at).where(
+        CaseEvent.case_id == case_id, CaseEvent.event.in_(NOTICE_EVENTS))
+        .order_by(CaseEvent.seq.desc()).limit(1))
+    notice = session.execute(select(Document.sha256).where(
+        Document.case_id == case_id, Document.kind == "notice")
+        .order_by(Document.id.desc()).limit(1)).scalar()
+    result = case.result or {}
+
+    def inst(i: Institution) -> dict[str, Any]:
+        return {"name": i.name, "schac": i.code, "erasmus_code": i.erasmus_code,
+                "country": i.country}
+
+    return {
+        "decision": case.decision, "case_id": case.id, "student_name": student.name,
+        "matriculation_number": student.matriculation_number,
+        "date_of_birth": student.date_of_birth,
+        "course": {"title": offering.title, "code": offering.code, "term": offering.term,
+                   "ects": str(offering.ects), "grade_as_printed": result.get("grade"),
+                   "scheme": result.get("scheme"), "eqf_level": offering.eqf_level,
+                   "language": offering.language, "date": result.get("date")},
+        "institution": inst(home), "partner": inst(partner),
+        "issued_at": decided or case.updated_at,
+        "zone": ZoneInfo(home.timezone or settings.timezone),
+        "notice_pdf": store.get(notice) if (store is not None and notice) else None,
+    }
