@@ -49,7 +49,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         _tune_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it costs a round trip per checkout, and a transition on PostgreSQL is
+    # round-trip bound. A connection lost to a server restart fails one unit of work
+    # (SQLAlchemy then invalidates the pool); tasks retry and people try again.
+    kwargs.setdefault("pool_recycle", 1800)
     return create_engine(url, **kwargs)
 
 
