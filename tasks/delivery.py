@@ -30,7 +30,7 @@ from config.settings import Settings
 from workflow import outbox
 from workflow.documents import FileStore
 from workflow.notice_issue import NOTICE_EVENTS, keep_notice, notice_inputs
-from workflow.notices import render_notice
+from workflow.notices import Notice, render_notice, render_notice_html
 from workflow.outbox import Addressee, Claimed
 
 log = logging.getLogger("recog.delivery")
@@ -152,7 +152,7 @@ def _local(instant: Any, zone: Any) -> str | None:
 
 
 def compose(item: Claimed, to: Addressee, facts: dict[str, Any], settings: Settings,
-            attachments: tuple[tuple[str, bytes], ...] = ()) -> EmailMessage:
+            attachments: tuple[tuple[str, bytes, str], ...] = ()) -> EmailMessage:
     from zoneinfo import ZoneInfo
 
     from config.procedure import get_procedure
@@ -176,8 +176,9 @@ def compose(item: Claimed, to: Addressee, facts: dict[str, Any], settings: Setti
     msg["X-Recog-Case"] = str(item.case_id)
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
-    for filename, pdf in attachments:
-        msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=filename)
+    for filename, content, media in attachments:
+        maintype, _, subtype = media.partition("/")
+        msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
     return msg
 
 
@@ -207,7 +208,7 @@ class Transports:
 
 def deliver(item: Claimed, to: Addressee, facts: dict[str, Any], institution: str | None,
             transports: Transports, settings: Settings,
-            attachments: tuple[tuple[str, bytes], ...] = ()) -> None:
+            attachments: tuple[tuple[str, bytes, str], ...] = ()) -> None:
     if item.channel == "email":
         if not to.email:
             raise DeliveryError(f"no e-mail address for the {item.recipient} of case "
@@ -263,15 +264,24 @@ def _notice_inputs(session: Session, item: Claimed, settings: Settings,
 
 
 def _notice(factory: sessionmaker[Session], item: Claimed, inputs: dict[str, Any] | None,
-            settings: Settings) -> tuple[tuple[str, bytes], ...]:
+            settings: Settings) -> tuple[tuple[str, bytes, str], ...]:
     """Render the notice outside any transaction (it takes a while), keep it with the case."""
     if inputs is None:
         return ()
-    notice = render_notice(**inputs)
+    media = "application/pdf"
+    try:
+        notice = render_notice(**inputs)
+    except OSError as exc:  # WeasyPrint's system libraries (Pango) are not installed
+        log.error("notice for case %s sent as HTML: no PDF renderer (%s)", item.case_id, exc)
+        html = render_notice_html(**inputs)
+        notice = Notice(html=html, pdf=b"", language=inputs["language"],
+                        filename=f"notice-{item.case_id}-{inputs['event']}.html")
+        media = "text/html"
     with factory() as session, session.begin():
         keep_notice(session, item.case_id, notice, store=FileStore(settings.documents_dir),
-                    now=dt.datetime.now(dt.UTC))
-    return ((notice.filename, notice.pdf),)
+                    now=dt.datetime.now(dt.UTC), media_type=media)
+    content = notice.pdf if media == "application/pdf" else notice.html.encode()
+    return ((notice.filename, content, media),)
 
 
 def _deliver_all(factory: sessionmaker[Session], prepared: list[Any], settings: Settings,

@@ -54,19 +54,21 @@ def notice_inputs(session: Session, case_id: int, seq: int, *, language: str,
 
 
 def keep_notice(session: Session, case_id: int, notice: Notice, *, store: DocumentStore,
-                now: dt.datetime) -> int:
-    """Store the notice PDF with the case (and in its audit trail) unless it is there."""
+                now: dt.datetime, media_type: str = "application/pdf") -> int:
+    """Store the notice (its PDF; its HTML where no PDF could be made) with the case and in
+    its audit trail, unless it is there already."""
     import hashlib
 
-    sha = hashlib.sha256(notice.pdf).hexdigest()
+    content = notice.pdf if media_type == "application/pdf" else notice.html.encode()
+    sha = hashlib.sha256(content).hexdigest()
     existing = session.scalar(select(Document.id).where(Document.case_id == case_id,
                                                         Document.sha256 == sha))
     if existing is not None:
         return existing
     # The background worker issues the notice on the examiner's behalf; the audit trail
     # records it as the scheduled jobs' work.
-    doc_id, _ = attach_document(session, case_id, content=notice.pdf, filename=notice.filename,
-                                media_type="application/pdf", kind="notice", store=store,
+    doc_id, _ = attach_document(session, case_id, content=content, filename=notice.filename,
+                                media_type=media_type, kind="notice", store=store,
                                 actor=Actor.system(Role.TIMER), now=now, channel="task")
     return doc_id
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
+from conftest import services_required
 
 from workflow import notices
 from workflow.deadlines import end_of_day
@@ -37,6 +38,21 @@ from workflow.notices import (
     render_notice,
     render_notice_html,
 )
+
+
+def _pdf_renderer_loads() -> bool:
+    try:
+        import weasyprint  # type: ignore[import-untyped]  # noqa: F401
+    except OSError:  # Pango (a system library) is missing
+        return False
+    return True
+
+
+if not _pdf_renderer_loads():
+    if services_required():
+        raise RuntimeError("WeasyPrint cannot load Pango; .ci/run installs libpango-1.0-0")
+    pytestmark = pytest.mark.skip(reason="WeasyPrint cannot load Pango on this machine "
+                                  "(apt-get install libpango-1.0-0 libpangoft2-1.0-0)")
 
 ZONE = ZoneInfo("Europe/Berlin")
 # 23:30 UTC on 2 November is already 3 November in Berlin: dates must follow the zone.
