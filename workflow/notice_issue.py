@@ -23,11 +23,9 @@ NOTICE_EVENTS = frozenset({"recognize", "recognize_partially", "reject", "grant_
                            "dismiss_appeal"})
 
 
-def notice_inputs(session: Session, case_id: int, seq: int, *, language: str,
-                  settings: Settings) -> dict[str, Any]:
-    """The keyword arguments of ``workflow.notices.render_notice`` for event ``seq``."""
-    event = session.execute(select(CaseEvent).where(CaseEvent.case_id == case_id,
-                                                    CaseEvent.seq == seq)).scalar_one()
+def _facts(session: Session, case_id: int,
+           ) -> tuple[Case, Student, Offering, Institution, Institution]:
+    """The case with its student, course offering, home and partner institution."""
     case, student, offering = session.execute(
         select(Case, Student, Offering).join(Student, Student.id == Case.student_id)
         .join(Offering, Offering.id == Case.offering_id).where(Case.id == case_id)).one()
@@ -35,19 +33,32 @@ def notice_inputs(session: Session, case_id: int, seq: int, *, language: str,
     partner = session.get(Institution, offering.institution_id)
     assert home is not None
     assert partner is not None
+    return case, student, offering, home, partner
+
+
+def _course(offering: Offering, partner: Institution, result: dict[str, Any],
+            ) -> dict[str, Any]:
+    return {"title": offering.title, "code": offering.code, "partner_name": partner.name,
+            "term": offering.term, "ects": str(offering.ects),
+            "grade_as_printed": result.get("grade"), "scheme": result.get("scheme")}
+
+
+def notice_inputs(session: Session, case_id: int, seq: int, *, language: str,
+                  settings: Settings) -> dict[str, Any]:
+    """The keyword arguments of ``workflow.notices.render_notice`` for event ``seq``."""
+    event = session.execute(select(CaseEvent).where(CaseEvent.case_id == case_id,
+                                                    CaseEvent.seq == seq)).scalar_one()
+    case, student, offering, home, partner = _facts(session, case_id)
     zone = ZoneInfo(home.timezone or settings.timezone)
     ends = case.appeal_ends_at
     if event.event == "dismiss_appeal":  # the action at court: one month from this notice
         day = add_months(event.at.astimezone(zone).date(), 1)
         ends = end_of_day(last_day(day, settings), zone)
-    result = case.result or {}
     return {
         "event": event.event, "decision": case.decision, "data": event.data,
         "language": language, "case_id": case.id, "student_name": student.name,
         "matriculation_number": student.matriculation_number,
-        "course": {"title": offering.title, "code": offering.code, "partner_name": partner.name,
-                   "term": offering.term, "ects": str(offering.ects),
-                   "grade_as_printed": result.get("grade"), "scheme": result.get("scheme")},
+        "course": _course(offering, partner, case.result or {}),
         "institution": {"name": home.name, "office_email": home.office_email or ""},
         "issued_at": event.at, "appeal_ends_at": ends, "zone": zone,
     }
@@ -77,13 +88,7 @@ def export_inputs(session: Session, case_id: int, *, settings: Settings,
                   store: DocumentStore | None = None) -> dict[str, Any]:
     """The keyword arguments of ``workflow.elmo_export.export_decision`` for a case, with
     its latest notice embedded when the store holds it."""
-    case, student, offering = session.execute(
-        select(Case, Student, Offering).join(Student, Student.id == Case.student_id)
-        .join(Offering, Offering.id == Case.offering_id).where(Case.id == case_id)).one()
-    home = session.get(Institution, case.institution_id)
-    partner = session.get(Institution, offering.institution_id)
-    assert home is not None
-    assert partner is not None
+    case, student, offering, home, partner = _facts(session, case_id)
     decided = session.scalar(select(CaseEvent.at).where(
         CaseEvent.case_id == case_id, CaseEvent.event.in_(NOTICE_EVENTS))
         .order_by(CaseEvent.seq.desc()).limit(1))
@@ -100,9 +105,7 @@ def export_inputs(session: Session, case_id: int, *, settings: Settings,
         "decision": case.decision, "case_id": case.id, "student_name": student.name,
         "matriculation_number": student.matriculation_number,
         "date_of_birth": student.date_of_birth,
-        "course": {"title": offering.title, "code": offering.code, "term": offering.term,
-                   "ects": str(offering.ects), "grade_as_printed": result.get("grade"),
-                   "scheme": result.get("scheme"), "eqf_level": offering.eqf_level,
+        "course": {**_course(offering, partner, result), "eqf_level": offering.eqf_level,
                    "language": offering.language, "date": result.get("date")},
         "institution": inst(home), "partner": inst(partner),
         "issued_at": decided or case.updated_at,
