@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from workflow.errors import ValidationFailed
-from workflow.notices import CRITERIA
+from workflow.notices import CRITERIA, decision_date
 from workflow.transcripts import (
     ELMO_NS,
     ElmoVersion,
@@ -161,7 +161,7 @@ def export_decision(
 
     home = _issuer_fields(institution, "institution")
     foreign = _issuer_fields(partner, "partner")
-    decided_on = _decision_date(decision.get("decided_at"), zone)
+    decided_on = decision_date(decision.get("decided_at"), zone)
     grade = _clean(decision.get("grade"))
 
     root = _el("elmo")
@@ -327,21 +327,6 @@ def _decimal(value: object) -> str | None:
     except InvalidOperation:
         return None
     return text if number.is_finite() else None
-
-
-def _decision_date(value: object, zone: ZoneInfo) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        instant = value
-    elif isinstance(value, str) and value.strip():
-        try:
-            instant = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ValidationFailed(f"decided_at {value!r} is not an ISO date-time") from None
-    else:
-        return None
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=dt.UTC)
-    return instant.astimezone(zone).date()
 
 
 def _transcript_issued_at(course: Mapping[str, Any], fallback: dt.datetime) -> dt.datetime:

@@ -468,7 +468,8 @@ def _grade(value: object, lang: str) -> str:
     return _number(text, lang)
 
 
-def _decided_on(value: object, zone: ZoneInfo, lang: str) -> str:
+def decision_date(value: object, zone: ZoneInfo) -> dt.date | None:
+    """The local day of a stored ``decided_at`` (an aware datetime or ISO text; naive is UTC)."""
     if isinstance(value, dt.datetime):
         instant = value
     elif isinstance(value, str) and value.strip():
@@ -477,10 +478,15 @@ def _decided_on(value: object, zone: ZoneInfo, lang: str) -> str:
         except ValueError:
             raise ValidationFailed(f"decided_at {value!r} is not an ISO date-time") from None
     else:
-        return ""
+        return None
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=dt.UTC)  # stored instants are UTC
-    return format_date(instant.astimezone(zone).date(), lang)
+    return instant.astimezone(zone).date()
+
+
+def _decided_on(value: object, zone: ZoneInfo, lang: str) -> str:
+    day = decision_date(value, zone)
+    return "" if day is None else format_date(day, lang)
 
 
 def _modules(value: object, lang: str) -> list[dict[str, str]]:
