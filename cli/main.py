@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from cli import context as ctx
 from cli.context import console, fail, local, print_json, resolve_actor, unit_of_work
+from cli.webcmd import web as web_command
 from config.errors import RecogError
 from config.procedure import get_procedure
 from models import Institution, Offering, Student
@@ -702,10 +703,12 @@ def beat() -> None:
 def up(
     demo: Annotated[bool, typer.Option("--demo", help="Seed a demo network if empty.")] = False,
     once: Annotated[bool, typer.Option("--once", help="Prepare and report, then exit "
-                                       "without starting the background processes.")] = False,
+                                       "without starting the web server and background "
+                                       "processes.")] = False,
+    port: Annotated[int, typer.Option("--port", help="Web server port.")] = 8000,
 ) -> None:
-    """Run Recog: migrate, seed the demo if asked, report, then run the worker and the
-    scheduler (beat) until Ctrl-C."""
+    """Run Recog: migrate, seed the demo if asked, report, then run the web server, the
+    worker and the scheduler (beat) together until Ctrl-C."""
     from workflow.demo import has_data, seed_demo
 
     settings = ctx.settings()
@@ -717,8 +720,9 @@ def up(
             else:
                 summary = seed_demo(s, now=ctx.now(),
                                     store=FileStore(settings.documents_dir))
-                console.print(f"demo: seeded {summary.cases} cases; office logins: "
-                              f"{', '.join(summary.logins)}")
+                for name in summary.logins:
+                    catalog.set_user_password(s, name, demo_password(name))
+                console.print(f"demo: seeded {summary.cases} cases")
     with unit_of_work() as s:
         counts = queries.count_by_state(s, actor=None)
         overdue = queries.list_cases(s, actor=None, now=ctx.now(), overdue=True, limit=10_000)
@@ -734,19 +738,33 @@ def up(
     if students is None:
         console.print("No cases yet. Try: recog up --demo")
     console.print("Next: recog case list --overdue, recog case show ID, recog workflow show")
+    if demo:
+        console.print("Demo logins (user / password): " + ", ".join(
+            f"{name} / {demo_password(name)}" for name in ("clerk", "examiner", "board",
+                                                          "admin")))
     if not once:
-        _run_children(settings)
+        _run_children(settings, port)
 
 
-def _run_children(settings: Any) -> None:
-    """Worker and beat as child processes; Ctrl-C (or SIGTERM) shuts both down cleanly."""
+def demo_password(name: str) -> str:
+    """The demo's office passwords: printed by `recog up --demo`, never for real users."""
+    return f"{name}-demo-pass"
+
+
+def _run_children(settings: Any, port: int) -> None:
+    """Web server, worker and beat as child processes; Ctrl-C (or SIGTERM) stops them all."""
     mail = (f"SMTP {settings.smtp_host}:{settings.smtp_port}" if settings.smtp_host
             else f"files in {settings.mail_dir}/ (*.eml)")
-    console.print(f"Background work: worker and beat starting; e-mail goes to {mail}. "
+    url = f"http://127.0.0.1:{port}/"
+    env = {**os.environ, "RECOG_PUBLIC_URL": settings.public_url or url.rstrip("/")}
+    console.print(f"Recog is at {url} (API docs: {url}api/docs); e-mail goes to {mail}. "
                   "Press Ctrl-C to stop.")
     children = {kind: subprocess.Popen([sys.executable, "-m", "celery",
-                                        *_celery_argv(kind, settings)])
+                                        *_celery_argv(kind, settings)], env=env)
                 for kind in ("worker", "beat")}
+    children["web server"] = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app", "--host",
+         "127.0.0.1", "--port", str(port), "--no-access-log"], env=env)
     stop = False
 
     def _stop(_signo: int, _frame: Any) -> None:
@@ -784,6 +802,9 @@ def _table(columns: list[str], rows: list[dict[str, Any]]) -> None:
     console.print(table)
     if not rows:
         console.print("(none)")
+
+
+app.command("web")(web_command)
 
 
 def _mount_optional() -> None:

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
                                           "information request's deadline that the student "
                                           "is reminded.")
 
+    public_url: str | None = Field(default=None, description="The address students and staff "
+                                   "open Recog at (e.g. https://recog.uni-x.de); student "
+                                   "e-mails then carry a fresh personal status link.")
+
     # Delivery of notifications.
     smtp_host: str | None = Field(default=None, description="SMTP server; unset: e-mails are "
                                   "written as .eml files into <data_dir>/mail.")
@@ -117,6 +121,13 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
                              "Europe/Berlin") from exc
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} is not an http(s) address")
+        return value.rstrip("/") if value else value
 
     @field_validator("database_url", "broker_url")
     @classmethod

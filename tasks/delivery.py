@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
 from workflow import outbox
+from workflow.auth import status_link_for_delivery
 from workflow.documents import FileStore
 from workflow.notice_issue import NOTICE_EVENTS, keep_notice, notice_inputs
 from workflow.notices import Notice, render_notice, render_notice_html
@@ -240,8 +241,12 @@ def relay(factory: sessionmaker[Session], *, settings: Settings, transports: Tra
     with factory() as session, session.begin():
         claimed = outbox.claim(session, now=now, settings=settings, limit=limit, ids=ids)
         # Read everything needed for the messages while the rows are ours.
-        prepared = [(item, *outbox.context(session, item),
-                     _notice_inputs(session, item, settings)) for item in claimed]
+        prepared = []
+        for item in claimed:
+            to, facts, institution = outbox.context(session, item)
+            facts["status_url"] = _status_url(session, item, facts, settings, now)
+            prepared.append((item, to, facts, institution,
+                             _notice_inputs(session, item, settings)))
     result = RelayResult()
     try:
         _deliver_all(factory, prepared, settings, transports, result)
@@ -250,6 +255,17 @@ def relay(factory: sessionmaker[Session], *, settings: Settings, transports: Tra
         if close is not None:
             close()
     return result
+
+
+def _status_url(session: Session, item: Claimed, facts: dict[str, Any], settings: Settings,
+                now: dt.datetime) -> str | None:
+    """A student's e-mail carries a fresh personal status link, minted now (only its hash is
+    stored; see docs/adr/0002-web-auth.md): where Recog's public address is known."""
+    if item.recipient != "student" or item.channel != "email":
+        return None
+    base = item.payload.get("base_url") or settings.public_url
+    return status_link_for_delivery(session, {"base_url": base,
+                                              "student_id": facts["student_id"]}, now=now)
 
 
 def _notice_inputs(session: Session, item: Claimed, settings: Settings,

@@ -155,6 +155,7 @@ def context(session: Session, item: Claimed) -> tuple[Addressee, dict[str, Any],
     programme = session.get(Programme, case.programme_id) if case.programme_id else None
     facts = {
         "case_id": case.id, "state": case.state, "student_name": student.name,
+        "student_id": student.id,
         "course_title": offering.title, "course_code": offering.code, "term": offering.term,
         "partner_name": row.partner_name, "due_kind": case.due_kind, "due_at": case.due_at,
         "appeal_ends_at": case.appeal_ends_at, "decision": case.decision,

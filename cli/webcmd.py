@@ -1,0 +1,24 @@
+"""``recog web``: serve the API, the office dashboard and the student pages with uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def web(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve Recog's web interface (API under /api/v1, docs at /api/docs)."""
+    import uvicorn
+
+    from cli import context as ctx
+
+    ctx.require_schema()
+    ctx.console.print(f"Recog web on http://{host}:{port}/ (API docs: /api/docs)")
+    # The factory runs in each worker process: every worker has its own engine and pool.
+    uvicorn.run("web.app:create_app", factory=True, host=host, port=port, workers=workers,
+                access_log=False, proxy_headers=True, forwarded_allow_ips="127.0.0.1")

@@ -1,0 +1,105 @@
+"""Fixtures of the web tests: the app on a migrated SQLite or PostgreSQL database (the
+``engine`` fixture of tests/conftest.py), a seeded world, signed-in clients, and Chromium."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+# tests/tasks has a ``harness`` module too; load ours under its own name.
+_spec = importlib.util.spec_from_file_location("web_harness",
+                                               Path(__file__).with_name("harness.py"))
+assert _spec is not None
+assert _spec.loader is not None
+web_harness = importlib.util.module_from_spec(_spec)
+sys.modules["web_harness"] = web_harness
+_spec.loader.exec_module(web_harness)
+
+NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "var"
+
+
+@pytest.fixture
+def world(engine: Engine, data_dir: Path) -> Any:
+    return web_harness.build_world(engine, data_dir, NOW)
+
+
+@pytest.fixture
+def app(engine: Engine, data_dir: Path, world: Any) -> Any:
+    from web.app import create_app
+
+    application = create_app(web_harness.settings_for(engine, data_dir))
+    application.state.runtime.clock = lambda: NOW
+    yield application
+    application.state.runtime.engine.dispose()
+
+
+@pytest.fixture
+def anon(app: Any) -> Any:
+    with web_harness.client(app) as c:
+        yield c
+
+
+@pytest.fixture
+def clerk(app: Any, world: Any) -> Any:
+    with web_harness.client(app) as c:
+        c.csrf = web_harness.login(c, world.users["clerk"])
+        yield c
+
+
+@pytest.fixture
+def clerk_api(app: Any, engine: Engine, world: Any) -> Any:
+    """A client with the clerk's API token (no cookies, no CSRF)."""
+    token = web_harness.api_token(engine, world.users["clerk"], NOW)
+    with web_harness.client(app) as c:
+        c.headers["Authorization"] = f"Bearer {token}"
+        yield c
+
+
+# --- Chromium for pytest-playwright ------------------------------------------------------------
+
+def chromium_or_skip() -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{CHROMIUM} is required under CI (apt install chromium)")
+        pytest.skip(f"{CHROMIUM} is not installed (apt install chromium)")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(autouse=True)
+def _cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id with small parameters inside the test process (0.2 s a hash otherwise);
+    the servers the brute-force test starts keep the production parameters."""
+    from argon2 import PasswordHasher
+
+    from workflow import auth
+
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                        parallelism=1))
+    monkeypatch.setattr(auth, "_DUMMY_HASH", auth._hasher.hash("dummy"))

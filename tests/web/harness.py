@@ -1,0 +1,187 @@
+"""Helpers for the web tests: a seeded world of two institutions, clients signed in as each
+kind of actor, and real uvicorn servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+from starlette.exceptions import StarletteDeprecationWarning
+
+from config.settings import Settings, load_settings
+from models import Programme, Role
+from models.db import session_factory, transaction
+from workflow import auth
+from workflow.actors import Actor
+from workflow.catalog import add_user, set_user_password
+from workflow.demo import Network, actor_for, create_case, seed_network
+from workflow.documents import FileStore
+
+with warnings.catch_warnings():
+    # Starlette 1.x deprecates plain httpx in its TestClient in favour of httpx2, which is
+    # not a dependency of Recog; the client works as before.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`",
+                            category=StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
+PASSWORD = "correct horse battery staple"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+# The states the authorization matrix walks a case to (every non-initial kind of state).
+MATRIX_STATES = ("planned", "enrolled", "course_passed", "transcript_received", "submitted",
+                 "in_review", "info_requested", "rejected", "recognized", "appealed",
+                 "closed")
+
+
+@dataclass
+class World:
+    net: Network
+    other: Network  # a second home institution
+    outsider: Actor  # an examiner of home A, of another programme
+    cases: dict[str, int] = field(default_factory=dict)  # state -> case id (home A)
+    students: dict[int, int] = field(default_factory=dict)  # case id -> student id
+    case_b: int = 0  # a case of home B
+    users: dict[str, str] = field(default_factory=dict)  # label -> username
+
+
+def url_of(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def settings_for(engine: Engine, data_dir: Path) -> Settings:
+    return load_settings(database_url=url_of(engine), data_dir=data_dir,
+                         environment="test")
+
+
+def build_world(engine: Engine, data_dir: Path, now: dt.datetime,
+                states: tuple[str, ...] = MATRIX_STATES) -> World:
+    """Two home institutions with users (passwords set), and one case per state in A."""
+    store = FileStore(data_dir / "documents")
+    with transaction(session_factory(engine)) as s:
+        net = seed_network(s, today=now.date())
+        # Two years earlier: the shared partners' catalogue gets other terms, not duplicates.
+        other = seed_network(s, today=now.date() - dt.timedelta(days=730),
+                             home_code="uni-b.example")
+        math = Programme(institution_id=net.home_id, code="MATH-BSC", title="Mathematik")
+        s.add(math)
+        s.flush()
+        add_user(s, username="outsider", role="examiner", institution="uni-musterstadt.de",
+                 programmes=["MATH-BSC"], email="outsider@uni-musterstadt.example")
+        outsider = actor_for(s, "outsider")
+        world = World(net=net, other=other, outsider=outsider)
+        for label, actor in [("clerk", net.clerk), ("examiner", net.examiner),
+                             ("board", net.board), ("admin", net.admin),
+                             ("outsider", outsider), ("clerk_b", other.clerk)]:
+            set_user_password(s, actor.label, PASSWORD)
+            world.users[label] = actor.label
+        for i, state in enumerate(states):
+            term = "recent" if state not in ("planned",) else "next"
+            case_id = create_case(s, net, target=state, term=term,
+                                  matriculation=f"47{i:05d}", name=f"Student {i}",
+                                  email=f"s{i}@student.example", language="en",
+                                  partner=i // 4, course=i, store=store, now=now)
+            world.cases[state] = case_id
+        world.case_b = create_case(s, other, target="submitted", term="recent",
+                                   matriculation="9000001", name="Other Student",
+                                   email="o@student.example", store=store, now=now)
+        from models import Case
+
+        world.students = {r.id: r.student_id for r in s.execute(select(Case.id, Case.student_id))}
+    return world
+
+
+def client(app: Any) -> TestClient:
+    # https: the session cookie is Secure, and httpx keeps Secure cookies for https only.
+    return TestClient(app, base_url="https://testserver", follow_redirects=False)
+
+
+def csrf_of(c: TestClient, path: str = "/cases") -> str:
+    r = c.get(path, follow_redirects=True)
+    found = CSRF.search(r.text)
+    assert found, f"no CSRF token on {path} ({r.status_code})"
+    return found.group(1)
+
+
+def login(c: TestClient, username: str, password: str = PASSWORD) -> str:
+    token = csrf_of(c, "/login")
+    r = c.post("/login", data={"username": username, "password": password, "csrf": token})
+    assert r.status_code == 303, r.text
+    return csrf_of(c)
+
+
+def student_link(engine: Engine, student_id: int, now: dt.datetime) -> str:
+    with transaction(session_factory(engine)) as s:
+        return auth.mint_status_link(s, student_id, now=now)
+
+
+def student_login(c: TestClient, engine: Engine, student_id: int, now: dt.datetime) -> str:
+    token = student_link(engine, student_id, now)
+    r = c.get(f"/s/{token}")
+    assert r.status_code == 303
+    assert r.headers["location"] == "/cases"
+    return csrf_of(c, "/cases")
+
+
+def api_token(engine: Engine, username: str, now: dt.datetime) -> str:
+    from models import User
+
+    with transaction(session_factory(engine)) as s:
+        user_id = s.execute(select(User.id).where(User.username == username)).scalar_one()
+        return auth.create_api_token(s, user_id=user_id, name="tests", now=now)[1]
+
+
+def student_actor(world: World, case_id: int) -> Actor:
+    return Actor(role=Role.STUDENT, id=world.students[case_id],
+                 institution_id=world.net.home_id)
+
+
+# --- real servers ------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def uvicorn_server(env: dict[str, str], *, workers: int = 1,
+                   log: Path | None = None) -> Iterator[str]:
+    """``recog web`` as it runs in production (uvicorn, the app factory), on 127.0.0.1."""
+    port = free_port()
+    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115  closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app", "--host",
+         "127.0.0.1", "--port", str(port), "--workers", str(workers), "--no-access-log"],
+        env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parents[2])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"uvicorn did not start (exit {proc.poll()})") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if log:
+            out.close()  # type: ignore[union-attr]

@@ -1,0 +1,94 @@
+"""The pages over HTTP: security headers, language, sign-in and out, status links, the
+dashboard's filters and the forms' refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Engine
+from web_harness import client, csrf_of, student_link, student_login
+
+from models.db import session_factory, transaction
+from workflow import auth
+
+
+def test_security_headers_and_no_store(anon: Any, clerk: Any, world: Any) -> None:
+    for r in (anon.get("/login"), clerk.get("/cases"), clerk.get("/api/v1/cases")):
+        h = r.headers
+        assert "unsafe-inline" not in h["content-security-policy"]
+        assert "frame-ancestors 'none'" in h["content-security-policy"]
+        assert h["strict-transport-security"].startswith("max-age=")
+        assert h["x-content-type-options"] == "nosniff"
+        assert h["referrer-policy"] == "no-referrer"
+        assert h["cache-control"] == "no-store"
+    assert "no-store" not in anon.get("/static/app.css").headers["cache-control"]
+    docs = anon.get("/api/docs")
+    assert docs.status_code == 200
+    assert "sha256-" in docs.headers["content-security-policy"]
+
+
+def test_language_by_browser_and_by_choice(app: Any) -> None:
+    with client(app) as c:
+        assert "Anmelden" in c.get("/login", headers={"Accept-Language": "de-DE,de;q=0.9"}).text
+        assert "Sign in" in c.get("/login", headers={"Accept-Language": "en-GB"}).text
+        token = csrf_of(c, "/login")
+        r = c.post("/language", data={"lang": "de", "csrf": token, "back": "/login"})
+        assert r.status_code == 303
+        assert "Anmelden" in c.get("/login", headers={"Accept-Language": "en"}).text
+
+
+def test_sign_in_dashboard_and_sign_out(clerk: Any, world: Any) -> None:
+    page = clerk.get("/cases?overdue=1&sort=due_at")
+    assert page.status_code == 200
+    assert 'class="overdue"' in page.text
+    assert clerk.get("/cases?state=rejected").text.count('href="/cases/') >= 1
+    case_page = clerk.get(f"/cases/{world.cases['submitted']}")
+    assert 'id="form-start_review"' in case_page.text
+    assert clerk.post("/logout", data={"csrf": clerk.csrf}).status_code == 303
+    assert clerk.get("/cases").headers["location"] == "/login"
+
+
+def test_wrong_password_says_nothing_specific(anon: Any) -> None:
+    token = csrf_of(anon, "/login")
+    for user in ("clerk", "nobody"):
+        r = anon.post("/login", data={"username": user, "password": "wrong", "csrf": token})
+        assert r.status_code == 401
+        assert "wrong" in r.text.lower() or "falsch" in r.text.lower()
+
+
+def test_status_link_landing_expiry_and_revocation(app: Any, engine: Engine, world: Any,
+                                                   ) -> None:
+    from conftest import NOW
+
+    case_id = world.cases["rejected"]
+    student = world.students[case_id]
+    with client(app) as c:
+        token = student_link(engine, student, NOW)
+        r = c.get(f"/s/{token}")
+        assert r.status_code == 303
+        assert r.headers["location"] == "/cases"  # no token, no name in the next URL
+        page = c.get(f"/cases/{case_id}")
+        assert 'id="form-appeal"' in page.text
+        assert "decision" in page.text
+        assert c.get("/s/not-a-valid-token").status_code == 404
+    with transaction(session_factory(engine)) as s:
+        old = auth.mint_status_link(s, student, now=NOW - dt.timedelta(days=31))
+    with client(app) as c:
+        assert c.get(f"/s/{old}").status_code == 404  # expired
+        csrf = student_login(c, engine, student, NOW)
+        with transaction(session_factory(engine)) as s:
+            auth.revoke_status_links(s, student, now=NOW)
+        assert c.get(f"/cases/{case_id}").status_code == 303  # the link's session ended
+        assert csrf
+
+
+def test_refused_form_shows_the_reason(clerk: Any, world: Any) -> None:
+    case_id = world.cases["enrolled"]
+    r = clerk.post(f"/cases/{case_id}/events", data={
+        "csrf": clerk.csrf, "event": "pass_course", "date": "2026-10-01"})
+    assert r.status_code == 422
+    assert "grade" in r.text
+    stale = clerk.post(f"/cases/{case_id}/events", data={
+        "csrf": clerk.csrf, "event": "fail_course", "date": "2026-10-01", "version": "1"})
+    assert stale.status_code == 412

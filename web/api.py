@@ -1,0 +1,771 @@
+"""The REST API under ``/api/v1``: reference data, students, cases, documents, users and
+tokens. Authentication by ``Authorization: Bearer`` (API tokens) or the session cookie (then
+unsafe methods need the ``X-CSRF-Token`` header). Every case read goes through
+``workflow.queries`` and thus ``case_scope``; every change through ``workflow``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models import (
+    IdempotencyKey,
+    Institution,
+    Module,
+    Offering,
+    Programme,
+    Role,
+    Student,
+    User,
+)
+from web.actions import check_fields
+from web.problems import PROBLEM, Problem
+from web.runtime import Runtime, runtime
+from web.security import Principal, authenticate, csrf_ok
+from workflow import auth, catalog, queries
+from workflow.cases import (
+    DOCUMENT_KINDS,
+    MAX_DOCUMENT_BYTES,
+    assign_examiner,
+    attach_document,
+    open_case,
+    set_targets,
+)
+from workflow.engine import fire
+from workflow.errors import NotFound, ValidationFailed
+
+OFFICE = (Role.CLERK, Role.ADMIN)
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+# Accepted uploads, each with the first bytes its content must start with.
+MEDIA_TYPES: dict[str, tuple[bytes, ...]] = {
+    "application/pdf": (b"%PDF-",),
+    "application/xml": (b"<?xml", b"<"),
+    "text/xml": (b"<?xml", b"<"),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+}
+
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {PROBLEM: {"schema": {"type": "object"}}}}
+    for code, text in [(401, "Not signed in"), (403, "Forbidden"), (404, "Not found"),
+                       (409, "Conflict"), (412, "Stale version"), (413, "Too large"),
+                       (415, "Unsupported media type"), (422, "Unprocessable"),
+                       (429, "Too many requests")]
+}
+
+router = APIRouter(prefix="/api/v1", responses=_PROBLEMS)
+
+
+# --- the unit of work of an API request -------------------------------------------------------
+
+@contextmanager
+def call(request: Request, *, roles: tuple[Role, ...] | None = None,
+         write: bool = False) -> Iterator[tuple[Session, Principal, Runtime]]:
+    """Authenticate, check the role and (cookie sessions) the CSRF header, inside the
+    request's one transaction."""
+    rt = runtime(request)
+    with (rt.unit_of_work() if write else rt.read_only()) as session:
+        principal = authenticate(request, session, rt.now())
+        if principal is None:
+            raise Problem(401, "Unauthorized", "sign in, or send an API token as "
+                          "'Authorization: Bearer TOKEN'", code="unauthorized",
+                          headers={"WWW-Authenticate": 'Bearer realm="recog"'})
+        if write and principal.web_session is not None and not csrf_ok(
+                principal.web_session.csrf_token, request.headers.get("x-csrf-token")):
+            raise Problem(403, "Forbidden", "the X-CSRF-Token header is missing or wrong",
+                          code="csrf")
+        if roles is not None and principal.actor.role not in roles:
+            raise Problem(403, "Forbidden", f"a {principal.actor.role.value} may not do this; "
+                          f"it is for the {' or '.join(r.value for r in roles)}",
+                          code="forbidden")
+        yield session, principal, rt
+
+
+def _version(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    raw = if_match.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit() or len(raw) > 9:
+        # Matches no version the case can have: the precondition fails (RFC 9110 13.1.1).
+        raise Problem(412, "Precondition Failed", "If-Match must be the case version you "
+                      "saw, e.g. \"7\" (the ETag of GET /api/v1/cases/ID)", code="if_match")
+    return int(raw)
+
+
+def idempotent(request: Request, session: Session, principal: Principal, body: Any,
+               run: Callable[[], tuple[int, Any]], headers: dict[str, str] | None = None,
+               ) -> Response:
+    """Run ``run`` once per ``Idempotency-Key``: the same key with the same body replays the
+    stored response; with another body it is refused. The key row is written first, so a
+    concurrent duplicate waits for the first to commit and then replays it."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        status, payload = run()
+        return JSONResponse(jsonable_encoder(payload), status_code=status, headers=headers)
+    if not 1 <= len(key) <= 200:
+        raise ValidationFailed("the Idempotency-Key must have 1 to 200 characters")
+    canonical = json.dumps([request.method, request.url.path, jsonable_encoder(body)],
+                           sort_keys=True, default=str)
+    request_hash = hashlib.sha256(canonical.encode()).hexdigest()
+    ident = (principal.key, key)
+    row = session.get(IdempotencyKey, ident)
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.add(IdempotencyKey(principal=principal.key, key=key,
+                                           method=request.method, path=request.url.path,
+                                           request_hash=request_hash, status_code=0,
+                                           response_body="", created_at=runtime(request).now()))
+        except IntegrityError:
+            row = session.get(IdempotencyKey, ident, populate_existing=True)
+    if row is not None:
+        if row.request_hash != request_hash:
+            raise ValidationFailed("this Idempotency-Key was used for a different request; "
+                                   "use a new key for a new request")
+        if row.status_code == 0:
+            raise Problem(409, "Conflict", "a request with this Idempotency-Key is still "
+                          "running; retry in a moment", code="idempotency_in_progress")
+        return Response(row.response_body, status_code=row.status_code,
+                        media_type="application/json",
+                        headers={**(headers or {}), "Idempotent-Replayed": "true"})
+    status, payload = run()
+    encoded = json.dumps(jsonable_encoder(payload), ensure_ascii=False)
+    stored = session.get(IdempotencyKey, ident)
+    assert stored is not None
+    stored.status_code, stored.response_body = status, encoded
+    return Response(encoded, status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+# --- models ------------------------------------------------------------------------------------
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel):
+    items: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+
+
+class Me(BaseModel):
+    role: str
+    id: int | None
+    institution_id: int | None
+    name: str
+    language: str | None
+
+
+class InstitutionOut(BaseModel):
+    id: int
+    code: str
+    name: str
+    country: str
+    kind: str
+
+
+class ModuleOut(BaseModel):
+    id: int
+    code: str
+    title: str
+    ects: Decimal
+    regulation_version: str
+
+
+class ProgrammeOut(BaseModel):
+    id: int
+    code: str
+    title: str
+    degree: str | None
+    modules: list[ModuleOut]
+
+
+class OfferingOut(BaseModel):
+    id: int
+    partner: str
+    code: str
+    term: str
+    title: str
+    ects: Decimal
+    language: str
+    eqf_level: int
+    learning_outcomes: str
+    assessment_type: str
+    participation_mode: str
+    quality_assurance: str | None
+    start_date: dt.date
+    end_date: dt.date
+    exam_date: dt.date | None
+    grading_scheme: str
+    status: str
+
+
+class StudentIn(Strict):
+    matriculation_number: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=300)
+    email: EmailStr
+    preferred_language: Literal["de", "en"] = "de"
+
+
+class StudentOut(BaseModel):
+    id: int
+    matriculation_number: str
+    name: str
+    email: str
+    preferred_language: str
+
+
+class CaseIn(Strict):
+    student_id: Id = Field(ge=1, le=2**31 - 1)
+    offering_id: int = Field(ge=1, le=2**31 - 1)
+    target_module_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
+        default_factory=list, max_length=20)
+
+
+class EventIn(Strict):
+    event: str = Field(min_length=1, max_length=40)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExaminerIn(Strict):
+    username: str = Field(min_length=1, max_length=80)
+
+
+class TargetsIn(Strict):
+    modules: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
+        min_length=1, max_length=20)
+
+
+class Fired(BaseModel):
+    case_id: Id
+    seq: int
+    event: str
+    from_state: str | None
+    to_state: str
+    at: dt.datetime
+    due_at: dt.datetime | None
+    due_kind: str | None
+    version: int
+
+
+class CaseStatus(BaseModel):
+    id: int
+    state: str
+    version: int
+    due_at: dt.datetime | None
+    due_kind: str | None
+    overdue_days: int
+    appeal_ends_at: dt.datetime | None
+    updated_at: dt.datetime
+
+
+class UserIn(Strict):
+    username: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._@-]+$")
+    role: Literal["clerk", "examiner", "board", "admin"]
+    display_name: str | None = Field(default=None, max_length=300)
+    email: EmailStr | None = None
+    programmes: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
+        default_factory=list, max_length=50)
+    language: Literal["de", "en"] = "de"
+    password: str | None = Field(default=None, min_length=12, max_length=1024)
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    active: bool
+    programmes: list[str]
+
+
+class TokenIn(Strict):
+    name: str = Field(min_length=1, max_length=120)
+    expires_in_days: int | None = Field(default=None, ge=1, le=730)
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+class NewToken(BaseModel):
+    id: int
+    name: str
+    token: str
+
+
+class Queued(BaseModel):
+    queued: bool
+    detail: str
+
+
+class Revoked(BaseModel):
+    revoked: int
+
+
+class ImportOut(BaseModel):
+    created: int
+    updated: int
+
+
+class DocumentOut(BaseModel):
+    id: int
+    kind: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    uploaded_at: dt.datetime
+    uploaded_by_role: str
+
+
+def _fired(f: Any) -> dict[str, Any]:
+    return {"case_id": f.case_id, "seq": f.seq, "event": f.event, "from_state": f.from_state,
+            "to_state": f.to_state, "at": f.at, "due_at": f.due_at, "due_kind": f.due_kind,
+            "version": f.seq}
+
+
+# Ids in paths: bounded, so a huge number is a 422, not an overflow in the database driver.
+Id = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+IfMatch = Annotated[str | None, Header(description="The case version you saw (ETag).")]
+
+
+# --- who am I, reference data ------------------------------------------------------------------
+
+@router.get("/me", response_model=Me, tags=["auth"])
+def me(request: Request) -> dict[str, Any]:
+    with call(request) as (_, p, _rt):
+        return {"role": p.actor.role.value, "id": p.actor.id,
+                "institution_id": p.actor.institution_id, "name": p.name,
+                "language": p.language}
+
+
+@router.get("/institutions", response_model=list[InstitutionOut], tags=["reference"])
+def institutions(request: Request) -> list[Any]:
+    with call(request) as (s, _, _rt):
+        return [InstitutionOut.model_validate(i, from_attributes=True)
+                for i in s.scalars(select(Institution).order_by(Institution.code))]
+
+
+@router.get("/programmes", response_model=list[ProgrammeOut], tags=["reference"])
+def programmes(request: Request) -> list[Any]:
+    """The programmes and modules of your own institution."""
+    with call(request) as (s, p, _rt):
+        progs = s.scalars(select(Programme).where(
+            Programme.institution_id == p.actor.institution_id).order_by(Programme.code))
+        return [ProgrammeOut(id=g.id, code=g.code, title=g.title, degree=g.degree,
+                             modules=[ModuleOut.model_validate(m, from_attributes=True)
+                                      for m in sorted(g.modules, key=lambda m: m.code)])
+                for g in progs]
+
+
+@router.get("/catalogue", response_model=Page, tags=["reference"])
+def catalogue(request: Request, limit: Limit = 50, offset: Offset = 0,
+              partner: Annotated[str | None, Query(max_length=120)] = None,
+              term: Annotated[str | None, Query(max_length=20)] = None) -> dict[str, Any]:
+    """The partner course catalogue (offerings), paginated."""
+    with call(request) as (s, _, _rt):
+        query = (select(Offering, Institution.code.label("partner"))
+                 .join(Institution, Institution.id == Offering.institution_id))
+        if partner:
+            query = query.where(Institution.code == partner)
+        if term:
+            query = query.where(Offering.term == term)
+        total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = s.execute(query.order_by(Institution.code, Offering.term, Offering.code)
+                         .limit(limit).offset(offset)).all()
+        items = [OfferingOut.model_validate({**{c.key: getattr(r.Offering, c.key) for c in
+                                                Offering.__table__.columns},
+                                             "partner": r.partner}).model_dump(mode="json")
+                 for r in rows]
+        return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.post("/catalogue/import", response_model=ImportOut, tags=["reference"])
+def catalogue_import(request: Request, file: Annotated[UploadFile, File()]) -> Response:
+    """Import partner course offerings (CSV or JSON, all rows checked first)."""
+    content = file.file.read(MAX_IMPORT_BYTES + 1)
+    if len(content) > MAX_IMPORT_BYTES:
+        raise Problem(413, "Content Too Large", f"a catalogue file may have at most "
+                      f"{MAX_IMPORT_BYTES} bytes", code="too_large")
+    name = file.filename or "catalogue.csv"
+    suffix = ".json" if name.lower().endswith(".json") else ".csv"
+    with call(request, roles=OFFICE, write=True) as (s, p, _rt):
+        def run() -> tuple[int, Any]:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / f"catalogue{suffix}"
+                path.write_bytes(content)
+                summary = catalog.import_catalogue(s, path)
+            return 200, {"created": summary.created, "updated": summary.updated}
+
+        body = {"sha256": hashlib.sha256(content).hexdigest(), "suffix": suffix}
+        return idempotent(request, s, p, body, run)
+
+
+# --- students ----------------------------------------------------------------------------------
+
+def _student_visible(session: Session, p: Principal, student_id: Id) -> Student:
+    student = session.get(Student, student_id)
+    visible = student is not None and (
+        student.id == p.actor.id if p.is_student
+        else p.actor.role in OFFICE and student.institution_id == p.actor.institution_id)
+    if not visible:
+        raise NotFound(f"student {student_id} not found")
+    assert student is not None
+    return student
+
+
+@router.get("/students", response_model=Page, tags=["students"])
+def students(request: Request, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
+    with call(request, roles=OFFICE) as (s, p, _rt):
+        query = select(Student).where(Student.institution_id == p.actor.institution_id)
+        total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        items = [StudentOut.model_validate(st, from_attributes=True).model_dump()
+                 for st in s.scalars(query.order_by(Student.id).limit(limit).offset(offset))]
+        return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.post("/students", response_model=StudentOut, status_code=201, tags=["students"])
+def create_student(request: Request, body: StudentIn) -> Response:
+    """Register a student (or return the one with this matriculation number)."""
+    with call(request, roles=OFFICE, write=True) as (s, p, _rt):
+        assert p.actor.institution_id is not None
+
+        def run() -> tuple[int, Any]:
+            st = catalog.find_or_create_student(s, p.actor.institution_id or 0,
+                                                **body.model_dump())
+            return 201, StudentOut.model_validate(st, from_attributes=True).model_dump()
+
+        return idempotent(request, s, p, body.model_dump(), run)
+
+
+@router.get("/students/{student_id}", response_model=StudentOut, tags=["students"])
+def student(request: Request, student_id: Id) -> Any:
+    with call(request) as (s, p, _rt):
+        return StudentOut.model_validate(_student_visible(s, p, student_id),
+                                         from_attributes=True)
+
+
+@router.post("/students/{student_id}/status-link", response_model=Queued, status_code=202,
+             tags=["students"])
+def send_status_link(request: Request, student_id: Id) -> Any:
+    """E-mail the student a fresh secret link to their status page (at most once per few
+    minutes). The link is minted when the e-mail is composed; it is never returned here."""
+    with call(request, write=True) as (s, p, rt):
+        _student_visible(s, p, student_id)
+        case_ids = queries.case_ids_of_student(s, student_id)
+        if not case_ids:
+            raise ValidationFailed("the student has no case yet; a status link shows cases")
+        queued = auth.queue_status_link(s, case_ids[0], base_url=str(request.base_url),
+                                        now=rt.now())
+        detail = ("the e-mail is queued" if queued else
+                  "a link was sent a few minutes ago; nothing new was queued")
+        return JSONResponse({"queued": queued, "detail": detail}, status_code=202)
+
+
+@router.delete("/students/{student_id}/status-links", response_model=Revoked,
+               tags=["students"])
+def revoke_status_links(request: Request, student_id: Id) -> Any:
+    """Revoke every status link of the student (and end the sessions opened by them)."""
+    with call(request, roles=OFFICE, write=True) as (s, p, rt):
+        _student_visible(s, p, student_id)
+        return {"revoked": auth.revoke_status_links(s, student_id, now=rt.now())}
+
+
+# --- cases -------------------------------------------------------------------------------------
+
+@router.get("/cases", response_model=Page, tags=["cases"])
+def cases(request: Request, limit: Limit = 50, offset: Offset = 0,
+          state: Annotated[str | None, Query(max_length=24)] = None,
+          partner: Annotated[str | None, Query(max_length=120)] = None,
+          course: Annotated[str | None, Query(max_length=60)] = None,
+          examiner: Annotated[int | None, Query(ge=1, le=2**31 - 1,
+                                                description="the examiner's user id")] = None,
+          overdue: bool = False,
+          sort: Literal["id", "state", "due_at", "updated_at", "course", "partner"] = "id",
+          order: Literal["asc", "desc"] = "asc") -> dict[str, Any]:
+    """The cases you may see, filtered, sorted and paginated."""
+    with call(request) as (s, p, rt):
+        items, total = queries.search_cases(
+            s, actor=p.actor, now=rt.now(), state=state, partner=partner, course=course,
+            examiner_id=examiner, overdue=overdue, sort=sort, descending=order == "desc",
+            limit=limit, offset=offset)
+        return {"items": jsonable_encoder(items), "total": total, "limit": limit,
+                "offset": offset}
+
+
+@router.get("/cases/counts", response_model=dict[str, int], tags=["cases"])
+def case_counts(request: Request) -> dict[str, int]:
+    """How many cases you may see are in each state, and how many are overdue."""
+    with call(request) as (s, p, rt):
+        counts = queries.count_by_state(s, actor=p.actor)
+        counts["overdue"] = queries.count_overdue(s, actor=p.actor, now=rt.now())
+        return counts
+
+
+@router.post("/cases", response_model=Fired, status_code=201, tags=["cases"])
+def create_case(request: Request, body: CaseIn) -> Response:
+    """Open a case for a student and a partner course offering."""
+    with call(request, roles=(Role.CLERK, Role.ADMIN, Role.STUDENT), write=True) as (s, p, rt):
+        def run() -> tuple[int, Any]:
+            fired = open_case(s, student_id=body.student_id, offering_id=body.offering_id,
+                              actor=p.actor, now=rt.now(),
+                              target_module_ids=body.target_module_ids, channel="api",
+                              settings=rt.settings)
+            return 201, _fired(fired)
+
+        return idempotent(request, s, p, body.model_dump(), run)
+
+
+@router.get("/cases/{case_id}", tags=["cases"], response_model=dict[str, Any])
+def case(request: Request, case_id: Id) -> Response:
+    with call(request) as (s, p, rt):
+        detail = queries.case_detail(s, case_id, actor=p.actor, now=rt.now())
+        if p.is_student:
+            detail["examiner"] = None  # the office's internal assignment
+        return JSONResponse(jsonable_encoder(detail),
+                            headers={"ETag": f'"{detail["version"]}"'})
+
+
+@router.get("/cases/{case_id}/status", response_model=CaseStatus, tags=["cases"])
+def case_status(request: Request, case_id: Id) -> Any:
+    """The short status of a case: what a campus system polls."""
+    with call(request) as (s, p, rt):
+        return queries.case_status(s, case_id, actor=p.actor, now=rt.now())
+
+
+@router.post("/cases/{case_id}/events", response_model=Fired, status_code=201,
+             tags=["cases"])
+def fire_event(request: Request, case_id: Id, body: EventIn,
+               if_match: IfMatch = None) -> Response:
+    """Fire an event on a case (If-Match: the version you saw; stale: 412)."""
+    expected = _version(if_match)
+    check_fields(body.event, body.data)
+    with call(request, write=True) as (s, p, rt):
+        def run() -> tuple[int, Any]:
+            fired = fire(s, case_id, body.event, actor=p.actor, now=rt.now(),
+                         data=body.data, channel="api", expected_version=expected,
+                         settings=rt.settings)
+            return 201, _fired(fired)
+
+        return idempotent(request, s, p, {**body.model_dump(), "if_match": expected}, run)
+
+
+@router.get("/cases/{case_id}/history", response_model=list[dict[str, Any]], tags=["cases"])
+def case_history(request: Request, case_id: Id) -> Any:
+    """The audit trail of a case, oldest first."""
+    with call(request) as (s, p, _rt):
+        return jsonable_encoder(queries.history(s, case_id, actor=p.actor))
+
+
+@router.put("/cases/{case_id}/examiner", response_model=Fired, tags=["cases"])
+def put_examiner(request: Request, case_id: Id, body: ExaminerIn,
+                 if_match: IfMatch = None) -> Any:
+    expected = _version(if_match)
+    with call(request, write=True) as (s, p, rt):
+        _expect(s, p, case_id, expected, rt.now(), roles=OFFICE)
+        return _fired(assign_examiner(s, case_id, body.username, actor=p.actor, now=rt.now()))
+
+
+@router.put("/cases/{case_id}/targets", response_model=Fired, tags=["cases"])
+def put_targets(request: Request, case_id: Id, body: TargetsIn,
+                if_match: IfMatch = None) -> Any:
+    expected = _version(if_match)
+    with call(request, write=True) as (s, p, rt):
+        _expect(s, p, case_id, expected, rt.now(), roles=(Role.CLERK, Role.ADMIN, Role.STUDENT))
+        return _fired(set_targets(s, case_id, body.modules, actor=p.actor, now=rt.now()))
+
+
+def _expect(session: Session, p: Principal, case_id: Id, expected: int | None,
+            now: dt.datetime, *, roles: tuple[Role, ...]) -> None:
+    """The case must be visible (else 404, before anything else is said about it), the
+    role allowed, and the version the one the caller saw."""
+    from workflow.engine import StaleVersion
+
+    current = queries.case_status(session, case_id, actor=p.actor, now=now)
+    if p.actor.role not in roles:
+        raise Problem(403, "Forbidden", f"a {p.actor.role.value} may not do this; it is for "
+                      f"the {' or '.join(r.value for r in roles)}", code="forbidden")
+    if expected is not None and current["version"] != expected:
+        raise StaleVersion(f"case {case_id}: you saw version {expected}, but it is now at "
+                           f"version {current['version']} ({current['state']}); reload it")
+
+
+@router.get("/cases/{case_id}/documents", response_model=list[DocumentOut], tags=["documents"])
+def documents(request: Request, case_id: Id) -> Any:
+    with call(request) as (s, p, _rt):
+        return queries.documents(s, case_id, actor=p.actor)
+
+
+def read_upload(file: UploadFile) -> tuple[bytes, str]:
+    """The upload's bytes and media type, refused unless its type is accepted and its
+    content starts the way that type must."""
+    media_type = (file.content_type or "").split(";")[0].strip().lower()
+    signatures = MEDIA_TYPES.get(media_type)
+    if signatures is None:
+        raise Problem(415, "Unsupported Media Type", f"{media_type or 'no type'} is not "
+                      f"accepted; upload one of {', '.join(MEDIA_TYPES)}", code="media_type")
+    content = file.file.read(MAX_DOCUMENT_BYTES + 1)
+    if len(content) > MAX_DOCUMENT_BYTES:
+        raise Problem(413, "Content Too Large", f"a document may have at most "
+                      f"{MAX_DOCUMENT_BYTES // (1024 * 1024)} MB", code="too_large")
+    if not content:
+        raise ValidationFailed("the file is empty")
+    if not content.lstrip().startswith(signatures):
+        raise Problem(415, "Unsupported Media Type", f"the file's content is not "
+                      f"{media_type}", code="media_type")
+    return content, media_type
+
+
+def safe_filename(name: str | None) -> str:
+    base = (name or "document").replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(c for c in base if c.isprintable() and c not in '"<>|:*?')[-200:]
+    return cleaned.strip(". ") or "document"
+
+
+@router.post("/cases/{case_id}/documents", response_model=DocumentOut, status_code=201,
+             tags=["documents"])
+def upload_document(request: Request, case_id: Id, file: Annotated[UploadFile, File()],
+                    kind: Annotated[str, Form(max_length=20)] = "evidence") -> Response:
+    with call(request, write=True) as (s, p, rt):
+        queries.case_status(s, case_id, actor=p.actor, now=rt.now())  # 404 before all else
+        if kind not in DOCUMENT_KINDS:
+            raise ValidationFailed(f"unknown document kind {kind!r}; use one of "
+                                   f"{', '.join(DOCUMENT_KINDS)}")
+        content, media_type = read_upload(file)
+        filename = safe_filename(file.filename)
+
+        def run() -> tuple[int, Any]:
+            doc_id, _ = attach_document(s, case_id, content=content, filename=filename,
+                                        media_type=media_type, kind=kind, store=rt.store,
+                                        actor=p.actor, now=rt.now(), channel="api")
+            doc = queries.document(s, case_id, doc_id, actor=p.actor)
+            return 201, DocumentOut.model_validate(doc, from_attributes=True).model_dump(
+                mode="json")
+
+        body = {"sha256": hashlib.sha256(content).hexdigest(), "kind": kind,
+                "filename": filename}
+        return idempotent(request, s, p, body, run)
+
+
+def download_response(rt: Runtime, doc: Any) -> Response:
+    content = rt.store.get(doc.sha256)
+    name = quote(doc.filename, safe="")
+    return Response(content, media_type=doc.media_type, headers={
+        "Content-Disposition": f"attachment; filename=\"document-{doc.id}\"; "
+                               f"filename*=UTF-8''{name}",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "no-store",
+    })
+
+
+@router.get("/cases/{case_id}/documents/{document_id}", tags=["documents"],
+            response_class=Response,
+            responses={200: {"content": {t: {} for t in MEDIA_TYPES},
+                             "description": "The document's bytes"}})
+def download_document(request: Request, case_id: Id, document_id: Id) -> Response:
+    with call(request) as (s, p, rt):
+        doc = queries.document(s, case_id, document_id, actor=p.actor)
+        return download_response(rt, doc)
+
+
+# --- users and tokens --------------------------------------------------------------------------
+
+def _user_out(u: User) -> dict[str, Any]:
+    return {"id": u.id, "username": u.username, "display_name": u.display_name,
+            "role": u.role, "active": u.active,
+            "programmes": sorted(g.code for g in u.programmes)}
+
+
+@router.get("/users", response_model=list[UserOut], tags=["users"])
+def users(request: Request) -> list[dict[str, Any]]:
+    """The office users of your institution."""
+    with call(request, roles=OFFICE) as (s, p, _rt):
+        return [_user_out(u) for u in s.scalars(select(User).where(
+            User.institution_id == p.actor.institution_id).order_by(User.username))]
+
+
+@router.post("/users", response_model=UserOut, status_code=201, tags=["users"])
+def create_user(request: Request, body: UserIn) -> Response:
+    """Add an office user to your institution (admins only)."""
+    with call(request, roles=(Role.ADMIN,), write=True) as (s, p, _rt):
+        inst = s.get(Institution, p.actor.institution_id)
+        assert inst is not None
+
+        def run() -> tuple[int, Any]:
+            user = catalog.add_user(s, username=body.username, role=body.role,
+                                    institution=inst.code, display_name=body.display_name,
+                                    email=body.email, programmes=body.programmes,
+                                    language=body.language)
+            if body.password:
+                catalog.set_user_password(s, user.username, body.password)
+            return 201, _user_out(user)
+
+        return idempotent(request, s, p, body.model_dump(), run)
+
+
+@router.get("/tokens", response_model=list[TokenOut], tags=["auth"])
+def tokens(request: Request) -> Any:
+    """Your API tokens (never their secret)."""
+    with call(request, roles=(Role.CLERK, Role.EXAMINER, Role.BOARD, Role.ADMIN)) as (s, p, _):
+        assert p.actor.id is not None
+        return auth.list_api_tokens(s, user_id=p.actor.id)
+
+
+@router.post("/tokens", response_model=NewToken, status_code=201, tags=["auth"])
+def create_token(request: Request, body: TokenIn) -> Response:
+    """Create an API token acting as you; its secret is shown only in this response."""
+    roles = (Role.CLERK, Role.EXAMINER, Role.BOARD, Role.ADMIN)
+    with call(request, roles=roles, write=True) as (s, p, rt):
+        assert p.actor.id is not None
+        now = rt.now()
+        expires = now + dt.timedelta(days=body.expires_in_days) if body.expires_in_days else None
+        token_id, token = auth.create_api_token(s, user_id=p.actor.id, name=body.name,
+                                                now=now, expires_at=expires)
+        # Never stored for replay: a token's secret must not rest in the database.
+        return JSONResponse({"id": token_id, "name": body.name.strip(), "token": token},
+                            status_code=201)
+
+
+@router.delete("/tokens/{token_id}", status_code=204, tags=["auth"], response_class=Response)
+def revoke_token(request: Request, token_id: Id) -> Response:
+    roles = (Role.CLERK, Role.EXAMINER, Role.BOARD, Role.ADMIN)
+    with call(request, roles=roles, write=True) as (s, p, rt):
+        assert p.actor.id is not None
+        auth.revoke_api_token(s, token_id, user_id=p.actor.id, now=rt.now())
+        return Response(status_code=204)
+
+
+@router.get("/modules", response_model=list[ModuleOut], tags=["reference"])
+def modules(request: Request) -> Any:
+    """All home modules of your institution."""
+    with call(request) as (s, p, _rt):
+        return s.scalars(select(Module).join(Programme).where(
+            Programme.institution_id == p.actor.institution_id).order_by(Module.code)).all()

@@ -1,0 +1,63 @@
+"""The web application: REST API (``/api/v1``, OpenAPI at ``/api/v1/openapi.json`` and docs
+at ``/api/docs``), office dashboard and student pages, built by ``create_app``.
+
+Run it with ``recog web`` (uvicorn with ``--factory web.app:create_app``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from config.settings import Settings, get_settings
+from web import api, pages, problems
+from web.runtime import Runtime
+from web.security import SecurityHeaders
+
+STATIC = Path(__file__).with_name("static")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Recog API",
+        version="1",
+        summary="Recognition of achievements from partner universities",
+        description="Cases, their events and documents, students, the catalogue. "
+                    "Authenticate with `Authorization: Bearer TOKEN` (create tokens at "
+                    "`POST /api/v1/tokens`). Errors are RFC 9457 problem details. POSTs "
+                    "accept an `Idempotency-Key`; case changes accept `If-Match` with the "
+                    "case version (stale: 412).",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.runtime = Runtime.build(settings)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    problems.install(app)
+    pages.install_sign_in_redirect(app)
+    app.add_middleware(SecurityHeaders)
+
+    @app.get("/api/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        html = get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title="Recog API")
+        body = bytes(html.body).decode()
+        # Allow exactly the inline scripts of this page by their hashes (no 'unsafe-inline').
+        hashes = " ".join(
+            "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+            + "'" for script in re.findall(r"<script>(.*?)</script>", body, flags=re.S))
+        csp = (f"default-src 'none'; script-src https://cdn.jsdelivr.net {hashes}; "
+               "style-src https://cdn.jsdelivr.net; img-src https://fastapi.tiangolo.com data:; "
+               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+        return HTMLResponse(body, headers={"Content-Security-Policy": csp})
+
+    return app

@@ -1,0 +1,279 @@
+"""The words of the pages in English and German, and how a request's language is chosen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+LANGUAGES = ("en", "de")
+
+STATES = {
+    "en": {
+        "planned": "Planned", "enrolled": "Enrolled at the partner",
+        "course_passed": "Course passed", "course_failed": "Course failed",
+        "transcript_received": "Transcript received", "submitted": "Recognition requested",
+        "in_review": "In review", "info_requested": "Information requested",
+        "recognized": "Recognised", "partially_recognized": "Partially recognised",
+        "rejected": "Rejected", "appealed": "Objection filed", "closed": "Closed",
+        "withdrawn": "Withdrawn", "lapsed": "Lapsed (deadline passed)",
+    },
+    "de": {
+        "planned": "Geplant", "enrolled": "Beim Partner eingeschrieben",
+        "course_passed": "Kurs bestanden", "course_failed": "Kurs nicht bestanden",
+        "transcript_received": "Transcript of Records eingegangen",
+        "submitted": "Anerkennung beantragt", "in_review": "In Prüfung",
+        "info_requested": "Rückfrage gestellt", "recognized": "Anerkannt",
+        "partially_recognized": "Teilweise anerkannt", "rejected": "Abgelehnt",
+        "appealed": "Widerspruch eingelegt", "closed": "Abgeschlossen",
+        "withdrawn": "Zurückgezogen", "lapsed": "Eingestellt (Frist abgelaufen)",
+    },
+}
+
+EVENTS = {
+    "en": {
+        "open": "Case opened", "enrol": "Confirm enrolment", "pass_course": "Record pass",
+        "fail_course": "Record fail", "retake": "Retake the course",
+        "receive_transcript": "Transcript received", "submit": "Request recognition",
+        "start_review": "Start the review", "request_info": "Ask the student",
+        "provide_info": "Answer the question", "recognize": "Recognise",
+        "recognize_partially": "Recognise partially", "reject": "Reject",
+        "appeal": "Object to the decision", "grant_appeal": "Grant the objection",
+        "dismiss_appeal": "Dismiss the objection", "close": "Close the case",
+        "withdraw": "Withdraw the request", "lapse": "Lapse",
+        "assign_examiner": "Examiner assigned", "set_targets": "Target modules set",
+        "attach_document": "Document attached",
+    },
+    "de": {
+        "open": "Fall angelegt", "enrol": "Einschreibung bestätigen",
+        "pass_course": "Bestehen erfassen", "fail_course": "Nichtbestehen erfassen",
+        "retake": "Kurs wiederholen", "receive_transcript": "Transcript eingegangen",
+        "submit": "Anerkennung beantragen", "start_review": "Prüfung beginnen",
+        "request_info": "Rückfrage stellen", "provide_info": "Rückfrage beantworten",
+        "recognize": "Anerkennen", "recognize_partially": "Teilweise anerkennen",
+        "reject": "Ablehnen", "appeal": "Widerspruch einlegen",
+        "grant_appeal": "Widerspruch stattgeben", "dismiss_appeal": "Widerspruch zurückweisen",
+        "close": "Fall abschließen", "withdraw": "Antrag zurückziehen", "lapse": "Einstellen",
+        "assign_examiner": "Prüfer/in zugewiesen", "set_targets": "Zielmodule festgelegt",
+        "attach_document": "Dokument angehängt",
+    },
+}
+
+# The timeline says what happened (the EVENTS above name what one can do).
+TIMELINE = {
+    "en": {
+        "open": "Case opened", "enrol": "Enrolment confirmed", "pass_course": "Course passed",
+        "fail_course": "Course failed", "retake": "Course retaken",
+        "receive_transcript": "Transcript received", "submit": "Recognition requested",
+        "start_review": "Review started", "request_info": "Question to the student",
+        "provide_info": "Question answered", "recognize": "Recognised",
+        "recognize_partially": "Partially recognised", "reject": "Rejected",
+        "appeal": "Objection filed", "grant_appeal": "Objection granted",
+        "dismiss_appeal": "Objection dismissed", "close": "Case closed",
+        "withdraw": "Request withdrawn", "lapse": "Lapsed (deadline passed)",
+        "assign_examiner": "Examiner assigned", "set_targets": "Target modules set",
+        "attach_document": "Document attached",
+    },
+    "de": {
+        "open": "Fall angelegt", "enrol": "Einschreibung bestätigt",
+        "pass_course": "Kurs bestanden", "fail_course": "Kurs nicht bestanden",
+        "retake": "Kurs wird wiederholt", "receive_transcript": "Transcript eingegangen",
+        "submit": "Anerkennung beantragt", "start_review": "Prüfung begonnen",
+        "request_info": "Rückfrage gestellt", "provide_info": "Rückfrage beantwortet",
+        "recognize": "Anerkannt", "recognize_partially": "Teilweise anerkannt",
+        "reject": "Abgelehnt", "appeal": "Widerspruch eingelegt",
+        "grant_appeal": "Widerspruch stattgegeben", "dismiss_appeal": "Widerspruch "
+        "zurückgewiesen", "close": "Fall abgeschlossen", "withdraw": "Antrag zurückgezogen",
+        "lapse": "Eingestellt (Frist abgelaufen)", "assign_examiner": "Prüfer/in zugewiesen",
+        "set_targets": "Zielmodule festgelegt", "attach_document": "Dokument angehängt",
+    },
+}
+
+CRITERIA = {
+    "en": {"level": "Level", "workload": "Workload", "learning_outcomes": "Learning outcomes",
+           "profile": "Profile", "quality": "Quality assurance"},
+    "de": {"level": "Niveau", "workload": "Arbeitsaufwand",
+           "learning_outcomes": "Lernergebnisse", "profile": "Profil",
+           "quality": "Qualitätssicherung"},
+}
+
+DEADLINES = {
+    "en": {"enrolment": "Enrolment", "result": "Partner result", "transcript": "Transcript",
+           "retake": "Retake", "submission": "Request for recognition",
+           "decision": "Decision", "info_reply": "Reply to the question",
+           "appeal_window": "Objection period", "board_decision": "Board decision"},
+    "de": {"enrolment": "Einschreibung", "result": "Ergebnis des Partners",
+           "transcript": "Transcript", "retake": "Wiederholung",
+           "submission": "Antrag auf Anerkennung", "decision": "Entscheidung",
+           "info_reply": "Antwort auf die Rückfrage", "appeal_window": "Widerspruchsfrist",
+           "board_decision": "Entscheidung des Prüfungsausschusses"},
+}
+
+# What the student should do now, by state.
+STUDENT_TODO = {
+    "en": {
+        "planned": "Enrol in the course at the partner university and confirm it here.",
+        "enrolled": "Take the course and its exam. The partner will report your result.",
+        "course_passed": "Wait for the transcript of records; the office attaches it.",
+        "course_failed": "You may retake the course; talk to the examination office.",
+        "transcript_received": "Request recognition now, before the deadline.",
+        "submitted": "Nothing to do: the office assigns an examiner.",
+        "in_review": "Nothing to do: the examiner is reviewing your request.",
+        "info_requested": "Answer the examiner's question before the deadline.",
+        "recognized": "Nothing to do. The achievement is credited.",
+        "partially_recognized": "Check the decision. You may object within the period.",
+        "rejected": "Check the decision. You may object within the period.",
+        "appealed": "Nothing to do: the examination board decides on your objection.",
+        "closed": "Nothing to do: the case is closed.",
+        "withdrawn": "Nothing to do: you withdrew the request.",
+        "lapsed": "The case lapsed because a deadline passed. Contact the office.",
+    },
+    "de": {
+        "planned": "Schreiben Sie sich beim Partner in den Kurs ein und bestätigen Sie es hier.",
+        "enrolled": "Belegen Sie den Kurs und die Prüfung. Der Partner meldet Ihr Ergebnis.",
+        "course_passed": "Warten Sie auf das Transcript of Records; das Prüfungsamt fügt es "
+                         "hinzu.",
+        "course_failed": "Sie können den Kurs wiederholen; sprechen Sie mit dem Prüfungsamt.",
+        "transcript_received": "Beantragen Sie jetzt die Anerkennung, vor Ablauf der Frist.",
+        "submitted": "Nichts zu tun: Das Prüfungsamt weist eine Prüferin oder einen Prüfer zu.",
+        "in_review": "Nichts zu tun: Ihr Antrag wird geprüft.",
+        "info_requested": "Beantworten Sie die Rückfrage vor Ablauf der Frist.",
+        "recognized": "Nichts zu tun. Die Leistung wird angerechnet.",
+        "partially_recognized": "Prüfen Sie die Entscheidung. Sie können innerhalb der Frist "
+                                "Widerspruch einlegen.",
+        "rejected": "Prüfen Sie die Entscheidung. Sie können innerhalb der Frist Widerspruch "
+                    "einlegen.",
+        "appealed": "Nichts zu tun: Der Prüfungsausschuss entscheidet über Ihren Widerspruch.",
+        "closed": "Nichts zu tun: Der Fall ist abgeschlossen.",
+        "withdrawn": "Nichts zu tun: Sie haben den Antrag zurückgezogen.",
+        "lapsed": "Der Fall wurde eingestellt, weil eine Frist abgelaufen ist. Wenden Sie sich "
+                  "an das Prüfungsamt.",
+    },
+}
+
+TEXT = {
+    "en": {
+        "app": "Recog", "tagline": "Recognition of achievements", "skip": "Skip to content",
+        "login": "Sign in", "logout": "Sign out", "username": "User name",
+        "password": "Password", "login_failed": "User name or password is wrong.",
+        "login_slow": "Too many failed attempts. Try again in {seconds} seconds.",
+        "cases": "Cases", "dashboard": "Cases", "filter": "Filter", "reset": "Reset",
+        "state": "State", "partner": "Partner", "course": "Course", "examiner": "Examiner",
+        "overdue": "Overdue", "overdue_only": "Overdue only", "any": "any", "student": "Student",
+        "deadline": "Next deadline", "days_late": "{days} days late", "day_late": "1 day late",
+        "no_cases": "No cases match these filters.", "counts": "Cases by state",
+        "total": "Total", "page": "Page {page} of {pages}", "next": "Next", "prev": "Previous",
+        "case": "Case", "timeline": "Timeline", "documents": "Documents",
+        "no_documents": "No documents yet.", "actions": "What you can do now",
+        "no_actions": "There is nothing for you to do in this state.",
+        "decision": "Decision", "targets": "Target modules", "result": "Partner result",
+        "grade": "Grade", "date": "Date", "scheme": "Grading scheme", "message": "Message",
+        "reasons": "Reasons", "advice": "How recognition could still be obtained",
+        "modules": "Credited modules", "not_credited": "Not credited",
+        "converted_grade": "Converted grade", "suggestion": "Suggested by the modified "
+        "Bavarian formula: {grade}", "upload": "Upload a document", "file": "File",
+        "kind": "Kind", "upload_button": "Upload", "download": "Download",
+        "send_link": "Send the student a new status link", "link_sent": "A new status link "
+        "is on its way to the student.", "link_not_sent": "A status link was sent a few "
+        "minutes ago; it was not sent again.", "revoke_links": "Revoke all status links",
+        "links_revoked": "The student's status links were revoked.",
+        "language": "Language", "switch": "Change", "by": "by", "at": "at",
+        "your_cases": "Your recognition requests", "what_now": "What you need to do",
+        "next_step": "Next deadline", "none": "none", "ects": "ECTS", "term": "Term",
+        "credited": "Credited", "appeal_until": "Objection possible until {date}",
+        "status_title": "Status of your request", "not_found": "Not found",
+        "not_found_text": "This page does not exist, or you may not see it.",
+        "error": "Something went wrong", "forbidden": "Not allowed", "back": "Back",
+        "link_invalid": "This status link is not valid (any more). Ask the examination "
+        "office for a new one.", "session_expired": "Please sign in.",
+        "version": "Version", "opened": "Opened", "updated": "Updated",
+        "assign": "Assign", "confirm_withdraw": "I want to withdraw this request.",
+        "send_me_link": "E-mail me a new status link", "programme": "Programme",
+        "legal": "You may object to a refusal within one month of its notice. The "
+        "examination board decides on the objection.", "sort": "Sort",
+        "no_deadline": "No deadline runs.", "reason_placeholder": "Leave empty if there is "
+        "no substantial difference in this criterion.", "decided": "Decided",
+        "actor_student": "you", "actor_office": "examination office",
+        "actor_examiner": "examiner", "actor_board": "examination board",
+        "actor_timer": "automatic", "actor_import": "import", "actor_clerk": "office",
+        "actor_admin": "office", "status_link": "Status link",
+    },
+    "de": {
+        "app": "Recog", "tagline": "Anerkennung von Leistungen", "skip": "Zum Inhalt springen",
+        "login": "Anmelden", "logout": "Abmelden", "username": "Benutzername",
+        "password": "Passwort", "login_failed": "Benutzername oder Passwort ist falsch.",
+        "login_slow": "Zu viele Fehlversuche. Bitte in {seconds} Sekunden erneut versuchen.",
+        "cases": "Fälle", "dashboard": "Fälle", "filter": "Filtern", "reset": "Zurücksetzen",
+        "state": "Status", "partner": "Partner", "course": "Kurs", "examiner": "Prüfer/in",
+        "overdue": "Überfällig", "overdue_only": "Nur überfällige", "any": "alle",
+        "student": "Studierende/r", "deadline": "Nächste Frist",
+        "days_late": "{days} Tage überfällig", "day_late": "1 Tag überfällig",
+        "no_cases": "Keine Fälle zu diesen Filtern.", "counts": "Fälle nach Status",
+        "total": "Gesamt", "page": "Seite {page} von {pages}", "next": "Weiter",
+        "prev": "Zurück", "case": "Fall", "timeline": "Verlauf", "documents": "Dokumente",
+        "no_documents": "Noch keine Dokumente.", "actions": "Was Sie jetzt tun können",
+        "no_actions": "In diesem Status ist für Sie nichts zu tun.",
+        "decision": "Entscheidung", "targets": "Zielmodule", "result": "Ergebnis des Partners",
+        "grade": "Note", "date": "Datum", "scheme": "Notensystem", "message": "Nachricht",
+        "reasons": "Begründung", "advice": "Wie die Anerkennung noch erreicht werden kann",
+        "modules": "Angerechnete Module", "not_credited": "Nicht angerechnet",
+        "converted_grade": "Umgerechnete Note", "suggestion": "Vorschlag nach der "
+        "modifizierten bayerischen Formel: {grade}", "upload": "Dokument hochladen",
+        "file": "Datei", "kind": "Art", "upload_button": "Hochladen",
+        "download": "Herunterladen", "send_link": "Neuen Status-Link an die/den "
+        "Studierende/n senden", "link_sent": "Ein neuer Status-Link ist unterwegs.",
+        "link_not_sent": "Vor wenigen Minuten wurde schon ein Status-Link gesendet; er wurde "
+        "nicht erneut gesendet.", "revoke_links": "Alle Status-Links sperren",
+        "links_revoked": "Die Status-Links wurden gesperrt.", "language": "Sprache",
+        "switch": "Wechseln", "by": "bis", "at": "am",
+        "your_cases": "Ihre Anerkennungsanträge", "what_now": "Was Sie tun müssen",
+        "next_step": "Nächste Frist", "none": "keine", "ects": "ECTS", "term": "Semester",
+        "credited": "Angerechnet", "appeal_until": "Widerspruch möglich bis {date}",
+        "status_title": "Stand Ihres Antrags", "not_found": "Nicht gefunden",
+        "not_found_text": "Diese Seite gibt es nicht, oder Sie dürfen sie nicht sehen.",
+        "error": "Etwas ist schiefgegangen", "forbidden": "Nicht erlaubt", "back": "Zurück",
+        "link_invalid": "Dieser Status-Link ist nicht (mehr) gültig. Bitten Sie das "
+        "Prüfungsamt um einen neuen.", "session_expired": "Bitte melden Sie sich an.",
+        "version": "Version", "opened": "Angelegt", "updated": "Geändert",
+        "assign": "Zuweisen", "confirm_withdraw": "Ich möchte diesen Antrag zurückziehen.",
+        "send_me_link": "Neuen Status-Link per E-Mail senden", "programme": "Studiengang",
+        "legal": "Gegen eine Ablehnung können Sie innerhalb eines Monats nach Bekanntgabe "
+        "Widerspruch einlegen. Über den Widerspruch entscheidet der Prüfungsausschuss.",
+        "sort": "Sortieren", "no_deadline": "Es läuft keine Frist.",
+        "reason_placeholder": "Leer lassen, wenn es in diesem Kriterium keinen wesentlichen "
+        "Unterschied gibt.", "decided": "Entschieden",
+        "actor_student": "Sie", "actor_office": "Prüfungsamt", "actor_examiner": "Prüfer/in",
+        "actor_board": "Prüfungsausschuss", "actor_timer": "automatisch",
+        "actor_import": "Import", "actor_clerk": "Prüfungsamt", "actor_admin": "Prüfungsamt",
+        "status_link": "Status-Link",
+    },
+}
+
+
+def pick_language(*, cookie: str | None, preferred: str | None,
+                  accept_language: str | None) -> str:
+    """An explicit choice (cookie) wins, then the account's setting, then the browser."""
+    for choice in (cookie, preferred):
+        if choice in LANGUAGES:
+            return choice
+    best, best_q = "en", -1.0
+    for part in (accept_language or "").split(",")[:20]:
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        base = tag.strip().lower()[:2]
+        if base in LANGUAGES and q > best_q:
+            best, best_q = base, q
+    return best
+
+
+def translator(language: str) -> Callable[..., str]:
+    table = TEXT.get(language, TEXT["en"])
+
+    def t(key: str, **values: object) -> str:
+        text = table.get(key) or TEXT["en"].get(key) or key
+        return text.format(**values) if values else text
+
+    return t

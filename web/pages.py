@@ -1,0 +1,455 @@
+"""The server-rendered pages: sign-in, the office dashboard and case page, the student status
+pages. No JavaScript; every change is a form POST carrying the session's CSRF token, answered
+with a redirect (post/redirect/get) or, when refused, the page again with the reason.
+
+Offices and students share the routes: ``/cases`` and ``/cases/{id}`` show what the signed-in
+person may see, through the same ``case_scope`` as everything else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config.errors import RecogError
+from config.procedure import get_procedure
+from models import Institution, Module, Programme, Role, Student, User, user_programmes
+from web import i18n
+from web.actions import (
+    CRITERIA,
+    DECISIONS,
+    STRUCTURED_REASONS,
+    check_fields,
+    form_data,
+    open_events,
+)
+from web.api import Id, download_response, read_upload, safe_filename
+from web.problems import Problem, status_of
+from web.runtime import Runtime, runtime
+from web.security import (
+    LANG_COOKIE,
+    PRE_CSRF_COOKIE,
+    SESSION_COOKIE,
+    Principal,
+    authenticate,
+    cookie_args,
+    csrf_ok,
+)
+from workflow import auth, queries
+from workflow.cases import DOCUMENT_KINDS, attach_document
+from workflow.engine import fire
+from workflow.guards import GERMAN_STEPS
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+PAGE_SIZE = 25
+router = APIRouter(include_in_schema=False)
+
+
+class SignIn(Exception):
+    """Not signed in (or the session ended): go to the sign-in page."""
+
+
+def _language(request: Request, preferred: str | None = None) -> str:
+    return i18n.pick_language(cookie=request.cookies.get(LANG_COOKIE), preferred=preferred,
+                              accept_language=request.headers.get("accept-language"))
+
+
+def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200,
+           principal: Principal | None = None, language: str | None = None) -> HTMLResponse:
+    lang = language or _language(request, principal.language if principal else None)
+    rt = runtime(request)
+    zone = rt.settings.zone
+
+    def local(instant: dt.datetime | None, with_time: bool = True) -> str:
+        if instant is None:
+            return "–"
+        value = instant.astimezone(zone)
+        if with_time and value.hour == 0 and value.minute == 0:
+            # A deadline at 00:00 is the end of the day before ("24:00"), as the law counts.
+            value -= dt.timedelta(days=1)
+            return value.strftime("%d.%m.%Y") + " 24:00"
+        return value.strftime("%d.%m.%Y %H:%M" if with_time else "%d.%m.%Y")
+
+    base = {
+        "request": request, "lang": lang, "t": i18n.translator(lang),
+        "states": i18n.STATES[lang], "events": i18n.EVENTS[lang],
+        "criteria": i18n.CRITERIA[lang], "deadlines": i18n.DEADLINES[lang], "local": local,
+        "todo_map": i18n.STUDENT_TODO[lang], "happened": i18n.TIMELINE[lang],
+        "principal": principal,
+        "csrf": principal.web_session.csrf_token if principal and principal.web_session
+        else None,
+    }
+    return TEMPLATES.TemplateResponse(request, template, {**base, **context},
+                                      status_code=status)
+
+
+def error_page(request: Request, status: int, title: str, detail: str,
+               headers: dict[str, str] | None = None) -> Response:
+    """The page for a refusal (no database access: it must work when the database fails)."""
+    lang = _language(request)
+    t = i18n.translator(lang)
+    if status == 404:
+        title, detail = t("not_found"), t("not_found_text")
+    response = render(request, "error.html", {"title": title, "detail": detail},
+                      status=status, language=lang)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+@contextmanager
+def page(request: Request, *, form: Any = None,
+         roles: tuple[Role, ...] | None = None) -> Iterator[tuple[Session, Principal, Runtime]]:
+    """A page's unit of work: the signed-in principal, and for a POST the CSRF check."""
+    rt = runtime(request)
+    with rt.unit_of_work() as session:
+        principal = authenticate(request, session, rt.now())
+        if principal is None or principal.web_session is None:
+            raise SignIn
+        if form is not None and not csrf_ok(principal.web_session.csrf_token,
+                                            form.get("csrf")):
+            raise Problem(403, "Forbidden", "the form has expired or was not sent from this "
+                          "site; reload the page and try again", code="csrf")
+        if roles is not None and principal.actor.role not in roles:
+            raise Problem(403, "Forbidden", "this page is not for your role", code="forbidden")
+        yield session, principal, rt
+
+
+def install_sign_in_redirect(app: Any) -> None:
+    @app.exception_handler(SignIn)
+    async def _sign_in(request: Request, exc: SignIn) -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+
+# --- sign-in, sign-out, language, status links -----------------------------------------------
+
+@router.get("/")
+def home(request: Request) -> Response:
+    return RedirectResponse("/cases", status_code=303)
+
+
+def _login_page(request: Request, *, error: str | None = None, status: int = 200,
+                headers: dict[str, str] | None = None) -> Response:
+    token = request.cookies.get(PRE_CSRF_COOKIE) or auth.new_secret()
+    response = render(request, "login.html", {"error": error, "login_csrf": token},
+                      status=status)
+    response.set_cookie(PRE_CSRF_COOKIE, token, **cookie_args(request))
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    return _login_page(request)
+
+
+@router.post("/login")
+def login(request: Request, username: Annotated[str, Form(max_length=200)],
+          password: Annotated[str, Form(max_length=1024)],
+          csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+    if not csrf_ok(request.cookies.get(PRE_CSRF_COOKIE), csrf):
+        raise Problem(403, "Forbidden", "the sign-in form has expired; reload the page",
+                      code="csrf")
+    rt = runtime(request)
+    t = i18n.translator(_language(request))
+    client = request.client.host if request.client else "unknown"
+    keys = auth.throttle_keys(username, client)
+    with rt.unit_of_work() as session:
+        now = rt.now()
+        wait = rt.throttle.attempt(session, keys, now)
+        if wait > 0:
+            seconds = int(wait) + 1
+            return _login_page(request, error=t("login_slow", seconds=seconds), status=429,
+                               headers={"Retry-After": str(seconds)})
+        started = None
+        matriculation, _, institution = username.partition("@")
+        user = auth.authenticate_user(session, username, password)
+        if user is not None:
+            started = auth.start_session(session, now=now, user_id=user.id)
+        elif institution and "." in institution:
+            student = auth.authenticate_student(session, institution, matriculation, password)
+            if student is not None:
+                started = auth.start_session(session, now=now, student_id=student.id)
+        if started is None:
+            # The counted attempt stays; commit it and say nothing about which part was wrong.
+            failed = True
+        else:
+            failed = False
+            rt.throttle.success(session, keys)
+    if failed:
+        return _login_page(request, error=t("login_failed"), status=401)
+    assert started is not None
+    response = RedirectResponse("/cases", status_code=303)
+    response.set_cookie(SESSION_COOKIE, started.token, **cookie_args(request))
+    response.delete_cookie(PRE_CSRF_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+    with page(request, form={"csrf": csrf}) as (session, principal, _rt):
+        assert principal.session_token is not None
+        auth.end_session(session, principal.session_token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/language")
+def language(request: Request, lang: Annotated[str, Form(max_length=5)],
+             csrf: Annotated[str, Form(max_length=200)] = "",
+             back: Annotated[str, Form(max_length=200)] = "/cases") -> Response:
+    if lang not in i18n.LANGUAGES:
+        raise Problem(422, "Unprocessable Content", "choose en or de", code="invalid")
+    target = back if back.startswith("/") and not back.startswith("//") else "/cases"
+    rt = runtime(request)
+    with rt.unit_of_work() as session:
+        principal = authenticate(request, session, rt.now())
+        expected = (principal.web_session.csrf_token if principal and principal.web_session
+                    else request.cookies.get(PRE_CSRF_COOKIE))
+        if not csrf_ok(expected, csrf):
+            raise Problem(403, "Forbidden", "the form has expired; reload the page",
+                          code="csrf")
+        if principal is not None and principal.actor.id is not None:
+            model = Student if principal.is_student else User
+            row = session.get(model, principal.actor.id)
+            if row is not None:
+                row.preferred_language = lang
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, **cookie_args(request))
+    return response
+
+
+@router.get("/s/{token}")
+def status_link(request: Request, token: str) -> Response:
+    """The landing route of a student's secret link: it opens a session and redirects to a
+    URL without the token (so it leaves no trace in history, logs or referrers)."""
+    rt = runtime(request)
+    with rt.unit_of_work() as session:
+        student_id = auth.redeem_status_link(session, token, now=rt.now())
+        started = (auth.start_session(session, now=rt.now(), student_id=student_id)
+                   if student_id is not None else None)
+    if started is None:
+        return error_page(request, 404, "", "")
+    response = RedirectResponse("/cases", status_code=303)
+    response.set_cookie(SESSION_COOKIE, started.token, **cookie_args(request))
+    return response
+
+
+# --- cases -------------------------------------------------------------------------------------
+
+def _filters(request: Request) -> dict[str, Any]:
+    q = request.query_params
+    state = q.get("state") or None
+    proc = get_procedure()
+    return {
+        "state": state if state in proc.states else None,
+        "partner": (q.get("partner") or "")[:120] or None,
+        "course": (q.get("course") or "")[:60] or None,
+        "examiner": int(q["examiner"]) if q.get("examiner", "").isdigit()
+        and len(q["examiner"]) < 10 else None,
+        "overdue": q.get("overdue") == "1",
+        "sort": q.get("sort") if q.get("sort") in queries.SORTS else "id",
+        "order": "desc" if q.get("order") == "desc" else "asc",
+    }
+
+
+@router.get("/cases")
+def case_list(request: Request) -> Response:
+    with page(request) as (s, p, rt):
+        now = rt.now()
+        if p.is_student:
+            items, _ = queries.search_cases(s, actor=p.actor, now=now, sort="updated_at",
+                                            descending=True, limit=100)
+            cases = [queries.case_detail(s, c["id"], actor=p.actor, now=now) for c in items]
+            if len(cases) == 1:
+                return RedirectResponse(f"/cases/{cases[0]['id']}", status_code=303)
+            return render(request, "student_home.html", {"cases": cases}, principal=p)
+        f = _filters(request)
+        try:
+            page_no = max(1, min(10_000, int(request.query_params.get("page", "1"))))
+        except ValueError:
+            page_no = 1
+        items, total = queries.search_cases(
+            s, actor=p.actor, now=now, state=f["state"], partner=f["partner"],
+            course=f["course"], examiner_id=f["examiner"], overdue=f["overdue"], sort=f["sort"],
+            descending=f["order"] == "desc", limit=PAGE_SIZE,
+            offset=(page_no - 1) * PAGE_SIZE)
+        counts = queries.count_by_state(s, actor=p.actor)
+        overdue = queries.count_overdue(s, actor=p.actor, now=now)
+        partners = list(s.scalars(select(Institution.code).where(
+            Institution.kind == "partner").order_by(Institution.code)))
+        examiners = list(s.execute(select(User.id, User.display_name).where(
+            User.institution_id == p.actor.institution_id, User.role == "examiner")
+            .order_by(User.display_name)))
+        pages = max(1, -(-total // PAGE_SIZE))
+        query = {k: ("1" if v is True else v) for k, v in f.items() if v and k != "order"}
+        if f["order"] == "desc":
+            query["order"] = "desc"
+        return render(request, "dashboard.html", {
+            "items": items, "total": total, "counts": counts, "overdue": overdue,
+            "filters": f, "partners": partners, "examiners": examiners,
+            "page_no": page_no, "pages": pages, "query": query,
+            "all_states": list(get_procedure().states),
+        }, principal=p)
+
+
+def _suggested_grade(detail: dict[str, Any]) -> str | None:
+    from workflow.grades import convert
+
+    result = detail.get("result") or {}
+    grade = result.get("grade")
+    scheme = result.get("scheme") or detail["course"]["grading_scheme"]
+    if not grade or not scheme:
+        return None
+    try:
+        return convert(str(grade), str(scheme), "nearest").grade
+    except (RecogError, ValueError, KeyError):
+        return None
+
+
+def _case_page(request: Request, s: Session, p: Principal, rt: Runtime, case_id: Id, *,
+               error: str | None = None, notice: str | None = None, status: int = 200,
+               form: dict[str, Any] | None = None) -> HTMLResponse:
+    now = rt.now()
+    detail = queries.case_detail(s, case_id, actor=p.actor, now=now)
+    examiner_id = s.execute(select(User.id).where(
+        User.username == detail["examiner"])).scalar() if detail["examiner"] else None
+    history = queries.history(s, case_id, actor=p.actor)
+    events = open_events(p.actor, detail, examiner_id, now)
+    home = s.get(Institution, p.actor.institution_id) if p.actor.institution_id else None
+    modules: list[Any] = []
+    examiners: list[Any] = []
+    if not p.is_student:
+        mq = select(Module.code, Module.title, Module.ects).join(Programme).where(
+            Programme.institution_id == p.actor.institution_id).order_by(Module.code)
+        modules = list(s.execute(mq))
+        examiners = list(s.execute(
+            select(User.username, User.display_name).where(
+                User.institution_id == p.actor.institution_id, User.role == "examiner",
+                User.active.is_(True)).order_by(User.display_name)))
+        if detail.get("examiner") is None and examiners:
+            # Those who hold the case's programme first.
+            prog_holders = set(s.scalars(select(User.username).join(
+                user_programmes, user_programmes.c.user_id == User.id)))
+            examiners.sort(key=lambda e: e.username not in prog_holders)
+    template = "student_case.html" if p.is_student else "case.html"
+    if p.is_student:
+        detail["examiner"] = None
+    return render(request, template, {
+        "case": detail, "history": history, "open_events": events, "error": error,
+        "notice": notice, "modules": modules, "examiners": examiners,
+        "targets": {t["code"] for t in detail["targets"]},
+        "suggested": _suggested_grade(detail), "steps": GERMAN_STEPS,
+        "criteria_keys": CRITERIA, "structured": STRUCTURED_REASONS, "decisions": DECISIONS,
+        "document_kinds": DOCUMENT_KINDS if not p.is_student else ("evidence",),
+        "form": form or {}, "office": home, "student_view": p.is_student,
+    }, principal=p, status=status)
+
+
+@router.get("/cases/{case_id}")
+def case_page(request: Request, case_id: Id) -> Response:
+    with page(request) as (s, p, rt):
+        notice = {"sent": "link_sent", "unchanged": "link_not_sent",
+                  "revoked": "links_revoked"}.get(request.query_params.get("notice", ""))
+        t = i18n.translator(_language(request, p.language))
+        return _case_page(request, s, p, rt, case_id, notice=t(notice) if notice else None)
+
+
+def _refused(request: Request, case_id: Id, exc: RecogError,
+             form: dict[str, Any] | None = None) -> Response:
+    """The case page again, with the reason a change was refused (nothing was changed)."""
+    status, _, _ = status_of(exc)
+    if status == 404:
+        raise exc
+    with page(request) as (s, p, rt):
+        return _case_page(request, s, p, rt, case_id, error=exc.message, status=status,
+                          form=form)
+
+
+@router.post("/cases/{case_id}/events")
+async def case_event(request: Request, case_id: Id) -> Response:
+    form = await request.form()
+    return await _in_thread(_case_event, request, case_id, form)
+
+
+async def _in_thread(fn: Any, *args: Any) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args)
+
+
+def _case_event(request: Request, case_id: Id, form: Any) -> Response:
+    event = str(form.get("event") or "")
+    data = form_data(event, form)
+    data.pop("confirm", None)
+    raw_version = str(form.get("version") or "")
+    expected = int(raw_version) if raw_version.isdigit() else None
+    try:
+        with page(request, form=form) as (s, p, rt):
+            check_fields(event, data)
+            fire(s, case_id, event, actor=p.actor, now=rt.now(), data=data,
+                 channel="web", expected_version=expected, settings=rt.settings)
+    except (SignIn, Problem):
+        raise
+    except RecogError as exc:
+        return _refused(request, case_id, exc, form={"event": event, **data})
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+@router.post("/cases/{case_id}/documents")
+def case_document(request: Request, case_id: Id, file: Annotated[UploadFile, File()],
+                  csrf: Annotated[str, Form(max_length=200)] = "",
+                  kind: Annotated[str, Form(max_length=20)] = "evidence") -> Response:
+    try:
+        with page(request, form={"csrf": csrf}) as (s, p, rt):
+            queries.case_status(s, case_id, actor=p.actor, now=rt.now())  # 404 first
+            content, media_type = read_upload(file)
+            attach_document(s, case_id, content=content, filename=safe_filename(file.filename),
+                            media_type=media_type, kind=kind, store=rt.store, actor=p.actor,
+                            now=rt.now(), channel="web")
+    except (SignIn, Problem):
+        raise
+    except RecogError as exc:
+        return _refused(request, case_id, exc)
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+@router.get("/cases/{case_id}/documents/{document_id}")
+def case_document_download(request: Request, case_id: Id, document_id: Id) -> Response:
+    with page(request) as (s, p, rt):
+        return download_response(rt, queries.document(s, case_id, document_id, actor=p.actor))
+
+
+@router.post("/cases/{case_id}/status-link")
+def case_status_link(request: Request, case_id: Id,
+                     csrf: Annotated[str, Form(max_length=200)] = "",
+                     action: Annotated[str, Form(max_length=10)] = "send") -> Response:
+    """Office: e-mail the student a new link, or revoke all links. Student: e-mail me one."""
+    with page(request, form={"csrf": csrf}) as (s, p, rt):
+        status = queries.case_status(s, case_id, actor=p.actor, now=rt.now())
+        if action == "revoke" and p.actor.role in (Role.CLERK, Role.ADMIN):
+            student_id = queries.case_detail(s, case_id, actor=p.actor,
+                                             now=rt.now())["student"]["id"]
+            auth.revoke_status_links(s, student_id, now=rt.now())
+            notice = "revoked"
+        elif p.actor.role in (Role.CLERK, Role.ADMIN, Role.STUDENT):
+            queued = auth.queue_status_link(s, status["id"], base_url=str(request.base_url),
+                                            now=rt.now())
+            notice = "sent" if queued else "unchanged"
+        else:
+            raise Problem(403, "Forbidden", "only the office or the student may send status "
+                          "links", code="forbidden")
+    return RedirectResponse(f"/cases/{case_id}?notice={notice}", status_code=303)

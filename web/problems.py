@@ -1,0 +1,126 @@
+"""Errors as RFC 9457 problem details (API) or as a page (browser), from one mapping.
+
+Domain errors keep their sentence: it already says what to do. Unexpected errors are logged
+with their traceback and answered without any detail.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from config.errors import RecogError
+from workflow.engine import StaleVersion
+from workflow.errors import (
+    Conflict,
+    Forbidden,
+    GuardFailed,
+    IllegalTransition,
+    NotFound,
+    ValidationFailed,
+)
+
+log = logging.getLogger("recog.web")
+PROBLEM = "application/problem+json"
+
+STATUS: list[tuple[type[Exception], int, str]] = [
+    (StaleVersion, 412, "Precondition Failed"),
+    (Conflict, 409, "Conflict"),
+    (NotFound, 404, "Not Found"),
+    (ValidationFailed, 422, "Unprocessable Content"),
+    (GuardFailed, 422, "Unprocessable Content"),
+    (IllegalTransition, 409, "Conflict"),
+    (Forbidden, 403, "Forbidden"),
+]
+
+
+class Problem(Exception):
+    """An HTTP-level refusal raised by the web layer itself (auth, CSRF, limits)."""
+
+    def __init__(self, status: int, title: str, detail: str, *,
+                 headers: dict[str, str] | None = None, code: str = "http") -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+        self.headers = headers or {}
+        self.code = code
+
+
+def status_of(exc: Exception) -> tuple[int, str, str]:
+    """(status, title, code) for a domain error."""
+    for cls, status, title in STATUS:
+        if isinstance(exc, cls):
+            return status, title, getattr(exc, "code", "error")
+    return 400, "Bad Request", getattr(exc, "code", "error")
+
+
+def problem_response(status: int, title: str, detail: str, *, code: str = "error",
+                     instance: str | None = None, headers: dict[str, str] | None = None,
+                     extra: dict[str, Any] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"type": f"https://recog.invalid/problems/{code}", "title": title,
+                            "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _wants_page(request: Request) -> bool:
+    return not request.url.path.startswith("/api/")
+
+
+def _page(request: Request, status: int, title: str, detail: str,
+          headers: dict[str, str] | None = None) -> Response:
+    from web.pages import error_page
+
+    return error_page(request, status, title, detail, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RecogError)
+    async def _domain(request: Request, exc: RecogError) -> Response:
+        status, title, code = status_of(exc)
+        if _wants_page(request):
+            return _page(request, status, title, exc.message)
+        return problem_response(status, title, exc.message, code=code,
+                                instance=request.url.path)
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        if _wants_page(request):
+            return _page(request, exc.status, exc.title, exc.detail, exc.headers)
+        return problem_response(exc.status, exc.title, exc.detail, code=exc.code,
+                                instance=request.url.path, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = str(exc.detail)
+        title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
+        if _wants_page(request):
+            return _page(request, exc.status_code, title, detail, dict(exc.headers or {}))
+        return problem_response(exc.status_code, title, detail, code="http",
+                                instance=request.url.path, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+                  for e in exc.errors()][:20]
+        detail = "; ".join(f"{'.'.join(e['loc'][1:] or e['loc'])}: {e['msg']}"
+                           for e in errors) or "the request is malformed"
+        if _wants_page(request):
+            return _page(request, 422, "Unprocessable Content", detail)
+        return problem_response(422, "Unprocessable Content", detail, code="invalid",
+                                instance=request.url.path, extra={"errors": errors})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # The path has no personal data (ids only); the traceback goes to the operator.
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        detail = "an unexpected error occurred; it has been logged"
+        if _wants_page(request):
+            return _page(request, 500, "Internal Server Error", detail)
+        return problem_response(500, "Internal Server Error", detail, code="internal")

@@ -1,0 +1,348 @@
+"""Who is who: password hashes, browser sessions, API tokens, student status links and the
+login throttle. Domain logic only: every function takes the caller's session and never
+commits; the request (or CLI command) owns the transaction.
+
+Secrets handed to people (session cookies, API tokens, status links) are 256-bit random
+strings; the database keeps only their SHA-256, so a copy of the database opens nothing.
+Passwords are hashed with argon2id (RFC 9106 parameters of argon2-cffi's default profile).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from models import (
+    ApiToken,
+    Case,
+    LoginThrottle,
+    Outbox,
+    Role,
+    StatusLink,
+    Student,
+    User,
+    WebSession,
+)
+from workflow.actors import Actor
+from workflow.errors import NotFound, ValidationFailed
+
+STATUS_LINK_LIFETIME = dt.timedelta(days=30)
+SESSION_IDLE = dt.timedelta(hours=2)
+SESSION_ABSOLUTE = dt.timedelta(hours=12)
+# Re-sending a status link more often than this queues nothing new (the outbox dedup key
+# carries the window), so a button pressed ten times sends one e-mail.
+RESEND_WINDOW_SECONDS = 300
+MIN_PASSWORD = 12
+
+# Failed logins: the first few are free, then each failure doubles the wait, up to a cap.
+# A growing delay, never a permanent lock-out (an attacker cannot lock a user out for long).
+FREE_FAILURES = 3
+MAX_DELAY_SECONDS = 15 * 60
+THROTTLE_FORGET = dt.timedelta(hours=24)
+
+_hasher = PasswordHasher()  # argon2id by default
+# Verified when the user does not exist, so both answers take the same time.
+_DUMMY_HASH = _hasher.hash("recog-dummy-password-never-valid")
+
+
+def new_secret() -> str:
+    """256 bits from the OS CSPRNG, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# --- passwords -------------------------------------------------------------------------------
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed(f"the password must have at least {MIN_PASSWORD} characters")
+    if len(password) > 1024:
+        raise ValidationFailed("the password must have at most 1024 characters")
+    return _hasher.hash(password)
+
+
+def verify_password(stored: str | None, password: str) -> bool:
+    """True if ``password`` matches ``stored``; the same work is done for a missing hash."""
+    try:
+        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str) -> bool:
+    return _hasher.check_needs_rehash(stored)
+
+
+def authenticate_user(session: Session, username: str, password: str) -> User | None:
+    """The active office user with this user name and password, or None."""
+    user = session.execute(select(User).where(User.username == username)).scalar()
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not ok or not user.active:
+        return None
+    assert user.password_hash is not None
+    if needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return user
+
+
+def actor_for_user(session: Session, user: User) -> Actor:
+    return Actor(role=Role(user.role), id=user.id, institution_id=user.institution_id,
+                 programme_ids=frozenset(p.id for p in user.programmes), label=user.username)
+
+
+def actor_for_user_id(session: Session, user_id: int) -> Actor | None:
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        return None
+    return actor_for_user(session, user)
+
+
+def actor_for_student_id(session: Session, student_id: int) -> Actor | None:
+    row = session.execute(select(Student.id, Student.institution_id)
+                          .where(Student.id == student_id)).first()
+    if row is None:
+        return None
+    return Actor(role=Role.STUDENT, id=row.id, institution_id=row.institution_id,
+                 label=f"student#{row.id}")
+
+
+def authenticate_student(session: Session, institution_code: str, matriculation: str,
+                         password: str) -> Student | None:
+    """A student's password login, only where their institution enables it."""
+    from models import Institution
+
+    row = session.execute(
+        select(Student).join(Institution, Institution.id == Student.institution_id)
+        .where(Institution.code == institution_code,
+               Student.matriculation_number == matriculation,
+               Institution.student_passwords.is_(True))).scalar()
+    ok = verify_password(row.password_hash if row else None, password)
+    return row if row is not None and ok else None
+
+
+# --- browser sessions ------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    token: str  # the cookie value; only its digest is stored
+    csrf: str
+    expires_at: dt.datetime
+
+
+def start_session(session: Session, *, now: dt.datetime, user_id: int | None = None,
+                  student_id: int | None = None) -> NewSession:
+    if (user_id is None) == (student_id is None):
+        raise ValueError("a session belongs to exactly one user or one student")
+    token, csrf = new_secret(), new_secret()
+    expires = now + SESSION_IDLE
+    session.execute(insert(WebSession).values(
+        token_hash=digest(token), user_id=user_id, student_id=student_id, csrf_token=csrf,
+        created_at=now, last_seen_at=now, expires_at=expires))
+    return NewSession(token, csrf, expires)
+
+
+def load_session(session: Session, token: str, *, now: dt.datetime) -> WebSession | None:
+    """The live session behind a cookie value; sliding idle expiry, absolute cap."""
+    row = session.get(WebSession, digest(token))
+    if row is None or row.expires_at <= now or row.created_at + SESSION_ABSOLUTE <= now:
+        return None
+    # Touch at most once a minute: a read-mostly page should not write on every request.
+    if now - row.last_seen_at > dt.timedelta(minutes=1):
+        row.last_seen_at = now
+        row.expires_at = min(now + SESSION_IDLE, row.created_at + SESSION_ABSOLUTE)
+    return row
+
+
+def end_session(session: Session, token: str) -> None:
+    session.execute(delete(WebSession).where(WebSession.token_hash == digest(token)))
+
+
+def purge_sessions(session: Session, *, now: dt.datetime) -> int:
+    result: Any = session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+    return int(result.rowcount or 0)
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+def create_api_token(session: Session, *, user_id: int, name: str, now: dt.datetime,
+                     expires_at: dt.datetime | None = None) -> tuple[int, str]:
+    """A new bearer token for an integration acting as ``user_id``; shown once."""
+    name = name.strip()
+    if not name or len(name) > 120:
+        raise ValidationFailed("a token needs a name of 1 to 120 characters")
+    if expires_at is not None and expires_at <= now:
+        raise ValidationFailed("the expiry of a token must lie in the future")
+    token = "rcg_" + new_secret()
+    token_id = session.execute(insert(ApiToken).values(
+        user_id=user_id, name=name, token_hash=digest(token), created_at=now,
+        expires_at=expires_at).returning(ApiToken.id)).scalar_one()
+    return token_id, token
+
+
+def actor_for_api_token(session: Session, token: str, *, now: dt.datetime) -> Actor | None:
+    """The active user behind a live token: one query (two for an examiner, whose scope
+    needs their programmes), since integrations call this on every request."""
+    from models import user_programmes
+
+    row = session.execute(
+        select(ApiToken.id, ApiToken.last_used_at, User.id.label("user_id"), User.role,
+               User.institution_id, User.username)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == digest(token), ApiToken.revoked_at.is_(None),
+               (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
+               User.active.is_(True))).first()
+    if row is None:
+        return None
+    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=5):
+        session.execute(update(ApiToken).where(ApiToken.id == row.id)
+                        .values(last_used_at=now))
+    programmes: frozenset[int] = frozenset()
+    if row.role == Role.EXAMINER.value:
+        programmes = frozenset(session.scalars(
+            select(user_programmes.c.programme_id)
+            .where(user_programmes.c.user_id == row.user_id)))
+    return Actor(role=Role(row.role), id=row.user_id, institution_id=row.institution_id,
+                 programme_ids=programmes, label=row.username)
+
+
+def list_api_tokens(session: Session, *, user_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(select(ApiToken.id, ApiToken.name, ApiToken.created_at,
+                                  ApiToken.expires_at, ApiToken.last_used_at,
+                                  ApiToken.revoked_at)
+                           .where(ApiToken.user_id == user_id).order_by(ApiToken.id))
+    return [dict(r._mapping) for r in rows]
+
+
+def revoke_api_token(session: Session, token_id: int, *, user_id: int,
+                     now: dt.datetime) -> None:
+    result: Any = session.execute(
+        update(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id,
+                               ApiToken.revoked_at.is_(None)).values(revoked_at=now))
+    if not result.rowcount:
+        raise NotFound(f"API token {token_id} not found")
+
+
+# --- status links ----------------------------------------------------------------------------
+
+def mint_status_link(session: Session, student_id: int, *, now: dt.datetime,
+                     lifetime: dt.timedelta = STATUS_LINK_LIFETIME) -> str:
+    """A new secret status link token for a student; only its digest is stored."""
+    token = new_secret()
+    session.execute(insert(StatusLink).values(
+        student_id=student_id, token_hash=digest(token), created_at=now,
+        expires_at=now + lifetime))
+    return token
+
+
+def redeem_status_link(session: Session, token: str, *, now: dt.datetime) -> int | None:
+    """The student a valid (unexpired, unrevoked) status link belongs to, or None."""
+    if not token or len(token) > 200:
+        return None
+    return session.execute(
+        select(StatusLink.student_id).where(StatusLink.token_hash == digest(token),
+                                            StatusLink.revoked_at.is_(None),
+                                            StatusLink.expires_at > now)).scalar()
+
+
+def revoke_status_links(session: Session, student_id: int, *, now: dt.datetime) -> int:
+    """Revoke every live link of a student (and end their link sessions)."""
+    result: Any = session.execute(
+        update(StatusLink).where(StatusLink.student_id == student_id,
+                                 StatusLink.revoked_at.is_(None)).values(revoked_at=now))
+    session.execute(delete(WebSession).where(WebSession.student_id == student_id))
+    return int(result.rowcount or 0)
+
+
+def queue_status_link(session: Session, case_id: int, *, base_url: str,
+                      now: dt.datetime) -> bool:
+    """Queue the ``status_link`` e-mail to the student of a case; False if one was queued
+    within the last few minutes. The row holds ids and the site's base URL, never a token:
+    the relay mints a fresh link at delivery (``status_link_for_delivery``; ADR 0002)."""
+    student_id = session.execute(select(Case.student_id).where(Case.id == case_id)).scalar()
+    if student_id is None:
+        raise NotFound(f"case {case_id} not found")
+    window = int(now.timestamp()) // RESEND_WINDOW_SECONDS
+    key = f"status_link:{student_id}:{window}"
+    if session.execute(select(Outbox.id).where(Outbox.dedup_key == key)).first():
+        return False
+    session.execute(insert(Outbox).values(
+        dedup_key=key, case_id=case_id, event_seq=None, channel="email", recipient="student",
+        template="status_link",
+        payload={"case_id": case_id, "student_id": student_id, "base_url": base_url},
+        status="pending", attempts=0, available_at=now, created_at=now))
+    session.info["recog_outbox_written"] = True
+    return True
+
+
+def status_link_for_delivery(session: Session, payload: dict[str, Any], *,
+                             now: dt.datetime) -> str | None:
+    """For the relay: mint the link a ``status_link`` (or any student) e-mail carries, at
+    the moment it is composed. Returns the full URL, or None without a base URL."""
+    base = str(payload.get("base_url") or "").rstrip("/")
+    student_id = payload.get("student_id")
+    if not base.startswith(("https://", "http://")) or not isinstance(student_id, int):
+        return None
+    return f"{base}/s/{mint_status_link(session, student_id, now=now)}"
+
+
+# --- login throttle (database backend) -----------------------------------------------------
+
+def delay_after(failures: int) -> int:
+    """Seconds a key must wait after ``failures`` consecutive failures."""
+    if failures < FREE_FAILURES:
+        return 0
+    return int(min(MAX_DELAY_SECONDS, 2 ** (failures - FREE_FAILURES)))
+
+
+def _lock_row(session: Session, key: str, now: dt.datetime) -> Any:
+    """Create the key's row if needed and lock it until the transaction ends (PostgreSQL:
+    the upsert's row lock; SQLite: the transaction already holds the write lock)."""
+    values = {"key": key, "failures": 0, "last_failure_at": now, "blocked_until": now}
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
+    stmt = upsert(LoginThrottle).values(values)
+    stmt = stmt.on_conflict_do_update(index_elements=[LoginThrottle.key],
+                                      set_={"key": stmt.excluded.key})
+    return session.execute(stmt.returning(LoginThrottle.failures,
+                                          LoginThrottle.last_failure_at,
+                                          LoginThrottle.blocked_until)).one()
+
+
+def throttle_attempt(session: Session, keys: list[str], *, now: dt.datetime) -> float:
+    """Register a login attempt before the password is checked. Returns the seconds to wait
+    (nothing counted) if any key is still slowed down; otherwise counts the attempt as a
+    failure, which ``throttle_success`` forgets if the password is right. Counting first,
+    under a row lock, means parallel guesses cannot all slip through one open window."""
+    rows = {key: _lock_row(session, key, now) for key in sorted(keys)}
+    wait = max(float((row.blocked_until - now).total_seconds()) for row in rows.values())
+    if wait > 0:
+        return wait
+    for key, row in rows.items():
+        failures = 1 if now - row.last_failure_at > THROTTLE_FORGET else row.failures + 1
+        session.execute(update(LoginThrottle).where(LoginThrottle.key == key).values(
+            failures=failures, last_failure_at=now,
+            blocked_until=now + dt.timedelta(seconds=delay_after(failures))))
+    return 0.0
+
+
+def throttle_success(session: Session, keys: list[str]) -> None:
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(keys)))
+
+
+def throttle_keys(username: str, client: str) -> list[str]:
+    """Per account and per client; hashed, so the table holds no user names or addresses."""
+    return ["account:" + digest(username.strip().lower())[:40],
+            "client:" + digest(client)[:40]]
