@@ -38,6 +38,7 @@ from models import (
 )
 from web.actions import check_fields
 from web.problems import PROBLEM, Problem
+from web.recognition import elmo_export, read_transcript, report_json
 from web.runtime import Runtime, runtime
 from web.security import Principal, authenticate, csrf_ok
 from workflow import auth, catalog, queries
@@ -50,7 +51,7 @@ from workflow.cases import (
     set_targets,
 )
 from workflow.engine import fire
-from workflow.errors import NotFound, ValidationFailed
+from workflow.errors import Conflict, NotFound, ValidationFailed
 
 OFFICE = (Role.CLERK, Role.ADMIN)
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -344,6 +345,225 @@ class DocumentOut(BaseModel):
     uploaded_by_role: str
 
 
+class CaseStudent(BaseModel):
+    id: int
+    name: str
+    matriculation_number: str
+    email: str
+    language: str
+
+
+class CaseCourse(BaseModel):
+    id: int
+    partner: str | None
+    partner_name: str | None
+    code: str
+    title: str
+    term: str
+    ects: str
+    eqf_level: int
+    language: str
+    exam_date: dt.date | None
+    grading_scheme: str
+
+
+class CaseModule(BaseModel):
+    code: str
+    title: str
+    ects: str
+
+
+class CaseDeadline(BaseModel):
+    kind: str | None
+    due_at: dt.datetime | None
+    overdue_days: int
+
+
+class DecisionClock(BaseModel):
+    due_at: dt.datetime | None
+    paused_seconds_left: int | None
+
+
+class CaseDocument(BaseModel):
+    id: int
+    kind: str
+    filename: str
+    size: int
+    sha256: str
+    uploaded_at: dt.datetime
+
+
+class NextEvent(BaseModel):
+    event: str
+    actors: list[str]
+
+
+class PrecedentOut(BaseModel):
+    """A past decision for the same partner course and home module."""
+
+    case: int = Field(description="The case decided (it may be one you cannot open).")
+    module: str = Field(description="The home module's code.")
+    outcome: Literal["credited", "not_credited"]
+    grade: str | None = Field(description="The converted grade, for a credited module.")
+    decided_at: dt.datetime
+    regulation_version: str = Field(description="The module's examination regulations then.")
+
+
+class ExpiredPrecedentOut(PrecedentOut):
+    why: str = Field(description="Why it no longer counts: older than the validity period, "
+                                 "or the module's regulations changed since.")
+
+
+class PrecedentsOut(BaseModel):
+    valid: list[PrecedentOut] = Field(description="Precedents that still count, newest first.")
+    expired: list[ExpiredPrecedentOut]
+    suggestion: dict[str, PrecedentOut] = Field(
+        description="Per target module code, the decision the newest valid precedent "
+                    "suggests.")
+
+
+class CaseDetail(BaseModel):
+    """A case with everything the case page shows."""
+
+    id: int
+    state: str
+    state_label: str
+    final: bool
+    version: int
+    student: CaseStudent
+    course: CaseCourse
+    targets: list[CaseModule]
+    examiner: str | None = Field(description="The assigned examiner (null for students).")
+    deadline: CaseDeadline
+    decision_clock: DecisionClock
+    appeal_ends_at: dt.datetime | None
+    result: dict[str, Any] | None = Field(description="The partner result as recorded.")
+    decision: dict[str, Any] | None = Field(
+        description="The decision with its modules, ECTS, grade, conversion and reasons.")
+    documents: list[CaseDocument]
+    next_events: list[NextEvent]
+    precedents: PrecedentsOut | None = Field(
+        description="The office's past decisions for this case's partner course and target "
+                    "modules (valid and expired) and the suggestion they make; null for "
+                    "students (the office's internal memory).")
+    opened_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class TranscriptResultOut(BaseModel):
+    line: int = Field(description="The line of the result in the file.")
+    course: str | None
+    title: str | None
+    grade: str | None
+    status: Literal["matched", "unmatched", "ambiguous", "skipped"]
+    case: int | None = Field(description="The case it landed on, when matched.")
+    note: str | None = Field(description="The events fired, or why it waits for a clerk.")
+
+
+class TranscriptReportOut(BaseModel):
+    file: str
+    format: str = Field(description="ELMO 1.7, ELMO 2.0 or EWP.")
+    sha256: str
+    counts: dict[str, int]
+    results: list[TranscriptResultOut]
+
+
+class PendingResultOut(BaseModel):
+    id: int
+    file: str
+    file_sha256: str
+    line: int
+    status: Literal["unmatched", "ambiguous"]
+    learner: str
+    birth_date: str | None
+    partner: str | None
+    course: str | None
+    title: str | None
+    grade: str | None
+    result_status: str | None
+    date: str | None
+    case_id: int | None
+    candidates: list[int] = Field(description="The cases it could belong to (ambiguous).")
+    note: str | None
+    imported_at: dt.datetime
+
+
+class MatchIn(Strict):
+    case_id: int = Field(ge=1, le=2**31 - 1)
+
+
+class MatchOut(BaseModel):
+    result_id: int
+    case_id: int
+    events: list[str]
+
+
+class CohortCase(BaseModel):
+    case_id: int
+    version: int
+    student: str
+    matriculation_number: str
+    grade: str | None = Field(description="The partner grade as printed.")
+    scheme: str | None
+    converted: str | None = Field(description="The grade converted by the office's rules.")
+    error: str | None = Field(description="Why the grade cannot be converted.")
+
+
+class CohortOut(BaseModel):
+    offering_id: int
+    partner: str
+    course: str
+    title: str
+    term: str
+    module: str
+    waiting: int
+
+
+class CohortPreviewOut(BaseModel):
+    offering_id: int
+    module: str
+    cases: list[CohortCase]
+
+
+class CohortIn(Strict):
+    offering_id: int = Field(ge=1, le=2**31 - 1)
+    module: str = Field(min_length=1, max_length=60, description="The target module's code.")
+    event: Literal["recognize", "recognize_partially", "reject"]
+    data: dict[str, Any] = Field(
+        default_factory=dict, description="The event data for every case; without `grade`, "
+        "each student's own partner grade is converted.")
+    expected_cases: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None = Field(
+        default=None, max_length=10_000,
+        description="The case ids you reviewed (GET /cohorts/preview); if the waiting cases "
+                    "are not exactly these, nothing is decided (409).")
+
+
+class CohortDecided(BaseModel):
+    case_id: int
+    seq: int
+    to_state: str
+    grade: str | None
+
+
+class CohortResultOut(BaseModel):
+    decided: int
+    cases: list[CohortDecided]
+
+
+class InconsistentDecision(BaseModel):
+    case: int
+    outcome: Literal["credited", "not_credited"]
+    grade: str | None
+
+
+class InconsistentPair(BaseModel):
+    partner: str
+    course: str
+    module: str
+    regulation_version: str
+    decisions: list[InconsistentDecision]
+
+
 def _fired(f: Any) -> dict[str, Any]:
     return {"case_id": f.case_id, "seq": f.seq, "event": f.event, "from_state": f.from_state,
             "to_state": f.to_state, "at": f.at, "due_at": f.due_at, "due_kind": f.due_kind,
@@ -544,12 +764,14 @@ def create_case(request: Request, body: CaseIn) -> Response:
         return idempotent(request, s, p, body.model_dump(), run)
 
 
-@router.get("/cases/{case_id}", tags=["cases"], response_model=dict[str, Any])
+@router.get("/cases/{case_id}", tags=["cases"], response_model=CaseDetail)
 def case(request: Request, case_id: Id) -> Response:
+    """One case, with its documents, the events open to you and its precedents."""
     with call(request) as (s, p, rt):
         detail = queries.case_detail(s, case_id, actor=p.actor, now=rt.now())
         if p.is_student:
             detail["examiner"] = None  # the office's internal assignment
+            detail["precedents"] = None  # other students' decisions
         return JSONResponse(jsonable_encoder(detail),
                             headers={"ETag": f'"{detail["version"]}"'})
 
@@ -769,3 +991,127 @@ def modules(request: Request) -> Any:
     with call(request) as (s, p, _rt):
         return s.scalars(select(Module).join(Programme).where(
             Programme.institution_id == p.actor.institution_id).order_by(Module.code)).all()
+
+
+# --- transcripts, conversions, cohorts, precedents, export -------------------------------------
+
+@router.post("/transcripts", response_model=TranscriptReportOut, tags=["transcripts"])
+def upload_transcript(request: Request, file: Annotated[UploadFile, File(
+        description="ELMO 1.7, ELMO 2.0 or an EWP transcript-of-records response, sent as "
+                    "application/xml or text/xml")]) -> Response:
+    """Import a partner's transcript of records: each result lands on its case (firing its
+    events as the actor `import`), or waits for a clerk. A bad file is refused as a whole
+    (422 naming `file`, `line` and `element`) and nothing from it is imported."""
+    from workflow.transcript_import import import_transcript
+
+    with call(request, roles=OFFICE, write=True) as (s, p, rt):
+        content = read_transcript(file)
+        name = safe_filename(file.filename or "transcript.xml")
+
+        def run() -> tuple[int, Any]:
+            report = import_transcript(s, content, filename=name, store=rt.store,
+                                       now=rt.now(), home_institution_id=p.actor.institution_id,
+                                       channel="api")
+            return 200, report_json(report, content)
+
+        body = {"sha256": hashlib.sha256(content).hexdigest(), "filename": name}
+        return idempotent(request, s, p, body, run)
+
+
+@router.get("/transcripts/pending", response_model=list[PendingResultOut],
+            tags=["transcripts"])
+def pending_transcripts(request: Request) -> Any:
+    """Imported results of your institution that matched no case, or several."""
+    with call(request, roles=OFFICE) as (s, p, _rt):
+        return jsonable_encoder(queries.pending_results(s, actor=p.actor))
+
+
+@router.post("/transcripts/pending/{result_id}/match", response_model=MatchOut,
+             tags=["transcripts"])
+def match_transcript(request: Request, result_id: Id, body: MatchIn) -> Response:
+    """Apply a waiting result to a case by hand: the same events as an automatic match."""
+    from workflow.transcript_import import match_by_hand
+
+    with call(request, roles=OFFICE, write=True) as (s, p, rt):
+        queries.pending_result(s, result_id, actor=p.actor)  # another office's: not found
+        queries.case_status(s, body.case_id, actor=p.actor, now=rt.now())
+
+        def run() -> tuple[int, Any]:
+            events = match_by_hand(s, result_id, body.case_id, store=rt.store, actor=p.actor,
+                                   now=rt.now(), channel="api")
+            return 200, {"result_id": result_id, "case_id": body.case_id, "events": events}
+
+        return idempotent(request, s, p, {"result_id": result_id, **body.model_dump()}, run)
+
+
+@router.get("/cases/{case_id}/export/elmo", tags=["cases"], response_class=Response,
+            responses={200: {"content": {"application/xml": {}},
+                             "description": "The decision as ELMO 2.0 (resultOfRecognition)"}})
+def export_elmo(request: Request, case_id: Id) -> Response:
+    """The case's decision as an ELMO 2.0 document, for the student and partner systems
+    (409 while the case is undecided)."""
+    with call(request) as (s, p, rt):
+        return elmo_export(s, case_id, actor=p.actor, now=rt.now(), settings=rt.settings,
+                           store=rt.store)
+
+
+@router.get("/cohorts", response_model=list[CohortOut], tags=["cohorts"])
+def cohorts(request: Request) -> Any:
+    """Course offerings and target modules with cases in review waiting for your decision."""
+    from workflow.cohort import waiting_cohorts
+
+    with call(request, roles=(Role.EXAMINER,)) as (s, p, _rt):
+        return waiting_cohorts(s, actor=p.actor)
+
+
+@router.get("/cohorts/preview", response_model=CohortPreviewOut, tags=["cohorts"])
+def cohort_preview(request: Request, offering_id: Annotated[int, Query(ge=1, le=2**31 - 1)],
+                   module: Annotated[str, Query(min_length=1, max_length=60)]) -> Any:
+    """The cases a cohort decision would decide, each with its student's converted grade."""
+    from workflow.cohort import preview
+
+    with call(request, roles=(Role.EXAMINER,)) as (s, p, rt):
+        cases = preview(s, offering_id=offering_id, module_code=module, actor=p.actor,
+                        rounding=rt.settings.grade_rounding)
+        if not cases:
+            raise NotFound(f"no case of course offering {offering_id} with target module "
+                           f"{module} is waiting for your decision")
+        return {"offering_id": offering_id, "module": module, "cases": cases}
+
+
+@router.post("/cohorts/decide", response_model=CohortResultOut, tags=["cohorts"])
+def cohort_decide(request: Request, body: CohortIn) -> Response:
+    """Decide every case in review of one course offering and target module at once (all or
+    none, one audit event per case); the grade, if not given, is each student's own."""
+    from workflow.cohort import decide, waiting_cases
+
+    check_fields(body.event, body.data)
+    with call(request, roles=(Role.EXAMINER,), write=True) as (s, p, rt):
+        def run() -> tuple[int, Any]:
+            if body.expected_cases is not None:
+                waiting = waiting_cases(s, offering_id=body.offering_id,
+                                        module_code=body.module, actor=p.actor)
+                if sorted(set(body.expected_cases)) != waiting:
+                    raise Conflict(f"the cases waiting for this cohort decision changed: now "
+                                   f"{', '.join(map(str, waiting)) or 'none'}; review them "
+                                   "again")
+            fired = decide(s, offering_id=body.offering_id, module_code=body.module,
+                           event=body.event, data=dict(body.data), actor=p.actor,
+                           now=rt.now(), channel="api", settings=rt.settings)
+            return 200, {"decided": len(fired), "cases": [
+                {"case_id": f.case_id, "seq": f.seq, "to_state": f.to_state,
+                 "grade": f.data.get("grade")} for f in fired]}
+
+        return idempotent(request, s, p, body.model_dump(), run)
+
+
+@router.get("/precedents/inconsistent", response_model=list[InconsistentPair],
+            tags=["precedents"])
+def inconsistent_precedents(request: Request) -> Any:
+    """Pairs (partner course, home module, regulation version) that your office's valid
+    precedents decided differently."""
+    from workflow.precedents import inconsistent
+
+    roles = (Role.CLERK, Role.EXAMINER, Role.BOARD, Role.ADMIN)
+    with call(request, roles=roles) as (s, p, rt):
+        return inconsistent(s, now=rt.now(), institution_id=p.actor.institution_id)

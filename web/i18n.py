@@ -247,6 +247,143 @@ TEXT = {
     },
 }
 
+# The office's recognition work: transcripts, conversions, precedents, cohorts, export.
+RECOGNITION = {
+    "en": {
+        "nav": "Sections", "nav_cases": "Cases", "nav_transcripts": "Transcripts",
+        "transcripts_title": "Transcripts of records",
+        "upload_transcript": "Import a transcript",
+        "transcript_hint": "ELMO 1.7, ELMO 2.0 or an EWP transcript-of-records response "
+        "(XML, at most {mb} MB). Each result lands on its case; a result that matches no "
+        "case, or several, waits below for you. A faulty file is refused as a whole.",
+        "import_button": "Import", "report_title": "Import report: {file}",
+        "report_counts": "{matched} matched · {waiting} waiting · {resolved} matched by hand",
+        "report_again": "This file had been imported before; nothing new was imported.",
+        "r_matched": "matched", "r_unmatched": "no case found", "r_ambiguous": "several cases",
+        "r_resolved": "matched by hand", "r_skipped": "already imported",
+        "pending_title": "Results waiting for you", "no_pending": "No result is waiting.",
+        "learner": "Learner (as in the file)", "line": "Line", "note": "Note",
+        "match_to": "Case number", "match_button": "Apply to this case",
+        "candidates": "Cases waiting for this course's result",
+        "matched_notice": "The result was applied to case #{case}.",
+        "born": "born {date}", "imported": "Imported",
+        "precedents": "Precedents", "no_precedents": "No earlier decision for this partner "
+        "course and these target modules.",
+        "o_credited": "credited", "o_not_credited": "not credited",
+        "expired_precedents": "Expired: no longer a precedent",
+        "why_aged": "older than the validity period",
+        "why_regulations": "the regulations changed to {version}",
+        "suggestion_precedent": "Suggested by the precedents",
+        "as_in_case": "as in case #{case} of {date}", "regulations": "Regulations",
+        "conversions": "Grade conversion", "partner_grade": "Partner grade",
+        "method": "Method", "m_bavarian": "Modified Bavarian formula",
+        "m_percentile": "Percentile (ECTS grading tables)", "m_passfail": "Pass/fail",
+        "how": "How", "rounding_nearest": "nearest German step, ties to the better grade",
+        "rounding_truncate": "truncated to one decimal",
+        "band": "band {lower} to {upper} %, midpoint {mid} %",
+        "percentile_needs_table": "Not available: the percentile conversion needs the "
+        "partner's ECTS grading table for this course (and the office's own grade "
+        "distribution). Recog has no such table stored yet.",
+        "conversions_differ": "The two methods differ by {difference}: look at both before "
+        "you choose.", "conversions_agree": "Both methods agree within 0.3.",
+        "not_convertible": "Cannot be converted: {reason}",
+        "choose_grade": "Converted grade (your choice)",
+        "prefilled": "Pre-filled with the result of the modified Bavarian formula.",
+        "cohorts": "Cohorts waiting for your decision",
+        "cohort_offer": "{n} cases of this course offering with the target module {module} "
+        "wait for your decision.",
+        "cohort_decide_all": "Decide all {n} waiting cases", "cohort_title": "Cohort decision",
+        "cohort_intro": "One decision for each case below, with its own audit event and "
+        "notice. All or none: if one case cannot be decided, none is.",
+        "cohort_own_grade": "each student's own converted grade",
+        "cohort_grade_for_all": "Grade", "cohort_confirm": "I have checked the {n} cases "
+        "listed above.", "cohort_button_recognize": "Recognise all {n} cases",
+        "cohort_button_reject": "Reject all {n} cases",
+        "cohort_done": "{n} cases were decided.",
+        "cohort_none": "No case of this course offering with this target module waits for "
+        "your decision.", "cohort_blocked": "Case #{case} cannot be decided with its own "
+        "grade: {reason} Give one grade for all, or decide that case on its own.",
+        "cohort_changed": "The waiting cases changed since you looked; check the list again.",
+        "waiting": "waiting", "with_grade": "with {grade}", "module": "Module",
+        "export": "Export", "export_elmo": "Decision as ELMO 2.0 (XML)",
+        "inconsistent_title": "Precedents decided differently",
+        "inconsistent_hint": "Valid precedents decided these pairs of partner course and home "
+        "module differently. Check whether that was intended.",
+    },
+    "de": {
+        "nav": "Bereiche", "nav_cases": "Fälle", "nav_transcripts": "Transcripts",
+        "transcripts_title": "Transcripts of Records",
+        "upload_transcript": "Transcript importieren",
+        "transcript_hint": "ELMO 1.7, ELMO 2.0 oder eine EWP-Transcript-of-Records-Antwort "
+        "(XML, höchstens {mb} MB). Jedes Ergebnis landet bei seinem Fall; ein Ergebnis, das "
+        "zu keinem oder zu mehreren Fällen passt, wartet unten auf Sie. Eine fehlerhafte "
+        "Datei wird als Ganzes abgewiesen.",
+        "import_button": "Importieren", "report_title": "Importbericht: {file}",
+        "report_counts": "{matched} zugeordnet · {waiting} wartend · {resolved} von Hand "
+        "zugeordnet",
+        "report_again": "Diese Datei war schon importiert; es wurde nichts Neues importiert.",
+        "r_matched": "zugeordnet", "r_unmatched": "kein Fall gefunden",
+        "r_ambiguous": "mehrere Fälle", "r_resolved": "von Hand zugeordnet",
+        "r_skipped": "bereits importiert",
+        "pending_title": "Ergebnisse, die auf Sie warten",
+        "no_pending": "Kein Ergebnis wartet.", "learner": "Studierende/r (laut Datei)",
+        "line": "Zeile", "note": "Hinweis", "match_to": "Fallnummer",
+        "match_button": "Diesem Fall zuordnen",
+        "candidates": "Fälle, die auf ein Ergebnis dieses Kurses warten",
+        "matched_notice": "Das Ergebnis wurde Fall #{case} zugeordnet.",
+        "born": "geb. {date}", "imported": "Importiert",
+        "precedents": "Präzedenzfälle", "no_precedents": "Keine frühere Entscheidung zu "
+        "diesem Partnerkurs und diesen Zielmodulen.",
+        "o_credited": "angerechnet", "o_not_credited": "nicht angerechnet",
+        "expired_precedents": "Abgelaufen: kein Präzedenzfall mehr",
+        "why_aged": "älter als die Geltungsdauer",
+        "why_regulations": "die Prüfungsordnung wurde zu {version} geändert",
+        "suggestion_precedent": "Vorschlag aus den Präzedenzfällen",
+        "as_in_case": "wie in Fall #{case} vom {date}", "regulations": "Prüfungsordnung",
+        "conversions": "Notenumrechnung", "partner_grade": "Note des Partners",
+        "method": "Verfahren", "m_bavarian": "Modifizierte bayerische Formel",
+        "m_percentile": "Prozentrangverfahren (ECTS-Notenverteilungstabellen)",
+        "m_passfail": "Bestanden/nicht bestanden", "how": "Rechenweg",
+        "rounding_nearest": "nächste deutsche Notenstufe, bei Gleichstand die bessere",
+        "rounding_truncate": "auf eine Nachkommastelle abgeschnitten",
+        "band": "Band {lower} bis {upper} %, Mitte {mid} %",
+        "percentile_needs_table": "Nicht verfügbar: Das Prozentrangverfahren braucht die "
+        "ECTS-Notenverteilungstabelle des Partners für diesen Kurs (und die eigene "
+        "Notenverteilung des Prüfungsamts). Recog hat noch keine solche Tabelle gespeichert.",
+        "conversions_differ": "Die beiden Verfahren weichen um {difference} voneinander ab: "
+        "bitte beide ansehen, bevor Sie wählen.",
+        "conversions_agree": "Beide Verfahren liegen weniger als 0,3 auseinander.",
+        "not_convertible": "Nicht umrechenbar: {reason}",
+        "choose_grade": "Umgerechnete Note (Ihre Wahl)",
+        "prefilled": "Vorausgefüllt mit dem Ergebnis der modifizierten bayerischen Formel.",
+        "cohorts": "Kohorten, die auf Ihre Entscheidung warten",
+        "cohort_offer": "{n} Fälle dieses Kursangebots mit dem Zielmodul {module} warten auf "
+        "Ihre Entscheidung.",
+        "cohort_decide_all": "Alle {n} wartenden Fälle entscheiden",
+        "cohort_title": "Kohortenentscheidung",
+        "cohort_intro": "Eine Entscheidung für jeden der Fälle unten, jeweils mit eigenem "
+        "Eintrag im Verlauf und eigenem Bescheid. Alle oder keiner: Kann ein Fall nicht "
+        "entschieden werden, wird keiner entschieden.",
+        "cohort_own_grade": "die eigene umgerechnete Note jeder/jedes Studierenden",
+        "cohort_grade_for_all": "Note", "cohort_confirm": "Ich habe die {n} oben "
+        "aufgeführten Fälle geprüft.", "cohort_button_recognize": "Alle {n} Fälle anerkennen",
+        "cohort_button_reject": "Alle {n} Fälle ablehnen",
+        "cohort_done": "{n} Fälle wurden entschieden.",
+        "cohort_none": "Kein Fall dieses Kursangebots mit diesem Zielmodul wartet auf Ihre "
+        "Entscheidung.", "cohort_blocked": "Fall #{case} kann nicht mit der eigenen Note "
+        "entschieden werden: {reason} Geben Sie eine Note für alle an oder entscheiden Sie "
+        "diesen Fall einzeln.",
+        "cohort_changed": "Die wartenden Fälle haben sich geändert; bitte prüfen Sie die "
+        "Liste erneut.", "waiting": "wartend", "with_grade": "mit {grade}", "module": "Modul",
+        "export": "Export", "export_elmo": "Entscheidung als ELMO 2.0 (XML)",
+        "inconsistent_title": "Unterschiedlich entschiedene Präzedenzfälle",
+        "inconsistent_hint": "Gültige Präzedenzfälle haben diese Paare aus Partnerkurs und "
+        "Heimatmodul unterschiedlich entschieden. Prüfen Sie, ob das so gewollt war.",
+    },
+}
+for _lang in LANGUAGES:
+    TEXT[_lang].update(RECOGNITION[_lang])
+
 
 def pick_language(*, cookie: str | None, preferred: str | None,
                   accept_language: str | None) -> str:

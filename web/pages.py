@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from config.errors import RecogError
 from config.procedure import get_procedure
 from models import Institution, Module, Programme, Role, Student, User, user_programmes
-from web import i18n
+from web import i18n, recognition
 from web.actions import (
     CRITERIA,
     DECISIONS,
@@ -46,8 +47,12 @@ from web.security import (
 )
 from workflow import auth, queries
 from workflow.cases import DOCUMENT_KINDS, attach_document
+from workflow.cohort import decide, preview, waiting_cases, waiting_cohorts
 from workflow.engine import fire
+from workflow.errors import Conflict, ValidationFailed
 from workflow.guards import GERMAN_STEPS
+from workflow.precedents import inconsistent
+from workflow.transcript_import import import_transcript, match_by_hand
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 PAGE_SIZE = 25
@@ -303,21 +308,10 @@ def case_list(request: Request) -> Response:
             "filters": f, "partners": partners, "examiners": examiners,
             "page_no": page_no, "pages": pages, "query": query,
             "all_states": list(get_procedure().states),
+            "inconsistent": inconsistent(s, now=now, institution_id=p.actor.institution_id),
+            "cohorts": [c for c in waiting_cohorts(s, actor=p.actor) if c["waiting"] > 1]
+            if p.actor.role is Role.EXAMINER else [],
         }, principal=p)
-
-
-def _suggested_grade(detail: dict[str, Any]) -> str | None:
-    from workflow.grades import convert
-
-    result = detail.get("result") or {}
-    grade = result.get("grade")
-    scheme = result.get("scheme") or detail["course"]["grading_scheme"]
-    if not grade or not scheme:
-        return None
-    try:
-        return convert(str(grade), str(scheme), "nearest").grade
-    except (RecogError, ValueError, KeyError):
-        return None
 
 
 def _case_page(request: Request, s: Session, p: Principal, rt: Runtime, case_id: Id, *,
@@ -346,13 +340,28 @@ def _case_page(request: Request, s: Session, p: Principal, rt: Runtime, case_id:
                 user_programmes, user_programmes.c.user_id == User.id)))
             examiners.sort(key=lambda e: e.username not in prog_holders)
     template = "student_case.html" if p.is_student else "case.html"
+    conversion = None
+    cohort_offers: list[dict[str, Any]] = []
     if p.is_student:
         detail["examiner"] = None
+        detail["precedents"] = None
+    else:
+        conversion = recognition.conversions(
+            detail, rounding=rt.settings.grade_rounding,
+            tables=recognition.grading_tables(s, detail))
+        if (p.actor.role is Role.EXAMINER and detail["state"] == "in_review"
+                and examiner_id == p.actor.id):
+            for target in detail["targets"]:
+                waiting = waiting_cases(s, offering_id=detail["course"]["id"],
+                                        module_code=target["code"], actor=p.actor)
+                if len(waiting) > 1:
+                    cohort_offers.append({"module": target["code"], "n": len(waiting)})
     return render(request, template, {
         "case": detail, "history": history, "open_events": events, "error": error,
         "notice": notice, "modules": modules, "examiners": examiners,
         "targets": {t["code"] for t in detail["targets"]},
-        "suggested": _suggested_grade(detail), "steps": GERMAN_STEPS,
+        "suggested": conversion["suggested"] if conversion else None, "steps": GERMAN_STEPS,
+        "conversion": conversion, "cohort_offers": cohort_offers,
         "criteria_keys": CRITERIA, "structured": STRUCTURED_REASONS, "decisions": DECISIONS,
         "document_kinds": DOCUMENT_KINDS if not p.is_student else ("evidence",),
         "form": form or {}, "office": home, "student_view": p.is_student,
@@ -453,3 +462,176 @@ def case_status_link(request: Request, case_id: Id,
             raise Problem(403, "Forbidden", "only the office or the student may send status "
                           "links", code="forbidden")
     return RedirectResponse(f"/cases/{case_id}?notice={notice}", status_code=303)
+
+
+@router.get("/cases/{case_id}/export/elmo")
+def case_export_elmo(request: Request, case_id: Id) -> Response:
+    with page(request) as (s, p, rt):
+        return recognition.elmo_export(s, case_id, actor=p.actor, now=rt.now(),
+                                       settings=rt.settings, store=rt.store)
+
+
+# --- transcripts -------------------------------------------------------------------------------
+
+OFFICE = (Role.CLERK, Role.ADMIN)
+
+
+def _transcripts_page(request: Request, s: Session, p: Principal, *, error: str | None = None,
+                      status: int = 200) -> HTMLResponse:
+    q = request.query_params
+    sha = q.get("file", "")
+    report = (queries.imported_file(s, sha, actor=p.actor)
+              if len(sha) == 64 and all(c in "0123456789abcdef" for c in sha) else [])
+    waiting = queries.pending_results(s, actor=p.actor)
+    for row in waiting:
+        row["cases"] = queries.cases_waiting_for(s, actor=p.actor, partner=row["partner"],
+                                                 course=row["course"])
+    counts = {k: sum(1 for r in report if r["status"] == k)
+              for k in ("matched", "unmatched", "ambiguous", "resolved")}
+    matched = q.get("matched", "")
+    return render(request, "transcripts.html", {
+        "report": report, "report_counts": counts, "again": q.get("new") == "0",
+        "pending": waiting, "error": error,
+        "matched": int(matched) if matched.isdigit() and len(matched) < 10 else None,
+        "max_mb": recognition.MAX_TRANSCRIPT_BYTES // (1024 * 1024),
+    }, principal=p, status=status)
+
+
+@router.get("/transcripts")
+def transcripts(request: Request) -> Response:
+    with page(request, roles=OFFICE) as (s, p, _rt):
+        return _transcripts_page(request, s, p)
+
+
+def _transcripts_refused(request: Request, exc: Exception) -> Response:
+    """The transcripts page again, saying why the upload or the match was refused."""
+    if isinstance(exc, Problem):
+        status, message = exc.status, exc.detail
+    else:
+        assert isinstance(exc, RecogError)
+        status, message = status_of(exc)[0], exc.message
+    with page(request, roles=OFFICE) as (s, p, _rt):
+        return _transcripts_page(request, s, p, error=message, status=status)
+
+
+@router.post("/transcripts")
+def transcript_upload(request: Request, file: Annotated[UploadFile, File()],
+                      csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+    try:
+        with page(request, form={"csrf": csrf}, roles=OFFICE) as (s, p, rt):
+            content = recognition.read_transcript(file)
+            report = import_transcript(s, content, filename=safe_filename(file.filename),
+                                       store=rt.store, now=rt.now(),
+                                       home_institution_id=p.actor.institution_id,
+                                       channel="web")
+    except SignIn:
+        raise
+    except Problem as exc:
+        if exc.code not in ("media_type", "too_large"):
+            raise
+        return _transcripts_refused(request, exc)
+    except RecogError as exc:
+        return _transcripts_refused(request, exc)
+    sha = recognition.report_json(report, content)["sha256"]
+    new = len(report.results) - report.count("skipped")
+    return RedirectResponse(f"/transcripts?file={sha}&new={new}#report", status_code=303)
+
+
+@router.post("/transcripts/pending/{result_id}/match")
+def transcript_match(request: Request, result_id: Id,
+                     csrf: Annotated[str, Form(max_length=200)] = "",
+                     case_id: Annotated[str, Form(max_length=12)] = "") -> Response:
+    try:
+        with page(request, form={"csrf": csrf}, roles=OFFICE) as (s, p, rt):
+            queries.pending_result(s, result_id, actor=p.actor)
+            target = case_id.strip().lstrip("#")
+            if not target.isdigit() or not 1 <= int(target) < 2**31:
+                raise ValidationFailed("give the number of the case the result belongs to")
+            queries.case_status(s, int(target), actor=p.actor, now=rt.now())
+            match_by_hand(s, result_id, int(target), store=rt.store, actor=p.actor,
+                          now=rt.now(), channel="web")
+    except (SignIn, Problem):
+        raise
+    except RecogError as exc:
+        return _transcripts_refused(request, exc)
+    return RedirectResponse(f"/transcripts?matched={int(target)}", status_code=303)
+
+
+# --- cohort decisions --------------------------------------------------------------------------
+
+def _cohort_params(source: Any) -> tuple[int, str]:
+    raw = str(source.get("offering") or "")
+    module = str(source.get("module") or "").strip()[:60]
+    if not raw.isdigit() or not 1 <= int(raw) < 2**31 or not module:
+        raise ValidationFailed("a cohort is named by its course offering and target module")
+    return int(raw), module
+
+
+def _cohort_page(request: Request, s: Session, p: Principal, rt: Runtime, offering: int,
+                 module: str, *, error: str | None = None, status: int = 200,
+                 decided: int | None = None) -> HTMLResponse:
+    from models import Offering
+
+    cases = preview(s, offering_id=offering, module_code=module, actor=p.actor,
+                    rounding=rt.settings.grade_rounding)
+    course = s.get(Offering, offering) if cases else None
+    partner = s.get(Institution, course.institution_id) if course else None
+    return render(request, "cohort.html", {
+        "cases": cases, "offering": offering, "module": module, "course": course,
+        "partner": partner, "error": error, "decided": decided, "steps": GERMAN_STEPS,
+        "blocked": next((c for c in cases if c["error"]), None),
+        "ids": ",".join(str(c["case_id"]) for c in cases),
+        "criteria_keys": CRITERIA,
+    }, principal=p, status=status)
+
+
+@router.get("/cohorts")
+def cohort(request: Request) -> Response:
+    with page(request, roles=(Role.EXAMINER,)) as (s, p, rt):
+        offering, module = _cohort_params(request.query_params)
+        done = request.query_params.get("decided", "")
+        return _cohort_page(request, s, p, rt, offering, module,
+                            decided=int(done) if done.isdigit() and len(done) < 7 else None)
+
+
+@router.post("/cohorts/decide")
+async def cohort_decide(request: Request) -> Response:
+    form = await request.form()
+    return await _in_thread(_cohort_decide, request, form)
+
+
+def _cohort_decide(request: Request, form: Any) -> Response:
+    offering, module = _cohort_params(form)
+    event = str(form.get("event") or "")
+    data = form_data(event, form)
+    for key in ("offering", "module", "cases", "confirm"):
+        data.pop(key, None)
+    if event in ("recognize", "recognize_partially"):
+        data["modules"] = [module]
+    expected = sorted({int(c) for c in str(form.get("cases") or "").split(",")
+                       if c.strip().isdigit() and len(c.strip()) < 10})
+    try:
+        with page(request, form=form, roles=(Role.EXAMINER,)) as (s, p, rt):
+            if event not in ("recognize", "reject"):
+                raise ValidationFailed("a cohort is recognised or rejected here; other "
+                                       "decisions are taken case by case")
+            if form.get("confirm") != "1":
+                raise ValidationFailed("confirm that you have checked the listed cases")
+            check_fields(event, data)
+            waiting = waiting_cases(s, offering_id=offering, module_code=module,
+                                    actor=p.actor)
+            if waiting != expected:
+                t = i18n.translator(_language(request, p.language))
+                raise Conflict(t("cohort_changed"))
+            fired = decide(s, offering_id=offering, module_code=module, event=event,
+                           data=data, actor=p.actor, now=rt.now(), channel="web",
+                           settings=rt.settings)
+    except (SignIn, Problem):
+        raise
+    except RecogError as exc:
+        status = status_of(exc)[0]
+        with page(request, roles=(Role.EXAMINER,)) as (s, p, rt):
+            return _cohort_page(request, s, p, rt, offering, module, error=exc.message,
+                                status=status)
+    return RedirectResponse(f"/cohorts?offering={offering}&module={quote(module, safe='')}"
+                            f"&decided={len(fired)}", status_code=303)

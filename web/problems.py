@@ -24,6 +24,7 @@ from workflow.errors import (
     NotFound,
     ValidationFailed,
 )
+from workflow.transcripts import TranscriptRejected
 
 log = logging.getLogger("recog.web")
 PROBLEM = "application/problem+json"
@@ -69,6 +70,13 @@ def problem_response(status: int, title: str, detail: str, *, code: str = "error
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def _where(exc: Exception) -> dict[str, Any] | None:
+    """Where in an uploaded file the refusal lies, as members a program can read."""
+    if isinstance(exc, TranscriptRejected):
+        return {"file": exc.filename, "line": exc.line, "element": exc.element}
+    return None
+
+
 def _wants_page(request: Request) -> bool:
     return not request.url.path.startswith("/api/")
 
@@ -87,7 +95,7 @@ def install(app: FastAPI) -> None:
         if _wants_page(request):
             return _page(request, status, title, exc.message)
         return problem_response(status, title, exc.message, code=code,
-                                instance=request.url.path)
+                                instance=request.url.path, extra=_where(exc))
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:

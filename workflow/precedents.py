@@ -99,10 +99,13 @@ def for_case(session: Session, case_id: int, *, now: dt.datetime) -> dict[str, A
     return {"valid": valid, "expired": expired, "suggestion": suggestion}
 
 
-def inconsistent(session: Session, *, now: dt.datetime) -> list[dict[str, Any]]:
+def inconsistent(session: Session, *, now: dt.datetime,
+                 institution_id: int | None = None) -> list[dict[str, Any]]:
     """Pairs (partner course, module, regulation version) decided differently by valid
-    precedents: credited in one case, not credited in another, or with different grades."""
-    rows = session.execute(
+    precedents: credited in one case, not credited in another, or with different grades.
+    ``institution_id`` narrows it to one home institution's precedents (an office sees only
+    its own; None is the operator's view of all)."""
+    query = (
         select(Precedent.partner_id, Institution.code, Precedent.course_code, Module.code,
                Precedent.regulation_version, Precedent.outcome, Precedent.grade,
                Precedent.case_id)
@@ -111,6 +114,9 @@ def inconsistent(session: Session, *, now: dt.datetime) -> list[dict[str, Any]]:
         .where(Precedent.expires_at > now,
                Precedent.regulation_version == Module.regulation_version)
         .order_by(Precedent.id))
+    if institution_id is not None:
+        query = query.where(Precedent.institution_id == institution_id)
+    rows = session.execute(query)
     pairs: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
     for r in rows:
         pairs[(r[1], r[2], r[3], r[4])].append(r)

@@ -12,10 +12,21 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from config.procedure import get_procedure
-from models import Case, CaseEvent, Document, Institution, Module, Offering, Student, User
+from models import (
+    Case,
+    CaseEvent,
+    Document,
+    ImportedResult,
+    Institution,
+    Module,
+    Offering,
+    Student,
+    User,
+)
 from workflow import precedents
 from workflow.actors import Actor, acting_role, case_scope
 from workflow.errors import NotFound
+from workflow.transcript_import import WAITING as WAITING_FOR_RESULT
 
 
 def _scoped(query: Any, actor: Actor | None) -> Any:
@@ -219,3 +230,66 @@ def documents(session: Session, case_id: int, *, actor: Actor | None,
 def case_ids_of_student(session: Session, student_id: int) -> list[int]:
     return list(session.scalars(select(Case.id).where(Case.student_id == student_id)
                                 .order_by(Case.id.desc())))
+
+
+# --- imported transcript results (an office sees its own institution's only) ------------------
+
+def _imported(row: ImportedResult) -> dict[str, Any]:
+    learner = row.learner or {}
+    result = row.result or {}
+    name = " ".join(str(p) for p in (learner.get("given_names"), learner.get("family_name"))
+                    if p)
+    return {"id": row.id, "file": row.filename, "file_sha256": row.file_sha256,
+            "line": row.line, "status": row.status, "learner": name,
+            "birth_date": learner.get("birth_date"), "partner": result.get("partner"),
+            "course": result.get("code"), "title": result.get("title"),
+            "grade": result.get("grade"), "result_status": result.get("status"),
+            "date": result.get("date"), "case_id": row.case_id,
+            "candidates": (row.candidates or {}).get("cases") or [], "note": row.note,
+            "imported_at": row.imported_at}
+
+
+def pending_results(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
+    """Imported results of the actor's institution that matched no case, or several, and
+    wait for a clerk (``workflow.transcript_import.pending``, narrowed to one office)."""
+    rows = session.scalars(select(ImportedResult).where(
+        ImportedResult.status.in_(("unmatched", "ambiguous")),
+        ImportedResult.institution_id == actor.institution_id).order_by(ImportedResult.id))
+    return [_imported(r) for r in rows]
+
+
+def pending_result(session: Session, result_id: int, *, actor: Actor) -> dict[str, Any]:
+    """One waiting result of the actor's institution (else not found)."""
+    row = session.execute(select(ImportedResult).where(
+        ImportedResult.id == result_id, ImportedResult.status.in_(("unmatched", "ambiguous")),
+        ImportedResult.institution_id == actor.institution_id)).scalar()
+    if row is None:
+        raise NotFound(f"no waiting transcript result {result_id}")
+    return _imported(row)
+
+
+def imported_file(session: Session, sha256: str, *, actor: Actor) -> list[dict[str, Any]]:
+    """What became of each result of one imported file (the import's report, kept)."""
+    rows = session.scalars(select(ImportedResult).where(
+        ImportedResult.file_sha256 == sha256,
+        ImportedResult.institution_id == actor.institution_id).order_by(ImportedResult.line))
+    return [_imported(r) for r in rows]
+
+
+def cases_waiting_for(session: Session, *, actor: Actor, partner: str | None,
+                      course: str | None, limit: int = 20) -> list[dict[str, Any]]:
+    """Cases the actor may see that wait for a partner result of this course: where a
+    waiting transcript result may belong."""
+    if not course:
+        return []
+    query = (select(Case.id, Case.state, Student.name, Student.matriculation_number,
+                    Offering.term)
+             .join(Student, Student.id == Case.student_id)
+             .join(Offering, Offering.id == Case.offering_id)
+             .join(Institution, Institution.id == Offering.institution_id)
+             .where(Case.state.in_(WAITING_FOR_RESULT), Offering.code == course))
+    if partner:
+        query = query.where(Institution.code == partner)
+    rows = session.execute(_scoped(query, actor).order_by(Case.id).limit(limit))
+    return [{"id": r.id, "state": r.state, "student": r.name,
+             "matriculation_number": r.matriculation_number, "term": r.term} for r in rows]
