@@ -25,9 +25,14 @@ GENESIS = "0" * 64
 REDACTED = "__redacted__"
 
 
+# json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str),
+# with the encoder built once instead of per call (the same text: json.dumps builds this).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              default=str)
+
+
 def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
+    return _CANONICAL.encode(value)
 
 
 def digest(data: dict[str, Any]) -> str:

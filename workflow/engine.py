@@ -5,22 +5,26 @@ state through the procedure's static machine, appends a hash-chained audit event
 the case's clocks and writes the notification intents into the outbox, all inside the
 caller's transaction. It never commits: the boundary (request, task run, CLI command) does.
 
-The hot path uses SQLAlchemy Core on the session's connection: one read (with ``FOR UPDATE``
-on PostgreSQL; SQLite transactions already hold the write lock via ``BEGIN IMMEDIATE``) and
-a compare-and-swap ``UPDATE ... WHERE version = :old`` followed by the inserts. On PostgreSQL
-the update and the inserts travel as one statement (data-modifying CTEs), because a
-transition there is bound by round trips (see bench/transitions.py).
+The hot path (``_load`` of one case and ``writes.write``) runs on the DB-API cursor of the
+session's own connection (sqlite3, psycopg), with SQL rendered once per shape and the
+conversions the column types would do: one read (with ``FOR UPDATE`` on PostgreSQL; SQLite
+transactions already hold the write lock via ``BEGIN IMMEDIATE``) and a compare-and-swap
+``UPDATE ... WHERE version = :old`` followed by the inserts. On PostgreSQL the update and the
+inserts travel as one prepared statement (data-modifying CTEs), because a transition there is
+bound by round trips (see bench/transitions.py). Batches (``fire_many``) use SQLAlchemy Core.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from config.procedure import EventDef, Procedure, get_procedure
@@ -84,10 +88,83 @@ _LOAD = _LOAD_BASE.where(Case.id == bindparam("case_id"))
 _LOAD_LOCKED = _LOAD.with_for_update(of=Case)
 
 
-def _load(session: Session, case_id: int) -> Row[Any] | None:
-    locked = session.get_bind().dialect.name == "postgresql"
-    return session.connection().execute(_LOAD_LOCKED if locked else _LOAD,
-                                        {"case_id": case_id}).first()
+class CaseRow(NamedTuple):
+    """One loaded case (the columns of ``_LOAD``), as the fast path hands it back."""
+
+    id: int
+    institution_id: int
+    student_id: int
+    programme_id: int | None
+    examiner_id: int | None
+    state: str
+    version: int
+    chain_head: str
+    due_at: dt.datetime | None
+    due_kind: str | None
+    decision_due_at: dt.datetime | None
+    decision_paused_seconds: int | None
+    appeal_ends_at: dt.datetime | None
+    result: dict[str, Any] | None
+    offering_start: dt.date
+    offering_end: dt.date
+    offering_exam: dt.date | None
+    offering_status: str
+    offering_code: str
+    offering_term: str
+    timezone: str | None
+
+
+if CaseRow._fields != tuple(_LOAD.selected_columns.keys()):  # pragma: no cover
+    raise RuntimeError("CaseRow must list the columns of _LOAD, in order")
+_INSTANTS = tuple(CaseRow._fields.index(c)
+                  for c in ("due_at", "decision_due_at", "appeal_ends_at"))
+_RESULT = CaseRow._fields.index("result")
+_DATES = tuple(CaseRow._fields.index(c)
+               for c in ("offering_start", "offering_end", "offering_exam"))
+
+
+@functools.cache
+def _load_sql(kind: str) -> str:
+    """The SELECT of one case rendered once for the fast path's driver: qmark for sqlite3
+    (SQLite transactions hold the write lock already); pyformat and FOR UPDATE for psycopg."""
+    if kind == "sqlite":
+        return str(_LOAD.compile(dialect=sqlite.dialect()))
+    return str(_LOAD_LOCKED.compile(
+        dialect=postgresql.psycopg.dialect()))  # type: ignore[no-untyped-call]
+
+
+def _load(session: Session, case_id: int) -> Any:
+    """The case row with its offering's dates and its institution's zone, locked; None if
+    there is no such case."""
+    return _load_on(session.connection(), case_id)
+
+
+def _load_on(conn: Connection, case_id: int) -> Any:
+    """``_load`` on the session's connection: through its own DB-API cursor (sqlite3,
+    psycopg), with the conversions of the column types; through Core for other drivers."""
+    kind = writes.fast_kind(conn)
+    if kind is None:
+        locked = conn.dialect.name == "postgresql"
+        return conn.execute(_LOAD_LOCKED if locked else _LOAD, {"case_id": case_id}).first()
+    if kind == "sqlite":
+        raw = writes.fetch_one(conn, _load_sql(kind), (case_id,))
+        if raw is None:
+            return None
+        values = list(raw)
+        for i in _INSTANTS:
+            values[i] = writes.sqlite_instant_result(values[i])
+        values[_RESULT] = writes.sqlite_json_result(values[_RESULT])
+        for i in _DATES:
+            values[i] = writes.sqlite_date_result(values[i])
+        return CaseRow._make(values)
+    raw = writes.fetch_one(conn, _load_sql(kind), {"case_id": case_id},
+                           prepare=writes.pg_prepare(conn))
+    if raw is None:
+        return None
+    values = list(raw)
+    for i in _INSTANTS:
+        values[i] = writes.pg_instant_result(values[i])
+    return CaseRow._make(values)
 
 
 def _load_many(session: Session, case_ids: list[int]) -> list[Row[Any]]:
@@ -95,6 +172,11 @@ def _load_many(session: Session, case_ids: list[int]) -> list[Row[Any]]:
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=Case)
     return list(session.connection().execute(query))
+
+
+@functools.cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 def case_ref(case_id: int) -> str:
@@ -198,17 +280,25 @@ def _transition(
     ref = case_ref(row.id)
     if row.state not in ev.sources:
         raise IllegalTransition(proc.explain_illegal(ref, ev.name, row.state))
-    check_may_fire(actor, ev, ref)
-    ctx = GuardContext(session, row, actor, now, dict(data or {}), settings, ev.name, ref,
-                       cache=cache if cache is not None else {})
-    for guard in ev.guards:
-        GUARDS[guard](ctx)
+    role = acting_role(actor, ev)
+    if role is None:
+        check_may_fire(actor, ev, ref)  # raises, naming who may
+    assert role is not None
+    updates: dict[str, Any]
+    if ev.guards:
+        ctx = GuardContext(session, row, actor, now, dict(data or {}), settings, ev.name, ref,
+                           cache=cache if cache is not None else {})
+        for guard in ev.guards:
+            GUARDS[guard](ctx)
+        fired_data, updates = ctx.data, ctx.updates
+    else:
+        fired_data, updates = dict(data or {}), {}
 
     subject = _Subject(row.state)
     proc.machine.events[ev.name].trigger(subject)
-    result = ctx.updates.get("result", row.result) or {}
+    result = updates.get("result", row.result) or {}
     result_date = dt.date.fromisoformat(result["date"]) if result.get("date") else None
-    zone = ZoneInfo(row.timezone or settings.timezone)
+    zone = _zone(row.timezone or settings.timezone)
     clocks = next_clocks(
         proc.states[subject.state].deadline,
         before=Clocks(row.due_at, row.due_kind, row.decision_due_at,
@@ -218,14 +308,12 @@ def _transition(
         result_date=result_date,
     )
     plan = schedule(clocks, now=now, zone=zone, settings=settings)
-    ctx.updates.update(due_at=clocks.due_at, due_kind=clocks.due_kind,
-                       decision_due_at=clocks.decision_due_at,
-                       decision_paused_seconds=clocks.decision_paused_seconds,
-                       appeal_ends_at=clocks.appeal_ends_at)
-    role = acting_role(actor, ev)
-    assert role is not None  # check_may_fire raised otherwise
+    updates.update(due_at=clocks.due_at, due_kind=clocks.due_kind,
+                   decision_due_at=clocks.decision_due_at,
+                   decision_paused_seconds=clocks.decision_paused_seconds,
+                   appeal_ends_at=clocks.appeal_ends_at)
     return _build(row, event=ev.name, to_state=subject.state, actor=actor, role=role,
-                  channel=channel, now=now, data=ctx.data, updates=ctx.updates,
+                  channel=channel, now=now, data=fired_data, updates=updates,
                   notify=ev.notify, plan=plan, webhooks=bool(settings.webhooks))
 
 
@@ -253,16 +341,17 @@ def fire(
     proc = procedure or get_procedure()
     settings = settings or get_settings()
     ev = _event_def(proc, event)
-    row = _load(session, case_id)
-    ref = case_ref(case_id)
+    conn = session.connection()
+    row = _load_on(conn, case_id)
     if row is None or not may_see(actor, row):
-        raise NotFound(f"{ref} not found")
+        raise NotFound(f"{case_ref(case_id)} not found")
     if expected_version is not None and row.version != expected_version:
-        raise StaleVersion(f"cannot {event} {ref}: you saw version {expected_version}, but it "
-                           f"is now at version {row.version} ({row.state}); reload it")
+        raise StaleVersion(f"cannot {event} {case_ref(case_id)}: you saw version "
+                           f"{expected_version}, but it is now at version {row.version} "
+                           f"({row.state}); reload it")
     w, fired = _transition(session, row, ev, actor=actor, now=now, data=data, channel=channel,
                            proc=proc, settings=settings)
-    if not writes.write(session.connection(), w):
+    if not writes.write(conn, w):
         raise _conflict(session, case_id, event)
     if w.outbox_rows:
         session.info["recog_outbox_written"] = True

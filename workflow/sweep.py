@@ -43,7 +43,7 @@ def _id_set(session: Session, ids: list[int]) -> Any:
     """The claimed ids as ONE bound parameter (a JSON array on SQLite, an array on
     PostgreSQL): ten thousand separate parameters would cost more to compile than to run."""
     if session.get_bind().dialect.name == "postgresql":
-        return select(func.unnest(bindparam("ids", ids, type_=ARRAY(Integer))))
+        return select(func.unnest(bindparam("ids", ids, type_=ARRAY(Integer)))).scalar_subquery()
     return select(literal_column("value")).select_from(
         func.json_each(bindparam("ids", json.dumps(ids))))
 
@@ -63,13 +63,18 @@ def sweep(session: Session, *, now: dt.datetime, settings: Settings,
     r = REMINDERS.c
     due = (select(r.id).where(r.done_at.is_(None), r.due_at <= now)
            .order_by(r.due_at, r.id).limit(limit or settings.sweep_batch))
+    returning = (r.id, r.case_id, r.kind, r.action, r.event, r.recipient, r.due_at)
     if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+        # UPDATE ... FROM (the locked due ids): the planner joins on the primary key instead
+        # of hashing the whole table, so the cost stays with the due rows.
+        locked = due.with_for_update(skip_locked=True).cte("due")
+        claim = (update(REMINDERS).where(r.id == locked.c.id).values(done_at=now)
+                 .returning(*returning))
+    else:
+        claim = (update(REMINDERS).where(r.id.in_(due.scalar_subquery())).values(done_at=now)
+                 .returning(*returning))
     # Core, not ORM: ten thousand returned rows need no identity map.
-    claimed = session.connection().execute(
-        update(REMINDERS).where(r.id.in_(due.scalar_subquery())).values(done_at=now)
-        .returning(r.id, r.case_id, r.kind, r.action, r.event, r.recipient, r.due_at)
-    ).all()
+    claimed = session.connection().execute(claim).all()
     result.claimed = len(claimed)
     if not claimed:
         return result

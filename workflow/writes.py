@@ -1,12 +1,20 @@
 """The writes of one audit event, built once and sent in as few round trips as possible.
 
-A transition is bound by round trips on PostgreSQL and by statement overhead on SQLite
-(bench/transitions.py). So the statements are built once per shape and executed on the
-session's connection, never rebuilt per call; on PostgreSQL the case update, the audit row,
-the outbox rows and the reminder plan travel as ONE statement of data-modifying CTEs, on
-SQLite as a few prebuilt statements inside the transaction that already holds the write lock.
+A transition is bound by round trips on PostgreSQL and by per-statement overhead on SQLite
+(bench/transitions.py). So the hot path (``write``, and ``engine._load``) runs on the DB-API
+cursor of the session's own connection: the same transaction, never a commit, SQL rendered
+once per shape. It does what the column types (``models.base``) would do: an aware instant is
+stored on SQLite as SQLAlchemy's SQLite ``DateTime`` stores it (naive UTC text,
+``%Y-%m-%d %H:%M:%S.%f``) and handed back aware UTC; JSON is ``json.dumps`` text on SQLite and
+a psycopg ``Jsonb`` on PostgreSQL, exactly as sqlalchemy's JSON type binds it; a driver error
+becomes the SQLAlchemy exception it would have become through ``Connection.execute``.
 
-Both paths keep the same semantics: a compare-and-swap on the case version (0 rows: somebody
+On PostgreSQL the case update, the audit row, the outbox rows and the reminder plan travel as
+ONE prepared statement of data-modifying CTEs; on SQLite as a few statements inside the
+transaction that already holds the write lock (``BEGIN IMMEDIATE``). Batches (``write_many``,
+cohort decisions) and drivers other than sqlite3 and psycopg use SQLAlchemy Core.
+
+Every path keeps the same semantics: a compare-and-swap on the case version (0 rows: somebody
 else won), pending reminders not in the new plan are dropped, planned ones are inserted unless
 an identical (case, kind, due time) already exists (pending or done: each once).
 """
@@ -16,8 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from sqlalchemy import (
     Connection,
@@ -26,7 +35,6 @@ from sqlalchemy import (
     delete,
     insert,
     select,
-    text,
     tuple_,
     update,
 )
@@ -56,6 +64,306 @@ class Write:
     plan: list[dict[str, Any]] | None  # None: leave the reminders as they are
 
 
+# --------------------------------------------------------------------------------------------
+# The DB-API fast path: the drivers it knows, the column type conversions, errors
+
+UTC = dt.UTC
+# (dialect name, driver) -> the fast path's name; any other driver goes through Core.
+FAST = {("sqlite", "pysqlite"): "sqlite", ("postgresql", "psycopg"): "postgresql"}
+
+
+def fast_kind(conn: Connection) -> str | None:
+    """"sqlite" or "postgresql" when ``conn`` runs on a driver the fast path speaks."""
+    dialect = conn.dialect
+    return FAST.get((dialect.name, dialect.driver))
+
+
+def _naive(value: dt.datetime) -> NoReturn:
+    raise ValueError(f"naive datetime {value!r}: Recog stores aware UTC instants only")
+
+
+def sqlite_instant(value: dt.datetime | None) -> str | None:
+    """Bind an instant as ``UTCDateTime`` over SQLAlchemy's SQLite ``DateTime`` does: naive
+    UTC, "%Y-%m-%d %H:%M:%S.%f" (always six fractional digits)."""
+    if value is None:
+        return None
+    zone = value.tzinfo
+    if zone is None:
+        _naive(value)
+    if zone is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def pg_instant(value: dt.datetime | None) -> dt.datetime | None:
+    """Bind an instant as ``UTCDateTime`` does on PostgreSQL: aware, in UTC (timestamptz)."""
+    if value is None:
+        return None
+    zone = value.tzinfo
+    if zone is None:
+        _naive(value)
+    return value if zone is UTC else value.astimezone(UTC)
+
+
+def sqlite_instant_result(value: str | None) -> dt.datetime | None:
+    """What ``UTCDateTime`` hands back on SQLite: the stored text, read as UTC."""
+    if value is None:
+        return None
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def pg_instant_result(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def sqlite_date_result(value: str | None) -> dt.date | None:
+    return None if value is None else dt.date.fromisoformat(value)
+
+
+def sqlite_json(value: Any) -> str:
+    """sqlalchemy's JSON on SQLite: ``json.dumps`` with its defaults (None is JSON null)."""
+    return json.dumps(value)
+
+
+def sqlite_json_result(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+@functools.cache
+def _jsonb() -> Callable[[Any], Any]:
+    from psycopg.types.json import Jsonb
+
+    return Jsonb
+
+
+def pg_json(value: Any) -> Any:
+    """sqlalchemy's JSONB on psycopg: the value wrapped in ``psycopg.types.json.Jsonb``."""
+    return _jsonb()(value)
+
+
+_CURSOR = "recog_cursor"  # key in the pooled connection's info: (DB-API connection, cursor)
+
+
+def dbapi_cursor(conn: Connection) -> Any:
+    """A cursor on the session's own DB-API connection (same transaction, no commit), made
+    once per DB-API connection and kept in its pool entry's ``info``."""
+    pooled = conn.connection
+    raw = pooled.driver_connection
+    kept = pooled.info.get(_CURSOR)
+    if kept is not None and kept[0] is raw:
+        return kept[1]
+    cur = raw.cursor()  # type: ignore[union-attr]
+    pooled.info[_CURSOR] = (raw, cur)
+    return cur
+
+
+def run(conn: Connection, cur: Any, sql: str, params: Any, **kwargs: Any) -> None:
+    """``cur.execute``; a driver error is handled as ``Connection.execute`` handles it (the
+    same SQLAlchemy exception class, a lost connection invalidated)."""
+    try:
+        cur.execute(sql, params, **kwargs)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        conn.connection.info.pop(_CURSOR, None)  # SQLAlchemy closes the cursor now
+        conn._handle_dbapi_exception(exc, sql, params, cur, None)
+
+
+def pg_prepare(conn: Connection) -> bool | None:
+    """psycopg's ``prepare`` argument for the hot path's statements: prepared at once (they
+    repeat on every transition), unless the connection was configured never to prepare
+    (``prepare_threshold=None``, e.g. behind a transaction-pooling PgBouncer)."""
+    threshold = conn.connection.driver_connection.prepare_threshold  # type: ignore[union-attr]
+    return None if threshold is None else True
+
+
+def fetch_one(conn: Connection, sql: str, params: Any, **kwargs: Any) -> Sequence[Any] | None:
+    cur = dbapi_cursor(conn)
+    run(conn, cur, sql, params, **kwargs)
+    rows = cur.fetchall()
+    return rows[0] if rows else None
+
+
+# --------------------------------------------------------------------------------------------
+# SQLite: a few statements through sqlite3, each rendered once per shape
+
+_INSTANTS = ("updated_at", "due_at", "decision_due_at", "appeal_ends_at")
+_JSONS = ("result", "decision")
+_EVENT_COLUMNS = ("case_id", "seq", "event", "from_state", "to_state", "actor_role", "actor_id",
+                  "channel", "at", "data", "data_digest", "prev_hash", "hash")
+_OUTBOX_COLUMNS = ("dedup_key", "case_id", "event_seq", "channel", "recipient", "template",
+                   "payload", "status", "attempts", "available_at", "created_at")
+_REMINDER_COLUMNS = ("case_id", "kind", "due_at", "action", "recipient", "event")
+
+
+def _qmarks(n: int) -> str:
+    return "(" + ", ".join("?" * n) + ")"
+
+
+_SQLITE_CONVERT: dict[str, Callable[[Any], Any]] = {
+    **dict.fromkeys(_INSTANTS, sqlite_instant), **dict.fromkeys(_JSONS, sqlite_json)}
+_SQLITE_INSERT_EVENT = (f"INSERT INTO case_events ({', '.join(_EVENT_COLUMNS)}) "
+                        f"VALUES {_qmarks(len(_EVENT_COLUMNS))}")
+
+
+@functools.cache
+def _sqlite_update(extra: tuple[str, ...],
+                   ) -> tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]:
+    cols = BASE + extra
+    sets = ", ".join(f"{c} = ?" for c in cols)
+    return (f"UPDATE cases SET {sets} WHERE id = ? AND version = ?",
+            tuple((c, _SQLITE_CONVERT.get(c)) for c in cols))
+
+
+@functools.cache
+def _sqlite_insert_outbox(n: int) -> str:
+    rows = ", ".join([_qmarks(len(_OUTBOX_COLUMNS))] * n)
+    return f"INSERT INTO outbox ({', '.join(_OUTBOX_COLUMNS)}) VALUES {rows}"
+
+
+@functools.cache
+def _sqlite_replan(n: int) -> tuple[str, str]:
+    """DELETE of the pending reminders not in a plan of ``n`` items; INSERT of the plan."""
+    drop = "DELETE FROM reminders WHERE case_id = ? AND done_at IS NULL"
+    if n:
+        drop += f" AND (kind, due_at) NOT IN (VALUES {', '.join(['(?, ?)'] * n)})"
+    rows = ", ".join([_qmarks(len(_REMINDER_COLUMNS))] * n)
+    return drop, (f"INSERT INTO reminders ({', '.join(_REMINDER_COLUMNS)}) VALUES {rows} "
+                  "ON CONFLICT DO NOTHING")
+
+
+def write_sqlite(conn: Connection, w: Write) -> bool:
+    """False if the compare-and-swap found another version (nothing written then)."""
+    cur = dbapi_cursor(conn)
+    values = w.case_values
+    sql, columns = _sqlite_update(tuple(k for k in EXTRA if k in values))
+    e = w.event_row
+    at = e["at"]
+    at_text = sqlite_instant(at)  # the event's time; usually also updated_at and the outbox's
+    params = [at_text if values[c] is at else values[c] if convert is None
+              else convert(values[c]) for c, convert in columns]
+    params.append(w.case_id)
+    params.append(w.old_version)
+    run(conn, cur, sql, params)
+    if cur.rowcount != 1:
+        return False
+    run(conn, cur, _SQLITE_INSERT_EVENT, (
+        e["case_id"], e["seq"], e["event"], e["from_state"], e["to_state"], e["actor_role"],
+        e["actor_id"], e["channel"], at_text, sqlite_json(e["data"]), e["data_digest"],
+        e["prev_hash"], e["hash"]))
+    if w.plan is not None:
+        drop, add = _sqlite_replan(len(w.plan))
+        due = [sqlite_instant(p["due_at"]) for p in w.plan]
+        params = [w.case_id]
+        for p, p_due in zip(w.plan, due, strict=True):
+            params += (p["kind"], p_due)
+        run(conn, cur, drop, params)
+        if w.plan:
+            params = []
+            for p, p_due in zip(w.plan, due, strict=True):
+                params += (p["case_id"], p["kind"], p_due, p["action"], p["recipient"],
+                           p["event"])
+            run(conn, cur, add, params)
+    if w.outbox_rows:
+        params = []
+        for o in w.outbox_rows:
+            available, created = o["available_at"], o["created_at"]
+            params += (o["dedup_key"], o["case_id"], o["event_seq"], o["channel"],
+                       o["recipient"], o["template"], sqlite_json(o["payload"]), o["status"],
+                       o["attempts"], at_text if available is at else sqlite_instant(available),
+                       at_text if created is at else sqlite_instant(created))
+        run(conn, cur, _sqlite_insert_outbox(len(w.outbox_rows)), params)
+    return True
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL: one prepared statement of data-modifying CTEs through psycopg
+
+_PG_CASTS = {"result": "jsonb", "decision": "jsonb", "due_at": "timestamptz",
+             "decision_due_at": "timestamptz", "appeal_ends_at": "timestamptz",
+             "updated_at": "timestamptz", "decision_paused_seconds": "integer",
+             "examiner_id": "integer", "programme_id": "integer", "due_kind": "varchar"}
+_PG_CONVERT: dict[str, Callable[[Any], Any]] = {
+    **dict.fromkeys(_INSTANTS, pg_instant), **dict.fromkeys(_JSONS, pg_json)}
+
+
+@functools.cache
+def _pg_statement(extra: tuple[str, ...], n_outbox: int, plan_size: int | None,
+                  ) -> tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]:
+    """One statement: CAS update, audit insert, outbox inserts, reminder re-plan; with the
+    case columns it sets and their conversions."""
+    cols = BASE + extra
+    sets = ", ".join(f"{c} = CAST(%({c})s AS {_PG_CASTS[c]})" if c in _PG_CASTS
+                     else f"{c} = %({c})s" for c in cols)
+    parts = [
+        f"upd AS (UPDATE cases SET {sets} WHERE id = %(b_id)s AND version = %(b_version)s "
+        "RETURNING id)",
+        "ev AS (INSERT INTO case_events (case_id, seq, event, from_state, to_state, "
+        "actor_role, actor_id, channel, at, data, data_digest, prev_hash, hash) "
+        "SELECT id, CAST(%(e_seq)s AS integer), %(e_event)s, CAST(%(e_from)s AS varchar), "
+        "%(e_to)s, %(e_role)s, CAST(%(e_actor)s AS integer), %(e_channel)s, "
+        "CAST(%(e_at)s AS timestamptz), CAST(%(e_data)s AS jsonb), %(e_digest)s, %(e_prev)s, "
+        "%(e_hash)s FROM upd RETURNING case_id)",
+    ]
+    if n_outbox:
+        rows = ", ".join(f"(%(o{i}_key)s, %(o{i}_channel)s, %(o{i}_recipient)s, "
+                         f"CAST(%(o{i}_payload)s AS jsonb))" for i in range(n_outbox))
+        parts.append(
+            "ob AS (INSERT INTO outbox (dedup_key, case_id, event_seq, channel, recipient, "
+            "template, payload, status, attempts, available_at, created_at) "
+            "SELECT v.k, ev.case_id, CAST(%(e_seq)s AS integer), v.c, v.r, %(e_event)s, v.p, "
+            "'pending', 0, CAST(%(e_at)s AS timestamptz), CAST(%(e_at)s AS timestamptz) "
+            f"FROM ev CROSS JOIN (VALUES {rows}) AS v(k, c, r, p))")
+    if plan_size is not None:
+        keep = ", ".join(f"(%(r{i}_kind)s, CAST(%(r{i}_due)s AS timestamptz))"
+                         for i in range(plan_size))
+        not_in = f" AND (kind, due_at) NOT IN (VALUES {keep})" if plan_size else ""
+        parts.append("del AS (DELETE FROM reminders WHERE case_id = (SELECT id FROM upd) "
+                     f"AND done_at IS NULL{not_in})")
+        if plan_size:
+            rows = ", ".join(f"(%(r{i}_kind)s, CAST(%(r{i}_due)s AS timestamptz), "
+                             f"%(r{i}_action)s, CAST(%(r{i}_recipient)s AS varchar), "
+                             f"CAST(%(r{i}_event)s AS varchar))" for i in range(plan_size))
+            parts.append(
+                "rem AS (INSERT INTO reminders (case_id, kind, due_at, action, recipient, "
+                "event) SELECT upd.id, v.k, v.d, v.a, v.r, v.e FROM upd CROSS JOIN (VALUES "
+                f"{rows}) AS v(k, d, a, r, e) ON CONFLICT DO NOTHING)")
+    sql = "WITH " + ", ".join(parts) + " SELECT count(*) FROM upd"
+    return sql, tuple((c, _PG_CONVERT.get(c)) for c in cols)
+
+
+def write_postgresql(conn: Connection, w: Write) -> bool:
+    values = w.case_values
+    sql, columns = _pg_statement(tuple(k for k in EXTRA if k in values), len(w.outbox_rows),
+                                 None if w.plan is None else len(w.plan))
+    params: dict[str, Any] = {c: values[c] if convert is None else convert(values[c])
+                              for c, convert in columns}
+    e = w.event_row
+    params.update(b_id=w.case_id, b_version=w.old_version, e_seq=e["seq"],
+                  e_event=e["event"], e_from=e["from_state"], e_to=e["to_state"],
+                  e_role=e["actor_role"], e_actor=e["actor_id"], e_channel=e["channel"],
+                  e_at=pg_instant(e["at"]), e_data=pg_json(e["data"]),
+                  e_digest=e["data_digest"], e_prev=e["prev_hash"], e_hash=e["hash"])
+    for i, o in enumerate(w.outbox_rows):
+        params[f"o{i}_key"] = o["dedup_key"]
+        params[f"o{i}_channel"] = o["channel"]
+        params[f"o{i}_recipient"] = o["recipient"]
+        params[f"o{i}_payload"] = pg_json(o["payload"])
+    for i, p in enumerate(w.plan or ()):
+        params[f"r{i}_kind"] = p["kind"]
+        params[f"r{i}_due"] = pg_instant(p["due_at"])
+        params[f"r{i}_action"] = p["action"]
+        params[f"r{i}_recipient"] = p["recipient"]
+        params[f"r{i}_event"] = p["event"]
+    changed = fetch_one(conn, sql, params, prepare=pg_prepare(conn))
+    return changed is not None and changed[0] == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Core: batches, and drivers the fast path does not speak
+
+
 @functools.cache
 def _update_stmt(extra: tuple[str, ...]) -> Any:
     cols = BASE + extra
@@ -66,13 +374,12 @@ def _update_stmt(extra: tuple[str, ...]) -> Any:
 
 _INSERT_EVENT = insert(EVENTS)
 _INSERT_OUTBOX = insert(OUTBOX)
-_INSERT_REMINDERS = sqlite_insert(REMINDERS).on_conflict_do_nothing()
 _DELETE_ALL_PENDING = delete(REMINDERS).where(REMINDERS.c.case_id == bindparam("case_id"),
                                               REMINDERS.c.done_at.is_(None))
 
 
-def write_sqlite(conn: Connection, w: Write) -> bool:
-    """Prebuilt statements; False if the compare-and-swap found another version."""
+def write_core(conn: Connection, w: Write) -> bool:
+    """The same writes through SQLAlchemy Core (any driver); False on a lost CAS."""
     extra = tuple(k for k in EXTRA if k in w.case_values)
     changed = conn.execute(_update_stmt(extra),
                            {"b_id": w.case_id, "b_version": w.old_version, **w.case_values})
@@ -85,89 +392,21 @@ def write_sqlite(conn: Connection, w: Write) -> bool:
         if keep:
             drop = drop.where(tuple_(REMINDERS.c.kind, REMINDERS.c.due_at).not_in(keep))
         conn.execute(drop, {"case_id": w.case_id})
-        if w.plan:
-            conn.execute(_INSERT_REMINDERS, w.plan)
+        insert_ignoring_duplicates(conn, REMINDERS, w.plan)
     if w.outbox_rows:
         conn.execute(_INSERT_OUTBOX, w.outbox_rows)
     return True
 
 
-def _pg_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-@functools.cache
-def _pg_statement(extra: tuple[str, ...], n_outbox: int, plan_size: int | None) -> Any:
-    """One statement: CAS update, audit insert, outbox inserts, reminder re-plan."""
-    casts = {"result": "jsonb", "decision": "jsonb", "due_at": "timestamptz",
-             "decision_due_at": "timestamptz", "appeal_ends_at": "timestamptz",
-             "updated_at": "timestamptz", "decision_paused_seconds": "integer",
-             "examiner_id": "integer", "programme_id": "integer", "due_kind": "varchar"}
-    sets = ", ".join(f"{c} = CAST(:{c} AS {casts[c]})" if c in casts else f"{c} = :{c}"
-                     for c in BASE + extra)
-    parts = [
-        f"upd AS (UPDATE cases SET {sets} WHERE id = :b_id AND version = :b_version "
-        "RETURNING id)",
-        "ev AS (INSERT INTO case_events (case_id, seq, event, from_state, to_state, "
-        "actor_role, actor_id, channel, at, data, data_digest, prev_hash, hash) "
-        "SELECT id, CAST(:e_seq AS integer), :e_event, CAST(:e_from AS varchar), :e_to, "
-        ":e_role, CAST(:e_actor AS integer), :e_channel, CAST(:e_at AS timestamptz), "
-        "CAST(:e_data AS jsonb), :e_digest, :e_prev, :e_hash FROM upd RETURNING case_id)",
-    ]
-    if n_outbox:
-        rows = ", ".join(f"(:o{i}_key, :o{i}_channel, :o{i}_recipient, "
-                         f"CAST(:o{i}_payload AS jsonb))" for i in range(n_outbox))
-        parts.append(
-            "ob AS (INSERT INTO outbox (dedup_key, case_id, event_seq, channel, recipient, "
-            "template, payload, status, attempts, available_at, created_at) "
-            "SELECT v.k, ev.case_id, CAST(:e_seq AS integer), v.c, v.r, :e_event, v.p, "
-            "'pending', 0, CAST(:e_at AS timestamptz), CAST(:e_at AS timestamptz) "
-            f"FROM ev CROSS JOIN (VALUES {rows}) AS v(k, c, r, p))")
-    if plan_size is not None:
-        keep = ", ".join(f"(:r{i}_kind, CAST(:r{i}_due AS timestamptz))"
-                         for i in range(plan_size))
-        not_in = f" AND (kind, due_at) NOT IN (VALUES {keep})" if plan_size else ""
-        parts.append("del AS (DELETE FROM reminders WHERE case_id = (SELECT id FROM upd) "
-                     f"AND done_at IS NULL{not_in})")
-        if plan_size:
-            rows = ", ".join(f"(:r{i}_kind, CAST(:r{i}_due AS timestamptz), :r{i}_action, "
-                             f"CAST(:r{i}_recipient AS varchar), CAST(:r{i}_event AS varchar))"
-                             for i in range(plan_size))
-            parts.append(
-                "rem AS (INSERT INTO reminders (case_id, kind, due_at, action, recipient, "
-                "event) SELECT upd.id, v.k, v.d, v.a, v.r, v.e FROM upd CROSS JOIN (VALUES "
-                f"{rows}) AS v(k, d, a, r, e) ON CONFLICT DO NOTHING)")
-    return text("WITH " + ", ".join(parts) + " SELECT count(*) FROM upd")
-
-
-def write_postgresql(conn: Connection, w: Write) -> bool:
-    extra = tuple(k for k in EXTRA if k in w.case_values)
-    params: dict[str, Any] = {"b_id": w.case_id, "b_version": w.old_version}
-    for key, value in w.case_values.items():
-        params[key] = _pg_json(value) if key in ("result", "decision") and value is not None \
-            else value
-    e = w.event_row
-    params.update(e_seq=e["seq"], e_event=e["event"], e_from=e["from_state"],
-                  e_to=e["to_state"], e_role=e["actor_role"], e_actor=e["actor_id"],
-                  e_channel=e["channel"], e_at=e["at"], e_data=_pg_json(e["data"]),
-                  e_digest=e["data_digest"], e_prev=e["prev_hash"], e_hash=e["hash"])
-    for i, row in enumerate(w.outbox_rows):
-        params.update({f"o{i}_key": row["dedup_key"], f"o{i}_channel": row["channel"],
-                       f"o{i}_recipient": row["recipient"],
-                       f"o{i}_payload": _pg_json(row["payload"])})
-    for i, p in enumerate(w.plan or []):
-        params.update({f"r{i}_kind": p["kind"], f"r{i}_due": p["due_at"],
-                       f"r{i}_action": p["action"], f"r{i}_recipient": p["recipient"],
-                       f"r{i}_event": p["event"]})
-    stmt = _pg_statement(extra, len(w.outbox_rows),
-                         None if w.plan is None else len(w.plan))
-    return bool(conn.execute(stmt, params).scalar() == 1)
-
-
 def write(conn: Connection, w: Write) -> bool:
-    if conn.dialect.name == "postgresql":
+    """Write one audit event on ``conn`` (the session's connection); False if the
+    compare-and-swap on the case version failed (nothing was written then)."""
+    kind = fast_kind(conn)
+    if kind == "sqlite":
+        return write_sqlite(conn, w)
+    if kind == "postgresql":
         return write_postgresql(conn, w)
-    return write_sqlite(conn, w)
+    return write_core(conn, w)
 
 
 def write_many(conn: Connection, batch: list[Write]) -> list[int]:
@@ -206,4 +445,3 @@ def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str
 
 
 __all__ = ["BASE", "EXTRA", "Write", "insert_ignoring_duplicates", "write", "write_many"]
-_ = dt  # datetimes pass through as aware values on both drivers
