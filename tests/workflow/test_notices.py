@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import os
 import re
 import shutil
 import subprocess
@@ -20,7 +21,6 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import services_required
 
 from workflow import notices
 from workflow.deadlines import end_of_day
@@ -49,7 +49,8 @@ def _pdf_renderer_loads() -> bool:
 
 
 if not _pdf_renderer_loads():
-    if services_required():
+    if os.environ.get("CI", "").lower() == "true" or \
+            os.environ.get("RECOG_REQUIRE_SERVICES") == "1":
         raise RuntimeError("WeasyPrint cannot load Pango; .ci/run installs libpango-1.0-0")
     pytestmark = pytest.mark.skip(reason="WeasyPrint cannot load Pango on this machine "
                                   "(apt-get install libpango-1.0-0 libpangoft2-1.0-0)")
