@@ -255,11 +255,11 @@ def test_begin_immediate_errors_are_sqlalchemy_errors(sqlite_engine: Engine,
         eng.dispose()
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # prepared statements: PG
 def test_postgresql_statements_are_prepared_unless_the_connection_forbids_it(
     engine: Engine, network: Network,
 ) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("prepared statements are PostgreSQL's")
     for threshold, prepared in ((5, True), (None, False)):  # None: e.g. behind PgBouncer
         engine.dispose()  # a fresh connection: nothing prepared yet
         with session_factory(engine)() as s, s.begin():
