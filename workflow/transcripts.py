@@ -18,12 +18,16 @@ Safety: the input is checked for size before it is read, any DOCTYPE (and so any
 declaration, the way into billion-laughs and external-entity attacks) is refused before the XML
 parser sees it, the parser runs with ``resolve_entities=False``, ``load_dtd=False``,
 ``no_network=True`` and ``huge_tree=False``, and elements may not nest deeper than
-``max_depth``. The file is streamed with ``lxml.etree.iterparse`` twice: once to read it (and
-prove it well-formed), once to validate it against the local copy of the matching schema
-(``workflow/schemas/``; every ``schemaLocation`` is mapped to a local file, anything else is
-refused). Processed elements are cleared, so memory grows with the parsed results, not with
-the size of the file. Streaming validation in libxml2 reports no line numbers, so an invalid
-file of at most 10 MB is validated once more as a whole to name the line.
+``max_depth``. The file is streamed once: ``lxml.etree.iterparse`` validates it against the
+local copy of the matching schema (``workflow/schemas/``; every ``schemaLocation`` is mapped to
+a local file, anything else is refused) while it builds the tree, and each chunk is shown
+first to a second parser with the same options that builds nothing and only checks the syntax
+(with a schema attached, lxml lets syntax errors through: see ``_Tee``). Python sees only the
+end of the elements it reads, and what has been read is deleted chunk by chunk, so memory
+grows with the parsed results, not with the size of the file. A refused file is read again the
+slow way to name the problem exactly: syntax and nesting first (with the innermost open
+element), then the schema. Streaming validation in libxml2 reports no line numbers, so an
+invalid file of at most 10 MB is validated once more as a whole to name the line.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import binascii
 import codecs
 import dataclasses
 import io
+import operator
 import os
 import re
 import threading
@@ -43,7 +48,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any, Final, TypeAlias, cast
+from typing import IO, Any, Final, TypeAlias, TypeVar, cast
 from urllib.parse import unquote_to_bytes
 
 from lxml import etree
@@ -417,14 +422,19 @@ def parse_transcript(
     """
     name = _display_name(source, filename)
     version = detect_version(source, filename=name, max_bytes=max_bytes, max_depth=max_depth)
-    # Pass 1 reads the data and proves the file well-formed (lxml's parser reports truncation
-    # and other syntax errors reliably only when no schema is attached to it). Pass 2
-    # validates. A value that only Python cannot take is reported after the schema had its say.
+    # One pass validates, reads and proves the file well-formed. Whatever it stumbles on is
+    # named by re-reading the file the slow way. A value that only Python cannot take is
+    # reported after the schema had its say.
     collector = _Collector(name, version)
-    with _open_checked(source, name, max_bytes) as stream:
-        collector.run(stream, max_depth)
-    _validate(source, name, max_bytes, version)
-    return collector.finish()
+    try:
+        with _open_checked(source, name, max_bytes) as stream:
+            collector.run(stream, max_depth)
+    except _Unsure as unsure:
+        refusal = unsure.refusal
+    else:
+        return collector.finish()
+    _diagnose(source, name, max_bytes, max_depth, version)
+    raise refusal
 
 
 def detect_version(
@@ -642,6 +652,9 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
+_sourceline: Final[Callable[[etree._Element], int | None]] = operator.attrgetter("sourceline")
+
+
 def _line(element: etree._Element) -> int:
     line = cast(Any, element).sourceline
     return int(line) if line else 0
@@ -843,7 +856,7 @@ def _validate(
     schema = _schema(version)
     with _open_checked(source, name, max_bytes) as stream:
         try:
-            options = _iterparse_options(events=("end",), tag=_ENDS, schema=schema)
+            options = _iterparse_options(events=("end",), tag=_CUTS, schema=schema)
             for _, element in _iterparse(stream, **options):
                 parent = element.getparent()
                 element.clear()
@@ -920,7 +933,10 @@ def _text(element: etree._Element) -> str:
 
 
 def _token(element: etree._Element) -> str:
-    return " ".join(_text(element).split())
+    if len(element):  # mixed content (comments and PIs are dropped by the parser)
+        return " ".join("".join(cast(Iterator[str], element.itertext())).split())
+    text = element.text
+    return " ".join(text.split()) if text else ""
 
 
 def _kids(parent: etree._Element, tag: str) -> Iterator[etree._Element]:
@@ -1014,11 +1030,13 @@ def _decode_content(uri: str) -> tuple[str | None, bytes | None, str | None]:
 
 
 # --------------------------------------------------------------------------------------------
-# The collector: turns the event stream into a Transcript, clearing what it has read
+# The single pass: one parser validates and builds the tree, a second one only checks syntax
 # --------------------------------------------------------------------------------------------
 
 _LOS: Final = _e("learningOpportunitySpecification")
 _LOI: Final = _e("learningOpportunityInstance")
+_SPECIFIES: Final = _e("specifies")
+_HAS_PART: Final = _e("hasPart")
 _ISSUER: Final = _e("issuer")
 _ATTACHMENT: Final = _e("attachment")
 _GRADING_SCHEME: Final = _e("gradingScheme")
@@ -1031,68 +1049,220 @@ _ISCED_TABLE: Final = _w("iscedTable")
 _OMOBILITY_ID: Final = _w("omobility-id")
 
 
+# Tags compared for every result: module constants (cheaper to load than class attributes).
+_T_IDENTIFIER: Final = _e("identifier")
+_T_TITLE: Final = _e("title")
+_T_TYPE: Final = _e("type")
+_T_SUBJECT_AREA: Final = _e("subjectArea")
+_T_ISCED_CODE: Final = _e("iscedCode")
+_T_STATUS: Final = _e("status")
+_T_CREDIT: Final = _e("credit")
+_T_SCHEME: Final = _e("scheme")
+_T_VALUE: Final = _e("value")
+_T_LEVEL: Final = _e("level")
+_T_DATE: Final = _e("date")
+_T_START: Final = _e("start")
+_T_ACADEMIC_TERM: Final = _e("academicTerm")
+_T_RESULT_DISTRIBUTION: Final = _e("resultDistribution")
+_T_SHORTENED_GRADING: Final = _e("shortenedGrading")
+_T_ATTACHMENTS: Final = _e("attachments")
+_T_ENGAGEMENT_HOURS: Final = _e("engagementHours")
+_T_RESULT_LABEL: Final = _e("resultLabel")
+_T_SCHEME_LOCAL_ID: Final = _e("gradingSchemeLocalId")
+_T_SCHEME_EXTERNAL_ID: Final = _e("gradingSchemeExternalId")
+_T_LANGUAGE: Final = _e("languageOfInstruction")
+
+
 class _Tag:
     """Qualified ELMO tag names used when reading an aggregate (built once, not per result)."""
 
-    identifier = _e("identifier")
-    title = _e("title")
-    type = _e("type")
-    subject_area = _e("subjectArea")
-    isced_code = _e("iscedCode")
-    specifies = _e("specifies")
-    status = _e("status")
-    credit = _e("credit")
-    scheme = _e("scheme")
-    value = _e("value")
-    level = _e("level")
+    title = _T_TITLE
+    type = _T_TYPE
+    value = _T_VALUE
     description = _e("description")
-    academic_term = _e("academicTerm")
-    start = _e("start")
+    start = _T_START
     end = _e("end")
-    date = _e("date")
-    result_distribution = _e("resultDistribution")
     category = _e("category")
-    shortened_grading = _e("shortenedGrading")
     percentage_lower = _e("percentageLower")
     percentage_equal = _e("percentageEqual")
     percentage_higher = _e("percentageHigher")
-    attachments = _e("attachments")
     ref = _e("ref")
-    engagement_hours = _e("engagementHours")
-    result_label = _e("resultLabel")
-    grading_scheme_local_id = _e("gradingSchemeLocalId")
-    grading_scheme_external_id = _e("gradingSchemeExternalId")
-    language_of_instruction = _e("languageOfInstruction")
 
 
-# Elements read as a whole at their end event; their descendants are kept until then.
-_AGGREGATES: Final = frozenset(
-    {_LEARNER, _ISSUER, _LOI, _ATTACHMENT, _GRADING_SCHEME, _ISCED_TABLE}
+# Where the slow re-reading of a refused file (_validate) cuts the stream: at the end of one of
+# these the element is cleared and its earlier siblings are deleted.
+_CUTS: Final = frozenset(
+    {
+        _ELMO,
+        _EWP_ROOT,
+        _LEARNER,
+        _ISSUER,
+        _LOS,
+        _LOI,
+        _SPECIFIES,
+        _HAS_PART,
+        _ATTACHMENT,
+        _GRADING_SCHEME,
+        _GENERATED_DATE,
+        _ISSUE_DATE,
+        _RESULT_OF_RECOGNITION,
+        _E_REPORT,
+        _TOR,
+        _ISCED_TABLE,
+        _OMOBILITY_ID,
+        _e("groups"),
+        _e("extension"),
+        "{http://www.w3.org/2000/09/xmldsig#}Signature",
+        _w("gradeConversionTable"),
+    }
 )
-_STARTS: Final = _AGGREGATES | {_LOS, _RESULT_OF_RECOGNITION, _E_REPORT, _TOR}
-# Where the stream is cut: at the end of one of these (outside an aggregate) the element is
-# cleared and its earlier siblings are deleted. Everything else (a specification's
-# identifiers and titles, signature and extension content, ...) goes with its ancestor.
-_ENDS: Final = _STARTS | {
-    _GENERATED_DATE,
-    _ISSUE_DATE,
-    _OMOBILITY_ID,
-    _ELMO,
-    _e("specifies"),
-    _e("hasPart"),
-    _e("groups"),
-    _e("extension"),
-    "{http://www.w3.org/2000/09/xmldsig#}Signature",
-    _w("gradeConversionTable"),
-}
 _ATTACHMENT_SCOPES: Final = {_ELMO: "elmo", _E_REPORT: "report", _SECTION: "diplomaSupplement"}
+_STATUSES: Final = {status.value: status for status in ResultStatus}
+_ERROR_LEVEL: Final = 2  # libxml2 XML_ERR_ERROR; FATAL is 3, warnings are 1
 
 
-@dataclass
-class _OpenSpec:
-    line: int
-    skip: bool  # inside a v2.0 resultOfRecognition: not one of the learner's results
-    index: int | None = None
+class _Unsure(Exception):
+    """The single pass met something it does not name exactly itself (a complaint of either
+    parser or of the schema, nesting past the limit, a second ``<tor>``, a document that never
+    closed). ``parse_transcript`` then re-reads the file the slow way, which names file, line
+    and element; ``refusal`` is raised if that finds nothing (say, the file changed meanwhile).
+    """
+
+    def __init__(self, refusal: TranscriptRejected) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal
+
+
+class _Discard:
+    """A parser target without start/end/data methods: lxml then builds no tree and calls no
+    Python per element, so the parser behind it only checks the syntax (in C)."""
+
+    def close(self) -> None:
+        return None
+
+
+class _Tee:
+    """The stream ``iterparse`` reads; it shows every chunk to a syntax-only parser first.
+
+    The validating parser cannot be trusted with well-formedness: with a schema attached,
+    libxml2's syntax errors never reach lxml's error log, and with ``resolve_entities=False``
+    lxml then takes an empty log for "only undeclared entities" and carries on. A truncated
+    file, an unterminated comment after the root, an undeclared prefix or a namespaced
+    attribute given twice all pass, and after a fatal error the next chunk silently starts a
+    new document. (Resolving entities instead is not an option: it gives up a line of defence
+    against entity attacks, and this lxml crashes when it substitutes an entity while
+    validating.) The second parser runs with the same options and no schema, keeps nothing and
+    reports everything; it sees each chunk before the validating parser does.
+
+    Before reading on, the stream calls ``before_read``: every event of the previous chunk has
+    been handled by then (lxml asks for more data only then), so that is when the collector
+    releases what it has read. ``fresh`` tells the collector that a new chunk has been parsed.
+    """
+
+    def __init__(self, raw: IO[bytes], name: str, before_read: Callable[[], None]) -> None:
+        self._raw = raw
+        self._name = name
+        self._before_read = before_read
+        # (lxml-stubs 0.5 wants every target method; leaving them out is the point)
+        self._check = etree.XMLParser(target=cast(Any, _Discard()), **_PARSER_OPTIONS)
+        self.fresh = False
+        self.closed = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._before_read()
+        data = self._raw.read(-1 if size is None else size)
+        try:
+            if data:
+                self._check.feed(data)
+            elif not self.closed:
+                self.closed = True
+                self._check.close()  # reports a truncated document
+                self._check_log()
+        except etree.XMLSyntaxError as exc:
+            raise _Unsure(_syntax_refusal(exc, self._name, None)) from None
+        self.fresh = True
+        return data
+
+    def _check_log(self) -> None:
+        # Namespace errors (an undeclared prefix, a namespaced attribute given twice) are not
+        # fatal to libxml2, so lxml raises nothing for a target parser: they are in its log.
+        for entry in cast(Iterable[Any], self._check.feed_error_log):
+            if entry.level >= _ERROR_LEVEL:
+                reason = f"not well-formed XML: {entry.message}"
+                raise _Unsure(TranscriptRejected(self._name, entry.line or None, None, reason))
+
+
+def _depth_probe(max_depth: int) -> Callable[[etree._Element], object]:
+    """An XPath that is true when the document holds an element deeper than ``max_depth``
+    (its steps visit each element of the tree at most once, in C)."""
+    return etree.XPath("boolean(" + "/*" * (max_depth + 1) + ")")
+
+
+def _word(cache: dict[str, str], element: etree._Element) -> str:
+    """The token of a short, often repeated value, shared between results through ``cache``
+    (keyed by the raw text)."""
+    text = element.text
+    if text is None or len(element):
+        return _token(element)
+    found = cache.get(text)
+    if found is None:
+        found = cache[text] = " ".join(text.split())
+    return found
+
+
+def _cached_date(cache: dict[str, date], element: etree._Element) -> date:
+    text = element.text
+    if text is None or len(element):
+        return _date(element)
+    found = cache.get(text)
+    if found is None:
+        found = cache[text] = _date(element)
+    return found
+
+
+def _cached_decimal(cache: dict[str, Decimal], element: etree._Element) -> Decimal:
+    text = element.text
+    if text is None or len(element):
+        return _decimal(element)
+    found = cache.get(text)
+    if found is None:
+        found = cache[text] = _decimal(element)
+    return found
+
+
+_Frozen = TypeVar("_Frozen")
+
+
+def _fast_constructor(cls: type[_Frozen]) -> Callable[..., _Frozen]:
+    """A positional constructor for a frozen, slotted dataclass that skips the frozen
+    ``__init__`` (one ``object.__setattr__`` call per field: for CourseResult's 28 fields it
+    cost more than reading the result from the tree).
+
+    It fills an instance of a private mutable twin with the same slots and then makes it an
+    instance of ``cls`` (CPython allows that between classes of the same layout): the object
+    is an ordinary, frozen ``cls`` from then on. Falls back to ``cls`` itself if the
+    interpreter refuses.
+    """
+    names = [f.name for f in dataclasses.fields(cast(Any, cls))]
+    twin = dataclasses.make_dataclass(f"_Mutable{cls.__name__}", names, slots=True)
+
+    def make(*values: Any) -> _Frozen:
+        instance = twin(*values)
+        instance.__class__ = cls
+        return instance  # type: ignore[no-any-return]
+
+    try:
+        probe = make(*names)
+        if [getattr(probe, n) for n in names] == names and type(probe) is cls:
+            return make
+    except TypeError:  # pragma: no cover - another interpreter
+        pass
+    return cls  # pragma: no cover
+
+
+_new_result: Final = _fast_constructor(CourseResult)
+_new_identifier: Final = _fast_constructor(Identifier)
+_new_text: Final = _fast_constructor(LocalizedText)
 
 
 @dataclass
@@ -1131,11 +1301,41 @@ def _localized_list(
     )
 
 
+def _identifier(element: etree._Element, words: dict[str, str] | None = None) -> Identifier:
+    kind = element.get("type") or ""
+    if words is None or not kind:
+        kind = " ".join(kind.split())
+    else:
+        found = words.get(kind)
+        if found is None:
+            found = words[kind] = " ".join(kind.split())
+        kind = found
+    return _new_identifier(kind, _token(element))
+
+
 def _identifier_list(elements: Iterable[etree._Element]) -> tuple[Identifier, ...]:
-    return tuple(Identifier(" ".join((e.get("type") or "").split()), _token(e)) for e in elements)
+    return tuple(_identifier(e) for e in elements)
+
+
+def _in_recognition(element: etree._Element) -> bool:
+    """True inside a v2.0 ``resultOfRecognition`` (a decision on a home course, not a result
+    of the learner's)."""
+    return next(element.iterancestors(_RESULT_OF_RECOGNITION), None) is not None
+
+
+# The fields of a CourseResult known when its learningOpportunityInstance ends (all but the
+# institution and the grading scheme's description, which come with the end of the report).
+_PendingResult: TypeAlias = list[Any]
 
 
 class _Collector:
+    """Turns the end events of one validating ``iterparse`` into a Transcript.
+
+    Python sees only the end of the elements it reads (a tag filter in lxml), reads each one
+    whole with a few lxml calls, and deletes what it has read, chunk by chunk, so that the
+    tree holds about one chunk of the file however long the file is.
+    """
+
     def __init__(self, name: str, version: TranscriptVersion) -> None:
         self.name = name
         self.version = version
@@ -1143,17 +1343,27 @@ class _Collector:
         self.learner: Learner | None = None
         self.reports: list[_Report] = []
         self.results: list[CourseResult] = []
-        self.pending_results: list[dict[str, Any]] = []  # of the report being read
+        self.pending_results: list[_PendingResult] = []  # of the report being read
         self.attachments: list[Attachment] = []
         self.tables: list[GradeConversionTable] = []
         self.omobility_id: str | None = None
         self.tors = 0
-        self.specs: list[_OpenSpec] = []
-        self.in_aggregate = 0
-        self.in_recognition = 0
         # The first value the schema let through but Python could not take. Reported only if
-        # the schema has no complaint of its own (that arrives when the stream ends).
+        # the schema has no complaint of its own (that arrives by the end of the stream).
         self.pending: TranscriptRejected | None = None
+        self.root: etree._Element | None = None
+        self.complete = False  # the end of the root element was seen
+        self.report_element: etree._Element | None = None  # the learner's report being read
+        # Open specifications of the learner's report with their index in the results, to
+        # tell depth and parent of nested ones (lxml hands out one proxy per element while it
+        # is referenced, so ``is`` finds them again).
+        self.open_specs: list[tuple[etree._Element, int]] = []
+        self.last: etree._Element | None = None  # the last element handled
+        # Values that repeat from result to result, shared (all of them are immutable).
+        self.dates: dict[str, date] = {}
+        self.decimals: dict[str, Decimal] = {}
+        self.credits: dict[tuple[str, str | None, str | None], Credit] = {}
+        self.words: dict[str, str] = {}
         self._handlers: dict[str, Callable[[etree._Element], None]] = {
             _LOI: self._result,
             _GENERATED_DATE: self._generated_date,
@@ -1165,111 +1375,146 @@ class _Collector:
             _E_REPORT: self._close_report,
             _OMOBILITY_ID: self._omobility_id,
             _ISCED_TABLE: self._table,
+            _TOR: self._tor,
+            _ELMO: self._root_end,
+            _EWP_ROOT: self._root_end,
         }
 
-    # -- dispatch ----------------------------------------------------------------------------
+    # -- the pass ----------------------------------------------------------------------------
 
     def run(self, stream: IO[bytes], max_depth: int) -> None:
         """Stream the document through the handlers (the hot loop: kept lean on purpose)."""
-        open_elements: list[etree._Element] = []
-        pop = open_elements.pop
-        with _refusing(self.name, open_elements):
-            push = open_elements.append
-            for event, element in _iterparse(stream, **_iterparse_options()):
-                if event == "start":
-                    if len(open_elements) >= max_depth or not open_elements:
-                        _opened(element, open_elements, self.name, max_depth)  # raises if deep
-                    else:
-                        push(element)
-                    tag = element.tag
-                    if tag in _STARTS:
-                        self._start(tag, element)
-                else:
-                    pop()
-                    tag = element.tag
-                    if tag in _ENDS:  # others are read and released with an ancestor
-                        self._end(tag, element)
-
-    def _end(self, tag: str, element: etree._Element) -> None:
-        if tag in _AGGREGATES:
-            self.in_aggregate -= 1
-        elif tag == _RESULT_OF_RECOGNITION:
-            self.in_recognition -= 1
-        handler = self._handlers.get(tag)
-        if handler is not None and self.pending is None:
-            try:
-                handler(element)
-            except _ValueError as exc:
-                self.pending = TranscriptRejected(
-                    self.name, _line(exc.element), _local(exc.element.tag), exc.reason
+        tee = _Tee(stream, self.name, self._release)
+        too_deep = _depth_probe(max_depth)
+        handlers = self._handlers
+        options = _iterparse_options(
+            events=("end",), tag=tuple(handlers), schema=_schema(self.version)
+        )
+        try:
+            for _, element in _iterparse(tee, **options):
+                if tee.fresh:  # a chunk was parsed: check it before anything of it is deleted
+                    tee.fresh = False
+                    root = self.root if self.root is not None else self._begin(element)
+                    if too_deep(root):
+                        raise _Unsure(
+                            TranscriptRejected(
+                                self.name,
+                                None,
+                                None,
+                                f"elements are nested deeper than {max_depth} levels",
+                            )
+                        )
+                self.last = element
+                handler = handlers[element.tag]
+                try:
+                    handler(element)
+                except _ValueError as exc:
+                    if self.pending is None:
+                        self.pending = TranscriptRejected(
+                            self.name, _line(exc.element), _local(exc.element.tag), exc.reason
+                        )
+                except (ValueError, TypeError, AttributeError, LookupError, ArithmeticError) as exc:
+                    # Content the schema will refuse (its complaint is raised instead); kept in
+                    # case it does not, so that nothing odd is ever imported silently.
+                    if self.pending is None:
+                        self.pending = TranscriptRejected(
+                            self.name, _line(element), _local(element.tag), f"cannot be read: {exc}"
+                        )
+        except etree.XMLSyntaxError as exc:  # the schema's complaint (syntax is the tee's)
+            raise _Unsure(_syntax_refusal(exc, self.name, None)) from None
+        except _TooLarge:
+            raise _too_large(self.name) from None
+        finally:
+            self.last = None
+            self.open_specs.clear()
+            self.report_element = self.root = None
+        if not (tee.closed and self.complete):  # pragma: no cover - the tee reports it first
+            raise _Unsure(
+                TranscriptRejected(
+                    self.name, None, None, "the file ends before the document is complete"
                 )
-            except (ValueError, TypeError, AttributeError, LookupError, ArithmeticError) as exc:
-                # Content the schema will refuse (its complaint is reported instead); kept in
-                # case it does not, so that nothing odd is ever imported silently.
-                self.pending = TranscriptRejected(
-                    self.name, _line(element), _local(tag), f"cannot be read: {exc}"
-                )
-        if tag == _LOS:
-            self.specs.pop()
-        if self.in_aggregate == 0:
-            # Drop what has been read so memory does not grow with the file.
-            parent = element.getparent()
-            if parent is not None:
-                element.clear()
-                while element.getprevious() is not None:
-                    del parent[0]
+            )
 
-    def _start(self, tag: str, element: etree._Element) -> None:
-        if tag in _AGGREGATES:
-            self.in_aggregate += 1
-        elif tag == _LOS:
-            self.specs.append(_OpenSpec(_line(element), skip=self.in_recognition > 0))
-        elif tag == _RESULT_OF_RECOGNITION:
-            self.in_recognition += 1
-        elif tag == _E_REPORT:
-            if self.in_recognition == 0:
-                self.reports.append(_Report())
-        elif tag == _TOR:
-            self.tors += 1
-            if self.tors > 1:
-                raise TranscriptRejected(
+    def _begin(self, element: etree._Element) -> etree._Element:
+        root = element.getroottree().getroot()
+        _refuse_doctype(root, self.name)
+        if _root_format(root, self.name) is not self.version.format:  # pragma: no cover
+            raise _Unsure(
+                TranscriptRejected(self.name, None, None, "the file changed while it was read")
+            )
+        self.root = root
+        return root
+
+    def _release(self) -> None:
+        """Delete everything before the last element handled (and before its ancestors): all
+        of it has been read. Called when lxml wants the next chunk, so no event still refers
+        to any of it."""
+        node = self.last
+        self.last = None
+        while node is not None:
+            parent = node.getparent()
+            if parent is None:
+                break
+            index = parent.index(node)
+            if index:
+                del parent[:index]
+            node = parent
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    def _root_end(self, element: etree._Element) -> None:
+        if element is self.root:
+            self.complete = True
+
+    def _tor(self, element: etree._Element) -> None:
+        self.tors += 1
+        if self.tors > 1:
+            raise _Unsure(
+                TranscriptRejected(
                     self.name,
                     _line(element),
                     "tor",
                     "the EWP response holds transcripts for more than one mobility; "
                     "import them one at a time",
                 )
+            )
 
-    def _top_level(self, element: etree._Element, parent_tag: str) -> bool:
-        """True for an element of the learner's own report (not of a v2.0 recognition)."""
-        return self.in_recognition == 0 and _parent_tag(element) == parent_tag
-
-    # -- handlers ----------------------------------------------------------------------------
+    def _learners_report(self, element: etree._Element) -> bool:
+        """True for a child of the learner's report (not of a v2.0 recognition report)."""
+        parent = element.getparent()
+        return parent is not None and parent is self.report_element
 
     def _generated_date(self, element: etree._Element) -> None:
-        if self._top_level(element, _ELMO):
+        if _parent_tag(element) == _ELMO:
             self.generated_at = _datetime(element)
 
     def _issue_date(self, element: etree._Element) -> None:
-        if self.reports and self._top_level(element, _E_REPORT):
+        if self._learners_report(element):
             self.reports[-1].issued_at = _datetime(element)
 
     def _omobility_id(self, element: etree._Element) -> None:
         self.omobility_id = _token(element)
 
     def _issuer(self, issuer: etree._Element) -> None:
-        if not self.reports or not self._top_level(issuer, _E_REPORT):
-            return
+        report = issuer.getparent()
+        if report is None or report.tag != _E_REPORT or _parent_tag(report) != _ELMO:
+            return  # the issuer of a recognition report
+        # The issuer is the first child of a report: the learner's report starts here.
+        self.report_element = report
         kids = _group(issuer)
-        self.reports[-1].issuer = Institution(
-            identifiers=_identifier_list(kids.get(_e("identifier"), ())),
-            names=_localized_list(kids.get(_e("title"), ())),
-            country=_one_token(kids, _e("country")),
-            url=_one_token(kids, _e("url")),
+        self.reports.append(
+            _Report(
+                issuer=Institution(
+                    identifiers=_identifier_list(kids.get(_e("identifier"), ())),
+                    names=_localized_list(kids.get(_e("title"), ())),
+                    country=_one_token(kids, _e("country")),
+                    url=_one_token(kids, _e("url")),
+                )
+            )
         )
 
     def _learner(self, learner: etree._Element) -> None:
-        if self.in_recognition:
+        if _parent_tag(learner) != _ELMO:
             return  # pragma: no cover - learner only occurs under elmo
         kids = _group(learner)
         alternative = _one(kids, _e("alternativeName"))
@@ -1294,148 +1539,200 @@ class _Collector:
         )
 
     def _grading_scheme(self, element: etree._Element) -> None:
-        if self.reports and self._top_level(element, _E_REPORT):
+        if self._learners_report(element):
             local_id = " ".join((element.get("localId") or "").split())
             descriptions = _localized_list(_kids(element, _e("description")), token=False)
             self.reports[-1].grading_schemes[local_id] = descriptions
 
+    def _credit(self, credit: etree._Element) -> Credit:
+        words = self.words
+        scheme = value = level = None
+        for part in credit:
+            tag = part.tag
+            if tag == _T_SCHEME:
+                if scheme is None:
+                    scheme = _word(words, part)
+            elif tag == _T_VALUE:
+                if value is None:
+                    value = part
+            elif tag == _T_LEVEL and level is None:
+                level = _word(words, part)
+        raw = _word(words, value) if value is not None else None
+        key = (scheme or "", raw, level)
+        found = self.credits.get(key)
+        if found is None:
+            found = self.credits[key] = Credit(
+                scheme=key[0],
+                value=_cached_decimal(self.decimals, value) if value is not None else None,
+                level=level,
+            )
+        return found
+
     def _result(self, loi: etree._Element) -> None:
         # loi is report//learningOpportunitySpecification/specifies/learningOpportunityInstance;
-        # the specification's own children before <specifies> are still in the tree.
-        if not self.specs or self.specs[-1].skip or not self.reports:
-            return
+        # the specification's own children before <specifies> are still in the tree (nothing
+        # of the chunk being handled is deleted before the next chunk is read).
         specifies = loi.getparent()
         los = specifies.getparent() if specifies is not None else None
-        if los is None or los.tag != _LOS:
+        holder = los.getparent() if los is not None else None
+        if holder is None or los is None or los.tag != _LOS:
             return  # pragma: no cover - not reachable in a schema-valid document
-        t = _Tag
-        spec = self.specs[-1]
-        ancestors = [s for s in self.specs[:-1] if not s.skip and s.index is not None]
-        head = _group(los, stop=t.specifies)
-        kids = _group(loi)
+        specs = self.open_specs
+        if holder is self.report_element:
+            depth, parent_index = 0, None
+            specs.clear()
+        elif holder.tag == _HAS_PART:
+            outer = holder.getparent()
+            position = len(specs) - 1
+            while position >= 0 and specs[position][0] is not outer:
+                position -= 1
+            if position < 0:
+                return  # a part of a home course in a v2.0 resultOfRecognition
+            del specs[position + 1 :]
+            depth, parent_index = position + 1, specs[position][1]
+        else:
+            return  # a home course in a v2.0 resultOfRecognition: a decision, not a result
+        words = self.words
 
-        status_token = _one_token(kids, t.status)
-        status = ResultStatus(status_token) if status_token else ResultStatus.PASSED
+        identifiers: tuple[Identifier, ...] = ()
+        titles: tuple[LocalizedText, ...] = ()
+        kind = subject_area = isced_code = None
+        for child in los:
+            tag = child.tag
+            if tag == _T_IDENTIFIER:
+                identifiers += (_identifier(child, words),)
+            elif tag == _T_TITLE:
+                titles += (_new_text(_token(child), child.get(_XML_LANG)),)
+            elif tag == _SPECIFIES:
+                break
+            elif tag == _T_TYPE:
+                if kind is None:
+                    kind = _word(words, child)
+            elif tag == _T_SUBJECT_AREA:
+                if subject_area is None:
+                    subject_area = _word(words, child)
+            elif tag == _T_ISCED_CODE and isced_code is None:
+                isced_code = _word(words, child)
 
-        credits = []
-        for credit in kids.get(t.credit, ()):
-            parts = _group(credit)
-            value = _one(parts, t.value)
-            credits.append(
-                Credit(
-                    scheme=_one_token(parts, t.scheme) or "",
-                    value=_decimal(value) if value is not None else None,
-                    level=_one_token(parts, t.level),
-                )
-            )
-        ects = next((c.value for c in credits if c.scheme.casefold() == "ects"), None)
+        status_token = grade = scheme_id = scheme_external_id = language = None
+        result_date = start_date = hours = academic_term = distribution = shortened = None
+        refs: tuple[str, ...] | None = None
+        instance_identifiers: tuple[Identifier, ...] = ()
+        credits: tuple[Credit, ...] = ()
+        levels: tuple[Level, ...] = ()
+        for child in loi:
+            tag = child.tag
+            if tag == _T_CREDIT:
+                credits += (self._credit(child),)
+            elif tag == _T_RESULT_LABEL:
+                if grade is None:
+                    grade = _word(words, child)
+            elif tag == _T_DATE:
+                if result_date is None:
+                    result_date = _cached_date(self.dates, child)
+            elif tag == _T_STATUS:
+                if status_token is None:
+                    status_token = _word(words, child)
+            elif tag == _T_SCHEME_LOCAL_ID:
+                if scheme_id is None:
+                    scheme_id = _word(words, child)
+            elif tag == _T_IDENTIFIER:
+                instance_identifiers += (_identifier(child, words),)
+            elif tag == _T_LEVEL:
+                levels += (_level(child),)
+            elif tag == _T_LANGUAGE:
+                if language is None:
+                    language = _word(words, child)
+            elif tag == _T_START:
+                if start_date is None:
+                    start_date = _cached_date(self.dates, child)
+            elif tag == _T_ENGAGEMENT_HOURS:
+                if hours is None:
+                    hours = _cached_decimal(self.decimals, child)
+            elif tag == _T_SCHEME_EXTERNAL_ID:
+                if scheme_external_id is None:
+                    scheme_external_id = _word(words, child)
+            elif tag == _T_ACADEMIC_TERM:
+                if academic_term is None:
+                    academic_term = _academic_term(child)
+            elif tag == _T_RESULT_DISTRIBUTION:
+                if distribution is None:
+                    distribution = _distribution(child)
+            elif tag == _T_SHORTENED_GRADING:
+                if shortened is None:
+                    shortened = _shortened_grading(child)
+            elif tag == _T_ATTACHMENTS and refs is None:
+                refs = tuple(_token(ref) for ref in _kids(child, _Tag.ref))
 
-        levels = []
-        for level in kids.get(t.level, ()):
-            parts = _group(level)
-            description = _one(parts, t.description)
-            levels.append(
-                Level(
-                    type=_one_token(parts, t.type) or "",
-                    value=_one_token(parts, t.value),
-                    description=_text(description).strip() if description is not None else None,
-                )
-            )
-        eqf = next((lv.value for lv in levels if lv.type.casefold() == "eqf"), None)
-
-        academic_term = None
-        term = _one(kids, t.academic_term)
-        if term is not None:
-            parts = _group(term)
-            start, end = _one(parts, t.start), _one(parts, t.end)
-            if start is not None and end is not None:
-                titles = _localized_list(parts.get(t.title, ()))
-                academic_term = AcademicTerm(titles, _date(start), _date(end))
-
-        distribution = None
-        histogram = _one(kids, t.result_distribution)
-        if histogram is not None:
-            parts = _group(histogram)
-            distribution = ResultDistribution(
-                categories=tuple(
-                    DistributionCategory(
-                        " ".join((c.get("label") or "").split()), int(c.get("count") or 0)
-                    )
-                    for c in parts.get(t.category, ())
-                ),
-                descriptions=_localized_list(parts.get(t.description, ()), token=False),
-            )
-
-        shortened = None
-        short = _one(kids, t.shortened_grading)
-        if short is not None:
-            parts = _group(short)
-            lower = _one(parts, t.percentage_lower)
-            equal = _one(parts, t.percentage_equal)
-            higher = _one(parts, t.percentage_higher)
-            if lower is not None and equal is not None and higher is not None:
-                shortened = ShortenedGrading(_decimal(lower), _decimal(equal), _decimal(higher))
-
-        refs = _one(kids, t.attachments)
-        date_, start_, hours = (
-            _one(kids, t.date),
-            _one(kids, t.start),
-            _one(kids, t.engagement_hours),
-        )
-        # Built into a CourseResult when the report ends: its gradingScheme elements follow.
+        if status_token:
+            status = _STATUSES.get(status_token) or ResultStatus(status_token)
+        else:
+            status = ResultStatus.PASSED
+        ects = None
+        for credit in credits:
+            if credit.scheme.casefold() == "ects":
+                ects = credit.value
+                break
+        eqf = None
+        for level in levels:
+            if level.type.casefold() == "eqf":
+                eqf = level.value
+                break
+        index = len(self.results) + len(self.pending_results)
+        # Made a CourseResult when the report ends: its gradingScheme elements follow. The
+        # Nones are the institution and the grading scheme's description.
         self.pending_results.append(
-            {
-                "identifiers": _identifier_list(head.get(t.identifier, ())),
-                "titles": _localized_list(head.get(t.title, ())),
-                "type": _one_token(head, t.type),
-                "status": status,
-                "status_stated": status_token is not None,
-                "grade": _one_token(kids, t.result_label),
-                "grading_scheme_id": _one_token(kids, t.grading_scheme_local_id),
-                "ects_credits": ects,
-                "credits": tuple(credits),
-                "eqf_level": int(eqf) if eqf is not None and eqf.isdigit() else None,
-                "levels": tuple(levels),
-                "result_date": _date(date_) if date_ is not None else None,
-                "start_date": _date(start_) if start_ is not None else None,
-                "academic_term": academic_term,
-                "language_of_instruction": _one_token(kids, t.language_of_instruction),
-                "engagement_hours": _decimal(hours) if hours is not None else None,
-                "result_distribution": distribution,
-                "shortened_grading": shortened,
-                "subject_area": _one_token(head, t.subject_area),
-                "isced_code": _one_token(head, t.isced_code),
-                "instance_identifiers": _identifier_list(kids.get(t.identifier, ())),
-                "attachment_refs": (
-                    tuple(_token(r) for r in _kids(refs, t.ref)) if refs is not None else ()
-                ),
-                "depth": len(ancestors),
-                "parent_index": ancestors[-1].index if ancestors else None,
-                "line": spec.line,
-                "grading_scheme_external_id": _one_token(kids, t.grading_scheme_external_id),
-            }
+            [
+                None,
+                identifiers,
+                titles,
+                kind,
+                status,
+                status_token is not None,
+                grade,
+                scheme_id,
+                None,
+                ects,
+                credits,
+                int(eqf) if eqf is not None and eqf.isdigit() else None,
+                levels,
+                result_date,
+                start_date,
+                academic_term,
+                language,
+                hours,
+                distribution,
+                shortened,
+                subject_area,
+                isced_code,
+                instance_identifiers,
+                refs or (),
+                depth,
+                parent_index,
+                _sourceline(los) or 0,
+                scheme_external_id,
+            ]
         )
-        spec.index = len(self.results) + len(self.pending_results) - 1
+        specs.append((los, index))
 
     def _close_report(self, element: etree._Element) -> None:
-        if not self.reports or not self._top_level(element, _ELMO):
+        if element is not self.report_element:
             return
+        self.report_element = None
+        self.open_specs.clear()
         report = self.reports[-1]
         institution = report.issuer or Institution((), (), None, None)
         schemes = report.grading_schemes
-        self.results.extend(
-            CourseResult(
-                institution=institution,
-                grading_scheme_description=schemes.get(fields["grading_scheme_id"] or "", ()),
-                **fields,
-            )
-            for fields in self.pending_results
-        )
+        make = _new_result
+        for fields in self.pending_results:
+            fields[0] = institution
+            fields[8] = schemes.get(fields[7] or "", ())
+            self.results.append(make(*fields))
         self.pending_results.clear()
 
     def _attachment(self, attachment: etree._Element) -> None:
         scope = _ATTACHMENT_SCOPES.get(_parent_tag(attachment) or "")
-        if scope is None or self.in_recognition:
+        if scope is None or _in_recognition(attachment):
             return
         kids = _group(attachment)
         common: dict[str, Any] = {
@@ -1469,6 +1766,7 @@ class _Collector:
                     line=_line(content),
                 )
             )
+        attachment.clear()  # the embedded document can be large
 
     def _table(self, table: etree._Element) -> None:
         frequencies = []
@@ -1513,3 +1811,81 @@ class _Collector:
             grade_conversion_tables=tuple(self.tables),
             omobility_id=self.omobility_id,
         )
+
+
+def _level(level: etree._Element) -> Level:
+    parts = _group(level)
+    description = _one(parts, _Tag.description)
+    return Level(
+        type=_one_token(parts, _Tag.type) or "",
+        value=_one_token(parts, _Tag.value),
+        description=_text(description).strip() if description is not None else None,
+    )
+
+
+def _academic_term(term: etree._Element) -> AcademicTerm | None:
+    parts = _group(term)
+    start, end = _one(parts, _Tag.start), _one(parts, _Tag.end)
+    if start is None or end is None:
+        return None
+    return AcademicTerm(_localized_list(parts.get(_Tag.title, ())), _date(start), _date(end))
+
+
+def _distribution(histogram: etree._Element) -> ResultDistribution:
+    parts = _group(histogram)
+    return ResultDistribution(
+        categories=tuple(
+            DistributionCategory(" ".join((c.get("label") or "").split()), int(c.get("count") or 0))
+            for c in parts.get(_Tag.category, ())
+        ),
+        descriptions=_localized_list(parts.get(_Tag.description, ()), token=False),
+    )
+
+
+def _shortened_grading(short: etree._Element) -> ShortenedGrading | None:
+    parts = _group(short)
+    lower = _one(parts, _Tag.percentage_lower)
+    equal = _one(parts, _Tag.percentage_equal)
+    higher = _one(parts, _Tag.percentage_higher)
+    if lower is None or equal is None or higher is None:
+        return None
+    return ShortenedGrading(_decimal(lower), _decimal(equal), _decimal(higher))
+
+
+# --------------------------------------------------------------------------------------------
+# Naming a refusal exactly: the slow way, only for files the single pass did not take
+# --------------------------------------------------------------------------------------------
+
+
+def _diagnose(
+    source: TranscriptSource, name: str, max_bytes: int, max_depth: int, version: TranscriptVersion
+) -> None:
+    """Re-read a file the single pass refused and raise what is wrong with it, in the order
+    and the words of a separate syntax pass and validation pass: syntax errors, nesting and a
+    second ``<tor>`` first (with the innermost open element), then the schema's complaint with
+    its line. Returns if it finds nothing."""
+    with _open_checked(source, name, max_bytes) as stream:
+        events = _events(stream, name, max_depth)
+        tors = 0
+        try:
+            for event, element in events:
+                if event == "start":
+                    if element.tag == _TOR:
+                        tors += 1
+                        if tors > 1:
+                            raise TranscriptRejected(
+                                name,
+                                _line(element),
+                                "tor",
+                                "the EWP response holds transcripts for more than one "
+                                "mobility; import them one at a time",
+                            )
+                    continue
+                parent = element.getparent()
+                if parent is not None:
+                    element.clear()
+                    while element.getprevious() is not None:
+                        del parent[0]
+        finally:
+            events.close()
+    _validate(source, name, max_bytes, version)

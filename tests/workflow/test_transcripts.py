@@ -668,3 +668,117 @@ def test_results_are_frozen() -> None:
     field = "grade"
     with pytest.raises(FrozenInstanceError):
         setattr(result, field, "A")
+
+
+# ---------------------------------------------------------------------------------------------
+# The single pass: what the validating parser alone would let through
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (
+            elmo_v17(
+                course_v17("A-1", extra_loi='<extension><x:y xmlns:x="urn:x" q:a="1"/></extension>')
+            ),
+            "ns.xml, line 7: not well-formed XML: Namespace prefix q for a on y is not defined",
+        ),
+        (
+            elmo_v17(
+                course_v17(
+                    "A-1",
+                    extra_loi='<extension><x:y xmlns:x="urn:x" xmlns:z="urn:x" x:a="1" z:a="2"/>'
+                    "</extension>",
+                )
+            ),
+            "ns.xml, line 7: not well-formed XML: Namespaced Attribute a in 'urn:x' redefined",
+        ),
+        (
+            elmo_v17(course_v17("A-1")) + "<!-- never closed",
+            "ns.xml, line 12: not well-formed XML: Comment not terminated",
+        ),
+        (
+            elmo_v17(course_v17("A-1")) + "<?pi never closed",
+            "ns.xml, line 12: not well-formed XML: ParsePI: PI pi never end ...",
+        ),
+    ],
+    ids=["undeclared-prefix", "attribute-twice", "comment-after-root", "pi-after-root"],
+)
+def test_errors_the_schema_validating_parser_swallows_are_refused(
+    tmp_path: Path, document: str, message: str
+) -> None:
+    # With a schema attached (and entities left unresolved) lxml reports none of these.
+    assert str(rejected(write(tmp_path, document, "ns.xml"))) == message
+
+
+def test_a_document_restarted_after_a_broken_chunk_is_refused(tmp_path: Path) -> None:
+    # After a syntax error lxml's validating feed parser starts a new document with the next
+    # chunk: a valid document there must not be read as if it were the file.
+    broken = elmo_v17("".join(course_v17(f"C{i}") for i in range(300))).replace(
+        "</familyName>", "</familyname>"
+    )
+    padding = " " * (65_536 - len(broken.encode()) % 65_536)
+    document = broken + padding + elmo_v17(course_v17("B-1"))
+    error = rejected(write(tmp_path, document, "twice.xml"))
+    assert str(error).startswith("twice.xml, line 4, element <familyName>: not well-formed XML")
+
+
+def test_a_degree_programme_with_many_parts_streams_in_bounded_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts = "".join(
+        f"<hasPart>{course_v17(f'P{index:04d}', f'Part {index}')}</hasPart>\n"
+        for index in range(3_000)
+    )
+    degree = (
+        '<learningOpportunitySpecification><identifier type="local">DEG</identifier>'
+        '<title xml:lang="en">Computer Science</title><type>Degree Programme</type>'
+        "<specifies><learningOpportunityInstance><status>in-progress</status>"
+        "</learningOpportunityInstance></specifies>\n"
+        f"{parts}</learningOpportunitySpecification>"
+    )
+    path = write(tmp_path, elmo_v17(degree + course_v17("AFTER")), "degree.xml")
+
+    real = transcripts._iterparse
+    largest = 0
+
+    def watched(*args: Any, **kwargs: Any) -> Iterator[tuple[str, etree._Element]]:
+        nonlocal largest
+        for number, (event, element) in enumerate(real(*args, **kwargs)):
+            if number % 500 == 0:
+                root = element.getroottree().getroot()
+                largest = max(largest, sum(1 for _ in root.iter()))
+            yield event, element
+
+    monkeypatch.setattr(transcripts, "_iterparse", watched)
+    transcript = parse_transcript(path)
+
+    degree_result, *courses, after = transcript.results
+    assert (degree_result.local_code, degree_result.depth, degree_result.parent_index) == (
+        "DEG",
+        0,
+        None,
+    )
+    assert degree_result.status is ResultStatus.IN_PROGRESS
+    assert len(courses) == 3_000
+    assert {(c.depth, c.parent_index) for c in courses} == {(1, 0)}
+    assert [c.local_code for c in courses[:2]] == ["P0000", "P0001"]
+    assert courses[-1].title == "Part 2999"
+    assert courses[-1].grading_scheme_description[0].text == "1 (lowest pass) to 5"
+    assert (after.local_code, after.depth, after.parent_index) == ("AFTER", 0, None)
+    # The parts are released while the degree programme is still open.
+    assert largest < 5_000, f"the parsed tree grew to {largest} elements"
+
+
+def test_results_are_plain_frozen_course_results() -> None:
+    import dataclasses
+
+    result = parse_transcript(EWP_EXAMPLE).results[0]
+    assert type(result) is transcripts.CourseResult
+    assert type(result.identifiers[0]) is transcripts.Identifier
+    assert type(result.titles[0]) is transcripts.LocalizedText
+    assert dataclasses.replace(result) == result
+    assert hash(dataclasses.replace(result)) == hash(result)
+    with pytest.raises(FrozenInstanceError):
+        result.titles[0].text = "changed"  # type: ignore[misc]
