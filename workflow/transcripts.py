@@ -1233,36 +1233,49 @@ def _cached_decimal(cache: dict[str, Decimal], element: etree._Element) -> Decim
 _Frozen = TypeVar("_Frozen")
 
 
-def _fast_constructor(cls: type[_Frozen]) -> Callable[..., _Frozen]:
-    """A positional constructor for a frozen, slotted dataclass that skips the frozen
-    ``__init__`` (one ``object.__setattr__`` call per field: for CourseResult's 28 fields it
-    cost more than reading the result from the tree).
+def _draft_class(cls: type) -> Any:
+    """A private, mutable dataclass with the very slots of the frozen, slotted dataclass
+    ``cls``. A draft is filled with plain slot stores and then made a ``cls`` in place
+    (``draft.__class__ = cls``, which CPython allows between classes of one layout): that
+    skips the frozen ``__init__`` (an ``object.__setattr__`` call per field, which for
+    CourseResult's 28 fields cost more than reading the result from the tree) and lets a
+    result be completed when its report ends before it is frozen. From then on it is an
+    ordinary ``cls`` instance."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    return dataclasses.make_dataclass(f"_Draft{cls.__name__}", names, slots=True)
 
-    It fills an instance of a private mutable twin with the same slots and then makes it an
-    instance of ``cls`` (CPython allows that between classes of the same layout): the object
-    is an ordinary, frozen ``cls`` from then on. Falls back to ``cls`` itself if the
-    interpreter refuses.
-    """
-    names = [f.name for f in dataclasses.fields(cast(Any, cls))]
-    twin = dataclasses.make_dataclass(f"_Mutable{cls.__name__}", names, slots=True)
+
+def _becomes(draft: Any, cls: type) -> bool:
+    """Whether this interpreter lets a ``draft`` instance become a ``cls`` instance."""
+    count = len(dataclasses.fields(cls))
+    try:
+        probe = draft(*range(count))
+        probe.__class__ = cls
+    except TypeError:  # pragma: no cover - not CPython
+        return False
+    return [getattr(probe, f.name) for f in dataclasses.fields(cls)] == list(range(count))
+
+
+def _fast_constructor(cls: type[_Frozen]) -> Callable[..., _Frozen]:
+    """A positional constructor for a frozen, slotted dataclass that builds a draft and
+    freezes it (see ``_draft_class``); ``cls`` itself where that is not possible."""
+    draft = _draft_class(cls)
+    if not _becomes(draft, cls):  # pragma: no cover - not CPython
+        return cls
 
     def make(*values: Any) -> _Frozen:
-        instance = twin(*values)
+        instance = draft(*values)
         instance.__class__ = cls
         return instance  # type: ignore[no-any-return]
 
-    try:
-        probe = make(*names)
-        if [getattr(probe, n) for n in names] == names and type(probe) is cls:
-            return make
-    except TypeError:  # pragma: no cover - another interpreter
-        pass
-    return cls  # pragma: no cover
+    return make
 
 
-_new_result: Final = _fast_constructor(CourseResult)
 _new_identifier: Final = _fast_constructor(Identifier)
 _new_text: Final = _fast_constructor(LocalizedText)
+_ResultDraft: Final[Any] = _draft_class(CourseResult)
+_DRAFTS_BECOME_RESULTS: Final = _becomes(_ResultDraft, CourseResult)
+_RESULT_FIELDS: Final = tuple(f.name for f in dataclasses.fields(CourseResult))
 
 
 @dataclass
@@ -1323,11 +1336,6 @@ def _in_recognition(element: etree._Element) -> bool:
     return next(element.iterancestors(_RESULT_OF_RECOGNITION), None) is not None
 
 
-# The fields of a CourseResult known when its learningOpportunityInstance ends (all but the
-# institution and the grading scheme's description, which come with the end of the report).
-_PendingResult: TypeAlias = list[Any]
-
-
 class _Collector:
     """Turns the end events of one validating ``iterparse`` into a Transcript.
 
@@ -1343,7 +1351,9 @@ class _Collector:
         self.learner: Learner | None = None
         self.reports: list[_Report] = []
         self.results: list[CourseResult] = []
-        self.pending_results: list[_PendingResult] = []  # of the report being read
+        # Results of the report being read, as drafts: the description of their grading scheme
+        # comes with the end of the report.
+        self.pending_results: list[Any] = []
         self.attachments: list[Attachment] = []
         self.tables: list[GradeConversionTable] = []
         self.omobility_id: str | None = None
@@ -1469,15 +1479,7 @@ class _Collector:
     def _tor(self, element: etree._Element) -> None:
         self.tors += 1
         if self.tors > 1:
-            raise _Unsure(
-                TranscriptRejected(
-                    self.name,
-                    _line(element),
-                    "tor",
-                    "the EWP response holds transcripts for more than one mobility; "
-                    "import them one at a time",
-                )
-            )
+            raise _Unsure(_second_tor(self.name, element))
 
     def _learners_report(self, element: etree._Element) -> bool:
         """True for a child of the learner's report (not of a v2.0 recognition report)."""
@@ -1616,6 +1618,7 @@ class _Collector:
 
         status_token = grade = scheme_id = scheme_external_id = language = None
         result_date = start_date = hours = academic_term = distribution = shortened = None
+        seen_term = seen_shortened = False  # only the first of each counts
         refs: tuple[str, ...] | None = None
         instance_identifiers: tuple[Identifier, ...] = ()
         credits: tuple[Credit, ...] = ()
@@ -1653,14 +1656,14 @@ class _Collector:
                 if scheme_external_id is None:
                     scheme_external_id = _word(words, child)
             elif tag == _T_ACADEMIC_TERM:
-                if academic_term is None:
-                    academic_term = _academic_term(child)
+                if not seen_term:
+                    seen_term, academic_term = True, _academic_term(child)
             elif tag == _T_RESULT_DISTRIBUTION:
                 if distribution is None:
                     distribution = _distribution(child)
             elif tag == _T_SHORTENED_GRADING:
-                if shortened is None:
-                    shortened = _shortened_grading(child)
+                if not seen_shortened:
+                    seen_shortened, shortened = True, _shortened_grading(child)
             elif tag == _T_ATTACHMENTS and refs is None:
                 refs = tuple(_token(ref) for ref in _kids(child, _Tag.ref))
 
@@ -1679,11 +1682,9 @@ class _Collector:
                 eqf = level.value
                 break
         index = len(self.results) + len(self.pending_results)
-        # Made a CourseResult when the report ends: its gradingScheme elements follow. The
-        # Nones are the institution and the grading scheme's description.
         self.pending_results.append(
-            [
-                None,
+            _ResultDraft(
+                self.reports[-1].issuer,
                 identifiers,
                 titles,
                 kind,
@@ -1691,7 +1692,7 @@ class _Collector:
                 status_token is not None,
                 grade,
                 scheme_id,
-                None,
+                (),  # grading_scheme_description, set when the report ends
                 ects,
                 credits,
                 int(eqf) if eqf is not None and eqf.isdigit() else None,
@@ -1711,7 +1712,7 @@ class _Collector:
                 parent_index,
                 _sourceline(los) or 0,
                 scheme_external_id,
-            ]
+            )
         )
         specs.append((los, index))
 
@@ -1720,14 +1721,15 @@ class _Collector:
             return
         self.report_element = None
         self.open_specs.clear()
-        report = self.reports[-1]
-        institution = report.issuer or Institution((), (), None, None)
-        schemes = report.grading_schemes
-        make = _new_result
-        for fields in self.pending_results:
-            fields[0] = institution
-            fields[8] = schemes.get(fields[7] or "", ())
-            self.results.append(make(*fields))
+        schemes = self.reports[-1].grading_schemes
+        results = self.results
+        for draft in self.pending_results:
+            draft.grading_scheme_description = schemes.get(draft.grading_scheme_id or "", ())
+            if _DRAFTS_BECOME_RESULTS:
+                draft.__class__ = CourseResult
+                results.append(draft)
+            else:  # pragma: no cover - not CPython
+                results.append(CourseResult(*(getattr(draft, n) for n in _RESULT_FIELDS)))
         self.pending_results.clear()
 
     def _attachment(self, attachment: etree._Element) -> None:
@@ -1857,6 +1859,15 @@ def _shortened_grading(short: etree._Element) -> ShortenedGrading | None:
 # --------------------------------------------------------------------------------------------
 
 
+def _second_tor(name: str, tor: etree._Element) -> TranscriptRejected:
+    return TranscriptRejected(
+        name,
+        _line(tor),
+        "tor",
+        "the EWP response holds transcripts for more than one mobility; import them one at a time",
+    )
+
+
 def _diagnose(
     source: TranscriptSource, name: str, max_bytes: int, max_depth: int, version: TranscriptVersion
 ) -> None:
@@ -1873,13 +1884,7 @@ def _diagnose(
                     if element.tag == _TOR:
                         tors += 1
                         if tors > 1:
-                            raise TranscriptRejected(
-                                name,
-                                _line(element),
-                                "tor",
-                                "the EWP response holds transcripts for more than one "
-                                "mobility; import them one at a time",
-                            )
+                            raise _second_tor(name, element)
                     continue
                 parent = element.getparent()
                 if parent is not None:
