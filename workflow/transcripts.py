@@ -1198,35 +1198,19 @@ def _depth_probe(max_depth: int) -> Callable[[etree._Element], object]:
     return etree.XPath("boolean(" + "/*" * (max_depth + 1) + ")")
 
 
-def _word(cache: dict[str, str], element: etree._Element) -> str:
-    """The token of a short, often repeated value, shared between results through ``cache``
-    (keyed by the raw text)."""
+_V = TypeVar("_V")
+
+
+def _cached(cache: dict[str, _V], element: etree._Element,
+            parse: Callable[[etree._Element], _V]) -> _V:
+    """``parse(element)`` for a short, often repeated value, shared between results through
+    ``cache`` (keyed by the raw text; mixed content is parsed every time)."""
     text = element.text
     if text is None or len(element):
-        return _token(element)
+        return parse(element)
     found = cache.get(text)
     if found is None:
-        found = cache[text] = " ".join(text.split())
-    return found
-
-
-def _cached_date(cache: dict[str, date], element: etree._Element) -> date:
-    text = element.text
-    if text is None or len(element):
-        return _date(element)
-    found = cache.get(text)
-    if found is None:
-        found = cache[text] = _date(element)
-    return found
-
-
-def _cached_decimal(cache: dict[str, Decimal], element: etree._Element) -> Decimal:
-    text = element.text
-    if text is None or len(element):
-        return _decimal(element)
-    found = cache.get(text)
-    if found is None:
-        found = cache[text] = _decimal(element)
+        found = cache[text] = parse(element)
     return found
 
 
@@ -1553,19 +1537,19 @@ class _Collector:
             tag = part.tag
             if tag == _T_SCHEME:
                 if scheme is None:
-                    scheme = _word(words, part)
+                    scheme = _cached(words, part, _token)
             elif tag == _T_VALUE:
                 if value is None:
                     value = part
             elif tag == _T_LEVEL and level is None:
-                level = _word(words, part)
-        raw = _word(words, value) if value is not None else None
+                level = _cached(words, part, _token)
+        raw = _cached(words, value, _token) if value is not None else None
         key = (scheme or "", raw, level)
         found = self.credits.get(key)
         if found is None:
             found = self.credits[key] = Credit(
                 scheme=key[0],
-                value=_cached_decimal(self.decimals, value) if value is not None else None,
+                value=_cached(self.decimals, value, _decimal) if value is not None else None,
                 level=level,
             )
         return found
@@ -1609,12 +1593,12 @@ class _Collector:
                 break
             elif tag == _T_TYPE:
                 if kind is None:
-                    kind = _word(words, child)
+                    kind = _cached(words, child, _token)
             elif tag == _T_SUBJECT_AREA:
                 if subject_area is None:
-                    subject_area = _word(words, child)
+                    subject_area = _cached(words, child, _token)
             elif tag == _T_ISCED_CODE and isced_code is None:
-                isced_code = _word(words, child)
+                isced_code = _cached(words, child, _token)
 
         status_token = grade = scheme_id = scheme_external_id = language = None
         result_date = start_date = hours = academic_term = distribution = shortened = None
@@ -1629,32 +1613,32 @@ class _Collector:
                 credits += (self._credit(child),)
             elif tag == _T_RESULT_LABEL:
                 if grade is None:
-                    grade = _word(words, child)
+                    grade = _cached(words, child, _token)
             elif tag == _T_DATE:
                 if result_date is None:
-                    result_date = _cached_date(self.dates, child)
+                    result_date = _cached(self.dates, child, _date)
             elif tag == _T_STATUS:
                 if status_token is None:
-                    status_token = _word(words, child)
+                    status_token = _cached(words, child, _token)
             elif tag == _T_SCHEME_LOCAL_ID:
                 if scheme_id is None:
-                    scheme_id = _word(words, child)
+                    scheme_id = _cached(words, child, _token)
             elif tag == _T_IDENTIFIER:
                 instance_identifiers += (_identifier(child, words),)
             elif tag == _T_LEVEL:
                 levels += (_level(child),)
             elif tag == _T_LANGUAGE:
                 if language is None:
-                    language = _word(words, child)
+                    language = _cached(words, child, _token)
             elif tag == _T_START:
                 if start_date is None:
-                    start_date = _cached_date(self.dates, child)
+                    start_date = _cached(self.dates, child, _date)
             elif tag == _T_ENGAGEMENT_HOURS:
                 if hours is None:
-                    hours = _cached_decimal(self.decimals, child)
+                    hours = _cached(self.decimals, child, _decimal)
             elif tag == _T_SCHEME_EXTERNAL_ID:
                 if scheme_external_id is None:
-                    scheme_external_id = _word(words, child)
+                    scheme_external_id = _cached(words, child, _token)
             elif tag == _T_ACADEMIC_TERM:
                 if not seen_term:
                     seen_term, academic_term = True, _academic_term(child)
