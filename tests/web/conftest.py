@@ -72,6 +72,36 @@ def clerk_api(app: Any, engine: Engine, world: Any) -> Any:
         yield c
 
 
+# --- Redis (the login throttle's shared backend) ---------------------------------------------
+
+# The machine's Redis, in a database number of its own; tests use keys of their own and delete
+# only those.
+REDIS_URL = os.environ.get("RECOG_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def services_required() -> bool:
+    return (os.environ.get("CI", "").lower() == "true"
+            or os.environ.get("RECOG_REQUIRE_SERVICES") == "1")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis URL, after a ping: skipped when Redis is absent, failed where services are
+    required (CI=true or RECOG_REQUIRE_SERVICES=1)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:
+        if services_required():
+            pytest.fail(f"Redis is required (CI) but unreachable at {REDIS_URL}: {exc}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
+    finally:
+        client.close()
+    return REDIS_URL
+
+
 # --- Chromium for pytest-playwright ------------------------------------------------------------
 
 def chromium_or_skip() -> None:
