@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base
+from models.base import Base, JSONType
 from models.enums import CaseState, InstitutionKind, OutboxStatus, Role
 
 _states = ", ".join(f"'{s.value}'" for s in CaseState)
@@ -109,6 +109,8 @@ class Offering(Base):
     exam_date: Mapped[dt.date | None]
     grading_scheme: Mapped[str] = mapped_column(String(60))
     status: Mapped[str] = mapped_column(String(12), default="offered")
+    # ISCED-F field of education (2 to 4 digits): the reference group of grading tables.
+    isced_code: Mapped[str | None] = mapped_column(String(10))
 
     institution: Mapped[Institution] = relationship()
 
@@ -478,4 +480,58 @@ class Precedent(Base):
         CheckConstraint("outcome IN ('credited', 'not_credited')", name="outcome"),
         UniqueConstraint("case_id", "event_seq", "module_id"),
         Index("ix_precedents_pair", "institution_id", "partner_id", "course_code", "module_id"),
+    )
+
+
+class GradingTable(Base):
+    """A grade distribution for percentile conversion (ECTS grading table, EGRACONS).
+
+    ``kind`` ``partner``: the distribution of a partner's grades on one grading ``scheme``, for
+    one reference group (``scope``): a course offering (its ``resultDistribution``), an ISCED-F
+    field, or the whole institution. ``kind`` ``home``: the office's own distribution of German
+    grades for a home module, a programme, an ISCED-F field or the whole institution.
+
+    ``scope`` is the reference group as one text (``offering:7``, ``isced:0612``,
+    ``module:3``, ``programme:2``, ``all``), derived from the id columns beside it by
+    ``workflow.grading_tables``, so the key is unique on SQLite and PostgreSQL alike (NULLs
+    would make a unique constraint over the id columns toothless). ``grades`` lists the grades
+    best first: ``[{"label": "A", "percentage": "2.0", "failing": false, "count": 7}, ...]``.
+    """
+
+    __tablename__ = "grading_tables"
+    __personal_data__: ClassVar[tuple[str, ...]] = ()  # aggregate counts only
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    scheme: Mapped[str] = mapped_column(String(60))
+    scope: Mapped[str] = mapped_column(String(80))
+    isced_code: Mapped[str | None] = mapped_column(String(10))
+    offering_id: Mapped[int | None] = mapped_column(ForeignKey("offerings.id",
+                                                               ondelete="CASCADE"))
+    programme_id: Mapped[int | None] = mapped_column(ForeignKey("programmes.id",
+                                                                ondelete="CASCADE"))
+    module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
+    reference_year: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(20))  # ewp, result_distribution, manual
+    grades: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)  # best first, see above
+    filename: Mapped[str | None] = mapped_column(String(255))  # where it came from
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        UniqueConstraint("institution_id", "kind", "scheme", "scope", "reference_year",
+                         "source", name="uq_grading_tables_key"),
+        CheckConstraint("kind IN ('partner', 'home')", name="kind"),
+        CheckConstraint("source IN ('ewp', 'result_distribution', 'manual')", name="source"),
+        CheckConstraint("reference_year BETWEEN 1900 AND 2999", name="reference_year"),
+        # A partner table never names a home module or programme, a home table no offering.
+        CheckConstraint("kind = 'home' OR (module_id IS NULL AND programme_id IS NULL)",
+                        name="partner_scope"),
+        CheckConstraint("kind = 'partner' OR offering_id IS NULL", name="home_scope"),
+        CheckConstraint("(CASE WHEN isced_code IS NULL THEN 0 ELSE 1 END"
+                        " + CASE WHEN offering_id IS NULL THEN 0 ELSE 1 END"
+                        " + CASE WHEN programme_id IS NULL THEN 0 ELSE 1 END"
+                        " + CASE WHEN module_id IS NULL THEN 0 ELSE 1 END) <= 1",
+                        name="one_scope"),
     )
