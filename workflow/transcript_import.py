@@ -24,6 +24,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from models import Case, ImportedResult, Institution, Offering, Role, Student
+from workflow import grading_tables
 from workflow.actors import Actor
 from workflow.cases import attach_document
 from workflow.documents import DocumentStore
@@ -39,6 +40,7 @@ class ImportReport:
     filename: str
     format: str
     results: list[dict[str, Any]] = field(default_factory=list)
+    tables: list[dict[str, Any]] = field(default_factory=list)  # grading tables kept
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r["status"] == status)
@@ -166,6 +168,8 @@ def import_transcript(session: Session, source: Path | bytes, *, store: Document
             "application/pdf"]
     actor = Actor.system(Role.IMPORT)
     report = ImportReport(name, str(transcript.version))
+    report.tables = grading_tables.from_transcript(session, transcript, partner, now=now,
+                                                   filename=name)
     learner = _learner_json(transcript.learner)
     done = set(session.scalars(select(ImportedResult.line).where(
         ImportedResult.file_sha256 == sha)))
