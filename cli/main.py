@@ -95,12 +95,30 @@ def institution_add(
     console.print(f"added {inst.kind} institution {inst.code} (id {inst.id})")
 
 
+@inst_app.command("set")
+def institution_set(
+    code: Annotated[str, typer.Argument(help="SCHAC code of a home institution.")],
+    student_passwords: Annotated[bool | None, typer.Option(
+        "--student-passwords/--no-student-passwords",
+        help="Let students sign in with a password they set on their status page (besides "
+             "the status link); turning it off deletes the passwords they set.")] = None,
+) -> None:
+    """Change an institution's settings."""
+    if student_passwords is None:
+        fail("nothing to change; give --student-passwords or --no-student-passwords")
+    with unit_of_work() as s:
+        inst = catalog.allow_student_passwords(s, code, bool(student_passwords))
+    console.print(f"{inst.code}: student passwords "
+                  f"{'enabled' if inst.student_passwords else 'disabled'}")
+
+
 @inst_app.command("list")
 def institution_list(as_json: JsonOpt = False) -> None:
     """List institutions."""
     with unit_of_work() as s:
         rows = [{"id": i.id, "code": i.code, "name": i.name, "country": i.country,
-                 "kind": i.kind, "erasmus_code": i.erasmus_code}
+                 "kind": i.kind, "erasmus_code": i.erasmus_code,
+                 "student_passwords": i.student_passwords}
                 for i in s.scalars(select(Institution).order_by(Institution.kind,
                                                                 Institution.code))]
     if as_json:

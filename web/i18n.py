@@ -384,6 +384,56 @@ RECOGNITION = {
 for _lang in LANGUAGES:
     TEXT[_lang].update(RECOGNITION[_lang])
 
+# A student's own sign-in password (where the institution enables it).
+ACCOUNT = {
+    "en": {
+        "account_title": "Your sign-in password",
+        "account_link": "Sign-in password",
+        "account_login_name": "Your user name for signing in",
+        "account_intro": "Your university lets you sign in with a password as well as with "
+        "the link in your e-mails. If you forget the password, open the link in your latest "
+        "e-mail and set a new one here.",
+        "account_disabled": "Your university does not offer passwords for students. Use the "
+        "link in your e-mails; you can have a new one sent at any time.",
+        "account_has_password": "You have set a password. A new one replaces it and signs you "
+        "out everywhere else.",
+        "new_password": "New password (at least 12 characters)",
+        "repeat_password": "Repeat the new password",
+        "set_password": "Set the password",
+        "password_saved": "Your password is set. Sign in with your user name and this "
+        "password.",
+        "password_mismatch": "The two passwords differ.",
+        "password_short": "The password needs at least 12 characters.",
+        "login_student_hint": "Students: open the link in your e-mail. If your university "
+        "allows passwords, your user name is your matriculation number, @, and your "
+        "university's code, e.g. 123456@uni-example.de.",
+    },
+    "de": {
+        "account_title": "Ihr Anmeldepasswort",
+        "account_link": "Anmeldepasswort",
+        "account_login_name": "Ihr Benutzername für die Anmeldung",
+        "account_intro": "Ihre Hochschule erlaubt die Anmeldung mit Passwort neben dem Link in "
+        "Ihren E-Mails. Wenn Sie das Passwort vergessen, öffnen Sie den Link aus Ihrer letzten "
+        "E-Mail und setzen hier ein neues.",
+        "account_disabled": "Ihre Hochschule bietet Studierenden keine Passwörter an. Nutzen "
+        "Sie den Link in Ihren E-Mails; einen neuen können Sie jederzeit anfordern.",
+        "account_has_password": "Sie haben ein Passwort gesetzt. Ein neues ersetzt es und "
+        "meldet Sie überall sonst ab.",
+        "new_password": "Neues Passwort (mindestens 12 Zeichen)",
+        "repeat_password": "Neues Passwort wiederholen",
+        "set_password": "Passwort setzen",
+        "password_saved": "Ihr Passwort ist gesetzt. Melden Sie sich mit Ihrem Benutzernamen "
+        "und diesem Passwort an.",
+        "password_mismatch": "Die beiden Passwörter stimmen nicht überein.",
+        "password_short": "Das Passwort braucht mindestens 12 Zeichen.",
+        "login_student_hint": "Studierende: Öffnen Sie den Link in Ihrer E-Mail. Erlaubt Ihre "
+        "Hochschule Passwörter, ist Ihr Benutzername Ihre Matrikelnummer, @ und das Kürzel "
+        "der Hochschule, z. B. 123456@uni-beispiel.de.",
+    },
+}
+for _lang in LANGUAGES:
+    TEXT[_lang].update(ACCOUNT[_lang])
+
 
 def pick_language(*, cookie: str | None, preferred: str | None,
                   accept_language: str | None) -> str:

@@ -311,8 +311,15 @@ def set_user_password(session: Session, username: str, password: str) -> User:
     return user
 
 
+MIN_PASSWORD_LENGTH = 12  # as for office users (the API's user password)
+
+
 def set_student_password(session: Session, student_id: int, password: str) -> Student:
-    """Set a student's password, where the student's institution allows student passwords."""
+    """Set a student's password, where the student's institution allows student passwords.
+    Every browser session of the student ends (the caller may start a new one)."""
+    from sqlalchemy import delete
+
+    from models import WebSession
     from workflow.auth import hash_password
 
     student = session.get(Student, student_id)
@@ -322,5 +329,26 @@ def set_student_password(session: Session, student_id: int, password: str) -> St
     if inst is None or not inst.student_passwords:
         raise ValidationFailed("this institution does not enable student passwords; students "
                                "use their status link")
+    if not MIN_PASSWORD_LENGTH <= len(password) <= 1024:
+        raise ValidationFailed(f"a password needs at least {MIN_PASSWORD_LENGTH} characters "
+                               "(and at most 1024)")
     student.password_hash = hash_password(password)
+    session.execute(delete(WebSession).where(WebSession.student_id == student.id))
     return student
+
+
+def allow_student_passwords(session: Session, code: str, allowed: bool) -> Institution:
+    """Let the students of a home institution sign in with a password (besides their status
+    link), or stop it: then the passwords they set are deleted, so enabling it again later does
+    not revive them."""
+    from sqlalchemy import update
+
+    inst = institution_by_code(session, code)
+    if inst.kind != InstitutionKind.HOME.value:
+        raise ValidationFailed(f"{code} is a partner institution; only a home institution has "
+                               "students who sign in")
+    inst.student_passwords = allowed
+    if not allowed:
+        session.execute(update(Student).where(Student.institution_id == inst.id)
+                        .values(password_hash=None))
+    return inst
