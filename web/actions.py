@@ -26,7 +26,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "recognize_partially": ("modules", "not_credited", "grade", "ects", "reasons", "advice",
                             "conversion"),
     "reject": ("reasons", "advice"),
-    "grant_appeal": ("modules", "grade", "ects", "reasons"),
+    "grant_appeal": ("modules", "grade", "ects", "reasons", "conversion"),
     "dismiss_appeal": ("reasons",),
 }
 CRITERIA = ("level", "workload", "learning_outcomes", "profile", "quality")

@@ -283,7 +283,16 @@ RECOGNITION = {
         "band": "band {lower} to {upper} %, midpoint {mid} %",
         "percentile_needs_table": "Not available: the percentile conversion needs the "
         "partner's ECTS grading table for this course (and the office's own grade "
-        "distribution). Recog has no such table stored yet.",
+        "distribution). It arrives with the partner's EWP transcript, or the office imports "
+        "it (recog grade table import).",
+        "largest_overlap": "largest overlap: {grade}",
+        "table_partner": "Partner table", "table_home": "Home distribution",
+        "source_ewp": "EWP transcript", "source_result_distribution": "course distribution "
+        "(ELMO)", "source_manual": "entered by the office",
+        "choose_method": "Conversion used for the decision",
+        "grade_of_method": "the grade of the chosen conversion",
+        "grade_of_method_hint": "Keep “the grade of the chosen conversion”, or choose another "
+        "grade; the conversion is stored with the decision either way.",
         "conversions_differ": "The two methods differ by {difference}: look at both before "
         "you choose.", "conversions_agree": "Both methods agree within 0.3.",
         "not_convertible": "Cannot be converted: {reason}",
@@ -349,7 +358,17 @@ RECOGNITION = {
         "band": "Band {lower} bis {upper} %, Mitte {mid} %",
         "percentile_needs_table": "Nicht verfügbar: Das Prozentrangverfahren braucht die "
         "ECTS-Notenverteilungstabelle des Partners für diesen Kurs (und die eigene "
-        "Notenverteilung des Prüfungsamts). Recog hat noch keine solche Tabelle gespeichert.",
+        "Notenverteilung des Prüfungsamts). Sie kommt mit dem EWP-Transcript des Partners, "
+        "oder das Prüfungsamt importiert sie (recog grade table import).",
+        "largest_overlap": "größte Überschneidung: {grade}",
+        "table_partner": "Tabelle des Partners", "table_home": "Eigene Notenverteilung",
+        "source_ewp": "EWP-Transcript", "source_result_distribution": "Kursverteilung (ELMO)",
+        "source_manual": "vom Prüfungsamt eingegeben",
+        "choose_method": "Umrechnung für die Entscheidung",
+        "grade_of_method": "die Note der gewählten Umrechnung",
+        "grade_of_method_hint": "Behalten Sie „die Note der gewählten Umrechnung“ oder wählen "
+        "Sie eine andere Note; die Umrechnung wird in jedem Fall mit der Entscheidung "
+        "gespeichert.",
         "conversions_differ": "Die beiden Verfahren weichen um {difference} voneinander ab: "
         "bitte beide ansehen, bevor Sie wählen.",
         "conversions_agree": "Beide Verfahren liegen weniger als 0,3 auseinander.",

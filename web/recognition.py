@@ -24,6 +24,7 @@ from workflow import queries
 from workflow.actors import Actor
 from workflow.errors import Conflict, ValidationFailed
 from workflow.grades import PercentTable, compare, convert, percentile
+from workflow.grading_tables import CaseTables, convert_by_tables, tables_for_case
 from workflow.transcript_import import ImportReport
 
 MAX_TRANSCRIPT_BYTES = 20 * 1024 * 1024
@@ -57,31 +58,31 @@ def report_json(report: ImportReport, content: bytes) -> dict[str, Any]:
 
 # --- grade conversion side by side -------------------------------------------------------------
 
-def grading_tables(session: Session, detail: dict[str, Any],
-                   ) -> tuple[PercentTable, PercentTable] | None:
-    """The partner's ECTS grading table for the case's course and the office's own grade
-    distribution, when both are known: what the percentile conversion needs.
-
-    Recog stores neither yet (the EWP transcript carries a partner table, but the import
-    keeps only each result's grade), so this says "unknown" and the pages say what is
-    missing instead of inventing a distribution."""
-    return None
+def grading_tables(session: Session, detail: dict[str, Any]) -> CaseTables:
+    """The partner's grading table for the case's course and the office's own grade
+    distribution, the most specific stored ones (``workflow.grading_tables``); ``missing()``
+    says what is not stored."""
+    return tables_for_case(session, int(detail["id"]))
 
 
 def conversions(detail: dict[str, Any], *, rounding: Any,
-                tables: tuple[PercentTable, PercentTable] | None) -> dict[str, Any] | None:
+                tables: CaseTables | tuple[PercentTable, PercentTable] | None,
+                ) -> dict[str, Any] | None:
     """The partner grade converted by the modified Bavarian formula and, when the grading
     tables are known, by percentiles; flagged when the two differ by 0.3 or more. None when
-    the case has no partner grade yet."""
+    the case has no partner grade yet. ``methods`` lists what the examiner may choose."""
     result = detail.get("result") or {}
     grade = result.get("grade")
     scheme = result.get("scheme") or detail["course"]["grading_scheme"]
     if not grade or not scheme:
         return None
+    known = tables.known if isinstance(tables, CaseTables) else tables is not None
     view: dict[str, Any] = {"original": str(grade), "scheme": str(scheme), "bavarian": None,
                             "bavarian_error": None, "percentile": None,
-                            "percentile_error": None, "tables_known": tables is not None,
-                            "difference": None, "differs": False, "suggested": None}
+                            "percentile_error": None, "tables_known": known,
+                            "tables": None, "tables_missing": None,
+                            "difference": None, "differs": False, "suggested": None,
+                            "methods": []}
     by_formula = None
     try:
         by_formula = convert(str(grade), str(scheme), rounding)
@@ -92,17 +93,27 @@ def conversions(detail: dict[str, Any], *, rounding: Any,
         view["formula"] = next((s for s in by_formula.explanation if s.startswith("x = ")),
                                None)
         view["suggested"] = by_formula.grade
-    if tables is not None:
-        try:
+        view["methods"].append("bavarian")
+    by_table = None
+    try:
+        if isinstance(tables, CaseTables):
+            view["tables"] = {"partner": tables.partner.to_dict() if tables.partner else None,
+                              "home": tables.home.to_dict() if tables.home else None}
+            if tables.known:
+                by_table = convert_by_tables(str(grade), str(scheme), tables)
+            else:
+                view["tables_missing"] = tables.missing()
+        elif tables is not None:
             by_table = percentile(str(grade), tables[0], tables[1], scheme=str(scheme))
-        except RecogError as exc:
-            view["percentile_error"] = str(exc)
-        else:
-            view["percentile"] = by_table.to_dict()
-            if by_formula is not None:
-                both = compare(by_formula, by_table)
-                view["differs"] = both.differs
-                view["difference"] = None if both.difference is None else str(both.difference)
+    except RecogError as exc:
+        view["percentile_error"] = str(exc)
+    if by_table is not None:
+        view["percentile"] = by_table.to_dict()
+        view["methods"].append("percentile")
+        if by_formula is not None:
+            both = compare(by_formula, by_table)
+            view["differs"] = both.differs
+            view["difference"] = None if both.difference is None else str(both.difference)
     return view
 
 

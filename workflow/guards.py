@@ -21,7 +21,7 @@ from config.settings import Settings
 from models import Document, HomeAchievement, Module, Programme, Role, User, case_targets
 from workflow.actors import Actor
 from workflow.errors import DomainError, Forbidden, GuardFailed
-from workflow.grades import convert
+from workflow.grades import compare, convert
 
 GERMAN_STEPS = ("1.0", "1.3", "1.7", "2.0", "2.3", "2.7", "3.0", "3.3", "3.7", "4.0")
 PASSED = "passed"
@@ -196,17 +196,67 @@ def _modules(ctx: GuardContext, key: str) -> list[dict[str, Any]]:
     return list(modules)
 
 
+METHODS = ("bavarian", "percentile")
+
+
+def _method(ctx: GuardContext) -> str:
+    """The conversion method the examiner chose (``conversion=bavarian|percentile``); the
+    Bavarian formula when none is named. The conversion itself is always computed here,
+    never taken from the caller."""
+    chosen = ctx.data.get("conversion")
+    if chosen is None or chosen == "":
+        return "bavarian"
+    if not isinstance(chosen, str) or chosen.strip().lower() not in METHODS:
+        raise ctx.fail(f"conversion names the method of grade conversion: "
+                       f"{' or '.join(METHODS)} (give it as conversion=percentile)")
+    return chosen.strip().lower()
+
+
 def _conversion(ctx: GuardContext) -> dict[str, Any] | None:
-    """The partner's grade converted by the office's rules, if the case has a convertible
-    result: shown to the examiner and stored with the decision, whatever grade is chosen."""
+    """The partner's grade converted by the chosen method (the office's rules by default), if
+    the case has a convertible result: shown to the examiner and stored with the decision,
+    whatever grade is chosen."""
+    method = _method(ctx)
+    ctx.data.pop("conversion", None)
     result = ctx.row.result or {}
     if not result.get("grade") or not result.get("scheme"):
+        if method == "percentile":
+            raise ctx.fail("the case has no partner grade with its grading scheme to convert "
+                           "by percentiles")
         return None
+    if method == "percentile":
+        return _percentile(ctx, str(result["grade"]), str(result["scheme"]))
     try:
         conversion = convert(result["grade"], result["scheme"], ctx.settings.grade_rounding)
     except DomainError as exc:
         return {"original": result["grade"], "scheme": result["scheme"], "error": str(exc)}
     return conversion.to_dict()
+
+
+def _percentile(ctx: GuardContext, grade: str, scheme: str) -> dict[str, Any]:
+    """The percentile conversion with the case's grading tables (their ids, groups, years and
+    percentages among its parameters), and how far the Bavarian formula lies from it."""
+    from workflow import grading_tables
+
+    tables = grading_tables.tables_for_case(ctx.session, ctx.row.id)
+    if not tables.known:
+        raise ctx.fail(f"the percentile conversion needs grading tables: {tables.missing()}; "
+                       "or choose conversion=bavarian")
+    try:
+        by_table = grading_tables.convert_by_tables(grade, scheme, tables)
+    except DomainError as exc:
+        raise ctx.fail(f"the percentile conversion failed: {exc}") from None
+    stored = by_table.to_dict()
+    try:
+        by_formula = convert(grade, scheme, ctx.settings.grade_rounding)
+    except DomainError as exc:
+        stored["compared"] = {"method": "bavarian", "grade": None, "error": str(exc)}
+    else:
+        both = compare(by_formula, by_table)
+        stored["compared"] = {"method": "bavarian", "grade": by_formula.grade,
+                              "difference": None if both.difference is None
+                              else str(both.difference), "differs": both.differs}
+    return stored
 
 
 def _grade(ctx: GuardContext) -> str:

@@ -342,7 +342,10 @@ def test_known_grading_tables_show_both_conversions_flagged(
     assert "band 12.0 to 48.6 %" in form
     assert 'class="conversions differs"' in form
     assert "differ by 0.3" in form
-    assert '<option value="2.3" selected>' in form  # pre-filled with the Bavarian result
+    # Both known: the examiner chooses the method; the grade follows the chosen method.
+    assert 'name="conversion" value="bavarian" required' in form
+    assert 'name="conversion" value="percentile" required' in form
+    assert '<option value="" selected>the grade of the chosen conversion</option>' in form
 
 
 def test_case_detail_schema_documents_precedents(app: Any) -> None:
