@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,6 +19,7 @@ from workflow.grades import (
     ROUNDINGS,
     Conversion,
     bavarian,
+    compare,
     convert,
     rounding_policy,
 )
@@ -63,19 +65,66 @@ def convert_command(
             + ".",
         ),
     ] = None,
+    percentile_tables: Annotated[
+        str | None,
+        typer.Option(
+            "--percentile",
+            metavar="PARTNER_ID,HOME_ID",
+            help="Also (or only) convert by percentiles with these stored grading tables "
+            "(ids from `recog grade table list`); with --scheme or --best/--lowest-pass both "
+            "conversions are shown side by side, flagged when they differ by 0.3 or more.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Convert GRADE with the modified Bavarian formula (or as pass/fail) and explain it."""
     try:
-        result = _convert(grade, best, lowest_pass, rounding, scheme)
+        if percentile_tables is not None:
+            by_table = _by_tables(grade, percentile_tables, scheme)
+            result = None
+            if scheme is not None or best is not None or lowest_pass is not None:
+                result = _convert(grade, best, lowest_pass, rounding, scheme)
+        else:
+            result, by_table = _convert(grade, best, lowest_pass, rounding, scheme), None
     except DomainError as err:
         # One line, so that scripts can show it as it is.
         typer.echo(f"error: {' '.join(err.message.split())}", err=True)
         raise typer.Exit(1) from None
-    if as_json:
-        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
-    else:
+    if by_table is not None and result is not None:
+        both = compare(result, by_table)
+        if as_json:
+            typer.echo(json.dumps(both.to_dict(), ensure_ascii=False))
+            return
         _show(result)
+        _show(by_table)
+        difference = "-" if both.difference is None else str(both.difference)
+        verdict = ("DIFFER by 0.3 or more: look at both before choosing" if both.differs
+                   else "agree within 0.3")
+        Console(highlight=False).print(f"Side by side: {result.grade} (Bavarian) and "
+                                       f"{by_table.grade} (percentile), difference "
+                                       f"{difference}: {verdict}")
+        return
+    shown = by_table or result
+    assert shown is not None
+    if as_json:
+        typer.echo(json.dumps(shown.to_dict(), ensure_ascii=False))
+    else:
+        _show(shown)
+
+
+def _by_tables(grade: str, ids: str, scheme: str | None) -> Conversion:
+    from cli.context import unit_of_work
+    from workflow.grading_tables import CaseTables, convert_by_tables, get_table
+
+    parts = [part.strip() for part in ids.split(",")]
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        raise ValidationFailed("--percentile takes the ids of a partner table and a home "
+                               "distribution: --percentile PARTNER_ID,HOME_ID")
+    with unit_of_work() as s:
+        partner = get_table(s, int(parts[0]), kind="partner")
+        home = get_table(s, int(parts[1]), kind="home")
+    tables = CaseTables(partner, home, "", "")
+    return convert_by_tables(grade, scheme or partner.scheme, tables)
 
 
 def _convert(
@@ -92,6 +141,76 @@ def _convert(
             f"rounding is one of {', '.join(ROUNDINGS)}"
         )
     return bavarian(grade, best, lowest_pass, policy)
+
+
+# --- grading tables ----------------------------------------------------------------------
+
+table_app = typer.Typer(
+    help="Grading tables for percentile conversion: partner tables and the home distribution.",
+    no_args_is_help=True,
+)
+app.add_typer(table_app, name="table")
+
+
+@table_app.command("import")
+def table_import(
+    file: Annotated[Path, typer.Argument(help="CSV (or JSON) file, one row per grade.")],
+) -> None:
+    """Import partner grading tables and home grade distributions (one row per grade).
+
+    Columns: kind (partner or home), institution, scheme (partner tables), reference_year,
+    grade, percentage or count, and at most one reference group: isced, course and term
+    (a partner's course offering), programme, or module (with its programme if the code is
+    not unique). Every row is checked first; any problem and nothing is imported."""
+    from cli.context import console, fail, now, unit_of_work
+    from workflow.grading_tables import import_file
+
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    with unit_of_work() as s:
+        summary = import_file(s, file, now=now())
+    console.print(f"{file.name}: {summary.created} tables created, {summary.updated} "
+                  f"replaced, {summary.unchanged} unchanged")
+
+
+@table_app.command("list")
+def table_list(
+    kind: Annotated[str | None, typer.Option(help="partner or home.")] = None,
+    institution: Annotated[str | None, typer.Option(help="Institution code.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+    = False,
+) -> None:
+    """List the stored grading tables, the most recent reference year first."""
+    from cli.context import console, print_json, unit_of_work
+    from workflow.grading_tables import list_tables
+
+    with unit_of_work() as s:
+        rows = list_tables(s, kind=kind, institution=institution)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table()
+    for column in ("id", "kind", "institution", "scheme", "group", "year", "source",
+                   "grades (%)"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(str(row["id"]), row["kind"], row["institution"],
+                      row["scheme"] if row["kind"] == "partner" else "", row["scope_label"],
+                      str(row["reference_year"]), row["source"], row["shares"])
+    console.print(table)
+    if not rows:
+        console.print("(none)")
+
+
+@table_app.command("delete")
+def table_delete(table_id: Annotated[int, typer.Argument(help="The table's id.")]) -> None:
+    """Delete a stored grading table (decisions keep the percentages they used)."""
+    from cli.context import console, unit_of_work
+    from workflow.grading_tables import delete_table
+
+    with unit_of_work() as s:
+        delete_table(s, table_id)
+    console.print(f"grading table {table_id} deleted")
 
 
 def _show(result: Conversion) -> None:

@@ -369,7 +369,10 @@ def _viewer(s: Any, actor: str | None, case: int | None = None) -> Any:
 def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Show a case: where it stands, its deadline, documents and what can happen next."""
     with unit_of_work() as s:
-        detail = queries.case_detail(s, case, actor=_viewer(s, actor, case), now=ctx.now())
+        viewer = _viewer(s, actor, case)
+        detail = queries.case_detail(s, case, actor=viewer, now=ctx.now())
+        if viewer is None or viewer.role.value != "student":
+            detail["conversions"] = _conversions(s, detail)
     if as_json:
         print_json(detail)
         return
@@ -388,6 +391,17 @@ def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> No
     console.print(f"Deadline:  {dl['kind'] or '-'} {local(dl['due_at'])}{late}")
     if detail["result"]:
         console.print(f"Result:    {json.dumps(detail['result'], ensure_ascii=False)}")
+    shown = detail.get("conversions")
+    if shown:
+        for method, name in (("bavarian", "Bavarian"), ("percentile", "Percentile")):
+            value = shown[method]
+            console.print(f"{name + ':':<11}" + (
+                f"{shown['original']} ({shown['scheme']}) -> {value['grade']}" if value
+                else f"not available: {shown['errors'].get(method, '-')}"), markup=False)
+        if shown["difference"] is not None:
+            console.print(f"Flag:      the two conversions differ by {shown['difference']}"
+                          if shown["differs"] else "Flag:      the two conversions agree "
+                          "within 0.3")
     if detail["decision"]:
         console.print(f"Decision:  {json.dumps(detail['decision'], ensure_ascii=False)}")
     for doc in detail["documents"]:
@@ -402,6 +416,26 @@ def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> No
                       + (f" with grade {p['grade']}" if p["grade"] else ""))
     nxt = ", ".join(f"{e['event']} ({'/'.join(e['actors'])})" for e in detail["next_events"])
     console.print(f"Next:      {nxt or 'nothing: the case is final'}")
+
+
+def _conversions(s: Any, detail: dict[str, Any]) -> dict[str, Any] | None:
+    """The case's partner grade by both methods, side by side (None without a grade)."""
+    from workflow.grading_tables import side_by_side, tables_for_case
+
+    result = detail["result"] or {}
+    grade = result.get("grade")
+    scheme = result.get("scheme") or detail["course"]["grading_scheme"]
+    if not grade or not scheme:
+        return None
+    tables = tables_for_case(s, detail["id"])
+    by_formula, by_table, both, errors = side_by_side(
+        str(grade), str(scheme), ctx.settings().grade_rounding, tables)
+    return {"original": str(grade), "scheme": str(scheme),
+            "bavarian": by_formula.to_dict() if by_formula else None,
+            "percentile": by_table.to_dict() if by_table else None,
+            "tables": tables.to_dict(), "errors": errors,
+            "difference": str(both.difference) if both and both.difference is not None
+            else None, "differs": bool(both and both.differs)}
 
 
 @case_app.command("export")
@@ -536,12 +570,16 @@ def transcript_import(
                                    now=ctx.now())
     if as_json:
         print_json({"file": report.filename, "format": report.format,
-                    "results": report.results})
+                    "results": report.results, "tables": report.tables})
         return
     console.print(f"{report.filename} ({report.format}): {report.count('matched')} matched, "
                   f"{report.count('unmatched') + report.count('ambiguous')} waiting for a "
                   f"clerk, {report.count('skipped')} already imported")
     _table(["line", "course", "title", "grade", "status", "case", "note"], report.results)
+    for table in report.tables:
+        console.print(f"grading table: {table['what']}: {table['status']}"
+                      + (f" (#{table['table']})" if table["table"] else "")
+                      + (f": {table['note']}" if table["note"] else ""), markup=False)
 
 
 @transcript_app.command("pending")

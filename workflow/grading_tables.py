@@ -744,6 +744,7 @@ def import_file(session: Session, path: Path, *, now: dt.datetime) -> TableImpor
                         "reference_year": first.reference_year, "grades": grades,
                         "institution": inst.code, "where": where, **target})
     if errors:
+        errors.sort(key=_position)
         raise ImportRejected(path.name, errors)
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     tables = []
@@ -758,6 +759,11 @@ def import_file(session: Session, path: Path, *, now: dt.datetime) -> TableImpor
         tables.append({"id": table_id, "status": status, "kind": plan["kind"],
                        "institution": plan["institution"], "from": plan["where"]})
     return TableImport(counts["created"], counts["updated"], counts["unchanged"], tables)
+
+
+def _position(error: RowError) -> tuple[int, str]:
+    number = error.where.rsplit(" ", 1)[-1]
+    return (int(number) if number.isdigit() else 0, error.field or "")
 
 
 def _resolve_group(session: Session, row: TableRow, institution_id: int,
@@ -819,11 +825,22 @@ def list_tables(session: Session, *, kind: str | None = None,
     for row, code in rows:
         table = _stored(row, code, names)
         found.append({**table.to_dict(),
-                      "shares": " · ".join(f"{g.label} {g.percentage}"
+                      "shares": " · ".join(f"{g.label}: {g.percentage}"
                                            + (" (fail)" if g.failing else "")
                                            for g in table.grades),
                       "filename": row.filename, "updated_at": row.updated_at})
     return found
+
+
+def get_table(session: Session, table_id: int, *, kind: str | None = None) -> StoredTable:
+    """One stored table by id (of ``kind``, if given)."""
+    row = session.execute(select(GradingTable, Institution.code)
+                          .join(Institution, Institution.id == GradingTable.institution_id)
+                          .where(GradingTable.id == table_id)).first()
+    if row is None or (kind is not None and row[0].kind != kind):
+        raise NotFound(f"there is no {kind or 'grading'} table {table_id} "
+                       "(recog grade table list)")
+    return _stored(row[0], row[1], _labels(session, [row[0]]))
 
 
 def delete_table(session: Session, table_id: int) -> None:
