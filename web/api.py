@@ -1115,3 +1115,109 @@ def inconsistent_precedents(request: Request) -> Any:
     roles = (Role.CLERK, Role.EXAMINER, Role.BOARD, Role.ADMIN)
     with call(request, roles=roles) as (s, p, rt):
         return inconsistent(s, now=rt.now(), institution_id=p.actor.institution_id)
+
+
+# --- grading tables and both conversions (percentile conversion) -------------------------------
+
+class GradingTableOut(BaseModel):
+    id: int
+    kind: Literal["partner", "home"]
+    institution: str = Field(description="The institution's code.")
+    scheme: str = Field(description="The grading scheme of the grades (home: de).")
+    scope: str = Field(description="The reference group: offering:ID, isced:CODE, "
+                                   "programme:ID, module:ID or all.")
+    scope_label: str
+    reference_year: int
+    source: Literal["ewp", "result_distribution", "manual"]
+    grades: list[dict[str, Any]] = Field(description="Best first: label, percentage, failing "
+                                                     "and (from counts) count.")
+    filename: str | None
+    updated_at: dt.datetime
+
+
+class GradingTableImportOut(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+
+
+class ConversionsOut(BaseModel):
+    """The partner grade by the modified Bavarian formula and by percentiles, side by side."""
+
+    original: str
+    scheme: str
+    bavarian: dict[str, Any] | None
+    bavarian_error: str | None
+    percentile: dict[str, Any] | None
+    percentile_error: str | None
+    tables_known: bool
+    tables: dict[str, Any] | None = Field(description="The partner table and home "
+                                                      "distribution found for the case.")
+    tables_missing: str | None = Field(description="Which table is not stored, if any.")
+    difference: str | None
+    differs: bool = Field(description="True when the two differ by 0.3 or more.")
+    suggested: str | None
+    methods: list[str] = Field(description="What the examiner may choose as conversion=.")
+
+
+OFFICE_STAFF = (Role.CLERK, Role.EXAMINER, Role.BOARD, Role.ADMIN)
+
+
+@router.get("/grading-tables", response_model=list[GradingTableOut], tags=["reference"])
+def grading_tables_list(request: Request,
+                        kind: Annotated[Literal["partner", "home"] | None, Query()] = None,
+                        institution: Annotated[str | None, Query(max_length=120)] = None,
+                        ) -> Any:
+    """Stored grading tables: partners' tables and your institution's own distributions."""
+    from workflow.grading_tables import list_tables
+
+    with call(request, roles=OFFICE_STAFF) as (s, p, _rt):
+        own = s.scalar(select(Institution.code).where(
+            Institution.id == p.actor.institution_id))
+        return [t for t in list_tables(s, kind=kind, institution=institution)
+                if t["kind"] == "partner" or t["institution"] == own]
+
+
+@router.post("/grading-tables/import", response_model=GradingTableImportOut,
+             tags=["reference"])
+def grading_tables_import(request: Request, file: Annotated[UploadFile, File(
+        description="CSV or JSON, one row per grade: kind, institution, scheme, "
+                    "reference_year, grade, percentage or count, and optionally isced, "
+                    "course+term, programme or module")]) -> Response:
+    """Import partner grading tables and your grade distribution (all rows checked first;
+    any problem and nothing is imported, 422 naming line and field)."""
+    from workflow.grading_tables import import_file
+
+    content = file.file.read(MAX_IMPORT_BYTES + 1)
+    if len(content) > MAX_IMPORT_BYTES:
+        raise Problem(413, "Content Too Large", f"a grading table file may have at most "
+                      f"{MAX_IMPORT_BYTES} bytes", code="too_large")
+    name = file.filename or "grading-tables.csv"
+    suffix = ".json" if name.lower().endswith(".json") else ".csv"
+    with call(request, roles=OFFICE, write=True) as (s, p, rt):
+        def run() -> tuple[int, Any]:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / f"grading-tables{suffix}"
+                path.write_bytes(content)
+                summary = import_file(s, path, now=rt.now(),
+                                      home_institution_id=p.actor.institution_id)
+            return 200, {"created": summary.created, "updated": summary.updated,
+                         "unchanged": summary.unchanged}
+
+        body = {"sha256": hashlib.sha256(content).hexdigest(), "suffix": suffix}
+        return idempotent(request, s, p, body, run)
+
+
+@router.get("/cases/{case_id}/conversions", response_model=ConversionsOut, tags=["cases"])
+def case_conversions(request: Request, case_id: Id) -> Any:
+    """The case's partner grade converted by both methods, with the grading tables used and
+    the 0.3 flag: what the examiner sees before choosing (404 without a partner grade)."""
+    from web.recognition import conversions, grading_tables
+
+    with call(request, roles=OFFICE_STAFF) as (s, p, rt):
+        detail = queries.case_detail(s, case_id, actor=p.actor, now=rt.now())
+        view = conversions(detail, rounding=rt.settings.grade_rounding,
+                           tables=grading_tables(s, detail))
+        if view is None:
+            raise NotFound(f"case {case_id} has no partner grade to convert yet")
+        return view

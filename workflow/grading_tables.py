@@ -681,12 +681,14 @@ class TableImport:
     tables: list[dict[str, Any]]
 
 
-def import_file(session: Session, path: Path, *, now: dt.datetime) -> TableImport:
+def import_file(session: Session, path: Path, *, now: dt.datetime,
+                home_institution_id: int | None = None) -> TableImport:
     """Import partner tables and home distributions from CSV/JSON, one row per grade.
 
     Every row and every table is checked first; any problem and nothing is imported (the
     errors name file, line and field). A table replaces the one entered by hand before for the
-    same institution, scheme, reference group and year."""
+    same institution, scheme, reference group and year. With ``home_institution_id`` (an
+    office acting through the web) home distributions of other institutions are refused."""
     rows, errors = validate_rows(path, TableRow)
     groups: dict[tuple[Any, ...], list[tuple[str, TableRow]]] = defaultdict(list)
     for where, row in rows:
@@ -706,6 +708,10 @@ def import_file(session: Session, path: Path, *, now: dt.datetime) -> TableImpor
         if inst.kind != wanted:
             errors.append(RowError(where, "institution", f"{inst.code} is a {inst.kind} "
                                    f"institution; a {first.kind} table needs a {wanted} one"))
+            continue
+        if first.kind == "home" and home_institution_id not in (None, inst.id):
+            errors.append(RowError(where, "institution", f"{inst.code} is not your "
+                                   "institution; import only your own grade distribution"))
             continue
         target: dict[str, Any] = {"isced_code": first.isced}
         problem = _resolve_group(session, first, inst.id, target)
