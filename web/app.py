@@ -9,7 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -26,7 +29,21 @@ STATIC = Path(__file__).with_name("static")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    runtime = Runtime.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        # Per event loop (uvicorn: per process): the asyncio pool of the hot reads, handed
+        # to requests as ``request.state.hot_reads``.
+        pool = await runtime.open_hot_reads()
+        try:
+            yield {"hot_reads": pool}
+        finally:
+            if pool is not None:
+                await pool.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Recog API",
         version="1",
         summary="Recognition of achievements from partner universities",
@@ -39,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.state.runtime = Runtime.build(settings)
+    app.state.runtime = runtime
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

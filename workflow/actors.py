@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, true
+from sqlalchemy import ColumnElement, and_, bindparam, false, true
 
 from config.procedure import EventDef
 from models import Case, Role
@@ -54,6 +54,34 @@ def case_scope(actor: Actor) -> ColumnElement[bool]:
         return and_(same_institution, (Case.programme_id.in_(actor.programme_ids))
                     | (Case.examiner_id == actor.id))
     return same_institution
+
+
+def scope_shape(actor: Actor) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The actor split into the shape of its scope and the values that fill it.
+
+    Compiled hot reads (``workflow.fastread``) build ``case_scope`` once per shape, for an
+    actor whose id, institution and programmes are bind parameters (``symbolic_scope``),
+    and bind these values on each call: the one policy serves them too."""
+    programmes = sorted(actor.programme_ids)
+    shape = (actor.role, actor.id is not None, actor.institution_id is not None,
+             len(programmes))
+    values: dict[str, Any] = {"scope_actor": actor.id,
+                              "scope_institution": actor.institution_id}
+    values.update((f"scope_programme_{i}", p) for i, p in enumerate(programmes))
+    return shape, values
+
+
+def symbolic_scope(role: Role, has_id: bool, has_institution: bool, programmes: int,
+                   ) -> ColumnElement[bool]:
+    """``case_scope`` of an actor of this shape, with bind parameters for its values."""
+    placeholder: Any = Actor(
+        role=role,
+        id=bindparam("scope_actor") if has_id else None,  # type: ignore[arg-type]
+        institution_id=(bindparam("scope_institution")  # type: ignore[arg-type]
+                        if has_institution else None),
+        programme_ids=frozenset(bindparam(f"scope_programme_{i}")  # type: ignore[misc]
+                                for i in range(programmes)))
+    return case_scope(placeholder)
 
 
 def may_see(actor: Actor, row: Any) -> bool:

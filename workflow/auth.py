@@ -17,7 +17,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -30,7 +30,9 @@ from models import (
     Student,
     User,
     WebSession,
+    user_programmes,
 )
+from workflow import fastread
 from workflow.actors import Actor
 from workflow.errors import NotFound, ValidationFailed
 
@@ -190,30 +192,69 @@ def create_api_token(session: Session, *, user_id: int, name: str, now: dt.datet
     return token_id, token
 
 
+def _token_select() -> Any:
+    return (select(ApiToken.id, ApiToken.last_used_at, User.id, User.role, User.institution_id,
+                   User.username)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == bindparam("hash"), ApiToken.revoked_at.is_(None),
+                   (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > bindparam("now")),
+                   User.active.is_(True)))
+
+
+def _programmes_select() -> Any:
+    return (select(user_programmes.c.programme_id)
+            .where(user_programmes.c.user_id == bindparam("user_id")))
+
+
+def _touch_update() -> Any:
+    return (update(ApiToken).where(ApiToken.id == bindparam("token_id"))
+            .values(last_used_at=bindparam("now")))
+
+
+_TOKEN = fastread.Reads(_token_select)
+_PROGRAMMES = fastread.Reads(_programmes_select)
+_TOUCH = fastread.Reads(_touch_update)
+TOKEN_TOUCH_EVERY = dt.timedelta(minutes=5)
+
+
+def _token_actor(row: tuple[Any, ...], programmes: frozenset[int]) -> Actor:
+    return Actor(role=Role(row[3]), id=row[2], institution_id=row[4],
+                 programme_ids=programmes, label=row[5])
+
+
 def actor_for_api_token(session: Session, token: str, *, now: dt.datetime) -> Actor | None:
     """The active user behind a live token: one query (two for an examiner, whose scope
-    needs their programmes), since integrations call this on every request."""
-    from models import user_programmes
-
-    row = session.execute(
-        select(ApiToken.id, ApiToken.last_used_at, User.id.label("user_id"), User.role,
-               User.institution_id, User.username)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == digest(token), ApiToken.revoked_at.is_(None),
-               (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
-               User.active.is_(True))).first()
-    if row is None:
+    needs their programmes), since integrations call this on every request. The last use
+    is recorded at most every few minutes."""
+    dialect = session.get_bind().dialect
+    rows = fastread.fetch(session, _TOKEN.get(dialect), {"hash": digest(token), "now": now})
+    if not rows:
         return None
-    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=5):
-        session.execute(update(ApiToken).where(ApiToken.id == row.id)
-                        .values(last_used_at=now))
+    row = rows[0]
+    if row[1] is None or now - row[1] > TOKEN_TOUCH_EVERY:
+        fastread.execute(session, _TOUCH.get(dialect), {"token_id": row[0], "now": now})
     programmes: frozenset[int] = frozenset()
-    if row.role == Role.EXAMINER.value:
-        programmes = frozenset(session.scalars(
-            select(user_programmes.c.programme_id)
-            .where(user_programmes.c.user_id == row.user_id)))
-    return Actor(role=Role(row.role), id=row.user_id, institution_id=row.institution_id,
-                 programme_ids=programmes, label=row.username)
+    if row[3] == Role.EXAMINER.value:
+        programmes = frozenset(r[0] for r in fastread.fetch(
+            session, _PROGRAMMES.get(dialect), {"user_id": row[2]}))
+    return _token_actor(row, programmes)
+
+
+async def actor_for_api_token_async(conn: Any, dialect: Any, token: str, *,
+                                    now: dt.datetime) -> Actor | None:
+    """``actor_for_api_token`` on an asyncio psycopg connection in autocommit mode (the
+    same statements)."""
+    rows = await fastread.afetch(conn, _TOKEN.get(dialect), {"hash": digest(token), "now": now})
+    if not rows:
+        return None
+    row = rows[0]
+    if row[1] is None or now - row[1] > TOKEN_TOUCH_EVERY:
+        await fastread.aexecute(conn, _TOUCH.get(dialect), {"token_id": row[0], "now": now})
+    programmes: frozenset[int] = frozenset()
+    if row[3] == Role.EXAMINER.value:
+        programmes = frozenset(r[0] for r in await fastread.afetch(
+            conn, _PROGRAMMES.get(dialect), {"user_id": row[2]}))
+    return _token_actor(row, programmes)
 
 
 def list_api_tokens(session: Session, *, user_id: int) -> list[dict[str, Any]]:

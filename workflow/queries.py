@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from config.procedure import get_procedure
@@ -23,8 +23,8 @@ from models import (
     Student,
     User,
 )
-from workflow import precedents
-from workflow.actors import Actor, acting_role, case_scope
+from workflow import fastread, precedents
+from workflow.actors import Actor, acting_role, case_scope, scope_shape, symbolic_scope
 from workflow.errors import NotFound
 from workflow.transcript_import import WAITING as WAITING_FOR_RESULT
 
@@ -193,17 +193,45 @@ def count_overdue(session: Session, *, actor: Actor | None, now: dt.datetime) ->
     return session.scalar(query) or 0
 
 
+def _status_select(*scope: Any) -> Any:
+    query = select(Case.id, Case.state, Case.version, Case.due_at, Case.due_kind,
+                   Case.appeal_ends_at, Case.updated_at).where(Case.id == bindparam("case_id"))
+    return query if not scope else query.where(symbolic_scope(*scope))
+
+
+_STATUS = fastread.Reads(_status_select)
+
+
+def _status_statement(dialect: Any, case_id: int, actor: Actor | None,
+                      ) -> tuple[fastread.Compiled, dict[str, Any]]:
+    if actor is None:
+        return _STATUS.get(dialect), {"case_id": case_id}
+    shape, values = scope_shape(actor)
+    return _STATUS.get(dialect, *shape), {"case_id": case_id, **values}
+
+
+def _status(rows: list[tuple[Any, ...]], case_id: int, now: dt.datetime) -> dict[str, Any]:
+    if not rows:
+        raise NotFound(f"case {case_id} not found")
+    id_, state, version, due_at, due_kind, appeal_ends_at, updated_at = rows[0]
+    return {"id": id_, "state": state, "version": version, "due_at": due_at,
+            "due_kind": due_kind, "overdue_days": overdue_days(due_at, now),
+            "appeal_ends_at": appeal_ends_at, "updated_at": updated_at}
+
+
 def case_status(session: Session, case_id: int, *, actor: Actor | None, now: dt.datetime,
                 ) -> dict[str, Any]:
-    """The short status of one case (one indexed read): what a campus system polls."""
-    row = session.execute(_scoped(
-        select(Case.id, Case.state, Case.version, Case.due_at, Case.due_kind,
-               Case.appeal_ends_at, Case.updated_at).where(Case.id == case_id), actor)).first()
-    if row is None:
-        raise NotFound(f"case {case_id} not found")
-    return {"id": row.id, "state": row.state, "version": row.version, "due_at": row.due_at,
-            "due_kind": row.due_kind, "overdue_days": overdue_days(row.due_at, now),
-            "appeal_ends_at": row.appeal_ends_at, "updated_at": row.updated_at}
+    """The short status of one case (one indexed read, compiled once): what a campus
+    system polls."""
+    compiled, values = _status_statement(session.get_bind().dialect, case_id, actor)
+    return _status(fastread.fetch(session, compiled, values), case_id, now)
+
+
+async def case_status_async(conn: Any, dialect: Any, case_id: int, *, actor: Actor | None,
+                            now: dt.datetime) -> dict[str, Any]:
+    """``case_status`` on an asyncio psycopg connection (the same statement)."""
+    compiled, values = _status_statement(dialect, case_id, actor)
+    return _status(await fastread.afetch(conn, compiled, values), case_id, now)
 
 
 def document(session: Session, case_id: int, document_id: int, *, actor: Actor | None,

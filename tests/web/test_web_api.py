@@ -279,3 +279,52 @@ def test_problem_details_for_validation(clerk_api: Any) -> None:
     r = clerk_api.get("/api/v1/cases/abc")
     assert r.status_code == 422
     assert clerk_api.get("/api/v1/nothing").status_code == 404
+
+
+def test_case_status_poll(app: Any, engine: Engine, world: Any, clerk_api: Any) -> None:
+    """What campus systems poll. On PostgreSQL a token's poll runs on the event loop's own
+    connection pool (opened by the app's lifespan); cookie sessions and SQLite take the
+    thread pool. Both answer the same, with the same scope and problems."""
+    from conftest import NOW
+
+    case_id = world.cases["in_review"]
+    pool = clerk_api.app_state.get("hot_reads")
+    assert (pool is not None) == (engine.dialect.name == "postgresql")
+    served = pool.get_stats().get("requests_num", 0) if pool is not None else 0
+
+    r = clerk_api.get(f"/api/v1/cases/{case_id}/status")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert r.headers["cache-control"] == "no-store"
+    body = r.json()
+    assert set(body) == {"id", "state", "version", "due_at", "due_kind", "overdue_days",
+                         "appeal_ends_at", "updated_at"}
+    assert (body["id"], body["state"]) == (case_id, "in_review")
+    assert body["due_kind"] == "decision" and body["due_at"].endswith("Z")
+    if pool is not None:
+        assert pool.get_stats().get("requests_num", 0) > served  # the hot path answered
+
+    # Another institution's case is not found; so is a case that does not exist.
+    for missing in (world.case_b, 99_999):
+        r = clerk_api.get(f"/api/v1/cases/{missing}/status")
+        assert r.status_code == 404
+        assert r.headers["content-type"] == PROBLEM
+        assert r.json()["detail"] == f"case {missing} not found"
+    # A wrong or revoked token: 401 with the challenge, on either path.
+    r = clerk_api.get(f"/api/v1/cases/{case_id}/status",
+                      headers={"Authorization": "Bearer rcg_wrong"})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == 'Bearer realm="recog"'
+
+    # The other institution's clerk by token, and the student by cookie: scoped alike.
+    token_b = api_token(engine, world.users["clerk_b"], NOW)
+    assert clerk_api.get(f"/api/v1/cases/{case_id}/status",
+                         headers={"Authorization": f"Bearer {token_b}"}).status_code == 404
+    assert clerk_api.get(f"/api/v1/cases/{world.case_b}/status",
+                         headers={"Authorization": f"Bearer {token_b}"}).status_code == 200
+    with client(app) as student:
+        student_login(student, engine, world.students[case_id], NOW)
+        own = student.get(f"/api/v1/cases/{case_id}/status")
+        assert own.status_code == 200 and own.json() == body
+        assert student.get(
+            f"/api/v1/cases/{world.cases['submitted']}/status").status_code == 404

@@ -1,0 +1,142 @@
+"""Compiled hot reads (``workflow.fastread``): the case status and the API-token lookup run
+as SQL compiled once, with ``case_scope`` built for a symbolic actor. They must answer exactly
+as the ORM query with the real actor's ``case_scope`` does, for every kind of actor, on both
+engines, and convert values as SQLAlchemy does."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models import ApiToken, Case, Role, User
+from workflow import auth, fastread, queries
+from workflow.actors import Actor, case_scope
+from workflow.demo import Network, create_case, student_actor
+from workflow.errors import NotFound
+
+NOW = dt.datetime(2027, 3, 1, 9, 0, tzinfo=dt.UTC)
+
+
+def _cases(session: Session, net: Network) -> list[int]:
+    specs = [("submitted", "past"), ("in_review", "past"), ("enrolled", "current"),
+             ("recognized", "past")]
+    return [create_case(session, net, target=target, term=term, matriculation=f"F{i}",
+                        name=f"Student {i}", email=f"f{i}@example.org")
+            for i, (target, term) in enumerate(specs)]
+
+
+def _actors(session: Session, net: Network, case_ids: list[int]) -> list[Actor]:
+    examiner = net.examiner
+    return [
+        net.clerk, net.admin, net.board, examiner,
+        Actor(role=Role.EXAMINER, id=examiner.id, institution_id=examiner.institution_id),
+        Actor(role=Role.EXAMINER, id=examiner.id, institution_id=examiner.institution_id,
+              programme_ids=frozenset({*examiner.programme_ids, 9999})),
+        Actor(role=Role.EXAMINER, id=123456, institution_id=examiner.institution_id),
+        Actor(role=Role.CLERK, id=net.clerk.id, institution_id=987654),
+        Actor(role=Role.CLERK, id=net.clerk.id, institution_id=None),
+        Actor.system(Role.IMPORT), Actor.system(Role.TIMER, net.home_id),
+        Actor.system(Role.TIMER, 987654),
+        student_actor(session, case_ids[0]), student_actor(session, case_ids[1]),
+        Actor(role=Role.STUDENT, id=None),
+    ]
+
+
+def test_case_status_matches_the_orm_scope_for_every_actor(session: Session, network: Network,
+                                                            ) -> None:
+    case_ids = _cases(session, network)
+    probe = [*case_ids, 999_999]
+    checked = 0
+    for actor in [None, *_actors(session, network, case_ids)]:
+        for case_id in probe:
+            query = select(Case.id, Case.state, Case.version, Case.due_at, Case.due_kind,
+                           Case.appeal_ends_at, Case.updated_at).where(Case.id == case_id)
+            if actor is not None:
+                query = query.where(case_scope(actor))
+            expected = session.execute(query).first()
+            if expected is None:
+                with pytest.raises(NotFound, match=f"case {case_id} not found"):
+                    queries.case_status(session, case_id, actor=actor, now=NOW)
+                continue
+            got = queries.case_status(session, case_id, actor=actor, now=NOW)
+            assert (got["id"], got["state"], got["version"], got["due_at"], got["due_kind"],
+                    got["appeal_ends_at"], got["updated_at"]) == tuple(expected)
+            assert got["updated_at"].tzinfo is dt.UTC  # converted as UTCDateTime does
+            checked += 1
+    assert checked >= 20  # both answers occur: visible and hidden cases
+
+
+def test_api_token_actor_matches_the_user(session: Session, network: Network) -> None:
+    token_id, token = auth.create_api_token(session, user_id=network.examiner.id or 0,
+                                            name="t", now=NOW)
+    actor = auth.actor_for_api_token(session, token, now=NOW)
+    assert actor == Actor(role=Role.EXAMINER, id=network.examiner.id,
+                          institution_id=network.examiner.institution_id,
+                          programme_ids=network.examiner.programme_ids,
+                          label=network.examiner_username)
+    last_used = session.scalar(select(ApiToken.last_used_at).where(ApiToken.id == token_id))
+    assert last_used == NOW
+    # Used again a minute later: the last use is not rewritten on every request.
+    auth.actor_for_api_token(session, token, now=NOW + dt.timedelta(minutes=1))
+    assert session.scalar(select(ApiToken.last_used_at)
+                          .where(ApiToken.id == token_id)) == NOW
+    assert auth.actor_for_api_token(session, token + "x", now=NOW) is None
+    session.execute(update(ApiToken).where(ApiToken.id == token_id)
+                    .values(expires_at=NOW + dt.timedelta(hours=1)))
+    assert auth.actor_for_api_token(session, token, now=NOW + dt.timedelta(hours=2)) is None
+    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(expires_at=None))
+    session.execute(update(User).where(User.id == network.examiner.id).values(active=False))
+    assert auth.actor_for_api_token(session, token, now=NOW) is None
+
+
+@pytest.mark.postgres
+def test_async_reads_answer_as_the_sync_ones(pg_engine: Any) -> None:
+    """The asyncio path of the API (psycopg's AsyncConnection) uses the same statements."""
+    import psycopg
+
+    from models.db import session_factory
+    from workflow.demo import seed_network
+
+    with session_factory(pg_engine)() as s, s.begin():
+        net = seed_network(s, today=NOW.date())
+        case_ids = _cases(s, net)
+        _, token = auth.create_api_token(s, user_id=net.clerk.id or 0, name="a", now=NOW)
+        actors = _actors(s, net, case_ids)
+    url = pg_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    dialect = pg_engine.dialect
+
+    async def run() -> list[Any]:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            out: list[Any] = [await auth.actor_for_api_token_async(conn, dialect, token,
+                                                                   now=NOW)]
+            for actor in actors:
+                for case_id in [*case_ids, 999_999]:
+                    try:
+                        out.append(await queries.case_status_async(conn, dialect, case_id,
+                                                                   actor=actor, now=NOW))
+                    except NotFound as exc:
+                        out.append(str(exc))
+            return out
+
+    got = asyncio.run(run())
+    with session_factory(pg_engine)() as s, s.begin():
+        expected: list[Any] = [auth.actor_for_api_token(s, token, now=NOW)]
+        for actor in actors:
+            for case_id in [*case_ids, 999_999]:
+                try:
+                    expected.append(queries.case_status(s, case_id, actor=actor, now=NOW))
+                except NotFound as exc:
+                    expected.append(str(exc))
+    assert got == expected
+    assert any(isinstance(x, dict) for x in got) and any(isinstance(x, str) for x in got)
+
+
+def test_literals_in_a_compiled_statement_keep_their_values(session: Session, network: Network) -> None:
+    compiled = fastread.compile_statement(select(Case.id).where(Case.id == 1),
+                                          session.get_bind().dialect)
+    assert compiled.params({}) in ({"id_1": 1}, (1,))
