@@ -63,6 +63,8 @@ class OfferingRow(BaseModel):
     exam_date: dt.date | None = None
     grading_scheme: Code
     status: str = Field(default="offered", pattern=r"^(offered|cancelled)$")
+    # ISCED-F field of education: finds the partner's grading table for the field.
+    isced_code: str | None = Field(default=None, pattern=r"^[0-9]{2,4}$")
 
     @model_validator(mode="after")
     def _dates(self) -> OfferingRow:
