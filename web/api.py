@@ -1227,7 +1227,8 @@ def grading_tables_import(request: Request, file: Annotated[UploadFile, File(
                 path = Path(tmp) / f"grading-tables{suffix}"
                 path.write_bytes(content)
                 summary = import_file(s, path, now=rt.now(),
-                                      home_institution_id=p.actor.institution_id)
+                                      home_institution_id=p.actor.institution_id,
+                                      filename=safe_filename(name))
             return 200, {"created": summary.created, "updated": summary.updated,
                          "unchanged": summary.unchanged}
 

@@ -682,13 +682,15 @@ class TableImport:
 
 
 def import_file(session: Session, path: Path, *, now: dt.datetime,
-                home_institution_id: int | None = None) -> TableImport:
+                home_institution_id: int | None = None,
+                filename: str | None = None) -> TableImport:
     """Import partner tables and home distributions from CSV/JSON, one row per grade.
 
     Every row and every table is checked first; any problem and nothing is imported (the
     errors name file, line and field). A table replaces the one entered by hand before for the
     same institution, scheme, reference group and year. With ``home_institution_id`` (an
     office acting through the web) home distributions of other institutions are refused."""
+    name = filename or path.name  # an upload is read from a temporary file
     rows, errors = validate_rows(path, TableRow)
     groups: dict[tuple[Any, ...], list[tuple[str, TableRow]]] = defaultdict(list)
     for where, row in rows:
@@ -751,7 +753,7 @@ def import_file(session: Session, path: Path, *, now: dt.datetime,
                         "institution": inst.code, "where": where, **target})
     if errors:
         errors.sort(key=_position)
-        raise ImportRejected(path.name, errors)
+        raise ImportRejected(name, errors)
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     tables = []
     for plan in planned:
@@ -760,7 +762,7 @@ def import_file(session: Session, path: Path, *, now: dt.datetime,
             scheme=plan["scheme"], reference_year=plan["reference_year"], source="manual",
             grades=plan["grades"], now=now, isced_code=plan.get("isced_code"),
             offering_id=plan.get("offering_id"), programme_id=plan.get("programme_id"),
-            module_id=plan.get("module_id"), filename=path.name)
+            module_id=plan.get("module_id"), filename=name)
         counts[status] += 1
         tables.append({"id": table_id, "status": status, "kind": plan["kind"],
                        "institution": plan["institution"], "from": plan["where"]})
