@@ -395,7 +395,7 @@ def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> No
     if shown:
         for method, name in (("bavarian", "Bavarian"), ("percentile", "Percentile")):
             value = shown[method]
-            console.print(f"{name + ':':<11}" + (
+            console.print(f"{name + ':':<10} " + (
                 f"{shown['original']} ({shown['scheme']}) -> {value['grade']}" if value
                 else f"not available: {shown['errors'].get(method, '-')}"), markup=False)
         if shown["difference"] is not None:
