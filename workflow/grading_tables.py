@@ -459,6 +459,12 @@ def tables_for_case(session: Session, case_id: int) -> CaseTables:
                      "or the institution"))
 
 
+def _group(table: StoredTable) -> str:
+    """The reference group's own code (``0612``, ``INF-ML``, ``IT-01 (2026-03)``; empty for
+    the whole institution), for texts that name the kind of group in their own language."""
+    return "" if table.scope == "all" else table.scope_label.split(" ", 1)[-1]
+
+
 def convert_by_tables(grade: str, scheme: str | None, tables: CaseTables) -> Conversion:
     """The percentile conversion of ``grade`` with the case's tables; its parameters name the
     tables (ids, reference groups, years, sources) besides their percentages."""
@@ -474,9 +480,11 @@ def convert_by_tables(grade: str, scheme: str | None, tables: CaseTables) -> Con
         "tables": {
             "partner": {"id": partner.id, "institution": partner.institution,
                         "scheme": partner.scheme, "scope": partner.scope,
-                        "reference_year": partner.reference_year, "source": partner.source},
+                        "group": _group(partner), "reference_year": partner.reference_year,
+                        "source": partner.source},
             "home": {"id": home.id, "institution": home.institution, "scope": home.scope,
-                     "reference_year": home.reference_year, "source": home.source},
+                     "group": _group(home), "reference_year": home.reference_year,
+                     "source": home.source},
         },
     }
     return replace(conversion, parameters=MappingProxyType(parameters),

@@ -533,6 +533,30 @@ def _show(value: object, lang: str) -> str:
     return _number(text, lang)
 
 
+_GROUPS: dict[str, dict[str, str]] = {
+    "de": {"isced": "Fachgebiet ISCED-F", "offering": "Kurs", "module": "Modul",
+           "programme": "Studiengang", "all": "gesamte Hochschule"},
+    "en": {"isced": "field ISCED-F", "offering": "course", "module": "module",
+           "programme": "programme", "all": "whole institution"},
+}
+
+
+def _table_line(table: object, side: str, lang: str) -> str:
+    """Which grade distribution a percentile conversion used: its reference group and year."""
+    if not isinstance(table, Mapping):
+        return ""
+    kind = _text(table.get("scope")).split(":", 1)[0]
+    group = " ".join(part for part in (_GROUPS[lang].get(kind, kind), _text(table.get("group")))
+                     if part)
+    year = _text(table.get("reference_year"))
+    if lang == "de":
+        whose = ("Notenverteilung der Partnerhochschule" if side == "partner"
+                 else "Notenverteilung der Hochschule")
+        return f"{whose}: {group}, Bezugsjahr {year}"
+    whose = "partner's grade distribution" if side == "partner" else "home grade distribution"
+    return f"{whose}: {group}, reference year {year}"
+
+
 def _conversion(value: object, lang: str) -> dict[str, Any] | None:
     """What the notice says about the grade conversion, as lines in ``lang``."""
     if not isinstance(value, Mapping):
@@ -604,6 +628,10 @@ def _conversion(value: object, lang: str) -> dict[str, Any] | None:
                 f"größte Überschneidung: {_grade(details.get('by_largest_overlap'), lang)}" if de
                 else f"largest overlap: {_grade(details.get('by_largest_overlap'), lang)}"
             )
+        tables = parameters.get("tables")
+        if isinstance(tables, Mapping):
+            shown = [_table_line(tables.get(side), side, lang) for side in ("partner", "home")]
+            lines.extend(line for line in shown if line)
     elif method == "passfail":
         lines.append(
             "eine Bestanden/nicht-bestanden-Bewertung erhält keine Zahlennote; sie lautet "

@@ -6,8 +6,10 @@ stores the chosen method with its tables."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, update
@@ -24,6 +26,7 @@ from workflow.documents import MemoryStore
 from workflow.engine import fire
 from workflow.errors import GuardFailed, ValidationFailed
 from workflow.imports import ImportRejected
+from workflow.notices import render_notice_html
 from workflow.transcript_import import import_transcript
 
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "elmo"
@@ -431,12 +434,25 @@ def test_a_percentile_decision_stores_its_method_and_tables(session: Session,
     assert parameters["failing"] == ["F"]
     assert parameters["tables"]["partner"] == {
         "id": partner_id, "institution": "unitol.it", "scheme": "ects", "scope": "all",
-        "reference_year": 2025, "source": "manual"}
+        "group": "", "reference_year": 2025, "source": "manual"}
     assert parameters["tables"]["home"]["reference_year"] == 2024
     assert conversion["compared"] == {"method": "bavarian", "grade": "2.3", "difference": "0.3",
                                       "differs": True}
     assert conversion["explanation"][0].startswith(f"partner table #{partner_id}: unitol.it")
     assert fired.data["conversion"]["method"] == "percentile"  # the audit trail has it too
+    # The notice says which distributions were compared.
+    html = render_notice_html(
+        event="recognize", decision=decision, data={}, language="de", case_id=case_id,
+        student_name="Grace Table", matriculation_number="G1",
+        course={"title": "Cloud", "code": "IT-02", "partner_name": "UniTol", "term": "2026",
+                "ects": "5", "grade_as_printed": "C", "scheme": "ects"},
+        institution={"name": "Universität Musterstadt", "office_email": "pa@example.org",
+                     "address_lines": ["Str. 1"], "court": None},
+        issued_at=NOW, appeal_ends_at=NOW + dt.timedelta(days=30), zone=ZoneInfo("Europe/Berlin"))
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    assert "Prozentrangverfahren" in text
+    assert "Notenverteilung der Partnerhochschule: gesamte Hochschule, Bezugsjahr 2025" in text
+    assert "Notenverteilung der Hochschule: gesamte Hochschule, Bezugsjahr 2024" in text
 
 
 def test_the_bavarian_formula_stays_the_default(session: Session, network: Network) -> None:
