@@ -289,6 +289,8 @@ RECOGNITION = {
         "table_partner": "Partner table", "table_home": "Home distribution",
         "source_ewp": "EWP transcript", "source_result_distribution": "course distribution "
         "(ELMO)", "source_manual": "entered by the office",
+        "group_isced": "ISCED-F", "group_offering": "course", "group_module": "module",
+        "group_programme": "programme", "group_all": "whole institution",
         "choose_method": "Conversion used for the decision",
         "grade_of_method": "the grade of the chosen conversion",
         "grade_of_method_hint": "Keep “the grade of the chosen conversion”, or choose another "
@@ -364,6 +366,8 @@ RECOGNITION = {
         "table_partner": "Tabelle des Partners", "table_home": "Eigene Notenverteilung",
         "source_ewp": "EWP-Transcript", "source_result_distribution": "Kursverteilung (ELMO)",
         "source_manual": "vom Prüfungsamt eingegeben",
+        "group_isced": "ISCED-F", "group_offering": "Kurs", "group_module": "Modul",
+        "group_programme": "Studiengang", "group_all": "gesamte Hochschule",
         "choose_method": "Umrechnung für die Entscheidung",
         "grade_of_method": "die Note der gewählten Umrechnung",
         "grade_of_method_hint": "Behalten Sie „die Note der gewählten Umrechnung“ oder wählen "

@@ -136,7 +136,7 @@ class StoredTable:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "institution": self.institution,
                 "scheme": self.scheme, "scope": self.scope, "scope_label": self.scope_label,
-                "reference_year": self.reference_year, "source": self.source,
+                "group": _group(self), "reference_year": self.reference_year, "source": self.source,
                 "grades": [g.to_json() for g in self.grades]}
 
 
