@@ -134,6 +134,8 @@ def test_the_examiner_chooses_the_percentile_conversion(engine: Engine, world: A
     assert conversion["parameters"]["home_table_id"] == home_id
     assert conversion["parameters"]["tables"]["partner"]["scope"] == "isced:0612"
     assert conversion["compared"]["differs"] is True
+    card = examiner.get(f"/cases/{case_id}").text.split('id="decision-h"')[1].split("</section>")[0]
+    assert "Percentile (ECTS grading tables): C (ects) → 2.0" in card
 
 
 def test_percentile_without_tables_is_refused_with_the_reason(engine: Engine, world: Any,
