@@ -23,11 +23,13 @@ from workflow import grading_tables as gt
 from workflow.catalog import add_institution, import_catalogue
 from workflow.demo import Network, create_case, seed_network
 from workflow.documents import MemoryStore
+from workflow.elmo_export import export_decision
 from workflow.engine import fire
 from workflow.errors import GuardFailed, ValidationFailed
 from workflow.imports import ImportRejected
 from workflow.notices import render_notice_html
 from workflow.transcript_import import import_transcript
+from workflow.transcripts import parse_transcript
 
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "elmo"
 EWP = REFERENCE / "ewp-imobility-tors-get-response-example.xml"
@@ -453,6 +455,20 @@ def test_a_percentile_decision_stores_its_method_and_tables(session: Session,
     assert "Prozentrangverfahren" in text
     assert "Notenverteilung der Partnerhochschule: gesamte Hochschule, Bezugsjahr 2025" in text
     assert "Notenverteilung der Hochschule: gesamte Hochschule, Bezugsjahr 2024" in text
+    # The ELMO export carries it and stays valid against the v2.0 schema.
+    exported = export_decision(
+        decision=decision, case_id=case_id, student_name="Grace Table",
+        matriculation_number="G1", course={"title": "Cloud", "code": "IT-02",
+                                            "partner_name": "UniTol", "term": "2026",
+                                            "ects": "5", "grade_as_printed": "C",
+                                            "scheme": "ects"},
+        institution={"name": "Universität Musterstadt", "schac": "uni-musterstadt.de",
+                     "country": "DE"},
+        partner={"name": "UniTol", "schac": "unitol.it", "country": "IT"}, issued_at=NOW,
+        zone=ZoneInfo("Europe/Berlin"))
+    assert b"method percentile" in exported
+    assert f"partner_table_id = {partner_id}".encode() in exported
+    assert parse_transcript(exported, filename="export.xml").results
 
 
 def test_the_bavarian_formula_stays_the_default(session: Session, network: Network) -> None:
