@@ -791,17 +791,17 @@ async def case_status(request: Request, case_id: Id) -> Any:
     if token is None or pool is None:
         return Response(await run_in_threadpool(_case_status, request, case_id),
                         media_type="application/json")
-    # An integration's poll on PostgreSQL: the same two statements (token, scoped status)
-    # on the event loop's own connection pool, in autocommit, without a thread hop.
-    now = rt.now()
-    dialect = rt.engine.dialect
+    # An integration's poll on PostgreSQL: the token lookup and the scoped status in one
+    # statement, on the event loop's own connection pool (autocommit), without a thread hop.
     async with pool.connection() as conn:
-        actor = await auth.actor_for_api_token_async(conn, dialect, token, now=now)
-        if actor is None:
-            raise _unauthorized()
-        status = await queries.case_status_async(conn, dialect, case_id, actor=actor,
-                                                 now=now)
-    return Response(CaseStatus(**status).model_dump_json(), media_type="application/json")
+        found = await queries.case_status_for_token_async(conn, rt.engine.dialect, token,
+                                                          case_id, now=rt.now())
+    if found is None:
+        raise _unauthorized()
+    if found.status is None:
+        raise NotFound(f"case {case_id} not found")
+    return Response(CaseStatus(**found.status).model_dump_json(),
+                    media_type="application/json")
 
 
 def _case_status(request: Request, case_id: int) -> str:

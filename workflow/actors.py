@@ -74,13 +74,19 @@ def scope_shape(actor: Actor) -> tuple[tuple[Any, ...], dict[str, Any]]:
 def symbolic_scope(role: Role, has_id: bool, has_institution: bool, programmes: int,
                    ) -> ColumnElement[bool]:
     """``case_scope`` of an actor of this shape, with bind parameters for its values."""
-    placeholder: Any = Actor(
-        role=role,
-        id=bindparam("scope_actor") if has_id else None,  # type: ignore[arg-type]
-        institution_id=(bindparam("scope_institution")  # type: ignore[arg-type]
-                        if has_institution else None),
-        programme_ids=frozenset(bindparam(f"scope_programme_{i}")  # type: ignore[misc]
-                                for i in range(programmes)))
+    return expression_scope(
+        role, bindparam("scope_actor") if has_id else None,
+        bindparam("scope_institution") if has_institution else None,
+        frozenset(bindparam(f"scope_programme_{i}") for i in range(programmes)))
+
+
+def expression_scope(role: Role, actor_id: Any, institution_id: Any, programmes: Any,
+                     ) -> ColumnElement[bool]:
+    """``case_scope`` of an actor of ``role`` whose id, institution and programmes are SQL
+    expressions (bind parameters, or the columns and a subquery of a token lookup in the
+    same statement): the one policy, rendered for a statement compiled once."""
+    placeholder: Any = Actor(role=role, id=actor_id, institution_id=institution_id,
+                             programme_ids=programmes)
     return case_scope(placeholder)
 
 

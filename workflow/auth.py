@@ -192,9 +192,10 @@ def create_api_token(session: Session, *, user_id: int, name: str, now: dt.datet
     return token_id, token
 
 
-def _token_select() -> Any:
-    return (select(ApiToken.id, ApiToken.last_used_at, User.id, User.role, User.institution_id,
-                   User.username)
+def token_select() -> Any:
+    """The live token with this hash (``:hash``, ``:now``) and its active user."""
+    return (select(ApiToken.id.label("token_id"), ApiToken.last_used_at,
+                   User.id.label("user_id"), User.role, User.institution_id, User.username)
             .join(User, User.id == ApiToken.user_id)
             .where(ApiToken.token_hash == bindparam("hash"), ApiToken.revoked_at.is_(None),
                    (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > bindparam("now")),
@@ -211,10 +212,19 @@ def _touch_update() -> Any:
             .values(last_used_at=bindparam("now")))
 
 
-_TOKEN = fastread.Reads(_token_select)
+_TOKEN = fastread.Reads(token_select)
 _PROGRAMMES = fastread.Reads(_programmes_select)
 _TOUCH = fastread.Reads(_touch_update)
 TOKEN_TOUCH_EVERY = dt.timedelta(minutes=5)
+
+
+def token_touch(dialect: Any, token_id: int, last_used_at: dt.datetime | None,
+                now: dt.datetime) -> tuple[fastread.Compiled, dict[str, Any]] | None:
+    """The write that records a token's use, when the last record is older than a few
+    minutes (so a polling integration does not write on every request); else None."""
+    if last_used_at is not None and now - last_used_at <= TOKEN_TOUCH_EVERY:
+        return None
+    return _TOUCH.get(dialect), {"token_id": token_id, "now": now}
 
 
 def _token_actor(row: tuple[Any, ...], programmes: frozenset[int]) -> Actor:
@@ -231,29 +241,13 @@ def actor_for_api_token(session: Session, token: str, *, now: dt.datetime) -> Ac
     if not rows:
         return None
     row = rows[0]
-    if row[1] is None or now - row[1] > TOKEN_TOUCH_EVERY:
-        fastread.execute(session, _TOUCH.get(dialect), {"token_id": row[0], "now": now})
+    touch = token_touch(dialect, row[0], row[1], now)
+    if touch is not None:
+        fastread.execute(session, *touch)
     programmes: frozenset[int] = frozenset()
     if row[3] == Role.EXAMINER.value:
         programmes = frozenset(r[0] for r in fastread.fetch(
             session, _PROGRAMMES.get(dialect), {"user_id": row[2]}))
-    return _token_actor(row, programmes)
-
-
-async def actor_for_api_token_async(conn: Any, dialect: Any, token: str, *,
-                                    now: dt.datetime) -> Actor | None:
-    """``actor_for_api_token`` on an asyncio psycopg connection in autocommit mode (the
-    same statements)."""
-    rows = await fastread.afetch(conn, _TOKEN.get(dialect), {"hash": digest(token), "now": now})
-    if not rows:
-        return None
-    row = rows[0]
-    if row[1] is None or now - row[1] > TOKEN_TOUCH_EVERY:
-        await fastread.aexecute(conn, _TOUCH.get(dialect), {"token_id": row[0], "now": now})
-    programmes: frozenset[int] = frozenset()
-    if row[3] == Role.EXAMINER.value:
-        programmes = frozenset(r[0] for r in await fastread.afetch(
-            conn, _PROGRAMMES.get(dialect), {"user_id": row[2]}))
     return _token_actor(row, programmes)
 
 

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from config.procedure import get_procedure
@@ -20,11 +21,20 @@ from models import (
     Institution,
     Module,
     Offering,
+    Role,
     Student,
     User,
+    user_programmes,
 )
-from workflow import fastread, precedents
-from workflow.actors import Actor, acting_role, case_scope, scope_shape, symbolic_scope
+from workflow import auth, fastread, precedents
+from workflow.actors import (
+    Actor,
+    acting_role,
+    case_scope,
+    expression_scope,
+    scope_shape,
+    symbolic_scope,
+)
 from workflow.errors import NotFound
 from workflow.transcript_import import WAITING as WAITING_FOR_RESULT
 
@@ -227,11 +237,68 @@ def case_status(session: Session, case_id: int, *, actor: Actor | None, now: dt.
     return _status(fastread.fetch(session, compiled, values), case_id, now)
 
 
-async def case_status_async(conn: Any, dialect: Any, case_id: int, *, actor: Actor | None,
-                            now: dt.datetime) -> dict[str, Any]:
-    """``case_status`` on an asyncio psycopg connection (the same statement)."""
-    compiled, values = _status_statement(dialect, case_id, actor)
-    return _status(await fastread.afetch(conn, compiled, values), case_id, now)
+# Office roles, the only ones API tokens have (tokens belong to users).
+_TOKEN_ROLES = (Role.CLERK, Role.EXAMINER, Role.BOARD, Role.ADMIN)
+
+
+def _status_by_token_select() -> Any:
+    """The token lookup and the status of the case it may see, in one statement: the case
+    is joined under ``case_scope`` of each role, rendered for the token's own user (id,
+    institution and programmes taken from the lookup in the same statement)."""
+    tok = auth.token_select().subquery("tok")
+    programmes = (select(user_programmes.c.programme_id)
+                  .where(user_programmes.c.user_id == tok.c.user_id))
+    scope = or_(*(and_(tok.c.role == role.value,
+                       expression_scope(role, tok.c.user_id, tok.c.institution_id, programmes))
+                  for role in _TOKEN_ROLES))
+    return (select(tok.c.token_id, tok.c.last_used_at, Case.id, Case.state, Case.version,
+                   Case.due_at, Case.due_kind, Case.appeal_ends_at, Case.updated_at)
+            .select_from(tok)
+            .outerjoin(Case, and_(Case.id == bindparam("case_id"), scope)))
+
+
+_STATUS_BY_TOKEN = fastread.Reads(_status_by_token_select)
+
+
+@dataclass(frozen=True)
+class TokenStatus:
+    """What one status poll with an API token found: no live token (``None`` from the
+    functions below), or the token and the case status, ``None`` when the token's user may
+    not see the case (or it does not exist), with the write recording the token's use."""
+
+    status: dict[str, Any] | None
+    touch: tuple[fastread.Compiled, dict[str, Any]] | None
+
+
+def _token_status(dialect: Any, rows: list[tuple[Any, ...]], case_id: int, now: dt.datetime,
+                  ) -> TokenStatus | None:
+    if not rows:
+        return None
+    token_id, last_used_at, *case = rows[0]
+    status = None if case[0] is None else _status([tuple(case)], case_id, now)
+    return TokenStatus(status, auth.token_touch(dialect, token_id, last_used_at, now))
+
+
+def case_status_for_token(session: Session, token: str, case_id: int, *, now: dt.datetime,
+                          ) -> TokenStatus | None:
+    """``auth.actor_for_api_token`` and ``case_status`` in one round trip (the use of the
+    token is recorded by the caller: ``TokenStatus.touch``)."""
+    dialect = session.get_bind().dialect
+    rows = fastread.fetch(session, _STATUS_BY_TOKEN.get(dialect),
+                          {"hash": auth.digest(token), "now": now, "case_id": case_id})
+    return _token_status(dialect, rows, case_id, now)
+
+
+async def case_status_for_token_async(conn: Any, dialect: Any, token: str, case_id: int, *,
+                                      now: dt.datetime) -> TokenStatus | None:
+    """``case_status_for_token`` on an asyncio psycopg connection; records the token's use
+    itself (autocommit)."""
+    rows = await fastread.afetch(conn, _STATUS_BY_TOKEN.get(dialect),
+                                 {"hash": auth.digest(token), "now": now, "case_id": case_id})
+    found = _token_status(dialect, rows, case_id, now)
+    if found is not None and found.touch is not None:
+        await fastread.aexecute(conn, *found.touch)
+    return found
 
 
 def document(session: Session, case_id: int, document_id: int, *, actor: Actor | None,

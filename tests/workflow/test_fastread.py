@@ -94,9 +94,72 @@ def test_api_token_actor_matches_the_user(session: Session, network: Network) ->
     assert auth.actor_for_api_token(session, token, now=NOW) is None
 
 
+def _token_users(session: Session, net: Network) -> list[int]:
+    """Every kind of token holder: each office role, an examiner of a programme without
+    cases, and a clerk of another institution."""
+    from models import Programme
+    from workflow.catalog import add_institution, add_user
+
+    session.add(Programme(institution_id=net.home_id, code="EMPTY-BSC", title="Empty"))
+    session.flush()
+    add_user(session, username="bare-examiner", role="examiner",
+             institution=_home_code(session, net), programmes=["EMPTY-BSC"],
+             email="bare@uni.example")
+    add_institution(session, code="other-home.example", name="Other Home", country="DE",
+                    kind="home")
+    add_user(session, username="other-clerk", role="clerk", institution="other-home.example",
+             email="oc@other.example")
+    ids = [a.id for a in (net.clerk, net.examiner, net.board, net.admin)]
+    ids += list(session.scalars(select(User.id).where(
+        User.username.in_(["bare-examiner", "other-clerk"]))))
+    return [i for i in ids if i is not None]
+
+
+def _home_code(session: Session, net: Network) -> str:
+    from models import Institution
+
+    code = session.scalar(select(Institution.code).where(Institution.id == net.home_id))
+    assert code is not None
+    return code
+
+
+def _two_step(session: Session, token: str, case_id: int) -> Any:
+    actor = auth.actor_for_api_token(session, token, now=NOW)
+    if actor is None:
+        return "unauthorized"
+    try:
+        return queries.case_status(session, case_id, actor=actor, now=NOW)
+    except NotFound:
+        return "not found"
+
+
+def _one_step(found: queries.TokenStatus | None) -> Any:
+    if found is None:
+        return "unauthorized"
+    return "not found" if found.status is None else found.status
+
+
+def test_token_and_status_in_one_statement_match_the_two_steps(
+        session: Session, network: Network) -> None:
+    case_ids = [*_cases(session, network), 999_999]
+    tokens = [auth.create_api_token(session, user_id=uid, name="t", now=NOW)[1]
+              for uid in _token_users(session, network)]
+    revoked_id, revoked = auth.create_api_token(session, user_id=network.clerk.id or 0,
+                                                name="r", now=NOW)
+    auth.revoke_api_token(session, revoked_id, user_id=network.clerk.id or 0, now=NOW)
+    answers = []
+    for token in [*tokens, revoked, "rcg_unknown"]:
+        for case_id in case_ids:
+            one = _one_step(queries.case_status_for_token(session, token, case_id, now=NOW))
+            assert one == _two_step(session, token, case_id), (token, case_id)
+            answers.append(one if isinstance(one, str) else "status")
+    assert {"unauthorized", "not found", "status"} <= set(answers)
+
+
 @pytest.mark.postgres
-def test_async_reads_answer_as_the_sync_ones(pg_engine: Any) -> None:
-    """The asyncio path of the API (psycopg's AsyncConnection) uses the same statements."""
+def test_async_poll_answers_as_the_sync_one(pg_engine: Any) -> None:
+    """The asyncio path of the API (psycopg's AsyncConnection) uses the same statement, and
+    records the token's use."""
     import psycopg
 
     from models.db import session_factory
@@ -104,39 +167,30 @@ def test_async_reads_answer_as_the_sync_ones(pg_engine: Any) -> None:
 
     with session_factory(pg_engine)() as s, s.begin():
         net = seed_network(s, today=NOW.date())
-        case_ids = _cases(s, net)
-        _, token = auth.create_api_token(s, user_id=net.clerk.id or 0, name="a", now=NOW)
-        actors = _actors(s, net, case_ids)
+        case_ids = [*_cases(s, net), 999_999]
+        tokens = [auth.create_api_token(s, user_id=uid, name="a", now=NOW)[1]
+                  for uid in _token_users(s, net)]
     url = pg_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     dialect = pg_engine.dialect
 
     async def run() -> list[Any]:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-            out: list[Any] = [await auth.actor_for_api_token_async(conn, dialect, token,
-                                                                   now=NOW)]
-            for actor in actors:
-                for case_id in [*case_ids, 999_999]:
-                    try:
-                        out.append(await queries.case_status_async(conn, dialect, case_id,
-                                                                   actor=actor, now=NOW))
-                    except NotFound as exc:
-                        out.append(str(exc))
-            return out
+            return [_one_step(await queries.case_status_for_token_async(
+                        conn, dialect, token, case_id, now=NOW))
+                    for token in [*tokens, "rcg_unknown"] for case_id in case_ids]
 
     got = asyncio.run(run())
     with session_factory(pg_engine)() as s, s.begin():
-        expected: list[Any] = [auth.actor_for_api_token(s, token, now=NOW)]
-        for actor in actors:
-            for case_id in [*case_ids, 999_999]:
-                try:
-                    expected.append(queries.case_status(s, case_id, actor=actor, now=NOW))
-                except NotFound as exc:
-                    expected.append(str(exc))
+        expected = [_two_step(s, token, case_id)
+                    for token in [*tokens, "rcg_unknown"] for case_id in case_ids]
+        assert set(s.scalars(select(ApiToken.last_used_at))) == {NOW}
     assert got == expected
-    assert any(isinstance(x, dict) for x in got) and any(isinstance(x, str) for x in got)
+    assert any(isinstance(x, dict) for x in got)
+    assert "not found" in got
 
 
-def test_literals_in_a_compiled_statement_keep_their_values(session: Session, network: Network) -> None:
+def test_literals_in_a_compiled_statement_keep_their_values(session: Session,
+                                                            network: Network) -> None:
     compiled = fastread.compile_statement(select(Case.id).where(Case.id == 1),
                                           session.get_bind().dialect)
     assert compiled.params({}) in ({"id_1": 1}, (1,))
