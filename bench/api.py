@@ -48,6 +48,12 @@ request = function()
     ["Authorization"] = "Bearer %s"})
 end
 """
+# Paced clients: each connection waits this long after an answer before its next poll.
+WRK_DELAY = """
+delay = function()
+  return %d
+end
+"""
 
 
 def fresh_database() -> str:
@@ -122,9 +128,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run_wrk(url: str, token: str, n: int, connections: int, seconds: int) -> str:
+def run_wrk(url: str, token: str, n: int, connections: int, seconds: int,
+            think_ms: int = 0) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(WRK_SCRIPT % (n, token))
+        fh.write(WRK_SCRIPT % (n, token) + (WRK_DELAY % think_ms if think_ms else ""))
         script = fh.name
     try:
         out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
@@ -132,6 +139,15 @@ def run_wrk(url: str, token: str, n: int, connections: int, seconds: int) -> str
     finally:
         os.unlink(script)
     return out.stdout
+
+
+def show(label: str, report: str) -> float:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
+    print(f"  {label}:\n    {rps:9,.0f} requests/s   p50 {latency_ms(report, '50'):6.2f} ms   "
+          f"p99 {latency_ms(report, '99'):6.2f} ms"
+          + (f"   non-2xx: {errors.group(1)}" if errors else ""))
+    return rps
 
 
 def latency_ms(report: str, pct: str) -> float:
@@ -148,6 +164,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rate", type=int, default=1000,
+                        help="paced run: the connections together poll at most this often "
+                             "per second (each waits connections/rate after an answer)")
     args = parser.parse_args()
 
     url = fresh_database()
@@ -179,20 +198,19 @@ def main() -> None:
                 time.sleep(0.2)
         run_wrk(base, token, args.cases, args.connections, 3)  # warm up pools and caches
         report = run_wrk(base, token, args.cases, args.connections, args.seconds)
+        think_ms = round(1000 * args.connections / args.rate)
+        paced = run_wrk(base, token, args.cases, args.connections, args.seconds, think_ms)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
     print(f"\nGET /api/v1/cases/{{id}}/status, {args.connections} connections, "
           f"{args.seconds} s, uvicorn {args.workers} workers, wrk on the same 2 cores:")
-    print(f"  API    {rps:9,.0f} requests/s   p50 {latency_ms(report, '50'):6.2f} ms   "
-          f"p99 {latency_ms(report, '99'):6.2f} ms"
-          + (f"   non-2xx: {errors.group(1)}" if errors else ""))
+    rps = show("API, as fast as it answers", report)
+    show(f"API, paced ({think_ms} ms between a client's polls)", paced)
     print(f"  floor  {floor_rps:9,.0f} reads/s      (the same scoped read, SQLAlchemy Core, "
           "1 process, 1 connection)")
     print(f"  ratio  API / floor = {rps / floor_rps:.2f}")
-    print("\nwrk report:\n" + report)
+    print("\nwrk reports:\n" + report + "\n" + paced)
     engine.dispose()
 
 
