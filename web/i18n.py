@@ -189,7 +189,9 @@ TEXT = {
         "send_me_link": "E-mail me a new status link", "programme": "Programme",
         "legal": "You may object to a refusal within one month of its notice. The "
         "examination board decides on the objection.", "sort": "Sort",
-        "no_deadline": "No deadline runs.", "reason_placeholder": "Leave empty if there is "
+        "no_deadline": "No deadline runs.",
+        "appeal_window_over": "Nothing to do: the period for objections ended on {date}. The "
+        "decision is final; the office closes the case.", "reason_placeholder": "Leave empty if there is "
         "no substantial difference in this criterion.", "decided": "Decided",
         "actor_student": "you", "actor_office": "examination office",
         "actor_examiner": "examiner", "actor_board": "examination board",
@@ -238,6 +240,8 @@ TEXT = {
         "legal": "Gegen eine Ablehnung können Sie innerhalb eines Monats nach Bekanntgabe "
         "Widerspruch einlegen. Über den Widerspruch entscheidet der Prüfungsausschuss.",
         "sort": "Sortieren", "no_deadline": "Es läuft keine Frist.",
+        "appeal_window_over": "Nichts zu tun: Die Widerspruchsfrist ist am {date} abgelaufen. "
+        "Die Entscheidung ist bestandskräftig; das Prüfungsamt schließt den Fall ab.",
         "reason_placeholder": "Leer lassen, wenn es in diesem Kriterium keinen wesentlichen "
         "Unterschied gibt.", "decided": "Entschieden",
         "actor_student": "Sie", "actor_office": "Prüfungsamt", "actor_examiner": "Prüfer/in",

@@ -92,3 +92,32 @@ def test_refused_form_shows_the_reason(clerk: Any, world: Any) -> None:
     stale = clerk.post(f"/cases/{case_id}/events", data={
         "csrf": clerk.csrf, "event": "fail_course", "date": "2026-10-01", "version": "1"})
     assert stale.status_code == 412
+
+
+def test_student_page_after_the_appeal_window(app: Any, engine: Engine, world: Any) -> None:
+    """Inside the appeal window the student is told they may object and gets the form;
+    once it has ended (before the sweep closes the case) the page says the decision became
+    final, shows no objection form and does not call the student late."""
+    from conftest import NOW
+
+    from models import Case
+
+    case_id = world.cases["rejected"]
+    with session_factory(engine)() as s:
+        ends = s.get(Case, case_id).appeal_ends_at  # type: ignore[union-attr]
+    assert ends is not None
+    assert ends > NOW
+    with client(app) as c:
+        student_login(c, engine, world.students[case_id], NOW)
+        inside = c.get(f"/cases/{case_id}").text
+        assert "You may object within the period." in inside
+        assert 'id="form-appeal"' in inside
+        later = ends + dt.timedelta(days=3)
+        app.state.runtime.clock = lambda: later
+    with client(app) as c:  # the earlier session has expired by then
+        student_login(c, engine, world.students[case_id], later)
+        after = c.get(f"/cases/{case_id}").text
+    assert "the period for objections ended on" in after
+    assert "You may object within the period." not in after
+    assert 'id="form-appeal"' not in after
+    assert "days late" not in after
