@@ -107,6 +107,13 @@ DEADLINES = {
            "board_decision": "Entscheidung des Prüfungsausschusses"},
 }
 
+DOCUMENT_KINDS = {
+    "en": {"transcript": "Transcript of Records", "evidence": "Evidence",
+           "notice": "Notice", "correspondence": "Correspondence"},
+    "de": {"transcript": "Transcript of Records", "evidence": "Nachweis",
+           "notice": "Bescheid", "correspondence": "Schriftverkehr"},
+}
+
 # What the student should do now, by state.
 STUDENT_TODO = {
     "en": {
@@ -191,7 +198,8 @@ TEXT = {
         "examination board decides on the objection.", "sort": "Sort",
         "no_deadline": "No deadline runs.",
         "appeal_window_over": "Nothing to do: the period for objections ended on {date}. The "
-        "decision is final; the office closes the case.", "reason_placeholder": "Leave empty if there is "
+        "decision is final; the office closes the case.",
+        "reason_placeholder": "Leave empty if there is "
         "no substantial difference in this criterion.", "decided": "Decided",
         "actor_student": "you", "actor_office": "examination office",
         "actor_examiner": "examiner", "actor_board": "examination board",

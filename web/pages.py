@@ -88,6 +88,7 @@ def render(request: Request, template: str, context: dict[str, Any], *, status: 
         "request": request, "lang": lang, "t": i18n.translator(lang),
         "states": i18n.STATES[lang], "events": i18n.EVENTS[lang],
         "criteria": i18n.CRITERIA[lang], "deadlines": i18n.DEADLINES[lang], "local": local,
+        "kinds": i18n.DOCUMENT_KINDS[lang],
         "todo_map": i18n.STUDENT_TODO[lang], "happened": i18n.TIMELINE[lang],
         "principal": principal,
         "csrf": principal.web_session.csrf_token if principal and principal.web_session

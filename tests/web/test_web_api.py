@@ -300,7 +300,8 @@ def test_case_status_poll(app: Any, engine: Engine, world: Any, clerk_api: Any) 
     assert set(body) == {"id", "state", "version", "due_at", "due_kind", "overdue_days",
                          "appeal_ends_at", "updated_at"}
     assert (body["id"], body["state"]) == (case_id, "in_review")
-    assert body["due_kind"] == "decision" and body["due_at"].endswith("Z")
+    assert body["due_kind"] == "decision"
+    assert body["due_at"].endswith("Z")
     if pool is not None:
         assert pool.get_stats().get("requests_num", 0) > served  # the hot path answered
 
@@ -325,6 +326,7 @@ def test_case_status_poll(app: Any, engine: Engine, world: Any, clerk_api: Any) 
     with client(app) as student:
         student_login(student, engine, world.students[case_id], NOW)
         own = student.get(f"/api/v1/cases/{case_id}/status")
-        assert own.status_code == 200 and own.json() == body
+        assert own.status_code == 200
+        assert own.json() == body
         assert student.get(
             f"/api/v1/cases/{world.cases['submitted']}/status").status_code == 404

@@ -121,3 +121,14 @@ def test_student_page_after_the_appeal_window(app: Any, engine: Engine, world: A
     assert "You may object within the period." not in after
     assert 'id="form-appeal"' not in after
     assert "days late" not in after
+
+
+def test_document_kinds_in_the_page_language(clerk: Any, world: Any) -> None:
+    case_id = world.cases["submitted"]
+    german = clerk.get(f"/cases/{case_id}").text  # the clerk's own language
+    assert '<option value="correspondence">Schriftverkehr</option>' in german
+    assert '<option value="evidence">Nachweis</option>' in german
+    token = csrf_of(clerk, f"/cases/{case_id}")
+    clerk.post("/language", data={"lang": "en", "csrf": token, "back": "/cases"})
+    english = clerk.get(f"/cases/{case_id}").text
+    assert '<option value="correspondence">Correspondence</option>' in english
