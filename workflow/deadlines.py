@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from config.procedure import KNOWN_DEADLINES
 from config.settings import Settings
 
 
@@ -195,3 +196,24 @@ def schedule(clocks: Clocks, *, now: dt.datetime, zone: ZoneInfo, settings: Sett
     else:
         raise ValueError(f"unknown deadline kind {kind!r}")
     return [item for item in plan if item.due_at > now]
+
+
+def superseded_kinds(settings: Settings) -> frozenset[str]:
+    """The reminder kinds ``schedule`` plans before (or with) another reminder of the same
+    deadline (the kind's part before the dot) to the same recipient, e.g. the 50 % reminder
+    of a decision before the 80 % one. If both have fallen due when a sweep runs (it did not
+    run for a while), only the latest is sent; the sweep checks only these kinds for a later
+    one. Derived from ``schedule`` itself, so it follows when the plans change."""
+    start = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
+    kinds: set[str] = set()
+    for deadline in KNOWN_DEADLINES:
+        plan = schedule(Clocks(start + dt.timedelta(days=3650), deadline), now=start,
+                        zone=ZoneInfo("UTC"), settings=settings)
+        notes = [item for item in plan if item.action == "notify"]
+        for item in notes:
+            family = item.kind.partition(".")[0]
+            if any(other is not item and other.recipient == item.recipient
+                   and other.kind.partition(".")[0] == family and other.due_at >= item.due_at
+                   for other in notes):
+                kinds.add(item.kind)
+    return frozenset(kinds)

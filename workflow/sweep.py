@@ -1,11 +1,27 @@
 """The deadline sweep: carry out every reminder, escalation and timer event that is due.
 
-Set-based, so its cost follows the number of due items, not the number of cases: one
-statement claims the due reminders through the partial index on ``due_at`` (PostgreSQL:
-``FOR UPDATE SKIP LOCKED``, so two sweeps never take the same row; SQLite: the write lock),
-one statement writes the outbox rows for all notifications among them, and the few timer
-events (lapse, close) go through ``fire`` as the actor ``timer``. The unique key
-(case, kind, due time) means each happens once, however many sweeps run.
+Set-based, and inside the database: its cost follows the number of due items, not the number
+of cases, and no due item makes a round trip to Python except the few timer events.
+
+* PostgreSQL, ONE statement: lock the due reminders through the partial index on ``due_at``
+  (``FOR UPDATE SKIP LOCKED``, so two sweeps never take the same row), mark them done, and
+  insert the outbox row of every notification among them straight from the claimed rows;
+  it returns two counts and the timer events.
+* SQLite (the write lock is held from ``BEGIN IMMEDIATE``, so nothing changes between the
+  statements): read the timer events and the superseded reminders of the due batch, insert
+  the outbox rows from the batch, mark the batch done.
+
+An outbox row holds ids, the recipient's role and the template (the reminder's kind); the
+relay renders the message at delivery time. The timer events (lapse, close) go through
+``fire`` as the actor ``timer``, with their audit rows. The unique keys (a reminder per case,
+kind and due time; an outbox row per reminder and recipient) mean each happens once,
+however many sweeps run.
+
+Of several reminders of one deadline to one person that are due together (a sweep that did
+not run for a while), only the latest is sent: one "80 %" mail, not "50 %" and "80 %"; the
+earlier is marked done with the outcome "superseded by a later reminder". Only the kinds the
+schedule plans before another one to the same person (``deadlines.superseded_kinds``) are
+checked for a later one.
 """
 
 from __future__ import annotations
@@ -15,37 +31,92 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (
-    Integer,
-    String,
-    bindparam,
-    cast,
-    func,
-    literal,
-    literal_column,
-    select,
-    update,
-)
+from sqlalchemy import Connection, String, bindparam, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from models import Outbox, Reminder, Role
+from models import Reminder, Role
+from models.base import UTCDateTime
 from workflow.actors import Actor
+from workflow.deadlines import superseded_kinds
 from workflow.engine import fire
 from workflow.errors import DomainError
-from workflow.writes import REMINDERS
 
+SUPERSEDED = "superseded by a later reminder"
 
-def _id_set(session: Session, ids: list[int]) -> Any:
-    """The claimed ids as ONE bound parameter (a JSON array on SQLite, an array on
-    PostgreSQL): ten thousand separate parameters would cost more to compile than to run."""
-    if session.get_bind().dialect.name == "postgresql":
-        return select(func.unnest(bindparam("ids", ids, type_=ARRAY(Integer)))).scalar_subquery()
-    return select(literal_column("value")).select_from(
-        func.json_each(bindparam("ids", json.dumps(ids))))
+# The SQL is literal on purpose (no fragments pasted together). Shared by both engines:
+# * a due, pending notification ``r`` of a kind that can be superseded is, if a later one of
+#   the same deadline (the kind's part before the dot) to the same recipient is due and
+#   pending too;
+# * a reminder's outbox row: ids, the recipient's role and the kind as the template, rendered
+#   by the relay at delivery; its key makes it unique (``\:`` is a literal colon in ``text``).
+
+_PG_SWEEP = text(
+    "WITH due AS ("
+    " SELECT id, case_id, kind, due_at, action, recipient, event FROM reminders"
+    " WHERE done_at IS NULL AND due_at <= :now ORDER BY due_at, id LIMIT :n"
+    " FOR UPDATE SKIP LOCKED), "
+    "superseded AS ("
+    " SELECT r.id FROM due r WHERE r.action = 'notify' AND r.kind = ANY(:candidates)"
+    " AND EXISTS (SELECT 1 FROM reminders l WHERE l.case_id = r.case_id"
+    " AND l.done_at IS NULL AND l.due_at <= :now AND l.action = 'notify'"
+    " AND l.recipient = r.recipient"
+    " AND split_part(l.kind, '.', 1) = split_part(r.kind, '.', 1)"
+    " AND (l.due_at > r.due_at OR (l.due_at = r.due_at AND l.id > r.id)))), "
+    # Through the primary key: a join with the locked rows could read the whole table.
+    "claimed AS ("
+    " UPDATE reminders SET done_at = :now, outcome = CASE WHEN reminders.id IN"
+    " (SELECT id FROM superseded) THEN :outcome END"
+    " WHERE reminders.id = ANY(ARRAY(SELECT id FROM due))"
+    " RETURNING id, case_id, due_at, kind, action, recipient, event, outcome), "
+    "queued AS ("
+    " INSERT INTO outbox (dedup_key, case_id, event_seq, channel, recipient, template,"
+    " payload, status, attempts, available_at, created_at)"
+    r" SELECT 'reminder\:' || c.id || '\:email\:' || c.recipient, c.case_id, NULL, 'email',"
+    " c.recipient, c.kind, CAST('{}' AS jsonb), 'pending', 0, :now, :now"
+    " FROM claimed c WHERE c.action = 'notify' AND c.outcome IS NULL"
+    " ON CONFLICT DO NOTHING RETURNING 1) "
+    "SELECT n.claimed, n.queued, f.id, f.case_id, f.event FROM"
+    " (SELECT (SELECT count(*) FROM claimed) AS claimed,"
+    " (SELECT count(*) FROM queued) AS queued) n"
+    " LEFT JOIN (SELECT id, case_id, event, due_at FROM claimed"
+    " WHERE action = 'fire' AND event IS NOT NULL) f ON true"
+    " ORDER BY f.due_at, f.id"
+).bindparams(bindparam("now", type_=UTCDateTime()),
+             bindparam("candidates", type_=ARRAY(String())))
+
+# SQLite: each statement reads the batch through the same subquery (index order, a limit).
+_SQLITE_FIND = text(
+    "SELECT r.id, r.case_id, r.action, r.event FROM reminders r WHERE r.id IN ("
+    " SELECT id FROM reminders WHERE done_at IS NULL AND due_at <= :now"
+    " ORDER BY due_at, id LIMIT :n)"
+    " AND ((r.action = 'fire' AND r.event IS NOT NULL)"
+    " OR (r.action = 'notify' AND r.kind IN (SELECT value FROM json_each(:candidates))"
+    " AND EXISTS (SELECT 1 FROM reminders l WHERE l.case_id = r.case_id"
+    " AND l.done_at IS NULL AND l.due_at <= :now AND l.action = 'notify'"
+    " AND l.recipient = r.recipient"
+    " AND substr(l.kind, 1, instr(l.kind || '.', '.'))"
+    " = substr(r.kind, 1, instr(r.kind || '.', '.'))"
+    " AND (l.due_at > r.due_at OR (l.due_at = r.due_at AND l.id > r.id)))))"
+    " ORDER BY r.due_at, r.id"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+_SQLITE_QUEUE = text(
+    "INSERT INTO outbox (dedup_key, case_id, event_seq, channel, recipient, template,"
+    " payload, status, attempts, available_at, created_at)"
+    r" SELECT 'reminder\:' || r.id || '\:email\:' || r.recipient, r.case_id, NULL, 'email',"
+    " r.recipient, r.kind, '{}', 'pending', 0, :now, :now"
+    " FROM reminders r WHERE r.id IN ("
+    " SELECT id FROM reminders WHERE done_at IS NULL AND due_at <= :now"
+    " ORDER BY due_at, id LIMIT :n)"
+    " AND r.action = 'notify' AND r.id NOT IN (SELECT value FROM json_each(:superseded_ids))"
+    " ON CONFLICT DO NOTHING"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+_SQLITE_CLAIM = text(
+    "UPDATE reminders SET done_at = :now WHERE id IN ("
+    " SELECT id FROM reminders WHERE done_at IS NULL AND due_at <= :now"
+    " ORDER BY due_at, id LIMIT :n)"
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 @dataclass
@@ -56,71 +127,52 @@ class SweepResult:
     refused: list[tuple[int, str, str]] = field(default_factory=list)
 
 
+def _claim_postgresql(conn: Connection, params: dict[str, Any],
+                      ) -> tuple[int, int, list[tuple[int, int, str]]]:
+    # One row per timer event, or one row of NULLs: the counts are on every row.
+    rows = conn.execute(_PG_SWEEP, {**params, "outcome": SUPERSEDED}).all()
+    return (rows[0].claimed, rows[0].queued,
+            [(r.id, r.case_id, r.event) for r in rows if r.id is not None])
+
+
+def _claim_sqlite(conn: Connection, params: dict[str, Any],
+                  ) -> tuple[int, int, list[tuple[int, int, str]]]:
+    found = conn.execute(_SQLITE_FIND, params).all()
+    superseded = [r.id for r in found if r.action == "notify"]
+    queued = conn.execute(_SQLITE_QUEUE, {**params, "superseded_ids": json.dumps(superseded)})
+    claimed = conn.execute(_SQLITE_CLAIM, params)
+    if superseded:
+        conn.execute(update(Reminder).where(Reminder.id.in_(superseded))
+                     .values(outcome=SUPERSEDED))
+    return (claimed.rowcount, queued.rowcount,
+            [(r.id, r.case_id, r.event) for r in found if r.action == "fire"])
+
+
 def sweep(session: Session, *, now: dt.datetime, settings: Settings,
           limit: int | None = None) -> SweepResult:
     """Claim and carry out what is due at ``now``; never commits."""
     result = SweepResult()
-    r = REMINDERS.c
-    due = (select(r.id).where(r.done_at.is_(None), r.due_at <= now)
-           .order_by(r.due_at, r.id).limit(limit or settings.sweep_batch))
-    returning = (r.id, r.case_id, r.kind, r.action, r.event, r.recipient, r.due_at)
-    if session.get_bind().dialect.name == "postgresql":
-        # UPDATE ... FROM (the locked due ids): the planner joins on the primary key instead
-        # of hashing the whole table, so the cost stays with the due rows.
-        locked = due.with_for_update(skip_locked=True).cte("due")
-        claim = (update(REMINDERS).where(r.id == locked.c.id).values(done_at=now)
-                 .returning(*returning))
+    conn = session.connection()
+    candidates = sorted(superseded_kinds(settings))
+    params: dict[str, Any] = {"now": now, "n": limit or settings.sweep_batch}
+    if conn.dialect.name == "postgresql":
+        result.claimed, result.notifications, timers = _claim_postgresql(
+            conn, {**params, "candidates": candidates})
     else:
-        claim = (update(REMINDERS).where(r.id.in_(due.scalar_subquery())).values(done_at=now)
-                 .returning(*returning))
-    # Core, not ORM: ten thousand returned rows need no identity map.
-    claimed = session.connection().execute(claim).all()
-    result.claimed = len(claimed)
-    if not claimed:
-        return result
-    # Of several reminders of one deadline to one person that fell due together (a sweep that
-    # did not run for a while), only the latest is sent: one "80 %" mail, not "50 %" and "80 %".
-    latest: dict[tuple[int, str, str | None], Any] = {}
-    for item in claimed:
-        if item.action == "notify":
-            family = (item.case_id, item.kind.partition(".")[0], item.recipient)
-            if family not in latest or item.due_at > latest[family].due_at:
-                latest[family] = item
-    keep = {item.id for item in latest.values()}
-    superseded = [c.id for c in claimed if c.action == "notify" and c.id not in keep]
-    if superseded:
-        session.execute(update(Reminder).where(Reminder.id.in_(superseded))
-                        .values(outcome="superseded by a later reminder"))
-    # All notifications of this sweep in one statement; the dedup key keeps them unique.
-    key = (literal("reminder:") + cast(Reminder.id, String) + literal(":email:")
-           + Reminder.recipient)
-    notify = select(
-        key, Reminder.case_id, literal(None, Integer), literal("email"), Reminder.recipient,
-        Reminder.kind, literal_column("'{}'"), literal("pending"), literal(0),
-        bindparam("now_a", now, type_=Outbox.__table__.c.available_at.type),
-        bindparam("now_c", now, type_=Outbox.__table__.c.created_at.type),
-    ).where(Reminder.id.in_(_id_set(session, [c.id for c in claimed])),
-            Reminder.action == "notify", Reminder.outcome.is_(None))
-    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    written = session.execute(dialect_insert(Outbox).from_select(
-        ["dedup_key", "case_id", "event_seq", "channel", "recipient", "template", "payload",
-         "status", "attempts", "available_at", "created_at"], notify)
-        .on_conflict_do_nothing().returning(Outbox.id))
-    result.notifications = len(written.all())
+        result.claimed, result.notifications, timers = _claim_sqlite(
+            conn, {**params, "candidates": json.dumps(candidates)})
     timer = Actor.system(Role.TIMER)
-    for item in claimed:
-        if item.action != "fire" or item.event is None:
-            continue
+    for reminder_id, case_id, event in timers:
         savepoint = session.begin_nested()
         try:
-            fire(session, item.case_id, item.event, actor=timer, now=now, channel="task",
+            fire(session, case_id, event, actor=timer, now=now, channel="task",
                  settings=settings)
         except DomainError as exc:
             savepoint.rollback()
-            result.refused.append((item.case_id, item.event, str(exc)))
-            session.execute(update(Reminder).where(Reminder.id == item.id)
+            result.refused.append((case_id, event, str(exc)))
+            session.execute(update(Reminder).where(Reminder.id == reminder_id)
                             .values(outcome=f"refused: {exc}"[:300]))
         else:
             savepoint.commit()
-            result.fired.append((item.case_id, item.event))
+            result.fired.append((case_id, event))
     return result

@@ -14,6 +14,7 @@ from models import Case, Outbox, Reminder
 from models.db import session_factory
 from tasks.delivery import DeliveryError, MemoryTransport, Transports, relay
 from workflow import outbox
+from workflow.deadlines import superseded_kinds
 from workflow.demo import Network, create_case, student_actor
 from workflow.engine import fire
 from workflow.sweep import sweep
@@ -71,6 +72,28 @@ def test_overdue_reminders_of_one_deadline_collapse_into_the_latest(
                                                          Outbox.template.like("decision.%")))
     # 50 % and 80 % go to the examiner: only the later one; the escalation to the office too.
     assert sorted(sent) == ["decision.escalate", "decision.remind80"]
+    outcomes = dict(session.execute(select(Reminder.kind, Reminder.outcome).where(
+        Reminder.case_id == case_id, Reminder.done_at.is_not(None))).all())
+    assert outcomes == {"decision.remind50": "superseded by a later reminder",
+                        "decision.remind80": None, "decision.escalate": None}
+
+
+def test_small_batches_collapse_overdue_reminders_too(session: Session, network: Network) -> None:
+    case_id = create_case(session, network, target="submitted", term="past",
+                          matriculation="R7", name="R Seven", email="r7@example.org")
+    late = max(d for _, d, _ in reminders(session, case_id)) + dt.timedelta(days=1)
+    # One reminder per sweep: the 50 % one is claimed alone, but the 80 % one is due as well.
+    results = [sweep(session, now=late, settings=SETTINGS, limit=1) for _ in range(4)]
+    assert [(r.claimed, r.notifications) for r in results] == [(1, 0), (1, 1), (1, 1), (0, 0)]
+    sent = session.scalars(select(Outbox.template).where(Outbox.case_id == case_id,
+                                                         Outbox.template.like("decision.%")))
+    assert sorted(sent) == ["decision.escalate", "decision.remind80"]
+
+
+def test_only_earlier_reminders_to_the_same_person_can_be_superseded() -> None:
+    # decision.remind50 and .remind80 both go to the examiner; every other deadline reminds
+    # each person once (e.g. transcript: the student, then the clerk).
+    assert superseded_kinds(SETTINGS) == {"decision.remind50"}
 
 
 def test_sweep_fires_the_timer_events(session: Session, network: Network) -> None:
