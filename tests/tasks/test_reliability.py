@@ -413,8 +413,12 @@ def test_a_transition_that_rolls_back_leaves_no_trace_and_sends_nothing(
     with pytest.raises(Boom):
         submit_then_fail()
     assert len(written) == 2  # the rows existed inside the transaction ...
+    with engine.connect() as conn:
+        due = conn.execute(select(Case.due_at).where(Case.id == case_id)).scalar_one()
+    # An hour before the submission deadline (not the wall clock: the case's own timeline).
     with pytest.raises(GuardFailed, match="has not passed yet"), transaction(factory) as s:
-        fire(s, case_id, "lapse", actor=Actor.system(Role.TIMER), now=dt.datetime.now(dt.UTC))
+        fire(s, case_id, "lapse", actor=Actor.system(Role.TIMER),
+             now=due - dt.timedelta(hours=1))
     assert (outbox_rows(engine), count(engine, select(func.count(CaseEvent.id)))) == before
     with engine.connect() as conn:
         state = conn.execute(select(Case.state).where(Case.id == case_id)).scalar_one()

@@ -6,6 +6,7 @@ engines, and convert values as SQLAlchemy does."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 from typing import Any
 
@@ -179,7 +180,10 @@ def test_async_poll_answers_as_the_sync_one(pg_engine: Any) -> None:
                         conn, dialect, token, case_id, now=NOW))
                     for token in [*tokens, "rcg_unknown"] for case_id in case_ids]
 
-    got = asyncio.run(run())
+    # A fresh event loop in a thread of its own: an earlier test may have left one running
+    # in this thread (Playwright's sync API does).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        got = pool.submit(lambda: asyncio.run(run())).result()
     with session_factory(pg_engine)() as s, s.begin():
         expected = [_two_step(s, token, case_id)
                     for token in [*tokens, "rcg_unknown"] for case_id in case_ids]
