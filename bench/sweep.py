@@ -169,7 +169,8 @@ def main() -> None:
     ap.add_argument("--skip-naive", action="store_true")
     args = ap.parse_args()
     settings = load_settings(sweep_batch=max(args.due, 1))
-    print(f"python {sys.version.split()[0]}, cores {os.cpu_count()}; "
+    print(f"python {sys.version.split()[0]}, cores {os.cpu_count()}, load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"{args.cases:,} cases, {args.due:,} due")
     print(f"{'engine':<11}{'cases':>11}{'sweep median':>15}{'peak KiB':>10}{'outbox':>8}"
           f"{'naive':>10}{'naive MiB':>11}{'speed-up':>10}")
