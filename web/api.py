@@ -637,22 +637,34 @@ def catalogue(request: Request, limit: Limit = 50, offset: Offset = 0,
 @router.post("/catalogue/import", response_model=ImportOut, tags=["reference"])
 def catalogue_import(request: Request, file: Annotated[UploadFile, File()]) -> Response:
     """Import partner course offerings (CSV or JSON, all rows checked first)."""
-    content = file.file.read(MAX_IMPORT_BYTES + 1)
-    if len(content) > MAX_IMPORT_BYTES:
-        raise Problem(413, "Content Too Large", f"a catalogue file may have at most "
-                      f"{MAX_IMPORT_BYTES} bytes", code="too_large")
-    name = file.filename or "catalogue.csv"
-    suffix = ".json" if name.lower().endswith(".json") else ".csv"
+    content, _name, suffix = _import_upload(file, "catalogue", "catalogue.csv")
     with call(request, roles=OFFICE, write=True) as (s, p, _rt):
         def run() -> tuple[int, Any]:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / f"catalogue{suffix}"
-                path.write_bytes(content)
+            with _as_file(content, "catalogue", suffix) as path:
                 summary = catalog.import_catalogue(s, path)
             return 200, {"created": summary.created, "updated": summary.updated}
 
         body = {"sha256": hashlib.sha256(content).hexdigest(), "suffix": suffix}
         return idempotent(request, s, p, body, run)
+
+
+def _import_upload(file: UploadFile, what: str, default: str) -> tuple[bytes, str, str]:
+    """An uploaded CSV or JSON import: its bytes (413 past the limit), its name and suffix."""
+    content = file.file.read(MAX_IMPORT_BYTES + 1)
+    if len(content) > MAX_IMPORT_BYTES:
+        raise Problem(413, "Content Too Large", f"a {what} file may have at most "
+                      f"{MAX_IMPORT_BYTES} bytes", code="too_large")
+    name = file.filename or default
+    return content, name, ".json" if name.lower().endswith(".json") else ".csv"
+
+
+@contextmanager
+def _as_file(content: bytes, stem: str, suffix: str) -> Iterator[Path]:
+    """The importers read files: the upload as one, in a private temporary directory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{stem}{suffix}"
+        path.write_bytes(content)
+        yield path
 
 
 # --- students ----------------------------------------------------------------------------------
@@ -1215,17 +1227,10 @@ def grading_tables_import(request: Request, file: Annotated[UploadFile, File(
     any problem and nothing is imported, 422 naming line and field)."""
     from workflow.grading_tables import import_file
 
-    content = file.file.read(MAX_IMPORT_BYTES + 1)
-    if len(content) > MAX_IMPORT_BYTES:
-        raise Problem(413, "Content Too Large", f"a grading table file may have at most "
-                      f"{MAX_IMPORT_BYTES} bytes", code="too_large")
-    name = file.filename or "grading-tables.csv"
-    suffix = ".json" if name.lower().endswith(".json") else ".csv"
+    content, name, suffix = _import_upload(file, "grading table", "grading-tables.csv")
     with call(request, roles=OFFICE, write=True) as (s, p, rt):
         def run() -> tuple[int, Any]:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / f"grading-tables{suffix}"
-                path.write_bytes(content)
+            with _as_file(content, "grading-tables", suffix) as path:
                 summary = import_file(s, path, now=rt.now(),
                                       home_institution_id=p.actor.institution_id,
                                       filename=safe_filename(name))

@@ -101,6 +101,15 @@ def build_world(engine: Engine, data_dir: Path, now: dt.datetime,
     return world
 
 
+def sign_in(page: Any, base: str, username: str) -> None:
+    """Sign in through the login form in a browser page (Playwright)."""
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.locator("form[action='/login'] button").click()
+    page.wait_for_url(f"{base}/cases")
+
+
 def client(app: Any) -> TestClient:
     # https: the session cookie is Secure, and httpx keeps Secure cookies for https only.
     return TestClient(app, base_url="https://testserver", follow_redirects=False)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import chromium_or_skip
-from web_harness import PASSWORD, student_link, uvicorn_server
+from web_harness import PASSWORD, sign_in, student_link, uvicorn_server
 
 from models.db import make_engine, session_factory, transaction
 from workflow.catalog import set_user_password
@@ -106,14 +106,6 @@ def context(browser: Any, site: Any, lang: str, **options: Any) -> Any:
     ctx = browser.new_context(locale="de-DE" if lang == "de" else "en-GB", **options)
     ctx.add_cookies([{"name": "recog_lang", "value": lang, "url": site["base"]}])
     return ctx
-
-
-def sign_in(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.locator("form[action='/login'] button").click()
-    page.wait_for_url(f"{base}/cases")
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import chromium_or_skip
-from web_harness import PASSWORD, student_link, uvicorn_server
+from web_harness import PASSWORD, sign_in, student_link, uvicorn_server
 
 from models.db import make_engine, session_factory, transaction
 from workflow.catalog import set_user_password
@@ -43,14 +43,6 @@ def live(sqlite_template: Path, tmp_path: Path) -> Any:
     with uvicorn_server(env, log=tmp_path / "server.log") as base:
         yield {"base": base, "case_id": case_id, "token": token}
     engine.dispose()
-
-
-def sign_in(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.locator("form[action='/login'] button").click()
-    page.wait_for_url(f"{base}/cases")
 
 
 @pytest.mark.slow
