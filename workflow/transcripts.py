@@ -688,13 +688,33 @@ def _events(
     parser complaint turned into a :class:`TranscriptRejected`."""
     open_elements: list[etree._Element] = []  # ancestors of the current event, for messages
     with _refusing(name, open_elements):
-        for event, element in _iterparse(stream, **_iterparse_options()):
+        for event, element in _pull(stream, **_iterparse_options()):
             if event == "start":
                 _opened(element, open_elements, name, max_depth)
                 yield event, element
             else:
                 yield event, element
                 open_elements.pop()
+
+
+def _pull(
+    stream: IO[bytes], *, chunk_size: int, **options: Any
+) -> Iterator[tuple[str, etree._Element]]:
+    """``iterparse`` that hands out the events the parser produced in a chunk before the
+    syntax error it raises for that chunk. (lxml 6.2 raises before handing them out, which
+    would leave the refusal without its innermost element.) At the end of a truncated file
+    nothing more is handed out: libxml2 then reports closing the elements left open."""
+    parser = etree.XMLPullParser(**options)
+    events = cast(Callable[[], Iterator[tuple[str, etree._Element]]], parser.read_events)
+    while data := stream.read(chunk_size):
+        try:
+            parser.feed(data)
+        except etree.XMLSyntaxError:
+            yield from events()
+            raise
+        yield from events()
+    parser.close()
+    yield from events()
 
 
 def _iterparse_options(**extra: Any) -> dict[str, Any]:
