@@ -11,19 +11,23 @@ conversions the column types would do: one read (with ``FOR UPDATE`` on PostgreS
 transactions already hold the write lock via ``BEGIN IMMEDIATE``) and a compare-and-swap
 ``UPDATE ... WHERE version = :old`` followed by the inserts. On PostgreSQL the update and the
 inserts travel as one prepared statement (data-modifying CTEs), because a transition there is
-bound by round trips (see bench/transitions.py). Batches (``fire_many``) use SQLAlchemy Core.
+bound by round trips (see bench/transitions.py). Batches (``fire_many``) check each case in
+Python as ``fire`` does and write set-based (``writes.write_many``: one statement per table on
+PostgreSQL, one ``executemany`` per statement on SQLite).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy import Connection, bindparam, column, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -116,6 +120,9 @@ class CaseRow(NamedTuple):
 
 if CaseRow._fields != tuple(_LOAD.selected_columns.keys()):  # pragma: no cover
     raise RuntimeError("CaseRow must list the columns of _LOAD, in order")
+# The columns every event writes that a loaded row carries (all but updated_at, always new).
+_ROW_BASE = tuple(c for c in writes.BASE if c in CaseRow._fields)
+_row_base = operator.attrgetter(*_ROW_BASE)
 _INSTANTS = tuple(CaseRow._fields.index(c)
                   for c in ("due_at", "decision_due_at", "appeal_ends_at"))
 _RESULT = CaseRow._fields.index("result")
@@ -148,30 +155,60 @@ def _load_on(conn: Connection, case_id: int) -> Any:
         return conn.execute(_LOAD_LOCKED if locked else _LOAD, {"case_id": case_id}).first()
     if kind == "sqlite":
         raw = writes.fetch_one(conn, _load_sql(kind), (case_id,))
-        if raw is None:
-            return None
-        values = list(raw)
-        for i in _INSTANTS:
-            values[i] = writes.sqlite_instant_result(values[i])
-        values[_RESULT] = writes.sqlite_json_result(values[_RESULT])
-        for i in _DATES:
-            values[i] = writes.sqlite_date_result(values[i])
-        return CaseRow._make(values)
+        return None if raw is None else _sqlite_row(raw)
     raw = writes.fetch_one(conn, _load_sql(kind), {"case_id": case_id},
                            prepare=writes.pg_prepare(conn))
-    if raw is None:
-        return None
+    return None if raw is None else _pg_row(raw)
+
+
+def _sqlite_row(raw: Any) -> CaseRow:
+    """A loaded row as the column types hand it back on SQLite."""
+    values = list(raw)
+    for i in _INSTANTS:
+        values[i] = writes.sqlite_instant_result(values[i])
+    values[_RESULT] = writes.sqlite_json_result(values[_RESULT])
+    for i in _DATES:
+        values[i] = writes.sqlite_date_result(values[i])
+    return CaseRow._make(values)
+
+
+def _pg_row(raw: Any) -> CaseRow:
+    """A loaded row as the column types hand it back on PostgreSQL."""
     values = list(raw)
     for i in _INSTANTS:
         values[i] = writes.pg_instant_result(values[i])
     return CaseRow._make(values)
 
 
-def _load_many(session: Session, case_ids: list[int]) -> list[Row[Any]]:
-    query = _LOAD_BASE.where(Case.id.in_(case_ids)).order_by(Case.id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=Case)
-    return list(session.connection().execute(query))
+@functools.cache
+def _load_many_sql(kind: str) -> str:
+    """The SELECT of many cases (by id, in id order) for the fast path's driver: the ids as
+    one JSON array on SQLite, one integer array on PostgreSQL (locked there)."""
+    if kind == "sqlite":
+        ids: Any = select(column("value")).select_from(func.json_each(bindparam("ids")))
+        return str(_LOAD_BASE.where(Case.id.in_(ids)).order_by(Case.id)
+                   .compile(dialect=sqlite.dialect()))
+    query = (_LOAD_BASE.where(Case.id == func.any(bindparam("ids"))).order_by(Case.id)
+             .with_for_update(of=Case))
+    return str(query.compile(dialect=postgresql.psycopg.dialect()))  # type: ignore[no-untyped-call]
+
+
+def _load_many(session: Session, case_ids: list[int]) -> list[CaseRow]:
+    """The rows of many cases, in id order (locked on PostgreSQL)."""
+    conn = session.connection()
+    kind = writes.fast_kind(conn)
+    if kind is None:
+        query = _LOAD_BASE.where(Case.id.in_(case_ids)).order_by(Case.id)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(of=Case)
+        return [CaseRow._make(r) for r in conn.execute(query)]
+    cur = writes.dbapi_cursor(conn)
+    if kind == "sqlite":
+        writes.run(conn, cur, _load_many_sql(kind), (json.dumps(case_ids),))
+        return [_sqlite_row(raw) for raw in cur.fetchall()]
+    writes.run(conn, cur, _load_many_sql(kind), {"ids": case_ids},
+               prepare=writes.pg_prepare(conn))
+    return [_pg_row(raw) for raw in cur.fetchall()]
 
 
 @functools.cache
@@ -213,7 +250,10 @@ def _build(
         to_state=to_state, actor_role=role, actor_id=actor.id, channel=channel, at=now,
         data_digest=data_digest,
     )
-    values = {col: getattr(row, col, None) for col in writes.BASE}
+    if isinstance(row, CaseRow):  # updated_at is set below
+        values = dict(zip(_ROW_BASE, _row_base(row), strict=True))
+    else:  # a stand-in (a case being opened) may lack columns
+        values = {col: getattr(row, col, None) for col in writes.BASE}
     values.update(updates, state=to_state, version=seq, chain_head=new_hash, updated_at=now)
     examiner = updates.get("examiner_id", row.examiner_id)
     outbox = _notifications(notify, row.id, seq, event, to_state, examiner is not None, now,
@@ -294,13 +334,20 @@ def _transition(
     else:
         fired_data, updates = dict(data or {}), {}
 
-    subject = _Subject(row.state)
-    proc.machine.events[ev.name].trigger(subject)
+    # In a batch, the machine moves each source state once (its transitions carry no
+    # conditions: the same event from the same state always ends in the same state).
+    moved = None if cache is None else cache.get(("machine", ev.name, row.state))
+    if moved is None:
+        subject = _Subject(row.state)
+        proc.machine.events[ev.name].trigger(subject)
+        moved = subject.state
+        if cache is not None:
+            cache[("machine", ev.name, row.state)] = moved
     result = updates.get("result", row.result) or {}
     result_date = dt.date.fromisoformat(result["date"]) if result.get("date") else None
     zone = _zone(row.timezone or settings.timezone)
     clocks = next_clocks(
-        proc.states[subject.state].deadline,
+        proc.states[moved].deadline,
         before=Clocks(row.due_at, row.due_kind, row.decision_due_at,
                       row.decision_paused_seconds, row.appeal_ends_at),
         now=now, zone=zone, settings=settings,
@@ -312,7 +359,7 @@ def _transition(
                    decision_due_at=clocks.decision_due_at,
                    decision_paused_seconds=clocks.decision_paused_seconds,
                    appeal_ends_at=clocks.appeal_ends_at)
-    return _build(row, event=ev.name, to_state=subject.state, actor=actor, role=role,
+    return _build(row, event=ev.name, to_state=moved, actor=actor, role=role,
                   channel=channel, now=now, data=fired_data, updates=updates,
                   notify=ev.notify, plan=plan, webhooks=bool(settings.webhooks))
 
@@ -390,14 +437,25 @@ def fire_many(
         prepared.append(_transition(session, row, ev, actor=actor, now=now,
                                     data=data_for(row), channel=channel, proc=proc,
                                     settings=settings, cache=cache))
-    conflicts = writes.write_many(session.connection(), [w for w, _ in prepared])
-    if conflicts:
-        raise _conflict(session, conflicts[0], event)
     fired = [f for _, f in prepared]
+    # Inside a savepoint: a lost compare-and-swap leaves nothing of the batch behind, even
+    # for a caller that catches the Conflict and carries on.
+    savepoint = session.begin_nested()
+    try:
+        conflicts = writes.write_many(session.connection(), [w for w, _ in prepared])
+        if not conflicts and event in precedents.DECISIONS:
+            precedents.record(session, fired, settings=settings, decisions={
+                w.case_id: w.case_values["decision"] for w, _ in prepared
+                if "decision" in w.case_values})
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if conflicts:
+        savepoint.rollback()
+        raise _conflict(session, conflicts[0], event)
+    savepoint.commit()
     if any(w.outbox_rows for w, _ in prepared):
         session.info["recog_outbox_written"] = True
-    if event in precedents.DECISIONS:
-        precedents.record(session, fired, settings=settings)
     return fired
 
 

@@ -226,11 +226,22 @@ def _conversion(ctx: GuardContext) -> dict[str, Any] | None:
         return None
     if method == "percentile":
         return _percentile(ctx, str(result["grade"]), str(result["scheme"]))
-    try:
-        conversion = convert(result["grade"], result["scheme"], ctx.settings.grade_rounding)
-    except DomainError as exc:
-        return {"original": result["grade"], "scheme": result["scheme"], "error": str(exc)}
-    return conversion.to_dict()
+    grade, scheme, rounding = result["grade"], result["scheme"], ctx.settings.grade_rounding
+    # In a cohort the same grades recur: each distinct one is converted once per batch (a
+    # Conversion is immutable, and every case still gets its own dict of it).
+    key = (("bavarian", grade, scheme, rounding)
+           if isinstance(grade, str) and isinstance(scheme, str) else None)
+    outcome = ctx.cache.get(key) if key is not None else None
+    if outcome is None:
+        try:
+            outcome = convert(grade, scheme, rounding)
+        except DomainError as exc:
+            outcome = exc
+        if key is not None:
+            ctx.cache[key] = outcome
+    if isinstance(outcome, DomainError):
+        return {"original": grade, "scheme": scheme, "error": str(outcome)}
+    return outcome.to_dict()
 
 
 def _percentile(ctx: GuardContext, grade: str, scheme: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -21,14 +22,21 @@ from workflow.writes import insert_ignoring_duplicates
 DECISIONS = frozenset({"recognize", "recognize_partially", "reject", "grant_appeal"})
 
 
-def record(session: Session, fired: list[Any], *, settings: Settings) -> int:
-    """Write the precedents of decision events (one row per module decided)."""
+def record(session: Session, fired: list[Any], *, settings: Settings,
+           decisions: Mapping[int, Any] | None = None) -> int:
+    """Write the precedents of decision events (one row per module decided). ``decisions``:
+    the decision each case was just given, by case id (read from the cases unless given for
+    every one of them)."""
     by_case = {f.case_id: f for f in fired if f.event in DECISIONS}
     if not by_case:
         return 0
+    if decisions is not None and not all(case_id in decisions for case_id in by_case):
+        decisions = None
+    columns: list[Any] = [Case.id, Case.institution_id, Offering.institution_id, Offering.code]
+    if decisions is None:
+        columns.append(Case.decision)
     cases = session.execute(
-        select(Case.id, Case.institution_id, Case.decision, Offering.institution_id,
-               Offering.code)
+        select(*columns)
         .join(Offering, Offering.id == Case.offering_id).where(Case.id.in_(list(by_case)))
     ).all()
     targets: dict[int, list[str]] = defaultdict(list)
@@ -41,9 +49,9 @@ def record(session: Session, fired: list[Any], *, settings: Settings) -> int:
         select(Module.id, Module.code, Module.regulation_version, Programme.institution_id)
         .join(Programme, Programme.id == Module.programme_id))}
     rows = []
-    for case_id, home, decision, partner, course in cases:
+    for case_id, home, partner, course, *read in cases:
         fired_event = by_case[case_id]
-        decision = decision or {}
+        decision = (read[0] if decisions is None else decisions[case_id]) or {}
         credited = [m["code"] for m in decision.get("modules", [])]
         refused = [m["code"] for m in decision.get("not_credited", [])]
         if decision.get("outcome") == "rejected":

@@ -29,7 +29,11 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import (
+    JSON,
     Connection,
+    Enum,
+    Integer,
+    String,
     Table,
     bindparam,
     delete,
@@ -38,6 +42,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -280,6 +285,7 @@ def write_sqlite(conn: Connection, w: Write) -> bool:
 # --------------------------------------------------------------------------------------------
 # PostgreSQL: one prepared statement of data-modifying CTEs through psycopg
 
+_PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 _PG_CASTS = {"result": "jsonb", "decision": "jsonb", "due_at": "timestamptz",
              "decision_due_at": "timestamptz", "appeal_ends_at": "timestamptz",
              "updated_at": "timestamptz", "decision_paused_seconds": "integer",
@@ -410,8 +416,51 @@ def write(conn: Connection, w: Write) -> bool:
 
 
 def write_many(conn: Connection, batch: list[Write]) -> list[int]:
-    """Write many events set-based (one executemany per statement kind); returns the ids of
-    cases whose compare-and-swap failed (the caller aborts the whole transaction then)."""
+    """Write many events set-based; returns the ids of cases whose compare-and-swap failed
+    (the caller aborts the whole transaction then; the inserts are not made).
+
+    On the fast path's drivers: one ``UPDATE ... FROM unnest(arrays)`` and one
+    ``INSERT ... SELECT FROM unnest(arrays)`` per table on PostgreSQL (a statement per table,
+    whatever the size of the batch); one ``executemany`` per statement on the sqlite3 cursor
+    (SQLite has no round trips to save). Same rows, same bytes, same reminder re-plan as
+    ``write`` of each one. Other drivers: Core ``executemany``."""
+    if not batch:
+        return []
+    kind = fast_kind(conn)
+    if kind is None:
+        return _write_many_core(conn, batch)
+    groups: dict[tuple[str, ...], list[Write]] = {}
+    for w in batch:
+        groups.setdefault(tuple(k for k in EXTRA if k in w.case_values), []).append(w)
+    update_many = _update_many_sqlite if kind == "sqlite" else _update_many_pg
+    changed = sum(update_many(conn, extra, group) for extra, group in groups.items())
+    if changed != len(batch):
+        return _lost(conn, batch)
+    insert_rows(conn, EVENTS, [w.event_row for w in batch])
+    insert_rows(conn, OUTBOX, [row for w in batch for row in w.outbox_rows])
+    replanned = [w for w in batch if w.plan is not None]
+    if replanned:
+        if kind == "sqlite":
+            _drop_unplanned_sqlite(conn, replanned)
+        else:
+            _drop_unplanned_pg(conn, replanned)
+        insert_rows(conn, REMINDERS, [p for w in replanned for p in w.plan or ()],
+                    ignore_duplicates=True)
+    return []
+
+
+def _lost(conn: Connection, batch: list[Write]) -> list[int]:
+    """The cases of a batch whose compare-and-swap failed: their chain head is not the one
+    the batch wrote (a version number alone cannot tell: somebody else's change reaches the
+    same version). Never empty."""
+    expected = {w.case_id: w.case_values["chain_head"] for w in batch}
+    now_at = dict(conn.execute(select(CASES.c.id, CASES.c.chain_head)
+                               .where(CASES.c.id.in_(list(expected)))).all())
+    lost = [cid for cid, head in expected.items() if now_at.get(cid) != head]
+    return lost or list(expected)
+
+
+def _write_many_core(conn: Connection, batch: list[Write]) -> list[int]:
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for w in batch:
         extra = tuple(k for k in EXTRA if k in w.case_values)
@@ -420,10 +469,7 @@ def write_many(conn: Connection, batch: list[Write]) -> list[int]:
     changed = sum(conn.execute(_update_stmt(extra), params).rowcount
                   for extra, params in groups.items())
     if changed != len(batch):
-        expected = {w.case_id: w.case_values["version"] for w in batch}
-        now_at = dict(conn.execute(select(CASES.c.id, CASES.c.version)
-                                   .where(CASES.c.id.in_(list(expected)))).all())
-        return [cid for cid, version in expected.items() if now_at.get(cid) != version]
+        return _lost(conn, batch)
     conn.execute(_INSERT_EVENT, [w.event_row for w in batch])
     outbox = [row for w in batch for row in w.outbox_rows]
     if outbox:
@@ -437,11 +483,193 @@ def write_many(conn: Connection, batch: list[Write]) -> list[int]:
     return []
 
 
+def run_many(conn: Connection, cur: Any, sql: str, params: list[Any]) -> None:
+    """``cur.executemany`` with the error handling of ``run``."""
+    try:
+        cur.executemany(sql, params)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        conn.connection.info.pop(_CURSOR, None)
+        conn._handle_dbapi_exception(exc, sql, params, cur, None)
+
+
+def _column(values: list[Any], kind: str, convert: Callable[[Any], Any] | None) -> list[Any]:
+    """One column of a batch as bound: instants converted once per distinct value (most of
+    a batch's instants are the same ``now``), JSON encoded per row, the rest as it is."""
+    if convert is None:
+        return values
+    if kind == "instant":
+        bound = {value: convert(value) for value in set(values)}
+        return [bound[value] for value in values]
+    return [convert(value) for value in values]
+
+
+def _update_many_sqlite(conn: Connection, extra: tuple[str, ...], group: list[Write]) -> int:
+    sql, columns = _sqlite_update(extra)
+    kinds = _column_kinds(CASES, tuple(c for c, _ in columns))
+    assert kinds is not None
+    cols = [_column([w.case_values[c] for w in group], kind, convert)
+            for (c, convert), kind in zip(columns, kinds, strict=True)]
+    cols.append([w.case_id for w in group])
+    cols.append([w.old_version for w in group])
+    cur = dbapi_cursor(conn)
+    run_many(conn, cur, sql, list(zip(*cols, strict=True)))
+    return int(cur.rowcount)
+
+
+def _drop_unplanned_sqlite(conn: Connection, replanned: list[Write]) -> None:
+    """Each case's pending reminders that are not in its new plan (as ``write_sqlite``): one
+    ``executemany`` per plan length."""
+    plan = [p for w in replanned for p in w.plan or ()]
+    due = iter(_column([p["due_at"] for p in plan], "instant", sqlite_instant))
+    by_size: dict[int, list[list[Any]]] = {}
+    for w in replanned:
+        params: list[Any] = [w.case_id]
+        for p in w.plan or ():
+            params += (p["kind"], next(due))
+        by_size.setdefault(len(w.plan or ()), []).append(params)
+    cur = dbapi_cursor(conn)
+    for size, params_list in by_size.items():
+        run_many(conn, cur, _sqlite_replan(size)[0], params_list)
+
+
+# PostgreSQL: whole columns as arrays, one statement per table
+
+
+def _pg_array(column: Any, kind: str) -> str:
+    """The array type a column's values travel in: JSON as text (cast to jsonb in the
+    statement); strings as text, so that the column's own length check applies on assignment
+    (an explicit cast to varchar(n) would silently cut a longer value)."""
+    if kind == "json" or isinstance(column.type, String):
+        return "text[]"
+    if kind == "instant":
+        return "timestamptz[]"
+    return f"{column.type.compile(dialect=_PG_DIALECT)}[]"
+
+
+@functools.cache
+def _pg_update_many(extra: tuple[str, ...]) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    cols = BASE + extra
+    kinds = _column_kinds(CASES, cols)
+    assert kinds is not None
+    sets = ", ".join(f"{c} = CAST(u.{c} AS jsonb)" if kind == "json" else f"{c} = u.{c}"
+                     for c, kind in zip(cols, kinds, strict=True))
+    arrays = ", ".join(["CAST(%b AS integer[])"] * 2
+                       + [f"CAST(%b AS {_pg_array(CASES.c[c], kind)})"
+                          for c, kind in zip(cols, kinds, strict=True)])
+    sql = (f"UPDATE cases SET {sets} FROM unnest({arrays}) AS u(b_id, b_version, "
+           f"{', '.join(cols)}) WHERE cases.id = u.b_id AND cases.version = u.b_version")
+    return sql, tuple(zip(cols, (_PG_ARRAY_CONVERT[k] for k in kinds), strict=True))
+
+
+def _update_many_pg(conn: Connection, extra: tuple[str, ...], group: list[Write]) -> int:
+    sql, columns = _pg_update_many(extra)
+    params: list[Any] = [[w.case_id for w in group], [w.old_version for w in group]]
+    kinds = _column_kinds(CASES, tuple(c for c, _ in columns))
+    assert kinds is not None
+    for (c, convert), kind in zip(columns, kinds, strict=True):
+        params.append(_column([w.case_values[c] for w in group], kind, convert))
+    cur = dbapi_cursor(conn)
+    run(conn, cur, sql, params, prepare=pg_prepare(conn))
+    return int(cur.rowcount)
+
+
+_PG_DROP_UNPLANNED = (
+    "DELETE FROM reminders r WHERE r.case_id = ANY(CAST(%b AS integer[])) "
+    "AND r.done_at IS NULL AND NOT EXISTS (SELECT FROM unnest(CAST(%b AS integer[]), "
+    "CAST(%b AS text[]), CAST(%b AS timestamptz[])) AS p(case_id, kind, due_at) "
+    "WHERE p.case_id = r.case_id AND p.kind = r.kind AND p.due_at = r.due_at)")
+
+
+def _drop_unplanned_pg(conn: Connection, replanned: list[Write]) -> None:
+    """Each case's pending reminders that are not in its new plan (as ``write_postgresql``)."""
+    plan = [p for w in replanned for p in w.plan or ()]
+    run(conn, dbapi_cursor(conn), _PG_DROP_UNPLANNED,
+        [[w.case_id for w in replanned], [p["case_id"] for p in plan],
+         [p["kind"] for p in plan], [pg_instant(p["due_at"]) for p in plan]],
+        prepare=pg_prepare(conn))
+
+
+# Inserts of many rows: the column types' conversions, on the fast path's drivers
+
+
+@functools.cache
+def _column_kinds(table: Table, names: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Per column, what its type does to a bound value: "instant" (``UTCDateTime``), "json",
+    or "plain" (integers and strings: bound as they are); None if a column has another type
+    (then rows go through Core)."""
+    from models.base import UTCDateTime
+
+    kinds = []
+    for name in names:
+        column = table.c.get(name)
+        if column is None:
+            return None
+        type_ = column.type
+        if isinstance(type_, UTCDateTime):
+            kinds.append("instant")
+        elif isinstance(type_, JSON):
+            kinds.append("json")
+        elif isinstance(type_, Integer | String) and not isinstance(type_, Enum):
+            kinds.append("plain")
+        else:
+            return None
+    return tuple(kinds)
+
+
+_SQLITE_ARRAY_CONVERT: dict[str, Callable[[Any], Any] | None] = {
+    "instant": sqlite_instant, "json": sqlite_json, "plain": None}
+_PG_ARRAY_CONVERT: dict[str, Callable[[Any], Any] | None] = {
+    "instant": pg_instant, "json": json.dumps, "plain": None}  # JSON as text, cast to jsonb
+
+
+@functools.cache
+def _insert_sql(kind: str, table: Table, names: tuple[str, ...], kinds: tuple[str, ...],
+                ignore: bool) -> str:
+    cols = ", ".join(names)
+    tail = " ON CONFLICT DO NOTHING" if ignore else ""
+    if kind == "sqlite":
+        return f"INSERT INTO {table.name} ({cols}) VALUES {_qmarks(len(names))}{tail}"
+    arrays = ", ".join(f"CAST(%b AS {_pg_array(table.c[n], k)})"
+                       for n, k in zip(names, kinds, strict=True))
+    picks = ", ".join(f"CAST(u.{n} AS jsonb)" if k == "json" else f"u.{n}"
+                      for n, k in zip(names, kinds, strict=True))
+    return (f"INSERT INTO {table.name} ({cols}) SELECT {picks} FROM unnest({arrays}) "
+            f"AS u({cols}){tail}")
+
+
+def insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]], *,
+                ignore_duplicates: bool = False) -> None:
+    """INSERT ``rows`` (dicts with the same keys) as Core would store them: sqlite3
+    ``executemany``; on PostgreSQL one ``INSERT ... SELECT FROM unnest`` of one array per
+    column; Core for other drivers and column types. ``ignore_duplicates``: rows that collide
+    with a unique key are skipped (``ON CONFLICT DO NOTHING``)."""
+    if not rows:
+        return
+    kind = fast_kind(conn)
+    names = tuple(rows[0])
+    kinds = None if kind is None else _column_kinds(table, names)
+    if kind is None or kinds is None:
+        if ignore_duplicates:
+            dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            conn.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
+        else:
+            conn.execute(insert(table), rows)
+        return
+    sql = _insert_sql(kind, table, names, kinds, ignore_duplicates)
+    converts = _SQLITE_ARRAY_CONVERT if kind == "sqlite" else _PG_ARRAY_CONVERT
+    cols = [_column([row[n] for row in rows], k, converts[k])
+            for n, k in zip(names, kinds, strict=True)]
+    cur = dbapi_cursor(conn)
+    if kind == "sqlite":
+        run_many(conn, cur, sql, list(zip(*cols, strict=True)))
+    else:
+        run(conn, cur, sql, cols, prepare=pg_prepare(conn))
+
+
 def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
     """INSERT rows, skipping those that collide with a unique key (both dialects)."""
-    if rows:
-        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        conn.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
+    insert_rows(conn, table, rows, ignore_duplicates=True)
 
 
-__all__ = ["BASE", "EXTRA", "Write", "insert_ignoring_duplicates", "write", "write_many"]
+__all__ = ["BASE", "EXTRA", "Write", "insert_ignoring_duplicates", "insert_rows", "write",
+           "write_many"]
