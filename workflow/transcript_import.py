@@ -15,12 +15,13 @@ already imported.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Case, ImportedResult, Institution, Offering, Role, Student
@@ -31,6 +32,7 @@ from workflow.documents import DocumentStore
 from workflow.engine import fire
 from workflow.errors import DomainError, NotFound, ValidationFailed
 from workflow.transcripts import CourseResult, Learner, Transcript, parse_transcript, pick_text
+from workflow.writes import JSONText, insert_rows
 
 WAITING = ("enrolled", "course_passed")
 
@@ -64,13 +66,49 @@ def _course_code(result: CourseResult) -> str | None:
     return result.identifiers[0].value if result.identifiers else None
 
 
+_RESULT_KEYS = ("partner", "code", "title", "status", "grade", "ects", "eqf_level", "date",
+                "language")
+
+
 def _result_json(result: CourseResult, partner: str | None) -> dict[str, Any]:
-    return {"partner": partner, "code": _course_code(result), "title": pick_text(result.titles),
-            "status": result.status.value, "grade": result.grade,
-            "ects": str(result.ects_credits) if result.ects_credits is not None else None,
-            "eqf_level": result.eqf_level,
-            "date": result.result_date.isoformat() if result.result_date else None,
-            "language": result.language_of_instruction}
+    return dict(zip(_RESULT_KEYS, _result_values(result, partner, {}), strict=True))
+
+
+def _result_values(result: CourseResult, partner: str | None, memo: dict[Any, str],
+                   ) -> tuple[Any, ...]:
+    """The values of ``_result_json``, in its order (``memo`` keeps the text of the ECTS
+    and dates, which repeat from result to result)."""
+    ects = day = None
+    if result.ects_credits is not None:
+        ects = memo.get(result.ects_credits)
+        if ects is None:
+            ects = memo[result.ects_credits] = str(result.ects_credits)
+    if result.result_date is not None:
+        day = memo.get(result.result_date)
+        if day is None:
+            day = memo[result.result_date] = result.result_date.isoformat()
+    return (partner, _course_code(result), pick_text(result.titles), result.status.value,
+            result.grade, ects, result.eqf_level, day, result.language_of_instruction)
+
+
+_encode_str = json.encoder.encode_basestring_ascii  # what json.dumps does to a str
+
+
+def _json_text(values: tuple[Any, ...], memo: dict[Any, str]) -> JSONText:
+    """``json.dumps(dict(zip(_RESULT_KEYS, values)))``, built from the encoding of each value
+    (kept in ``memo``: most values repeat from result to result)."""
+    parts = []
+    for value in values:
+        text = memo.get(value) if value.__class__ is not int else None
+        if text is None:
+            text = _encode_str(value) if value.__class__ is str else json.dumps(value)
+            if value.__class__ is not int:
+                memo[value] = text
+        parts.append(text)
+    return JSONText(_RESULT_TEMPLATE.format(*parts))
+
+
+_RESULT_TEMPLATE = "{{" + ", ".join(f'"{k}": {{}}' for k in _RESULT_KEYS) + "}}"
 
 
 def match_students(session: Session, learner: Learner, home_ids: list[int]) -> list[int]:
@@ -101,20 +139,36 @@ def _partner(session: Session, transcript: Transcript) -> Institution | None:
     return None
 
 
-def _candidate_cases(session: Session, students: list[int], partner: Institution | None,
-                     result: CourseResult) -> list[int]:
-    if not students or partner is None:
-        return []
-    query = (select(Case.id).join(Offering, Offering.id == Case.offering_id)
-             .where(Case.student_id.in_(students), Offering.institution_id == partner.id,
-                    Case.state.in_(WAITING)))
-    code = _course_code(result)
-    by_code = list(session.scalars(query.where(Offering.code == code))) if code else []
-    if by_code:
-        return by_code
-    title = _norm(pick_text(result.titles))
-    rows = session.execute(query.add_columns(Offering.title)).all()
-    return [row[0] for row in rows if title and _norm(row[1]) == title]
+class _Waiting:
+    """The cases of the matched students at the partner that wait for a result, read once
+    for the whole file (one query, not one per result)."""
+
+    def __init__(self, session: Session, students: list[int], partner: Institution | None,
+                 ) -> None:
+        self.session = session
+        self.cases: list[tuple[int, str, str]] = []  # (case id, course code, folded title)
+        if students and partner is not None:
+            self.cases = [(case_id, code, _norm(title)) for case_id, code, title in session.execute(
+                select(Case.id, Offering.code, Offering.title)
+                .join(Offering, Offering.id == Case.offering_id)
+                .where(Case.student_id.in_(students), Offering.institution_id == partner.id,
+                       Case.state.in_(WAITING)).order_by(Case.id))]
+
+    def candidates(self, code: str | None, title: str | None) -> list[int]:
+        """By the partner's course code, else by the course title."""
+        if not self.cases:
+            return []
+        by_code = [case_id for case_id, c, _ in self.cases if code and c == code]
+        if by_code:
+            return by_code
+        folded = _norm(title)
+        return [case_id for case_id, _, t in self.cases if folded and t == folded]
+
+    def changed(self, case_id: int) -> None:
+        """A result was applied to the case: it waits no more once it left those states."""
+        state = self.session.scalar(select(Case.state).where(Case.id == case_id))
+        if state not in WAITING:
+            self.cases = [c for c in self.cases if c[0] != case_id]
 
 
 def apply_result(session: Session, case_id: int, result: dict[str, Any], *, transcript: bytes,
@@ -170,49 +224,60 @@ def import_transcript(session: Session, source: Path | bytes, *, store: Document
     report = ImportReport(name, str(transcript.version))
     report.tables = grading_tables.from_transcript(session, transcript, partner, now=now,
                                                    filename=name)
-    learner = _learner_json(transcript.learner)
+    learner = JSONText(json.dumps(_learner_json(transcript.learner)))  # the same for all
     done = set(session.scalars(select(ImportedResult.line).where(
         ImportedResult.file_sha256 == sha)))
-    stored: list[dict[str, Any]] = []
+    waiting = _Waiting(session, students, partner)
+    partner_code = partner.code if partner else transcript.issuer.schac
+    institution_id = home_ids[0] if len(home_ids) == 1 else None
+    if partner is None:
+        unmatched = f"unknown partner institution {transcript.issuer.schac or '?'}"
+    elif not students:
+        unmatched = "no student of this institution matches the learner"
+    else:
+        unmatched = "no case of this student waits for this course's result"
+    memo: dict[Any, str] = {}  # ECTS and dates as text
+    encoded: dict[Any, str] = {}  # values as JSON
+    stored: list[tuple[Any, ...]] = []  # rows of imported_results, in _STORED's order
+    results = report.results
     for course in transcript.courses:
-        result = _result_json(course, partner.code if partner else transcript.issuer.schac)
-        entry: dict[str, Any] = {"line": course.line, "course": result["code"],
-                                 "title": result["title"], "grade": result["grade"]}
-        if course.line in done:
-            report.results.append({**entry, "status": "skipped", "note": "already imported"})
+        values = _result_values(course, partner_code, memo)
+        line, code, title, grade = course.line, values[1], values[2], values[4]
+        if line in done:
+            results.append({"line": line, "course": code, "title": title, "grade": grade,
+                            "status": "skipped", "note": "already imported"})
             continue
-        cases = _candidate_cases(session, students, partner, course)
-        status, case_id, note = "unmatched", None, None
-        if partner is None:
-            note = f"unknown partner institution {transcript.issuer.schac or '?'}"
-        elif not students:
-            note = "no student of this institution matches the learner"
-        elif not cases:
-            note = "no case of this student waits for this course's result"
-        elif len(cases) > 1:
+        cases = waiting.candidates(code, title)
+        status, case_id, note = "unmatched", None, unmatched
+        if len(cases) > 1:
             status, note = "ambiguous", f"{len(cases)} cases could take this result"
-        else:
+        elif cases:
             savepoint = session.begin_nested()
             try:
-                events = apply_result(session, cases[0], result, transcript=raw, filename=name,
-                                      pdfs=pdfs, store=store, actor=actor, now=now,
-                                      channel=channel)
+                events = apply_result(session, cases[0], dict(zip(_RESULT_KEYS, values,
+                                                                  strict=True)),
+                                      transcript=raw, filename=name, pdfs=pdfs, store=store,
+                                      actor=actor, now=now, channel=channel)
             except DomainError as exc:
                 savepoint.rollback()
                 note = f"case {cases[0]}: {exc}"
             else:
                 savepoint.commit()
                 status, case_id, note = "matched", cases[0], ", ".join(events)
-        stored.append({
-            "institution_id": home_ids[0] if len(home_ids) == 1 else None, "filename": name,
-            "file_sha256": sha, "line": course.line, "learner": learner, "result": result,
-            "status": status, "case_id": case_id,
-            "candidates": {"cases": cases} if len(cases) > 1 else None, "note": note,
-            "imported_at": now})
-        report.results.append({**entry, "status": status, "case": case_id, "note": note})
-    if stored:  # one executemany, not one ORM flush per result
-        session.execute(insert(cast(Table, ImportedResult.__table__)), stored)
+                waiting.changed(case_id)
+        stored.append((institution_id, name, sha, line, learner, _json_text(values, encoded),
+                       status, case_id, {"cases": cases} if len(cases) > 1 else None, note,
+                       now))
+        results.append({"line": line, "course": code, "title": title, "grade": grade,
+                        "status": status, "case": case_id, "note": note})
+    # One set-based insert (sqlite3 executemany; one INSERT ... SELECT FROM unnest on
+    # PostgreSQL), with each result's JSON built once and the learner's shared by all.
+    insert_rows(session.connection(), ImportedResult.__table__, stored, columns=_STORED)
     return report
+
+
+_STORED = ("institution_id", "filename", "file_sha256", "line", "learner", "result", "status",
+           "case_id", "candidates", "note", "imported_at")
 
 
 def pending(session: Session) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import (
@@ -492,14 +493,25 @@ def run_many(conn: Connection, cur: Any, sql: str, params: list[Any]) -> None:
         conn._handle_dbapi_exception(exc, sql, params, cur, None)
 
 
+class JSONText(str):
+    """A value for a JSON column that is already ``json.dumps`` text (say, one encoding shared
+    by many rows): ``insert_rows`` binds it as it is, where it would encode any other value."""
+
+    __slots__ = ()
+
+
 def _column(values: list[Any], kind: str, convert: Callable[[Any], Any] | None) -> list[Any]:
     """One column of a batch as bound: instants converted once per distinct value (most of
-    a batch's instants are the same ``now``), JSON encoded per row, the rest as it is."""
+    a batch's instants are the same ``now``), JSON encoded per row unless it is JSONText
+    already, the rest as it is."""
     if convert is None:
         return values
     if kind == "instant":
         bound = {value: convert(value) for value in set(values)}
         return [bound[value] for value in values]
+    if kind == "json":
+        return [value if value.__class__ is JSONText else "null" if value is None
+                else convert(value) for value in values]
     return [convert(value) for value in values]
 
 
@@ -622,13 +634,18 @@ _PG_ARRAY_CONVERT: dict[str, Callable[[Any], Any] | None] = {
     "instant": pg_instant, "json": json.dumps, "plain": None}  # JSON as text, cast to jsonb
 
 
+_SQLITE_ROWS_PER_INSERT = 64
+
+
 @functools.cache
 def _insert_sql(kind: str, table: Table, names: tuple[str, ...], kinds: tuple[str, ...],
-                ignore: bool) -> str:
+                ignore: bool, rows: int = 1) -> str:
+    """The INSERT of a batch: ``rows`` rows of VALUES on SQLite; arrays on PostgreSQL."""
     cols = ", ".join(names)
     tail = " ON CONFLICT DO NOTHING" if ignore else ""
     if kind == "sqlite":
-        return f"INSERT INTO {table.name} ({cols}) VALUES {_qmarks(len(names))}{tail}"
+        values = ", ".join([_qmarks(len(names))] * rows)
+        return f"INSERT INTO {table.name} ({cols}) VALUES {values}{tail}"
     arrays = ", ".join(f"CAST(%b AS {_pg_array(table.c[n], k)})"
                        for n, k in zip(names, kinds, strict=True))
     picks = ", ".join(f"CAST(u.{n} AS jsonb)" if k == "json" else f"u.{n}"
@@ -637,33 +654,52 @@ def _insert_sql(kind: str, table: Table, names: tuple[str, ...], kinds: tuple[st
             f"AS u({cols}){tail}")
 
 
-def insert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]], *,
-                ignore_duplicates: bool = False) -> None:
-    """INSERT ``rows`` (dicts with the same keys) as Core would store them: sqlite3
-    ``executemany``; on PostgreSQL one ``INSERT ... SELECT FROM unnest`` of one array per
-    column; Core for other drivers and column types. ``ignore_duplicates``: rows that collide
-    with a unique key are skipped (``ON CONFLICT DO NOTHING``)."""
+def insert_rows(conn: Connection, table: Any, rows: Sequence[Any], *,
+                columns: tuple[str, ...] | None = None, ignore_duplicates: bool = False) -> None:
+    """INSERT ``rows`` as Core would store them: dicts with the same keys, or tuples of the
+    values of ``columns`` in that order. sqlite3 ``executemany``; on PostgreSQL one
+    ``INSERT ... SELECT FROM unnest`` of one array per column; Core for other drivers and
+    column types. ``ignore_duplicates``: rows that collide with a unique key are skipped
+    (``ON CONFLICT DO NOTHING``)."""
     if not rows:
         return
     kind = fast_kind(conn)
-    names = tuple(rows[0])
+    names = tuple(rows[0]) if columns is None else columns
     kinds = None if kind is None else _column_kinds(table, names)
     if kind is None or kinds is None:
+        dicts = [dict(row) if columns is None else dict(zip(columns, row, strict=True))
+                 for row in rows]
+        for row in dicts:  # Core encodes JSON itself
+            for key, value in row.items():
+                if value.__class__ is JSONText:
+                    row[key] = json.loads(value)
         if ignore_duplicates:
             dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            conn.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
+            conn.execute(dialect_insert(table).on_conflict_do_nothing(), dicts)
         else:
-            conn.execute(insert(table), rows)
+            conn.execute(insert(table), dicts)
         return
-    sql = _insert_sql(kind, table, names, kinds, ignore_duplicates)
     converts = _SQLITE_ARRAY_CONVERT if kind == "sqlite" else _PG_ARRAY_CONVERT
-    cols = [_column([row[n] for row in rows], k, converts[k])
-            for n, k in zip(names, kinds, strict=True)]
+    keys = names if columns is None else range(len(columns))
+    cols = [_column([row[key] for row in rows], k, converts[k])
+            for key, k in zip(keys, kinds, strict=True)]
     cur = dbapi_cursor(conn)
-    if kind == "sqlite":
-        run_many(conn, cur, sql, list(zip(*cols, strict=True)))
-    else:
-        run(conn, cur, sql, cols, prepare=pg_prepare(conn))
+    if kind != "sqlite":
+        run(conn, cur, _insert_sql(kind, table, names, kinds, ignore_duplicates), cols,
+            prepare=pg_prepare(conn))
+        return
+    # Many rows per statement: SQLite spends about half of a one-row INSERT on running the
+    # statement, not on the row (within the oldest limit of 999 parameters a statement).
+    per = max(1, min(_SQLITE_ROWS_PER_INSERT, 999 // len(names)))
+    full, rest = divmod(len(rows), per)
+    chunks = [list(chain.from_iterable(zip(*(c[i:i + per] for c in cols), strict=True)))
+              for i in range(0, len(rows), per)]
+    if full:
+        run_many(conn, cur, _insert_sql(kind, table, names, kinds, ignore_duplicates, per),
+                 chunks[:full])
+    if rest:
+        run(conn, cur, _insert_sql(kind, table, names, kinds, ignore_duplicates, rest),
+            chunks[full])
 
 
 def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -671,5 +707,5 @@ def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str
     insert_rows(conn, table, rows, ignore_duplicates=True)
 
 
-__all__ = ["BASE", "EXTRA", "Write", "insert_ignoring_duplicates", "insert_rows", "write",
-           "write_many"]
+__all__ = ["BASE", "EXTRA", "JSONText", "Write", "insert_ignoring_duplicates", "insert_rows",
+           "write", "write_many"]

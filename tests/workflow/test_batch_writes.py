@@ -138,3 +138,58 @@ def test_insert_rows_goes_through_core_for_types_it_does_not_convert(
     assert kinds is None  # a date column: Core binds it
     assert writes._column_kinds(CaseEvent.__table__, ("case_id", "at", "data", "event")) == (
         "plain", "instant", "json", "plain")
+
+
+def _imported(session: Session) -> list[Any]:
+    raw = session.connection().connection.driver_connection
+    if session.get_bind().dialect.name == "sqlite":
+        cur = raw.execute("SELECT * FROM imported_results ORDER BY line")
+        names = [d[0] for d in cur.description]
+        return [{n: v for n, v in zip(names, row, strict=True) if n != "id"}
+                for row in cur.fetchall()]
+    cur = raw.execute("SELECT (to_jsonb(t) - 'id')::text FROM imported_results t ORDER BY line")
+    return [row[0] for row in cur.fetchall()]
+
+
+def test_imported_results_are_stored_as_core_stores_them(
+    session: Session, network: Network, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pathlib import Path
+
+    from workflow.documents import MemoryStore
+    from workflow.transcript_import import import_transcript
+
+    example = (Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "elmo"
+               / "example.xml")
+    now = dt.datetime(2026, 11, 2, 9, 0, 0, 123456, tzinfo=dt.UTC)
+    nested = session.begin_nested()
+    fast_report = import_transcript(session, example, store=MemoryStore(), now=now)
+    fast = _imported(session)
+    nested.rollback()
+    monkeypatch.setattr(writes, "FAST", {})
+    nested = session.begin_nested()
+    core_report = import_transcript(session, example, store=MemoryStore(), now=now)
+    core = _imported(session)
+    nested.rollback()
+    assert len(fast) == len(fast_report.results) >= 3
+    assert fast == core
+    assert fast_report.results == core_report.results
+
+
+@pytest.mark.parametrize("values", [
+    ("uw.edu.pl", "1000-217bMRJ", "Budowa kompilatorów", "passed", "45.1", "6", 6,
+     "2015-03-17", "pl"),
+    (None, None, None, "failed", None, None, None, None, None),
+    ("x", 'quote " back \\ slash', "tab\tnew\nline \u2028 \U0001f600 \x00", "passed",
+     "1,5", "7.5", 0, "2024-01-01", "en"),
+])
+def test_result_json_text_is_json_dumps(values: tuple[Any, ...]) -> None:
+    import json
+
+    from workflow.transcript_import import _RESULT_KEYS, _json_text
+
+    encoded: dict[Any, str] = {}
+    expected = json.dumps(dict(zip(_RESULT_KEYS, values, strict=True)))
+    assert _json_text(values, encoded) == expected
+    assert _json_text(values, encoded) == expected  # from the memo too
+    assert isinstance(_json_text(values, encoded), writes.JSONText)
