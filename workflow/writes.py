@@ -515,17 +515,32 @@ def _column(values: list[Any], kind: str, convert: Callable[[Any], Any] | None) 
     return [convert(value) for value in values]
 
 
+@functools.cache
+def _sqlite_update_many(extra: tuple[str, ...], rows: int) -> str:
+    """``UPDATE cases ... FROM (VALUES ...)`` of ``rows`` cases: id, old version, then the
+    columns of ``_sqlite_update(extra)`` per row."""
+    cols = BASE + extra
+    sets = ", ".join(f"{c} = v.column{i + 3}" for i, c in enumerate(cols))
+    values = ", ".join([_qmarks(len(cols) + 2)] * rows)
+    return (f"UPDATE cases SET {sets} FROM (VALUES {values}) AS v "
+            "WHERE cases.id = v.column1 AND cases.version = v.column2")
+
+
 def _update_many_sqlite(conn: Connection, extra: tuple[str, ...], group: list[Write]) -> int:
-    sql, columns = _sqlite_update(extra)
+    _, columns = _sqlite_update(extra)
     kinds = _column_kinds(CASES, tuple(c for c, _ in columns))
     assert kinds is not None
-    cols = [_column([w.case_values[c] for w in group], kind, convert)
-            for (c, convert), kind in zip(columns, kinds, strict=True)]
-    cols.append([w.case_id for w in group])
-    cols.append([w.old_version for w in group])
+    cols = [[w.case_id for w in group], [w.old_version for w in group]]
+    cols += [_column([w.case_values[c] for w in group], kind, convert)
+             for (c, convert), kind in zip(columns, kinds, strict=True)]
+    per = max(1, min(_SQLITE_ROWS_PER_INSERT, 999 // len(cols)))
     cur = dbapi_cursor(conn)
-    run_many(conn, cur, sql, list(zip(*cols, strict=True)))
-    return int(cur.rowcount)
+    changed = 0
+    for i in range(0, len(group), per):
+        chunk = list(chain.from_iterable(zip(*(c[i:i + per] for c in cols), strict=True)))
+        run(conn, cur, _sqlite_update_many(extra, len(chunk) // len(cols)), chunk)
+        changed += cur.rowcount
+    return changed
 
 
 def _drop_unplanned_sqlite(conn: Connection, replanned: list[Write]) -> None:
