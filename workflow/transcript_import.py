@@ -95,20 +95,27 @@ _encode_str = json.encoder.encode_basestring_ascii  # what json.dumps does to a 
 
 
 def _json_text(values: tuple[Any, ...], memo: dict[Any, str]) -> JSONText:
-    """``json.dumps(dict(zip(_RESULT_KEYS, values)))``, built from the encoding of each value
-    (kept in ``memo``: most values repeat from result to result)."""
-    parts = []
-    for value in values:
-        text = memo.get(value) if value.__class__ is not int else None
-        if text is None:
-            text = _encode_str(value) if value.__class__ is str else json.dumps(value)
-            if value.__class__ is not int:
-                memo[value] = text
-        parts.append(text)
-    return JSONText(_RESULT_TEMPLATE.format(*parts))
+    """``json.dumps(dict(zip(_RESULT_KEYS, values)))``, built from the encoding of each value.
+    Only the course's code and title differ from result to result as a rule: the encoding
+    of the partner and of the rest (status, grade, ECTS, level, date, language) are kept in
+    ``memo``."""
+    partner, code, title, *rest = values
+    head = memo.get(partner)
+    if head is None:
+        head = memo[partner] = '{"partner": ' + _json_value(partner)
+    tail_key = tuple(rest)
+    tail = memo.get(tail_key)
+    if tail is None:
+        tail = memo[tail_key] = "".join(
+            f', "{key}": {_json_value(value)}'
+            for key, value in zip(_RESULT_KEYS[3:], rest, strict=True)) + "}"
+    code_text = _encode_str(code) if code.__class__ is str else _json_value(code)
+    title_text = _encode_str(title) if title.__class__ is str else _json_value(title)
+    return JSONText(f'{head}, "code": {code_text}, "title": {title_text}{tail}')
 
 
-_RESULT_TEMPLATE = "{{" + ", ".join(f'"{k}": {{}}' for k in _RESULT_KEYS) + "}}"
+def _json_value(value: Any) -> str:
+    return _encode_str(value) if value.__class__ is str else json.dumps(value)
 
 
 def match_students(session: Session, learner: Learner, home_ids: list[int]) -> list[int]:
