@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models import Case, CaseEvent
+from tests.workflow.rows import case_rows
 from workflow import cohort, engine, writes
 from workflow.demo import Network, create_case
 from workflow.errors import Conflict
@@ -25,25 +26,8 @@ FAST = {("sqlite", "pysqlite"): "sqlite", ("postgresql", "psycopg"): "postgresql
 
 
 def _snapshot(session: Session, cases: list[int]) -> dict[int, dict[str, list[Any]]]:
-    """Every row of the cases in the tables a batch writes, as the database holds it (SQLite:
-    the stored text; PostgreSQL: the row's jsonb text), without surrogate ids."""
-    raw, out = session.connection().connection.driver_connection, {}
-    for case_id in cases:
-        seen: dict[str, list[Any]] = {}
-        for table, order in TABLES.items():
-            key = "id" if table == "cases" else "case_id"
-            if session.get_bind().dialect.name == "sqlite":
-                cur = raw.execute(f"SELECT * FROM {table} WHERE {key} = ? "  # noqa: S608
-                                  f"ORDER BY {order}", (case_id,))
-                names = [d[0] for d in cur.description]
-                seen[table] = [{n: v for n, v in zip(names, row, strict=True) if n != "id"}
-                               for row in cur.fetchall()]
-            else:
-                cur = raw.execute(f"SELECT (to_jsonb(t) - 'id')::text FROM {table} t "  # noqa: S608
-                                  f"WHERE {key} = %s ORDER BY {order}", (case_id,))
-                seen[table] = [row[0] for row in cur.fetchall()]
-        out[case_id] = seen
-    return out
+    """Every row of the cases in the tables a batch writes, as the database holds it."""
+    return {case_id: case_rows(session, case_id, TABLES) for case_id in cases}
 
 
 def _in_review(session: Session, network: Network, n: int) -> int:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from models import Case, CaseEvent, Outbox, Reminder
 from models.db import make_engine, session_factory
+from tests.workflow.rows import case_rows
 from workflow import audit, engine, writes
 from workflow.demo import Network, advance, create_case
 from workflow.documents import MemoryStore
@@ -38,22 +39,8 @@ def _raw(session: Session) -> Any:
 
 
 def snapshot(session: Session, case_id: int) -> dict[str, list[Any]]:
-    """Every row of the case in the tables the hot path writes, as the database holds it
-    (SQLite: the stored text; PostgreSQL: the row's jsonb text), without surrogate ids."""
-    raw, out = _raw(session), {}
-    for table, order in TABLES.items():
-        key = "id" if table == "cases" else "case_id"
-        if _kind(session) == "sqlite":
-            cur = raw.execute(f"SELECT * FROM {table} WHERE {key} = ? "  # noqa: S608
-                              f"ORDER BY {order}", (case_id,))
-            names = [d[0] for d in cur.description]
-            out[table] = [{n: v for n, v in zip(names, row, strict=True) if n != "id"}
-                          for row in cur.fetchall()]
-        else:
-            cur = raw.execute(f"SELECT (to_jsonb(t) - 'id')::text FROM {table} t "  # noqa: S608
-                              f"WHERE {key} = %s ORDER BY {order}", (case_id,))
-            out[table] = [row[0] for row in cur.fetchall()]
-    return out
+    """Every row of the case in the tables the hot path writes, as the database holds it."""
+    return case_rows(session, case_id, TABLES)
 
 
 def _walk(session: Session, net: Network, case_id: int, targets: tuple[str, ...],
