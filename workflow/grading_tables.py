@@ -17,7 +17,9 @@ group the newest reference year wins, then a table entered by hand before an imp
 
 Grades are stored best first. Recog orders them itself wherever the grading scheme tells the
 order (the EWP example lists F first), so the percentile bands never depend on the order in
-which a partner happened to send them.
+which a partner happened to send them. A partner's grades may be ranges (``90-100``,
+``1,0-1,5``): they are kept with their bounds, ordered the same way, and a student's grade
+converts as the band that holds it (ADR 0004, decision 11).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
+from itertools import pairwise
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any, Final, NamedTuple
@@ -84,23 +87,37 @@ _HUNDREDTH: Final = Decimal("0.01")
 
 @dataclass(frozen=True, slots=True)
 class Grade:
+    """One grade of a table. In a table whose grades are ranges (``80-89.9``, ``1,0-1,5``)
+    every grade has its ``lower`` and ``upper`` bound, both belonging to it; a single number
+    in such a table is the band from itself to itself."""
+
     label: str
     percentage: Decimal
     failing: bool = False
     count: int | None = None
+    lower: Decimal | None = None
+    upper: Decimal | None = None
+
+    def holds(self, value: Decimal) -> bool:
+        return (self.lower is not None and self.upper is not None
+                and self.lower <= value <= self.upper)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"label": self.label, "percentage": str(self.percentage),
                                 "failing": self.failing}
         if self.count is not None:
             data["count"] = self.count
+        if self.lower is not None and self.upper is not None:
+            data["lower"], data["upper"] = str(self.lower), str(self.upper)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Grade:
-        count = data.get("count")
+        count, lower, upper = data.get("count"), data.get("lower"), data.get("upper")
         return cls(str(data["label"]), Decimal(str(data["percentage"])),
-                   bool(data.get("failing")), int(count) if count is not None else None)
+                   bool(data.get("failing")), int(count) if count is not None else None,
+                   Decimal(str(lower)) if lower is not None else None,
+                   Decimal(str(upper)) if upper is not None else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +142,31 @@ class StoredTable:
     @property
     def failing(self) -> tuple[str, ...]:
         return tuple(g.label for g in self.grades if g.failing)
+
+    @property
+    def banded(self) -> bool:
+        """Whether the table's grades are ranges (each with its bounds)."""
+        return any(g.lower is not None for g in self.grades)
+
+    def band_for(self, grade: str) -> Grade:
+        """The grade of this table of ranges whose band holds ``grade``, bounds included (a
+        grade printed as one of the bands, ``80-89.9``, is that band). Raises
+        ValidationFailed naming every band when none holds it."""
+        text = " ".join(grade.split())
+        same = next((g for g in self.grades if _key(g.label) == _key(text)), None)
+        if same is not None:
+            return same
+        value = _number(text)
+        if value is not None:
+            holding = next((g for g in self.grades if g.holds(value)), None)
+            if holding is not None:
+                return holding
+        bands = ", ".join(g.label + (" (fail)" if g.failing else "") for g in self.grades)
+        if value is None:
+            raise ValidationFailed(f"grade {text!r} is not a number, and the partner's table "
+                                   f"#{self.id} gives its grades as ranges: {bands}")
+        raise ValidationFailed(f"grade {text} lies in none of the bands of the partner's "
+                               f"table #{self.id} (bounds included): {bands}")
 
     def reference(self) -> str:
         """One line saying which table this is, for explanations and the case page."""
@@ -177,9 +219,107 @@ def _number(text: str) -> Decimal | None:
     return value if value.is_finite() else None
 
 
-def _order_by_scheme(labels: Sequence[str], code: str) -> tuple[list[str], set[str]]:
+class GradeProblem(ValidationFailed):
+    """A table refused for one of its grades, ``label``, so that a file import can name the
+    line that grade is on."""
+
+    def __init__(self, label: str, message: str) -> None:
+        super().__init__(message)
+        self.label = label
+
+
+# --- grades that are ranges ------------------------------------------------------------------
+
+# Partners may send their table in bands (EGRACONS allows it): two numbers, a decimal point or
+# comma each, with a hyphen or an en dash between: 80-89.9, 1,0–1,5, 90 - 100.
+_DASHES: Final = "-\u2010\u2011\u2013"  # hyphen-minus, hyphen, non-breaking hyphen, en dash
+_BOUND: Final = r"[0-9]+(?:[.,][0-9]+)?"
+_BAND: Final = re.compile(rf"({_BOUND})\s*[{_DASHES}]\s*({_BOUND})")
+# Meant as a range: a dash between two characters and a digit somewhere. "2-" and "A-" (minus
+# grades) and "-5" are single grades; "80-89.9x" is a range written wrong.
+_RANGE_LIKE: Final = re.compile(rf"\S\s*[{_DASHES}]\s*\S")
+
+
+def parse_band(label: str) -> tuple[Decimal, Decimal] | None:
+    """The bounds (lower, upper) of a grade written as a range (``80-89.9``, ``1,0–1,5``;
+    either way round); None for a grade not meant as one (``B``, ``27``, ``2-``). Raises
+    GradeProblem for a range that is not two numbers with a dash between."""
+    text = " ".join(label.split())
+    if not _RANGE_LIKE.search(text) or not any(c in "0123456789" for c in text):
+        return None
+    match = _BAND.fullmatch(text)
+    first = _number(match.group(1)) if match else None
+    second = _number(match.group(2)) if match else None
+    if first is None or second is None:
+        raise GradeProblem(label, f"{label!r} is not a range of two numbers (write it as "
+                           "80-89.9 or 1,0-1,5: a decimal point or comma, a hyphen or an en "
+                           "dash between)")
+    return min(first, second), max(first, second)
+
+
+def table_bands(labels: Sequence[str]) -> dict[str, tuple[Decimal, Decimal]]:
+    """The bounds of every grade of a table whose grades are ranges; empty for a table of
+    single grades (no grade is a range).
+
+    In a table of ranges every grade must be a range or a single number (the band from itself
+    to itself, ``100``); a word or letter (``F``, ``Less than 50``) could stand for any band
+    and is refused. Bounds belong to their band, so two bands must not even share a bound.
+    Raises GradeProblem naming the grade at fault."""
+    found: dict[str, tuple[Decimal, Decimal]] = {}
+    for label in labels:
+        band = parse_band(label)
+        if band is not None:
+            found[label] = band
+    if not found:
+        return {}
+    example = next(iter(found))
+    bands: dict[str, tuple[Decimal, Decimal]] = {}
+    for label in labels:
+        if label in found:
+            bands[label] = found[label]
+            continue
+        value = _number(label)
+        if value is None:
+            raise GradeProblem(label, f"{label!r} is neither a range nor a number: in a table "
+                               f"of ranges (such as {example}) every grade must be a range or "
+                               f"a number, or Recog cannot tell which grades {label!r} stands "
+                               "for")
+        bands[label] = (value, value)
+    order = {label: n for n, label in enumerate(labels)}
+    by_lower = sorted(bands, key=lambda x: bands[x])
+    for below, above in pairwise(by_lower):
+        if bands[above][0] <= bands[below][1]:
+            first, second = sorted((below, above), key=lambda x: order[x])
+            low, high = bands[above][0], min(bands[below][1], bands[above][1])
+            shared = str(low) if low == high else f"{low} to {high}"
+            raise GradeProblem(second, f"band {second} overlaps band {first}: both hold "
+                               f"{shared} (a band's bounds belong to it, so bands must not "
+                               "overlap, not even on a bound)")
+    return bands
+
+
+def _in_given_order(labels: Sequence[str], bands: dict[str, tuple[Decimal, Decimal]],
+                    code: str) -> list[str]:
+    """The bands of a scheme Recog does not know, as listed (best first): they must run one
+    way, all upwards or all downwards, or the order is not to be trusted."""
+    lowers = [bands[x][0] for x in labels]
+    way = {True: "up", False: "down"}
+    for n in range(2, len(labels)):
+        if (lowers[n] > lowers[n - 1]) != (lowers[1] > lowers[0]):
+            raise GradeProblem(labels[n], f"Recog does not know the grading scheme {code}, so "
+                               "it keeps the bands as listed, best first, and they must run "
+                               f"one way: {labels[0]}, {labels[1]} go "
+                               f"{way[lowers[1] > lowers[0]]}, but {labels[n]} after "
+                               f"{labels[n - 1]} goes {way[lowers[n] > lowers[n - 1]]}")
+    return list(labels)
+
+
+def _order_by_scheme(labels: Sequence[str], code: str,
+                     bands: dict[str, tuple[Decimal, Decimal]] | None = None,
+                     ) -> tuple[list[str], set[str]]:
     """The labels best first, and which of them fail, as the scheme ``code`` says; raises
-    ValidationFailed when a label is not a grade of that scheme."""
+    ValidationFailed when a label is not a grade of that scheme. With ``bands`` (see
+    table_bands) the labels are ranges of the scheme's numbers."""
     scheme = DEFAULT_SCHEMES.get(code)
     if scheme is None:
         raise ValidationFailed(f"Recog does not know the grading scheme {code!r}, so it cannot "
@@ -187,6 +327,11 @@ def _order_by_scheme(labels: Sequence[str], code: str) -> tuple[list[str], set[s
     if scheme.kind == "passfail":
         raise ValidationFailed(f"scheme {code} is pass/fail: it has no grades to compare")
     if scheme.kind == "letter":
+        if bands:
+            raise ValidationFailed(f"scheme {code} is a scale of letters "
+                                   f"({', '.join((*scheme.letters, *scheme.failing))}), not "
+                                   f"of numbers: its grades are not ranges such as "
+                                   f"{next(iter(bands))}")
         order = [_key(x) for x in (*scheme.letters, *scheme.failing)]
         failing = {_key(x) for x in scheme.failing}
         unknown = [x for x in labels if _key(x) not in order]
@@ -198,18 +343,37 @@ def _order_by_scheme(labels: Sequence[str], code: str) -> tuple[list[str], set[s
         return ordered, {x for x in labels if _key(x) in failing}
     best, lowest = Decimal(scheme.best), Decimal(scheme.lowest_pass)
     ascending = best > lowest  # a higher number is a better grade
-    values: dict[str, Decimal] = {}
+
+    def beyond(a: Decimal, b: Decimal) -> bool:  # a is strictly better than b
+        return a > b if ascending else a < b
+
+    # A single grade is the band from itself to itself: one rule orders and marks both.
+    spans: dict[str, tuple[Decimal, Decimal]] = {}
+    fails: set[str] = set()
     for label in labels:
-        value = _number(label)
-        if value is None:
-            raise ValidationFailed(f"{label!r} is not a number, as grades of scheme {code} are")
-        if (value > best) if ascending else (value < best):
-            raise ValidationFailed(f"{label} is better than the best grade {scheme.best} of "
-                                   f"scheme {code}")
-        values[label] = value
-    ordered = sorted(labels, key=lambda x: values[x], reverse=ascending)
-    failing = {x for x in labels if (values[x] < lowest if ascending else values[x] > lowest)}
-    return ordered, failing
+        if bands:
+            lower, upper = bands[label]
+        else:
+            value = _number(label)
+            if value is None:
+                raise GradeProblem(label, f"{label!r} is not a number, as grades of scheme "
+                                   f"{code} are")
+            lower = upper = value
+        top, bottom = (upper, lower) if ascending else (lower, upper)  # its best, its worst
+        if beyond(top, best):
+            raise GradeProblem(label, f"{label} is better than the best grade {scheme.best} "
+                               f"of scheme {code}" if lower == upper else
+                               f"band {label} reaches beyond the best grade {scheme.best} of "
+                               f"scheme {code}")
+        if beyond(lowest, top):
+            fails.add(label)
+        elif beyond(lowest, bottom):
+            raise GradeProblem(label, f"band {label} holds passing and failing grades (the "
+                               f"lowest pass of scheme {code} is {scheme.lowest_pass}): give "
+                               "the failing grades a band of their own")
+        spans[label] = (lower, upper)
+    ordered = sorted(labels, key=lambda x: spans[x], reverse=ascending)
+    return ordered, fails
 
 
 def _ects_letters(labels: Sequence[str]) -> bool:
@@ -218,14 +382,15 @@ def _ects_letters(labels: Sequence[str]) -> bool:
 
 
 def order_grades(labels: Sequence[str], schemes: Sequence[str],
+                 bands: dict[str, tuple[Decimal, Decimal]] | None = None,
                  ) -> tuple[str, list[str], set[str]]:
-    """Find the scheme (of ``schemes``, else the ECTS letters) that orders ``labels``: the
-    scheme, the labels best first and the failing ones. Raises ValidationFailed saying why
-    none does."""
+    """Find the scheme (of ``schemes``, else the ECTS letters) that orders ``labels`` (ranges
+    with their ``bands``): the scheme, the labels best first and the failing ones. Raises
+    ValidationFailed saying why none does."""
     problems = []
     for code in schemes:
         try:
-            ordered, failing = _order_by_scheme(labels, code)
+            ordered, failing = _order_by_scheme(labels, code, bands)
         except ValidationFailed as exc:
             problems.append(exc.message)
         else:
@@ -273,22 +438,30 @@ def partner_grades(rows: Sequence[tuple[str, Decimal, int | None]], schemes: Seq
     With ``given_scheme`` (a file names the one scheme of its table) the scheme stays the
     given one: a scheme Recog knows orders the grades and refuses grades not on it; for one it
     does not know, ECTS letters are put in ECTS order and anything else keeps the file's
-    order (best first) with no failing grade."""
+    order (best first) with no failing grade.
+
+    Grades that are ranges (``90-100``, ``80-89.9``; see table_bands) are checked as bands,
+    ordered the same way (the bands of an unknown scheme must be listed in order) and kept with
+    their bounds. A problem with one grade raises GradeProblem naming it."""
     labels = [label for label, _, _ in rows]
     by_label = {label: (share, count) for label, share, count in rows}
+    bands = table_bands(labels)
+    failing: set[str]
     if given_scheme and schemes[0] not in DEFAULT_SCHEMES:
         scheme = schemes[0]
-        if _ects_letters(labels):
+        if bands:
+            ordered, failing = _in_given_order(labels, bands, scheme), set()
+        elif _ects_letters(labels):
             _, ordered, failing = order_grades(labels, ["ects"])
         else:
             ordered, failing = labels, set()
     elif given_scheme:
         scheme = schemes[0]
-        ordered, failing = _order_by_scheme(labels, scheme)
+        ordered, failing = _order_by_scheme(labels, scheme, bands)
     else:
-        scheme, ordered, failing = order_grades(labels, schemes)
-    grades = [Grade(label, by_label[label][0], label in failing, by_label[label][1])
-              for label in ordered]
+        scheme, ordered, failing = order_grades(labels, schemes, bands)
+    grades = [Grade(label, by_label[label][0], label in failing, by_label[label][1],
+                    *bands.get(label, (None, None))) for label in ordered]
     _check_shares(grades, counted=all(count is not None for _, _, count in rows))
     return scheme, grades
 
@@ -467,14 +640,32 @@ def _group(table: StoredTable) -> str:
 
 def convert_by_tables(grade: str, scheme: str | None, tables: CaseTables) -> Conversion:
     """The percentile conversion of ``grade`` with the case's tables; its parameters name the
-    tables (ids, reference groups, years, sources) besides their percentages."""
+    tables (ids, reference groups, years, sources) besides their percentages.
+
+    When the partner's grades are ranges, the grade is converted as the band that holds it
+    (bounds included; ``partner_band`` among the parameters); a grade in no band is refused
+    with the bands there are."""
     if tables.partner is None or tables.home is None:
         raise ValidationFailed(tables.missing())
     partner, home = tables.partner, tables.home
-    conversion = percentile(grade, partner.rows, home.rows, failing=partner.failing,
-                            scheme=scheme)
+    band = partner.band_for(grade) if partner.banded else None
+    if band is not None and band.failing:
+        raise ValidationFailed(f"grade {grade.strip()} lies in the band {band.label}, a fail: "
+                               "it is not converted (failing grades are left out of the "
+                               "percentile table)")
+    conversion = percentile(band.label if band else grade, partner.rows, home.rows,
+                            failing=partner.failing, scheme=scheme)
+    found: tuple[str, ...] = ()
+    extra: dict[str, Any] = {}
+    if band is not None:
+        conversion = replace(conversion, original=grade.strip())
+        found = (f"{grade.strip()} lies in the partner's band {band.label} ({band.lower} to "
+                 f"{band.upper}, bounds included)",)
+        extra["partner_band"] = {"label": band.label, "lower": str(band.lower),
+                                 "upper": str(band.upper)}
     parameters = {
         **conversion.parameters,
+        **extra,
         "partner_table_id": partner.id,
         "home_table_id": home.id,
         "tables": {
@@ -488,7 +679,7 @@ def convert_by_tables(grade: str, scheme: str | None, tables: CaseTables) -> Con
         },
     }
     return replace(conversion, parameters=MappingProxyType(parameters),
-                   explanation=(f"{partner.reference()}", f"{home.reference()}",
+                   explanation=(f"{partner.reference()}", f"{home.reference()}", *found,
                                 *conversion.explanation))
 
 
@@ -752,6 +943,10 @@ def import_file(session: Session, path: Path, *, now: dt.datetime,
                                                 given_scheme=True)
             else:
                 scheme, grades = HOME_SCHEME, home_grades(share_rows)
+        except GradeProblem as exc:  # one grade at fault: name its line
+            at = next((w for w, r in group if r.grade == exc.label), where)
+            errors.append(RowError(at, "grade", exc.message))
+            continue
         except ValidationFailed as exc:
             errors.append(RowError(where, "grade" if "grade" in exc.message or "scheme"
                                    in exc.message else "percentage", exc.message))

@@ -6,6 +6,7 @@ stores the chosen method with its tables."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -157,7 +158,9 @@ def test_grades_are_stored_best_first_whatever_order_they_came_in() -> None:
 
 
 @pytest.mark.parametrize(("rows", "schemes", "message"), [
-    ([("Less than 20", "10"), ("20-39.9", "90")], ["pl"], "not a number"),
+    # A word beside ranges could mean any band (ranges themselves: see the tests below).
+    ([("Less than 20", "10"), ("20-39.9", "90")], ["pl"],
+     "'Less than 20' is neither a range nor a number"),
     ([("31", "50"), ("30", "50")], ["it"], "better than the best grade 30"),
     ([("A", "50"), ("B", "40")], ["ects"], "add up to 90"),
     ([("A", "0"), ("F", "100")], ["ects"], "no passing grade"),
@@ -503,3 +506,267 @@ def test_a_percentile_decision_without_tables_or_with_a_made_up_method_is_refuse
         fire(session, case_id, "recognize", actor=network.examiner, now=NOW,
              data={"modules": ["INF-ML"], "conversion": conversion})
     assert session.scalar(select(Case.state).where(Case.id == case_id)) == "in_review"
+
+
+# --- grades that are ranges --------------------------------------------------------------------
+
+# A Spanish partner (scheme es: 10 best, 5 lowest pass) publishing its table in bands, worst
+# first, with the failing band; shares of all results.
+SPANISH = [("0-4,9", "5"), ("5-5,9", "25"), ("6-6,9", "35"), ("7-8,9", "27"), ("9-10", "8")]
+PERCENT = [("90-100", "10"), ("80-89.9", "20"), ("70-79.9", "30"), ("60-69.9", "25"),
+           ("50-59.9", "15")]
+
+
+@pytest.mark.parametrize(("label", "bounds"), [
+    ("80-89.9", ("80", "89.9")),
+    ("1,0–1,5", ("1.0", "1.5")),    # decimal comma, en dash
+    (" 90 - 100 ", ("90", "100")),
+    ("1,5-1,0", ("1.0", "1.5")),    # either way round: the same grades
+    ("100", None), ("B", None), ("2-", None), ("A-", None), ("-5", None),
+])
+def test_a_range_is_two_numbers_with_a_dash_between(label: str,
+                                                    bounds: tuple[str, str] | None) -> None:
+    expected = None if bounds is None else (Decimal(bounds[0]), Decimal(bounds[1]))
+    assert gt.parse_band(label) == expected
+
+
+@pytest.mark.parametrize("label", ["80-89.9x", "80--90", "1.0.0-2", "80-89,9,5", "ca. 80-90",
+                                   "80-90-100", "8O-90"])
+def test_a_range_written_wrong_is_refused(label: str) -> None:
+    with pytest.raises(gt.GradeProblem, match="is not a range of two numbers") as refused:
+        gt.parse_band(label)
+    assert refused.value.label == label
+
+
+@pytest.mark.parametrize(("rows", "scheme", "ordered", "failing"), [
+    # ascending (10 best): best first is highest first; the band below 5 fails
+    (SPANISH, "es", ["9-10", "7-8,9", "6-6,9", "5-5,9", "0-4,9"], ["0-4,9"]),
+    # descending (1.0 best): best first is lowest first; the band beyond 4.0 fails
+    ([("3,6-4,0", "15"), ("1,0-1,5", "20"), ("4,1-5,0", "5"), ("2,6-3,5", "30"),
+      ("1,6-2,5", "30")], "de", ["1,0-1,5", "1,6-2,5", "2,6-3,5", "3,6-4,0", "4,1-5,0"],
+     ["4,1-5,0"]),
+    # a single number beside ranges is the band from itself to itself
+    ([("18-23", "40"), ("30", "5"), ("24-29", "55")], "it", ["30", "24-29", "18-23"], []),
+])
+def test_bands_are_stored_best_first_as_the_scheme_runs(
+        rows: list[tuple[str, str]], scheme: str, ordered: list[str],
+        failing: list[str]) -> None:
+    found, grades = gt.partner_grades([(x, Decimal(p), None) for x, p in rows], [scheme],
+                                      given_scheme=True)
+    assert found == scheme
+    assert [g.label for g in grades] == ordered
+    assert [g.label for g in grades if g.failing] == failing
+    assert all(g.lower is not None and g.upper is not None for g in grades)
+    # The transcript import, which tries the schemes of the partner's offerings, agrees.
+    assert gt.partner_grades([(x, Decimal(p), None) for x, p in rows], ["ects", scheme]) == (
+        found, grades)
+
+
+def test_bands_of_a_scheme_recog_does_not_know_keep_the_files_order() -> None:
+    scheme, grades = gt.partner_grades([(x, Decimal(p), None) for x, p in PERCENT], ["pct"],
+                                       given_scheme=True)
+    assert (scheme, [g.label for g in grades]) == ("pct", [x for x, _ in PERCENT])
+    assert (grades[1].lower, grades[1].upper, grades[1].failing) == (Decimal(80),
+                                                                    Decimal("89.9"), False)
+    shuffled = [PERCENT[0], PERCENT[2], PERCENT[1], *PERCENT[3:]]
+    with pytest.raises(gt.GradeProblem, match=r"but 80-89\.9 after 70-79\.9 goes up") as refused:
+        gt.partner_grades([(x, Decimal(p), None) for x, p in shuffled], ["pct"],
+                          given_scheme=True)
+    assert refused.value.label == "80-89.9"
+
+
+def test_a_table_of_ranges_is_stored_and_read_back_with_its_bounds(session: Session,
+                                                                     network: Network) -> None:
+    partner = session.execute(select(Institution.id).where(Institution.code == "unitol.it")
+                              ).scalar_one()
+    _, grades = gt.partner_grades([(x, Decimal(p), None) for x, p in SPANISH], ["es"])
+    table_id, status = gt.store_table(session, kind="partner", institution_id=partner,
+                                      scheme="es", reference_year=2025, source="manual",
+                                      grades=grades, now=NOW)
+    assert status == "created"
+    row = session.get(GradingTable, table_id)
+    assert row is not None
+    assert row.grades[1] == {"label": "7-8,9", "percentage": "27", "failing": False,
+                             "lower": "7", "upper": "8.9"}
+    assert gt.get_table(session, table_id).grades == tuple(grades)
+
+
+def test_a_file_of_ranges_is_imported_from_csv_and_json(session: Session, network: Network,
+                                                        tmp_path: Path) -> None:
+    # CSV: a decimal comma inside a comma-separated file is quoted
+    rows = [f'partner,unitol.it,es,0612,,,,,2025,"{x}",{p}' for x, p in SPANISH]
+    summary = gt.import_file(session, table_file(tmp_path, rows), now=NOW)
+    assert (summary.created, summary.updated, summary.unchanged) == (1, 0, 0)
+    path = tmp_path / "tables.json"
+    path.write_text(json.dumps([
+        {"kind": "partner", "institution": "unitol.it", "scheme": "pct", "reference_year": 2025,
+         "grade": x, "percentage": p} for x, p in PERCENT]), encoding="utf-8")
+    summary = gt.import_file(session, path, now=NOW)
+    assert (summary.created, summary.updated, summary.unchanged) == (1, 0, 0)
+    listed = {t["scheme"]: t for t in gt.list_tables(session, kind="partner")}
+    assert listed["es"]["shares"] == ("9-10: 8 · 7-8,9: 27 · 6-6,9: 35 · 5-5,9: 25 · "
+                                      "0-4,9: 5 (fail)")
+    assert listed["es"]["grades"][-1]["lower"] == "0"
+    assert [(g["label"], g["lower"], g["upper"]) for g in listed["pct"]["grades"]][:2] == [
+        ("90-100", "90", "100"), ("80-89.9", "80", "89.9")]
+    assert gt.import_file(session, path, now=NOW).unchanged == 1
+
+
+def test_bad_bands_are_refused_with_line_and_field_and_nothing_is_imported(
+        session: Session, network: Network, tmp_path: Path) -> None:
+    rows = [
+        "partner,unitol.it,pct,0611,,,,,2025,90-100,50",      # line 2
+        "partner,unitol.it,pct,0611,,,,,2025,80-90,50",       # line 3: shares 90 with line 2
+        "partner,unitol.it,pct,0612,,,,,2025,90-100,50",      # line 4
+        "partner,unitol.it,pct,0612,,,,,2025,80-89.9x,50",    # line 5: not a number
+        "partner,unitol.it,pct,0613,,,,,2025,90-100,50",      # line 6
+        "partner,unitol.it,pct,0613,,,,,2025,A-C,50",         # line 7: letters among ranges
+        "partner,unitol.it,es,0614,,,,,2025,9-10,50",         # line 8
+        'partner,unitol.it,es,0614,,,,,2025,"4-5,5",50',      # line 9: pass and fail in one
+        "partner,unitol.it,it,0615,,,,,2025,28-31,50",        # line 10: beyond the best 30
+        "partner,unitol.it,it,0615,,,,,2025,18-27,50",        # line 11
+        "partner,unitol.it,pct,0616,,,,,2025,90-100,50",      # line 12: adds up to 90
+        "partner,unitol.it,pct,0616,,,,,2025,80-89.9,40",     # line 13
+        "partner,unitol.it,ects,0617,,,,,2025,90-100,100",    # line 14: a letter scheme
+    ]
+    with pytest.raises(ImportRejected) as refused:
+        gt.import_file(session, table_file(tmp_path, rows), now=NOW)
+    assert [str(e) for e in refused.value.errors] == [
+        "line 3, field grade: band 80-90 overlaps band 90-100: both hold 90 (a band's bounds "
+        "belong to it, so bands must not overlap, not even on a bound)",
+        "line 5, field grade: '80-89.9x' is not a range of two numbers (write it as 80-89.9 "
+        "or 1,0-1,5: a decimal point or comma, a hyphen or an en dash between)",
+        "line 7, field grade: 'A-C' is neither a range nor a number: in a table of ranges "
+        "(such as 90-100) every grade must be a range or a number, or Recog cannot tell which "
+        "grades 'A-C' stands for",
+        "line 9, field grade: band 4-5,5 holds passing and failing grades (the lowest pass of "
+        "scheme es is 5): give the failing grades a band of their own",
+        "line 10, field grade: band 28-31 reaches beyond the best grade 30 of scheme it",
+        "line 12, field percentage: the percentages add up to 90, not 100",
+        "line 14, field grade: scheme ects is a scale of letters (A, B, C, D, E, FX, F), not "
+        "of numbers: its grades are not ranges such as 90-100",
+    ]
+    assert session.scalar(select(func.count()).select_from(GradingTable)) == 0
+
+
+def test_a_transcripts_table_of_ranges_is_kept_and_a_bad_one_skipped(
+        session: Session, network: Network) -> None:
+    warsaw(session)  # its offering is on the Polish scale 5..3
+    bands = {"F": "2,0-2,9", "E": "3,0-3,4", "D": "3,5-3,9", "C": "4,0-4,4", "B": "4,5-4,9",
+             "A": "5"}
+    text = EWP.read_text(encoding="utf-8")
+    for letter, band in bands.items():
+        text = text.replace(f'<gradeFrequency label="{letter}"',
+                            f'<gradeFrequency label="{band}"')
+    report = import_transcript(session, text.encode(), filename="tor.xml", store=MemoryStore(),
+                               now=NOW)
+    (kept,) = [t for t in report.tables if t["table"]]
+    assert kept["what"] == "EWP table for ISCED-F 0612, scheme pl"
+    row = session.get(GradingTable, kept["table"])
+    assert row is not None
+    assert [(g["label"], g.get("lower"), g.get("upper"), g["failing"]) for g in row.grades] == [
+        ("5", "5", "5", False), ("4,5-4,9", "4.5", "4.9", False),
+        ("4,0-4,4", "4.0", "4.4", False), ("3,5-3,9", "3.5", "3.9", False),
+        ("3,0-3,4", "3.0", "3.4", False), ("2,0-2,9", "2.0", "2.9", True)]
+    session.delete(row)
+    session.flush()
+    overlapping = text.replace('label="3,5-3,9"', 'label="3,4-3,9"')
+    report = import_transcript(session, overlapping.encode(), filename="tor2.xml",
+                               store=MemoryStore(), now=NOW)
+    skipped = [t for t in report.tables if t["what"] == "EWP table for ISCED-F 0612"]
+    assert skipped == [{"table": None, "status": "skipped", "what": "EWP table for ISCED-F 0612",
+                        "note": "band 3,4-3,9 overlaps band 3,0-3,4: both hold 3.4 (a band's "
+                                "bounds belong to it, so bands must not overlap, not even on "
+                                "a bound)"}]
+    assert session.scalar(select(func.count()).select_from(GradingTable)) == 0
+
+
+def spanish_tables(session: Session) -> gt.CaseTables:
+    partner = session.execute(select(Institution.id).where(Institution.code == "unitol.it")
+                              ).scalar_one()
+    home = session.execute(select(Institution.id).where(
+        Institution.code == "uni-musterstadt.de")).scalar_one()
+    _, grades = gt.partner_grades([(x, Decimal(p), None) for x, p in SPANISH], ["es"])
+    partner_id = gt.store_table(session, kind="partner", institution_id=partner, scheme="es",
+                                reference_year=2025, source="manual", grades=grades, now=NOW)[0]
+    home_id = gt.store_table(session, kind="home", institution_id=home, scheme="de",
+                             reference_year=2025, source="manual", grades=home_grades(),
+                             now=NOW)[0]
+    return gt.CaseTables(gt.get_table(session, partner_id), gt.get_table(session, home_id),
+                         "", "")
+
+
+# The Spanish bands without the failing one (5 %), renormalised over the 95 % that passed:
+# 9-10 holds 0 to 8/95 = 8.4 %, 7-8,9 holds 8.4 to 35/95 = 36.8 %, 6-6,9 holds 36.8 to 73.7 %,
+# 5-5,9 holds 73.7 to 100 %. Home bands (HOME): 1.0 0-5, 1.3 5-13, 1.7 13-25, 2.0 25-40,
+# 2.3 40-55, 2.7 55-68, 3.0 68-80, 3.3 80-88, 3.7 88-95, 4.0 95-100.
+@pytest.mark.parametrize(("grade", "band", "german"), [
+    ("7,5", "7-8,9", "1.7"),   # inside: midpoint 21.5/95 = 22.6 % lies in 1.7 (13-25)
+    ("7", "7-8,9", "1.7"),     # on the lower bound, which belongs to the band
+    ("8.9", "7-8,9", "1.7"),   # on the upper bound
+    ("9", "9-10", "1.0"),      # midpoint 4/95 = 4.2 % lies in 1.0 (0-5)
+    ("10", "9-10", "1.0"),     # the best grade of the scale
+    ("6", "6-6,9", "2.7"),     # midpoint 52.5/95 = 55.3 % lies in 2.7 (55-68)
+    ("5,0", "5-5,9", "3.3"),   # the lowest pass: midpoint 82.5/95 = 86.8 % lies in 3.3 (80-88)
+    ("7-8,9", "7-8,9", "1.7"),  # a grade printed as the band is that band
+])
+def test_a_grade_is_converted_as_the_band_that_holds_it(session: Session, network: Network,
+                                                        grade: str, band: str,
+                                                        german: str) -> None:
+    conversion = gt.convert_by_tables(grade, "es", spanish_tables(session))
+    assert conversion.percentile is not None
+    assert (conversion.original, conversion.percentile.band.label, conversion.grade) == (
+        grade, band, german)
+    assert conversion.parameters["partner_band"]["label"] == band  # type: ignore[index]
+    assert f"{grade} lies in the partner's band {band}" in conversion.explanation[2]
+
+
+@pytest.mark.parametrize(("grade", "message"), [
+    ("5,95", "grade 5,95 lies in none of the bands of the partner's table #{id} (bounds "
+             "included): 9-10, 7-8,9, 6-6,9, 5-5,9, 0-4,9 (fail)"),   # between two bands
+    ("10.5", "grade 10.5 lies in none of the bands"),
+    ("4,5", "grade 4,5 lies in the band 0-4,9, a fail: it is not converted"),
+    ("sobresaliente", "grade 'sobresaliente' is not a number, and the partner's table #{id} "
+                      "gives its grades as ranges: 9-10, 7-8,9"),
+])
+def test_a_grade_in_no_band_or_a_failing_one_is_refused(session: Session, network: Network,
+                                                        grade: str, message: str) -> None:
+    tables = spanish_tables(session)
+    assert tables.partner is not None
+    with pytest.raises(ValidationFailed) as refused:
+        gt.convert_by_tables(grade, "es", tables)
+    assert message.format(id=tables.partner.id) in refused.value.message
+
+
+def test_a_percentile_decision_with_a_partner_table_of_ranges(
+        session: Session, network: Network, tmp_path: Path) -> None:
+    """End to end: the office imports the Spanish partner's table in bands and its own
+    distribution of single German steps; the examiner decides by percentiles on 7,5."""
+    case_id = review_case(session, network, grade="7,5", scheme="es")
+    partner = session.execute(select(Institution.code).where(
+        Institution.id == offering_of(session, case_id).institution_id)).scalar_one()
+    rows = [f'partner,{partner},es,,,,,,2025,"{x}",{p}' for x, p in SPANISH]
+    rows += [f"home,uni-musterstadt.de,,,,,,,2025,{x},{p}" for x, p in HOME]
+    assert gt.import_file(session, table_file(tmp_path, rows), now=NOW).created == 2
+    fire(session, case_id, "recognize", actor=network.examiner, now=NOW,
+         data={"modules": ["INF-ML"], "conversion": "percentile"})
+    decision = session.scalar(select(Case.decision).where(Case.id == case_id)) or {}
+    conversion = decision["conversion"]
+    # 7,5 lies in 7-8,9. Without the failing 0-4,9 (5 %) the passing 95 % are renormalised:
+    # 9-10 holds 0 to 8/95 = 8.42 %, 7-8,9 holds 8.42 to (8 + 27)/95 = 36.84 %; its midpoint
+    # (8 + 35)/2/95 = 22.63 % lies in the home band of 1.7 (5 + 8 = 13 to 13 + 12 = 25 %).
+    # The Bavarian formula: x = 1 + 3 (10 - 7.5)/(10 - 5) = 2.5, a tie, to the better 2.3.
+    assert (decision["grade"], conversion["original"], conversion["method"]) == (
+        "1.7", "7,5", "percentile")
+    assert conversion["parameters"]["partner_band"] == {"label": "7-8,9", "lower": "7",
+                                                        "upper": "8.9"}
+    details = conversion["percentile"]
+    assert details["band"]["label"] == "7-8,9"
+    assert Decimal(details["band"]["lower"]).quantize(Decimal("0.01")) == Decimal("8.42")
+    assert Decimal(details["midpoint"]).quantize(Decimal("0.01")) == Decimal("22.63")
+    # overlaps: 1.3 by 13 - 8.42 = 4.58, 1.7 by 12, 2.0 by 36.84 - 25 = 11.84 points
+    assert details["by_largest_overlap"] == "1.7"
+    assert conversion["compared"] == {"method": "bavarian", "grade": "2.3", "difference": "0.6",
+                                      "differs": True}
+    assert "7,5 lies in the partner's band 7-8,9 (7 to 8.9, bounds included)" in \
+        conversion["explanation"]
