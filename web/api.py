@@ -511,8 +511,21 @@ class CohortCase(BaseModel):
     matriculation_number: str
     grade: str | None = Field(description="The partner grade as printed.")
     scheme: str | None
-    converted: str | None = Field(description="The grade converted by the office's rules.")
+    converted: str | None = Field(description="The grade converted by the office's rules "
+                                  "(the modified Bavarian formula).")
     error: str | None = Field(description="Why the grade cannot be converted.")
+    percentile: str | None = Field(description="The grade converted by percentiles with the "
+                                   "case's grading tables, as GET /cases/{case_id}/conversions "
+                                   "converts it.")
+    percentile_error: str | None = Field(description="Why the grade cannot be converted by "
+                                         "percentiles (e.g. which grading table is not "
+                                         "stored).")
+    band: dict[str, str] | None = Field(description="The partner grade's percentile band: "
+                                        "lower, upper and midpoint (percent).")
+    difference: str | None = Field(description="How far apart the two conversions are.")
+    differs: bool = Field(description="True when the two conversions differ by 0.3 or more.")
+    partner_table_id: int | None = Field(description="The partner grading table used.")
+    home_table_id: int | None = Field(description="The home grade distribution used.")
 
 
 class CohortOut(BaseModel):
@@ -529,6 +542,10 @@ class CohortPreviewOut(BaseModel):
     offering_id: int
     module: str
     cases: list[CohortCase]
+    methods: list[Literal["bavarian", "percentile"]] = Field(
+        description="The conversions the whole cohort may be decided by (data.conversion of "
+                    "POST /cohorts/decide): percentile only when every case can be converted "
+                    "by percentiles.")
 
 
 class CohortIn(Strict):
@@ -537,7 +554,14 @@ class CohortIn(Strict):
     event: Literal["recognize", "recognize_partially", "reject"]
     data: dict[str, Any] = Field(
         default_factory=dict, description="The event data for every case; without `grade`, "
-        "each student's own partner grade is converted.")
+        "each student's own partner grade is converted. `conversion` chooses the method for "
+        "the whole cohort, as on a single case: `bavarian` (the default) or `percentile` "
+        "(each case's own grading tables; if one case cannot be converted so, nothing is "
+        "decided, 422 naming the cases). The conversion itself is always computed by Recog "
+        "and stored with each decision.",
+        json_schema_extra={"properties": {"conversion": {
+            "type": "string", "enum": ["bavarian", "percentile"], "default": "bavarian",
+            "description": "The method of grade conversion for every case."}}})
     expected_cases: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None = Field(
         default=None, max_length=10_000,
         description="The case ids you reviewed (GET /cohorts/preview); if the waiting cases "
@@ -1106,8 +1130,10 @@ def cohorts(request: Request) -> Any:
 @router.get("/cohorts/preview", response_model=CohortPreviewOut, tags=["cohorts"])
 def cohort_preview(request: Request, offering_id: Annotated[int, Query(ge=1, le=2**31 - 1)],
                    module: Annotated[str, Query(min_length=1, max_length=60)]) -> Any:
-    """The cases a cohort decision would decide, each with its student's converted grade."""
-    from workflow.cohort import preview
+    """The cases a cohort decision would decide, each with its student's grade converted by
+    the modified Bavarian formula and, where the grading tables allow it, by percentiles
+    (flagged when the two differ by 0.3 or more)."""
+    from workflow.cohort import methods, preview
 
     with call(request, roles=(Role.EXAMINER,)) as (s, p, rt):
         cases = preview(s, offering_id=offering_id, module_code=module, actor=p.actor,
@@ -1115,13 +1141,16 @@ def cohort_preview(request: Request, offering_id: Annotated[int, Query(ge=1, le=
         if not cases:
             raise NotFound(f"no case of course offering {offering_id} with target module "
                            f"{module} is waiting for your decision")
-        return {"offering_id": offering_id, "module": module, "cases": cases}
+        return {"offering_id": offering_id, "module": module, "cases": cases,
+                "methods": methods(cases)}
 
 
 @router.post("/cohorts/decide", response_model=CohortResultOut, tags=["cohorts"])
 def cohort_decide(request: Request, body: CohortIn) -> Response:
     """Decide every case in review of one course offering and target module at once (all or
-    none, one audit event per case); the grade, if not given, is each student's own."""
+    none, one audit event per case); the grade, if not given, is each student's own,
+    converted by the method `data.conversion` names (the modified Bavarian formula unless
+    it says `percentile`)."""
     from workflow.cohort import decide, waiting_cases
 
     check_fields(body.event, body.data)

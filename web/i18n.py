@@ -327,6 +327,21 @@ RECOGNITION = {
         "your decision.", "cohort_blocked": "Case #{case} cannot be decided with its own "
         "grade: {reason} Give one grade for all, or decide that case on its own.",
         "cohort_changed": "The waiting cases changed since you looked; check the list again.",
+        "cohort_method": "Grade conversion for every case of the cohort",
+        "cohort_method_hint": "Each student's grade is converted by the chosen method, and "
+        "the conversion is stored with each decision.",
+        "cohort_not_available": "not available",
+        "cohort_percentile_unavailable": "The percentile conversion is not available for "
+        "this cohort: it cannot convert case(s) {cases} (see the list above). Decide by the "
+        "modified Bavarian formula, or decide those cases on their own.",
+        "cohort_differing": "For {n} case(s) the two methods differ by 0.3 or more: look at "
+        "both before you choose.",
+        "cohort_differs": "differs by {difference}",
+        "cohort_band": "(band {lower} to {upper} %)",
+        "cohort_missing_partner": "not available: no partner grading table",
+        "cohort_missing_home": "not available: no home grade distribution",
+        "cohort_missing_both": "not available: no grading tables",
+        "cohort_tables_used": "The percentile conversions use these grading tables:",
         "waiting": "waiting", "with_grade": "with {grade}", "module": "Module",
         "export": "Export", "export_elmo": "Decision as ELMO 2.0 (XML)",
         "inconsistent_title": "Precedents decided differently",
@@ -410,6 +425,22 @@ RECOGNITION = {
         "diesen Fall einzeln.",
         "cohort_changed": "Die wartenden Fälle haben sich geändert; bitte prüfen Sie die "
         "Liste erneut.", "waiting": "wartend", "with_grade": "mit {grade}", "module": "Modul",
+        "cohort_method": "Notenumrechnung für alle Fälle der Kohorte",
+        "cohort_method_hint": "Die Note jedes/jeder Studierenden wird mit dem gewählten "
+        "Verfahren umgerechnet; die Umrechnung wird mit jeder Entscheidung gespeichert.",
+        "cohort_not_available": "nicht verfügbar",
+        "cohort_percentile_unavailable": "Das Prozentrangverfahren ist für diese Kohorte nicht "
+        "verfügbar: Es kann Fall/Fälle {cases} nicht umrechnen (siehe Liste oben). "
+        "Entscheiden Sie mit der modifizierten bayerischen Formel oder entscheiden Sie diese "
+        "Fälle einzeln.",
+        "cohort_differing": "Bei {n} Fall/Fällen weichen die beiden Verfahren um 0,3 oder "
+        "mehr voneinander ab: bitte beide ansehen, bevor Sie wählen.",
+        "cohort_differs": "Abweichung {difference}",
+        "cohort_band": "(Band {lower} bis {upper} %)",
+        "cohort_missing_partner": "nicht verfügbar: keine Tabelle des Partners",
+        "cohort_missing_home": "nicht verfügbar: keine eigene Notenverteilung",
+        "cohort_missing_both": "nicht verfügbar: keine Notenverteilungstabellen",
+        "cohort_tables_used": "Das Prozentrangverfahren nutzt diese Notenverteilungstabellen:",
         "export": "Export", "export_elmo": "Entscheidung als ELMO 2.0 (XML)",
         "inconsistent_title": "Unterschiedlich entschiedene Präzedenzfälle",
         "inconsistent_hint": "Gültige Präzedenzfälle haben diese Paare aus Partnerkurs und "

@@ -48,6 +48,7 @@ from web.security import (
 from workflow import auth, queries
 from workflow.cases import DOCUMENT_KINDS, attach_document
 from workflow.cohort import decide, preview, waiting_cases, waiting_cohorts
+from workflow.cohort import methods as cohort_methods
 from workflow.engine import fire
 from workflow.errors import Conflict, ValidationFailed
 from workflow.guards import GERMAN_STEPS
@@ -568,21 +569,41 @@ def _cohort_params(source: Any) -> tuple[int, str]:
     return int(raw), module
 
 
+def _case_list(case_ids: list[int], most: int = 10) -> str:
+    """``#3, #5, #8``; past ``most`` cases, the first ones and how many more."""
+    shown = ", ".join(f"#{case_id}" for case_id in case_ids[:most])
+    return shown + (f" (+{len(case_ids) - most})" if len(case_ids) > most else "")
+
+
 def _cohort_page(request: Request, s: Session, p: Principal, rt: Runtime, offering: int,
                  module: str, *, error: str | None = None, status: int = 200,
-                 decided: int | None = None) -> HTMLResponse:
+                 decided: int | None = None, chosen: str | None = None) -> HTMLResponse:
     from models import Offering
 
     cases = preview(s, offering_id=offering, module_code=module, actor=p.actor,
                     rounding=rt.settings.grade_rounding)
     course = s.get(Offering, offering) if cases else None
     partner = s.get(Institution, course.institution_id) if course else None
+    allowed = cohort_methods(cases)
+    # The grading tables the percentile conversions used, each named once (as on a case page).
+    used: dict[tuple[str, int], dict[str, Any]] = {}
+    for c in cases:
+        if c["percentile"] is not None and c["tables"]:
+            for side in ("partner", "home"):
+                table = c["tables"][side]
+                used.setdefault((side, table["id"]), table)
     return render(request, "cohort.html", {
         "cases": cases, "offering": offering, "module": module, "course": course,
         "partner": partner, "error": error, "decided": decided, "steps": GERMAN_STEPS,
         "blocked": next((c for c in cases if c["error"]), None),
         "ids": ",".join(str(c["case_id"]) for c in cases),
-        "criteria_keys": CRITERIA,
+        "criteria_keys": CRITERIA, "methods": allowed,
+        "chosen": chosen if chosen in allowed else "bavarian",
+        "no_percentile": _case_list([c["case_id"] for c in cases if c["percentile"] is None]),
+        "no_tables": any(c["percentile_missing"] for c in cases),
+        "differing": sum(1 for c in cases if c["differs"]),
+        "tables_used": [{"side": side, **table} for (side, _), table in sorted(
+            used.items(), key=lambda item: (item[0][0] != "partner", item[0][1]))],
     }, principal=p, status=status)
 
 
@@ -633,7 +654,7 @@ def _cohort_decide(request: Request, form: Any) -> Response:
         status = status_of(exc)[0]
         with page(request, roles=(Role.EXAMINER,)) as (s, p, rt):
             return _cohort_page(request, s, p, rt, offering, module, error=exc.message,
-                                status=status)
+                                status=status, chosen=str(form.get("conversion") or ""))
     return RedirectResponse(f"/cohorts?offering={offering}&module={quote(module, safe='')}"
                             f"&decided={len(fired)}", status_code=303)
 

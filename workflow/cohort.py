@@ -9,14 +9,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from config.settings import Settings
+from config.settings import Settings, get_settings
 from models import Case, Institution, Module, Offering, Student, case_targets
 from workflow.actors import Actor, case_scope
-from workflow.engine import FiredEvent, fire_many
-from workflow.errors import DomainError, NotFound, ValidationFailed
-from workflow.grades import Rounding, convert
+from workflow.engine import FiredEvent, case_ref, fire_many
+from workflow.errors import GuardFailed, NotFound, ValidationFailed
+from workflow.grades import Rounding
+from workflow.grading_tables import side_by_side, tables_for_case
 
 COHORT_EVENTS = ("recognize", "recognize_partially", "reject")
+# The events that convert a grade: where the examiner chooses conversion=bavarian|percentile.
+CONVERTING_EVENTS = ("recognize", "recognize_partially")
 
 
 def waiting_cases(session: Session, *, offering_id: int, module_code: str,
@@ -43,8 +46,39 @@ def decide(session: Session, *, offering_id: int, module_code: str, event: str,
     if not cases:
         raise NotFound(f"no case of course offering {offering_id} with target module "
                        f"{module_code} is waiting for your decision")
-    return fire_many(session, cases, event, actor=actor, now=now,
-                     data_for=lambda _row: dict(data), channel=channel, settings=settings)
+    try:
+        return fire_many(session, cases, event, actor=actor, now=now,
+                         data_for=lambda _row: dict(data), channel=channel, settings=settings)
+    except GuardFailed:
+        # Refused before anything was written. By percentiles, name every case the tables
+        # cannot convert, not only the first the batch met.
+        if event in CONVERTING_EVENTS and _chose_percentile(data):
+            rounding = (settings or get_settings()).grade_rounding
+            _check_percentile(session, cases, event=event, rounding=rounding)
+        raise
+
+
+def _chose_percentile(data: dict[str, Any]) -> bool:
+    chosen = data.get("conversion")
+    return isinstance(chosen, str) and chosen.strip().lower() == "percentile"
+
+
+def _check_percentile(session: Session, cases: list[int], *, event: str,
+                      rounding: Rounding) -> None:
+    """Refuse a cohort decision by percentiles when a case of it cannot be converted so,
+    naming every such case and why. (Each case's guard converts it and stores the conversion,
+    exactly as a decision on the case alone does; this only says which cases it cannot.)"""
+    refused = [(c["case_id"], c["percentile_error"])
+               for c in _conversions(session, cases, rounding) if c["percentile"] is None]
+    if refused:
+        one = len(refused) == 1
+        named = ", ".join(str(case_id) for case_id, _ in refused)
+        reasons = "; ".join(f"{case_ref(case_id)}: {why}" for case_id, why in refused)
+        raise GuardFailed(
+            f"cannot {event.replace('_', ' ')} the cohort by the percentile conversion: "
+            f"{'case' if one else 'cases'} {named} of its {len(cases)} cannot be converted "
+            "by percentiles, so nothing was decided (choose conversion=bavarian, or decide "
+            f"{'that case on its own' if one else 'those cases on their own'}). Why: {reasons}")
 
 
 def preview(session: Session, *, offering_id: int, module_code: str, actor: Actor,
@@ -52,11 +86,17 @@ def preview(session: Session, *, offering_id: int, module_code: str, actor: Acto
     """What a cohort decision would decide, before it is taken: each waiting case with its
     student, the partner's grade as printed and that grade converted by the office's rules
     (or why it cannot be converted: then the cohort is refused as a whole unless one grade
-    is given for all)."""
+    is given for all), and by percentiles where the case's grading tables allow it (or why
+    not), flagged when the two differ by 0.3 or more."""
     cases = waiting_cases(session, offering_id=offering_id, module_code=module_code,
                           actor=actor)
-    if not cases:
-        return []
+    return _conversions(session, cases, rounding) if cases else []
+
+
+def _conversions(session: Session, cases: list[int], rounding: Rounding,
+                 ) -> list[dict[str, Any]]:
+    """Each case's partner grade by both methods, side by side, as the case page shows it
+    (``workflow.grading_tables.side_by_side`` with the case's own tables)."""
     rows = session.execute(
         select(Case.id, Case.result, Case.version, Student.name,
                Student.matriculation_number, Offering.grading_scheme)
@@ -67,19 +107,52 @@ def preview(session: Session, *, offering_id: int, module_code: str, actor: Acto
     for row in rows:
         result = row.result or {}
         grade, scheme = result.get("grade"), result.get("scheme")
-        converted, error = None, None
+        entry: dict[str, Any] = {
+            "case_id": row.id, "version": row.version, "student": row.name,
+            "matriculation_number": row.matriculation_number, "grade": grade,
+            "scheme": scheme or row.grading_scheme, "converted": None, "error": None,
+            "percentile": None, "percentile_error": None, "percentile_missing": None,
+            "band": None, "difference": None, "differs": False, "partner_table_id": None,
+            "home_table_id": None, "tables": None}
         if not grade or not scheme:
-            error = "no partner grade with its grading scheme is recorded"
-        else:
-            try:
-                converted = convert(str(grade), str(scheme), rounding).grade
-            except DomainError as exc:
-                error = str(exc)
-        found.append({"case_id": row.id, "version": row.version, "student": row.name,
-                      "matriculation_number": row.matriculation_number, "grade": grade,
-                      "scheme": scheme or row.grading_scheme, "converted": converted,
-                      "error": error})
+            entry["error"] = entry["percentile_error"] = (
+                "no partner grade with its grading scheme is recorded")
+            found.append(entry)
+            continue
+        tables = tables_for_case(session, row.id)
+        by_formula, by_table, both, errors = side_by_side(str(grade), str(scheme), rounding,
+                                                          tables)
+        entry["error"] = errors.get("bavarian")
+        entry["percentile_error"] = errors.get("percentile")
+        if by_formula is not None:
+            entry["converted"] = by_formula.grade
+        entry["tables"] = tables.to_dict()
+        if not tables.known:
+            entry["percentile_missing"] = ("both" if tables.partner is None
+                                           and tables.home is None
+                                           else "partner" if tables.partner is None else "home")
+        if by_table is not None:
+            entry["percentile"] = by_table.grade
+            details = by_table.percentile
+            if details is not None:
+                entry["band"] = {"lower": str(details.band.lower),
+                                 "upper": str(details.band.upper),
+                                 "midpoint": str(details.midpoint)}
+            entry["partner_table_id"] = by_table.parameters.get("partner_table_id")
+            entry["home_table_id"] = by_table.parameters.get("home_table_id")
+        if both is not None:
+            entry["differs"] = both.differs
+            entry["difference"] = None if both.difference is None else str(both.difference)
+        found.append(entry)
     return found
+
+
+def methods(cases: list[dict[str, Any]]) -> list[str]:
+    """The conversions a whole cohort (as ``preview`` shows it) may be decided by: the
+    modified Bavarian formula always (a grade for all covers a case it cannot convert), the
+    percentile conversion only when it converts every case."""
+    by_percentile = bool(cases) and all(c["percentile"] is not None for c in cases)
+    return ["bavarian", "percentile"] if by_percentile else ["bavarian"]
 
 
 def waiting_cohorts(session: Session, *, actor: Actor) -> list[dict[str, Any]]:

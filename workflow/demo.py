@@ -1,7 +1,8 @@
 """A demo partner network, and a driver that walks a case to any state through ``fire``.
 
-``recog up --demo`` seeds a home university, three partner universities, a catalogue and 50
-cases spread over every state. Every case gets there by real events with real guards, so its
+``recog up --demo`` seeds a home university, three partner universities, a catalogue, 50
+cases spread over every state, and grading tables for percentile conversion (the Italian
+partner's and the office's own). Every case gets there by real events with real guards, so its
 audit trail verifies and its deadlines are what the engine computed. Tests and benchmarks use
 the same driver (``advance``) instead of pasting state into rows.
 """
@@ -215,6 +216,47 @@ SPREAD: list[tuple[str, str, int]] = [
 ]
 
 
+# The demo's grading tables for percentile conversion: the Italian partner's published
+# distribution of its 30-point grades (best first, percent) and the office's own distribution
+# of German grades in the programme. The demo's partner grade 27 lies in the partner's band 33
+# to 45 %, midpoint 39 %, which is the home band of 2.0; the Bavarian formula gives 1.7, so
+# the case page shows both conversions, flagged (they differ by 0.3).
+DEMO_PARTNER_TABLE = ("unitol.it", "it", [
+    ("30", "14"), ("29", "8"), ("28", "11"), ("27", "12"), ("26", "10"), ("25", "9"),
+    ("24", "9"), ("23", "7"), ("22", "6"), ("21", "5"), ("20", "4"), ("19", "3"), ("18", "2")])
+DEMO_HOME_TABLE = ("INF-BSC", [
+    ("1.0", "5"), ("1.3", "8"), ("1.7", "12"), ("2.0", "15"), ("2.3", "15"), ("2.7", "13"),
+    ("3.0", "12"), ("3.3", "8"), ("3.7", "7"), ("4.0", "5")])
+
+
+def seed_grading_tables(session: Session, net: Network, *, year: int,
+                        now: dt.datetime) -> tuple[int, int]:
+    """Store the demo's partner grading table (the whole Italian partner, its scheme) and the
+    home distribution (the demo programme), as the office would enter them; returns their
+    ids."""
+    from workflow import grading_tables
+
+    code, scheme, partner_rows = DEMO_PARTNER_TABLE
+    partner_id = session.execute(select(Institution.id)
+                                 .where(Institution.code == code)).scalar_one()
+    _, partner_grades = grading_tables.partner_grades(
+        [(label, Decimal(share), None) for label, share in partner_rows], [scheme],
+        given_scheme=True)
+    partner_table, _ = grading_tables.store_table(
+        session, kind="partner", institution_id=partner_id, scheme=scheme,
+        reference_year=year, source="manual", grades=partner_grades, now=now)
+    programme_code, home_rows = DEMO_HOME_TABLE
+    programme_id = session.execute(select(Programme.id).where(
+        Programme.institution_id == net.home_id,
+        Programme.code == programme_code)).scalar_one()
+    home_grades = grading_tables.home_grades(
+        [(label, Decimal(share), None) for label, share in home_rows])
+    home_table, _ = grading_tables.store_table(
+        session, kind="home", institution_id=net.home_id, scheme="de", reference_year=year,
+        source="manual", grades=home_grades, now=now, programme_id=programme_id)
+    return partner_table, home_table
+
+
 @dataclass(frozen=True)
 class DemoSummary:
     cases: int
@@ -260,7 +302,8 @@ def create_case(session: Session, net: Network, *, target: str, term: str, matri
 
 def seed_demo(session: Session, *, now: dt.datetime, store: DocumentStore | None = None,
               seed: int = 7) -> DemoSummary:
-    """Seed the demo network and 50 cases over every state (call it on an empty database)."""
+    """Seed the demo network, 50 cases over every state and the grading tables that let the
+    Italian partner's cases be converted by percentiles (call it on an empty database)."""
     settings = get_settings()
     rng = random.Random(seed)
     net = seed_network(session, today=now.astimezone(settings.zone).date())
@@ -274,6 +317,7 @@ def seed_demo(session: Session, *, now: dt.datetime, store: DocumentStore | None
                         email=f"{first.lower()}.{n}@student.uni-musterstadt.example",
                         language=rng.choice(["de", "en"]), partner=rng.randrange(3),
                         course=n, store=store, now=now)
+    seed_grading_tables(session, net, year=now.astimezone(settings.zone).year - 1, now=now)
     # The demo's invented history is not mailed to anybody; what falls due from now on is.
     session.execute(delete(Outbox))
     by_state = dict(session.execute(select(Case.state, func.count()).group_by(Case.state))
@@ -287,5 +331,6 @@ def has_data(session: Session) -> bool:
     return session.execute(select(Institution.id).limit(1)).first() is not None
 
 
-__all__ = ["MINIMAL_PDF", "DemoSummary", "FiredEvent", "Network", "actor_for", "advance",
-           "create_case", "event_data", "has_data", "seed_demo", "seed_network", "student_actor"]
+__all__ = ["DEMO_HOME_TABLE", "DEMO_PARTNER_TABLE", "MINIMAL_PDF", "DemoSummary", "FiredEvent",
+           "Network", "actor_for", "advance", "create_case", "event_data", "has_data",
+           "seed_demo", "seed_grading_tables", "seed_network", "student_actor"]

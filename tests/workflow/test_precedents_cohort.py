@@ -122,3 +122,47 @@ def test_cohort_of_200_is_all_or_none(session: Session, network: Network) -> Non
     assert len(fired) == 200
     assert set(session.scalars(select(Case.state).where(Case.id.in_(cases)))) == {
         "recognized"}
+
+
+def test_a_cohort_by_percentiles_names_every_case_it_cannot_convert(
+    session: Session, network: Network,
+) -> None:
+    from decimal import Decimal
+
+    from models import Institution, Offering
+    from workflow import grading_tables as gt
+
+    cases = _cohort(session, network, 4)
+    offering = session.get(Offering, session.scalar(
+        select(Case.offering_id).where(Case.id == cases[0])))
+    assert offering is not None
+    partner = session.get(Institution, offering.institution_id)
+    assert partner is not None
+    _, grades = gt.partner_grades([(g, Decimal(p), None) for g, p in
+                                   [("30", "20"), ("27", "30"), ("24", "30"), ("18", "20")]],
+                                  ["it"])
+    gt.store_table(session, kind="partner", institution_id=partner.id, scheme="it",
+                   reference_year=2025, source="manual", grades=grades, now=LATER)
+    gt.store_table(session, kind="home", institution_id=network.home_id, scheme="de",
+                   reference_year=2025, source="manual", now=LATER,
+                   grades=gt.home_grades([(g, Decimal(25), None)
+                                          for g in ("1.0", "2.0", "3.0", "4.0")]))
+    # Two students' results came on the French scale: the partner's table is on the Italian.
+    for case_id in (cases[1], cases[3]):
+        session.execute(update(Case).where(Case.id == case_id).values(
+            result={"passed": True, "grade": "14", "scheme": "fr"}))
+    before = session.scalar(select(func.count()).select_from(CaseEvent))
+    with pytest.raises(GuardFailed) as refused:
+        cohort.decide(session, offering_id=offering.id, module_code="INF-ML",
+                      event="recognize", data={"modules": "INF-ML", "conversion": "percentile"},
+                      actor=network.examiner, now=LATER)
+    message = str(refused.value)
+    assert f"cases {cases[1]}, {cases[3]} of its 4 cannot be converted by percentiles" in message
+    assert f"case {cases[3]}: no partner grading table for {partner.code} on scheme fr" in message
+    assert f"case {cases[0]}:" not in message
+    assert session.scalar(select(func.count()).select_from(CaseEvent)) == before
+    assert set(session.scalars(select(Case.state).where(Case.id.in_(cases)))) == {"in_review"}
+    shown = cohort.preview(session, offering_id=offering.id, module_code="INF-ML",
+                           actor=network.examiner, rounding="nearest")
+    assert [c["percentile"] is not None for c in shown] == [True, False, True, False]
+    assert cohort.methods(shown) == ["bavarian"]
