@@ -194,3 +194,12 @@ def uvicorn_server(env: dict[str, str], *, workers: int = 1,
             proc.wait()
         if log:
             out.close()  # type: ignore[union-attr]
+
+
+# grade-conversion.md's worked example, for the percentile tests: the partner's ECTS table
+# for ISCED 0612 (grade, percent; worst first, as the partner lists it) and a home
+# distribution of German grades (grade, percent).
+EXAMPLE_PARTNER_TABLE = [("F", "0.8"), ("E", "24.7"), ("D", "26.3"), ("C", "36.3"), ("B", "9.9"),
+                         ("A", "2.0")]
+EXAMPLE_HOME_TABLE = [("1.0", 5), ("1.3", 8), ("1.7", 12), ("2.0", 15), ("2.3", 15),
+                      ("2.7", 13), ("3.0", 12), ("3.3", 8), ("3.7", 7), ("4.0", 5)]

@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, update
-from web_harness import api_token, build_world, client, login
+from web_harness import (
+    EXAMPLE_HOME_TABLE,
+    EXAMPLE_PARTNER_TABLE,
+    api_token,
+    build_world,
+    client,
+    login,
+)
 
 from config.settings import load_settings
 from models import Case, CaseEvent, GradingTable, Institution, Module, Offering
@@ -25,12 +32,10 @@ from workflow.documents import FileStore
 
 PROBLEM = "application/problem+json"
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
-# grade-conversion.md's worked example, as in test_web_grading_tables.py: the partner's ECTS
+# grade-conversion.md's worked example (tests/web/harness.py): the partner's ECTS
 # table for ISCED 0612 and a home distribution. C: Bavarian 2.3, percentiles 2.0 (differ by
 # 0.3, flagged); A: Bavarian 1.0, percentiles 1.0 (agree).
-PARTNER = [("F", "0.8"), ("E", "24.7"), ("D", "26.3"), ("C", "36.3"), ("B", "9.9"), ("A", "2.0")]
-HOME = [("1.0", 5), ("1.3", 8), ("1.7", 12), ("2.0", 15), ("2.3", 15), ("2.7", 13),
-        ("3.0", 12), ("3.3", 8), ("3.7", 7), ("4.0", 5)]
+PARTNER, HOME = EXAMPLE_PARTNER_TABLE, EXAMPLE_HOME_TABLE
 
 
 @pytest.fixture(params=["sqlite"])

@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, update
-from web_harness import build_world, client, login, student_login
+from web_harness import (
+    EXAMPLE_HOME_TABLE,
+    EXAMPLE_PARTNER_TABLE,
+    build_world,
+    client,
+    login,
+    student_login,
+)
 
 from models import Case, GradingTable, Module, Offering
 from models.db import session_factory, transaction
@@ -22,9 +29,7 @@ NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 # grade-conversion.md's worked example: C on the partner's ISCED 0612 table and a home
 # distribution; the Bavarian formula gives 2.3 (x = 2.5, the tie to the better), the
 # percentiles 2.0 (the band's midpoint 30.3 % lies in the home band of 2.0).
-PARTNER = [("F", "0.8"), ("E", "24.7"), ("D", "26.3"), ("C", "36.3"), ("B", "9.9"), ("A", "2.0")]
-HOME = [("1.0", 5), ("1.3", 8), ("1.7", 12), ("2.0", 15), ("2.3", 15), ("2.7", 13),
-        ("3.0", 12), ("3.3", 8), ("3.7", 7), ("4.0", 5)]
+PARTNER, HOME = EXAMPLE_PARTNER_TABLE, EXAMPLE_HOME_TABLE
 
 
 @pytest.fixture
