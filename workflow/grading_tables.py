@@ -238,14 +238,19 @@ _BAND: Final = re.compile(rf"({_BOUND})\s*[{_DASHES}]\s*({_BOUND})")
 # Meant as a range: a dash between two characters and a digit somewhere. "2-" and "A-" (minus
 # grades) and "-5" are single grades; "80-89.9x" is a range written wrong.
 _RANGE_LIKE: Final = re.compile(rf"\S\s*[{_DASHES}]\s*\S")
+# A grade with a name: a word of two letters or more, or brackets ("Good (80-89)", "ca. 80-90",
+# "A (90-100)"). It is a label like "B", whatever numbers it mentions, not a range.
+_NAMED: Final = re.compile(r"[^\W\d_]{2,}|[()\[\]]")
 
 
 def parse_band(label: str) -> tuple[Decimal, Decimal] | None:
     """The bounds (lower, upper) of a grade written as a range (``80-89.9``, ``1,0–1,5``;
-    either way round); None for a grade not meant as one (``B``, ``27``, ``2-``). Raises
+    either way round); None for a grade not meant as one (``B``, ``27``, ``2-``, a named grade
+    such as ``A (90-100)``). Raises
     GradeProblem for a range that is not two numbers with a dash between."""
     text = " ".join(label.split())
-    if not _RANGE_LIKE.search(text) or not any(c in "0123456789" for c in text):
+    if (not _RANGE_LIKE.search(text) or not any(c in "0123456789" for c in text)
+            or _NAMED.search(text)):
         return None
     match = _BAND.fullmatch(text)
     first = _number(match.group(1)) if match else None

@@ -523,6 +523,8 @@ PERCENT = [("90-100", "10"), ("80-89.9", "20"), ("70-79.9", "30"), ("60-69.9", "
     (" 90 - 100 ", ("90", "100")),
     ("1,5-1,0", ("1.0", "1.5")),    # either way round: the same grades
     ("100", None), ("B", None), ("2-", None), ("A-", None), ("-5", None),
+    # named grades that mention their numbers are labels, not ranges
+    ("A (90-100)", None), ("Good 80-89", None), ("ca. 80-90", None),
 ])
 def test_a_range_is_two_numbers_with_a_dash_between(label: str,
                                                     bounds: tuple[str, str] | None) -> None:
@@ -530,12 +532,24 @@ def test_a_range_is_two_numbers_with_a_dash_between(label: str,
     assert gt.parse_band(label) == expected
 
 
-@pytest.mark.parametrize("label", ["80-89.9x", "80--90", "1.0.0-2", "80-89,9,5", "ca. 80-90",
-                                   "80-90-100", "8O-90"])
+@pytest.mark.parametrize("label", ["80-89.9x", "80--90", "1.0.0-2", "80-89,9,5", "80-90-100",
+                                   "8O-90"])
 def test_a_range_written_wrong_is_refused(label: str) -> None:
     with pytest.raises(gt.GradeProblem, match="is not a range of two numbers") as refused:
         gt.parse_band(label)
     assert refused.value.label == label
+
+
+def test_named_grades_that_mention_numbers_keep_the_files_order(
+        session: Session, network: Network, tmp_path: Path) -> None:
+    # A scheme Recog does not know, grades named with their ranges: labels, kept best first as
+    # the file lists them (as before grades in bands were read), not refused as bad ranges.
+    rows = [f"partner,unitol.it,xx,0612,,,,,2025,{x},{p}" for x, p in
+            [("A (90-100)", "20"), ("B (80-89)", "50"), ("C (70-79)", "30")]]
+    assert gt.import_file(session, table_file(tmp_path, rows), now=NOW).created == 1
+    grades = gt.list_tables(session)[0]["grades"]
+    assert [(g["label"], g.get("lower")) for g in grades] == [
+        ("A (90-100)", None), ("B (80-89)", None), ("C (70-79)", None)]
 
 
 @pytest.mark.parametrize(("rows", "scheme", "ordered", "failing"), [
