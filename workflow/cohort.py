@@ -104,6 +104,7 @@ def _conversions(session: Session, cases: list[int], rounding: Rounding,
         .join(Offering, Offering.id == Case.offering_id)
         .where(Case.id.in_(cases)).order_by(Case.id))
     found = []
+    memo: dict[Any, Any] = {}  # the tables found, shared by the cases (one lookup per kind)
     for row in rows:
         result = row.result or {}
         grade, scheme = result.get("grade"), result.get("scheme")
@@ -119,7 +120,7 @@ def _conversions(session: Session, cases: list[int], rounding: Rounding,
                 "no partner grade with its grading scheme is recorded")
             found.append(entry)
             continue
-        tables = tables_for_case(session, row.id)
+        tables = tables_for_case(session, row.id, memo)
         by_formula, by_table, both, errors = side_by_side(str(grade), str(scheme), rounding,
                                                           tables)
         entry["error"] = errors.get("bavarian")

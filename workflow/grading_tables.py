@@ -600,10 +600,25 @@ def _best(session: Session, *, kind: str, institution_id: int, scheme: str,
     return _stored(row, code, _labels(session, [row]))
 
 
-def tables_for_case(session: Session, case_id: int) -> CaseTables:
+def tables_for_case(session: Session, case_id: int,
+                    memo: dict[Any, StoredTable | None] | None = None) -> CaseTables:
     """The most specific partner table (course offering, then its ISCED-F field from detailed
     to broad, then the whole partner institution, on the case's grading scheme) and home
-    distribution (target module, programme, ISCED-F field, whole institution) for a case."""
+    distribution (target module, programme, ISCED-F field, whole institution) for a case.
+
+    ``memo`` keeps the tables found for a lookup (kind, institution, scheme, groups) across
+    the cases of one batch: the cases of a cohort share them (stored tables are immutable)."""
+    def best(kind: str, institution_id: int, scheme: str, scopes: list[str],
+             ) -> StoredTable | None:
+        key = (kind, institution_id, scheme, tuple(scopes))
+        if memo is not None and key in memo:
+            return memo[key]
+        found = _best(session, kind=kind, institution_id=institution_id, scheme=scheme,
+                      scopes=scopes)
+        if memo is not None:
+            memo[key] = found
+        return found
+
     row = session.execute(
         select(Case.institution_id, Case.programme_id, Case.offering_id, Case.result,
                Offering.institution_id.label("partner_id"), Offering.grading_scheme,
@@ -617,17 +632,17 @@ def tables_for_case(session: Session, case_id: int) -> CaseTables:
     scheme = str(result.get("scheme") or row.grading_scheme).strip().lower()
     fields = broader_isced(row.isced_code)
     isced = [f"isced:{code}" for code in fields]
-    partner = _best(session, kind="partner", institution_id=row.partner_id, scheme=scheme,
-                    scopes=[f"offering:{row.offering_id}", *isced, "all"])
+    partner = best("partner", row.partner_id, scheme,
+                   [f"offering:{row.offering_id}", *isced, "all"])
     targets = list(session.execute(
         select(Module.id, Module.code, Module.programme_id)
         .join(case_targets, case_targets.c.module_id == Module.id)
         .where(case_targets.c.case_id == case_id).order_by(Module.code)))
     programmes = [p for p in dict.fromkeys([row.programme_id, *(t.programme_id
                                                                 for t in targets)]) if p]
-    home = _best(session, kind="home", institution_id=row.institution_id, scheme=HOME_SCHEME,
-                 scopes=[*(f"module:{t.id}" for t in targets),
-                         *(f"programme:{p}" for p in programmes), *isced, "all"])
+    home = best("home", row.institution_id, HOME_SCHEME,
+                [*(f"module:{t.id}" for t in targets), *(f"programme:{p}" for p in programmes),
+                 *isced, "all"])
     field_text = f", ISCED-F {row.isced_code}" if row.isced_code else ""
     modules = ", ".join(t.code for t in targets)
     return CaseTables(

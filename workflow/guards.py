@@ -249,7 +249,8 @@ def _percentile(ctx: GuardContext, grade: str, scheme: str) -> dict[str, Any]:
     percentages among its parameters), and how far the Bavarian formula lies from it."""
     from workflow import grading_tables
 
-    tables = grading_tables.tables_for_case(ctx.session, ctx.row.id)
+    tables = grading_tables.tables_for_case(  # the cases of a batch share their tables
+        ctx.session, ctx.row.id, memo=ctx.cache.setdefault("grading_tables", {}))
     if not tables.known:
         raise ctx.fail(f"the percentile conversion needs grading tables: {tables.missing()}; "
                        "or choose conversion=bavarian")
