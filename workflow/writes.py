@@ -533,11 +533,9 @@ def _update_many_sqlite(conn: Connection, extra: tuple[str, ...], group: list[Wr
     cols = [[w.case_id for w in group], [w.old_version for w in group]]
     cols += [_column([w.case_values[c] for w in group], kind, convert)
              for (c, convert), kind in zip(columns, kinds, strict=True)]
-    per = max(1, min(_SQLITE_ROWS_PER_INSERT, 999 // len(cols)))
     cur = dbapi_cursor(conn)
     changed = 0
-    for i in range(0, len(group), per):
-        chunk = list(chain.from_iterable(zip(*(c[i:i + per] for c in cols), strict=True)))
+    for chunk in _sqlite_chunks(cols):
         run(conn, cur, _sqlite_update_many(extra, len(chunk) // len(cols)), chunk)
         changed += cur.rowcount
     return changed
@@ -652,6 +650,16 @@ _PG_ARRAY_CONVERT: dict[str, Callable[[Any], Any] | None] = {
 _SQLITE_ROWS_PER_INSERT = 64
 
 
+def _sqlite_chunks(cols: list[list[Any]]) -> list[list[Any]]:
+    """Rows given as columns, as the flat parameters of statements of up to
+    ``_SQLITE_ROWS_PER_INSERT`` rows each (all full but the last). Many rows per statement:
+    SQLite spends about half of a one-row statement on running it, not on the row (within
+    the oldest limit of 999 parameters a statement)."""
+    per = max(1, min(_SQLITE_ROWS_PER_INSERT, 999 // len(cols)))
+    return [list(chain.from_iterable(zip(*(c[i:i + per] for c in cols), strict=True)))
+            for i in range(0, len(cols[0]), per)]
+
+
 @functools.cache
 def _insert_sql(kind: str, table: Table, names: tuple[str, ...], kinds: tuple[str, ...],
                 ignore: bool, rows: int = 1) -> str:
@@ -703,12 +711,9 @@ def insert_rows(conn: Connection, table: Any, rows: Sequence[Any], *,
         run(conn, cur, _insert_sql(kind, table, names, kinds, ignore_duplicates), cols,
             prepare=pg_prepare(conn))
         return
-    # Many rows per statement: SQLite spends about half of a one-row INSERT on running the
-    # statement, not on the row (within the oldest limit of 999 parameters a statement).
-    per = max(1, min(_SQLITE_ROWS_PER_INSERT, 999 // len(names)))
+    chunks = _sqlite_chunks(cols)
+    per = len(chunks[0]) // len(names)
     full, rest = divmod(len(rows), per)
-    chunks = [list(chain.from_iterable(zip(*(c[i:i + per] for c in cols), strict=True)))
-              for i in range(0, len(rows), per)]
     if full:
         run_many(conn, cur, _insert_sql(kind, table, names, kinds, ignore_duplicates, per),
                  chunks[:full])
