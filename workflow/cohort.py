@@ -16,6 +16,7 @@ from workflow.engine import FiredEvent, case_ref, fire_many
 from workflow.errors import GuardFailed, NotFound, ValidationFailed
 from workflow.grades import Rounding
 from workflow.grading_tables import side_by_side, tables_for_case
+from workflow.guards import chosen_method
 
 COHORT_EVENTS = ("recognize", "recognize_partially", "reject")
 # The events that convert a grade: where the examiner chooses conversion=bavarian|percentile.
@@ -52,15 +53,10 @@ def decide(session: Session, *, offering_id: int, module_code: str, event: str,
     except GuardFailed:
         # Refused before anything was written. By percentiles, name every case the tables
         # cannot convert, not only the first the batch met.
-        if event in CONVERTING_EVENTS and _chose_percentile(data):
+        if event in CONVERTING_EVENTS and chosen_method(data) == "percentile":
             rounding = (settings or get_settings()).grade_rounding
             _check_percentile(session, cases, event=event, rounding=rounding)
         raise
-
-
-def _chose_percentile(data: dict[str, Any]) -> bool:
-    chosen = data.get("conversion")
-    return isinstance(chosen, str) and chosen.strip().lower() == "percentile"
 
 
 def _check_percentile(session: Session, cases: list[int], *, event: str,

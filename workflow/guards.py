@@ -9,7 +9,7 @@ the engine writes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -199,17 +199,25 @@ def _modules(ctx: GuardContext, key: str) -> list[dict[str, Any]]:
 METHODS = ("bavarian", "percentile")
 
 
-def _method(ctx: GuardContext) -> str:
-    """The conversion method the examiner chose (``conversion=bavarian|percentile``); the
-    Bavarian formula when none is named. The conversion itself is always computed here,
-    never taken from the caller."""
-    chosen = ctx.data.get("conversion")
+def chosen_method(data: Mapping[str, Any]) -> str | None:
+    """The conversion method event data names (``conversion=bavarian|percentile``); the
+    Bavarian formula when none is named; None when the value names no method."""
+    chosen = data.get("conversion")
     if chosen is None or chosen == "":
         return "bavarian"
-    if not isinstance(chosen, str) or chosen.strip().lower() not in METHODS:
+    if isinstance(chosen, str) and chosen.strip().lower() in METHODS:
+        return chosen.strip().lower()
+    return None
+
+
+def _method(ctx: GuardContext) -> str:
+    """The conversion method the examiner chose. The conversion itself is always computed
+    here, never taken from the caller."""
+    method = chosen_method(ctx.data)
+    if method is None:
         raise ctx.fail(f"conversion names the method of grade conversion: "
                        f"{' or '.join(METHODS)} (give it as conversion=percentile)")
-    return chosen.strip().lower()
+    return method
 
 
 def _conversion(ctx: GuardContext) -> dict[str, Any] | None:
