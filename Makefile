@@ -1,37 +1,71 @@
 # Recog: two commands do all the set-up on a fresh machine with Python 3.11+.
-#   make run   creates .venv, installs Recog and starts it on the embedded default with a demo
-#   make test  creates .venv, installs Recog with its test tools and runs every test
+#   make run   creates .venv from uv.lock, starts Recog on the embedded default with a demo
+#   make test  creates .venv from uv.lock with the test tools, runs every check and test
+#   make lock  upgrades uv.lock on purpose (pyproject.toml keeps the ranges)
+# Both install exactly what uv.lock names (uv sync --locked: a lock that no longer matches
+# pyproject.toml is an error, not a silent re-resolution), so a release of a dependency on some
+# other day cannot change what a fresh clone runs. See docs/adr/0006-locked-installs.md.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
+SYNC   := $(UV) sync --locked --inexact --python $(PYTHON)
 
-.PHONY: run test lint typecheck bench clean
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+.PHONY: run test lint typecheck format lock bench install install-test clean
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+$(UV): requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check \
+		--require-hashes -r requirements-tools.txt
+	touch $(UV)
 
-run: $(STAMP)
+$(VENV)/.installed-run: uv.lock pyproject.toml | $(UV)
+	scripts/system-packages run
+	$(SYNC) --quiet
+	touch $@
+
+$(VENV)/.installed-test: uv.lock pyproject.toml | $(UV)
+	scripts/system-packages test
+	$(SYNC) --quiet --extra dev
+	touch $@
+
+$(VENV)/.installed-bench: uv.lock pyproject.toml | $(UV)
+	scripts/system-packages run
+	$(SYNC) --quiet --extra dev --extra bench
+	touch $@
+
+install: $(VENV)/.installed-run
+install-test: $(VENV)/.installed-test
+
+run: $(VENV)/.installed-run
 	$(BIN)/recog up --demo
 
-test: $(STAMP)
+test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+format: $(VENV)/.installed-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
-bench: $(STAMP)
+lock: | $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
+
+bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/transitions.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache
