@@ -69,30 +69,54 @@ def seed(engine: Engine, n: int) -> str:
     """N cases of one home institution, a clerk and an API token (set-based SQL)."""
     past = "2026-10-01 07:00:00+00"
     with engine.begin() as c:
-        c.execute(text("INSERT INTO institutions (id, code, name, country, kind) VALUES "
-                       "(1, 'home.example', 'Home', 'DE', 'home'), "
-                       "(2, 'partner.example', 'Partner', 'FI', 'partner')"))
-        c.execute(text("INSERT INTO students (id, institution_id, matriculation_number, name, "
-                       "email, preferred_language) SELECT i, 1, i::text, 'S' || i, "
-                       "'s' || i || '@example.org', 'de' FROM generate_series(1, :n) i"),
-                  {"n": n})
-        c.execute(text("INSERT INTO offerings (id, institution_id, code, term, title, ects, "
-                       "language, eqf_level, learning_outcomes, assessment_type, "
-                       "participation_mode, start_date, end_date, grading_scheme, status) "
-                       "VALUES (1, 2, 'C', 'T', 'Course', 5, 'en', 6, 'x', 'exam', 'online', "
-                       "'2026-01-01', '2026-03-01', 'fi', 'offered')"))
-        c.execute(text(
-            "INSERT INTO cases (id, institution_id, student_id, offering_id, state, version, "
-            "chain_head, due_at, due_kind, created_at, updated_at) "
-            "SELECT i, 1, i, 1, 'in_review', 1, 'x', "
-            f"'{past}'::timestamptz + (i % 90) * interval '1 day', 'decision', "
-            f"'{past}', '{past}' FROM generate_series(1, :n) i"), {"n": n})
-        c.execute(text("INSERT INTO users (id, institution_id, username, display_name, role, "
-                       "active, preferred_language) VALUES (1, 1, 'bench', 'Bench', 'clerk', "
-                       "true, 'en')"))
+        c.execute(
+            text(
+                "INSERT INTO institutions (id, code, name, country, kind) VALUES "
+                "(1, 'home.example', 'Home', 'DE', 'home'), "
+                "(2, 'partner.example', 'Partner', 'FI', 'partner')"
+            )
+        )
+        c.execute(
+            text(
+                "INSERT INTO students (id, institution_id, matriculation_number, name, "
+                "email, preferred_language) SELECT i, 1, i::text, 'S' || i, "
+                "'s' || i || '@example.org', 'de' FROM generate_series(1, :n) i"
+            ),
+            {"n": n},
+        )
+        c.execute(
+            text(
+                "INSERT INTO offerings (id, institution_id, code, term, title, ects, "
+                "language, eqf_level, learning_outcomes, assessment_type, "
+                "participation_mode, start_date, end_date, grading_scheme, status) "
+                "VALUES (1, 2, 'C', 'T', 'Course', 5, 'en', 6, 'x', 'exam', 'online', "
+                "'2026-01-01', '2026-03-01', 'fi', 'offered')"
+            )
+        )
+        c.execute(
+            text(
+                "INSERT INTO cases (id, institution_id, student_id, offering_id, state, version, "
+                "chain_head, due_at, due_kind, created_at, updated_at) "
+                "SELECT i, 1, i, 1, 'in_review', 1, 'x', "
+                f"'{past}'::timestamptz + (i % 90) * interval '1 day', 'decision', "
+                f"'{past}', '{past}' FROM generate_series(1, :n) i"
+            ),
+            {"n": n},
+        )
+        c.execute(
+            text(
+                "INSERT INTO users (id, institution_id, username, display_name, role, "
+                "active, preferred_language) VALUES (1, 1, 'bench', 'Bench', 'clerk', "
+                "true, 'en')"
+            )
+        )
         for table in ("institutions", "students", "offerings", "cases", "users"):
-            c.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                           f"(SELECT max(id) FROM {table}))"))
+            c.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
+            )
         c.execute(text("ANALYZE"))
     with transaction(session_factory(engine)) as s:
         return auth.create_api_token(s, user_id=1, name="bench", now=NOW)[1]
@@ -106,9 +130,15 @@ def floor(engine: Engine, n: int, seconds: float) -> float:
     from workflow.actors import Actor, case_scope
 
     actor = Actor(role=Role.CLERK, id=1, institution_id=1)
-    query = (select(Case.id, Case.state, Case.version, Case.due_at, Case.due_kind,
-                    Case.appeal_ends_at, Case.updated_at)
-             .where(Case.id == bindparam("id"), case_scope(actor)))
+    query = select(
+        Case.id,
+        Case.state,
+        Case.version,
+        Case.due_at,
+        Case.due_kind,
+        Case.appeal_ends_at,
+        Case.updated_at,
+    ).where(Case.id == bindparam("id"), case_scope(actor))
     rng = random.Random(1)
     done = 0
     with engine.connect() as conn:
@@ -128,14 +158,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run_wrk(url: str, token: str, n: int, connections: int, seconds: int,
-            think_ms: int = 0) -> str:
+def run_wrk(url: str, token: str, n: int, connections: int, seconds: int, think_ms: int = 0) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(WRK_SCRIPT % (n, token) + (WRK_DELAY % think_ms if think_ms else ""))
         script = fh.name
     try:
-        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
-                              "-s", script, url], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     finally:
         os.unlink(script)
     return out.stdout
@@ -144,9 +177,11 @@ def run_wrk(url: str, token: str, n: int, connections: int, seconds: int,
 def show(label: str, report: str) -> float:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
-    print(f"  {label}:\n    {rps:9,.0f} requests/s   p50 {latency_ms(report, '50'):6.2f} ms   "
-          f"p99 {latency_ms(report, '99'):6.2f} ms"
-          + (f"   non-2xx: {errors.group(1)}" if errors else ""))
+    print(
+        f"  {label}:\n    {rps:9,.0f} requests/s   p50 {latency_ms(report, '50'):6.2f} ms   "
+        f"p99 {latency_ms(report, '99'):6.2f} ms"
+        + (f"   non-2xx: {errors.group(1)}" if errors else "")
+    )
     return rps
 
 
@@ -164,9 +199,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rate", type=int, default=1000,
-                        help="paced run: the connections together poll at most this often "
-                             "per second (each waits connections/rate after an answer)")
+    parser.add_argument(
+        "--rate",
+        type=int,
+        default=1000,
+        help="paced run: the connections together poll at most this often "
+        "per second (each waits connections/rate after an answer)",
+    )
     args = parser.parse_args()
 
     url = fresh_database()
@@ -179,12 +218,32 @@ def main() -> None:
     floor_rps = floor(engine, args.cases, 5.0)
 
     port = free_port()
-    env = {**os.environ, "RECOG_DATABASE_URL": url, "RECOG_DATA_DIR": tempfile.mkdtemp(),
-           "RECOG_ENVIRONMENT": "production"}
+    env = {
+        **os.environ,
+        "RECOG_DATABASE_URL": url,
+        "RECOG_DATA_DIR": tempfile.mkdtemp(),
+        "RECOG_ENVIRONMENT": "production",
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app", "--host",
-         "127.0.0.1", "--port", str(port), "--workers", str(args.workers), "--no-access-log",
-         "--log-level", "warning"], env=env, cwd=_BENCH.parent)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "web.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=_BENCH.parent,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -203,12 +262,16 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(f"\nGET /api/v1/cases/{{id}}/status, {args.connections} connections, "
-          f"{args.seconds} s, uvicorn {args.workers} workers, wrk on the same 2 cores:")
+    print(
+        f"\nGET /api/v1/cases/{{id}}/status, {args.connections} connections, "
+        f"{args.seconds} s, uvicorn {args.workers} workers, wrk on the same 2 cores:"
+    )
     rps = show("API, as fast as it answers", report)
     show(f"API, paced ({think_ms} ms between a client's polls)", paced)
-    print(f"  floor  {floor_rps:9,.0f} reads/s      (the same scoped read, SQLAlchemy Core, "
-          "1 process, 1 connection)")
+    print(
+        f"  floor  {floor_rps:9,.0f} reads/s      (the same scoped read, SQLAlchemy Core, "
+        "1 process, 1 connection)"
+    )
     print(f"  ratio  API / floor = {rps / floor_rps:.2f}")
     print("\nwrk reports:\n" + report + "\n" + paced)
     engine.dispose()

@@ -56,27 +56,33 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def write_elmo(path: Path, count: int) -> None:
-    course = ("<learningOpportunitySpecification><identifier type=\"local\">C{i:05d}</identifier>"
-              "<title xml:lang=\"en\">Course {i}</title><type>Course</type><specifies>"
-              "<learningOpportunityInstance><date>2024-01-15</date><status>passed</status>"
-              "<gradingSchemeLocalId>1-5</gradingSchemeLocalId><resultLabel>{g}</resultLabel>"
-              "<credit><scheme>ects</scheme><value>5</value></credit>"
-              "</learningOpportunityInstance></specifies></learningOpportunitySpecification>\n")
+    course = (
+        '<learningOpportunitySpecification><identifier type="local">C{i:05d}</identifier>'
+        '<title xml:lang="en">Course {i}</title><type>Course</type><specifies>'
+        "<learningOpportunityInstance><date>2024-01-15</date><status>passed</status>"
+        "<gradingSchemeLocalId>1-5</gradingSchemeLocalId><resultLabel>{g}</resultLabel>"
+        "<credit><scheme>ects</scheme><value>5</value></credit>"
+        "</learningOpportunityInstance></specifies></learningOpportunitySpecification>\n"
+    )
     with path.open("w", encoding="utf-8") as out:
-        out.write(f'<?xml version="1.0" encoding="UTF-8"?>\n<elmo xmlns="{NS}">\n'
-                  "<generatedDate>2024-02-01T09:30:00Z</generatedDate>\n<learner>"
-                  "<citizenship>FI</citizenship><identifier type=\"esi\">urn:schac:"
-                  "personalUniqueCode:int:esi:helsinki.fi:123</identifier><givenNames>Aino"
-                  "</givenNames><familyName>Virtanen</familyName><bday>2001-02-03</bday>"
-                  "</learner>\n<report>\n<issuer><country>FI</country><identifier type=\"schac\">"
-                  "tdu.fi</identifier><title xml:lang=\"en\">Tampere Digital University</title>"
-                  "<url>https://tdu.example</url>"
-                  "</issuer>\n")
+        out.write(
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<elmo xmlns="{NS}">\n'
+            "<generatedDate>2024-02-01T09:30:00Z</generatedDate>\n<learner>"
+            '<citizenship>FI</citizenship><identifier type="esi">urn:schac:'
+            "personalUniqueCode:int:esi:helsinki.fi:123</identifier><givenNames>Aino"
+            "</givenNames><familyName>Virtanen</familyName><bday>2001-02-03</bday>"
+            '</learner>\n<report>\n<issuer><country>FI</country><identifier type="schac">'
+            'tdu.fi</identifier><title xml:lang="en">Tampere Digital University</title>'
+            "<url>https://tdu.example</url>"
+            "</issuer>\n"
+        )
         for i in range(count):
             out.write(course.format(i=i, g=1 + i % 5))
-        out.write("<issueDate>2024-02-01T09:30:00+02:00</issueDate>\n<gradingScheme "
-                  "localId=\"1-5\"><description xml:lang=\"en\">1 to 5</description>"
-                  "</gradingScheme>\n</report>\n</elmo>\n")
+        out.write(
+            "<issueDate>2024-02-01T09:30:00+02:00</issueDate>\n<gradingScheme "
+            'localId="1-5"><description xml:lang="en">1 to 5</description>'
+            "</gradingScheme>\n</report>\n</elmo>\n"
+        )
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -151,8 +157,14 @@ def bench_import(tmp: Path, results: int) -> None:
         """The floor of a streamed, validated read: the import's own parser options and
         schema, every element checked by libxml2, none handed to Python."""
         with path.open("rb") as stream:
-            for _ in etree.iterparse(stream, events=("end",), tag="nothing", schema=schema,
-                                     chunk_size=_CHUNK, **_PARSER_OPTIONS):
+            for _ in etree.iterparse(
+                stream,
+                events=("end",),
+                tag="nothing",
+                schema=schema,
+                chunk_size=_CHUNK,
+                **_PARSER_OPTIONS,
+            ):
                 pass  # pragma: no cover - the tag matches no element
 
     runs = [(timed(run_import), timed(bare), timed(validated)) for _ in range(3)]
@@ -162,10 +174,14 @@ def bench_import(tmp: Path, results: int) -> None:
     size = path.stat().st_size / 2**20
     print(f"ELMO import of {results:,} results ({size:.1f} MiB), median of 3:")
     print(f"  lxml.etree.parse alone   {t_bare:8.2f} s   RSS +{m_bare:6.1f} MiB")
-    print(f"  streamed schema check    {t_valid:8.2f} s                   "
-          f"({t_valid / t_bare:.1f}x: iterparse with the schema, no element read)")
-    print(f"  recog transcript import  {t_imp:8.2f} s   RSS +{m_imp:6.1f} MiB   "
-          f"({t_imp / t_bare:.1f}x the bare parse)")
+    print(
+        f"  streamed schema check    {t_valid:8.2f} s                   "
+        f"({t_valid / t_bare:.1f}x: iterparse with the schema, no element read)"
+    )
+    print(
+        f"  recog transcript import  {t_imp:8.2f} s   RSS +{m_imp:6.1f} MiB   "
+        f"({t_imp / t_bare:.1f}x the bare parse)"
+    )
 
 
 def make_db(kind: str, tmp: Path, size: int) -> tuple[Engine, Any, list[int]]:
@@ -181,8 +197,18 @@ def make_db(kind: str, tmp: Path, size: int) -> tuple[Engine, Any, list[int]]:
     upgrade(engine)
     with transaction(session_factory(engine)) as s:
         net = seed_network(s, today=dt.date(2026, 11, 2))
-        ids = [create_case(s, net, target="in_review", term="recent", matriculation=f"B{n}",
-                           name=f"B {n}", email=f"b{n}@example.org") for n in range(2 * size)]
+        ids = [
+            create_case(
+                s,
+                net,
+                target="in_review",
+                term="recent",
+                matriculation=f"B{n}",
+                name=f"B {n}",
+                email=f"b{n}@example.org",
+            )
+            for n in range(2 * size)
+        ]
     return engine, net, ids
 
 
@@ -195,34 +221,47 @@ def bench_cohort(kind: str, tmp: Path, size: int) -> None:
         batch, single = ids[:size], ids[size:]
         # The cohort takes every waiting case of the offering: park the others first.
         with transaction(factory) as s:
-            s.execute(Case.__table__.update().where(Case.id.in_(single))
-                      .values(examiner_id=None))
+            s.execute(Case.__table__.update().where(Case.id.in_(single)).values(examiner_id=None))
 
         def run_cohort() -> None:
             with transaction(factory) as s:
-                fired = cohort.decide(s, offering_id=offering, module_code="INF-ML",
-                                      event="recognize", data={"modules": "INF-ML"},
-                                      actor=net.examiner, now=NOW)
+                fired = cohort.decide(
+                    s,
+                    offering_id=offering,
+                    module_code="INF-ML",
+                    event="recognize",
+                    data={"modules": "INF-ML"},
+                    actor=net.examiner,
+                    now=NOW,
+                )
                 assert len(fired) == size
 
         with transaction(factory) as s:
-            s.execute(Case.__table__.update().where(Case.id.in_(single))
-                      .values(examiner_id=net.examiner.id))
-            s.execute(Case.__table__.update().where(Case.id.in_(batch))
-                      .values(examiner_id=None))
+            s.execute(
+                Case.__table__.update()
+                .where(Case.id.in_(single))
+                .values(examiner_id=net.examiner.id)
+            )
+            s.execute(Case.__table__.update().where(Case.id.in_(batch)).values(examiner_id=None))
         t_single_start = time.perf_counter()
         for case_id in single:
             with transaction(factory) as s:
-                fire(s, case_id, "recognize", actor=net.examiner, now=NOW,
-                     data={"modules": "INF-ML"})
+                fire(
+                    s, case_id, "recognize", actor=net.examiner, now=NOW, data={"modules": "INF-ML"}
+                )
         t_single = time.perf_counter() - t_single_start
         with transaction(factory) as s:
-            s.execute(Case.__table__.update().where(Case.id.in_(batch))
-                      .values(examiner_id=net.examiner.id))
+            s.execute(
+                Case.__table__.update()
+                .where(Case.id.in_(batch))
+                .values(examiner_id=net.examiner.id)
+            )
         t_cohort = timed(run_cohort)
-        print(f"cohort decision, {kind}: {size:,} separate fire calls {t_single:6.2f} s "
-              f"({size / t_single:,.0f}/s); one cohort decision {t_cohort:6.2f} s "
-              f"({size / t_cohort:,.0f}/s); {t_single / t_cohort:.1f}x faster, one transaction")
+        print(
+            f"cohort decision, {kind}: {size:,} separate fire calls {t_single:6.2f} s "
+            f"({size / t_single:,.0f}/s); one cohort decision {t_cohort:6.2f} s "
+            f"({size / t_cohort:,.0f}/s); {t_single / t_cohort:.1f}x faster, one transaction"
+        )
     finally:
         engine.dispose()
         if kind == "postgresql":

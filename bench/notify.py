@@ -52,8 +52,14 @@ class Sink:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         text = envelope.content.decode("utf-8", "replace")
-        mid = next((line.split(":", 1)[1].strip() for line in text.splitlines()
-                    if line.lower().startswith("message-id:")), "")
+        mid = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in text.splitlines()
+                if line.lower().startswith("message-id:")
+            ),
+            "",
+        )
         with self.lock:
             self.ids.add(mid)
         return "250 OK"
@@ -74,27 +80,53 @@ def prepare(url: str, n: int) -> list[int]:
     now = dt.datetime.now(dt.UTC)
     with transaction(factory) as s:
         net = seed_network(s, today=now.date())
-        cases = [create_case(s, net, target="submitted", term="recent", matriculation=f"N{i}",
-                             name=f"N {i}", email=f"n{i}@example.org", course=i)
-                 for i in range(20)]
+        cases = [
+            create_case(
+                s,
+                net,
+                target="submitted",
+                term="recent",
+                matriculation=f"N{i}",
+                name=f"N {i}",
+                email=f"n{i}@example.org",
+                course=i,
+            )
+            for i in range(20)
+        ]
         s.execute(update(Outbox).values(status="sent"))
-        s.execute(insert(Outbox), [{
-            "dedup_key": f"bench:{i}", "case_id": cases[i % len(cases)], "event_seq": None,
-            "channel": "email", "recipient": "student", "template": "submit",
-            "payload": {"event": "submit"}, "status": "pending", "attempts": 0,
-            "available_at": now, "created_at": now} for i in range(n)])
+        s.execute(
+            insert(Outbox),
+            [
+                {
+                    "dedup_key": f"bench:{i}",
+                    "case_id": cases[i % len(cases)],
+                    "event_seq": None,
+                    "channel": "email",
+                    "recipient": "student",
+                    "template": "submit",
+                    "payload": {"event": "submit"},
+                    "status": "pending",
+                    "attempts": 0,
+                    "available_at": now,
+                    "created_at": now,
+                }
+                for i in range(n)
+            ],
+        )
         ids = list(s.scalars(select(Outbox.id).where(Outbox.status == "pending")))
     engine.dispose()
     return ids
 
 
 def floor(url: str, port: int, sink: Sink, n: int) -> float:
-    settings = load_settings(database_url=url, smtp_host="127.0.0.1", smtp_port=port,
-                             smtp_security="none")
+    settings = load_settings(
+        database_url=url, smtp_host="127.0.0.1", smtp_port=port, smtp_security="none"
+    )
     engine = make_engine(url)
     with session_factory(engine)() as s:
-        claimed = outbox.claim(s, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
-                               settings=settings, limit=n)
+        claimed = outbox.claim(
+            s, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=1), settings=settings, limit=n
+        )
         prepared = [(item, *outbox.context(s, item)) for item in claimed]
         s.rollback()
     engine.dispose()
@@ -109,15 +141,38 @@ def floor(url: str, port: int, sink: Sink, n: int) -> float:
 
 
 def workers(url: str, port: int, sink: Sink, n: int, tmp: Path) -> float:
-    env = {**os.environ, "RECOG_DATABASE_URL": url, "RECOG_BROKER_URL": BROKER,
-           "RECOG_DATA_DIR": str(tmp / "var"), "RECOG_SMTP_HOST": "127.0.0.1",
-           "RECOG_SMTP_PORT": str(port), "RECOG_SMTP_SECURITY": "none"}
+    env = {
+        **os.environ,
+        "RECOG_DATABASE_URL": url,
+        "RECOG_BROKER_URL": BROKER,
+        "RECOG_DATA_DIR": str(tmp / "var"),
+        "RECOG_SMTP_HOST": "127.0.0.1",
+        "RECOG_SMTP_PORT": str(port),
+        "RECOG_SMTP_SECURITY": "none",
+    }
     subprocess.run(["redis-cli", "-n", "14", "FLUSHDB"], check=True, capture_output=True)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tasks.jobs", "worker", "--concurrency", "2",
-         "--loglevel", "WARNING", "--without-gossip", "--without-mingle", "-n",
-         "bench@%h"], env=env, cwd=_BENCH.parent, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks.jobs",
+            "worker",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            "bench@%h",
+        ],
+        env=env,
+        cwd=_BENCH.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(6)  # let both pool processes start
         sink.ids.clear()
@@ -171,8 +226,10 @@ def main() -> None:
                     conn.execute('DROP DATABASE IF EXISTS "recog_bench_notify" WITH (FORCE)')
     print(f"{args.messages:,} e-mails to a local SMTP sink, database {args.db}, broker Redis:")
     print(f"  floor: one Python loop, one connection   {floor_rate:8.0f} msg/s")
-    print(f"  recog: 2 worker processes (relay tasks)  {worker_rate:8.0f} msg/s   "
-          f"({worker_rate / floor_rate:.2f} of the floor)")
+    print(
+        f"  recog: 2 worker processes (relay tasks)  {worker_rate:8.0f} msg/s   "
+        f"({worker_rate / floor_rate:.2f} of the floor)"
+    )
     _ = Case
 
 

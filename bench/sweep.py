@@ -59,32 +59,55 @@ def seed(engine: Engine, n: int, due: int) -> None:
     pg = engine.dialect.name == "postgresql"
     past, future = "2026-10-01 07:00:00", "2027-03-01 07:00:00"
     with engine.begin() as c:
-        c.execute(text("INSERT INTO institutions (id, code, name, country, kind) VALUES "
-                       "(1, 'home.example', 'Home', 'DE', 'home'), "
-                       "(2, 'partner.example', 'Partner', 'FI', 'partner')"))
-        c.execute(text("INSERT INTO students (id, institution_id, matriculation_number, name, "
-                       "email, preferred_language) VALUES (1, 1, '1', 'S', 's@example.org', "
-                       "'de')"))
-        c.execute(text("INSERT INTO offerings (id, institution_id, code, term, title, ects, "
-                       "language, eqf_level, learning_outcomes, assessment_type, "
-                       "participation_mode, start_date, end_date, grading_scheme, status) "
-                       "VALUES (1, 2, 'C', 'T', 'Course', 5, 'en', 6, 'x', 'exam', 'online', "
-                       "'2026-01-01', '2026-03-01', 'fi', 'offered')"))
-        series = ("generate_series(1, :n) AS g(i)" if pg else
-                  "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s "
-                  "WHERE i < :n) SELECT i FROM s) AS g")
+        c.execute(
+            text(
+                "INSERT INTO institutions (id, code, name, country, kind) VALUES "
+                "(1, 'home.example', 'Home', 'DE', 'home'), "
+                "(2, 'partner.example', 'Partner', 'FI', 'partner')"
+            )
+        )
+        c.execute(
+            text(
+                "INSERT INTO students (id, institution_id, matriculation_number, name, "
+                "email, preferred_language) VALUES (1, 1, '1', 'S', 's@example.org', "
+                "'de')"
+            )
+        )
+        c.execute(
+            text(
+                "INSERT INTO offerings (id, institution_id, code, term, title, ects, "
+                "language, eqf_level, learning_outcomes, assessment_type, "
+                "participation_mode, start_date, end_date, grading_scheme, status) "
+                "VALUES (1, 2, 'C', 'T', 'Course', 5, 'en', 6, 'x', 'exam', 'online', "
+                "'2026-01-01', '2026-03-01', 'fi', 'offered')"
+            )
+        )
+        series = (
+            "generate_series(1, :n) AS g(i)"
+            if pg
+            else "(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s "
+            "WHERE i < :n) SELECT i FROM s) AS g"
+        )
         ts = "::timestamptz" if pg else ""
-        c.execute(text(
-            f"INSERT INTO cases (id, institution_id, student_id, offering_id, state, version, "
-            f"chain_head, due_at, due_kind, created_at, updated_at) "
-            f"SELECT i, 1, 1, 1, 'in_review', 1, 'x', "
-            f"CASE WHEN i <= :due THEN '{past}'{ts} ELSE '{future}'{ts} END, 'decision', "
-            f"'{past}'{ts}, '{past}'{ts} FROM {series}"), {"n": n, "due": due})
-        c.execute(text(
-            f"INSERT INTO reminders (case_id, kind, due_at, action, recipient) "
-            f"SELECT i, 'decision.remind80', "
-            f"CASE WHEN i <= :due THEN '{past}'{ts} ELSE '{future}'{ts} END, 'notify', "
-            f"'examiner' FROM {series}"), {"n": n, "due": due})
+        c.execute(
+            text(
+                f"INSERT INTO cases (id, institution_id, student_id, offering_id, state, version, "
+                f"chain_head, due_at, due_kind, created_at, updated_at) "
+                f"SELECT i, 1, 1, 1, 'in_review', 1, 'x', "
+                f"CASE WHEN i <= :due THEN '{past}'{ts} ELSE '{future}'{ts} END, 'decision', "
+                f"'{past}'{ts}, '{past}'{ts} FROM {series}"
+            ),
+            {"n": n, "due": due},
+        )
+        c.execute(
+            text(
+                f"INSERT INTO reminders (case_id, kind, due_at, action, recipient) "
+                f"SELECT i, 'decision.remind80', "
+                f"CASE WHEN i <= :due THEN '{past}'{ts} ELSE '{future}'{ts} END, 'notify', "
+                f"'examiner' FROM {series}"
+            ),
+            {"n": n, "due": due},
+        )
     if pg:
         # As a database that has been running: vacuumed (hint bits and visibility map set),
         # and the bulk load flushed now rather than while the sweeps are being timed.
@@ -134,9 +157,11 @@ def one_sweep(engine: Engine, settings: Any, *, trace: bool) -> tuple[float, int
 
 def naive_sweep(engine: Engine) -> tuple[float, int, int]:
     """Every case through the ORM, due ones picked in Python: time untraced, memory traced."""
+
     def run() -> int:
         with Session(engine) as s:
             return sum(1 for case in s.scalars(select(Case)) if case.due_at and case.due_at <= NOW)
+
     gc.collect()
     t0 = time.perf_counter()
     found = run()
@@ -173,11 +198,15 @@ def main() -> None:
     ap.add_argument("--skip-naive", action="store_true")
     args = ap.parse_args()
     settings = load_settings(sweep_batch=max(args.due, 1))
-    print(f"python {sys.version.split()[0]}, cores {os.cpu_count()}, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-          f"{args.cases:,} cases, {args.due:,} due")
-    print(f"{'engine':<11}{'cases':>11}{'sweep median':>15}{'peak KiB':>10}{'outbox':>8}"
-          f"{'naive':>10}{'naive MiB':>11}{'speed-up':>10}")
+    print(
+        f"python {sys.version.split()[0]}, cores {os.cpu_count()}, load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+        f"{args.cases:,} cases, {args.due:,} due"
+    )
+    print(
+        f"{'engine':<11}{'cases':>11}{'sweep median':>15}{'peak KiB':>10}{'outbox':>8}"
+        f"{'naive':>10}{'naive MiB':>11}{'speed-up':>10}"
+    )
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         for kind in args.engines.split(","):
@@ -194,7 +223,7 @@ def main() -> None:
                     med = statistics.median(r[0] for r in runs)
                     peak = one_sweep(engine, settings, trace=True)[1] / 2**10
                     rows = runs[0][2]
-                    line = (f"{kind:<11}{n:>11,}{med * 1000:>12.1f} ms{peak:>10.0f}{rows:>8,}")
+                    line = f"{kind:<11}{n:>11,}{med * 1000:>12.1f} ms{peak:>10.0f}{rows:>8,}"
                     if naive:
                         nt, npeak, found = naive_sweep(engine)
                         assert found == args.due

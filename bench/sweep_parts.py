@@ -48,25 +48,37 @@ def _bench_sweep() -> Any:
     return module
 
 
-DUE = ("SELECT {col} FROM reminders WHERE done_at IS NULL AND due_at <= %(now)s "
-       "ORDER BY due_at, id LIMIT %(n)s FOR UPDATE SKIP LOCKED")
-ROWS = ("SELECT 'reminder:' || i || ':email:examiner', i, NULL, 'email', 'examiner', "
-        "'decision.remind80', '{}'::jsonb, 'pending', 0, now(), now() "
-        "FROM generate_series(1, %(n)s) AS g(i)")
-COLUMNS = ("(dedup_key, case_id, event_seq, channel, recipient, template, payload, status, "
-           "attempts, available_at, created_at)")
+DUE = (
+    "SELECT {col} FROM reminders WHERE done_at IS NULL AND due_at <= %(now)s "
+    "ORDER BY due_at, id LIMIT %(n)s FOR UPDATE SKIP LOCKED"
+)
+ROWS = (
+    "SELECT 'reminder:' || i || ':email:examiner', i, NULL, 'email', 'examiner', "
+    "'decision.remind80', '{}'::jsonb, 'pending', 0, now(), now() "
+    "FROM generate_series(1, %(n)s) AS g(i)"
+)
+COLUMNS = (
+    "(dedup_key, case_id, event_seq, channel, recipient, template, payload, status, "
+    "attempts, available_at, created_at)"
+)
 CONSTRAINTS = (
     ("+ primary key", "ALTER TABLE parts_outbox ADD PRIMARY KEY (id)"),
     ("+ unique dedup key", "ALTER TABLE parts_outbox ADD UNIQUE (dedup_key)"),
-    ("+ relay's partial index", "CREATE INDEX ON parts_outbox (available_at, id) "
-                                "WHERE status = 'pending'"),
-    ("+ foreign key to cases", "ALTER TABLE parts_outbox ADD FOREIGN KEY (case_id) "
-                               "REFERENCES cases (id) ON DELETE CASCADE"),
+    (
+        "+ relay's partial index",
+        "CREATE INDEX ON parts_outbox (available_at, id) WHERE status = 'pending'",
+    ),
+    (
+        "+ foreign key to cases",
+        "ALTER TABLE parts_outbox ADD FOREIGN KEY (case_id) "
+        "REFERENCES cases (id) ON DELETE CASCADE",
+    ),
 )
 
 
-def timed(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any], tables: str,
-          runs: int = 7) -> float:
+def timed(
+    conn: psycopg.Connection[Any], sql: str, params: dict[str, Any], tables: str, runs: int = 7
+) -> float:
     times = []
     for _ in range(runs):
         conn.execute(f"VACUUM {tables}")
@@ -92,15 +104,15 @@ def main() -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             print(f"{args.cases:,} cases, {args.due:,} due; median of 7, ms")
             print(f"{'the sweep (workflow.sweep)':<38}{_sweep_ms(bench, engine):8.1f}")
+            claim = "{verb} WHERE ctid = ANY(ARRAY(SELECT ctid FROM d))"
+            due_ctid = f"WITH d AS ({DUE.format(col='ctid')}) "
             parts = {
-                "find and lock the due reminders":
-                    f"SELECT count(*) FROM ({DUE.format(col='id')}) d",
-                "... and claim them: UPDATE done_at":
-                    f"WITH d AS ({DUE.format(col='ctid')}) UPDATE reminders SET done_at = "
-                    "%(now)s WHERE ctid = ANY(ARRAY(SELECT ctid FROM d))",
-                "... or claim them: DELETE":
-                    f"WITH d AS ({DUE.format(col='ctid')}) DELETE FROM reminders "
-                    "WHERE ctid = ANY(ARRAY(SELECT ctid FROM d))",
+                "find and lock the due reminders": (
+                    f"SELECT count(*) FROM ({DUE.format(col='id')}) d"
+                ),
+                "... and claim them: UPDATE done_at": due_ctid
+                + claim.format(verb="UPDATE reminders SET done_at = %(now)s"),
+                "... or claim them: DELETE": due_ctid + claim.format(verb="DELETE FROM reminders"),
             }
             for label, sql in parts.items():
                 print(f"{label:<38}{timed(conn, sql, params, 'reminders'):8.1f}", flush=True)
@@ -111,8 +123,10 @@ def main() -> None:
             print(f"{'  heap only':<38}{timed(conn, insert, params, 'parts_outbox'):8.1f}")
             for label, ddl in CONSTRAINTS:
                 conn.execute(ddl)
-                print(f"{'  ' + label:<38}{timed(conn, insert, params, 'parts_outbox'):8.1f}",
-                      flush=True)
+                print(
+                    f"{'  ' + label:<38}{timed(conn, insert, params, 'parts_outbox'):8.1f}",
+                    flush=True,
+                )
             ms = timed(conn, insert + " ON CONFLICT DO NOTHING", params, "parts_outbox")
             print(f"{'  + ON CONFLICT DO NOTHING':<38}{ms:8.1f}")
     finally:
@@ -124,8 +138,10 @@ def _sweep_ms(bench: Any, engine: Any) -> float:
 
     settings = load_settings(sweep_batch=10_000_000)
     bench.one_sweep(engine, settings, trace=False)  # warm
-    return statistics.median(bench.one_sweep(engine, settings, trace=False)[0]
-                             for _ in range(7)) * 1000
+    return (
+        statistics.median(bench.one_sweep(engine, settings, trace=False)[0] for _ in range(7))
+        * 1000
+    )
 
 
 if __name__ == "__main__":

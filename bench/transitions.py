@@ -100,8 +100,12 @@ LABELS = {
     "engine": "engine: fire() in a session",
 }
 GOALS = {"sqlite": 1 / 3, "postgresql": 1.0}
-REFERENCE = {("sqlite", 1): "~12,000", ("sqlite", 2): "n/a",
-             ("postgresql", 1): "~1,200", ("postgresql", 2): "~2,600"}
+REFERENCE = {
+    ("sqlite", 1): "~12,000",
+    ("sqlite", 2): "n/a",
+    ("postgresql", 1): "~1,200",
+    ("postgresql", 2): "~2,600",
+}
 PG_DB = "recog_bench"
 DEFAULT_PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 UTC = dt.UTC
@@ -110,10 +114,18 @@ UTC = dt.UTC
 DUMMY_HASH = "f" * 64
 EVENT_JSON = '{"message":"Please send the syllabus with the weekly topics."}'
 # The role that fires each lifecycle event and the recipient of its (one) floor outbox row.
-EVENT_ROLE = {"start_review": "clerk", "request_info": "examiner", "provide_info": "student",
-              "recognize": "examiner"}
-EVENT_RECIPIENT = {"start_review": "examiner", "request_info": "student",
-                   "provide_info": "examiner", "recognize": "student"}
+EVENT_ROLE = {
+    "start_review": "clerk",
+    "request_info": "examiner",
+    "provide_info": "student",
+    "recognize": "examiner",
+}
+EVENT_RECIPIENT = {
+    "start_review": "examiner",
+    "request_info": "student",
+    "provide_info": "examiner",
+    "recognize": "student",
+}
 
 
 def lifecycle(cycles: int) -> list[str]:
@@ -135,8 +147,9 @@ class Target:
 
 def sqlite_target() -> Target:
     path = _SCRATCH / "recog_bench.sqlite3"
-    return Target("sqlite", f"sqlite:///{path}", str(path), "SQLite (file, WAL)",
-                  sqlite3.sqlite_version)
+    return Target(
+        "sqlite", f"sqlite:///{path}", str(path), "SQLite (file, WAL)", sqlite3.sqlite_version
+    )
 
 
 def pg_target(admin: str) -> Target:
@@ -145,8 +158,9 @@ def pg_target(admin: str) -> Target:
         conn.execute(f"CREATE DATABASE {PG_DB}")
         version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
     raw = admin.rsplit("/", 1)[0] + f"/{PG_DB}"
-    return Target("postgresql", "postgresql+psycopg://" + raw.split("://", 1)[1], raw,
-                  "PostgreSQL", version)
+    return Target(
+        "postgresql", "postgresql+psycopg://" + raw.split("://", 1)[1], raw, "PostgreSQL", version
+    )
 
 
 def drop_pg(admin: str) -> None:
@@ -157,10 +171,15 @@ def drop_pg(admin: str) -> None:
 def raw_connect(target: Target) -> Any:
     """A DB-API connection tuned as models.db tunes the engine's (WAL, busy timeout, ...)."""
     if target.kind == "sqlite":
-        conn = sqlite3.connect(target.raw, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
-                               isolation_level=None)
-        for pragma in ("journal_mode=WAL", f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
-                       "synchronous=NORMAL", "foreign_keys=ON"):
+        conn = sqlite3.connect(
+            target.raw, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None
+        )
+        for pragma in (
+            "journal_mode=WAL",
+            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+        ):
             conn.execute(f"PRAGMA {pragma}")
         return conn
     return psycopg.connect(target.raw)  # autocommit off: a transaction per transition
@@ -195,29 +214,58 @@ def prepare(target: Target, n_cases: int, *, extra_groups: int) -> Pools:
     for start in range(0, wanted, batch):
         with transaction(factory) as s:
             for i in range(start, min(start + batch, wanted)):
-                cid = create_case(s, net, target="submitted", term="past",
-                                  matriculation=f"{8_000_000 + i}", name=f"Bench Student {i}",
-                                  email=f"bench.{i}@student.example", language="en",
-                                  partner=i % 3, course=i)
-                assign_examiner(s, cid, net.examiner_username, actor=net.clerk,
-                                now=dt.datetime.now(UTC), channel="bench")
+                cid = create_case(
+                    s,
+                    net,
+                    target="submitted",
+                    term="past",
+                    matriculation=f"{8_000_000 + i}",
+                    name=f"Bench Student {i}",
+                    email=f"bench.{i}@student.example",
+                    language="en",
+                    partner=i % 3,
+                    course=i,
+                )
+                assign_examiner(
+                    s,
+                    cid,
+                    net.examiner_username,
+                    actor=net.clerk,
+                    now=dt.datetime.now(UTC),
+                    channel="bench",
+                )
                 ids.append(cid)
     # Floor and naive cases: copies of the prepared rows (two per engine case).
     columns = ", ".join(c.name for c in Case.__table__.columns if c.name != "id")
-    engine_ids = ids[:n_cases * len(groups)]
+    engine_ids = ids[: n_cases * len(groups)]
     with engine.begin() as conn:
         top = conn.execute(text("SELECT max(id) FROM cases")).scalar_one()
-        conn.execute(text(f"INSERT INTO cases ({columns}) SELECT {columns} FROM cases "
-                          "WHERE id = :tid"), [{"tid": t} for t in engine_ids * 2])
-        copies = list(conn.execute(text("SELECT id FROM cases WHERE id > :top ORDER BY id"),
-                                   {"top": top}).scalars())
+        conn.execute(
+            text(f"INSERT INTO cases ({columns}) SELECT {columns} FROM cases WHERE id = :tid"),
+            [{"tid": t} for t in engine_ids * 2],
+        )
+        copies = list(
+            conn.execute(
+                text("SELECT id FROM cases WHERE id > :top ORDER BY id"), {"top": top}
+            ).scalars()
+        )
         rows = conn.execute(select(Case.id, Case.student_id, Case.institution_id)).all()
         targets: dict[int, list[str]] = {}
-        for cid, code in conn.execute(select(case_targets.c.case_id, Module.code)
-                                      .join(Module, Module.id == case_targets.c.module_id)):
+        for cid, code in conn.execute(
+            select(case_targets.c.case_id, Module.code).join(
+                Module, Module.id == case_targets.c.module_id
+            )
+        ):
             targets.setdefault(cid, []).append(code)
-    students = {r.id: Actor(role=Role.STUDENT, id=r.student_id, institution_id=r.institution_id,
-                            label=f"student#{r.student_id}") for r in rows}
+    students = {
+        r.id: Actor(
+            role=Role.STUDENT,
+            id=r.student_id,
+            institution_id=r.institution_id,
+            label=f"student#{r.student_id}",
+        )
+        for r in rows
+    }
     engine.dispose()
     # SQLite: fold the WAL back into the file; PostgreSQL: fresh planner statistics.
     raw = raw_connect(target)
@@ -234,15 +282,19 @@ def prepare(target: Target, n_cases: int, *, extra_groups: int) -> Pools:
     pools: dict[tuple[str, int, int, int], list[tuple[int, Actor, list[str]]]] = {}
     engine_iter, copy_iter = iter(engine_ids), iter(zip(copies, engine_ids * 2, strict=True))
     for p, r, slot in groups:
-        pools[("engine", p, r, slot)] = [info(c, c) for c in
-                                         (next(engine_iter) for _ in range(n_cases))]
+        pools[("engine", p, r, slot)] = [
+            info(c, c) for c in (next(engine_iter) for _ in range(n_cases))
+        ]
         for variant in ("floor", "naive"):
-            pools[(variant, p, r, slot)] = [info(c, t) for c, t in
-                                            (next(copy_iter) for _ in range(n_cases))]
+            pools[(variant, p, r, slot)] = [
+                info(c, t) for c, t in (next(copy_iter) for _ in range(n_cases))
+            ]
     pools[("probe", 1, 0, 0)] = [info(ids[-1], ids[-1])]
     for g in range(extra_groups):
-        pools[("profile", 1, g, 0)] = [info(c, c) for c in ids[len(engine_ids) + g * n_cases:
-                                                               len(engine_ids) + (g + 1) * n_cases]]
+        pools[("profile", 1, g, 0)] = [
+            info(c, c)
+            for c in ids[len(engine_ids) + g * n_cases : len(engine_ids) + (g + 1) * n_cases]
+        ]
     return Pools(net, pools, time.perf_counter() - t0, len(ids), len(copies))
 
 
@@ -254,8 +306,10 @@ def machine_spec() -> dict[str, Any]:
     proc = get_procedure()
     return {
         "states": list(proc.states),
-        "transitions": [{"trigger": ev.name, "source": list(ev.sources), "dest": ev.dest}
-                        for ev in proc.events.values()],
+        "transitions": [
+            {"trigger": ev.name, "source": list(ev.sources), "dest": ev.dest}
+            for ev in proc.events.values()
+        ],
         "auto_transitions": False,
         "send_event": False,
     }
@@ -290,19 +344,28 @@ class Floor:
         self.spec = machine_spec() if naive else {}
         self.proc = get_procedure()
         ph = "?" if self.sqlite else "%s"
-        cols = ("id, institution_id, student_id, programme_id, examiner_id, state, version, "
-                "chain_head, due_at, due_kind")
-        self.sel = (f"SELECT {cols} FROM cases WHERE id = {ph}"
-                    + ("" if self.sqlite else " FOR UPDATE"))
-        self.upd = (f"UPDATE cases SET state = {ph}, version = {ph}, chain_head = {ph}, "
-                    f"due_at = {ph}, due_kind = {ph}, updated_at = {ph} "
-                    f"WHERE id = {ph} AND version = {ph}")
-        self.ins_event = ("INSERT INTO case_events (case_id, seq, event, from_state, to_state, "
-                          "actor_role, actor_id, channel, at, data, data_digest, prev_hash, "
-                          f"hash) VALUES ({', '.join([ph] * 13)})")
-        self.ins_outbox = ("INSERT INTO outbox (dedup_key, case_id, event_seq, channel, "
-                           "recipient, template, payload, status, attempts, available_at, "
-                           f"created_at) VALUES ({', '.join([ph] * 11)})")
+        cols = (
+            "id, institution_id, student_id, programme_id, examiner_id, state, version, "
+            "chain_head, due_at, due_kind"
+        )
+        self.sel = f"SELECT {cols} FROM cases WHERE id = {ph}" + (
+            "" if self.sqlite else " FOR UPDATE"
+        )
+        self.upd = (
+            f"UPDATE cases SET state = {ph}, version = {ph}, chain_head = {ph}, "
+            f"due_at = {ph}, due_kind = {ph}, updated_at = {ph} "
+            f"WHERE id = {ph} AND version = {ph}"
+        )
+        self.ins_event = (
+            "INSERT INTO case_events (case_id, seq, event, from_state, to_state, "
+            "actor_role, actor_id, channel, at, data, data_digest, prev_hash, "
+            f"hash) VALUES ({', '.join([ph] * 13)})"
+        )
+        self.ins_outbox = (
+            "INSERT INTO outbox (dedup_key, case_id, event_seq, channel, "
+            "recipient, template, payload, status, attempts, available_at, "
+            f"created_at) VALUES ({', '.join([ph] * 11)})"
+        )
 
     def _ts(self, value: dt.datetime | None) -> Any:
         if value is None or not self.sqlite:
@@ -327,18 +390,46 @@ class Floor:
         due_at, due_kind = _deadline(self.proc, to_state, now)
         seq = version + 1
         ts = self._ts(now)
-        cur.execute(self.upd, (to_state, seq, DUMMY_HASH, self._ts(due_at), due_kind, ts,
-                               case_id, version))
+        cur.execute(
+            self.upd, (to_state, seq, DUMMY_HASH, self._ts(due_at), due_kind, ts, case_id, version)
+        )
         if cur.rowcount != 1:
             raise RuntimeError(f"floor: case {case_id} changed under us")
-        cur.execute(self.ins_event, (case_id, seq, event, from_state, to_state,
-                                     EVENT_ROLE[event], actor_id, "bench", ts, EVENT_JSON,
-                                     DUMMY_HASH, prev, DUMMY_HASH))
+        cur.execute(
+            self.ins_event,
+            (
+                case_id,
+                seq,
+                event,
+                from_state,
+                to_state,
+                EVENT_ROLE[event],
+                actor_id,
+                "bench",
+                ts,
+                EVENT_JSON,
+                DUMMY_HASH,
+                prev,
+                DUMMY_HASH,
+            ),
+        )
         recipient = EVENT_RECIPIENT[event]
-        cur.execute(self.ins_outbox, (f"case:{case_id}:{seq}:email:{recipient}", case_id, seq,
-                                      "email", recipient, event,
-                                      f'{{"case_id":{case_id},"seq":{seq},"event":"{event}",'
-                                      f'"state":"{to_state}"}}', "pending", 0, ts, ts))
+        cur.execute(
+            self.ins_outbox,
+            (
+                f"case:{case_id}:{seq}:email:{recipient}",
+                case_id,
+                seq,
+                "email",
+                recipient,
+                event,
+                f'{{"case_id":{case_id},"seq":{seq},"event":"{event}","state":"{to_state}"}}',
+                "pending",
+                0,
+                ts,
+                ts,
+            ),
+        )
         if self.sqlite:
             cur.execute("COMMIT")
         else:
@@ -355,25 +446,48 @@ class EngineRunner:
         self.net = net
         self.proc = get_procedure()
 
-    def plan(self, cases: list[tuple[int, Actor, list[str]]], events: list[str],
-             ) -> dict[tuple[int, str], tuple[Actor, dict[str, Any]]]:
-        actors = {"start_review": self.net.clerk, "request_info": self.net.examiner,
-                  "recognize": self.net.examiner}
-        return {(cid, ev): (actors.get(ev) or student,
-                            event_data(self.proc.events[ev], self.net, targets))
-                for cid, student, targets in cases for ev in set(events)}
+    def plan(
+        self,
+        cases: list[tuple[int, Actor, list[str]]],
+        events: list[str],
+    ) -> dict[tuple[int, str], tuple[Actor, dict[str, Any]]]:
+        actors = {
+            "start_review": self.net.clerk,
+            "request_info": self.net.examiner,
+            "recognize": self.net.examiner,
+        }
+        return {
+            (cid, ev): (
+                actors.get(ev) or student,
+                event_data(self.proc.events[ev], self.net, targets),
+            )
+            for cid, student, targets in cases
+            for ev in set(events)
+        }
 
     def __call__(self, case_id: int, event: str, actor: Actor, data: dict[str, Any]) -> None:
         with transaction(self.factory) as session:
-            fire(session, case_id, event, actor=actor, now=dt.datetime.now(UTC), data=data,
-                 channel="bench")
+            fire(
+                session,
+                case_id,
+                event,
+                actor=actor,
+                now=dt.datetime.now(UTC),
+                data=data,
+                channel="bench",
+            )
 
     def close(self) -> None:
         self.engine.dispose()
 
 
-def run_variant(variant: str, runner: Any, cases: list[tuple[int, Actor, list[str]]],
-                events: list[str], barrier: Any = None) -> tuple[float, float, array[float]]:
+def run_variant(
+    variant: str,
+    runner: Any,
+    cases: list[tuple[int, Actor, list[str]]],
+    events: list[str],
+    barrier: Any = None,
+) -> tuple[float, float, array[float]]:
     """Run the lifecycle round-robin over ``cases``; (start, end, latencies in seconds)."""
     lat: array[float] = array("d")
     clock = time.perf_counter
@@ -388,8 +502,11 @@ def run_variant(variant: str, runner: Any, cases: list[tuple[int, Actor, list[st
             runner(cid, ev, actor, data)
             lat.append(clock() - t)
     else:
-        steps2 = [(cid, ev, runner.actor_ids.get(EVENT_ROLE[ev], student.id))
-                  for ev in events for cid, student, _ in cases]
+        steps2 = [
+            (cid, ev, runner.actor_ids.get(EVENT_ROLE[ev], student.id))
+            for ev in events
+            for cid, student, _ in cases
+        ]
         if barrier is not None:
             barrier.wait()
         t0 = clock()
@@ -401,9 +518,11 @@ def run_variant(variant: str, runner: Any, cases: list[tuple[int, Actor, list[st
 
 
 def _worker(pipe: Any, barrier: Any, target: Target, net: Network) -> None:
-    runners: dict[str, Any] = {"engine": EngineRunner(target, net),
-                               "floor": Floor(target, net, naive=False),
-                               "naive": Floor(target, net, naive=True)}
+    runners: dict[str, Any] = {
+        "engine": EngineRunner(target, net),
+        "floor": Floor(target, net, naive=False),
+        "naive": Floor(target, net, naive=True),
+    }
     try:
         while True:
             task = pipe.recv()
@@ -441,23 +560,31 @@ def summarise(results: list[tuple[float, float, bytes, str | None]]) -> RepResul
         lat.frombytes(r[2])
     wall = max(r[1] for r in results) - min(r[0] for r in results)
     ordered = sorted(lat)
-    return RepResult(len(lat) / wall, ordered[len(ordered) // 2] * 1e3,
-                     ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3)
+    return RepResult(
+        len(lat) / wall,
+        ordered[len(ordered) // 2] * 1e3,
+        ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3,
+    )
 
 
 def median_rep(reps: list[RepResult]) -> RepResult:
     return sorted(reps, key=lambda r: r.tps)[len(reps) // 2]
 
 
-def run_config(target: Target, pools: Pools, processes: int, events: list[str],
-               ) -> dict[str, list[RepResult]]:
+def run_config(
+    target: Target,
+    pools: Pools,
+    processes: int,
+    events: list[str],
+) -> dict[str, list[RepResult]]:
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(processes)
     workers = []
     for _slot in range(processes):
         parent_end, child_end = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(child_end, barrier, target, pools.net),
-                           daemon=True)
+        proc = ctx.Process(
+            target=_worker, args=(child_end, barrier, target, pools.net), daemon=True
+        )
         proc.start()
         workers.append((proc, parent_end))
     out: dict[str, list[RepResult]] = {v: [] for v in VARIANTS}
@@ -475,30 +602,40 @@ def run_config(target: Target, pools: Pools, processes: int, events: list[str],
     return out
 
 
-def print_table(target: Target, processes: int, n_cases: int, events: list[str],
-                out: dict[str, list[RepResult]]) -> None:
+def print_table(
+    target: Target, processes: int, n_cases: int, events: list[str], out: dict[str, list[RepResult]]
+) -> None:
     def ratio(variant: str) -> float:
         # Per repetition, against the floor measured right next to it, then the median: on a
         # shared machine the load drifts between repetitions more than between neighbours.
-        return statistics.median(v.tps / f.tps for v, f in zip(out[variant], out["floor"],
-                                                               strict=True))
+        return statistics.median(
+            v.tps / f.tps for v, f in zip(out[variant], out["floor"], strict=True)
+        )
 
     per_run = n_cases * len(events)
-    print(f"\n{target.label} {target.version}, {processes} process{'es' * (processes > 1)}: "
-          f"{per_run} transitions per process per repetition ({n_cases} cases x "
-          f"{len(events)} events)")
-    print(f"  {'variant':<40}{'trans/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'/floor':>8}"
-          f"   repetitions (trans/s)")
+    print(
+        f"\n{target.label} {target.version}, {processes} process{'es' * (processes > 1)}: "
+        f"{per_run} transitions per process per repetition ({n_cases} cases x "
+        f"{len(events)} events)"
+    )
+    print(
+        f"  {'variant':<40}{'trans/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'/floor':>8}"
+        f"   repetitions (trans/s)"
+    )
     for variant in VARIANTS:
         med = median_rep(out[variant])
         reps = " / ".join(f"{r.tps:,.0f}" for r in out[variant])
-        print(f"  {LABELS[variant]:<40}{med.tps:>9,.0f}{med.p50_ms:>9.3f}{med.p99_ms:>9.3f}"
-              f"{ratio(variant):>8.2f}   {reps}")
+        print(
+            f"  {LABELS[variant]:<40}{med.tps:>9,.0f}{med.p50_ms:>9.3f}{med.p99_ms:>9.3f}"
+            f"{ratio(variant):>8.2f}   {reps}"
+        )
     goal = GOALS[target.kind]
-    print(f"  engine/floor = {ratio('engine'):.2f} (goal >= {goal:.2f}: "
-          f"{'met' if ratio('engine') >= goal else 'NOT met'}); issue's reference floor: "
-          f"{REFERENCE[(target.kind, processes)]} trans/s; load average now "
-          f"{os.getloadavg()[0]:.2f}")
+    print(
+        f"  engine/floor = {ratio('engine'):.2f} (goal >= {goal:.2f}: "
+        f"{'met' if ratio('engine') >= goal else 'NOT met'}); issue's reference floor: "
+        f"{REFERENCE[(target.kind, processes)]} trans/s; load average now "
+        f"{os.getloadavg()[0]:.2f}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -521,14 +658,18 @@ def machine_micro(quick: bool) -> None:
         machine.events["request_info"].trigger(model)
 
     n_static, n_naive = (2_000, 200) if quick else (20_000, 2_000)
-    static_us = statistics.median(t / (2 * n_static) * 1e6 for t in
-                                  timeit.repeat(static_pair, number=n_static, repeat=5))
-    naive_us = statistics.median(t / n_naive * 1e6 for t in
-                                 timeit.repeat(per_case, number=n_naive, repeat=5))
+    static_us = statistics.median(
+        t / (2 * n_static) * 1e6 for t in timeit.repeat(static_pair, number=n_static, repeat=5)
+    )
+    naive_us = statistics.median(
+        t / n_naive * 1e6 for t in timeit.repeat(per_case, number=n_naive, repeat=5)
+    )
     print("\nPure machine cost per event (timeit, median of 5):")
     print(f"  static machine: machine.events[name].trigger(obj)   {static_us:8.1f} us")
-    print(f"  Machine per case: construct + trigger               {naive_us:8.1f} us"
-          f"   ({naive_us / static_us:.0f}x)")
+    print(
+        f"  Machine per case: construct + trigger               {naive_us:8.1f} us"
+        f"   ({naive_us / static_us:.0f}x)"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -552,8 +693,12 @@ class StatementCounter:
         engine.dialect.do_ping = counting_ping  # type: ignore[method-assign,assignment]
 
     def _on_execute(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        found = re.match(r"\s*(BEGIN \w+|INSERT INTO \w+|UPDATE \w+|DELETE FROM \w+|"
-                         r"SELECT\s.*?\sFROM\s+\w+|\w+)", statement, re.S)
+        found = re.match(
+            r"\s*(BEGIN \w+|INSERT INTO \w+|UPDATE \w+|DELETE FROM \w+|"
+            r"SELECT\s.*?\sFROM\s+\w+|\w+)",
+            statement,
+            re.S,
+        )
         kind = found.group(1) if found else statement[:20]
         if kind.startswith("SELECT") and kind != "SELECT":
             kind = "SELECT " + kind.split()[-1]
@@ -565,10 +710,13 @@ class StatementCounter:
 
     def summary(self, n: int) -> str:
         total = sum(self.kinds.values())
-        parts = ", ".join(f"{k}" + (f" x{v / n:.2g}" if v != n else "")
-                          for k, v in self.kinds.items())
-        return (f"{total / n:.2f} statements per transition ({parts}) + COMMIT; "
-                f"pool pre-ping queries per transition: {self.pings / n:.2f}")
+        parts = ", ".join(
+            f"{k}" + (f" x{v / n:.2g}" if v != n else "") for k, v in self.kinds.items()
+        )
+        return (
+            f"{total / n:.2f} statements per transition ({parts}) + COMMIT; "
+            f"pool pre-ping queries per transition: {self.pings / n:.2f}"
+        )
 
 
 def count_statements(target: Target, pools: Pools, events: list[str]) -> None:
@@ -578,15 +726,22 @@ def count_statements(target: Target, pools: Pools, events: list[str]) -> None:
     runner.close()
     floor = "BEGIN IMMEDIATE, " if target.kind == "sqlite" else "BEGIN, "
     print(f"  engine sends: {counter.summary(len(lat))}")
-    print(f"  floor sends:  {floor}SELECT cases, UPDATE cases, INSERT case_events, "
-          "INSERT outbox, COMMIT")
+    print(
+        f"  floor sends:  {floor}SELECT cases, UPDATE cases, INSERT case_events, "
+        "INSERT outbox, COMMIT"
+    )
 
 
 def _cum(stats: pstats.Stats, file_end: str, *funcs: str, line: int | None = None) -> float:
     """Cumulative seconds of the functions ``funcs`` defined in a file ending ``file_end``."""
     raw: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
-    return float(sum(v[3] for (f, ln, fn), v in raw.items()
-                     if f.endswith(file_end) and fn in funcs and (line is None or ln == line)))
+    return float(
+        sum(
+            v[3]
+            for (f, ln, fn), v in raw.items()
+            if f.endswith(file_end) and fn in funcs and (line is None or ln == line)
+        )
+    )
 
 
 def profile_engine(target: Target, pools: Pools, events: list[str]) -> None:
@@ -605,37 +760,50 @@ def profile_engine(target: Target, pools: Pools, events: list[str]) -> None:
     # charged to whatever function happened to run. Waiting for the server is not CPU time.
     profiler = cProfile.Profile(time.process_time)
     profiler.enable()
-    _, _, lat = run_variant("engine", runner, measured[len(measured) // 2:], events)
+    _, _, lat = run_variant("engine", runner, measured[len(measured) // 2 :], events)
     profiler.disable()
     runner.close()
     n = len(lat)
     stats = pstats.Stats(profiler)
     total = _cum(stats, "bench/transitions.py", "__call__")
     sqlite = target.kind == "sqlite"
-    driver = (_cum(stats, "~", "<method 'execute' of 'sqlite3.Cursor' objects>",
-                   "<method 'commit' of 'sqlite3.Connection' objects>") if sqlite else
-              _cum(stats, "psycopg/cursor.py", "execute")
-              + _cum(stats, "psycopg/connection.py", "commit"))
+    driver = (
+        _cum(
+            stats,
+            "~",
+            "<method 'execute' of 'sqlite3.Cursor' objects>",
+            "<method 'commit' of 'sqlite3.Connection' objects>",
+        )
+        if sqlite
+        else _cum(stats, "psycopg/cursor.py", "execute")
+        + _cum(stats, "psycopg/connection.py", "commit")
+    )
     fire_t = _cum(stats, "workflow/engine.py", "fire")
     rows = [
         ("whole transition (session, fire, commit)", total),
         ("  fire()", fire_t),
         ("    _load: build + run the SELECT", _cum(stats, "workflow/engine.py", "_load")),
         ("    guards", _cum(stats, "workflow/guards.py", *GUARDS)),
-        ("    static machine trigger", _cum(stats, "transitions/core.py", "trigger",
-                                            line=_event_trigger_line())),
+        (
+            "    static machine trigger",
+            _cum(stats, "transitions/core.py", "trigger", line=_event_trigger_line()),
+        ),
         ("    next_clocks", _cum(stats, "workflow/deadlines.py", "next_clocks")),
         ("    _append: hash + all writes", _cum(stats, "workflow/engine.py", "_append")),
         ("      of which _replan (reminder rows)", _cum(stats, "workflow/engine.py", "_replan")),
-        ("      of which building .values() statements", _cum(stats, "sqlalchemy/sql/dml.py",
-                                                                "values")),
+        (
+            "      of which building .values() statements",
+            _cum(stats, "sqlalchemy/sql/dml.py", "values"),
+        ),
         ("  Session: begin/commit/close around fire", total - fire_t),
         ("all Session.execute calls", _cum(stats, "sqlalchemy/orm/session.py", "execute")),
         ("CPU inside the DB driver (execute+commit)", driver),
     ]
-    print(f"\nProfile of the engine on {target.label}, 1 process (this one). Without the "
-          f"profiler: {1e3 * sum(plain) / len(plain):.2f} ms wall, {1e3 * cpu_plain:.2f} ms CPU "
-          f"per transition; then {n} transitions under cProfile (CPU time):")
+    print(
+        f"\nProfile of the engine on {target.label}, 1 process (this one). Without the "
+        f"profiler: {1e3 * sum(plain) / len(plain):.2f} ms wall, {1e3 * cpu_plain:.2f} ms CPU "
+        f"per transition; then {n} transitions under cProfile (CPU time):"
+    )
     print(f"  sent: {counter.summary(n)}")
     print(f"  {'where the CPU time goes (cumulative)':<48}{'ms/trans':>9}{'share':>7}")
     for label, seconds in rows:
@@ -643,8 +811,11 @@ def profile_engine(target: Target, pools: Pools, events: list[str]) -> None:
     buf = io.StringIO()
     stats.stream = buf  # type: ignore[attr-defined]
     stats.strip_dirs().sort_stats("tottime").print_stats(18)
-    keep = [ln for ln in buf.getvalue().splitlines()
-            if ln.strip() and not ln.startswith(("   Ordered", "   List reduced"))]
+    keep = [
+        ln
+        for ln in buf.getvalue().splitlines()
+        if ln.strip() and not ln.startswith(("   Ordered", "   List reduced"))
+    ]
     print("  top functions by own time:")
     print("\n".join("  " + ln for ln in keep[1:]))
 
@@ -669,14 +840,20 @@ def machine_info(targets: list[Target]) -> None:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print("Recog transition benchmark")
-    print(f"  python {platform.python_version()} ({platform.python_implementation()}), "
-          f"{platform.system()} {platform.release()}, {cores} cores usable ({os.cpu_count()} "
-          f"online), {cpu}")
-    print(f"  sqlite {sqlite3.sqlite_version}, transitions {version('transitions')}, "
-          f"SQLAlchemy {sqlalchemy.__version__}, psycopg {psycopg.__version__}")
+    print(
+        f"  python {platform.python_version()} ({platform.python_implementation()}), "
+        f"{platform.system()} {platform.release()}, {cores} cores usable ({os.cpu_count()} "
+        f"online), {cpu}"
+    )
+    print(
+        f"  sqlite {sqlite3.sqlite_version}, transitions {version('transitions')}, "
+        f"SQLAlchemy {sqlalchemy.__version__}, psycopg {psycopg.__version__}"
+    )
     load = os.getloadavg()
-    print(f"  load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (the machine may "
-          "be shared; see the per-table load)")
+    print(
+        f"  load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (the machine may "
+        "be shared; see the per-table load)"
+    )
     for t in targets:
         if t.kind == "postgresql":
             print(f"  PostgreSQL {t.version} at {t.raw.split('@')[-1]}")
@@ -684,19 +861,33 @@ def machine_info(targets: list[Target]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=None,
-                        help="cases per process and repetition (default 20; --quick: 6)")
-    parser.add_argument("--cycles", type=int, default=None,
-                        help="request_info/provide_info pairs per case (default 8; --quick: 3)")
-    parser.add_argument("--engines", default="sqlite,postgresql",
-                        help="comma-separated: sqlite, postgresql")
+    parser.add_argument(
+        "--cases",
+        type=int,
+        default=None,
+        help="cases per process and repetition (default 20; --quick: 6)",
+    )
+    parser.add_argument(
+        "--cycles",
+        type=int,
+        default=None,
+        help="request_info/provide_info pairs per case (default 8; --quick: 3)",
+    )
+    parser.add_argument(
+        "--engines", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql"
+    )
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
-    parser.add_argument("--profile", action="store_true",
-                        help="also print a cProfile of the engine's fire path per database")
-    parser.add_argument("--pg-url", default=os.environ.get("RECOG_BENCH_PG_URL",
-                                                           DEFAULT_PG_ADMIN),
-                        help=f"libpq URL of a database to connect to for CREATE/DROP "
-                             f"DATABASE {PG_DB} (default {DEFAULT_PG_ADMIN})")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also print a cProfile of the engine's fire path per database",
+    )
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("RECOG_BENCH_PG_URL", DEFAULT_PG_ADMIN),
+        help=f"libpq URL of a database to connect to for CREATE/DROP "
+        f"DATABASE {PG_DB} (default {DEFAULT_PG_ADMIN})",
+    )
     args = parser.parse_args()
     n_cases = args.cases or (6 if args.quick else 20)
     cycles = args.cycles if args.cycles is not None else (3 if args.quick else 8)
@@ -718,13 +909,17 @@ def main() -> None:
                 print(f"PostgreSQL not reachable at {args.pg_url} ({exc}); skipped")
         machine_info(targets)
         print(f"  command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-        print(f"  lifecycle per case: start_review, {cycles} x (request_info, provide_info), "
-              f"recognize = {len(events)} transitions; {REPS} repetitions, median shown")
+        print(
+            f"  lifecycle per case: start_review, {cycles} x (request_info, provide_info), "
+            f"recognize = {len(events)} transitions; {REPS} repetitions, median shown"
+        )
         machine_micro(args.quick)
         for target in targets:
             pools = prepare(target, n_cases, extra_groups=2 if args.profile else 0)
-            print(f"\n[{target.label}: prepared {pools.created} cases through create_case and "
-                  f"{pools.copied} row copies in {pools.seconds:.0f} s (not measured)]")
+            print(
+                f"\n[{target.label}: prepared {pools.created} cases through create_case and "
+                f"{pools.copied} row copies in {pools.seconds:.0f} s (not measured)]"
+            )
             count_statements(target, pools, events)
             for processes in (1, 2):
                 out = run_config(target, pools, processes, events)

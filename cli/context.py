@@ -79,17 +79,27 @@ def resolve_actor(session: Session, name: str | None, case_id: int | None = None
     if name == Role.STUDENT.value:
         if case_id is None:
             fail("--actor student needs a case")
-        row = session.execute(select(Case.student_id, Case.institution_id)
-                              .where(Case.id == case_id)).first()
+        row = session.execute(
+            select(Case.student_id, Case.institution_id).where(Case.id == case_id)
+        ).first()
         if row is None:
             raise NotFound(f"case {case_id} not found")
-        return Actor(role=Role.STUDENT, id=row.student_id, institution_id=row.institution_id,
-                     label=f"student#{row.student_id}")
+        return Actor(
+            role=Role.STUDENT,
+            id=row.student_id,
+            institution_id=row.institution_id,
+            label=f"student#{row.student_id}",
+        )
     user = session.execute(select(User).where(User.username == name)).scalar()
     if user is None or not user.active:
         raise NotFound(f"there is no active user {name!r} (add one: recog user add)")
-    return Actor(role=Role(user.role), id=user.id, institution_id=user.institution_id,
-                 programme_ids=frozenset(p.id for p in user.programmes), label=user.username)
+    return Actor(
+        role=Role(user.role),
+        id=user.id,
+        institution_id=user.institution_id,
+        programme_ids=frozenset(p.id for p in user.programmes),
+        label=user.username,
+    )
 
 
 def local(instant: dt.datetime | None) -> str:

@@ -98,11 +98,16 @@ def convert_command(
         _show(result)
         _show(by_table)
         difference = "-" if both.difference is None else str(both.difference)
-        verdict = ("DIFFER by 0.3 or more: look at both before choosing" if both.differs
-                   else "agree within 0.3")
-        Console(highlight=False).print(f"Side by side: {result.grade} (Bavarian) and "
-                                       f"{by_table.grade} (percentile), difference "
-                                       f"{difference}: {verdict}")
+        verdict = (
+            "DIFFER by 0.3 or more: look at both before choosing"
+            if both.differs
+            else "agree within 0.3"
+        )
+        Console(highlight=False).print(
+            f"Side by side: {result.grade} (Bavarian) and "
+            f"{by_table.grade} (percentile), difference "
+            f"{difference}: {verdict}"
+        )
         return
     shown = by_table or result
     assert shown is not None
@@ -118,8 +123,10 @@ def _by_tables(grade: str, ids: str, scheme: str | None) -> Conversion:
 
     parts = [part.strip() for part in ids.split(",")]
     if len(parts) != 2 or not all(part.isdigit() for part in parts):
-        raise ValidationFailed("--percentile takes the ids of a partner table and a home "
-                               "distribution: --percentile PARTNER_ID,HOME_ID")
+        raise ValidationFailed(
+            "--percentile takes the ids of a partner table and a home "
+            "distribution: --percentile PARTNER_ID,HOME_ID"
+        )
     with unit_of_work() as s:
         partner = get_table(s, int(parts[0]), kind="partner")
         home = get_table(s, int(parts[1]), kind="home")
@@ -169,16 +176,17 @@ def table_import(
         fail(f"{file}: no such file")
     with unit_of_work() as s:
         summary = import_file(s, file, now=now())
-    console.print(f"{file.name}: {summary.created} tables created, {summary.updated} "
-                  f"replaced, {summary.unchanged} unchanged")
+    console.print(
+        f"{file.name}: {summary.created} tables created, {summary.updated} "
+        f"replaced, {summary.unchanged} unchanged"
+    )
 
 
 @table_app.command("list")
 def table_list(
     kind: Annotated[str | None, typer.Option(help="partner or home.")] = None,
     institution: Annotated[str | None, typer.Option(help="Institution code.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-    = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List the stored grading tables, the most recent reference year first."""
     from cli.context import console, print_json, unit_of_work
@@ -190,13 +198,19 @@ def table_list(
         print_json(rows)
         return
     table = Table()
-    for column in ("id", "kind", "institution", "scheme", "group", "year", "source",
-                   "grades (%)"):
+    for column in ("id", "kind", "institution", "scheme", "group", "year", "source", "grades (%)"):
         table.add_column(column)
     for row in rows:
-        table.add_row(str(row["id"]), row["kind"], row["institution"],
-                      row["scheme"] if row["kind"] == "partner" else "", row["scope_label"],
-                      str(row["reference_year"]), row["source"], row["shares"])
+        table.add_row(
+            str(row["id"]),
+            row["kind"],
+            row["institution"],
+            row["scheme"] if row["kind"] == "partner" else "",
+            row["scope_label"],
+            str(row["reference_year"]),
+            row["source"],
+            row["shares"],
+        )
     console.print(table)
     if not rows:
         console.print("(none)")

@@ -32,8 +32,12 @@ from workflow.cases import assign_examiner, attach_document, open_case, set_targ
 from workflow.documents import FileStore
 from workflow.engine import fire
 
-app = typer.Typer(name="recog", no_args_is_help=True, add_completion=False,
-                  help="Recog: recognition of achievements from partner universities.")
+app = typer.Typer(
+    name="recog",
+    no_args_is_help=True,
+    add_completion=False,
+    help="Recog: recognition of achievements from partner universities.",
+)
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
 case_app = typer.Typer(no_args_is_help=True, help="Open, move and inspect cases.")
 catalog_app = typer.Typer(no_args_is_help=True, help="The partner course catalogue.")
@@ -46,20 +50,35 @@ outbox_app = typer.Typer(no_args_is_help=True, help="Notifications waiting, sent
 transcript_app = typer.Typer(no_args_is_help=True, help="Transcripts of records (ELMO, EWP).")
 precedents_app = typer.Typer(no_args_is_help=True, help="The office's past decisions.")
 cohort_app = typer.Typer(no_args_is_help=True, help="One decision for a whole cohort.")
-for sub, name in [(db_app, "db"), (case_app, "case"), (catalog_app, "catalog"),
-                  (modules_app, "modules"), (user_app, "user"), (inst_app, "institution"),
-                  (audit_app, "audit"), (workflow_app, "workflow"), (outbox_app, "outbox"),
-                  (transcript_app, "transcript"), (precedents_app, "precedents"),
-                  (cohort_app, "cohort")]:
+for sub, name in [
+    (db_app, "db"),
+    (case_app, "case"),
+    (catalog_app, "catalog"),
+    (modules_app, "modules"),
+    (user_app, "user"),
+    (inst_app, "institution"),
+    (audit_app, "audit"),
+    (workflow_app, "workflow"),
+    (outbox_app, "outbox"),
+    (transcript_app, "transcript"),
+    (precedents_app, "precedents"),
+    (cohort_app, "cohort"),
+]:
     app.add_typer(sub, name=name)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-ActorOpt = Annotated[str | None, typer.Option(
-    "--actor", envvar="RECOG_ACTOR",
-    help="Who acts: an office user name, 'student' (the case's student), 'import' or 'timer'.")]
+ActorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--actor",
+        envvar="RECOG_ACTOR",
+        help="Who acts: an office user name, 'student' (the case's student), 'import' or 'timer'.",
+    ),
+]
 
 
 # --- database --------------------------------------------------------------------------------
+
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
@@ -77,6 +96,7 @@ def db_upgrade() -> None:
 
 # --- institutions, users, catalogue, modules ---------------------------------------------------
 
+
 @inst_app.command("add")
 def institution_add(
     code: Annotated[str, typer.Argument(help="SCHAC code, e.g. uni-musterstadt.de")],
@@ -89,38 +109,57 @@ def institution_add(
 ) -> None:
     """Add a home or partner institution."""
     with unit_of_work() as s:
-        inst = catalog.add_institution(s, code=code, name=name, country=country, kind=kind,
-                                       erasmus_code=erasmus, timezone=timezone,
-                                       office_email=email)
+        inst = catalog.add_institution(
+            s,
+            code=code,
+            name=name,
+            country=country,
+            kind=kind,
+            erasmus_code=erasmus,
+            timezone=timezone,
+            office_email=email,
+        )
     console.print(f"added {inst.kind} institution {inst.code} (id {inst.id})")
 
 
 @inst_app.command("set")
 def institution_set(
     code: Annotated[str, typer.Argument(help="SCHAC code of a home institution.")],
-    student_passwords: Annotated[bool | None, typer.Option(
-        "--student-passwords/--no-student-passwords",
-        help="Let students sign in with a password they set on their status page (besides "
-             "the status link); turning it off deletes the passwords they set.")] = None,
+    student_passwords: Annotated[
+        bool | None,
+        typer.Option(
+            "--student-passwords/--no-student-passwords",
+            help="Let students sign in with a password they set on their status page (besides "
+            "the status link); turning it off deletes the passwords they set.",
+        ),
+    ] = None,
 ) -> None:
     """Change an institution's settings."""
     if student_passwords is None:
         fail("nothing to change; give --student-passwords or --no-student-passwords")
     with unit_of_work() as s:
         inst = catalog.allow_student_passwords(s, code, bool(student_passwords))
-    console.print(f"{inst.code}: student passwords "
-                  f"{'enabled' if inst.student_passwords else 'disabled'}")
+    console.print(
+        f"{inst.code}: student passwords {'enabled' if inst.student_passwords else 'disabled'}"
+    )
 
 
 @inst_app.command("list")
 def institution_list(as_json: JsonOpt = False) -> None:
     """List institutions."""
     with unit_of_work() as s:
-        rows = [{"id": i.id, "code": i.code, "name": i.name, "country": i.country,
-                 "kind": i.kind, "erasmus_code": i.erasmus_code,
-                 "student_passwords": i.student_passwords}
-                for i in s.scalars(select(Institution).order_by(Institution.kind,
-                                                                Institution.code))]
+        rows = [
+            {
+                "id": i.id,
+                "code": i.code,
+                "name": i.name,
+                "country": i.country,
+                "kind": i.kind,
+                "erasmus_code": i.erasmus_code,
+                "student_passwords": i.student_passwords,
+            }
+            for i in s.scalars(select(Institution).order_by(Institution.kind, Institution.code))
+        ]
     if as_json:
         print_json(rows)
         return
@@ -130,9 +169,16 @@ def institution_list(as_json: JsonOpt = False) -> None:
 def _progress_import(kind: str, file: Path) -> None:
     if not file.is_file():
         fail(f"{file}: no such file")
-    with unit_of_work() as s, Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                                       MofNCompleteColumn(), console=ctx.err_console,
-                                       transient=True) as bar:
+    with (
+        unit_of_work() as s,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=ctx.err_console,
+            transient=True,
+        ) as bar,
+    ):
         task = bar.add_task(f"importing {file.name}", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -150,18 +196,34 @@ def catalog_import(file: Annotated[Path, typer.Argument(help="CSV or JSON file."
 
 
 @catalog_app.command("list")
-def catalog_list(term: Annotated[str | None, typer.Option()] = None,
-                 as_json: JsonOpt = False) -> None:
+def catalog_list(
+    term: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False
+) -> None:
     """List the catalogue."""
     with unit_of_work() as s:
-        query = (select(Offering, Institution.code).join(Institution)
-                 .order_by(Offering.term, Institution.code, Offering.code))
+        query = (
+            select(Offering, Institution.code)
+            .join(Institution)
+            .order_by(Offering.term, Institution.code, Offering.code)
+        )
         if term:
             query = query.where(Offering.term == term)
-        rows = [{"id": o.id, "partner": code, "code": o.code, "term": o.term, "title": o.title,
-                 "ects": str(o.ects), "eqf_level": o.eqf_level, "language": o.language,
-                 "start_date": o.start_date, "exam_date": o.exam_date, "status": o.status}
-                for o, code in s.execute(query)]
+        rows = [
+            {
+                "id": o.id,
+                "partner": code,
+                "code": o.code,
+                "term": o.term,
+                "title": o.title,
+                "ects": str(o.ects),
+                "eqf_level": o.eqf_level,
+                "language": o.language,
+                "start_date": o.start_date,
+                "exam_date": o.exam_date,
+                "status": o.status,
+            }
+            for o, code in s.execute(query)
+        ]
     if as_json:
         print_json(rows)
         return
@@ -179,21 +241,30 @@ def user_add(
     name: Annotated[str, typer.Argument(help="User name (login).")],
     role: Annotated[str, typer.Option(help="clerk, examiner, board or admin.")],
     institution: Annotated[str, typer.Option(help="SCHAC code of the home institution.")],
-    programme: Annotated[list[str] | None, typer.Option(
-        help="Programme code an examiner examines (repeatable).")] = None,
+    programme: Annotated[
+        list[str] | None, typer.Option(help="Programme code an examiner examines (repeatable).")
+    ] = None,
     display_name: Annotated[str | None, typer.Option(help="Full name.")] = None,
     email: Annotated[str | None, typer.Option()] = None,
     language: Annotated[str, typer.Option(help="de or en.")] = "de",
 ) -> None:
     """Add an office user."""
     with unit_of_work() as s:
-        user = catalog.add_user(s, username=name, role=role, institution=institution,
-                                display_name=display_name, email=email,
-                                programmes=programme or [], language=language)
+        user = catalog.add_user(
+            s,
+            username=name,
+            role=role,
+            institution=institution,
+            display_name=display_name,
+            email=email,
+            programmes=programme or [],
+            language=language,
+        )
     console.print(f"added {user.role} {user.username} (id {user.id})")
 
 
 # --- cases -----------------------------------------------------------------------------------
+
 
 def _parse_data(pairs: list[str], data_file: Path | None) -> dict[str, Any]:
     data: dict[str, Any] = {}
@@ -236,8 +307,11 @@ def _find_offering(s: Any, course: str, term: str | None, partner: str | None) -
         query = query.where(Institution.code == partner)
     found = list(s.scalars(query.limit(5)))
     if not found:
-        fail(f"no course offering {course}" + (f" in term {term}" if term else "")
-             + (f" at {partner}" if partner else ""))
+        fail(
+            f"no course offering {course}"
+            + (f" in term {term}" if term else "")
+            + (f" at {partner}" if partner else "")
+        )
     if len(found) > 1:
         fail(f"course code {course} is ambiguous; add --term and/or --partner")
     return found[0]
@@ -247,16 +321,15 @@ def _find_offering(s: Any, course: str, term: str | None, partner: str | None) -
 def case_open(
     student: Annotated[str, typer.Option(help="The student's matriculation number.")],
     course: Annotated[str, typer.Option(help="The partner course code.")],
-    term: Annotated[str | None, typer.Option(help="The term, if the code is offered often.")
-                    ] = None,
+    term: Annotated[
+        str | None, typer.Option(help="The term, if the code is offered often.")
+    ] = None,
     partner: Annotated[str | None, typer.Option(help="The partner's SCHAC code.")] = None,
-    target: Annotated[list[str] | None, typer.Option(help="Home module code (repeatable).")
-                      ] = None,
+    target: Annotated[list[str] | None, typer.Option(help="Home module code (repeatable).")] = None,
     name: Annotated[str | None, typer.Option(help="Name, for a new student.")] = None,
     email: Annotated[str | None, typer.Option(help="E-mail, for a new student.")] = None,
     language: Annotated[str, typer.Option(help="de or en, for a new student.")] = "de",
-    institution: Annotated[str | None, typer.Option(help="Home institution (SCHAC code).")
-                           ] = None,
+    institution: Annotated[str | None, typer.Option(help="Home institution (SCHAC code).")] = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -271,24 +344,47 @@ def case_open(
         if home_id is None:
             fail("say which home institution: --institution CODE")
         stud = catalog.find_or_create_student(
-            s, home_id, matriculation_number=student, name=name, email=email,
-            preferred_language=language)
+            s,
+            home_id,
+            matriculation_number=student,
+            name=name,
+            email=email,
+            preferred_language=language,
+        )
         offering = _find_offering(s, course, term, partner)
         module_ids = []
         for code in target or []:
-            mid = s.execute(select(Module.id).join(Programme).where(
-                Module.code == code, Programme.institution_id == home_id)).scalar()
+            mid = s.execute(
+                select(Module.id)
+                .join(Programme)
+                .where(Module.code == code, Programme.institution_id == home_id)
+            ).scalar()
             if mid is None:
                 fail(f"unknown home module {code}")
             module_ids.append(mid)
-        fired = open_case(s, student_id=stud.id, offering_id=offering.id, actor=who,
-                          now=ctx.now(), target_module_ids=module_ids, channel="cli")
+        fired = open_case(
+            s,
+            student_id=stud.id,
+            offering_id=offering.id,
+            actor=who,
+            now=ctx.now(),
+            target_module_ids=module_ids,
+            channel="cli",
+        )
     if as_json:
-        print_json({"id": fired.case_id, "state": fired.to_state, "due_at": fired.due_at,
-                    "due_kind": fired.due_kind})
+        print_json(
+            {
+                "id": fired.case_id,
+                "state": fired.to_state,
+                "due_at": fired.due_at,
+                "due_kind": fired.due_kind,
+            }
+        )
         return
-    console.print(f"opened case {fired.case_id} ({fired.to_state}); next deadline: "
-                  f"{fired.due_kind or '-'} {local(fired.due_at)}")
+    console.print(
+        f"opened case {fired.case_id} ({fired.to_state}); next deadline: "
+        f"{fired.due_kind or '-'} {local(fired.due_at)}"
+    )
 
 
 @case_app.command("fire")
@@ -296,27 +392,51 @@ def case_fire(
     case: Annotated[int, typer.Argument(help="Case number.")],
     event: Annotated[str, typer.Argument(help="Event name (see: recog workflow show).")],
     actor: ActorOpt = None,
-    data: Annotated[list[str] | None, typer.Option(
-        "--data", help="key=value (repeatable; a.b=value nests; JSON values allowed).")] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data", help="key=value (repeatable; a.b=value nests; JSON values allowed)."
+        ),
+    ] = None,
     data_file: Annotated[Path | None, typer.Option(help="A JSON object with the data.")] = None,
-    version: Annotated[int | None, typer.Option(
-        help="Only act if the case is still at this version.")] = None,
+    version: Annotated[
+        int | None, typer.Option(help="Only act if the case is still at this version.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fire an event on a case."""
     payload = _parse_data(data or [], data_file)
     with unit_of_work() as s:
         who = resolve_actor(s, actor, case)
-        fired = fire(s, case, event, actor=who, now=ctx.now(), data=payload, channel="cli",
-                     expected_version=version)
+        fired = fire(
+            s,
+            case,
+            event,
+            actor=who,
+            now=ctx.now(),
+            data=payload,
+            channel="cli",
+            expected_version=version,
+        )
     if as_json:
-        print_json({"case": fired.case_id, "seq": fired.seq, "event": fired.event,
-                    "from": fired.from_state, "to": fired.to_state, "due_at": fired.due_at,
-                    "due_kind": fired.due_kind, "notifications": len(fired.outbox)})
+        print_json(
+            {
+                "case": fired.case_id,
+                "seq": fired.seq,
+                "event": fired.event,
+                "from": fired.from_state,
+                "to": fired.to_state,
+                "due_at": fired.due_at,
+                "due_kind": fired.due_kind,
+                "notifications": len(fired.outbox),
+            }
+        )
         return
-    console.print(f"case {fired.case_id}: {fired.event}: {fired.from_state} -> "
-                  f"{fired.to_state}; next deadline: {fired.due_kind or '-'} "
-                  f"{local(fired.due_at)}; {len(fired.outbox)} notification(s) queued")
+    console.print(
+        f"case {fired.case_id}: {fired.event}: {fired.from_state} -> "
+        f"{fired.to_state}; next deadline: {fired.due_kind or '-'} "
+        f"{local(fired.due_at)}; {len(fired.outbox)} notification(s) queued"
+    )
 
 
 @case_app.command("assign")
@@ -329,8 +449,11 @@ def case_assign(case: int, examiner: str, actor: ActorOpt = None) -> None:
 
 
 @case_app.command("target")
-def case_target(case: int, modules: Annotated[list[str], typer.Argument(help="Module codes.")],
-                actor: ActorOpt = None) -> None:
+def case_target(
+    case: int,
+    modules: Annotated[list[str], typer.Argument(help="Module codes.")],
+    actor: ActorOpt = None,
+) -> None:
     """Set the home module(s) a case should be credited to."""
     with unit_of_work() as s:
         who = resolve_actor(s, actor, case)
@@ -342,8 +465,9 @@ def case_target(case: int, modules: Annotated[list[str], typer.Argument(help="Mo
 def case_attach(
     case: int,
     file: Annotated[Path, typer.Argument(help="The document (PDF, XML, ...).")],
-    kind: Annotated[str, typer.Option(help="transcript, evidence, notice or correspondence.")
-                    ] = "transcript",
+    kind: Annotated[
+        str, typer.Option(help="transcript, evidence, notice or correspondence.")
+    ] = "transcript",
     actor: ActorOpt = None,
 ) -> None:
     """Attach a document to a case (stored by its SHA-256 under the data directory)."""
@@ -351,13 +475,22 @@ def case_attach(
         fail(f"{file}: no such file")
     content = file.read_bytes()
     media = {".pdf": "application/pdf", ".xml": "application/xml"}.get(
-        file.suffix.lower(), "application/octet-stream")
+        file.suffix.lower(), "application/octet-stream"
+    )
     with unit_of_work() as s:
         who = resolve_actor(s, actor, case)
-        doc_id, _ = attach_document(s, case, content=content, filename=file.name,
-                                    media_type=media, kind=kind,
-                                    store=FileStore(ctx.settings().documents_dir), actor=who,
-                                    now=ctx.now(), channel="cli")
+        doc_id, _ = attach_document(
+            s,
+            case,
+            content=content,
+            filename=file.name,
+            media_type=media,
+            kind=kind,
+            store=FileStore(ctx.settings().documents_dir),
+            actor=who,
+            now=ctx.now(),
+            channel="cli",
+        )
     console.print(f"case {case}: document {doc_id} ({kind}, {len(content)} bytes) attached")
 
 
@@ -379,12 +512,17 @@ def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> No
     dl = detail["deadline"]
     late = f" [bold red]({dl['overdue_days']} days overdue)[/]" if dl["overdue_days"] else ""
     course = detail["course"]
-    console.print(f"[bold]Case {detail['id']}[/]  {detail['state_label']} "
-                  f"([cyan]{detail['state']}[/], version {detail['version']})")
-    console.print(f"Student:   {detail['student']['name']} "
-                  f"({detail['student']['matriculation_number']})")
-    console.print(f"Course:    {course['partner_name']}: {course['code']} {course['title']} "
-                  f"({course['term']}, {course['ects']} ECTS, EQF {course['eqf_level']})")
+    console.print(
+        f"[bold]Case {detail['id']}[/]  {detail['state_label']} "
+        f"([cyan]{detail['state']}[/], version {detail['version']})"
+    )
+    console.print(
+        f"Student:   {detail['student']['name']} ({detail['student']['matriculation_number']})"
+    )
+    console.print(
+        f"Course:    {course['partner_name']}: {course['code']} {course['title']} "
+        f"({course['term']}, {course['ects']} ECTS, EQF {course['eqf_level']})"
+    )
     targets = ", ".join(f"{t['code']} {t['title']}" for t in detail["targets"]) or "-"
     console.print(f"Targets:   {targets}")
     console.print(f"Examiner:  {detail['examiner'] or '-'}")
@@ -395,25 +533,38 @@ def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> No
     if shown:
         for method, name in (("bavarian", "Bavarian"), ("percentile", "Percentile")):
             value = shown[method]
-            console.print(f"{name + ':':<10} " + (
-                f"{shown['original']} ({shown['scheme']}) -> {value['grade']}" if value
-                else f"not available: {shown['errors'].get(method, '-')}"), markup=False)
+            console.print(
+                f"{name + ':':<10} "
+                + (
+                    f"{shown['original']} ({shown['scheme']}) -> {value['grade']}"
+                    if value
+                    else f"not available: {shown['errors'].get(method, '-')}"
+                ),
+                markup=False,
+            )
         if shown["difference"] is not None:
-            console.print(f"Flag:      the two conversions differ by {shown['difference']}"
-                          if shown["differs"] else "Flag:      the two conversions agree "
-                          "within 0.3")
+            console.print(
+                f"Flag:      the two conversions differ by {shown['difference']}"
+                if shown["differs"]
+                else "Flag:      the two conversions agree within 0.3"
+            )
     if detail["decision"]:
         console.print(f"Decision:  {json.dumps(detail['decision'], ensure_ascii=False)}")
     for doc in detail["documents"]:
-        console.print(f"Document:  #{doc['id']} {doc['kind']} {doc['filename']} "
-                      f"({doc['size']} bytes)")
+        console.print(
+            f"Document:  #{doc['id']} {doc['kind']} {doc['filename']} ({doc['size']} bytes)"
+        )
     for p in detail["precedents"]["valid"]:
-        console.print(f"Precedent: case {p['case']}: {p['module']} {p['outcome']}"
-                      + (f" ({p['grade']})" if p["grade"] else "")
-                      + f", {p['decided_at']:%Y-%m-%d}")
+        console.print(
+            f"Precedent: case {p['case']}: {p['module']} {p['outcome']}"
+            + (f" ({p['grade']})" if p["grade"] else "")
+            + f", {p['decided_at']:%Y-%m-%d}"
+        )
     for module_code, p in detail["precedents"]["suggestion"].items():
-        console.print(f"Suggested: {module_code}: {p['outcome']}"
-                      + (f" with grade {p['grade']}" if p["grade"] else ""))
+        console.print(
+            f"Suggested: {module_code}: {p['outcome']}"
+            + (f" with grade {p['grade']}" if p["grade"] else "")
+        )
     nxt = ", ".join(f"{e['event']} ({'/'.join(e['actors'])})" for e in detail["next_events"])
     console.print(f"Next:      {nxt or 'nothing: the case is final'}")
 
@@ -429,20 +580,26 @@ def _conversions(s: Any, detail: dict[str, Any]) -> dict[str, Any] | None:
         return None
     tables = tables_for_case(s, detail["id"])
     by_formula, by_table, both, errors = side_by_side(
-        str(grade), str(scheme), ctx.settings().grade_rounding, tables)
-    return {"original": str(grade), "scheme": str(scheme),
-            "bavarian": by_formula.to_dict() if by_formula else None,
-            "percentile": by_table.to_dict() if by_table else None,
-            "tables": tables.to_dict(), "errors": errors,
-            "difference": str(both.difference) if both and both.difference is not None
-            else None, "differs": bool(both and both.differs)}
+        str(grade), str(scheme), ctx.settings().grade_rounding, tables
+    )
+    return {
+        "original": str(grade),
+        "scheme": str(scheme),
+        "bavarian": by_formula.to_dict() if by_formula else None,
+        "percentile": by_table.to_dict() if by_table else None,
+        "tables": tables.to_dict(),
+        "errors": errors,
+        "difference": str(both.difference) if both and both.difference is not None else None,
+        "differs": bool(both and both.differs),
+    }
 
 
 @case_app.command("export")
 def case_export(
     case: int,
-    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of "
-                                             "standard output.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write to this file instead of standard output.")
+    ] = None,
     actor: ActorOpt = None,
 ) -> None:
     """Export a case's decision as ELMO v2.0 (resultOfRecognition), with its notice."""
@@ -451,8 +608,11 @@ def case_export(
 
     with unit_of_work() as s:
         queries.case_detail(s, case, actor=_viewer(s, actor, case), now=ctx.now())  # may see?
-        document = export_decision(**export_inputs(
-            s, case, settings=ctx.settings(), store=FileStore(ctx.settings().documents_dir)))
+        document = export_decision(
+            **export_inputs(
+                s, case, settings=ctx.settings(), store=FileStore(ctx.settings().documents_dir)
+            )
+        )
     if out is None:
         sys.stdout.buffer.write(document)
     else:
@@ -463,8 +623,7 @@ def case_export(
 @case_app.command("list")
 def case_list(
     state: Annotated[str | None, typer.Option(help="Only cases in this state.")] = None,
-    overdue: Annotated[bool, typer.Option("--overdue", help="Only cases past a deadline.")
-                       ] = False,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only cases past a deadline.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     actor: ActorOpt = None,
@@ -475,8 +634,15 @@ def case_list(
     if state and state not in proc.states:
         fail(f"unknown state {state!r}; states are: {', '.join(proc.states)}")
     with unit_of_work() as s:
-        rows = queries.list_cases(s, actor=_viewer(s, actor), now=ctx.now(), state=state,
-                                  overdue=overdue, limit=limit, offset=offset)
+        rows = queries.list_cases(
+            s,
+            actor=_viewer(s, actor),
+            now=ctx.now(),
+            state=state,
+            overdue=overdue,
+            limit=limit,
+            offset=offset,
+        )
     if as_json:
         print_json(rows)
         return
@@ -504,24 +670,33 @@ def case_history(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) ->
 
 # --- audit, workflow -------------------------------------------------------------------------
 
+
 @audit_app.command("verify")
-def audit_verify(case: Annotated[int | None, typer.Argument(help="Only this case.")] = None,
-                 as_json: JsonOpt = False) -> None:
+def audit_verify(
+    case: Annotated[int | None, typer.Argument(help="Only this case.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Verify the hash chains of the audit trail; exit 1 naming the first broken event."""
     with unit_of_work() as s:
         report = audit.verify(s, case)
     if as_json:
-        print_json({"ok": report.ok, "cases": report.cases, "events": report.events,
-                    "breaches": [{"case": b.case_id, "seq": b.seq, "message": b.message}
-                                 for b in report.breaches]})
+        print_json(
+            {
+                "ok": report.ok,
+                "cases": report.cases,
+                "events": report.events,
+                "breaches": [
+                    {"case": b.case_id, "seq": b.seq, "message": b.message} for b in report.breaches
+                ],
+            }
+        )
     elif report.ok:
         console.print(f"audit trail intact: {report.events} events in {report.cases} cases")
     if not report.ok:
         if not as_json:
             for breach in report.breaches:
                 ctx.err_console.print(f"broken: {breach}", markup=False)
-        fail(f"audit trail broken in {len(report.breaches)} case(s); first: "
-             f"{report.breaches[0]}")
+        fail(f"audit trail broken in {len(report.breaches)} case(s); first: {report.breaches[0]}")
 
 
 @workflow_app.command("show")
@@ -532,28 +707,51 @@ def workflow_show(
     """Print the procedure: a Mermaid or DOT diagram, or a table of events."""
     proc = get_procedure()
     if as_json:
-        print_json({
-            "source": proc.source, "initial": proc.initial,
-            "states": [{"name": s.name, "label": s.label, "final": s.final,
-                        "deadline": s.deadline} for s in proc.states.values()],
-            "events": [{"name": e.name, "from": list(e.sources), "to": e.dest,
-                        "actors": list(e.actors), "guards": list(e.guards),
-                        "notify": list(e.notify)} for e in proc.events.values()],
-        })
+        print_json(
+            {
+                "source": proc.source,
+                "initial": proc.initial,
+                "states": [
+                    {"name": s.name, "label": s.label, "final": s.final, "deadline": s.deadline}
+                    for s in proc.states.values()
+                ],
+                "events": [
+                    {
+                        "name": e.name,
+                        "from": list(e.sources),
+                        "to": e.dest,
+                        "actors": list(e.actors),
+                        "guards": list(e.guards),
+                        "notify": list(e.notify),
+                    }
+                    for e in proc.events.values()
+                ],
+            }
+        )
     elif fmt == "mermaid":
         print(proc.mermaid())  # plain stdout, so it can be piped into a file
     elif fmt == "dot":
         print(proc.dot())
     elif fmt == "table":
-        _table(["event", "from", "to", "actors", "guards"], [
-            {"event": e.name, "from": ", ".join(e.sources), "to": e.dest,
-             "actors": ", ".join(e.actors), "guards": ", ".join(e.guards)}
-            for e in proc.events.values()])
+        _table(
+            ["event", "from", "to", "actors", "guards"],
+            [
+                {
+                    "event": e.name,
+                    "from": ", ".join(e.sources),
+                    "to": e.dest,
+                    "actors": ", ".join(e.actors),
+                    "guards": ", ".join(e.guards),
+                }
+                for e in proc.events.values()
+            ],
+        )
     else:
         fail(f"unknown format {fmt!r}; use mermaid, dot or table")
 
 
 # --- transcripts, precedents, cohorts -------------------------------------------------------
+
 
 @transcript_app.command("import")
 def transcript_import(
@@ -566,20 +764,32 @@ def transcript_import(
     if not file.is_file():
         fail(f"{file}: no such file")
     with unit_of_work() as s:
-        report = import_transcript(s, file, store=FileStore(ctx.settings().documents_dir),
-                                   now=ctx.now())
+        report = import_transcript(
+            s, file, store=FileStore(ctx.settings().documents_dir), now=ctx.now()
+        )
     if as_json:
-        print_json({"file": report.filename, "format": report.format,
-                    "results": report.results, "tables": report.tables})
+        print_json(
+            {
+                "file": report.filename,
+                "format": report.format,
+                "results": report.results,
+                "tables": report.tables,
+            }
+        )
         return
-    console.print(f"{report.filename} ({report.format}): {report.count('matched')} matched, "
-                  f"{report.count('unmatched') + report.count('ambiguous')} waiting for a "
-                  f"clerk, {report.count('skipped')} already imported")
+    console.print(
+        f"{report.filename} ({report.format}): {report.count('matched')} matched, "
+        f"{report.count('unmatched') + report.count('ambiguous')} waiting for a "
+        f"clerk, {report.count('skipped')} already imported"
+    )
     _table(["line", "course", "title", "grade", "status", "case", "note"], report.results)
     for table in report.tables:
-        console.print(f"grading table: {table['what']}: {table['status']}"
-                      + (f" (#{table['table']})" if table["table"] else "")
-                      + (f": {table['note']}" if table["note"] else ""), markup=False)
+        console.print(
+            f"grading table: {table['what']}: {table['status']}"
+            + (f" (#{table['table']})" if table["table"] else "")
+            + (f": {table['note']}" if table["note"] else ""),
+            markup=False,
+        )
 
 
 @transcript_app.command("pending")
@@ -592,21 +802,37 @@ def transcript_pending(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
-    _table(["id", "file", "line", "status", "learner", "course", "title", "grade",
-            "candidates", "note"], rows)
+    _table(
+        [
+            "id",
+            "file",
+            "line",
+            "status",
+            "learner",
+            "course",
+            "title",
+            "grade",
+            "candidates",
+            "note",
+        ],
+        rows,
+    )
 
 
 @transcript_app.command("match")
-def transcript_match(result: Annotated[int, typer.Argument(help="Waiting result id.")],
-                     case: Annotated[int, typer.Argument(help="The case it belongs to.")],
-                     actor: ActorOpt = None) -> None:
+def transcript_match(
+    result: Annotated[int, typer.Argument(help="Waiting result id.")],
+    case: Annotated[int, typer.Argument(help="The case it belongs to.")],
+    actor: ActorOpt = None,
+) -> None:
     """Apply a waiting transcript result to a case by hand."""
     from workflow.transcript_import import match_by_hand
 
     with unit_of_work() as s:
         who = resolve_actor(s, actor)
-        events = match_by_hand(s, result, case, store=FileStore(ctx.settings().documents_dir),
-                               actor=who, now=ctx.now())
+        events = match_by_hand(
+            s, result, case, store=FileStore(ctx.settings().documents_dir), actor=who, now=ctx.now()
+        )
     console.print(f"result {result} applied to case {case}: {', '.join(events) or 'no event'}")
 
 
@@ -624,10 +850,13 @@ def precedents_check(as_json: JsonOpt = False) -> None:
         console.print("precedents are consistent: no pair was decided differently")
         return
     for r in rows:
-        decided = "; ".join(f"case {d['case']}: {d['outcome']}"
-                            + (f" {d['grade']}" if d["grade"] else "") for d in r["decisions"])
-        console.print(f"{r['partner']} {r['course']} -> {r['module']} "
-                      f"({r['regulation_version']}): {decided}")
+        decided = "; ".join(
+            f"case {d['case']}: {d['outcome']}" + (f" {d['grade']}" if d["grade"] else "")
+            for d in r["decisions"]
+        )
+        console.print(
+            f"{r['partner']} {r['course']} -> {r['module']} ({r['regulation_version']}): {decided}"
+        )
     raise typer.Exit(1)
 
 
@@ -637,9 +866,14 @@ def cohort_decide(
     module: Annotated[str, typer.Option(help="The target home module code.")],
     event: Annotated[str, typer.Argument(help="recognize, recognize_partially or reject.")],
     actor: ActorOpt = None,
-    data: Annotated[list[str] | None, typer.Option(
-        "--data", help="key=value, as for recog case fire; without grade=, each student's "
-        "own grade is converted.")] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data",
+            help="key=value, as for recog case fire; without grade=, each student's "
+            "own grade is converted.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Decide every waiting case of one offering and target module at once (all or none)."""
@@ -648,11 +882,20 @@ def cohort_decide(
     payload = _parse_data(data or [], None)
     with unit_of_work() as s:
         who = resolve_actor(s, actor)
-        fired = decide(s, offering_id=offering, module_code=module, event=event,
-                       data=payload, actor=who, now=ctx.now(), channel="cli")
+        fired = decide(
+            s,
+            offering_id=offering,
+            module_code=module,
+            event=event,
+            data=payload,
+            actor=who,
+            now=ctx.now(),
+            channel="cli",
+        )
     if as_json:
-        print_json([{"case": f.case_id, "to": f.to_state, "grade": f.data.get("grade")}
-                    for f in fired])
+        print_json(
+            [{"case": f.case_id, "to": f.to_state, "grade": f.data.get("grade")} for f in fired]
+        )
         return
     console.print(f"{event}: {len(fired)} case(s) decided")
     for f in fired:
@@ -660,6 +903,7 @@ def cohort_decide(
 
 
 # --- background work ---------------------------------------------------------------------------
+
 
 @app.command("remind")
 def remind(as_json: JsonOpt = False) -> None:
@@ -669,13 +913,19 @@ def remind(as_json: JsonOpt = False) -> None:
     with unit_of_work() as s:
         result = sweep(s, now=ctx.now(), settings=ctx.settings())
     if as_json:
-        print_json({"claimed": result.claimed, "notifications": result.notifications,
-                    "fired": [{"case": c, "event": e} for c, e in result.fired],
-                    "refused": [{"case": c, "event": e, "reason": r}
-                                for c, e, r in result.refused]})
+        print_json(
+            {
+                "claimed": result.claimed,
+                "notifications": result.notifications,
+                "fired": [{"case": c, "event": e} for c, e in result.fired],
+                "refused": [{"case": c, "event": e, "reason": r} for c, e, r in result.refused],
+            }
+        )
         return
-    console.print(f"sweep: {result.claimed} due item(s); {result.notifications} reminder(s) "
-                  f"queued; {len(result.fired)} timer event(s)")
+    console.print(
+        f"sweep: {result.claimed} due item(s); {result.notifications} reminder(s) "
+        f"queued; {len(result.fired)} timer event(s)"
+    )
     for case_id, event in result.fired:
         console.print(f"  case {case_id}: {event}")
     for case_id, event, reason in result.refused:
@@ -683,10 +933,13 @@ def remind(as_json: JsonOpt = False) -> None:
 
 
 @outbox_app.command("list")
-def outbox_list(failed: Annotated[bool, typer.Option("--failed", help="Only failing and "
-                                                     "dead-lettered ones.")] = False,
-                limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
-                as_json: JsonOpt = False) -> None:
+def outbox_list(
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Only failing and dead-lettered ones.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: JsonOpt = False,
+) -> None:
     """List notifications, newest first."""
     from workflow import outbox
 
@@ -698,8 +951,20 @@ def outbox_list(failed: Annotated[bool, typer.Option("--failed", help="Only fail
     for r in rows:
         r["next try"] = local(r["available_at"]) if r["status"] == "pending" else ""
         r["error"] = (r["last_error"] or "")[:60]
-    _table(["id", "case_id", "channel", "recipient", "template", "status", "attempts",
-            "next try", "error"], rows)
+    _table(
+        [
+            "id",
+            "case_id",
+            "channel",
+            "recipient",
+            "template",
+            "status",
+            "attempts",
+            "next try",
+            "error",
+        ],
+        rows,
+    )
 
 
 @outbox_app.command("retry")
@@ -723,26 +988,48 @@ def outbox_relay() -> None:
 
     settings = ctx.settings()
     ctx.require_schema()
-    result = relay(session_factory(ctx.engine()), settings=settings,
-                   transports=Transports.from_settings(settings), limit=10_000)
-    console.print(f"outbox: {result.sent} sent, {result.failed} failed "
-                  f"({result.dead} dead-lettered)")
+    result = relay(
+        session_factory(ctx.engine()),
+        settings=settings,
+        transports=Transports.from_settings(settings),
+        limit=10_000,
+    )
+    console.print(
+        f"outbox: {result.sent} sent, {result.failed} failed ({result.dead} dead-lettered)"
+    )
 
 
 def _celery_argv(kind: str, settings: Any) -> list[str]:
     if kind == "beat":
-        return ["-A", "tasks.jobs", "beat", "--loglevel", "INFO", "--schedule",
-                str(settings.data_dir / "celerybeat-schedule")]
-    return ["-A", "tasks.jobs", "worker", "--loglevel", "INFO", "--concurrency", "2",
-            "--without-gossip", "--without-mingle", "-n", f"recog@{os.uname().nodename}"]
+        return [
+            "-A",
+            "tasks.jobs",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(settings.data_dir / "celerybeat-schedule"),
+        ]
+    return [
+        "-A",
+        "tasks.jobs",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        "2",
+        "--without-gossip",
+        "--without-mingle",
+        "-n",
+        f"recog@{os.uname().nodename}",
+    ]
 
 
 @app.command("worker")
 def worker() -> None:
     """Run a Celery worker (as many as you like, on as many machines as you like)."""
     settings = ctx.settings()
-    os.execv(sys.executable, [sys.executable, "-m", "celery", *_celery_argv("worker",
-                                                                              settings)])
+    os.execv(sys.executable, [sys.executable, "-m", "celery", *_celery_argv("worker", settings)])
 
 
 @app.command("beat")
@@ -755,12 +1042,19 @@ def beat() -> None:
 
 # --- running ---------------------------------------------------------------------------------
 
+
 @app.command("up")
 def up(
     demo: Annotated[bool, typer.Option("--demo", help="Seed a demo network if empty.")] = False,
-    once: Annotated[bool, typer.Option("--once", help="Prepare and report, then exit "
-                                       "without starting the web server and background "
-                                       "processes.")] = False,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="Prepare and report, then exit "
+            "without starting the web server and background "
+            "processes.",
+        ),
+    ] = False,
     port: Annotated[int, typer.Option("--port", help="Web server port.")] = 8000,
 ) -> None:
     """Run Recog: migrate, seed the demo if asked, report, then run the web server, the
@@ -774,8 +1068,7 @@ def up(
             if has_data(s):
                 console.print("demo: the database has data already; not seeding again")
             else:
-                summary = seed_demo(s, now=ctx.now(),
-                                    store=FileStore(settings.documents_dir))
+                summary = seed_demo(s, now=ctx.now(), store=FileStore(settings.documents_dir))
                 for name in summary.logins:
                     catalog.set_user_password(s, name, demo_password(name))
                 console.print(f"demo: seeded {summary.cases} cases")
@@ -795,9 +1088,13 @@ def up(
         console.print("No cases yet. Try: recog up --demo")
     console.print("Next: recog case list --overdue, recog case show ID, recog workflow show")
     if demo:
-        console.print("Demo logins (user / password): " + ", ".join(
-            f"{name} / {demo_password(name)}" for name in ("clerk", "examiner", "board",
-                                                          "admin")))
+        console.print(
+            "Demo logins (user / password): "
+            + ", ".join(
+                f"{name} / {demo_password(name)}"
+                for name in ("clerk", "examiner", "board", "admin")
+            )
+        )
     if not once:
         _run_children(settings, port)
 
@@ -809,18 +1106,37 @@ def demo_password(name: str) -> str:
 
 def _run_children(settings: Any, port: int) -> None:
     """Web server, worker and beat as child processes; Ctrl-C (or SIGTERM) stops them all."""
-    mail = (f"SMTP {settings.smtp_host}:{settings.smtp_port}" if settings.smtp_host
-            else f"files in {settings.mail_dir}/ (*.eml)")
+    mail = (
+        f"SMTP {settings.smtp_host}:{settings.smtp_port}"
+        if settings.smtp_host
+        else f"files in {settings.mail_dir}/ (*.eml)"
+    )
     url = f"http://127.0.0.1:{port}/"
     env = {**os.environ, "RECOG_PUBLIC_URL": settings.public_url or url.rstrip("/")}
-    console.print(f"Recog is at {url} (API docs: {url}api/docs); e-mail goes to {mail}. "
-                  "Press Ctrl-C to stop.")
-    children = {kind: subprocess.Popen([sys.executable, "-m", "celery",
-                                        *_celery_argv(kind, settings)], env=env)
-                for kind in ("worker", "beat")}
+    console.print(
+        f"Recog is at {url} (API docs: {url}api/docs); e-mail goes to {mail}. Press Ctrl-C to stop."
+    )
+    children = {
+        kind: subprocess.Popen(
+            [sys.executable, "-m", "celery", *_celery_argv(kind, settings)], env=env
+        )
+        for kind in ("worker", "beat")
+    }
     children["web server"] = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app", "--host",
-         "127.0.0.1", "--port", str(port), "--no-access-log"], env=env)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "web.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        env=env,
+    )
     stop = False
 
     def _stop(_signo: int, _frame: Any) -> None:

@@ -20,5 +20,13 @@ def web(
     ctx.require_schema()
     ctx.console.print(f"Recog web on http://{host}:{port}/ (API docs: /api/docs)")
     # The factory runs in each worker process: every worker has its own engine and pool.
-    uvicorn.run("web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                access_log=False, proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    uvicorn.run(
+        "web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+    )

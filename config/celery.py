@@ -21,11 +21,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if broker.startswith("redis"):
         # An unacknowledged task is redelivered after this long: longer than any task runs.
-        options = {"visibility_timeout": settings.broker_visibility_timeout,
-                   # A request that queues a doorbell task must not hang while Redis is down
-                   # (the outbox sweep delivers later): fail fast instead.
-                   "socket_connect_timeout": 1, "socket_timeout": 5,
-                   "max_retries": 0}
+        options = {
+            "visibility_timeout": settings.broker_visibility_timeout,
+            # A request that queues a doorbell task must not hang while Redis is down
+            # (the outbox sweep delivers later): fail fast instead.
+            "socket_connect_timeout": 1,
+            "socket_timeout": 5,
+            "max_retries": 0,
+        }
     elif broker.startswith("sqla+sqlite"):
         # A sender waits for a briefly locked SQLite file instead of failing at once.
         options = {"connect_args": {"timeout": 30}}

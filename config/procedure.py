@@ -26,21 +26,51 @@ DEFAULT_PROCEDURE = Path(__file__).with_name("procedure.toml")
 # What the engine knows how to do; a procedure can only name these (see workflow/guards.py and
 # workflow/deadlines.py for their meaning).
 KNOWN_STATES = (
-    "planned", "enrolled", "course_passed", "course_failed", "transcript_received", "submitted",
-    "in_review", "info_requested", "recognized", "partially_recognized", "rejected", "appealed",
-    "closed", "withdrawn", "lapsed",
+    "planned",
+    "enrolled",
+    "course_passed",
+    "course_failed",
+    "transcript_received",
+    "submitted",
+    "in_review",
+    "info_requested",
+    "recognized",
+    "partially_recognized",
+    "rejected",
+    "appealed",
+    "closed",
+    "withdrawn",
+    "lapsed",
 )
 KNOWN_ROLES = ("clerk", "examiner", "board", "admin", "student", "import", "timer")
 KNOWN_RECIPIENTS = ("student", "clerk", "examiner", "board")
 KNOWN_DEADLINES = (
-    "enrolment", "result", "transcript", "retake", "submission", "decision", "info_reply",
-    "appeal_window", "board_decision",
+    "enrolment",
+    "result",
+    "transcript",
+    "retake",
+    "submission",
+    "decision",
+    "info_reply",
+    "appeal_window",
+    "board_decision",
 )
 KNOWN_GUARDS = (
-    "course_offered", "result_data", "document_attached", "target_set", "not_passed_at_home",
-    "examiner_assigned", "assigned_examiner", "message_given", "recognition_data",
-    "partial_recognition_data", "rejection_reasons", "inside_appeal_window", "reasons_given",
-    "appeal_window_over", "deadline_passed",
+    "course_offered",
+    "result_data",
+    "document_attached",
+    "target_set",
+    "not_passed_at_home",
+    "examiner_assigned",
+    "assigned_examiner",
+    "message_given",
+    "recognition_data",
+    "partial_recognition_data",
+    "rejection_reasons",
+    "inside_appeal_window",
+    "reasons_given",
+    "appeal_window_over",
+    "deadline_passed",
 )
 
 
@@ -111,7 +141,7 @@ class Procedure:
         return "\n".join(lines)
 
     def dot(self) -> str:
-        lines = ["digraph recog {", "    rankdir=LR;", '    node [shape=box, style=rounded];']
+        lines = ["digraph recog {", "    rankdir=LR;", "    node [shape=box, style=rounded];"]
         for st in self.states.values():
             shape = ", peripheries=2" if st.final else ""
             lines.append(f'    {st.name} [label="{st.label}"{shape}];')
@@ -143,8 +173,10 @@ def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
             raise _fail(source, f"unknown state {name!r}; known states: {', '.join(KNOWN_STATES)}")
         deadline = spec.get("deadline")
         if deadline is not None and deadline not in KNOWN_DEADLINES:
-            raise _fail(source, f"state {name}: unknown deadline {deadline!r}; known: "
-                        f"{', '.join(KNOWN_DEADLINES)}")
+            raise _fail(
+                source,
+                f"state {name}: unknown deadline {deadline!r}; known: {', '.join(KNOWN_DEADLINES)}",
+            )
         final = bool(spec.get("final", False))
         if final and deadline:
             raise _fail(source, f"state {name} is final and cannot have a deadline")

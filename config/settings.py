@@ -25,92 +25,172 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECOG_", extra="ignore", frozen=True)
 
     environment: Literal["development", "test", "production"] = "development"
-    data_dir: Path = Field(default=Path("var"), description="Where the embedded database, "
-                           "broker, documents and mail files live.")
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: "
-                                     "SQLite file <data_dir>/recog.sqlite3.")
-    broker_url: str | None = Field(default=None, description="Celery broker; default: "
-                                   "SQLite file <data_dir>/broker.sqlite3 (kombu SQLAlchemy).")
-    timezone: str = Field(default="Europe/Berlin", description="Time zone in which calendar "
-                          "deadlines are counted (institutions may override).")
-    procedure_file: Path | None = Field(default=None, description="A TOML procedure replacing "
-                                        "the built-in one (config/procedure.toml).")
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Where the embedded database, broker, documents and mail files live.",
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file <data_dir>/recog.sqlite3."
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker; default: "
+        "SQLite file <data_dir>/broker.sqlite3 (kombu SQLAlchemy).",
+    )
+    timezone: str = Field(
+        default="Europe/Berlin",
+        description="Time zone in which calendar "
+        "deadlines are counted (institutions may override).",
+    )
+    procedure_file: Path | None = Field(
+        default=None,
+        description="A TOML procedure replacing the built-in one (config/procedure.toml).",
+    )
 
     # Deadline lengths (days unless the name says otherwise). Counted per § 187/188 BGB:
     # the day of the triggering event does not count; the period ends at 24:00 local time.
-    enrolment_grace_days: int = Field(default=14, ge=0, description="Days after the course "
-                                      "starts before an un-enrolled case lapses.")
-    result_grace_days: int = Field(default=28, ge=0, description="Days after the exam before "
-                                   "a missing partner result is chased.")
-    transcript_due_days: int = Field(default=35, ge=1, description="Days after the exam by "
-                                     "which the transcript of records is due.")
-    retake_window_days: int = Field(default=180, ge=1, description="Days a failed course may "
-                                    "still be retaken before the case lapses.")
-    submission_due_days: int = Field(default=56, ge=1, description="Days after the transcript "
-                                     "arrives by which the student must request recognition.")
-    decision_due_days: int = Field(default=42, ge=1, description="Days from a complete "
-                                   "submission to the decision (paused during info requests).")
-    info_reply_days: int = Field(default=14, ge=1, description="Days the student has to answer "
-                                 "a request for information.")
-    appeal_window_months: int = Field(default=1, ge=1, description="Months after the notice in "
-                                      "which the student may object (Widerspruch).")
-    board_decision_days: int = Field(default=56, ge=1, description="Days the examination board "
-                                     "has to decide an appeal.")
-    skip_non_working_days: bool = Field(default=True, description="A period ending on a "
-                                        "weekend or public holiday ends on the next working "
-                                        "day (§ 193 BGB).")
-    holiday_region: str = Field(default="DE-NW", description="Public holidays for deadlines: "
-                                "country code, optionally -subdivision (holidays package).")
+    enrolment_grace_days: int = Field(
+        default=14,
+        ge=0,
+        description="Days after the course starts before an un-enrolled case lapses.",
+    )
+    result_grace_days: int = Field(
+        default=28,
+        ge=0,
+        description="Days after the exam before a missing partner result is chased.",
+    )
+    transcript_due_days: int = Field(
+        default=35,
+        ge=1,
+        description="Days after the exam by which the transcript of records is due.",
+    )
+    retake_window_days: int = Field(
+        default=180,
+        ge=1,
+        description="Days a failed course may still be retaken before the case lapses.",
+    )
+    submission_due_days: int = Field(
+        default=56,
+        ge=1,
+        description="Days after the transcript "
+        "arrives by which the student must request recognition.",
+    )
+    decision_due_days: int = Field(
+        default=42,
+        ge=1,
+        description="Days from a complete "
+        "submission to the decision (paused during info requests).",
+    )
+    info_reply_days: int = Field(
+        default=14, ge=1, description="Days the student has to answer a request for information."
+    )
+    appeal_window_months: int = Field(
+        default=1,
+        ge=1,
+        description="Months after the notice in which the student may object (Widerspruch).",
+    )
+    board_decision_days: int = Field(
+        default=56, ge=1, description="Days the examination board has to decide an appeal."
+    )
+    skip_non_working_days: bool = Field(
+        default=True,
+        description="A period ending on a "
+        "weekend or public holiday ends on the next working "
+        "day (§ 193 BGB).",
+    )
+    holiday_region: str = Field(
+        default="DE-NW",
+        description="Public holidays for deadlines: "
+        "country code, optionally -subdivision (holidays package).",
+    )
 
-    precedent_validity_days: int = Field(default=1825, ge=1, description="Days a decision "
-                                         "serves as a precedent (it also ends when the "
-                                         "module's regulations change).")
+    precedent_validity_days: int = Field(
+        default=1825,
+        ge=1,
+        description="Days a decision "
+        "serves as a precedent (it also ends when the "
+        "module's regulations change).",
+    )
     grade_rounding: Literal["nearest", "truncate"] = Field(
-        default="nearest", description="Rounding of converted grades: the nearest German "
-        "step (ties to the better grade) or truncation to one decimal.")
+        default="nearest",
+        description="Rounding of converted grades: the nearest German "
+        "step (ties to the better grade) or truncation to one decimal.",
+    )
 
     # Reminders and escalations (sent at reminder_hour local time on the day they fall due).
-    reminder_hour: int = Field(default=9, ge=0, le=23, description="Local hour at which "
-                               "reminders and escalations are sent.")
-    transcript_escalation_days: int = Field(default=7, ge=0, description="Days after a missing "
-                                            "transcript's reminder before the office is told.")
-    submission_reminder_days: int = Field(default=7, ge=0, description="Days before the "
-                                          "request deadline that the student is reminded.")
-    info_reply_reminder_days: int = Field(default=3, ge=0, description="Days before an "
-                                          "information request's deadline that the student "
-                                          "is reminded.")
+    reminder_hour: int = Field(
+        default=9,
+        ge=0,
+        le=23,
+        description="Local hour at which reminders and escalations are sent.",
+    )
+    transcript_escalation_days: int = Field(
+        default=7,
+        ge=0,
+        description="Days after a missing transcript's reminder before the office is told.",
+    )
+    submission_reminder_days: int = Field(
+        default=7,
+        ge=0,
+        description="Days before the request deadline that the student is reminded.",
+    )
+    info_reply_reminder_days: int = Field(
+        default=3,
+        ge=0,
+        description="Days before an information request's deadline that the student is reminded.",
+    )
 
-    public_url: str | None = Field(default=None, description="The address students and staff "
-                                   "open Recog at (e.g. https://recog.uni-x.de); student "
-                                   "e-mails then carry a fresh personal status link.")
+    public_url: str | None = Field(
+        default=None,
+        description="The address students and staff "
+        "open Recog at (e.g. https://recog.uni-x.de); student "
+        "e-mails then carry a fresh personal status link.",
+    )
 
     # Delivery of notifications.
-    smtp_host: str | None = Field(default=None, description="SMTP server; unset: e-mails are "
-                                  "written as .eml files into <data_dir>/mail.")
+    smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server; unset: e-mails are written as .eml files into <data_dir>/mail.",
+    )
     smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
     smtp_security: Literal["none", "starttls", "tls"] = Field(
-        default="starttls", description="SMTP transport security.")
+        default="starttls", description="SMTP transport security."
+    )
     smtp_username: str | None = Field(default=None, description="SMTP user name.")
     smtp_password: str | None = Field(default=None, description="SMTP password.")
-    smtp_timeout: float = Field(default=30.0, gt=0, description="Seconds before an SMTP "
-                                "attempt counts as failed.")
+    smtp_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds before an SMTP attempt counts as failed."
+    )
     mail_from: str = Field(default="Recog <recog@localhost>", description="Sender address.")
-    webhooks: dict[str, list[str]] = Field(default_factory=dict, description="JSON: "
-                                           "institution code -> webhook URLs.")
-    webhook_secret: str | None = Field(default=None, description="HMAC-SHA256 key for "
-                                       "signing webhook bodies (required if webhooks are set).")
-    outbox_max_attempts: int = Field(default=8, ge=1, description="Delivery attempts before "
-                                     "a notification is dead-lettered.")
-    outbox_backoff_seconds: int = Field(default=30, ge=1, description="First retry delay; "
-                                        "doubles with every attempt.")
-    outbox_lease_seconds: int = Field(default=300, ge=5, description="How long a claimed "
-                                      "notification is reserved for the worker sending it.")
-    sweep_interval_seconds: int = Field(default=60, ge=1, description="How often beat runs "
-                                        "the deadline sweep and the outbox sweep.")
-    sweep_batch: int = Field(default=10_000, ge=1, description="Due reminders claimed per "
-                                "sweep transaction.")
-    broker_visibility_timeout: int = Field(default=3600, ge=60, description="Redis: seconds "
-                                           "before an unacknowledged task is redelivered.")
+    webhooks: dict[str, list[str]] = Field(
+        default_factory=dict, description="JSON: institution code -> webhook URLs."
+    )
+    webhook_secret: str | None = Field(
+        default=None,
+        description="HMAC-SHA256 key for signing webhook bodies (required if webhooks are set).",
+    )
+    outbox_max_attempts: int = Field(
+        default=8, ge=1, description="Delivery attempts before a notification is dead-lettered."
+    )
+    outbox_backoff_seconds: int = Field(
+        default=30, ge=1, description="First retry delay; doubles with every attempt."
+    )
+    outbox_lease_seconds: int = Field(
+        default=300,
+        ge=5,
+        description="How long a claimed notification is reserved for the worker sending it.",
+    )
+    sweep_interval_seconds: int = Field(
+        default=60, ge=1, description="How often beat runs the deadline sweep and the outbox sweep."
+    )
+    sweep_batch: int = Field(
+        default=10_000, ge=1, description="Due reminders claimed per sweep transaction."
+    )
+    broker_visibility_timeout: int = Field(
+        default=3600,
+        ge=60,
+        description="Redis: seconds before an unacknowledged task is redelivered.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -118,8 +198,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as "
-                             "Europe/Berlin") from exc
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin"
+            ) from exc
         return value
 
     @field_validator("public_url")
@@ -133,8 +214,10 @@ class Settings(BaseSettings):
     @classmethod
     def _url_has_scheme(cls, value: str | None) -> str | None:
         if value is not None and "://" not in value:
-            raise ValueError(f"{value!r} is not a URL; expected e.g. "
-                             "postgresql+psycopg://user@host/db or sqlite:///var/recog.sqlite3")
+            raise ValueError(
+                f"{value!r} is not a URL; expected e.g. "
+                "postgresql+psycopg://user@host/db or sqlite:///var/recog.sqlite3"
+            )
         return value
 
     @field_validator("holiday_region")
@@ -146,8 +229,9 @@ class Settings(BaseSettings):
         try:
             holidays.country_holidays(country, subdiv=subdiv or None)
         except NotImplementedError as exc:
-            raise ValueError(f"unknown holiday region {value!r}; use e.g. DE-NW, DE-BY, AT "
-                             f"({exc})") from None
+            raise ValueError(
+                f"unknown holiday region {value!r}; use e.g. DE-NW, DE-BY, AT ({exc})"
+            ) from None
         return value
 
     @field_validator("smtp_password", "webhook_secret")

@@ -50,5 +50,6 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
-        dt.datetime: UTCDateTime(), dict[str, Any]: JSONType,
+        dt.datetime: UTCDateTime(),
+        dict[str, Any]: JSONType,
     }

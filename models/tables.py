@@ -126,7 +126,11 @@ class Offering(Base):
 class Student(Base):
     __tablename__ = "students"
     __personal_data__: ClassVar[tuple[str, ...]] = (
-        "matriculation_number", "name", "email", "date_of_birth", "preferred_language",
+        "matriculation_number",
+        "name",
+        "email",
+        "date_of_birth",
+        "preferred_language",
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -221,8 +225,13 @@ class Case(Base):
         CheckConstraint("version >= 0", name="version"),
         CheckConstraint("(due_at IS NULL) = (due_kind IS NULL)", name="due_pair"),
         # The deadline sweep reads only what is due, through this index.
-        Index("ix_cases_due", "due_at", "id", postgresql_where=text("due_at IS NOT NULL"),
-              sqlite_where=text("due_at IS NOT NULL")),
+        Index(
+            "ix_cases_due",
+            "due_at",
+            "id",
+            postgresql_where=text("due_at IS NOT NULL"),
+            sqlite_where=text("due_at IS NOT NULL"),
+        ),
         Index("ix_cases_institution_state", "institution_id", "state"),
         Index("ix_cases_student", "student_id"),
         Index("ix_cases_offering", "offering_id"),
@@ -282,8 +291,9 @@ class HomeAchievement(Base):
     __tablename__ = "home_achievements"
     __personal_data__: ClassVar[tuple[str, ...]] = ("passed_on",)
 
-    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"),
-                                            primary_key=True)
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("students.id", ondelete="CASCADE"), primary_key=True
+    )
     module_id: Mapped[int] = mapped_column(ForeignKey("modules.id"), primary_key=True)
     passed_on: Mapped[dt.date]
 
@@ -310,8 +320,13 @@ class Reminder(Base):
         UniqueConstraint("case_id", "kind", "due_at"),
         CheckConstraint("action IN ('notify', 'fire')", name="action"),
         # The sweep reads only what is due and not done, through this index.
-        Index("ix_reminders_pending", "due_at", "id", postgresql_where=text("done_at IS NULL"),
-              sqlite_where=text("done_at IS NULL")),
+        Index(
+            "ix_reminders_pending",
+            "due_at",
+            "id",
+            postgresql_where=text("done_at IS NULL"),
+            sqlite_where=text("done_at IS NULL"),
+        ),
         Index("ix_reminders_case", "case_id"),
     )
 
@@ -340,9 +355,13 @@ class Outbox(Base):
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'sent', 'dead')", name="status"),
-        Index("ix_outbox_pending", "available_at", "id",
-              postgresql_where=text("status = 'pending'"),
-              sqlite_where=text("status = 'pending'")),
+        Index(
+            "ix_outbox_pending",
+            "available_at",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
     )
 
 
@@ -354,8 +373,7 @@ class WebSession(Base):
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id",
-                                                              ondelete="CASCADE"))
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime]
     last_seen_at: Mapped[dt.datetime]
@@ -390,8 +408,9 @@ class StatusLink(Base):
     __personal_data__: ClassVar[tuple[str, ...]] = ()
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"),
-                                            index=True)
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("students.id", ondelete="CASCADE"), index=True
+    )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
@@ -450,8 +469,9 @@ class ImportedResult(Base):
 
     __table_args__ = (
         UniqueConstraint("file_sha256", "line"),
-        CheckConstraint("status IN ('matched', 'unmatched', 'ambiguous', 'resolved')",
-                        name="status"),
+        CheckConstraint(
+            "status IN ('matched', 'unmatched', 'ambiguous', 'resolved')", name="status"
+        ),
         Index("ix_imported_results_status", "status"),
     )
 
@@ -507,10 +527,10 @@ class GradingTable(Base):
     scheme: Mapped[str] = mapped_column(String(60))
     scope: Mapped[str] = mapped_column(String(80))
     isced_code: Mapped[str | None] = mapped_column(String(10))
-    offering_id: Mapped[int | None] = mapped_column(ForeignKey("offerings.id",
-                                                               ondelete="CASCADE"))
-    programme_id: Mapped[int | None] = mapped_column(ForeignKey("programmes.id",
-                                                                ondelete="CASCADE"))
+    offering_id: Mapped[int | None] = mapped_column(ForeignKey("offerings.id", ondelete="CASCADE"))
+    programme_id: Mapped[int | None] = mapped_column(
+        ForeignKey("programmes.id", ondelete="CASCADE")
+    )
     module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"))
     reference_year: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(20))  # ewp, result_distribution, manual
@@ -520,18 +540,28 @@ class GradingTable(Base):
     updated_at: Mapped[dt.datetime]
 
     __table_args__ = (
-        UniqueConstraint("institution_id", "kind", "scheme", "scope", "reference_year",
-                         "source", name="uq_grading_tables_key"),
+        UniqueConstraint(
+            "institution_id",
+            "kind",
+            "scheme",
+            "scope",
+            "reference_year",
+            "source",
+            name="uq_grading_tables_key",
+        ),
         CheckConstraint("kind IN ('partner', 'home')", name="kind"),
         CheckConstraint("source IN ('ewp', 'result_distribution', 'manual')", name="source"),
         CheckConstraint("reference_year BETWEEN 1900 AND 2999", name="reference_year"),
         # A partner table never names a home module or programme, a home table no offering.
-        CheckConstraint("kind = 'home' OR (module_id IS NULL AND programme_id IS NULL)",
-                        name="partner_scope"),
+        CheckConstraint(
+            "kind = 'home' OR (module_id IS NULL AND programme_id IS NULL)", name="partner_scope"
+        ),
         CheckConstraint("kind = 'partner' OR offering_id IS NULL", name="home_scope"),
-        CheckConstraint("(CASE WHEN isced_code IS NULL THEN 0 ELSE 1 END"
-                        " + CASE WHEN offering_id IS NULL THEN 0 ELSE 1 END"
-                        " + CASE WHEN programme_id IS NULL THEN 0 ELSE 1 END"
-                        " + CASE WHEN module_id IS NULL THEN 0 ELSE 1 END) <= 1",
-                        name="one_scope"),
+        CheckConstraint(
+            "(CASE WHEN isced_code IS NULL THEN 0 ELSE 1 END"
+            " + CASE WHEN offering_id IS NULL THEN 0 ELSE 1 END"
+            " + CASE WHEN programme_id IS NULL THEN 0 ELSE 1 END"
+            " + CASE WHEN module_id IS NULL THEN 0 ELSE 1 END) <= 1",
+            name="one_scope",
+        ),
     )

@@ -61,9 +61,12 @@ class SmtpTransport:
         s = self.s
         assert s.smtp_host is not None
         if s.smtp_security == "tls":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port,
-                                                  timeout=s.smtp_timeout,
-                                                  context=ssl.create_default_context())
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                s.smtp_host,
+                s.smtp_port,
+                timeout=s.smtp_timeout,
+                context=ssl.create_default_context(),
+            )
         else:
             smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
         if s.smtp_security == "starttls":
@@ -152,8 +155,13 @@ def _local(instant: Any, zone: Any) -> str | None:
     return f"{local:%d.%m.%Y %H:%M}"
 
 
-def compose(item: Claimed, to: Addressee, facts: dict[str, Any], settings: Settings,
-            attachments: tuple[tuple[str, bytes, str], ...] = ()) -> EmailMessage:
+def compose(
+    item: Claimed,
+    to: Addressee,
+    facts: dict[str, Any],
+    settings: Settings,
+    attachments: tuple[tuple[str, bytes, str], ...] = (),
+) -> EmailMessage:
     from zoneinfo import ZoneInfo
 
     from config.procedure import get_procedure
@@ -162,11 +170,15 @@ def compose(item: Claimed, to: Addressee, facts: dict[str, Any], settings: Setti
     zone = ZoneInfo(facts.get("timezone") or settings.timezone)
     proc = get_procedure()
     state = facts["state"]
-    context = {**facts, "state_label": proc.states[state].label if state in proc.states else
-               state, "due_at_local": _local(facts.get("due_at"), zone),
-               "appeal_ends_local": _local(facts.get("appeal_ends_at"), zone)}
-    rendered = render(item.template, recipient=item.recipient, language=to.language,
-                      context=context)
+    context = {
+        **facts,
+        "state_label": proc.states[state].label if state in proc.states else state,
+        "due_at_local": _local(facts.get("due_at"), zone),
+        "appeal_ends_local": _local(facts.get("appeal_ends_at"), zone),
+    }
+    rendered = render(
+        item.template, recipient=item.recipient, language=to.language, context=context
+    )
     msg = EmailMessage()
     msg["Subject"] = rendered.subject
     msg["From"] = settings.mail_from
@@ -183,16 +195,28 @@ def compose(item: Claimed, to: Addressee, facts: dict[str, Any], settings: Setti
     return msg
 
 
-def webhook_request(item: Claimed, facts: dict[str, Any], secret: str,
-                    ) -> tuple[bytes, dict[str, str]]:
+def webhook_request(
+    item: Claimed,
+    facts: dict[str, Any],
+    secret: str,
+) -> tuple[bytes, dict[str, str]]:
     """The JSON body (ids and states, no personal data) and its signed headers."""
-    body = json.dumps({
-        "id": item.dedup_key, "case_id": item.case_id, "seq": item.event_seq,
-        "event": facts.get("event") or item.template, "state": facts["state"],
-    }, sort_keys=True).encode()
+    body = json.dumps(
+        {
+            "id": item.dedup_key,
+            "case_id": item.case_id,
+            "seq": item.event_seq,
+            "event": facts.get("event") or item.template,
+            "state": facts["state"],
+        },
+        sort_keys=True,
+    ).encode()
     signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return body, {"Content-Type": "application/json", "Idempotency-Key": item.dedup_key,
-                  "X-Recog-Signature": f"sha256={signature}"}
+    return body, {
+        "Content-Type": "application/json",
+        "Idempotency-Key": item.dedup_key,
+        "X-Recog-Signature": f"sha256={signature}",
+    }
 
 
 @dataclass
@@ -202,18 +226,26 @@ class Transports:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Transports:
-        mail: MailTransport = (SmtpTransport(settings) if settings.smtp_host
-                               else FileTransport(settings.mail_dir))
+        mail: MailTransport = (
+            SmtpTransport(settings) if settings.smtp_host else FileTransport(settings.mail_dir)
+        )
         return cls(mail=mail, webhooks=HttpWebhooks())
 
 
-def deliver(item: Claimed, to: Addressee, facts: dict[str, Any], institution: str | None,
-            transports: Transports, settings: Settings,
-            attachments: tuple[tuple[str, bytes, str], ...] = ()) -> None:
+def deliver(
+    item: Claimed,
+    to: Addressee,
+    facts: dict[str, Any],
+    institution: str | None,
+    transports: Transports,
+    settings: Settings,
+    attachments: tuple[tuple[str, bytes, str], ...] = (),
+) -> None:
     if item.channel == "email":
         if not to.email:
-            raise DeliveryError(f"no e-mail address for the {item.recipient} of case "
-                                f"{item.case_id}")
+            raise DeliveryError(
+                f"no e-mail address for the {item.recipient} of case {item.case_id}"
+            )
         transports.mail.send(compose(item, to, facts, settings, attachments))
     elif item.channel == "webhook":
         urls = settings.webhooks.get(institution or "", [])
@@ -233,8 +265,14 @@ class RelayResult:
     dead: int = 0
 
 
-def relay(factory: sessionmaker[Session], *, settings: Settings, transports: Transports,
-          ids: list[int] | None = None, limit: int = 100) -> RelayResult:
+def relay(
+    factory: sessionmaker[Session],
+    *,
+    settings: Settings,
+    transports: Transports,
+    ids: list[int] | None = None,
+    limit: int = 100,
+) -> RelayResult:
     """Claim (one transaction), deliver each row, record each outcome (one transaction
     per row): a crash between the two leaves the row to be tried again after its lease."""
     now = dt.datetime.now(dt.UTC)
@@ -245,8 +283,7 @@ def relay(factory: sessionmaker[Session], *, settings: Settings, transports: Tra
         for item in claimed:
             to, facts, institution = outbox.context(session, item)
             facts["status_url"] = _status_url(session, item, facts, settings, now)
-            prepared.append((item, to, facts, institution,
-                             _notice_inputs(session, item, settings)))
+            prepared.append((item, to, facts, institution, _notice_inputs(session, item, settings)))
     result = RelayResult()
     try:
         _deliver_all(factory, prepared, settings, transports, result)
@@ -257,30 +294,41 @@ def relay(factory: sessionmaker[Session], *, settings: Settings, transports: Tra
     return result
 
 
-def _status_url(session: Session, item: Claimed, facts: dict[str, Any], settings: Settings,
-                now: dt.datetime) -> str | None:
+def _status_url(
+    session: Session, item: Claimed, facts: dict[str, Any], settings: Settings, now: dt.datetime
+) -> str | None:
     """A student's e-mail carries a fresh personal status link, minted now (only its hash is
     stored; see docs/adr/0002-web-auth.md): where Recog's public address is known."""
     if item.recipient != "student" or item.channel != "email":
         return None
     base = item.payload.get("base_url") or settings.public_url
-    return status_link_for_delivery(session, {"base_url": base,
-                                              "student_id": facts["student_id"]}, now=now)
+    return status_link_for_delivery(
+        session, {"base_url": base, "student_id": facts["student_id"]}, now=now
+    )
 
 
-def _notice_inputs(session: Session, item: Claimed, settings: Settings,
-                   ) -> dict[str, Any] | None:
+def _notice_inputs(
+    session: Session,
+    item: Claimed,
+    settings: Settings,
+) -> dict[str, Any] | None:
     """A student's decision e-mail carries the decision's notice (see workflow/notices.py)."""
-    if (item.recipient != "student" or item.channel != "email" or item.event_seq is None
-            or item.template not in NOTICE_EVENTS):
+    if (
+        item.recipient != "student"
+        or item.channel != "email"
+        or item.event_seq is None
+        or item.template not in NOTICE_EVENTS
+    ):
         return None
     language = outbox.context(session, item)[0].language
-    return notice_inputs(session, item.case_id, item.event_seq, language=language,
-                         settings=settings)
+    return notice_inputs(
+        session, item.case_id, item.event_seq, language=language, settings=settings
+    )
 
 
-def _notice(factory: sessionmaker[Session], item: Claimed, inputs: dict[str, Any] | None,
-            settings: Settings) -> tuple[tuple[str, bytes, str], ...]:
+def _notice(
+    factory: sessionmaker[Session], item: Claimed, inputs: dict[str, Any] | None, settings: Settings
+) -> tuple[tuple[str, bytes, str], ...]:
     """Render the notice outside any transaction (it takes a while), keep it with the case."""
     if inputs is None:
         return ()
@@ -290,33 +338,52 @@ def _notice(factory: sessionmaker[Session], item: Claimed, inputs: dict[str, Any
     except OSError as exc:  # WeasyPrint's system libraries (Pango) are not installed
         log.error("notice for case %s sent as HTML: no PDF renderer (%s)", item.case_id, exc)
         html = render_notice_html(**inputs)
-        notice = Notice(html=html, pdf=b"", language=inputs["language"],
-                        filename=f"notice-{item.case_id}-{inputs['event']}.html")
+        notice = Notice(
+            html=html,
+            pdf=b"",
+            language=inputs["language"],
+            filename=f"notice-{item.case_id}-{inputs['event']}.html",
+        )
         media = "text/html"
     with factory() as session, session.begin():
-        keep_notice(session, item.case_id, notice, store=FileStore(settings.documents_dir),
-                    now=dt.datetime.now(dt.UTC), media_type=media)
+        keep_notice(
+            session,
+            item.case_id,
+            notice,
+            store=FileStore(settings.documents_dir),
+            now=dt.datetime.now(dt.UTC),
+            media_type=media,
+        )
     content = notice.pdf if media == "application/pdf" else notice.html.encode()
     return ((notice.filename, content, media),)
 
 
-def _deliver_all(factory: sessionmaker[Session], prepared: list[Any], settings: Settings,
-                 transports: Transports, result: RelayResult) -> None:
+def _deliver_all(
+    factory: sessionmaker[Session],
+    prepared: list[Any],
+    settings: Settings,
+    transports: Transports,
+    result: RelayResult,
+) -> None:
     for item, to, facts, institution, notice_inputs_ in prepared:
         try:
             attachments = _notice(factory, item, notice_inputs_, settings)
             deliver(item, to, facts, institution, transports, settings, attachments)
         except Exception as exc:  # recorded on the row and logged: never lost, never silent
             if isinstance(exc, DeliveryError):
-                log.warning("outbox %s (case %s, %s) failed: %s", item.id, item.case_id,
-                            item.channel, exc)
+                log.warning(
+                    "outbox %s (case %s, %s) failed: %s", item.id, item.case_id, item.channel, exc
+                )
             else:  # a bug (e.g. in a template): keep the traceback for the operator
-                log.exception("outbox %s (case %s) could not be composed", item.id,
-                              item.case_id)
+                log.exception("outbox %s (case %s) could not be composed", item.id, item.case_id)
             with factory() as session, session.begin():
-                status = outbox.mark_failed(session, item.id, now=dt.datetime.now(dt.UTC),
-                                            error=f"{type(exc).__name__}: {exc}",
-                                            settings=settings)
+                status = outbox.mark_failed(
+                    session,
+                    item.id,
+                    now=dt.datetime.now(dt.UTC),
+                    error=f"{type(exc).__name__}: {exc}",
+                    settings=settings,
+                )
             result.failed += 1
             result.dead += status == "dead"
         else:

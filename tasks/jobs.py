@@ -35,11 +35,17 @@ def _factory() -> sessionmaker[Session]:
 def relay_outbox(ids: list[int] | None = None) -> dict[str, int]:
     """Deliver due outbox rows (the given ones, or any that are due)."""
     settings = get_settings()
-    result = relay(_factory(), settings=settings, transports=Transports.from_settings(settings),
-                   ids=ids, limit=500)
+    result = relay(
+        _factory(),
+        settings=settings,
+        transports=Transports.from_settings(settings),
+        ids=ids,
+        limit=500,
+    )
     if result.sent or result.failed:
-        log.info("outbox: %d sent, %d failed (%d dead-lettered)", result.sent, result.failed,
-                 result.dead)
+        log.info(
+            "outbox: %d sent, %d failed (%d dead-lettered)", result.sent, result.failed, result.dead
+        )
     return {"sent": result.sent, "failed": result.failed, "dead": result.dead}
 
 
@@ -50,12 +56,21 @@ def sweep_deadlines() -> dict[str, Any]:
     with transaction(_factory()) as session:
         result = sweep(session, now=dt.datetime.now(dt.UTC), settings=settings)
     if result.claimed:
-        log.info("sweep: %d due, %d notifications, %d timer events, %d refused",
-                 result.claimed, result.notifications, len(result.fired), len(result.refused))
+        log.info(
+            "sweep: %d due, %d notifications, %d timer events, %d refused",
+            result.claimed,
+            result.notifications,
+            len(result.fired),
+            len(result.refused),
+        )
     if result.notifications or result.fired:
         relay_outbox.delay()
-    return {"claimed": result.claimed, "notifications": result.notifications,
-            "fired": len(result.fired), "refused": len(result.refused)}
+    return {
+        "claimed": result.claimed,
+        "notifications": result.notifications,
+        "fired": len(result.fired),
+        "refused": len(result.refused),
+    }
 
 
 @app.task(name="recog.cleanup_broker", ignore_result=True)  # type: ignore[untyped-decorator]

@@ -22,7 +22,9 @@ def relay_soon() -> bool:
 
         relay_outbox.apply_async(retry=False)
     except Exception as exc:
-        log.warning("could not queue the outbox relay (%s); the periodic sweep will deliver",
-                    type(exc).__name__)
+        log.warning(
+            "could not queue the outbox relay (%s); the periodic sweep will deliver",
+            type(exc).__name__,
+        )
         return False
     return True

@@ -28,14 +28,38 @@ MAIL_DIR = Path(__file__).with_name("templates") / "mail"
 LANGUAGES = ("de", "en")
 RECIPIENTS = ("student", "clerk", "examiner", "board")
 EVENTS = (
-    "open", "enrol", "pass_course", "fail_course", "retake", "receive_transcript", "submit",
-    "start_review", "request_info", "provide_info", "recognize", "recognize_partially", "reject",
-    "appeal", "grant_appeal", "dismiss_appeal", "close", "withdraw", "lapse",
+    "open",
+    "enrol",
+    "pass_course",
+    "fail_course",
+    "retake",
+    "receive_transcript",
+    "submit",
+    "start_review",
+    "request_info",
+    "provide_info",
+    "recognize",
+    "recognize_partially",
+    "reject",
+    "appeal",
+    "grant_appeal",
+    "dismiss_appeal",
+    "close",
+    "withdraw",
+    "lapse",
 )
 REMINDERS = (
-    "enrolment.lapse", "result.missing", "transcript.remind", "transcript.escalate",
-    "submission.remind", "decision.remind50", "decision.remind80", "decision.escalate",
-    "info_reply.remind", "info_reply.passed", "board_decision.escalate",
+    "enrolment.lapse",
+    "result.missing",
+    "transcript.remind",
+    "transcript.escalate",
+    "submission.remind",
+    "decision.remind50",
+    "decision.remind80",
+    "decision.escalate",
+    "info_reply.remind",
+    "info_reply.passed",
+    "board_decision.escalate",
 )
 OTHER = ("status_link",)
 
@@ -46,17 +70,37 @@ LEGAL_REMEDIES = frozenset({"reject", "recognize_partially"})
 # The deadline kind of the state each event leads to in the default procedure. Used only when
 # the caller names no ``due_kind``; a reminder's kind is the part of its name before the dot.
 _EVENT_DEADLINE = {
-    "open": "enrolment", "enrol": "result", "pass_course": "transcript", "fail_course": "retake",
-    "retake": "result", "receive_transcript": "submission", "submit": "decision",
-    "start_review": "decision", "request_info": "info_reply", "provide_info": "decision",
-    "recognize": "appeal_window", "recognize_partially": "appeal_window",
-    "reject": "appeal_window", "appeal": "board_decision", "grant_appeal": "appeal_window",
+    "open": "enrolment",
+    "enrol": "result",
+    "pass_course": "transcript",
+    "fail_course": "retake",
+    "retake": "result",
+    "receive_transcript": "submission",
+    "submit": "decision",
+    "start_review": "decision",
+    "request_info": "info_reply",
+    "provide_info": "decision",
+    "recognize": "appeal_window",
+    "recognize_partially": "appeal_window",
+    "reject": "appeal_window",
+    "appeal": "board_decision",
+    "grant_appeal": "appeal_window",
 }
 
 # Free-text and display facts a phrase may use; anything else in the context is ignored.
-_TEXT_KEYS = ("student_name", "course_title", "course_code", "partner_name", "term",
-              "due_at_local", "due_kind", "message", "appeal_ends_local", "office_name",
-              "office_email")
+_TEXT_KEYS = (
+    "student_name",
+    "course_title",
+    "course_code",
+    "partner_name",
+    "term",
+    "due_at_local",
+    "due_kind",
+    "message",
+    "appeal_ends_local",
+    "office_name",
+    "office_email",
+)
 
 
 @dataclass(frozen=True)
@@ -79,8 +123,7 @@ def recipients(template: str) -> list[str]:
     return [r for r in RECIPIENTS if r in written]
 
 
-def render(template: str, *, recipient: str, language: str,
-           context: Mapping[str, Any]) -> Rendered:
+def render(template: str, *, recipient: str, language: str, context: Mapping[str, Any]) -> Rendered:
     """The e-mail ``template`` for ``recipient`` in ``language``, filled from ``context``.
 
     Raises ValueError for an unknown template, recipient or language, a missing or malformed
@@ -95,8 +138,10 @@ def render(template: str, *, recipient: str, language: str,
     wording: dict[str, str] | None = entry.get(recipient)
     if wording is None:
         if student:
-            raise ValueError(f"template {template!r} has no wording for students; it is "
-                             f"written for: {', '.join(recipients(template))}")
+            raise ValueError(
+                f"template {template!r} has no wording for students; it is "
+                f"written for: {', '.join(recipients(template))}"
+            )
         wording = catalogue["generic"]["office"]
 
     values = _values(template, student, catalogue, context)
@@ -113,9 +158,14 @@ def render(template: str, *, recipient: str, language: str,
         "subject": subject,
         "student": student,
         "t": text_labels,
-        "greeting": _say(text_labels["greeting_named"] if student and values["student_name"]
-                         else text_labels["greeting_student"] if student
-                         else text_labels["greeting_office"], values),
+        "greeting": _say(
+            text_labels["greeting_named"]
+            if student and values["student_name"]
+            else text_labels["greeting_student"]
+            if student
+            else text_labels["greeting_office"],
+            values,
+        ),
         "happened": _say(wording["happened"], values),
         "next": _say(wording.get("next", ""), values),
         "due": due,
@@ -123,8 +173,9 @@ def render(template: str, *, recipient: str, language: str,
         "message": values["message"],
         "message_heading": wording.get("message_heading") or text_labels["message"],
         "decision": _decision(context.get("decision"), language, catalogue),
-        "legal": (_say(text_labels["legal"], values)
-                  if student and template in LEGAL_REMEDIES else ""),
+        "legal": (
+            _say(text_labels["legal"], values) if student and template in LEGAL_REMEDIES else ""
+        ),
         "status_url": values["status_url"] if student else "",
         "office_name": values["office_name"],
         "office_email": values["office_email"],
@@ -182,8 +233,9 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _values(template: str, student: bool, catalogue: Mapping[str, Any],
-            context: Mapping[str, Any]) -> dict[str, Any]:
+def _values(
+    template: str, student: bool, catalogue: Mapping[str, Any], context: Mapping[str, Any]
+) -> dict[str, Any]:
     """The facts every phrase may use: all defined, empty strings where unknown."""
     text_labels = catalogue["text"]
     values: dict[str, Any] = {key: _text(context.get(key)) for key in _TEXT_KEYS}
@@ -203,8 +255,9 @@ def _values(template: str, student: bool, catalogue: Mapping[str, Any],
     title, code, term = values["course_title"], values["course_code"], values["term"]
     details = ", ".join(part for part in (code, term) if part)
     quoted = f"{text_labels['quote_open']}{title}{text_labels['quote_close']}" if title else ""
-    course = " ".join(part for part in (quoted, f"({details})" if details and title
-                                        else details) if part)
+    course = " ".join(
+        part for part in (quoted, f"({details})" if details and title else details) if part
+    )
     values["course_ref"] = f" {course}" if course else ""
     values["partner_ref"] = ""
     values["by_due"] = values["by_appeal_end"] = ""
@@ -265,8 +318,11 @@ def _decision(raw: Any, language: str, catalogue: Mapping[str, Any]) -> dict[str
     criteria: Mapping[str, str] = catalogue["criteria"]
     reasons: list[tuple[str, str]]
     if isinstance(reasons_raw, Mapping):
-        reasons = [(criteria.get(str(k)) or str(k).replace("_", " ").capitalize(), _text(v))
-                   for k, v in reasons_raw.items() if _text(v)]
+        reasons = [
+            (criteria.get(str(k)) or str(k).replace("_", " ").capitalize(), _text(v))
+            for k, v in reasons_raw.items()
+            if _text(v)
+        ]
     elif isinstance(reasons_raw, list | tuple):
         reasons = [("", _text(v)) for v in reasons_raw if _text(v)]
     else:
@@ -275,7 +331,8 @@ def _decision(raw: Any, language: str, catalogue: Mapping[str, Any]) -> dict[str
     shown = {
         "modules": _modules(raw.get("modules"), language),
         "ects": _total(raw, language),
-        "grade": catalogue["text"]["passed"] if grade.lower() == "passed"
+        "grade": catalogue["text"]["passed"]
+        if grade.lower() == "passed"
         else _number(grade, language),
         "not_credited": _modules(raw.get("not_credited"), language),
         "reasons": reasons,

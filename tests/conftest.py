@@ -32,14 +32,17 @@ from models.db import make_engine, session_factory  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 from workflow.demo import Network, seed_network  # noqa: E402
 
-PG_ADMIN_URL = os.environ.get("RECOG_TEST_PG_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "RECOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 
 
 def services_required() -> bool:
-    return (os.environ.get("CI", "").lower() == "true"
-            or os.environ.get("RECOG_REQUIRE_SERVICES") == "1")
+    return (
+        os.environ.get("CI", "").lower() == "true"
+        or os.environ.get("RECOG_REQUIRE_SERVICES") == "1"
+    )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -143,15 +146,28 @@ class CliResult:
 @pytest.fixture
 def cli(tmp_path: Path) -> Callable[..., CliResult]:
     """Run the real ``recog`` console script in a subprocess on a private SQLite database."""
-    env = {**os.environ, "RECOG_DATA_DIR": str(tmp_path / "var"), "COLUMNS": "200",
-           "RECOG_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'recog.sqlite3'}"}
+    env = {
+        **os.environ,
+        "RECOG_DATA_DIR": str(tmp_path / "var"),
+        "COLUMNS": "200",
+        "RECOG_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'recog.sqlite3'}",
+    }
     env.pop("RECOG_ACTOR", None)
     recog = str(Path(sys.executable).with_name("recog"))
 
-    def run(*args: str, check: bool = True, stdin: str | None = None,
-            **extra_env: str) -> CliResult:
-        proc = subprocess.run([recog, *args], capture_output=True, text=True, timeout=120,
-                              env={**env, **extra_env}, input=stdin, cwd=tmp_path, check=False)
+    def run(
+        *args: str, check: bool = True, stdin: str | None = None, **extra_env: str
+    ) -> CliResult:
+        proc = subprocess.run(
+            [recog, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**env, **extra_env},
+            input=stdin,
+            cwd=tmp_path,
+            check=False,
+        )
         result = CliResult(proc)
         if check and result.code != 0:
             raise AssertionError(f"recog {' '.join(args)} exited {result.code}:\n{result.err}")
@@ -166,10 +182,19 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database seeded by the real `recog up --demo`, made once per test run."""
     root = tmp_path_factory.mktemp("demo")
     db = root / "var" / "recog.sqlite3"
-    env = {**os.environ, "RECOG_DATA_DIR": str(root / "var"),
-           "RECOG_DATABASE_URL": f"sqlite:///{db}"}
-    subprocess.run([str(Path(sys.executable).with_name("recog")), "up", "--demo", "--once"],
-                   env=env, check=True, capture_output=True, timeout=300, cwd=root)
+    env = {
+        **os.environ,
+        "RECOG_DATA_DIR": str(root / "var"),
+        "RECOG_DATABASE_URL": f"sqlite:///{db}",
+    }
+    subprocess.run(
+        [str(Path(sys.executable).with_name("recog")), "up", "--demo", "--once"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+        cwd=root,
+    )
     return db
 
 

@@ -15,16 +15,29 @@ from workflow.actors import Actor, acting_role
 from workflow.errors import ValidationFailed
 
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
-    "enrol": (), "retake": (), "receive_transcript": (), "submit": (), "close": (),
+    "enrol": (),
+    "retake": (),
+    "receive_transcript": (),
+    "submit": (),
+    "close": (),
     "lapse": (),
     "pass_course": ("date", "grade", "scheme", "ects", "eqf_level", "language"),
     "fail_course": ("date", "grade", "scheme"),
     "start_review": ("examiner",),
-    "request_info": ("message",), "provide_info": ("message",), "appeal": ("message",),
+    "request_info": ("message",),
+    "provide_info": ("message",),
+    "appeal": ("message",),
     "withdraw": ("message",),
     "recognize": ("modules", "grade", "ects", "conversion"),
-    "recognize_partially": ("modules", "not_credited", "grade", "ects", "reasons", "advice",
-                            "conversion"),
+    "recognize_partially": (
+        "modules",
+        "not_credited",
+        "grade",
+        "ects",
+        "reasons",
+        "advice",
+        "conversion",
+    ),
     "reject": ("reasons", "advice"),
     "grant_appeal": ("modules", "grade", "ects", "reasons", "conversion"),
     "dismiss_appeal": ("reasons",),
@@ -42,11 +55,13 @@ def check_fields(event: str, data: dict[str, Any]) -> None:
     if extra:
         raise ValidationFailed(
             f"{', '.join(extra)} cannot be set with {event}; it takes "
-            f"{', '.join(allowed) if allowed else 'no data'}")
+            f"{', '.join(allowed) if allowed else 'no data'}"
+        )
 
 
-def open_events(actor: Actor, case: dict[str, Any], examiner_id: int | None,
-                now: dt.datetime) -> list[EventDef]:
+def open_events(
+    actor: Actor, case: dict[str, Any], examiner_id: int | None, now: dt.datetime
+) -> list[EventDef]:
     """The events ``actor`` may fire on ``case`` now: the procedure's events from its state,
     for the actor's role, minus those whose cheap guards already say no (another examiner's
     case, a closed or still open appeal window)."""
@@ -60,8 +75,12 @@ def open_events(actor: Actor, case: dict[str, Any], examiner_id: int | None,
             continue
         if "inside_appeal_window" in ev.guards and (appeal_ends is None or now >= appeal_ends):
             continue
-        if ("appeal_window_over" in ev.guards and case["state"] != "recognized"
-                and appeal_ends is not None and now < appeal_ends):
+        if (
+            "appeal_window_over" in ev.guards
+            and case["state"] != "recognized"
+            and appeal_ends is not None
+            and now < appeal_ends
+        ):
             continue
         result.append(ev)
     return result

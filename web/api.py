@@ -67,10 +67,17 @@ MEDIA_TYPES: dict[str, tuple[bytes, ...]] = {
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "content": {PROBLEM: {"schema": {"type": "object"}}}}
-    for code, text in [(401, "Not signed in"), (403, "Forbidden"), (404, "Not found"),
-                       (409, "Conflict"), (412, "Stale version"), (413, "Too large"),
-                       (415, "Unsupported media type"), (422, "Unprocessable"),
-                       (429, "Too many requests")]
+    for code, text in [
+        (401, "Not signed in"),
+        (403, "Forbidden"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (412, "Stale version"),
+        (413, "Too large"),
+        (415, "Unsupported media type"),
+        (422, "Unprocessable"),
+        (429, "Too many requests"),
+    ]
 }
 
 router = APIRouter(prefix="/api/v1", responses=_PROBLEMS)
@@ -78,31 +85,45 @@ router = APIRouter(prefix="/api/v1", responses=_PROBLEMS)
 
 # --- the unit of work of an API request -------------------------------------------------------
 
+
 @contextmanager
-def call(request: Request, *, roles: tuple[Role, ...] | None = None,
-         write: bool = False) -> Iterator[tuple[Session, Principal, Runtime]]:
+def call(
+    request: Request, *, roles: tuple[Role, ...] | None = None, write: bool = False
+) -> Iterator[tuple[Session, Principal, Runtime]]:
     """Authenticate, check the role and (cookie sessions) the CSRF header, inside the
     request's one transaction."""
     rt = runtime(request)
-    with (rt.unit_of_work() if write else rt.read_only()) as session:
+    with rt.unit_of_work() if write else rt.read_only() as session:
         principal = authenticate(request, session, rt.now())
         if principal is None:
             raise _unauthorized()
-        if write and principal.web_session is not None and not csrf_ok(
-                principal.web_session.csrf_token, request.headers.get("x-csrf-token")):
-            raise Problem(403, "Forbidden", "the X-CSRF-Token header is missing or wrong",
-                          code="csrf")
+        if (
+            write
+            and principal.web_session is not None
+            and not csrf_ok(principal.web_session.csrf_token, request.headers.get("x-csrf-token"))
+        ):
+            raise Problem(
+                403, "Forbidden", "the X-CSRF-Token header is missing or wrong", code="csrf"
+            )
         if roles is not None and principal.actor.role not in roles:
-            raise Problem(403, "Forbidden", f"a {principal.actor.role.value} may not do this; "
-                          f"it is for the {' or '.join(r.value for r in roles)}",
-                          code="forbidden")
+            raise Problem(
+                403,
+                "Forbidden",
+                f"a {principal.actor.role.value} may not do this; "
+                f"it is for the {' or '.join(r.value for r in roles)}",
+                code="forbidden",
+            )
         yield session, principal, rt
 
 
 def _unauthorized() -> Problem:
-    return Problem(401, "Unauthorized", "sign in, or send an API token as "
-                   "'Authorization: Bearer TOKEN'", code="unauthorized",
-                   headers={"WWW-Authenticate": 'Bearer realm="recog"'})
+    return Problem(
+        401,
+        "Unauthorized",
+        "sign in, or send an API token as 'Authorization: Bearer TOKEN'",
+        code="unauthorized",
+        headers={"WWW-Authenticate": 'Bearer realm="recog"'},
+    )
 
 
 def _version(if_match: str | None) -> int | None:
@@ -111,14 +132,24 @@ def _version(if_match: str | None) -> int | None:
     raw = if_match.strip().removeprefix("W/").strip('"')
     if not raw.isdigit() or len(raw) > 9:
         # Matches no version the case can have: the precondition fails (RFC 9110 13.1.1).
-        raise Problem(412, "Precondition Failed", "If-Match must be the case version you "
-                      "saw, e.g. \"7\" (the ETag of GET /api/v1/cases/ID)", code="if_match")
+        raise Problem(
+            412,
+            "Precondition Failed",
+            "If-Match must be the case version you "
+            'saw, e.g. "7" (the ETag of GET /api/v1/cases/ID)',
+            code="if_match",
+        )
     return int(raw)
 
 
-def idempotent(request: Request, session: Session, principal: Principal, body: Any,
-               run: Callable[[], tuple[int, Any]], headers: dict[str, str] | None = None,
-               ) -> Response:
+def idempotent(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    body: Any,
+    run: Callable[[], tuple[int, Any]],
+    headers: dict[str, str] | None = None,
+) -> Response:
     """Run ``run`` once per ``Idempotency-Key``: the same key with the same body replays the
     stored response; with another body it is refused. The key row is written first, so a
     concurrent duplicate waits for the first to commit and then replays it."""
@@ -128,40 +159,58 @@ def idempotent(request: Request, session: Session, principal: Principal, body: A
         return JSONResponse(jsonable_encoder(payload), status_code=status, headers=headers)
     if not 1 <= len(key) <= 200:
         raise ValidationFailed("the Idempotency-Key must have 1 to 200 characters")
-    canonical = json.dumps([request.method, request.url.path, jsonable_encoder(body)],
-                           sort_keys=True, default=str)
+    canonical = json.dumps(
+        [request.method, request.url.path, jsonable_encoder(body)], sort_keys=True, default=str
+    )
     request_hash = hashlib.sha256(canonical.encode()).hexdigest()
     ident = (principal.key, key)
     row = session.get(IdempotencyKey, ident)
     if row is None:
         try:
             with session.begin_nested():
-                session.add(IdempotencyKey(principal=principal.key, key=key,
-                                           method=request.method, path=request.url.path,
-                                           request_hash=request_hash, status_code=0,
-                                           response_body="", created_at=runtime(request).now()))
+                session.add(
+                    IdempotencyKey(
+                        principal=principal.key,
+                        key=key,
+                        method=request.method,
+                        path=request.url.path,
+                        request_hash=request_hash,
+                        status_code=0,
+                        response_body="",
+                        created_at=runtime(request).now(),
+                    )
+                )
         except IntegrityError:
             row = session.get(IdempotencyKey, ident, populate_existing=True)
     if row is not None:
         if row.request_hash != request_hash:
-            raise ValidationFailed("this Idempotency-Key was used for a different request; "
-                                   "use a new key for a new request")
+            raise ValidationFailed(
+                "this Idempotency-Key was used for a different request; "
+                "use a new key for a new request"
+            )
         if row.status_code == 0:
-            raise Problem(409, "Conflict", "a request with this Idempotency-Key is still "
-                          "running; retry in a moment", code="idempotency_in_progress")
-        return Response(row.response_body, status_code=row.status_code,
-                        media_type="application/json",
-                        headers={**(headers or {}), "Idempotent-Replayed": "true"})
+            raise Problem(
+                409,
+                "Conflict",
+                "a request with this Idempotency-Key is still running; retry in a moment",
+                code="idempotency_in_progress",
+            )
+        return Response(
+            row.response_body,
+            status_code=row.status_code,
+            media_type="application/json",
+            headers={**(headers or {}), "Idempotent-Replayed": "true"},
+        )
     status, payload = run()
     encoded = json.dumps(jsonable_encoder(payload), ensure_ascii=False)
     stored = session.get(IdempotencyKey, ident)
     assert stored is not None
     stored.status_code, stored.response_body = status, encoded
-    return Response(encoded, status_code=status, media_type="application/json",
-                    headers=headers)
+    return Response(encoded, status_code=status, media_type="application/json", headers=headers)
 
 
 # --- models ------------------------------------------------------------------------------------
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -246,7 +295,8 @@ class CaseIn(Strict):
     student_id: Id = Field(ge=1, le=2**31 - 1)
     offering_id: int = Field(ge=1, le=2**31 - 1)
     target_module_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
-        default_factory=list, max_length=20)
+        default_factory=list, max_length=20
+    )
 
 
 class EventIn(Strict):
@@ -260,7 +310,8 @@ class ExaminerIn(Strict):
 
 class TargetsIn(Strict):
     modules: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
-        min_length=1, max_length=20)
+        min_length=1, max_length=20
+    )
 
 
 class Fired(BaseModel):
@@ -292,7 +343,8 @@ class UserIn(Strict):
     display_name: str | None = Field(default=None, max_length=300)
     email: EmailStr | None = None
     programmes: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
-        default_factory=list, max_length=50)
+        default_factory=list, max_length=50
+    )
     language: Literal["de", "en"] = "de"
     password: str | None = Field(default=None, min_length=12, max_length=1024)
 
@@ -416,16 +468,18 @@ class PrecedentOut(BaseModel):
 
 
 class ExpiredPrecedentOut(PrecedentOut):
-    why: str = Field(description="Why it no longer counts: older than the validity period, "
-                                 "or the module's regulations changed since.")
+    why: str = Field(
+        description="Why it no longer counts: older than the validity period, "
+        "or the module's regulations changed since."
+    )
 
 
 class PrecedentsOut(BaseModel):
     valid: list[PrecedentOut] = Field(description="Precedents that still count, newest first.")
     expired: list[ExpiredPrecedentOut]
     suggestion: dict[str, PrecedentOut] = Field(
-        description="Per target module code, the decision the newest valid precedent "
-                    "suggests.")
+        description="Per target module code, the decision the newest valid precedent suggests."
+    )
 
 
 class CaseDetail(BaseModel):
@@ -445,13 +499,15 @@ class CaseDetail(BaseModel):
     appeal_ends_at: dt.datetime | None
     result: dict[str, Any] | None = Field(description="The partner result as recorded.")
     decision: dict[str, Any] | None = Field(
-        description="The decision with its modules, ECTS, grade, conversion and reasons.")
+        description="The decision with its modules, ECTS, grade, conversion and reasons."
+    )
     documents: list[CaseDocument]
     next_events: list[NextEvent]
     precedents: PrecedentsOut | None = Field(
         description="The office's past decisions for this case's partner course and target "
-                    "modules (valid and expired) and the suggestion they make; null for "
-                    "students (the office's internal memory).")
+        "modules (valid and expired) and the suggestion they make; null for "
+        "students (the office's internal memory)."
+    )
     opened_at: dt.datetime
     updated_at: dt.datetime
 
@@ -511,17 +567,23 @@ class CohortCase(BaseModel):
     matriculation_number: str
     grade: str | None = Field(description="The partner grade as printed.")
     scheme: str | None
-    converted: str | None = Field(description="The grade converted by the office's rules "
-                                  "(the modified Bavarian formula).")
+    converted: str | None = Field(
+        description="The grade converted by the office's rules (the modified Bavarian formula)."
+    )
     error: str | None = Field(description="Why the grade cannot be converted.")
-    percentile: str | None = Field(description="The grade converted by percentiles with the "
-                                   "case's grading tables, as GET /cases/{case_id}/conversions "
-                                   "converts it.")
-    percentile_error: str | None = Field(description="Why the grade cannot be converted by "
-                                         "percentiles (e.g. which grading table is not "
-                                         "stored).")
-    band: dict[str, str] | None = Field(description="The partner grade's percentile band: "
-                                        "lower, upper and midpoint (percent).")
+    percentile: str | None = Field(
+        description="The grade converted by percentiles with the "
+        "case's grading tables, as GET /cases/{case_id}/conversions "
+        "converts it."
+    )
+    percentile_error: str | None = Field(
+        description="Why the grade cannot be converted by "
+        "percentiles (e.g. which grading table is not "
+        "stored)."
+    )
+    band: dict[str, str] | None = Field(
+        description="The partner grade's percentile band: lower, upper and midpoint (percent)."
+    )
     difference: str | None = Field(description="How far apart the two conversions are.")
     differs: bool = Field(description="True when the two conversions differ by 0.3 or more.")
     partner_table_id: int | None = Field(description="The partner grading table used.")
@@ -544,8 +606,9 @@ class CohortPreviewOut(BaseModel):
     cases: list[CohortCase]
     methods: list[Literal["bavarian", "percentile"]] = Field(
         description="The conversions the whole cohort may be decided by (data.conversion of "
-                    "POST /cohorts/decide): percentile only when every case can be converted "
-                    "by percentiles.")
+        "POST /cohorts/decide): percentile only when every case can be converted "
+        "by percentiles."
+    )
 
 
 class CohortIn(Strict):
@@ -553,19 +616,30 @@ class CohortIn(Strict):
     module: str = Field(min_length=1, max_length=60, description="The target module's code.")
     event: Literal["recognize", "recognize_partially", "reject"]
     data: dict[str, Any] = Field(
-        default_factory=dict, description="The event data for every case; without `grade`, "
+        default_factory=dict,
+        description="The event data for every case; without `grade`, "
         "each student's own partner grade is converted. `conversion` chooses the method for "
         "the whole cohort, as on a single case: `bavarian` (the default) or `percentile` "
         "(each case's own grading tables; if one case cannot be converted so, nothing is "
         "decided, 422 naming the cases). The conversion itself is always computed by Recog "
         "and stored with each decision.",
-        json_schema_extra={"properties": {"conversion": {
-            "type": "string", "enum": ["bavarian", "percentile"], "default": "bavarian",
-            "description": "The method of grade conversion for every case."}}})
+        json_schema_extra={
+            "properties": {
+                "conversion": {
+                    "type": "string",
+                    "enum": ["bavarian", "percentile"],
+                    "default": "bavarian",
+                    "description": "The method of grade conversion for every case.",
+                }
+            }
+        },
+    )
     expected_cases: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None = Field(
-        default=None, max_length=10_000,
+        default=None,
+        max_length=10_000,
         description="The case ids you reviewed (GET /cohorts/preview); if the waiting cases "
-                    "are not exactly these, nothing is decided (409).")
+        "are not exactly these, nothing is decided (409).",
+    )
 
 
 class CohortDecided(BaseModel):
@@ -595,9 +669,17 @@ class InconsistentPair(BaseModel):
 
 
 def _fired(f: Any) -> dict[str, Any]:
-    return {"case_id": f.case_id, "seq": f.seq, "event": f.event, "from_state": f.from_state,
-            "to_state": f.to_state, "at": f.at, "due_at": f.due_at, "due_kind": f.due_kind,
-            "version": f.seq}
+    return {
+        "case_id": f.case_id,
+        "seq": f.seq,
+        "event": f.event,
+        "from_state": f.from_state,
+        "to_state": f.to_state,
+        "at": f.at,
+        "due_at": f.due_at,
+        "due_kind": f.due_kind,
+        "version": f.seq,
+    }
 
 
 # Ids in paths: bounded, so a huge number is a 422, not an overflow in the database driver.
@@ -609,52 +691,84 @@ IfMatch = Annotated[str | None, Header(description="The case version you saw (ET
 
 # --- who am I, reference data ------------------------------------------------------------------
 
+
 @router.get("/me", response_model=Me, tags=["auth"])
 def me(request: Request) -> dict[str, Any]:
     with call(request) as (_, p, _rt):
-        return {"role": p.actor.role.value, "id": p.actor.id,
-                "institution_id": p.actor.institution_id, "name": p.name,
-                "language": p.language}
+        return {
+            "role": p.actor.role.value,
+            "id": p.actor.id,
+            "institution_id": p.actor.institution_id,
+            "name": p.name,
+            "language": p.language,
+        }
 
 
 @router.get("/institutions", response_model=list[InstitutionOut], tags=["reference"])
 def institutions(request: Request) -> list[Any]:
     with call(request) as (s, _, _rt):
-        return [InstitutionOut.model_validate(i, from_attributes=True)
-                for i in s.scalars(select(Institution).order_by(Institution.code))]
+        return [
+            InstitutionOut.model_validate(i, from_attributes=True)
+            for i in s.scalars(select(Institution).order_by(Institution.code))
+        ]
 
 
 @router.get("/programmes", response_model=list[ProgrammeOut], tags=["reference"])
 def programmes(request: Request) -> list[Any]:
     """The programmes and modules of your own institution."""
     with call(request) as (s, p, _rt):
-        progs = s.scalars(select(Programme).where(
-            Programme.institution_id == p.actor.institution_id).order_by(Programme.code))
-        return [ProgrammeOut(id=g.id, code=g.code, title=g.title, degree=g.degree,
-                             modules=[ModuleOut.model_validate(m, from_attributes=True)
-                                      for m in sorted(g.modules, key=lambda m: m.code)])
-                for g in progs]
+        progs = s.scalars(
+            select(Programme)
+            .where(Programme.institution_id == p.actor.institution_id)
+            .order_by(Programme.code)
+        )
+        return [
+            ProgrammeOut(
+                id=g.id,
+                code=g.code,
+                title=g.title,
+                degree=g.degree,
+                modules=[
+                    ModuleOut.model_validate(m, from_attributes=True)
+                    for m in sorted(g.modules, key=lambda m: m.code)
+                ],
+            )
+            for g in progs
+        ]
 
 
 @router.get("/catalogue", response_model=Page, tags=["reference"])
-def catalogue(request: Request, limit: Limit = 50, offset: Offset = 0,
-              partner: Annotated[str | None, Query(max_length=120)] = None,
-              term: Annotated[str | None, Query(max_length=20)] = None) -> dict[str, Any]:
+def catalogue(
+    request: Request,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    partner: Annotated[str | None, Query(max_length=120)] = None,
+    term: Annotated[str | None, Query(max_length=20)] = None,
+) -> dict[str, Any]:
     """The partner course catalogue (offerings), paginated."""
     with call(request) as (s, _, _rt):
-        query = (select(Offering, Institution.code.label("partner"))
-                 .join(Institution, Institution.id == Offering.institution_id))
+        query = select(Offering, Institution.code.label("partner")).join(
+            Institution, Institution.id == Offering.institution_id
+        )
         if partner:
             query = query.where(Institution.code == partner)
         if term:
             query = query.where(Offering.term == term)
         total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = s.execute(query.order_by(Institution.code, Offering.term, Offering.code)
-                         .limit(limit).offset(offset)).all()
-        items = [OfferingOut.model_validate({**{c.key: getattr(r.Offering, c.key) for c in
-                                                Offering.__table__.columns},
-                                             "partner": r.partner}).model_dump(mode="json")
-                 for r in rows]
+        rows = s.execute(
+            query.order_by(Institution.code, Offering.term, Offering.code)
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        items = [
+            OfferingOut.model_validate(
+                {
+                    **{c.key: getattr(r.Offering, c.key) for c in Offering.__table__.columns},
+                    "partner": r.partner,
+                }
+            ).model_dump(mode="json")
+            for r in rows
+        ]
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
@@ -663,6 +777,7 @@ def catalogue_import(request: Request, file: Annotated[UploadFile, File()]) -> R
     """Import partner course offerings (CSV or JSON, all rows checked first)."""
     content, _name, suffix = _import_upload(file, "catalogue", "catalogue.csv")
     with call(request, roles=OFFICE, write=True) as (s, p, _rt):
+
         def run() -> tuple[int, Any]:
             with _as_file(content, "catalogue", suffix) as path:
                 summary = catalog.import_catalogue(s, path)
@@ -676,8 +791,12 @@ def _import_upload(file: UploadFile, what: str, default: str) -> tuple[bytes, st
     """An uploaded CSV or JSON import: its bytes (413 past the limit), its name and suffix."""
     content = file.file.read(MAX_IMPORT_BYTES + 1)
     if len(content) > MAX_IMPORT_BYTES:
-        raise Problem(413, "Content Too Large", f"a {what} file may have at most "
-                      f"{MAX_IMPORT_BYTES} bytes", code="too_large")
+        raise Problem(
+            413,
+            "Content Too Large",
+            f"a {what} file may have at most {MAX_IMPORT_BYTES} bytes",
+            code="too_large",
+        )
     name = file.filename or default
     return content, name, ".json" if name.lower().endswith(".json") else ".csv"
 
@@ -693,11 +812,14 @@ def _as_file(content: bytes, stem: str, suffix: str) -> Iterator[Path]:
 
 # --- students ----------------------------------------------------------------------------------
 
+
 def _student_visible(session: Session, p: Principal, student_id: Id) -> Student:
     student = session.get(Student, student_id)
     visible = student is not None and (
-        student.id == p.actor.id if p.is_student
-        else p.actor.role in OFFICE and student.institution_id == p.actor.institution_id)
+        student.id == p.actor.id
+        if p.is_student
+        else p.actor.role in OFFICE and student.institution_id == p.actor.institution_id
+    )
     if not visible:
         raise NotFound(f"student {student_id} not found")
     assert student is not None
@@ -709,8 +831,10 @@ def students(request: Request, limit: Limit = 50, offset: Offset = 0) -> dict[st
     with call(request, roles=OFFICE) as (s, p, _rt):
         query = select(Student).where(Student.institution_id == p.actor.institution_id)
         total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
-        items = [StudentOut.model_validate(st, from_attributes=True).model_dump()
-                 for st in s.scalars(query.order_by(Student.id).limit(limit).offset(offset))]
+        items = [
+            StudentOut.model_validate(st, from_attributes=True).model_dump()
+            for st in s.scalars(query.order_by(Student.id).limit(limit).offset(offset))
+        ]
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
@@ -721,8 +845,7 @@ def create_student(request: Request, body: StudentIn) -> Response:
         assert p.actor.institution_id is not None
 
         def run() -> tuple[int, Any]:
-            st = catalog.find_or_create_student(s, p.actor.institution_id or 0,
-                                                **body.model_dump())
+            st = catalog.find_or_create_student(s, p.actor.institution_id or 0, **body.model_dump())
             return 201, StudentOut.model_validate(st, from_attributes=True).model_dump()
 
         return idempotent(request, s, p, body.model_dump(), run)
@@ -731,12 +854,12 @@ def create_student(request: Request, body: StudentIn) -> Response:
 @router.get("/students/{student_id}", response_model=StudentOut, tags=["students"])
 def student(request: Request, student_id: Id) -> Any:
     with call(request) as (s, p, _rt):
-        return StudentOut.model_validate(_student_visible(s, p, student_id),
-                                         from_attributes=True)
+        return StudentOut.model_validate(_student_visible(s, p, student_id), from_attributes=True)
 
 
-@router.post("/students/{student_id}/status-link", response_model=Queued, status_code=202,
-             tags=["students"])
+@router.post(
+    "/students/{student_id}/status-link", response_model=Queued, status_code=202, tags=["students"]
+)
 def send_status_link(request: Request, student_id: Id) -> Any:
     """E-mail the student a fresh secret link to their status page (at most once per few
     minutes). The link is minted when the e-mail is composed; it is never returned here."""
@@ -745,15 +868,18 @@ def send_status_link(request: Request, student_id: Id) -> Any:
         case_ids = queries.case_ids_of_student(s, student_id)
         if not case_ids:
             raise ValidationFailed("the student has no case yet; a status link shows cases")
-        queued = auth.queue_status_link(s, case_ids[0], base_url=str(request.base_url),
-                                        now=rt.now())
-        detail = ("the e-mail is queued" if queued else
-                  "a link was sent a few minutes ago; nothing new was queued")
+        queued = auth.queue_status_link(
+            s, case_ids[0], base_url=str(request.base_url), now=rt.now()
+        )
+        detail = (
+            "the e-mail is queued"
+            if queued
+            else "a link was sent a few minutes ago; nothing new was queued"
+        )
         return JSONResponse({"queued": queued, "detail": detail}, status_code=202)
 
 
-@router.delete("/students/{student_id}/status-links", response_model=Revoked,
-               tags=["students"])
+@router.delete("/students/{student_id}/status-links", response_model=Revoked, tags=["students"])
 def revoke_status_links(request: Request, student_id: Id) -> Any:
     """Revoke every status link of the student (and end the sessions opened by them)."""
     with call(request, roles=OFFICE, write=True) as (s, p, rt):
@@ -763,24 +889,39 @@ def revoke_status_links(request: Request, student_id: Id) -> Any:
 
 # --- cases -------------------------------------------------------------------------------------
 
+
 @router.get("/cases", response_model=Page, tags=["cases"])
-def cases(request: Request, limit: Limit = 50, offset: Offset = 0,
-          state: Annotated[str | None, Query(max_length=24)] = None,
-          partner: Annotated[str | None, Query(max_length=120)] = None,
-          course: Annotated[str | None, Query(max_length=60)] = None,
-          examiner: Annotated[int | None, Query(ge=1, le=2**31 - 1,
-                                                description="the examiner's user id")] = None,
-          overdue: bool = False,
-          sort: Literal["id", "state", "due_at", "updated_at", "course", "partner"] = "id",
-          order: Literal["asc", "desc"] = "asc") -> dict[str, Any]:
+def cases(
+    request: Request,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    state: Annotated[str | None, Query(max_length=24)] = None,
+    partner: Annotated[str | None, Query(max_length=120)] = None,
+    course: Annotated[str | None, Query(max_length=60)] = None,
+    examiner: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="the examiner's user id")
+    ] = None,
+    overdue: bool = False,
+    sort: Literal["id", "state", "due_at", "updated_at", "course", "partner"] = "id",
+    order: Literal["asc", "desc"] = "asc",
+) -> dict[str, Any]:
     """The cases you may see, filtered, sorted and paginated."""
     with call(request) as (s, p, rt):
         items, total = queries.search_cases(
-            s, actor=p.actor, now=rt.now(), state=state, partner=partner, course=course,
-            examiner_id=examiner, overdue=overdue, sort=sort, descending=order == "desc",
-            limit=limit, offset=offset)
-        return {"items": jsonable_encoder(items), "total": total, "limit": limit,
-                "offset": offset}
+            s,
+            actor=p.actor,
+            now=rt.now(),
+            state=state,
+            partner=partner,
+            course=course,
+            examiner_id=examiner,
+            overdue=overdue,
+            sort=sort,
+            descending=order == "desc",
+            limit=limit,
+            offset=offset,
+        )
+        return {"items": jsonable_encoder(items), "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/cases/counts", response_model=dict[str, int], tags=["cases"])
@@ -796,11 +937,18 @@ def case_counts(request: Request) -> dict[str, int]:
 def create_case(request: Request, body: CaseIn) -> Response:
     """Open a case for a student and a partner course offering."""
     with call(request, roles=(Role.CLERK, Role.ADMIN, Role.STUDENT), write=True) as (s, p, rt):
+
         def run() -> tuple[int, Any]:
-            fired = open_case(s, student_id=body.student_id, offering_id=body.offering_id,
-                              actor=p.actor, now=rt.now(),
-                              target_module_ids=body.target_module_ids, channel="api",
-                              settings=rt.settings)
+            fired = open_case(
+                s,
+                student_id=body.student_id,
+                offering_id=body.offering_id,
+                actor=p.actor,
+                now=rt.now(),
+                target_module_ids=body.target_module_ids,
+                channel="api",
+                settings=rt.settings,
+            )
             return 201, _fired(fired)
 
         return idempotent(request, s, p, body.model_dump(), run)
@@ -814,8 +962,7 @@ def case(request: Request, case_id: Id) -> Response:
         if p.is_student:
             detail["examiner"] = None  # the office's internal assignment
             detail["precedents"] = None  # other students' decisions
-        return JSONResponse(jsonable_encoder(detail),
-                            headers={"ETag": f'"{detail["version"]}"'})
+        return JSONResponse(jsonable_encoder(detail), headers={"ETag": f'"{detail["version"]}"'})
 
 
 @router.get("/cases/{case_id}/status", response_model=CaseStatus, tags=["cases"])
@@ -825,19 +972,20 @@ async def case_status(request: Request, case_id: Id) -> Any:
     token = bearer(request)
     pool = getattr(request.state, "hot_reads", None)
     if token is None or pool is None:
-        return Response(await run_in_threadpool(_case_status, request, case_id),
-                        media_type="application/json")
+        return Response(
+            await run_in_threadpool(_case_status, request, case_id), media_type="application/json"
+        )
     # An integration's poll on PostgreSQL: the token lookup and the scoped status in one
     # statement, on the event loop's own connection pool (autocommit), without a thread hop.
     async with pool.connection() as conn:
-        found = await queries.case_status_for_token_async(conn, rt.engine.dialect, token,
-                                                          case_id, now=rt.now())
+        found = await queries.case_status_for_token_async(
+            conn, rt.engine.dialect, token, case_id, now=rt.now()
+        )
     if found is None:
         raise _unauthorized()
     if found.status is None:
         raise NotFound(f"case {case_id} not found")
-    return Response(CaseStatus(**found.status).model_dump_json(),
-                    media_type="application/json")
+    return Response(CaseStatus(**found.status).model_dump_json(), media_type="application/json")
 
 
 def _case_status(request: Request, case_id: int) -> str:
@@ -846,18 +994,25 @@ def _case_status(request: Request, case_id: int) -> str:
     return CaseStatus(**status).model_dump_json()
 
 
-@router.post("/cases/{case_id}/events", response_model=Fired, status_code=201,
-             tags=["cases"])
-def fire_event(request: Request, case_id: Id, body: EventIn,
-               if_match: IfMatch = None) -> Response:
+@router.post("/cases/{case_id}/events", response_model=Fired, status_code=201, tags=["cases"])
+def fire_event(request: Request, case_id: Id, body: EventIn, if_match: IfMatch = None) -> Response:
     """Fire an event on a case (If-Match: the version you saw; stale: 412)."""
     expected = _version(if_match)
     check_fields(body.event, body.data)
     with call(request, write=True) as (s, p, rt):
+
         def run() -> tuple[int, Any]:
-            fired = fire(s, case_id, body.event, actor=p.actor, now=rt.now(),
-                         data=body.data, channel="api", expected_version=expected,
-                         settings=rt.settings)
+            fired = fire(
+                s,
+                case_id,
+                body.event,
+                actor=p.actor,
+                now=rt.now(),
+                data=body.data,
+                channel="api",
+                expected_version=expected,
+                settings=rt.settings,
+            )
             return 201, _fired(fired)
 
         return idempotent(request, s, p, {**body.model_dump(), "if_match": expected}, run)
@@ -871,8 +1026,7 @@ def case_history(request: Request, case_id: Id) -> Any:
 
 
 @router.put("/cases/{case_id}/examiner", response_model=Fired, tags=["cases"])
-def put_examiner(request: Request, case_id: Id, body: ExaminerIn,
-                 if_match: IfMatch = None) -> Any:
+def put_examiner(request: Request, case_id: Id, body: ExaminerIn, if_match: IfMatch = None) -> Any:
     expected = _version(if_match)
     with call(request, write=True) as (s, p, rt):
         _expect(s, p, case_id, expected, rt.now(), roles=OFFICE)
@@ -880,27 +1034,40 @@ def put_examiner(request: Request, case_id: Id, body: ExaminerIn,
 
 
 @router.put("/cases/{case_id}/targets", response_model=Fired, tags=["cases"])
-def put_targets(request: Request, case_id: Id, body: TargetsIn,
-                if_match: IfMatch = None) -> Any:
+def put_targets(request: Request, case_id: Id, body: TargetsIn, if_match: IfMatch = None) -> Any:
     expected = _version(if_match)
     with call(request, write=True) as (s, p, rt):
         _expect(s, p, case_id, expected, rt.now(), roles=(Role.CLERK, Role.ADMIN, Role.STUDENT))
         return _fired(set_targets(s, case_id, body.modules, actor=p.actor, now=rt.now()))
 
 
-def _expect(session: Session, p: Principal, case_id: Id, expected: int | None,
-            now: dt.datetime, *, roles: tuple[Role, ...]) -> None:
+def _expect(
+    session: Session,
+    p: Principal,
+    case_id: Id,
+    expected: int | None,
+    now: dt.datetime,
+    *,
+    roles: tuple[Role, ...],
+) -> None:
     """The case must be visible (else 404, before anything else is said about it), the
     role allowed, and the version the one the caller saw."""
     from workflow.engine import StaleVersion
 
     current = queries.case_status(session, case_id, actor=p.actor, now=now)
     if p.actor.role not in roles:
-        raise Problem(403, "Forbidden", f"a {p.actor.role.value} may not do this; it is for "
-                      f"the {' or '.join(r.value for r in roles)}", code="forbidden")
+        raise Problem(
+            403,
+            "Forbidden",
+            f"a {p.actor.role.value} may not do this; it is for "
+            f"the {' or '.join(r.value for r in roles)}",
+            code="forbidden",
+        )
     if expected is not None and current["version"] != expected:
-        raise StaleVersion(f"case {case_id}: you saw version {expected}, but it is now at "
-                           f"version {current['version']} ({current['state']}); reload it")
+        raise StaleVersion(
+            f"case {case_id}: you saw version {expected}, but it is now at "
+            f"version {current['version']} ({current['state']}); reload it"
+        )
 
 
 @router.get("/cases/{case_id}/documents", response_model=list[DocumentOut], tags=["documents"])
@@ -915,17 +1082,29 @@ def read_upload(file: UploadFile) -> tuple[bytes, str]:
     media_type = (file.content_type or "").split(";")[0].strip().lower()
     signatures = MEDIA_TYPES.get(media_type)
     if signatures is None:
-        raise Problem(415, "Unsupported Media Type", f"{media_type or 'no type'} is not "
-                      f"accepted; upload one of {', '.join(MEDIA_TYPES)}", code="media_type")
+        raise Problem(
+            415,
+            "Unsupported Media Type",
+            f"{media_type or 'no type'} is not accepted; upload one of {', '.join(MEDIA_TYPES)}",
+            code="media_type",
+        )
     content = file.file.read(MAX_DOCUMENT_BYTES + 1)
     if len(content) > MAX_DOCUMENT_BYTES:
-        raise Problem(413, "Content Too Large", f"a document may have at most "
-                      f"{MAX_DOCUMENT_BYTES // (1024 * 1024)} MB", code="too_large")
+        raise Problem(
+            413,
+            "Content Too Large",
+            f"a document may have at most {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB",
+            code="too_large",
+        )
     if not content:
         raise ValidationFailed("the file is empty")
     if not content.lstrip().startswith(signatures):
-        raise Problem(415, "Unsupported Media Type", f"the file's content is not "
-                      f"{media_type}", code="media_type")
+        raise Problem(
+            415,
+            "Unsupported Media Type",
+            f"the file's content is not {media_type}",
+            code="media_type",
+        )
     return content, media_type
 
 
@@ -935,46 +1114,69 @@ def safe_filename(name: str | None) -> str:
     return cleaned.strip(". ") or "document"
 
 
-@router.post("/cases/{case_id}/documents", response_model=DocumentOut, status_code=201,
-             tags=["documents"])
-def upload_document(request: Request, case_id: Id, file: Annotated[UploadFile, File()],
-                    kind: Annotated[str, Form(max_length=20)] = "evidence") -> Response:
+@router.post(
+    "/cases/{case_id}/documents", response_model=DocumentOut, status_code=201, tags=["documents"]
+)
+def upload_document(
+    request: Request,
+    case_id: Id,
+    file: Annotated[UploadFile, File()],
+    kind: Annotated[str, Form(max_length=20)] = "evidence",
+) -> Response:
     with call(request, write=True) as (s, p, rt):
         queries.case_status(s, case_id, actor=p.actor, now=rt.now())  # 404 before all else
         if kind not in DOCUMENT_KINDS:
-            raise ValidationFailed(f"unknown document kind {kind!r}; use one of "
-                                   f"{', '.join(DOCUMENT_KINDS)}")
+            raise ValidationFailed(
+                f"unknown document kind {kind!r}; use one of {', '.join(DOCUMENT_KINDS)}"
+            )
         content, media_type = read_upload(file)
         filename = safe_filename(file.filename)
 
         def run() -> tuple[int, Any]:
-            doc_id, _ = attach_document(s, case_id, content=content, filename=filename,
-                                        media_type=media_type, kind=kind, store=rt.store,
-                                        actor=p.actor, now=rt.now(), channel="api")
+            doc_id, _ = attach_document(
+                s,
+                case_id,
+                content=content,
+                filename=filename,
+                media_type=media_type,
+                kind=kind,
+                store=rt.store,
+                actor=p.actor,
+                now=rt.now(),
+                channel="api",
+            )
             doc = queries.document(s, case_id, doc_id, actor=p.actor)
             return 201, DocumentOut.model_validate(doc, from_attributes=True).model_dump(
-                mode="json")
+                mode="json"
+            )
 
-        body = {"sha256": hashlib.sha256(content).hexdigest(), "kind": kind,
-                "filename": filename}
+        body = {"sha256": hashlib.sha256(content).hexdigest(), "kind": kind, "filename": filename}
         return idempotent(request, s, p, body, run)
 
 
 def download_response(rt: Runtime, doc: Any) -> Response:
     content = rt.store.get(doc.sha256)
     name = quote(doc.filename, safe="")
-    return Response(content, media_type=doc.media_type, headers={
-        "Content-Disposition": f"attachment; filename=\"document-{doc.id}\"; "
-                               f"filename*=UTF-8''{name}",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Cache-Control": "no-store",
-    })
+    return Response(
+        content,
+        media_type=doc.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="document-{doc.id}"; '
+            f"filename*=UTF-8''{name}",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "no-store",
+        },
+    )
 
 
-@router.get("/cases/{case_id}/documents/{document_id}", tags=["documents"],
-            response_class=Response,
-            responses={200: {"content": {t: {} for t in MEDIA_TYPES},
-                             "description": "The document's bytes"}})
+@router.get(
+    "/cases/{case_id}/documents/{document_id}",
+    tags=["documents"],
+    response_class=Response,
+    responses={
+        200: {"content": {t: {} for t in MEDIA_TYPES}, "description": "The document's bytes"}
+    },
+)
 def download_document(request: Request, case_id: Id, document_id: Id) -> Response:
     with call(request) as (s, p, rt):
         doc = queries.document(s, case_id, document_id, actor=p.actor)
@@ -983,18 +1185,30 @@ def download_document(request: Request, case_id: Id, document_id: Id) -> Respons
 
 # --- users and tokens --------------------------------------------------------------------------
 
+
 def _user_out(u: User) -> dict[str, Any]:
-    return {"id": u.id, "username": u.username, "display_name": u.display_name,
-            "role": u.role, "active": u.active,
-            "programmes": sorted(g.code for g in u.programmes)}
+    return {
+        "id": u.id,
+        "username": u.username,
+        "display_name": u.display_name,
+        "role": u.role,
+        "active": u.active,
+        "programmes": sorted(g.code for g in u.programmes),
+    }
 
 
 @router.get("/users", response_model=list[UserOut], tags=["users"])
 def users(request: Request) -> list[dict[str, Any]]:
     """The office users of your institution."""
     with call(request, roles=OFFICE) as (s, p, _rt):
-        return [_user_out(u) for u in s.scalars(select(User).where(
-            User.institution_id == p.actor.institution_id).order_by(User.username))]
+        return [
+            _user_out(u)
+            for u in s.scalars(
+                select(User)
+                .where(User.institution_id == p.actor.institution_id)
+                .order_by(User.username)
+            )
+        ]
 
 
 @router.post("/users", response_model=UserOut, status_code=201, tags=["users"])
@@ -1005,10 +1219,16 @@ def create_user(request: Request, body: UserIn) -> Response:
         assert inst is not None
 
         def run() -> tuple[int, Any]:
-            user = catalog.add_user(s, username=body.username, role=body.role,
-                                    institution=inst.code, display_name=body.display_name,
-                                    email=body.email, programmes=body.programmes,
-                                    language=body.language)
+            user = catalog.add_user(
+                s,
+                username=body.username,
+                role=body.role,
+                institution=inst.code,
+                display_name=body.display_name,
+                email=body.email,
+                programmes=body.programmes,
+                language=body.language,
+            )
             if body.password:
                 catalog.set_user_password(s, user.username, body.password)
             return 201, _user_out(user)
@@ -1032,11 +1252,13 @@ def create_token(request: Request, body: TokenIn) -> Response:
         assert p.actor.id is not None
         now = rt.now()
         expires = now + dt.timedelta(days=body.expires_in_days) if body.expires_in_days else None
-        token_id, token = auth.create_api_token(s, user_id=p.actor.id, name=body.name,
-                                                now=now, expires_at=expires)
+        token_id, token = auth.create_api_token(
+            s, user_id=p.actor.id, name=body.name, now=now, expires_at=expires
+        )
         # Never stored for replay: a token's secret must not rest in the database.
-        return JSONResponse({"id": token_id, "name": body.name.strip(), "token": token},
-                            status_code=201)
+        return JSONResponse(
+            {"id": token_id, "name": body.name.strip(), "token": token}, status_code=201
+        )
 
 
 @router.delete("/tokens/{token_id}", status_code=204, tags=["auth"], response_class=Response)
@@ -1052,16 +1274,28 @@ def revoke_token(request: Request, token_id: Id) -> Response:
 def modules(request: Request) -> Any:
     """All home modules of your institution."""
     with call(request) as (s, p, _rt):
-        return s.scalars(select(Module).join(Programme).where(
-            Programme.institution_id == p.actor.institution_id).order_by(Module.code)).all()
+        return s.scalars(
+            select(Module)
+            .join(Programme)
+            .where(Programme.institution_id == p.actor.institution_id)
+            .order_by(Module.code)
+        ).all()
 
 
 # --- transcripts, conversions, cohorts, precedents, export -------------------------------------
 
+
 @router.post("/transcripts", response_model=TranscriptReportOut, tags=["transcripts"])
-def upload_transcript(request: Request, file: Annotated[UploadFile, File(
-        description="ELMO 1.7, ELMO 2.0 or an EWP transcript-of-records response, sent as "
-                    "application/xml or text/xml")]) -> Response:
+def upload_transcript(
+    request: Request,
+    file: Annotated[
+        UploadFile,
+        File(
+            description="ELMO 1.7, ELMO 2.0 or an EWP transcript-of-records response, sent as "
+            "application/xml or text/xml"
+        ),
+    ],
+) -> Response:
     """Import a partner's transcript of records: each result lands on its case (firing its
     events as the actor `import`), or waits for a clerk. A bad file is refused as a whole
     (422 naming `file`, `line` and `element`) and nothing from it is imported."""
@@ -1072,25 +1306,31 @@ def upload_transcript(request: Request, file: Annotated[UploadFile, File(
         name = safe_filename(file.filename or "transcript.xml")
 
         def run() -> tuple[int, Any]:
-            report = import_transcript(s, content, filename=name, store=rt.store,
-                                       now=rt.now(), home_institution_id=p.actor.institution_id,
-                                       channel="api")
+            report = import_transcript(
+                s,
+                content,
+                filename=name,
+                store=rt.store,
+                now=rt.now(),
+                home_institution_id=p.actor.institution_id,
+                channel="api",
+            )
             return 200, report_json(report, content)
 
         body = {"sha256": hashlib.sha256(content).hexdigest(), "filename": name}
         return idempotent(request, s, p, body, run)
 
 
-@router.get("/transcripts/pending", response_model=list[PendingResultOut],
-            tags=["transcripts"])
+@router.get("/transcripts/pending", response_model=list[PendingResultOut], tags=["transcripts"])
 def pending_transcripts(request: Request) -> Any:
     """Imported results of your institution that matched no case, or several."""
     with call(request, roles=OFFICE) as (s, p, _rt):
         return jsonable_encoder(queries.pending_results(s, actor=p.actor))
 
 
-@router.post("/transcripts/pending/{result_id}/match", response_model=MatchOut,
-             tags=["transcripts"])
+@router.post(
+    "/transcripts/pending/{result_id}/match", response_model=MatchOut, tags=["transcripts"]
+)
 def match_transcript(request: Request, result_id: Id, body: MatchIn) -> Response:
     """Apply a waiting result to a case by hand: the same events as an automatic match."""
     from workflow.transcript_import import match_by_hand
@@ -1100,22 +1340,38 @@ def match_transcript(request: Request, result_id: Id, body: MatchIn) -> Response
         queries.case_status(s, body.case_id, actor=p.actor, now=rt.now())
 
         def run() -> tuple[int, Any]:
-            events = match_by_hand(s, result_id, body.case_id, store=rt.store, actor=p.actor,
-                                   now=rt.now(), channel="api")
+            events = match_by_hand(
+                s,
+                result_id,
+                body.case_id,
+                store=rt.store,
+                actor=p.actor,
+                now=rt.now(),
+                channel="api",
+            )
             return 200, {"result_id": result_id, "case_id": body.case_id, "events": events}
 
         return idempotent(request, s, p, {"result_id": result_id, **body.model_dump()}, run)
 
 
-@router.get("/cases/{case_id}/export/elmo", tags=["cases"], response_class=Response,
-            responses={200: {"content": {"application/xml": {}},
-                             "description": "The decision as ELMO 2.0 (resultOfRecognition)"}})
+@router.get(
+    "/cases/{case_id}/export/elmo",
+    tags=["cases"],
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/xml": {}},
+            "description": "The decision as ELMO 2.0 (resultOfRecognition)",
+        }
+    },
+)
 def export_elmo(request: Request, case_id: Id) -> Response:
     """The case's decision as an ELMO 2.0 document, for the student and partner systems
     (409 while the case is undecided)."""
     with call(request) as (s, p, rt):
-        return elmo_export(s, case_id, actor=p.actor, now=rt.now(), settings=rt.settings,
-                           store=rt.store)
+        return elmo_export(
+            s, case_id, actor=p.actor, now=rt.now(), settings=rt.settings, store=rt.store
+        )
 
 
 @router.get("/cohorts", response_model=list[CohortOut], tags=["cohorts"])
@@ -1128,21 +1384,35 @@ def cohorts(request: Request) -> Any:
 
 
 @router.get("/cohorts/preview", response_model=CohortPreviewOut, tags=["cohorts"])
-def cohort_preview(request: Request, offering_id: Annotated[int, Query(ge=1, le=2**31 - 1)],
-                   module: Annotated[str, Query(min_length=1, max_length=60)]) -> Any:
+def cohort_preview(
+    request: Request,
+    offering_id: Annotated[int, Query(ge=1, le=2**31 - 1)],
+    module: Annotated[str, Query(min_length=1, max_length=60)],
+) -> Any:
     """The cases a cohort decision would decide, each with its student's grade converted by
     the modified Bavarian formula and, where the grading tables allow it, by percentiles
     (flagged when the two differ by 0.3 or more)."""
     from workflow.cohort import methods, preview
 
     with call(request, roles=(Role.EXAMINER,)) as (s, p, rt):
-        cases = preview(s, offering_id=offering_id, module_code=module, actor=p.actor,
-                        rounding=rt.settings.grade_rounding)
+        cases = preview(
+            s,
+            offering_id=offering_id,
+            module_code=module,
+            actor=p.actor,
+            rounding=rt.settings.grade_rounding,
+        )
         if not cases:
-            raise NotFound(f"no case of course offering {offering_id} with target module "
-                           f"{module} is waiting for your decision")
-        return {"offering_id": offering_id, "module": module, "cases": cases,
-                "methods": methods(cases)}
+            raise NotFound(
+                f"no case of course offering {offering_id} with target module "
+                f"{module} is waiting for your decision"
+            )
+        return {
+            "offering_id": offering_id,
+            "module": module,
+            "cases": cases,
+            "methods": methods(cases),
+        }
 
 
 @router.post("/cohorts/decide", response_model=CohortResultOut, tags=["cohorts"])
@@ -1155,26 +1425,46 @@ def cohort_decide(request: Request, body: CohortIn) -> Response:
 
     check_fields(body.event, body.data)
     with call(request, roles=(Role.EXAMINER,), write=True) as (s, p, rt):
+
         def run() -> tuple[int, Any]:
             if body.expected_cases is not None:
-                waiting = waiting_cases(s, offering_id=body.offering_id,
-                                        module_code=body.module, actor=p.actor)
+                waiting = waiting_cases(
+                    s, offering_id=body.offering_id, module_code=body.module, actor=p.actor
+                )
                 if sorted(set(body.expected_cases)) != waiting:
-                    raise Conflict(f"the cases waiting for this cohort decision changed: now "
-                                   f"{', '.join(map(str, waiting)) or 'none'}; review them "
-                                   "again")
-            fired = decide(s, offering_id=body.offering_id, module_code=body.module,
-                           event=body.event, data=dict(body.data), actor=p.actor,
-                           now=rt.now(), channel="api", settings=rt.settings)
-            return 200, {"decided": len(fired), "cases": [
-                {"case_id": f.case_id, "seq": f.seq, "to_state": f.to_state,
-                 "grade": f.data.get("grade")} for f in fired]}
+                    raise Conflict(
+                        f"the cases waiting for this cohort decision changed: now "
+                        f"{', '.join(map(str, waiting)) or 'none'}; review them "
+                        "again"
+                    )
+            fired = decide(
+                s,
+                offering_id=body.offering_id,
+                module_code=body.module,
+                event=body.event,
+                data=dict(body.data),
+                actor=p.actor,
+                now=rt.now(),
+                channel="api",
+                settings=rt.settings,
+            )
+            return 200, {
+                "decided": len(fired),
+                "cases": [
+                    {
+                        "case_id": f.case_id,
+                        "seq": f.seq,
+                        "to_state": f.to_state,
+                        "grade": f.data.get("grade"),
+                    }
+                    for f in fired
+                ],
+            }
 
         return idempotent(request, s, p, body.model_dump(), run)
 
 
-@router.get("/precedents/inconsistent", response_model=list[InconsistentPair],
-            tags=["precedents"])
+@router.get("/precedents/inconsistent", response_model=list[InconsistentPair], tags=["precedents"])
 def inconsistent_precedents(request: Request) -> Any:
     """Pairs (partner course, home module, regulation version) that your office's valid
     precedents decided differently."""
@@ -1187,18 +1477,21 @@ def inconsistent_precedents(request: Request) -> Any:
 
 # --- grading tables and both conversions (percentile conversion) -------------------------------
 
+
 class GradingTableOut(BaseModel):
     id: int
     kind: Literal["partner", "home"]
     institution: str = Field(description="The institution's code.")
     scheme: str = Field(description="The grading scheme of the grades (home: de).")
-    scope: str = Field(description="The reference group: offering:ID, isced:CODE, "
-                                   "programme:ID, module:ID or all.")
+    scope: str = Field(
+        description="The reference group: offering:ID, isced:CODE, programme:ID, module:ID or all."
+    )
     scope_label: str
     reference_year: int
     source: Literal["ewp", "result_distribution", "manual"]
-    grades: list[dict[str, Any]] = Field(description="Best first: label, percentage, failing "
-                                                     "and (from counts) count.")
+    grades: list[dict[str, Any]] = Field(
+        description="Best first: label, percentage, failing and (from counts) count."
+    )
     filename: str | None
     updated_at: dt.datetime
 
@@ -1219,8 +1512,9 @@ class ConversionsOut(BaseModel):
     percentile: dict[str, Any] | None
     percentile_error: str | None
     tables_known: bool
-    tables: dict[str, Any] | None = Field(description="The partner table and home "
-                                                      "distribution found for the case.")
+    tables: dict[str, Any] | None = Field(
+        description="The partner table and home distribution found for the case."
+    )
     tables_missing: str | None = Field(description="Which table is not stored, if any.")
     difference: str | None
     differs: bool = Field(description="True when the two differ by 0.3 or more.")
@@ -1232,39 +1526,56 @@ OFFICE_STAFF = (Role.CLERK, Role.EXAMINER, Role.BOARD, Role.ADMIN)
 
 
 @router.get("/grading-tables", response_model=list[GradingTableOut], tags=["reference"])
-def grading_tables_list(request: Request,
-                        kind: Annotated[Literal["partner", "home"] | None, Query()] = None,
-                        institution: Annotated[str | None, Query(max_length=120)] = None,
-                        ) -> Any:
+def grading_tables_list(
+    request: Request,
+    kind: Annotated[Literal["partner", "home"] | None, Query()] = None,
+    institution: Annotated[str | None, Query(max_length=120)] = None,
+) -> Any:
     """Stored grading tables: partners' tables and your institution's own distributions."""
     from workflow.grading_tables import list_tables
 
     with call(request, roles=OFFICE_STAFF) as (s, p, _rt):
-        own = s.scalar(select(Institution.code).where(
-            Institution.id == p.actor.institution_id))
-        return [t for t in list_tables(s, kind=kind, institution=institution)
-                if t["kind"] == "partner" or t["institution"] == own]
+        own = s.scalar(select(Institution.code).where(Institution.id == p.actor.institution_id))
+        return [
+            t
+            for t in list_tables(s, kind=kind, institution=institution)
+            if t["kind"] == "partner" or t["institution"] == own
+        ]
 
 
-@router.post("/grading-tables/import", response_model=GradingTableImportOut,
-             tags=["reference"])
-def grading_tables_import(request: Request, file: Annotated[UploadFile, File(
-        description="CSV or JSON, one row per grade: kind, institution, scheme, "
-                    "reference_year, grade, percentage or count, and optionally isced, "
-                    "course+term, programme or module")]) -> Response:
+@router.post("/grading-tables/import", response_model=GradingTableImportOut, tags=["reference"])
+def grading_tables_import(
+    request: Request,
+    file: Annotated[
+        UploadFile,
+        File(
+            description="CSV or JSON, one row per grade: kind, institution, scheme, "
+            "reference_year, grade, percentage or count, and optionally isced, "
+            "course+term, programme or module"
+        ),
+    ],
+) -> Response:
     """Import partner grading tables and your grade distribution (all rows checked first;
     any problem and nothing is imported, 422 naming line and field)."""
     from workflow.grading_tables import import_file
 
     content, name, suffix = _import_upload(file, "grading table", "grading-tables.csv")
     with call(request, roles=OFFICE, write=True) as (s, p, rt):
+
         def run() -> tuple[int, Any]:
             with _as_file(content, "grading-tables", suffix) as path:
-                summary = import_file(s, path, now=rt.now(),
-                                      home_institution_id=p.actor.institution_id,
-                                      filename=safe_filename(name))
-            return 200, {"created": summary.created, "updated": summary.updated,
-                         "unchanged": summary.unchanged}
+                summary = import_file(
+                    s,
+                    path,
+                    now=rt.now(),
+                    home_institution_id=p.actor.institution_id,
+                    filename=safe_filename(name),
+                )
+            return 200, {
+                "created": summary.created,
+                "updated": summary.updated,
+                "unchanged": summary.unchanged,
+            }
 
         body = {"sha256": hashlib.sha256(content).hexdigest(), "suffix": suffix}
         return idempotent(request, s, p, body, run)
@@ -1278,8 +1589,9 @@ def case_conversions(request: Request, case_id: Id) -> Any:
 
     with call(request, roles=OFFICE_STAFF) as (s, p, rt):
         detail = queries.case_detail(s, case_id, actor=p.actor, now=rt.now())
-        view = conversions(detail, rounding=rt.settings.grade_rounding,
-                           tables=grading_tables(s, detail))
+        view = conversions(
+            detail, rounding=rt.settings.grade_rounding, tables=grading_tables(s, detail)
+        )
         if view is None:
             raise NotFound(f"case {case_id} has no partner grade to convert yet")
         return view

@@ -55,10 +55,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         summary="Recognition of achievements from partner universities",
         description="Cases, their events and documents, students, the catalogue. "
-                    "Authenticate with `Authorization: Bearer TOKEN` (create tokens at "
-                    "`POST /api/v1/tokens`). Errors are RFC 9457 problem details. POSTs "
-                    "accept an `Idempotency-Key`; case changes accept `If-Match` with the "
-                    "case version (stale: 412).",
+        "Authenticate with `Authorization: Bearer TOKEN` (create tokens at "
+        "`POST /api/v1/tokens`). Errors are RFC 9457 problem details. POSTs "
+        "accept an `Idempotency-Key`; case changes accept `If-Match` with the "
+        "case version (stale: 412).",
         openapi_url="/api/v1/openapi.json",
         docs_url=None,
         redoc_url=None,
@@ -77,11 +77,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = bytes(html.body).decode()
         # Allow exactly the inline scripts of this page by their hashes (no 'unsafe-inline').
         hashes = " ".join(
-            "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-            + "'" for script in re.findall(r"<script>(.*?)</script>", body, flags=re.S))
-        csp = (f"default-src 'none'; script-src https://cdn.jsdelivr.net {hashes}; "
-               "style-src https://cdn.jsdelivr.net; img-src https://fastapi.tiangolo.com data:; "
-               "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+            "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+            for script in re.findall(r"<script>(.*?)</script>", body, flags=re.S)
+        )
+        csp = (
+            f"default-src 'none'; script-src https://cdn.jsdelivr.net {hashes}; "
+            "style-src https://cdn.jsdelivr.net; img-src https://fastapi.tiangolo.com data:; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+        )
         return HTMLResponse(body, headers={"Content-Security-Policy": csp})
 
     return app

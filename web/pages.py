@@ -65,12 +65,22 @@ class SignIn(Exception):
 
 
 def _language(request: Request, preferred: str | None = None) -> str:
-    return i18n.pick_language(cookie=request.cookies.get(LANG_COOKIE), preferred=preferred,
-                              accept_language=request.headers.get("accept-language"))
+    return i18n.pick_language(
+        cookie=request.cookies.get(LANG_COOKIE),
+        preferred=preferred,
+        accept_language=request.headers.get("accept-language"),
+    )
 
 
-def render(request: Request, template: str, context: dict[str, Any], *, status: int = 200,
-           principal: Principal | None = None, language: str | None = None) -> HTMLResponse:
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    principal: Principal | None = None,
+    language: str | None = None,
+) -> HTMLResponse:
     lang = language or _language(request, principal.language if principal else None)
     rt = runtime(request)
     zone = rt.settings.zone
@@ -86,46 +96,57 @@ def render(request: Request, template: str, context: dict[str, Any], *, status: 
         return value.strftime("%d.%m.%Y %H:%M" if with_time else "%d.%m.%Y")
 
     base = {
-        "request": request, "lang": lang, "t": i18n.translator(lang),
-        "states": i18n.STATES[lang], "events": i18n.EVENTS[lang],
-        "criteria": i18n.CRITERIA[lang], "deadlines": i18n.DEADLINES[lang], "local": local,
+        "request": request,
+        "lang": lang,
+        "t": i18n.translator(lang),
+        "states": i18n.STATES[lang],
+        "events": i18n.EVENTS[lang],
+        "criteria": i18n.CRITERIA[lang],
+        "deadlines": i18n.DEADLINES[lang],
+        "local": local,
         "kinds": i18n.DOCUMENT_KINDS[lang],
-        "todo_map": i18n.STUDENT_TODO[lang], "happened": i18n.TIMELINE[lang],
+        "todo_map": i18n.STUDENT_TODO[lang],
+        "happened": i18n.TIMELINE[lang],
         "principal": principal,
-        "csrf": principal.web_session.csrf_token if principal and principal.web_session
-        else None,
+        "csrf": principal.web_session.csrf_token if principal and principal.web_session else None,
     }
-    return TEMPLATES.TemplateResponse(request, template, {**base, **context},
-                                      status_code=status)
+    return TEMPLATES.TemplateResponse(request, template, {**base, **context}, status_code=status)
 
 
-def error_page(request: Request, status: int, title: str, detail: str,
-               headers: dict[str, str] | None = None) -> Response:
+def error_page(
+    request: Request, status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> Response:
     """The page for a refusal (no database access: it must work when the database fails)."""
     lang = _language(request)
     t = i18n.translator(lang)
     if status == 404:
         title, detail = t("not_found"), t("not_found_text")
-    response = render(request, "error.html", {"title": title, "detail": detail},
-                      status=status, language=lang)
+    response = render(
+        request, "error.html", {"title": title, "detail": detail}, status=status, language=lang
+    )
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
 
 
 @contextmanager
-def page(request: Request, *, form: Any = None,
-         roles: tuple[Role, ...] | None = None) -> Iterator[tuple[Session, Principal, Runtime]]:
+def page(
+    request: Request, *, form: Any = None, roles: tuple[Role, ...] | None = None
+) -> Iterator[tuple[Session, Principal, Runtime]]:
     """A page's unit of work: the signed-in principal, and for a POST the CSRF check."""
     rt = runtime(request)
     with rt.unit_of_work() as session:
         principal = authenticate(request, session, rt.now())
         if principal is None or principal.web_session is None:
             raise SignIn
-        if form is not None and not csrf_ok(principal.web_session.csrf_token,
-                                            form.get("csrf")):
-            raise Problem(403, "Forbidden", "the form has expired or was not sent from this "
-                          "site; reload the page and try again", code="csrf")
+        if form is not None and not csrf_ok(principal.web_session.csrf_token, form.get("csrf")):
+            raise Problem(
+                403,
+                "Forbidden",
+                "the form has expired or was not sent from this "
+                "site; reload the page and try again",
+                code="csrf",
+            )
         if roles is not None and principal.actor.role not in roles:
             raise Problem(403, "Forbidden", "this page is not for your role", code="forbidden")
         yield session, principal, rt
@@ -141,16 +162,21 @@ def install_sign_in_redirect(app: Any) -> None:
 
 # --- sign-in, sign-out, language, status links -----------------------------------------------
 
+
 @router.get("/")
 def home(request: Request) -> Response:
     return RedirectResponse("/cases", status_code=303)
 
 
-def _login_page(request: Request, *, error: str | None = None, status: int = 200,
-                headers: dict[str, str] | None = None) -> Response:
+def _login_page(
+    request: Request,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
     token = request.cookies.get(PRE_CSRF_COOKIE) or auth.new_secret()
-    response = render(request, "login.html", {"error": error, "login_csrf": token},
-                      status=status)
+    response = render(request, "login.html", {"error": error, "login_csrf": token}, status=status)
     response.set_cookie(PRE_CSRF_COOKIE, token, **cookie_args(request))
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -163,12 +189,16 @@ def login_form(request: Request) -> Response:
 
 
 @router.post("/login")
-def login(request: Request, username: Annotated[str, Form(max_length=200)],
-          password: Annotated[str, Form(max_length=1024)],
-          csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
     if not csrf_ok(request.cookies.get(PRE_CSRF_COOKIE), csrf):
-        raise Problem(403, "Forbidden", "the sign-in form has expired; reload the page",
-                      code="csrf")
+        raise Problem(
+            403, "Forbidden", "the sign-in form has expired; reload the page", code="csrf"
+        )
     rt = runtime(request)
     t = i18n.translator(_language(request))
     client = request.client.host if request.client else "unknown"
@@ -178,8 +208,12 @@ def login(request: Request, username: Annotated[str, Form(max_length=200)],
         wait = rt.throttle.attempt(session, keys, now)
         if wait > 0:
             seconds = int(wait) + 1
-            return _login_page(request, error=t("login_slow", seconds=seconds), status=429,
-                               headers={"Retry-After": str(seconds)})
+            return _login_page(
+                request,
+                error=t("login_slow", seconds=seconds),
+                status=429,
+                headers={"Retry-After": str(seconds)},
+            )
         started = None
         matriculation, _, institution = username.partition("@")
         user = auth.authenticate_user(session, username, password)
@@ -215,20 +249,25 @@ def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") ->
 
 
 @router.post("/language")
-def language(request: Request, lang: Annotated[str, Form(max_length=5)],
-             csrf: Annotated[str, Form(max_length=200)] = "",
-             back: Annotated[str, Form(max_length=200)] = "/cases") -> Response:
+def language(
+    request: Request,
+    lang: Annotated[str, Form(max_length=5)],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    back: Annotated[str, Form(max_length=200)] = "/cases",
+) -> Response:
     if lang not in i18n.LANGUAGES:
         raise Problem(422, "Unprocessable Content", "choose en or de", code="invalid")
     target = back if back.startswith("/") and not back.startswith("//") else "/cases"
     rt = runtime(request)
     with rt.unit_of_work() as session:
         principal = authenticate(request, session, rt.now())
-        expected = (principal.web_session.csrf_token if principal and principal.web_session
-                    else request.cookies.get(PRE_CSRF_COOKIE))
+        expected = (
+            principal.web_session.csrf_token
+            if principal and principal.web_session
+            else request.cookies.get(PRE_CSRF_COOKIE)
+        )
         if not csrf_ok(expected, csrf):
-            raise Problem(403, "Forbidden", "the form has expired; reload the page",
-                          code="csrf")
+            raise Problem(403, "Forbidden", "the form has expired; reload the page", code="csrf")
         if principal is not None and principal.actor.id is not None:
             model = Student if principal.is_student else User
             row = session.get(model, principal.actor.id)
@@ -246,8 +285,11 @@ def status_link(request: Request, token: str) -> Response:
     rt = runtime(request)
     with rt.unit_of_work() as session:
         student_id = auth.redeem_status_link(session, token, now=rt.now())
-        started = (auth.start_session(session, now=rt.now(), student_id=student_id)
-                   if student_id is not None else None)
+        started = (
+            auth.start_session(session, now=rt.now(), student_id=student_id)
+            if student_id is not None
+            else None
+        )
     if started is None:
         return error_page(request, 404, "", "")
     response = RedirectResponse("/cases", status_code=303)
@@ -257,6 +299,7 @@ def status_link(request: Request, token: str) -> Response:
 
 # --- cases -------------------------------------------------------------------------------------
 
+
 def _filters(request: Request) -> dict[str, Any]:
     q = request.query_params
     state = q.get("state") or None
@@ -265,8 +308,9 @@ def _filters(request: Request) -> dict[str, Any]:
         "state": state if state in proc.states else None,
         "partner": (q.get("partner") or "")[:120] or None,
         "course": (q.get("course") or "")[:60] or None,
-        "examiner": int(q["examiner"]) if q.get("examiner", "").isdigit()
-        and len(q["examiner"]) < 10 else None,
+        "examiner": int(q["examiner"])
+        if q.get("examiner", "").isdigit() and len(q["examiner"]) < 10
+        else None,
         "overdue": q.get("overdue") == "1",
         "sort": q.get("sort") if q.get("sort") in queries.SORTS else "id",
         "order": "desc" if q.get("order") == "desc" else "asc",
@@ -278,8 +322,9 @@ def case_list(request: Request) -> Response:
     with page(request) as (s, p, rt):
         now = rt.now()
         if p.is_student:
-            items, _ = queries.search_cases(s, actor=p.actor, now=now, sort="updated_at",
-                                            descending=True, limit=100)
+            items, _ = queries.search_cases(
+                s, actor=p.actor, now=now, sort="updated_at", descending=True, limit=100
+            )
             cases = [queries.case_detail(s, c["id"], actor=p.actor, now=now) for c in items]
             if len(cases) == 1:
                 return RedirectResponse(f"/cases/{cases[0]['id']}", status_code=303)
@@ -290,56 +335,115 @@ def case_list(request: Request) -> Response:
         except ValueError:
             page_no = 1
         items, total = queries.search_cases(
-            s, actor=p.actor, now=now, state=f["state"], partner=f["partner"],
-            course=f["course"], examiner_id=f["examiner"], overdue=f["overdue"], sort=f["sort"],
-            descending=f["order"] == "desc", limit=PAGE_SIZE,
-            offset=(page_no - 1) * PAGE_SIZE)
+            s,
+            actor=p.actor,
+            now=now,
+            state=f["state"],
+            partner=f["partner"],
+            course=f["course"],
+            examiner_id=f["examiner"],
+            overdue=f["overdue"],
+            sort=f["sort"],
+            descending=f["order"] == "desc",
+            limit=PAGE_SIZE,
+            offset=(page_no - 1) * PAGE_SIZE,
+        )
         counts = queries.count_by_state(s, actor=p.actor)
         overdue = queries.count_overdue(s, actor=p.actor, now=now)
-        partners = list(s.scalars(select(Institution.code).where(
-            Institution.kind == "partner").order_by(Institution.code)))
-        examiners = list(s.execute(select(User.id, User.display_name).where(
-            User.institution_id == p.actor.institution_id, User.role == "examiner")
-            .order_by(User.display_name)))
+        partners = list(
+            s.scalars(
+                select(Institution.code)
+                .where(Institution.kind == "partner")
+                .order_by(Institution.code)
+            )
+        )
+        examiners = list(
+            s.execute(
+                select(User.id, User.display_name)
+                .where(User.institution_id == p.actor.institution_id, User.role == "examiner")
+                .order_by(User.display_name)
+            )
+        )
         pages = max(1, -(-total // PAGE_SIZE))
         query = {k: ("1" if v is True else v) for k, v in f.items() if v and k != "order"}
         if f["order"] == "desc":
             query["order"] = "desc"
-        return render(request, "dashboard.html", {
-            "items": items, "total": total, "counts": counts, "overdue": overdue,
-            "filters": f, "partners": partners, "examiners": examiners,
-            "page_no": page_no, "pages": pages, "query": query,
-            "all_states": list(get_procedure().states),
-            "inconsistent": inconsistent(s, now=now, institution_id=p.actor.institution_id),
-            "cohorts": [c for c in waiting_cohorts(s, actor=p.actor) if c["waiting"] > 1]
-            if p.actor.role is Role.EXAMINER else [],
-        }, principal=p)
+        return render(
+            request,
+            "dashboard.html",
+            {
+                "items": items,
+                "total": total,
+                "counts": counts,
+                "overdue": overdue,
+                "filters": f,
+                "partners": partners,
+                "examiners": examiners,
+                "page_no": page_no,
+                "pages": pages,
+                "query": query,
+                "all_states": list(get_procedure().states),
+                "inconsistent": inconsistent(s, now=now, institution_id=p.actor.institution_id),
+                "cohorts": [c for c in waiting_cohorts(s, actor=p.actor) if c["waiting"] > 1]
+                if p.actor.role is Role.EXAMINER
+                else [],
+            },
+            principal=p,
+        )
 
 
-def _case_page(request: Request, s: Session, p: Principal, rt: Runtime, case_id: Id, *,
-               error: str | None = None, notice: str | None = None, status: int = 200,
-               form: dict[str, Any] | None = None) -> HTMLResponse:
+def _case_page(
+    request: Request,
+    s: Session,
+    p: Principal,
+    rt: Runtime,
+    case_id: Id,
+    *,
+    error: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
+    form: dict[str, Any] | None = None,
+) -> HTMLResponse:
     now = rt.now()
     detail = queries.case_detail(s, case_id, actor=p.actor, now=now)
-    examiner_id = s.execute(select(User.id).where(
-        User.username == detail["examiner"])).scalar() if detail["examiner"] else None
+    examiner_id = (
+        s.execute(select(User.id).where(User.username == detail["examiner"])).scalar()
+        if detail["examiner"]
+        else None
+    )
     history = queries.history(s, case_id, actor=p.actor)
     events = open_events(p.actor, detail, examiner_id, now)
     home = s.get(Institution, p.actor.institution_id) if p.actor.institution_id else None
     modules: list[Any] = []
     examiners: list[Any] = []
     if not p.is_student:
-        mq = select(Module.code, Module.title, Module.ects).join(Programme).where(
-            Programme.institution_id == p.actor.institution_id).order_by(Module.code)
+        mq = (
+            select(Module.code, Module.title, Module.ects)
+            .join(Programme)
+            .where(Programme.institution_id == p.actor.institution_id)
+            .order_by(Module.code)
+        )
         modules = list(s.execute(mq))
-        examiners = list(s.execute(
-            select(User.username, User.display_name).where(
-                User.institution_id == p.actor.institution_id, User.role == "examiner",
-                User.active.is_(True)).order_by(User.display_name)))
+        examiners = list(
+            s.execute(
+                select(User.username, User.display_name)
+                .where(
+                    User.institution_id == p.actor.institution_id,
+                    User.role == "examiner",
+                    User.active.is_(True),
+                )
+                .order_by(User.display_name)
+            )
+        )
         if detail.get("examiner") is None and examiners:
             # Those who hold the case's programme first.
-            prog_holders = set(s.scalars(select(User.username).join(
-                user_programmes, user_programmes.c.user_id == User.id)))
+            prog_holders = set(
+                s.scalars(
+                    select(User.username).join(
+                        user_programmes, user_programmes.c.user_id == User.id
+                    )
+                )
+            )
             examiners.sort(key=lambda e: e.username not in prog_holders)
     template = "student_case.html" if p.is_student else "case.html"
     conversion = None
@@ -349,45 +453,71 @@ def _case_page(request: Request, s: Session, p: Principal, rt: Runtime, case_id:
         detail["precedents"] = None
     else:
         conversion = recognition.conversions(
-            detail, rounding=rt.settings.grade_rounding,
-            tables=recognition.grading_tables(s, detail))
-        if (p.actor.role is Role.EXAMINER and detail["state"] == "in_review"
-                and examiner_id == p.actor.id):
+            detail,
+            rounding=rt.settings.grade_rounding,
+            tables=recognition.grading_tables(s, detail),
+        )
+        if (
+            p.actor.role is Role.EXAMINER
+            and detail["state"] == "in_review"
+            and examiner_id == p.actor.id
+        ):
             for target in detail["targets"]:
-                waiting = waiting_cases(s, offering_id=detail["course"]["id"],
-                                        module_code=target["code"], actor=p.actor)
+                waiting = waiting_cases(
+                    s, offering_id=detail["course"]["id"], module_code=target["code"], actor=p.actor
+                )
                 if len(waiting) > 1:
                     cohort_offers.append({"module": target["code"], "n": len(waiting)})
-    return render(request, template, {
-        "case": detail, "history": history, "open_events": events, "error": error,
-        "notice": notice, "modules": modules, "examiners": examiners,
-        "targets": {t["code"] for t in detail["targets"]},
-        "suggested": conversion["suggested"] if conversion else None, "steps": GERMAN_STEPS,
-        "conversion": conversion, "cohort_offers": cohort_offers,
-        "criteria_keys": CRITERIA, "structured": STRUCTURED_REASONS, "decisions": DECISIONS,
-        "document_kinds": DOCUMENT_KINDS if not p.is_student else ("evidence",),
-        "form": form or {}, "office": home, "student_view": p.is_student,
-    }, principal=p, status=status)
+    return render(
+        request,
+        template,
+        {
+            "case": detail,
+            "history": history,
+            "open_events": events,
+            "error": error,
+            "notice": notice,
+            "modules": modules,
+            "examiners": examiners,
+            "targets": {t["code"] for t in detail["targets"]},
+            "suggested": conversion["suggested"] if conversion else None,
+            "steps": GERMAN_STEPS,
+            "conversion": conversion,
+            "cohort_offers": cohort_offers,
+            "criteria_keys": CRITERIA,
+            "structured": STRUCTURED_REASONS,
+            "decisions": DECISIONS,
+            "document_kinds": DOCUMENT_KINDS if not p.is_student else ("evidence",),
+            "form": form or {},
+            "office": home,
+            "student_view": p.is_student,
+        },
+        principal=p,
+        status=status,
+    )
 
 
 @router.get("/cases/{case_id}")
 def case_page(request: Request, case_id: Id) -> Response:
     with page(request) as (s, p, rt):
-        notice = {"sent": "link_sent", "unchanged": "link_not_sent",
-                  "revoked": "links_revoked"}.get(request.query_params.get("notice", ""))
+        notice = {
+            "sent": "link_sent",
+            "unchanged": "link_not_sent",
+            "revoked": "links_revoked",
+        }.get(request.query_params.get("notice", ""))
         t = i18n.translator(_language(request, p.language))
         return _case_page(request, s, p, rt, case_id, notice=t(notice) if notice else None)
 
 
-def _refused(request: Request, case_id: Id, exc: RecogError,
-             form: dict[str, Any] | None = None) -> Response:
+def _refused(
+    request: Request, case_id: Id, exc: RecogError, form: dict[str, Any] | None = None
+) -> Response:
     """The case page again, with the reason a change was refused (nothing was changed)."""
     status, _, _ = status_of(exc)
     if status == 404:
         raise exc
     with page(request) as (s, p, rt):
-        return _case_page(request, s, p, rt, case_id, error=exc.message, status=status,
-                          form=form)
+        return _case_page(request, s, p, rt, case_id, error=exc.message, status=status, form=form)
 
 
 @router.post("/cases/{case_id}/events")
@@ -411,8 +541,17 @@ def _case_event(request: Request, case_id: Id, form: Any) -> Response:
     try:
         with page(request, form=form) as (s, p, rt):
             check_fields(event, data)
-            fire(s, case_id, event, actor=p.actor, now=rt.now(), data=data,
-                 channel="web", expected_version=expected, settings=rt.settings)
+            fire(
+                s,
+                case_id,
+                event,
+                actor=p.actor,
+                now=rt.now(),
+                data=data,
+                channel="web",
+                expected_version=expected,
+                settings=rt.settings,
+            )
     except (SignIn, Problem):
         raise
     except RecogError as exc:
@@ -421,16 +560,29 @@ def _case_event(request: Request, case_id: Id, form: Any) -> Response:
 
 
 @router.post("/cases/{case_id}/documents")
-def case_document(request: Request, case_id: Id, file: Annotated[UploadFile, File()],
-                  csrf: Annotated[str, Form(max_length=200)] = "",
-                  kind: Annotated[str, Form(max_length=20)] = "evidence") -> Response:
+def case_document(
+    request: Request,
+    case_id: Id,
+    file: Annotated[UploadFile, File()],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    kind: Annotated[str, Form(max_length=20)] = "evidence",
+) -> Response:
     try:
         with page(request, form={"csrf": csrf}) as (s, p, rt):
             queries.case_status(s, case_id, actor=p.actor, now=rt.now())  # 404 first
             content, media_type = read_upload(file)
-            attach_document(s, case_id, content=content, filename=safe_filename(file.filename),
-                            media_type=media_type, kind=kind, store=rt.store, actor=p.actor,
-                            now=rt.now(), channel="web")
+            attach_document(
+                s,
+                case_id,
+                content=content,
+                filename=safe_filename(file.filename),
+                media_type=media_type,
+                kind=kind,
+                store=rt.store,
+                actor=p.actor,
+                now=rt.now(),
+                channel="web",
+            )
     except (SignIn, Problem):
         raise
     except RecogError as exc:
@@ -445,32 +597,42 @@ def case_document_download(request: Request, case_id: Id, document_id: Id) -> Re
 
 
 @router.post("/cases/{case_id}/status-link")
-def case_status_link(request: Request, case_id: Id,
-                     csrf: Annotated[str, Form(max_length=200)] = "",
-                     action: Annotated[str, Form(max_length=10)] = "send") -> Response:
+def case_status_link(
+    request: Request,
+    case_id: Id,
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    action: Annotated[str, Form(max_length=10)] = "send",
+) -> Response:
     """Office: e-mail the student a new link, or revoke all links. Student: e-mail me one."""
     with page(request, form={"csrf": csrf}) as (s, p, rt):
         status = queries.case_status(s, case_id, actor=p.actor, now=rt.now())
         if action == "revoke" and p.actor.role in (Role.CLERK, Role.ADMIN):
-            student_id = queries.case_detail(s, case_id, actor=p.actor,
-                                             now=rt.now())["student"]["id"]
+            student_id = queries.case_detail(s, case_id, actor=p.actor, now=rt.now())["student"][
+                "id"
+            ]
             auth.revoke_status_links(s, student_id, now=rt.now())
             notice = "revoked"
         elif p.actor.role in (Role.CLERK, Role.ADMIN, Role.STUDENT):
-            queued = auth.queue_status_link(s, status["id"], base_url=str(request.base_url),
-                                            now=rt.now())
+            queued = auth.queue_status_link(
+                s, status["id"], base_url=str(request.base_url), now=rt.now()
+            )
             notice = "sent" if queued else "unchanged"
         else:
-            raise Problem(403, "Forbidden", "only the office or the student may send status "
-                          "links", code="forbidden")
+            raise Problem(
+                403,
+                "Forbidden",
+                "only the office or the student may send status links",
+                code="forbidden",
+            )
     return RedirectResponse(f"/cases/{case_id}?notice={notice}", status_code=303)
 
 
 @router.get("/cases/{case_id}/export/elmo")
 def case_export_elmo(request: Request, case_id: Id) -> Response:
     with page(request) as (s, p, rt):
-        return recognition.elmo_export(s, case_id, actor=p.actor, now=rt.now(),
-                                       settings=rt.settings, store=rt.store)
+        return recognition.elmo_export(
+            s, case_id, actor=p.actor, now=rt.now(), settings=rt.settings, store=rt.store
+        )
 
 
 # --- transcripts -------------------------------------------------------------------------------
@@ -478,25 +640,41 @@ def case_export_elmo(request: Request, case_id: Id) -> Response:
 OFFICE = (Role.CLERK, Role.ADMIN)
 
 
-def _transcripts_page(request: Request, s: Session, p: Principal, *, error: str | None = None,
-                      status: int = 200) -> HTMLResponse:
+def _transcripts_page(
+    request: Request, s: Session, p: Principal, *, error: str | None = None, status: int = 200
+) -> HTMLResponse:
     q = request.query_params
     sha = q.get("file", "")
-    report = (queries.imported_file(s, sha, actor=p.actor)
-              if len(sha) == 64 and all(c in "0123456789abcdef" for c in sha) else [])
+    report = (
+        queries.imported_file(s, sha, actor=p.actor)
+        if len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)
+        else []
+    )
     waiting = queries.pending_results(s, actor=p.actor)
     for row in waiting:
-        row["cases"] = queries.cases_waiting_for(s, actor=p.actor, partner=row["partner"],
-                                                 course=row["course"])
-    counts = {k: sum(1 for r in report if r["status"] == k)
-              for k in ("matched", "unmatched", "ambiguous", "resolved")}
+        row["cases"] = queries.cases_waiting_for(
+            s, actor=p.actor, partner=row["partner"], course=row["course"]
+        )
+    counts = {
+        k: sum(1 for r in report if r["status"] == k)
+        for k in ("matched", "unmatched", "ambiguous", "resolved")
+    }
     matched = q.get("matched", "")
-    return render(request, "transcripts.html", {
-        "report": report, "report_counts": counts, "again": q.get("new") == "0",
-        "pending": waiting, "error": error,
-        "matched": int(matched) if matched.isdigit() and len(matched) < 10 else None,
-        "max_mb": recognition.MAX_TRANSCRIPT_BYTES // (1024 * 1024),
-    }, principal=p, status=status)
+    return render(
+        request,
+        "transcripts.html",
+        {
+            "report": report,
+            "report_counts": counts,
+            "again": q.get("new") == "0",
+            "pending": waiting,
+            "error": error,
+            "matched": int(matched) if matched.isdigit() and len(matched) < 10 else None,
+            "max_mb": recognition.MAX_TRANSCRIPT_BYTES // (1024 * 1024),
+        },
+        principal=p,
+        status=status,
+    )
 
 
 @router.get("/transcripts")
@@ -517,15 +695,23 @@ def _transcripts_refused(request: Request, exc: Exception) -> Response:
 
 
 @router.post("/transcripts")
-def transcript_upload(request: Request, file: Annotated[UploadFile, File()],
-                      csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+def transcript_upload(
+    request: Request,
+    file: Annotated[UploadFile, File()],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
     try:
         with page(request, form={"csrf": csrf}, roles=OFFICE) as (s, p, rt):
             content = recognition.read_transcript(file)
-            report = import_transcript(s, content, filename=safe_filename(file.filename),
-                                       store=rt.store, now=rt.now(),
-                                       home_institution_id=p.actor.institution_id,
-                                       channel="web")
+            report = import_transcript(
+                s,
+                content,
+                filename=safe_filename(file.filename),
+                store=rt.store,
+                now=rt.now(),
+                home_institution_id=p.actor.institution_id,
+                channel="web",
+            )
     except SignIn:
         raise
     except Problem as exc:
@@ -540,9 +726,12 @@ def transcript_upload(request: Request, file: Annotated[UploadFile, File()],
 
 
 @router.post("/transcripts/pending/{result_id}/match")
-def transcript_match(request: Request, result_id: Id,
-                     csrf: Annotated[str, Form(max_length=200)] = "",
-                     case_id: Annotated[str, Form(max_length=12)] = "") -> Response:
+def transcript_match(
+    request: Request,
+    result_id: Id,
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    case_id: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
     try:
         with page(request, form={"csrf": csrf}, roles=OFFICE) as (s, p, rt):
             queries.pending_result(s, result_id, actor=p.actor)
@@ -550,8 +739,15 @@ def transcript_match(request: Request, result_id: Id,
             if not target.isdigit() or not 1 <= int(target) < 2**31:
                 raise ValidationFailed("give the number of the case the result belongs to")
             queries.case_status(s, int(target), actor=p.actor, now=rt.now())
-            match_by_hand(s, result_id, int(target), store=rt.store, actor=p.actor,
-                          now=rt.now(), channel="web")
+            match_by_hand(
+                s,
+                result_id,
+                int(target),
+                store=rt.store,
+                actor=p.actor,
+                now=rt.now(),
+                channel="web",
+            )
     except (SignIn, Problem):
         raise
     except RecogError as exc:
@@ -560,6 +756,7 @@ def transcript_match(request: Request, result_id: Id,
 
 
 # --- cohort decisions --------------------------------------------------------------------------
+
 
 def _cohort_params(source: Any) -> tuple[int, str]:
     raw = str(source.get("offering") or "")
@@ -575,13 +772,28 @@ def _case_list(case_ids: list[int], most: int = 10) -> str:
     return shown + (f" (+{len(case_ids) - most})" if len(case_ids) > most else "")
 
 
-def _cohort_page(request: Request, s: Session, p: Principal, rt: Runtime, offering: int,
-                 module: str, *, error: str | None = None, status: int = 200,
-                 decided: int | None = None, chosen: str | None = None) -> HTMLResponse:
+def _cohort_page(
+    request: Request,
+    s: Session,
+    p: Principal,
+    rt: Runtime,
+    offering: int,
+    module: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    decided: int | None = None,
+    chosen: str | None = None,
+) -> HTMLResponse:
     from models import Offering
 
-    cases = preview(s, offering_id=offering, module_code=module, actor=p.actor,
-                    rounding=rt.settings.grade_rounding)
+    cases = preview(
+        s,
+        offering_id=offering,
+        module_code=module,
+        actor=p.actor,
+        rounding=rt.settings.grade_rounding,
+    )
     course = s.get(Offering, offering) if cases else None
     partner = s.get(Institution, course.institution_id) if course else None
     allowed = cohort_methods(cases)
@@ -592,19 +804,36 @@ def _cohort_page(request: Request, s: Session, p: Principal, rt: Runtime, offeri
             for side in ("partner", "home"):
                 table = c["tables"][side]
                 used.setdefault((side, table["id"]), table)
-    return render(request, "cohort.html", {
-        "cases": cases, "offering": offering, "module": module, "course": course,
-        "partner": partner, "error": error, "decided": decided, "steps": GERMAN_STEPS,
-        "blocked": next((c for c in cases if c["error"]), None),
-        "ids": ",".join(str(c["case_id"]) for c in cases),
-        "criteria_keys": CRITERIA, "methods": allowed,
-        "chosen": chosen if chosen in allowed else "bavarian",
-        "no_percentile": _case_list([c["case_id"] for c in cases if c["percentile"] is None]),
-        "no_tables": any(c["percentile_missing"] for c in cases),
-        "differing": sum(1 for c in cases if c["differs"]),
-        "tables_used": [{"side": side, **table} for (side, _), table in sorted(
-            used.items(), key=lambda item: (item[0][0] != "partner", item[0][1]))],
-    }, principal=p, status=status)
+    return render(
+        request,
+        "cohort.html",
+        {
+            "cases": cases,
+            "offering": offering,
+            "module": module,
+            "course": course,
+            "partner": partner,
+            "error": error,
+            "decided": decided,
+            "steps": GERMAN_STEPS,
+            "blocked": next((c for c in cases if c["error"]), None),
+            "ids": ",".join(str(c["case_id"]) for c in cases),
+            "criteria_keys": CRITERIA,
+            "methods": allowed,
+            "chosen": chosen if chosen in allowed else "bavarian",
+            "no_percentile": _case_list([c["case_id"] for c in cases if c["percentile"] is None]),
+            "no_tables": any(c["percentile_missing"] for c in cases),
+            "differing": sum(1 for c in cases if c["differs"]),
+            "tables_used": [
+                {"side": side, **table}
+                for (side, _), table in sorted(
+                    used.items(), key=lambda item: (item[0][0] != "partner", item[0][1])
+                )
+            ],
+        },
+        principal=p,
+        status=status,
+    )
 
 
 @router.get("/cohorts")
@@ -612,8 +841,15 @@ def cohort(request: Request) -> Response:
     with page(request, roles=(Role.EXAMINER,)) as (s, p, rt):
         offering, module = _cohort_params(request.query_params)
         done = request.query_params.get("decided", "")
-        return _cohort_page(request, s, p, rt, offering, module,
-                            decided=int(done) if done.isdigit() and len(done) < 7 else None)
+        return _cohort_page(
+            request,
+            s,
+            p,
+            rt,
+            offering,
+            module,
+            decided=int(done) if done.isdigit() and len(done) < 7 else None,
+        )
 
 
 @router.post("/cohorts/decide")
@@ -630,48 +866,89 @@ def _cohort_decide(request: Request, form: Any) -> Response:
         data.pop(key, None)
     if event in ("recognize", "recognize_partially"):
         data["modules"] = [module]
-    expected = sorted({int(c) for c in str(form.get("cases") or "").split(",")
-                       if c.strip().isdigit() and len(c.strip()) < 10})
+    expected = sorted(
+        {
+            int(c)
+            for c in str(form.get("cases") or "").split(",")
+            if c.strip().isdigit() and len(c.strip()) < 10
+        }
+    )
     try:
         with page(request, form=form, roles=(Role.EXAMINER,)) as (s, p, rt):
             if event not in ("recognize", "reject"):
-                raise ValidationFailed("a cohort is recognised or rejected here; other "
-                                       "decisions are taken case by case")
+                raise ValidationFailed(
+                    "a cohort is recognised or rejected here; other "
+                    "decisions are taken case by case"
+                )
             if form.get("confirm") != "1":
                 raise ValidationFailed("confirm that you have checked the listed cases")
             check_fields(event, data)
-            waiting = waiting_cases(s, offering_id=offering, module_code=module,
-                                    actor=p.actor)
+            waiting = waiting_cases(s, offering_id=offering, module_code=module, actor=p.actor)
             if waiting != expected:
                 t = i18n.translator(_language(request, p.language))
                 raise Conflict(t("cohort_changed"))
-            fired = decide(s, offering_id=offering, module_code=module, event=event,
-                           data=data, actor=p.actor, now=rt.now(), channel="web",
-                           settings=rt.settings)
+            fired = decide(
+                s,
+                offering_id=offering,
+                module_code=module,
+                event=event,
+                data=data,
+                actor=p.actor,
+                now=rt.now(),
+                channel="web",
+                settings=rt.settings,
+            )
     except (SignIn, Problem):
         raise
     except RecogError as exc:
         status = status_of(exc)[0]
         with page(request, roles=(Role.EXAMINER,)) as (s, p, rt):
-            return _cohort_page(request, s, p, rt, offering, module, error=exc.message,
-                                status=status, chosen=str(form.get("conversion") or ""))
-    return RedirectResponse(f"/cohorts?offering={offering}&module={quote(module, safe='')}"
-                            f"&decided={len(fired)}", status_code=303)
+            return _cohort_page(
+                request,
+                s,
+                p,
+                rt,
+                offering,
+                module,
+                error=exc.message,
+                status=status,
+                chosen=str(form.get("conversion") or ""),
+            )
+    return RedirectResponse(
+        f"/cohorts?offering={offering}&module={quote(module, safe='')}&decided={len(fired)}",
+        status_code=303,
+    )
 
 
 # --- a student's own password (where the institution enables it) ----------------------------
 
-def _account_page(request: Request, s: Session, p: Principal, *, error: str | None = None,
-                  notice: str | None = None, status: int = 200) -> Response:
+
+def _account_page(
+    request: Request,
+    s: Session,
+    p: Principal,
+    *,
+    error: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
     student = s.get(Student, p.actor.id)
     assert student is not None
     inst = s.get(Institution, student.institution_id)
     assert inst is not None
-    return render(request, "student_account.html", {
-        "enabled": inst.student_passwords, "has_password": bool(student.password_hash),
-        "login_name": f"{student.matriculation_number}@{inst.code}",
-        "error": error, "notice": notice,
-    }, status=status, principal=p)
+    return render(
+        request,
+        "student_account.html",
+        {
+            "enabled": inst.student_passwords,
+            "has_password": bool(student.password_hash),
+            "login_name": f"{student.matriculation_number}@{inst.code}",
+            "error": error,
+            "notice": notice,
+        },
+        status=status,
+        principal=p,
+    )
 
 
 @router.get("/account")
@@ -686,9 +963,12 @@ def account(request: Request) -> Response:
 
 
 @router.post("/account/password")
-def account_password(request: Request, password: Annotated[str, Form(max_length=1024)],
-                     password2: Annotated[str, Form(max_length=1024)],
-                     csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
+def account_password(
+    request: Request,
+    password: Annotated[str, Form(max_length=1024)],
+    password2: Annotated[str, Form(max_length=1024)],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
     """Set the signed-in student's password. Any student session may: it was opened by a
     status link (which is the way to reset a forgotten password) or by the password itself.
     Every other session of the student ends; this browser gets a new one."""
@@ -698,8 +978,13 @@ def account_password(request: Request, password: Annotated[str, Form(max_length=
         if not p.is_student:
             return error_page(request, 404, "", "")
         t = i18n.translator(_language(request, p.language))
-        problem = (t("password_short") if len(password) < MIN_PASSWORD_LENGTH
-                   else t("password_mismatch") if password != password2 else None)
+        problem = (
+            t("password_short")
+            if len(password) < MIN_PASSWORD_LENGTH
+            else t("password_mismatch")
+            if password != password2
+            else None
+        )
         if problem:
             return _account_page(request, s, p, error=problem, status=422)
         assert p.actor.id is not None

@@ -43,8 +43,15 @@ STATUS: list[tuple[type[Exception], int, str]] = [
 class Problem(Exception):
     """An HTTP-level refusal raised by the web layer itself (auth, CSRF, limits)."""
 
-    def __init__(self, status: int, title: str, detail: str, *,
-                 headers: dict[str, str] | None = None, code: str = "http") -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        code: str = "http",
+    ) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail = status, title, detail
         self.headers = headers or {}
@@ -59,11 +66,22 @@ def status_of(exc: Exception) -> tuple[int, str, str]:
     return 400, "Bad Request", getattr(exc, "code", "error")
 
 
-def problem_response(status: int, title: str, detail: str, *, code: str = "error",
-                     instance: str | None = None, headers: dict[str, str] | None = None,
-                     extra: dict[str, Any] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": f"https://recog.invalid/problems/{code}", "title": title,
-                            "status": status, "detail": detail}
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    code: str = "error",
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://recog.invalid/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if instance:
         body["instance"] = instance
     body.update(extra or {})
@@ -81,8 +99,9 @@ def _wants_page(request: Request) -> bool:
     return not request.url.path.startswith("/api/")
 
 
-def _page(request: Request, status: int, title: str, detail: str,
-          headers: dict[str, str] | None = None) -> Response:
+def _page(
+    request: Request, status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> Response:
     from web.pages import error_page
 
     return error_page(request, status, title, detail, headers=headers)
@@ -94,15 +113,22 @@ def install(app: FastAPI) -> None:
         status, title, code = status_of(exc)
         if _wants_page(request):
             return _page(request, status, title, exc.message)
-        return problem_response(status, title, exc.message, code=code,
-                                instance=request.url.path, extra=_where(exc))
+        return problem_response(
+            status, title, exc.message, code=code, instance=request.url.path, extra=_where(exc)
+        )
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
         if _wants_page(request):
             return _page(request, exc.status, exc.title, exc.detail, exc.headers)
-        return problem_response(exc.status, exc.title, exc.detail, code=exc.code,
-                                instance=request.url.path, headers=exc.headers)
+        return problem_response(
+            exc.status,
+            exc.title,
+            exc.detail,
+            code=exc.code,
+            instance=request.url.path,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -110,19 +136,35 @@ def install(app: FastAPI) -> None:
         title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
         if _wants_page(request):
             return _page(request, exc.status_code, title, detail, dict(exc.headers or {}))
-        return problem_response(exc.status_code, title, detail, code="http",
-                                instance=request.url.path, headers=dict(exc.headers or {}))
+        return problem_response(
+            exc.status_code,
+            title,
+            detail,
+            code="http",
+            instance=request.url.path,
+            headers=dict(exc.headers or {}),
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
-                  for e in exc.errors()][:20]
-        detail = "; ".join(f"{'.'.join(e['loc'][1:] or e['loc'])}: {e['msg']}"
-                           for e in errors) or "the request is malformed"
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ][:20]
+        detail = (
+            "; ".join(f"{'.'.join(e['loc'][1:] or e['loc'])}: {e['msg']}" for e in errors)
+            or "the request is malformed"
+        )
         if _wants_page(request):
             return _page(request, 422, "Unprocessable Content", detail)
-        return problem_response(422, "Unprocessable Content", detail, code="invalid",
-                                instance=request.url.path, extra={"errors": errors})
+        return problem_response(
+            422,
+            "Unprocessable Content",
+            detail,
+            code="invalid",
+            instance=request.url.path,
+            extra={"errors": errors},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -41,9 +41,14 @@ class Runtime:
         reader = None
         if engine.dialect.name == "postgresql":
             reader = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
-        return cls(settings=settings, engine=engine, factory=session_factory(engine),
-                   store=FileStore(settings.documents_dir),
-                   throttle=make_throttle(settings), reader=reader)
+        return cls(
+            settings=settings,
+            engine=engine,
+            factory=session_factory(engine),
+            store=FileStore(settings.documents_dir),
+            throttle=make_throttle(settings),
+            reader=reader,
+        )
 
     def now(self) -> dt.datetime:
         now: dt.datetime = self.clock()
@@ -71,10 +76,17 @@ class Runtime:
         from psycopg_pool import AsyncConnectionPool
 
         conninfo = self.engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False)
-        pool = AsyncConnectionPool(conninfo, min_size=1, max_size=HOT_READ_CONNECTIONS,
-                                   kwargs={"autocommit": True}, open=False,
-                                   name="recog-hot-reads", timeout=30)
+            hide_password=False
+        )
+        pool = AsyncConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=HOT_READ_CONNECTIONS,
+            kwargs={"autocommit": True},
+            open=False,
+            name="recog-hot-reads",
+            timeout=30,
+        )
         await pool.open()
         return pool
 
@@ -100,8 +112,13 @@ def _pool(url: str) -> dict[str, Any]:
     # recycled instead.
     if url.startswith("sqlite"):
         return {}
-    return {"pool_size": 12, "max_overflow": 0, "pool_timeout": 30, "pool_pre_ping": False,
-            "pool_recycle": 1800}
+    return {
+        "pool_size": 12,
+        "max_overflow": 0,
+        "pool_timeout": 30,
+        "pool_pre_ping": False,
+        "pool_recycle": 1800,
+    }
 
 
 def runtime(request: Request) -> Runtime:

@@ -23,8 +23,10 @@ SESSION_COOKIE = "recog_session"
 PRE_CSRF_COOKIE = "recog_precsrf"  # double-submit token for forms without a session (login)
 LANG_COOKIE = "recog_lang"
 
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 
 _HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -58,8 +60,9 @@ class SecurityHeaders:
                 if b"content-security-policy" not in present:
                     headers.append((b"content-security-policy", CSP.encode()))
                 if b"cache-control" not in present:
-                    headers.append((b"cache-control",
-                                    b"public, max-age=3600" if static else b"no-store"))
+                    headers.append(
+                        (b"cache-control", b"public, max-age=3600" if static else b"no-store")
+                    )
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -109,16 +112,25 @@ def authenticate(request: Request, session: Session, now: dt.datetime) -> Princi
         user = session.get(User, row.user_id)
         if user is None or not user.active:
             return None
-        return Principal(actor=auth.actor_for_user(session, user),
-                         language=user.preferred_language, name=user.display_name,
-                         web_session=row, session_token=cookie)
+        return Principal(
+            actor=auth.actor_for_user(session, user),
+            language=user.preferred_language,
+            name=user.display_name,
+            web_session=row,
+            session_token=cookie,
+        )
     assert row.student_id is not None
     student = session.get(Student, row.student_id)
     actor = auth.actor_for_student_id(session, row.student_id)
     if student is None or actor is None:
         return None
-    return Principal(actor=actor, language=student.preferred_language, name=student.name,
-                     web_session=row, session_token=cookie)
+    return Principal(
+        actor=actor,
+        language=student.preferred_language,
+        name=student.name,
+        web_session=row,
+        session_token=cookie,
+    )
 
 
 def csrf_ok(expected: str | None, given: str | None) -> bool:

@@ -56,9 +56,15 @@ class RedisThrottle:
         self.script: Any = self.client.register_script(_ATTEMPT)
 
     def attempt(self, session: Session, keys: list[str], now: dt.datetime) -> float:
-        wait = self.script(keys=[f"recog:throttle:{k}" for k in keys],
-                           args=[now.timestamp(), auth.FREE_FAILURES, auth.MAX_DELAY_SECONDS,
-                                 int(auth.THROTTLE_FORGET.total_seconds())])
+        wait = self.script(
+            keys=[f"recog:throttle:{k}" for k in keys],
+            args=[
+                now.timestamp(),
+                auth.FREE_FAILURES,
+                auth.MAX_DELAY_SECONDS,
+                int(auth.THROTTLE_FORGET.total_seconds()),
+            ],
+        )
         return float(wait)
 
     def success(self, session: Session, keys: list[str]) -> None:

@@ -51,8 +51,10 @@ def case_scope(actor: Actor) -> ColumnElement[bool]:
         return false()
     same_institution = Case.institution_id == actor.institution_id
     if actor.role is Role.EXAMINER:
-        return and_(same_institution, (Case.programme_id.in_(actor.programme_ids))
-                    | (Case.examiner_id == actor.id))
+        return and_(
+            same_institution,
+            (Case.programme_id.in_(actor.programme_ids)) | (Case.examiner_id == actor.id),
+        )
     return same_institution
 
 
@@ -63,30 +65,39 @@ def scope_shape(actor: Actor) -> tuple[tuple[Any, ...], dict[str, Any]]:
     actor whose id, institution and programmes are bind parameters (``symbolic_scope``),
     and bind these values on each call: the one policy serves them too."""
     programmes = sorted(actor.programme_ids)
-    shape = (actor.role, actor.id is not None, actor.institution_id is not None,
-             len(programmes))
-    values: dict[str, Any] = {"scope_actor": actor.id,
-                              "scope_institution": actor.institution_id}
+    shape = (actor.role, actor.id is not None, actor.institution_id is not None, len(programmes))
+    values: dict[str, Any] = {"scope_actor": actor.id, "scope_institution": actor.institution_id}
     values.update((f"scope_programme_{i}", p) for i, p in enumerate(programmes))
     return shape, values
 
 
-def symbolic_scope(role: Role, has_id: bool, has_institution: bool, programmes: int,
-                   ) -> ColumnElement[bool]:
+def symbolic_scope(
+    role: Role,
+    has_id: bool,
+    has_institution: bool,
+    programmes: int,
+) -> ColumnElement[bool]:
     """``case_scope`` of an actor of this shape, with bind parameters for its values."""
     return expression_scope(
-        role, bindparam("scope_actor") if has_id else None,
+        role,
+        bindparam("scope_actor") if has_id else None,
         bindparam("scope_institution") if has_institution else None,
-        frozenset(bindparam(f"scope_programme_{i}") for i in range(programmes)))
+        frozenset(bindparam(f"scope_programme_{i}") for i in range(programmes)),
+    )
 
 
-def expression_scope(role: Role, actor_id: Any, institution_id: Any, programmes: Any,
-                     ) -> ColumnElement[bool]:
+def expression_scope(
+    role: Role,
+    actor_id: Any,
+    institution_id: Any,
+    programmes: Any,
+) -> ColumnElement[bool]:
     """``case_scope`` of an actor of ``role`` whose id, institution and programmes are SQL
     expressions (bind parameters, or the columns and a subquery of a token lookup in the
     same statement): the one policy, rendered for a statement compiled once."""
-    placeholder: Any = Actor(role=role, id=actor_id, institution_id=institution_id,
-                             programme_ids=programmes)
+    placeholder: Any = Actor(
+        role=role, id=actor_id, institution_id=institution_id, programme_ids=programmes
+    )
     return case_scope(placeholder)
 
 
@@ -116,5 +127,7 @@ def acting_role(actor: Actor, event: EventDef) -> str | None:
 def check_may_fire(actor: Actor, event: EventDef, case_ref: str) -> None:
     if acting_role(actor, event) is None:
         allowed = " or ".join(event.actors)
-        raise Forbidden(f"cannot {event.name} {case_ref}: a {actor.role.value} may not do "
-                        f"this; it is for the {allowed}")
+        raise Forbidden(
+            f"cannot {event.name} {case_ref}: a {actor.role.value} may not do "
+            f"this; it is for the {allowed}"
+        )

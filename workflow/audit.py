@@ -27,8 +27,9 @@ REDACTED = "__redacted__"
 
 # json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str),
 # with the encoder built once instead of per call (the same text: json.dumps builds this).
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                              default=str)
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+)
 
 
 def canonical(value: Any) -> str:
@@ -44,14 +45,34 @@ def stamp(at: dt.datetime) -> str:
 
 
 def chain_hash(
-    prev_hash: str, *, case_id: int, seq: int, event: str, from_state: str | None,
-    to_state: str, actor_role: str, actor_id: int | None, channel: str, at: dt.datetime,
+    prev_hash: str,
+    *,
+    case_id: int,
+    seq: int,
+    event: str,
+    from_state: str | None,
+    to_state: str,
+    actor_role: str,
+    actor_id: int | None,
+    channel: str,
+    at: dt.datetime,
     data_digest: str,
 ) -> str:
-    body = "|".join((
-        prev_hash, str(case_id), str(seq), event, from_state or "", to_state, actor_role,
-        "" if actor_id is None else str(actor_id), channel, stamp(at), data_digest,
-    ))
+    body = "|".join(
+        (
+            prev_hash,
+            str(case_id),
+            str(seq),
+            event,
+            from_state or "",
+            to_state,
+            actor_role,
+            "" if actor_id is None else str(actor_id),
+            channel,
+            stamp(at),
+            data_digest,
+        )
+    )
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -83,8 +104,12 @@ def _check_case(case: Any, events: list[Any]) -> Iterator[Breach]:
         label = f"({ev.event} at {stamp(ev.at)})"
         if ev.seq != expected_seq:
             if ev.seq > expected_seq:
-                yield Breach(case.id, expected_seq, f"is missing: the trail jumps from "
-                             f"#{expected_seq - 1} to #{ev.seq}; a row was deleted")
+                yield Breach(
+                    case.id,
+                    expected_seq,
+                    f"is missing: the trail jumps from "
+                    f"#{expected_seq - 1} to #{ev.seq}; a row was deleted",
+                )
             else:
                 yield Breach(case.id, ev.seq, f"{label} appears again or out of order")
             return
@@ -93,30 +118,52 @@ def _check_case(case: Any, events: list[Any]) -> Iterator[Breach]:
             yield Breach(case.id, ev.seq, f"{label} its data was changed after it was written")
             return
         recomputed = chain_hash(
-            prev_hash, case_id=ev.case_id, seq=ev.seq, event=ev.event,
-            from_state=ev.from_state, to_state=ev.to_state, actor_role=ev.actor_role,
-            actor_id=ev.actor_id, channel=ev.channel, at=ev.at, data_digest=ev.data_digest,
+            prev_hash,
+            case_id=ev.case_id,
+            seq=ev.seq,
+            event=ev.event,
+            from_state=ev.from_state,
+            to_state=ev.to_state,
+            actor_role=ev.actor_role,
+            actor_id=ev.actor_id,
+            channel=ev.channel,
+            at=ev.at,
+            data_digest=ev.data_digest,
         )
         if ev.prev_hash != prev_hash:
-            yield Breach(case.id, ev.seq, f"{label} does not follow the event before it; "
-                         "rows were deleted, inserted or reordered")
+            yield Breach(
+                case.id,
+                ev.seq,
+                f"{label} does not follow the event before it; "
+                "rows were deleted, inserted or reordered",
+            )
             return
         if recomputed != ev.hash:
             yield Breach(case.id, ev.seq, f"{label} was changed after it was written")
             return
         if ev.from_state != prev_state:
-            yield Breach(case.id, ev.seq, f"{label} starts from {ev.from_state} but the case "
-                         f"was {prev_state}")
+            yield Breach(
+                case.id,
+                ev.seq,
+                f"{label} starts from {ev.from_state} but the case was {prev_state}",
+            )
             return
         prev_hash, prev_state, expected_seq = ev.hash, ev.to_state, expected_seq + 1
     last = expected_seq - 1
     if case.version != last or case.chain_head != prev_hash:
-        yield Breach(case.id, last + 1 if case.version > last else None,
-                     f"the case is at version {case.version} but its trail ends at #{last}; "
-                     "events were deleted or the case row was edited")
+        yield Breach(
+            case.id,
+            last + 1 if case.version > last else None,
+            f"the case is at version {case.version} but its trail ends at #{last}; "
+            "events were deleted or the case row was edited",
+        )
     elif case.state != prev_state:
-        yield Breach(case.id, None, f"the case says {case.state} but its trail ends in "
-                     f"{prev_state}; the case row was edited")
+        yield Breach(
+            case.id,
+            None,
+            f"the case says {case.state} but its trail ends in "
+            f"{prev_state}; the case row was edited",
+        )
 
 
 def verify(session: Session, case_id: int | None = None) -> VerifyReport:
@@ -137,8 +184,9 @@ def verify(session: Session, case_id: int | None = None) -> VerifyReport:
             if pending.case_id == case.id:
                 mine.append(pending)
             else:
-                breaches.append(Breach(pending.case_id, pending.seq,
-                                       "belongs to a case that no longer exists"))
+                breaches.append(
+                    Breach(pending.case_id, pending.seq, "belongs to a case that no longer exists")
+                )
             pending = next(event_rows, None)
         n_events += len(mine)
         breaches.extend(_check_case(case, mine))

@@ -66,6 +66,7 @@ def digest(secret: str) -> str:
 
 # --- passwords -------------------------------------------------------------------------------
 
+
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed(f"the password must have at least {MIN_PASSWORD} characters")
@@ -99,8 +100,13 @@ def authenticate_user(session: Session, username: str, password: str) -> User | 
 
 
 def actor_for_user(session: Session, user: User) -> Actor:
-    return Actor(role=Role(user.role), id=user.id, institution_id=user.institution_id,
-                 programme_ids=frozenset(p.id for p in user.programmes), label=user.username)
+    return Actor(
+        role=Role(user.role),
+        id=user.id,
+        institution_id=user.institution_id,
+        programme_ids=frozenset(p.id for p in user.programmes),
+        label=user.username,
+    )
 
 
 def actor_for_user_id(session: Session, user_id: int) -> Actor | None:
@@ -111,29 +117,37 @@ def actor_for_user_id(session: Session, user_id: int) -> Actor | None:
 
 
 def actor_for_student_id(session: Session, student_id: int) -> Actor | None:
-    row = session.execute(select(Student.id, Student.institution_id)
-                          .where(Student.id == student_id)).first()
+    row = session.execute(
+        select(Student.id, Student.institution_id).where(Student.id == student_id)
+    ).first()
     if row is None:
         return None
-    return Actor(role=Role.STUDENT, id=row.id, institution_id=row.institution_id,
-                 label=f"student#{row.id}")
+    return Actor(
+        role=Role.STUDENT, id=row.id, institution_id=row.institution_id, label=f"student#{row.id}"
+    )
 
 
-def authenticate_student(session: Session, institution_code: str, matriculation: str,
-                         password: str) -> Student | None:
+def authenticate_student(
+    session: Session, institution_code: str, matriculation: str, password: str
+) -> Student | None:
     """A student's password login, only where their institution enables it."""
     from models import Institution
 
     row = session.execute(
-        select(Student).join(Institution, Institution.id == Student.institution_id)
-        .where(Institution.code == institution_code,
-               Student.matriculation_number == matriculation,
-               Institution.student_passwords.is_(True))).scalar()
+        select(Student)
+        .join(Institution, Institution.id == Student.institution_id)
+        .where(
+            Institution.code == institution_code,
+            Student.matriculation_number == matriculation,
+            Institution.student_passwords.is_(True),
+        )
+    ).scalar()
     ok = verify_password(row.password_hash if row else None, password)
     return row if row is not None and ok else None
 
 
 # --- browser sessions ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class NewSession:
@@ -142,15 +156,24 @@ class NewSession:
     expires_at: dt.datetime
 
 
-def start_session(session: Session, *, now: dt.datetime, user_id: int | None = None,
-                  student_id: int | None = None) -> NewSession:
+def start_session(
+    session: Session, *, now: dt.datetime, user_id: int | None = None, student_id: int | None = None
+) -> NewSession:
     if (user_id is None) == (student_id is None):
         raise ValueError("a session belongs to exactly one user or one student")
     token, csrf = new_secret(), new_secret()
     expires = now + SESSION_IDLE
-    session.execute(insert(WebSession).values(
-        token_hash=digest(token), user_id=user_id, student_id=student_id, csrf_token=csrf,
-        created_at=now, last_seen_at=now, expires_at=expires))
+    session.execute(
+        insert(WebSession).values(
+            token_hash=digest(token),
+            user_id=user_id,
+            student_id=student_id,
+            csrf_token=csrf,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=expires,
+        )
+    )
     return NewSession(token, csrf, expires)
 
 
@@ -177,8 +200,15 @@ def purge_sessions(session: Session, *, now: dt.datetime) -> int:
 
 # --- API tokens ------------------------------------------------------------------------------
 
-def create_api_token(session: Session, *, user_id: int, name: str, now: dt.datetime,
-                     expires_at: dt.datetime | None = None) -> tuple[int, str]:
+
+def create_api_token(
+    session: Session,
+    *,
+    user_id: int,
+    name: str,
+    now: dt.datetime,
+    expires_at: dt.datetime | None = None,
+) -> tuple[int, str]:
     """A new bearer token for an integration acting as ``user_id``; shown once."""
     name = name.strip()
     if not name or len(name) > 120:
@@ -186,30 +216,53 @@ def create_api_token(session: Session, *, user_id: int, name: str, now: dt.datet
     if expires_at is not None and expires_at <= now:
         raise ValidationFailed("the expiry of a token must lie in the future")
     token = "rcg_" + new_secret()
-    token_id = session.execute(insert(ApiToken).values(
-        user_id=user_id, name=name, token_hash=digest(token), created_at=now,
-        expires_at=expires_at).returning(ApiToken.id)).scalar_one()
+    token_id = session.execute(
+        insert(ApiToken)
+        .values(
+            user_id=user_id,
+            name=name,
+            token_hash=digest(token),
+            created_at=now,
+            expires_at=expires_at,
+        )
+        .returning(ApiToken.id)
+    ).scalar_one()
     return token_id, token
 
 
 def token_select() -> Any:
     """The live token with this hash (``:hash``, ``:now``) and its active user."""
-    return (select(ApiToken.id.label("token_id"), ApiToken.last_used_at,
-                   User.id.label("user_id"), User.role, User.institution_id, User.username)
-            .join(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == bindparam("hash"), ApiToken.revoked_at.is_(None),
-                   (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > bindparam("now")),
-                   User.active.is_(True)))
+    return (
+        select(
+            ApiToken.id.label("token_id"),
+            ApiToken.last_used_at,
+            User.id.label("user_id"),
+            User.role,
+            User.institution_id,
+            User.username,
+        )
+        .join(User, User.id == ApiToken.user_id)
+        .where(
+            ApiToken.token_hash == bindparam("hash"),
+            ApiToken.revoked_at.is_(None),
+            (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > bindparam("now")),
+            User.active.is_(True),
+        )
+    )
 
 
 def _programmes_select() -> Any:
-    return (select(user_programmes.c.programme_id)
-            .where(user_programmes.c.user_id == bindparam("user_id")))
+    return select(user_programmes.c.programme_id).where(
+        user_programmes.c.user_id == bindparam("user_id")
+    )
 
 
 def _touch_update() -> Any:
-    return (update(ApiToken).where(ApiToken.id == bindparam("token_id"))
-            .values(last_used_at=bindparam("now")))
+    return (
+        update(ApiToken)
+        .where(ApiToken.id == bindparam("token_id"))
+        .values(last_used_at=bindparam("now"))
+    )
 
 
 _TOKEN = fastread.Reads(token_select)
@@ -218,8 +271,9 @@ _TOUCH = fastread.Reads(_touch_update)
 TOKEN_TOUCH_EVERY = dt.timedelta(minutes=5)
 
 
-def token_touch(dialect: Any, token_id: int, last_used_at: dt.datetime | None,
-                now: dt.datetime) -> tuple[fastread.Compiled, dict[str, Any]] | None:
+def token_touch(
+    dialect: Any, token_id: int, last_used_at: dt.datetime | None, now: dt.datetime
+) -> tuple[fastread.Compiled, dict[str, Any]] | None:
     """The write that records a token's use, when the last record is older than a few
     minutes (so a polling integration does not write on every request); else None."""
     if last_used_at is not None and now - last_used_at <= TOKEN_TOUCH_EVERY:
@@ -228,8 +282,9 @@ def token_touch(dialect: Any, token_id: int, last_used_at: dt.datetime | None,
 
 
 def _token_actor(row: tuple[Any, ...], programmes: frozenset[int]) -> Actor:
-    return Actor(role=Role(row[3]), id=row[2], institution_id=row[4],
-                 programme_ids=programmes, label=row[5])
+    return Actor(
+        role=Role(row[3]), id=row[2], institution_id=row[4], programme_ids=programmes, label=row[5]
+    )
 
 
 def actor_for_api_token(session: Session, token: str, *, now: dt.datetime) -> Actor | None:
@@ -246,37 +301,58 @@ def actor_for_api_token(session: Session, token: str, *, now: dt.datetime) -> Ac
         fastread.execute(session, *touch)
     programmes: frozenset[int] = frozenset()
     if row[3] == Role.EXAMINER.value:
-        programmes = frozenset(r[0] for r in fastread.fetch(
-            session, _PROGRAMMES.get(dialect), {"user_id": row[2]}))
+        programmes = frozenset(
+            r[0] for r in fastread.fetch(session, _PROGRAMMES.get(dialect), {"user_id": row[2]})
+        )
     return _token_actor(row, programmes)
 
 
 def list_api_tokens(session: Session, *, user_id: int) -> list[dict[str, Any]]:
-    rows = session.execute(select(ApiToken.id, ApiToken.name, ApiToken.created_at,
-                                  ApiToken.expires_at, ApiToken.last_used_at,
-                                  ApiToken.revoked_at)
-                           .where(ApiToken.user_id == user_id).order_by(ApiToken.id))
+    rows = session.execute(
+        select(
+            ApiToken.id,
+            ApiToken.name,
+            ApiToken.created_at,
+            ApiToken.expires_at,
+            ApiToken.last_used_at,
+            ApiToken.revoked_at,
+        )
+        .where(ApiToken.user_id == user_id)
+        .order_by(ApiToken.id)
+    )
     return [dict(r._mapping) for r in rows]
 
 
-def revoke_api_token(session: Session, token_id: int, *, user_id: int,
-                     now: dt.datetime) -> None:
+def revoke_api_token(session: Session, token_id: int, *, user_id: int, now: dt.datetime) -> None:
     result: Any = session.execute(
-        update(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id,
-                               ApiToken.revoked_at.is_(None)).values(revoked_at=now))
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
     if not result.rowcount:
         raise NotFound(f"API token {token_id} not found")
 
 
 # --- status links ----------------------------------------------------------------------------
 
-def mint_status_link(session: Session, student_id: int, *, now: dt.datetime,
-                     lifetime: dt.timedelta = STATUS_LINK_LIFETIME) -> str:
+
+def mint_status_link(
+    session: Session,
+    student_id: int,
+    *,
+    now: dt.datetime,
+    lifetime: dt.timedelta = STATUS_LINK_LIFETIME,
+) -> str:
     """A new secret status link token for a student; only its digest is stored."""
     token = new_secret()
-    session.execute(insert(StatusLink).values(
-        student_id=student_id, token_hash=digest(token), created_at=now,
-        expires_at=now + lifetime))
+    session.execute(
+        insert(StatusLink).values(
+            student_id=student_id,
+            token_hash=digest(token),
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
     return token
 
 
@@ -285,22 +361,26 @@ def redeem_status_link(session: Session, token: str, *, now: dt.datetime) -> int
     if not token or len(token) > 200:
         return None
     return session.execute(
-        select(StatusLink.student_id).where(StatusLink.token_hash == digest(token),
-                                            StatusLink.revoked_at.is_(None),
-                                            StatusLink.expires_at > now)).scalar()
+        select(StatusLink.student_id).where(
+            StatusLink.token_hash == digest(token),
+            StatusLink.revoked_at.is_(None),
+            StatusLink.expires_at > now,
+        )
+    ).scalar()
 
 
 def revoke_status_links(session: Session, student_id: int, *, now: dt.datetime) -> int:
     """Revoke every live link of a student (and end their link sessions)."""
     result: Any = session.execute(
-        update(StatusLink).where(StatusLink.student_id == student_id,
-                                 StatusLink.revoked_at.is_(None)).values(revoked_at=now))
+        update(StatusLink)
+        .where(StatusLink.student_id == student_id, StatusLink.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
     session.execute(delete(WebSession).where(WebSession.student_id == student_id))
     return int(result.rowcount or 0)
 
 
-def queue_status_link(session: Session, case_id: int, *, base_url: str,
-                      now: dt.datetime) -> bool:
+def queue_status_link(session: Session, case_id: int, *, base_url: str, now: dt.datetime) -> bool:
     """Queue the ``status_link`` e-mail to the student of a case; False if one was queued
     within the last few minutes. The row holds ids and the site's base URL, never a token:
     the relay mints a fresh link at delivery (``status_link_for_delivery``; ADR 0002)."""
@@ -311,17 +391,28 @@ def queue_status_link(session: Session, case_id: int, *, base_url: str,
     key = f"status_link:{student_id}:{window}"
     if session.execute(select(Outbox.id).where(Outbox.dedup_key == key)).first():
         return False
-    session.execute(insert(Outbox).values(
-        dedup_key=key, case_id=case_id, event_seq=None, channel="email", recipient="student",
-        template="status_link",
-        payload={"case_id": case_id, "student_id": student_id, "base_url": base_url},
-        status="pending", attempts=0, available_at=now, created_at=now))
+    session.execute(
+        insert(Outbox).values(
+            dedup_key=key,
+            case_id=case_id,
+            event_seq=None,
+            channel="email",
+            recipient="student",
+            template="status_link",
+            payload={"case_id": case_id, "student_id": student_id, "base_url": base_url},
+            status="pending",
+            attempts=0,
+            available_at=now,
+            created_at=now,
+        )
+    )
     session.info["recog_outbox_written"] = True
     return True
 
 
-def status_link_for_delivery(session: Session, payload: dict[str, Any], *,
-                             now: dt.datetime) -> str | None:
+def status_link_for_delivery(
+    session: Session, payload: dict[str, Any], *, now: dt.datetime
+) -> str | None:
     """For the relay: mint the link a ``status_link`` (or any student) e-mail carries, at
     the moment it is composed. Returns the full URL, or None without a base URL."""
     base = str(payload.get("base_url") or "").rstrip("/")
@@ -332,6 +423,7 @@ def status_link_for_delivery(session: Session, payload: dict[str, Any], *,
 
 
 # --- login throttle (database backend) -----------------------------------------------------
+
 
 def delay_after(failures: int) -> int:
     """Seconds a key must wait after ``failures`` consecutive failures."""
@@ -349,11 +441,14 @@ def _lock_row(session: Session, key: str, now: dt.datetime) -> Any:
     else:
         from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
     stmt = upsert(LoginThrottle).values(values)
-    stmt = stmt.on_conflict_do_update(index_elements=[LoginThrottle.key],
-                                      set_={"key": stmt.excluded.key})
-    return session.execute(stmt.returning(LoginThrottle.failures,
-                                          LoginThrottle.last_failure_at,
-                                          LoginThrottle.blocked_until)).one()
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[LoginThrottle.key], set_={"key": stmt.excluded.key}
+    )
+    return session.execute(
+        stmt.returning(
+            LoginThrottle.failures, LoginThrottle.last_failure_at, LoginThrottle.blocked_until
+        )
+    ).one()
 
 
 def throttle_attempt(session: Session, keys: list[str], *, now: dt.datetime) -> float:
@@ -367,9 +462,15 @@ def throttle_attempt(session: Session, keys: list[str], *, now: dt.datetime) -> 
         return wait
     for key, row in rows.items():
         failures = 1 if now - row.last_failure_at > THROTTLE_FORGET else row.failures + 1
-        session.execute(update(LoginThrottle).where(LoginThrottle.key == key).values(
-            failures=failures, last_failure_at=now,
-            blocked_until=now + dt.timedelta(seconds=delay_after(failures))))
+        session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.key == key)
+            .values(
+                failures=failures,
+                last_failure_at=now,
+                blocked_until=now + dt.timedelta(seconds=delay_after(failures)),
+            )
+        )
     return 0.0
 
 
@@ -379,5 +480,4 @@ def throttle_success(session: Session, keys: list[str]) -> None:
 
 def throttle_keys(username: str, client: str) -> list[str]:
     """Per account and per client; hashed, so the table holds no user names or addresses."""
-    return ["account:" + digest(username.strip().lower())[:40],
-            "client:" + digest(client)[:40]]
+    return ["account:" + digest(username.strip().lower())[:40], "client:" + digest(client)[:40]]

@@ -67,27 +67,34 @@ def open_case(
     if actor.role not in OPENERS:
         raise Forbidden(f"a {actor.role.value} may not open cases; clerks and students may")
     student = session.get(Student, student_id)
-    if student is None or (actor.role is Role.STUDENT and actor.id != student_id) or (
-        actor.role is not Role.STUDENT and student.institution_id != actor.institution_id
+    if (
+        student is None
+        or (actor.role is Role.STUDENT and actor.id != student_id)
+        or (actor.role is not Role.STUDENT and student.institution_id != actor.institution_id)
     ):
         raise NotFound(f"student {student_id} not found")
     offering = session.get(Offering, offering_id)
     if offering is None:
         raise NotFound(f"course offering {offering_id} not found")
     if offering.institution_id == student.institution_id:
-        raise ValidationFailed("the course is offered by the student's own institution; "
-                               "cases are for partner courses")
+        raise ValidationFailed(
+            "the course is offered by the student's own institution; cases are for partner courses"
+        )
     targets = list(dict.fromkeys(target_module_ids or []))
     mods = _home_modules(session, student.institution_id, targets) if targets else []
     if programme_id is None and mods:
         programmes = {m.programme_id for m in mods}
         if len(programmes) > 1:
-            raise ValidationFailed("the target modules belong to different programmes; "
-                                   "open one case per programme")
+            raise ValidationFailed(
+                "the target modules belong to different programmes; open one case per programme"
+            )
         programme_id = programmes.pop()
     duplicate = session.execute(
-        select(Case.id).where(Case.student_id == student_id, Case.offering_id == offering_id,
-                              Case.state.not_in(("withdrawn", "lapsed")))
+        select(Case.id).where(
+            Case.student_id == student_id,
+            Case.offering_id == offering_id,
+            Case.state.not_in(("withdrawn", "lapsed")),
+        )
     ).scalar()
     if duplicate is not None:
         raise GuardFailed(f"the student already has case {duplicate} for this course offering")
@@ -95,92 +102,194 @@ def open_case(
     home = session.get(Institution, student.institution_id)
     zone = ZoneInfo((home.timezone if home else None) or settings.timezone)
     clocks = next_clocks(
-        proc.states[proc.initial].deadline, before=Clocks(), now=now, zone=zone,
-        settings=settings, start_date=offering.start_date,
+        proc.states[proc.initial].deadline,
+        before=Clocks(),
+        now=now,
+        zone=zone,
+        settings=settings,
+        start_date=offering.start_date,
         course_end=offering.exam_date or offering.end_date,
     )
-    case_id = session.execute(insert(Case).values(
-        institution_id=student.institution_id, student_id=student_id, offering_id=offering_id,
-        programme_id=programme_id, state=proc.initial, version=0, chain_head=audit.GENESIS,
-        created_at=now, updated_at=now,
-    ).returning(Case.id)).scalar_one()
+    case_id = session.execute(
+        insert(Case)
+        .values(
+            institution_id=student.institution_id,
+            student_id=student_id,
+            offering_id=offering_id,
+            programme_id=programme_id,
+            state=proc.initial,
+            version=0,
+            chain_head=audit.GENESIS,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(Case.id)
+    ).scalar_one()
     if targets:
-        session.execute(insert(case_targets), [{"case_id": case_id, "module_id": m}
-                                               for m in targets])
-    fresh = SimpleNamespace(id=case_id, version=0, chain_head=audit.GENESIS, state=None,
-                            examiner_id=None, due_at=None, due_kind=None)
-    data = {"student_id": student_id, "offering_id": offering_id,
-            "targets": [m.code for m in mods], "programme_id": programme_id}
-    return _append(session, fresh, event="open", to_state=proc.initial, actor=actor,
-                   role=actor.role.value, channel=channel, now=now, data=data,
-                   updates={"due_at": clocks.due_at, "due_kind": clocks.due_kind},
-                   notify=("student",),
-                   plan=schedule(clocks, now=now, zone=zone, settings=settings))
+        session.execute(
+            insert(case_targets), [{"case_id": case_id, "module_id": m} for m in targets]
+        )
+    fresh = SimpleNamespace(
+        id=case_id,
+        version=0,
+        chain_head=audit.GENESIS,
+        state=None,
+        examiner_id=None,
+        due_at=None,
+        due_kind=None,
+    )
+    data = {
+        "student_id": student_id,
+        "offering_id": offering_id,
+        "targets": [m.code for m in mods],
+        "programme_id": programme_id,
+    }
+    return _append(
+        session,
+        fresh,
+        event="open",
+        to_state=proc.initial,
+        actor=actor,
+        role=actor.role.value,
+        channel=channel,
+        now=now,
+        data=data,
+        updates={"due_at": clocks.due_at, "due_kind": clocks.due_kind},
+        notify=("student",),
+        plan=schedule(clocks, now=now, zone=zone, settings=settings),
+    )
 
 
-def assign_examiner(session: Session, case_id: int, username: str, *, actor: Actor,
-                    now: dt.datetime, channel: str = "api") -> FiredEvent:
-    case_institution = session.execute(select(Case.institution_id)
-                                       .where(Case.id == case_id)).scalar()
+def assign_examiner(
+    session: Session,
+    case_id: int,
+    username: str,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    channel: str = "api",
+) -> FiredEvent:
+    case_institution = session.execute(
+        select(Case.institution_id).where(Case.id == case_id)
+    ).scalar()
     user = session.execute(select(User).where(User.username == username)).scalar()
     if user is None or user.institution_id != case_institution:
         raise NotFound(f"there is no user {username!r} in this case's institution")
     if user.role != Role.EXAMINER.value or not user.active:
         raise ValidationFailed(f"{username!r} is not an active examiner")
-    return record(session, case_id, "assign_examiner", actor=actor, now=now, channel=channel,
-                  data={"examiner_id": user.id}, updates={"examiner_id": user.id})
+    return record(
+        session,
+        case_id,
+        "assign_examiner",
+        actor=actor,
+        now=now,
+        channel=channel,
+        data={"examiner_id": user.id},
+        updates={"examiner_id": user.id},
+    )
 
 
-def set_targets(session: Session, case_id: int, module_codes: list[str], *, actor: Actor,
-                now: dt.datetime, channel: str = "api") -> FiredEvent:
+def set_targets(
+    session: Session,
+    case_id: int,
+    module_codes: list[str],
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    channel: str = "api",
+) -> FiredEvent:
     """Replace the target modules; allowed until the recognition request is submitted."""
     case = session.get(Case, case_id)
     if case is None:
         raise NotFound(f"case {case_id} not found")
-    if case.state not in ("planned", "enrolled", "course_passed", "course_failed",
-                          "transcript_received"):
-        raise GuardFailed(f"cannot change the targets of case {case_id}: it is {case.state}; "
-                          "targets are fixed once recognition has been requested")
-    query = (select(Module.id, Module.code, Module.programme_id)
-             .join(Programme, Programme.id == Module.programme_id)
-             .where(Programme.institution_id == case.institution_id,
-                    Module.code.in_(module_codes)))
+    if case.state not in (
+        "planned",
+        "enrolled",
+        "course_passed",
+        "course_failed",
+        "transcript_received",
+    ):
+        raise GuardFailed(
+            f"cannot change the targets of case {case_id}: it is {case.state}; "
+            "targets are fixed once recognition has been requested"
+        )
+    query = (
+        select(Module.id, Module.code, Module.programme_id)
+        .join(Programme, Programme.id == Module.programme_id)
+        .where(Programme.institution_id == case.institution_id, Module.code.in_(module_codes))
+    )
     if case.programme_id is not None:
         query = query.where(Module.programme_id == case.programme_id)
     mods = {m.code: m for m in session.execute(query)}
     missing = [c for c in module_codes if c not in mods]
     if missing or not module_codes:
         raise NotFound(f"unknown home module(s): {', '.join(missing) or '(none given)'}")
-    fired = record(session, case_id, "set_targets", actor=actor, now=now, channel=channel,
-                   data={"targets": list(module_codes)},
-                   updates={"programme_id": case.programme_id
-                            or next(iter(mods.values())).programme_id},
-                   roles=(Role.CLERK, Role.ADMIN, Role.STUDENT))
+    fired = record(
+        session,
+        case_id,
+        "set_targets",
+        actor=actor,
+        now=now,
+        channel=channel,
+        data={"targets": list(module_codes)},
+        updates={"programme_id": case.programme_id or next(iter(mods.values())).programme_id},
+        roles=(Role.CLERK, Role.ADMIN, Role.STUDENT),
+    )
     session.execute(delete(case_targets).where(case_targets.c.case_id == case_id))
-    session.execute(insert(case_targets), [{"case_id": case_id, "module_id": mods[c].id}
-                                           for c in module_codes])
+    session.execute(
+        insert(case_targets), [{"case_id": case_id, "module_id": mods[c].id} for c in module_codes]
+    )
     return fired
 
 
-def attach_document(session: Session, case_id: int, *, content: bytes, filename: str,
-                    media_type: str, kind: str, store: DocumentStore, actor: Actor,
-                    now: dt.datetime, channel: str = "api") -> tuple[int, FiredEvent]:
+def attach_document(
+    session: Session,
+    case_id: int,
+    *,
+    content: bytes,
+    filename: str,
+    media_type: str,
+    kind: str,
+    store: DocumentStore,
+    actor: Actor,
+    now: dt.datetime,
+    channel: str = "api",
+) -> tuple[int, FiredEvent]:
     """Store a document for a case and record it in the audit trail."""
     if kind not in DOCUMENT_KINDS:
-        raise ValidationFailed(f"unknown document kind {kind!r}; use one of "
-                               f"{', '.join(DOCUMENT_KINDS)}")
+        raise ValidationFailed(
+            f"unknown document kind {kind!r}; use one of {', '.join(DOCUMENT_KINDS)}"
+        )
     if not content:
         raise ValidationFailed(f"{filename}: the file is empty")
     if len(content) > MAX_DOCUMENT_BYTES:
-        raise ValidationFailed(f"{filename}: {len(content)} bytes; at most "
-                               f"{MAX_DOCUMENT_BYTES} are accepted")
-    fired = record(session, case_id, "attach_document", actor=actor, now=now, channel=channel,
-                   data={"kind": kind, "media_type": media_type, "size": len(content)},
-                   roles=(Role.CLERK, Role.ADMIN, Role.STUDENT, Role.IMPORT, Role.TIMER))
+        raise ValidationFailed(
+            f"{filename}: {len(content)} bytes; at most {MAX_DOCUMENT_BYTES} are accepted"
+        )
+    fired = record(
+        session,
+        case_id,
+        "attach_document",
+        actor=actor,
+        now=now,
+        channel=channel,
+        data={"kind": kind, "media_type": media_type, "size": len(content)},
+        roles=(Role.CLERK, Role.ADMIN, Role.STUDENT, Role.IMPORT, Role.TIMER),
+    )
     sha = store.put(content)
-    doc_id = session.execute(insert(Document).values(
-        case_id=case_id, kind=kind, filename=filename[-255:], media_type=media_type,
-        size=len(content), sha256=sha, uploaded_at=now, uploaded_by_role=actor.role.value,
-        uploaded_by_id=actor.id,
-    ).returning(Document.id)).scalar_one()
+    doc_id = session.execute(
+        insert(Document)
+        .values(
+            case_id=case_id,
+            kind=kind,
+            filename=filename[-255:],
+            media_type=media_type,
+            size=len(content),
+            sha256=sha,
+            uploaded_at=now,
+            uploaded_by_role=actor.role.value,
+            uploaded_by_id=actor.id,
+        )
+        .returning(Document.id)
+    ).scalar_one()
     return doc_id, fired

@@ -71,8 +71,7 @@ class OfferingRow(BaseModel):
         if self.end_date < self.start_date:
             raise ValueError(f"end_date {self.end_date} is before start_date {self.start_date}")
         if self.exam_date is not None and self.exam_date < self.start_date:
-            raise ValueError(f"exam_date {self.exam_date} is before start_date "
-                             f"{self.start_date}")
+            raise ValueError(f"exam_date {self.exam_date} is before start_date {self.start_date}")
         return self
 
 
@@ -103,20 +102,31 @@ def _institutions(session: Session) -> dict[str, Institution]:
     return {i.code: i for i in session.scalars(select(Institution))}
 
 
-def _check_duplicates(rows: list[tuple[str, Any]], key: Callable[[Any], tuple[Any, ...]],
-                      errors: list[RowError], what: str) -> None:
+def _check_duplicates(
+    rows: list[tuple[str, Any]],
+    key: Callable[[Any], tuple[Any, ...]],
+    errors: list[RowError],
+    what: str,
+) -> None:
     seen: dict[tuple[Any, ...], str] = {}
     for where, row in rows:
         k = key(row)
         if k in seen:
-            errors.append(RowError(where, "code", f"duplicate {what} {'/'.join(map(str, k))} "
-                                   f"(also at {seen[k]})"))
+            errors.append(
+                RowError(
+                    where, "code", f"duplicate {what} {'/'.join(map(str, k))} (also at {seen[k]})"
+                )
+            )
         else:
             seen[k] = where
 
 
-def import_catalogue(session: Session, path: Path, *, progress: Progress | None = None,
-                     ) -> ImportSummary:
+def import_catalogue(
+    session: Session,
+    path: Path,
+    *,
+    progress: Progress | None = None,
+) -> ImportSummary:
     """Import partner course offerings from CSV/JSON; update existing ones by institution,
     code and term. All rows are validated first; any problem and nothing is written."""
     rows, errors = validate_rows(path, OfferingRow)
@@ -124,11 +134,22 @@ def import_catalogue(session: Session, path: Path, *, progress: Progress | None 
     for where, row in rows:
         inst = institutions.get(row.institution)
         if inst is None:
-            errors.append(RowError(where, "institution", f"unknown institution {row.institution!r}"
-                                   " (add it first: recog institution add)"))
+            errors.append(
+                RowError(
+                    where,
+                    "institution",
+                    f"unknown institution {row.institution!r}"
+                    " (add it first: recog institution add)",
+                )
+            )
         elif inst.kind != InstitutionKind.PARTNER.value:
-            errors.append(RowError(where, "institution", f"{row.institution} is a home "
-                                   "institution; the catalogue lists partner courses"))
+            errors.append(
+                RowError(
+                    where,
+                    "institution",
+                    f"{row.institution} is a home institution; the catalogue lists partner courses",
+                )
+            )
     _check_duplicates(rows, lambda r: (r.institution, r.code, r.term), errors, "course")
     if errors:
         raise ImportRejected(path.name, errors)
@@ -156,19 +177,34 @@ def import_catalogue(session: Session, path: Path, *, progress: Progress | None 
     return ImportSummary(created, updated)
 
 
-def import_modules(session: Session, path: Path, *, progress: Progress | None = None,
-                   ) -> ImportSummary:
+def import_modules(
+    session: Session,
+    path: Path,
+    *,
+    progress: Progress | None = None,
+) -> ImportSummary:
     """Import home programmes and modules; update by institution, programme and code."""
     rows, errors = validate_rows(path, ModuleRow)
     institutions = _institutions(session)
     for where, row in rows:
         inst = institutions.get(row.institution)
         if inst is None:
-            errors.append(RowError(where, "institution", f"unknown institution {row.institution!r}"
-                                   " (add it first: recog institution add)"))
+            errors.append(
+                RowError(
+                    where,
+                    "institution",
+                    f"unknown institution {row.institution!r}"
+                    " (add it first: recog institution add)",
+                )
+            )
         elif inst.kind != InstitutionKind.HOME.value:
-            errors.append(RowError(where, "institution", f"{row.institution} is a partner; "
-                                   "modules belong to a home institution"))
+            errors.append(
+                RowError(
+                    where,
+                    "institution",
+                    f"{row.institution} is a partner; modules belong to a home institution",
+                )
+            )
     _check_duplicates(rows, lambda r: (r.institution, r.programme, r.code), errors, "module")
     if errors:
         raise ImportRejected(path.name, errors)
@@ -180,15 +216,22 @@ def import_modules(session: Session, path: Path, *, progress: Progress | None = 
         inst_id = institutions[row.institution].id
         prog = programmes.get((inst_id, row.programme))
         if prog is None:
-            prog = Programme(institution_id=inst_id, code=row.programme,
-                             title=row.programme_title, degree=row.degree)
+            prog = Programme(
+                institution_id=inst_id,
+                code=row.programme,
+                title=row.programme_title,
+                degree=row.degree,
+            )
             session.add(prog)
             session.flush()
             programmes[(inst_id, row.programme)] = prog
         else:
             prog.title, prog.degree = row.programme_title, row.degree or prog.degree
-        values = {"title": row.title, "ects": row.ects,
-                  "regulation_version": row.regulation_version}
+        values = {
+            "title": row.title,
+            "ects": row.ects,
+            "regulation_version": row.regulation_version,
+        }
         mod = modules.get((prog.id, row.code))
         if mod is None:
             session.add(Module(programme_id=prog.id, code=row.code, **values))
@@ -206,8 +249,12 @@ def import_modules(session: Session, path: Path, *, progress: Progress | None = 
 
 
 class InstitutionIn(BaseModel):
-    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=120,
-                                           pattern=r"^[a-z0-9.-]+\.[a-z]{2,}$")]
+    code: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=3, max_length=120, pattern=r"^[a-z0-9.-]+\.[a-z]{2,}$"
+        ),
+    ]
     name: Text
     country: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z]{2}$")]
     kind: InstitutionKind
@@ -225,8 +272,9 @@ def _validated(model: type[T], what: str, **values: Any) -> T:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise ValidationFailed(f"{what}: {field}: {err['msg'].removeprefix('Value error, ')}"
-                               ) from None
+        raise ValidationFailed(
+            f"{what}: {field}: {err['msg'].removeprefix('Value error, ')}"
+        ) from None
 
 
 def add_institution(session: Session, **values: Any) -> Institution:
@@ -247,12 +295,21 @@ def institution_by_code(session: Session, code: str) -> Institution:
     return inst
 
 
-def add_user(session: Session, *, username: str, role: str, institution: str,
-             display_name: str | None = None, email: str | None = None,
-             programmes: list[str] | None = None, language: str = "de") -> User:
+def add_user(
+    session: Session,
+    *,
+    username: str,
+    role: str,
+    institution: str,
+    display_name: str | None = None,
+    email: str | None = None,
+    programmes: list[str] | None = None,
+    language: str = "de",
+) -> User:
     if role not in [r.value for r in USER_ROLES]:
-        raise ValidationFailed(f"unknown role {role!r}; use one of "
-                               f"{', '.join(r.value for r in USER_ROLES)}")
+        raise ValidationFailed(
+            f"unknown role {role!r}; use one of {', '.join(r.value for r in USER_ROLES)}"
+        )
     if not username.strip() or len(username) > 80:
         raise ValidationFailed("the user name must be 1 to 80 characters")
     inst = institution_by_code(session, institution)
@@ -260,16 +317,23 @@ def add_user(session: Session, *, username: str, role: str, institution: str,
         raise ValidationFailed(f"user {username!r} exists already")
     progs: list[Programme] = []
     for code in programmes or []:
-        prog = session.execute(select(Programme).where(
-            Programme.institution_id == inst.id, Programme.code == code)).scalar()
+        prog = session.execute(
+            select(Programme).where(Programme.institution_id == inst.id, Programme.code == code)
+        ).scalar()
         if prog is None:
             raise NotFound(f"unknown programme {code!r} in {inst.code}")
         progs.append(prog)
     if role == Role.EXAMINER.value and not progs:
         raise ValidationFailed("an examiner needs at least one programme (--programme CODE)")
-    user = User(username=username, role=role, institution_id=inst.id,
-                display_name=display_name or username, email=email, programmes=progs,
-                preferred_language=language)
+    user = User(
+        username=username,
+        role=role,
+        institution_id=inst.id,
+        display_name=display_name or username,
+        email=email,
+        programmes=progs,
+        preferred_language=language,
+    )
     session.add(user)
     session.flush()
     return user
@@ -286,9 +350,11 @@ class StudentIn(BaseModel):
 def find_or_create_student(session: Session, institution_id: int, **values: Any) -> Student:
     """The student with this matriculation number, created from the given details if new."""
     matno = str(values.get("matriculation_number") or "").strip()
-    student = session.execute(select(Student).where(
-        Student.institution_id == institution_id,
-        Student.matriculation_number == matno)).scalar()
+    student = session.execute(
+        select(Student).where(
+            Student.institution_id == institution_id, Student.matriculation_number == matno
+        )
+    ).scalar()
     if student is not None:
         return student
     data = _validated(StudentIn, "student", **values)
@@ -329,11 +395,13 @@ def set_student_password(session: Session, student_id: int, password: str) -> St
         raise NotFound(f"student {student_id} not found")
     inst = session.get(Institution, student.institution_id)
     if inst is None or not inst.student_passwords:
-        raise ValidationFailed("this institution does not enable student passwords; students "
-                               "use their status link")
+        raise ValidationFailed(
+            "this institution does not enable student passwords; students use their status link"
+        )
     if not MIN_PASSWORD_LENGTH <= len(password) <= 1024:
-        raise ValidationFailed(f"a password needs at least {MIN_PASSWORD_LENGTH} characters "
-                               "(and at most 1024)")
+        raise ValidationFailed(
+            f"a password needs at least {MIN_PASSWORD_LENGTH} characters (and at most 1024)"
+        )
     student.password_hash = hash_password(password)
     session.execute(delete(WebSession).where(WebSession.student_id == student.id))
     return student
@@ -347,10 +415,12 @@ def allow_student_passwords(session: Session, code: str, allowed: bool) -> Insti
 
     inst = institution_by_code(session, code)
     if inst.kind != InstitutionKind.HOME.value:
-        raise ValidationFailed(f"{code} is a partner institution; only a home institution has "
-                               "students who sign in")
+        raise ValidationFailed(
+            f"{code} is a partner institution; only a home institution has students who sign in"
+        )
     inst.student_passwords = allowed
     if not allowed:
-        session.execute(update(Student).where(Student.institution_id == inst.id)
-                        .values(password_hash=None))
+        session.execute(
+            update(Student).where(Student.institution_id == inst.id).values(password_hash=None)
+        )
     return inst

@@ -23,33 +23,62 @@ COHORT_EVENTS = ("recognize", "recognize_partially", "reject")
 CONVERTING_EVENTS = ("recognize", "recognize_partially")
 
 
-def waiting_cases(session: Session, *, offering_id: int, module_code: str,
-                  actor: Actor) -> list[int]:
+def waiting_cases(
+    session: Session, *, offering_id: int, module_code: str, actor: Actor
+) -> list[int]:
     """Cases in review for this offering with this target module that the actor decides."""
-    return list(session.scalars(
-        select(Case.id).join(case_targets, case_targets.c.case_id == Case.id)
-        .join(Module, Module.id == case_targets.c.module_id)
-        .where(Case.offering_id == offering_id, Module.code == module_code,
-               Case.state == "in_review", Case.examiner_id == actor.id, case_scope(actor))
-        .order_by(Case.id)))
+    return list(
+        session.scalars(
+            select(Case.id)
+            .join(case_targets, case_targets.c.case_id == Case.id)
+            .join(Module, Module.id == case_targets.c.module_id)
+            .where(
+                Case.offering_id == offering_id,
+                Module.code == module_code,
+                Case.state == "in_review",
+                Case.examiner_id == actor.id,
+                case_scope(actor),
+            )
+            .order_by(Case.id)
+        )
+    )
 
 
-def decide(session: Session, *, offering_id: int, module_code: str, event: str,
-           data: dict[str, Any], actor: Actor, now: dt.datetime,
-           channel: str = "api", settings: Settings | None = None) -> list[FiredEvent]:
+def decide(
+    session: Session,
+    *,
+    offering_id: int,
+    module_code: str,
+    event: str,
+    data: dict[str, Any],
+    actor: Actor,
+    now: dt.datetime,
+    channel: str = "api",
+    settings: Settings | None = None,
+) -> list[FiredEvent]:
     """Fire ``event`` on every waiting case at once; the grade, if not given, is each
     student's own result converted by the office's rules. One audit event per case."""
     if event not in COHORT_EVENTS:
-        raise ValidationFailed(f"a cohort decision is one of {', '.join(COHORT_EVENTS)}, "
-                               f"not {event!r}")
-    cases = waiting_cases(session, offering_id=offering_id, module_code=module_code,
-                          actor=actor)
+        raise ValidationFailed(
+            f"a cohort decision is one of {', '.join(COHORT_EVENTS)}, not {event!r}"
+        )
+    cases = waiting_cases(session, offering_id=offering_id, module_code=module_code, actor=actor)
     if not cases:
-        raise NotFound(f"no case of course offering {offering_id} with target module "
-                       f"{module_code} is waiting for your decision")
+        raise NotFound(
+            f"no case of course offering {offering_id} with target module "
+            f"{module_code} is waiting for your decision"
+        )
     try:
-        return fire_many(session, cases, event, actor=actor, now=now,
-                         data_for=lambda _row: dict(data), channel=channel, settings=settings)
+        return fire_many(
+            session,
+            cases,
+            event,
+            actor=actor,
+            now=now,
+            data_for=lambda _row: dict(data),
+            channel=channel,
+            settings=settings,
+        )
     except GuardFailed:
         # Refused before anything was written. By percentiles, name every case the tables
         # cannot convert, not only the first the batch met.
@@ -59,13 +88,17 @@ def decide(session: Session, *, offering_id: int, module_code: str, event: str,
         raise
 
 
-def _check_percentile(session: Session, cases: list[int], *, event: str,
-                      rounding: Rounding) -> None:
+def _check_percentile(
+    session: Session, cases: list[int], *, event: str, rounding: Rounding
+) -> None:
     """Refuse a cohort decision by percentiles when a case of it cannot be converted so,
     naming every such case and why. (Each case's guard converts it and stores the conversion,
     exactly as a decision on the case alone does; this only says which cases it cannot.)"""
-    refused = [(c["case_id"], c["percentile_error"])
-               for c in _conversions(session, cases, rounding) if c["percentile"] is None]
+    refused = [
+        (c["case_id"], c["percentile_error"])
+        for c in _conversions(session, cases, rounding)
+        if c["percentile"] is None
+    ]
     if refused:
         one = len(refused) == 1
         named = ", ".join(str(case_id) for case_id, _ in refused)
@@ -74,67 +107,97 @@ def _check_percentile(session: Session, cases: list[int], *, event: str,
             f"cannot {event.replace('_', ' ')} the cohort by the percentile conversion: "
             f"{'case' if one else 'cases'} {named} of its {len(cases)} cannot be converted "
             "by percentiles, so nothing was decided (choose conversion=bavarian, or decide "
-            f"{'that case on its own' if one else 'those cases on their own'}). Why: {reasons}")
+            f"{'that case on its own' if one else 'those cases on their own'}). Why: {reasons}"
+        )
 
 
-def preview(session: Session, *, offering_id: int, module_code: str, actor: Actor,
-            rounding: Rounding) -> list[dict[str, Any]]:
+def preview(
+    session: Session, *, offering_id: int, module_code: str, actor: Actor, rounding: Rounding
+) -> list[dict[str, Any]]:
     """What a cohort decision would decide, before it is taken: each waiting case with its
     student, the partner's grade as printed and that grade converted by the office's rules
     (or why it cannot be converted: then the cohort is refused as a whole unless one grade
     is given for all), and by percentiles where the case's grading tables allow it (or why
     not), flagged when the two differ by 0.3 or more."""
-    cases = waiting_cases(session, offering_id=offering_id, module_code=module_code,
-                          actor=actor)
+    cases = waiting_cases(session, offering_id=offering_id, module_code=module_code, actor=actor)
     return _conversions(session, cases, rounding) if cases else []
 
 
-def _conversions(session: Session, cases: list[int], rounding: Rounding,
-                 ) -> list[dict[str, Any]]:
+def _conversions(
+    session: Session,
+    cases: list[int],
+    rounding: Rounding,
+) -> list[dict[str, Any]]:
     """Each case's partner grade by both methods, side by side, as the case page shows it
     (``workflow.grading_tables.side_by_side`` with the case's own tables)."""
     rows = session.execute(
-        select(Case.id, Case.result, Case.version, Student.name,
-               Student.matriculation_number, Offering.grading_scheme)
+        select(
+            Case.id,
+            Case.result,
+            Case.version,
+            Student.name,
+            Student.matriculation_number,
+            Offering.grading_scheme,
+        )
         .join(Student, Student.id == Case.student_id)
         .join(Offering, Offering.id == Case.offering_id)
-        .where(Case.id.in_(cases)).order_by(Case.id))
+        .where(Case.id.in_(cases))
+        .order_by(Case.id)
+    )
     found = []
     memo: dict[Any, Any] = {}  # the tables found, shared by the cases (one lookup per kind)
     for row in rows:
         result = row.result or {}
         grade, scheme = result.get("grade"), result.get("scheme")
         entry: dict[str, Any] = {
-            "case_id": row.id, "version": row.version, "student": row.name,
-            "matriculation_number": row.matriculation_number, "grade": grade,
-            "scheme": scheme or row.grading_scheme, "converted": None, "error": None,
-            "percentile": None, "percentile_error": None, "percentile_missing": None,
-            "band": None, "difference": None, "differs": False, "partner_table_id": None,
-            "home_table_id": None, "tables": None}
+            "case_id": row.id,
+            "version": row.version,
+            "student": row.name,
+            "matriculation_number": row.matriculation_number,
+            "grade": grade,
+            "scheme": scheme or row.grading_scheme,
+            "converted": None,
+            "error": None,
+            "percentile": None,
+            "percentile_error": None,
+            "percentile_missing": None,
+            "band": None,
+            "difference": None,
+            "differs": False,
+            "partner_table_id": None,
+            "home_table_id": None,
+            "tables": None,
+        }
         if not grade or not scheme:
             entry["error"] = entry["percentile_error"] = (
-                "no partner grade with its grading scheme is recorded")
+                "no partner grade with its grading scheme is recorded"
+            )
             found.append(entry)
             continue
         tables = tables_for_case(session, row.id, memo)
-        by_formula, by_table, both, errors = side_by_side(str(grade), str(scheme), rounding,
-                                                          tables)
+        by_formula, by_table, both, errors = side_by_side(str(grade), str(scheme), rounding, tables)
         entry["error"] = errors.get("bavarian")
         entry["percentile_error"] = errors.get("percentile")
         if by_formula is not None:
             entry["converted"] = by_formula.grade
         entry["tables"] = tables.to_dict()
         if not tables.known:
-            entry["percentile_missing"] = ("both" if tables.partner is None
-                                           and tables.home is None
-                                           else "partner" if tables.partner is None else "home")
+            entry["percentile_missing"] = (
+                "both"
+                if tables.partner is None and tables.home is None
+                else "partner"
+                if tables.partner is None
+                else "home"
+            )
         if by_table is not None:
             entry["percentile"] = by_table.grade
             details = by_table.percentile
             if details is not None:
-                entry["band"] = {"lower": str(details.band.lower),
-                                 "upper": str(details.band.upper),
-                                 "midpoint": str(details.midpoint)}
+                entry["band"] = {
+                    "lower": str(details.band.lower),
+                    "upper": str(details.band.upper),
+                    "midpoint": str(details.midpoint),
+                }
             entry["partner_table_id"] = by_table.parameters.get("partner_table_id")
             entry["home_table_id"] = by_table.parameters.get("home_table_id")
         if both is not None:
@@ -156,15 +219,34 @@ def waiting_cohorts(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
     """The (course offering, target module) groups with cases in review that the actor
     decides: where a cohort decision could be taken."""
     rows = session.execute(
-        select(Offering.id, Institution.code, Offering.code, Offering.title, Offering.term,
-               Module.code, func.count(Case.id))
+        select(
+            Offering.id,
+            Institution.code,
+            Offering.code,
+            Offering.title,
+            Offering.term,
+            Module.code,
+            func.count(Case.id),
+        )
         .join(Offering, Offering.id == Case.offering_id)
         .join(Institution, Institution.id == Offering.institution_id)
         .join(case_targets, case_targets.c.case_id == Case.id)
         .join(Module, Module.id == case_targets.c.module_id)
         .where(Case.state == "in_review", Case.examiner_id == actor.id, case_scope(actor))
-        .group_by(Offering.id, Institution.code, Offering.code, Offering.title,
-                  Offering.term, Module.code)
-        .order_by(Institution.code, Offering.code, Offering.term, Module.code))
-    return [{"offering_id": r[0], "partner": r[1], "course": r[2], "title": r[3],
-             "term": r[4], "module": r[5], "waiting": r[6]} for r in rows]
+        .group_by(
+            Offering.id, Institution.code, Offering.code, Offering.title, Offering.term, Module.code
+        )
+        .order_by(Institution.code, Offering.code, Offering.term, Module.code)
+    )
+    return [
+        {
+            "offering_id": r[0],
+            "partner": r[1],
+            "course": r[2],
+            "title": r[3],
+            "term": r[4],
+            "module": r[5],
+            "waiting": r[6],
+        }
+        for r in rows
+    ]

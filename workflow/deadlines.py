@@ -117,7 +117,8 @@ def next_clocks(
     elif kind == "appeal_window":
         decision_due = paused = None
         appeal_ends = end_of_day(
-            last_day(add_months(today, settings.appeal_window_months), settings), zone)
+            last_day(add_months(today, settings.appeal_window_months), settings), zone
+        )
         due = appeal_ends
     elif kind == "board_decision":
         due = days_after(today, settings.board_decision_days, zone, settings)
@@ -147,13 +148,19 @@ def at_reminder_hour(instant: dt.datetime, zone: ZoneInfo, hour: int) -> dt.date
     local = instant.astimezone(zone)
     candidate = dt.datetime.combine(local.date(), dt.time(hour), tzinfo=zone)
     if candidate < local:
-        candidate = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(hour),
-                                        tzinfo=zone)
+        candidate = dt.datetime.combine(
+            local.date() + dt.timedelta(days=1), dt.time(hour), tzinfo=zone
+        )
     return candidate.astimezone(dt.UTC)
 
 
-def schedule(clocks: Clocks, *, now: dt.datetime, zone: ZoneInfo, settings: Settings,
-             ) -> list[Scheduled]:
+def schedule(
+    clocks: Clocks,
+    *,
+    now: dt.datetime,
+    zone: ZoneInfo,
+    settings: Settings,
+) -> list[Scheduled]:
     """What the deadline sweep must do for a case whose clocks are ``clocks``: reminders
     before and at the deadline, escalations after it, and the timer's lapse or close.
     Reminders whose time has already passed when the case enters the state are not planned
@@ -173,22 +180,27 @@ def schedule(clocks: Clocks, *, now: dt.datetime, zone: ZoneInfo, settings: Sett
     elif kind == "result":
         plan = [remind("result.missing", due, "clerk")]
     elif kind == "transcript":
-        plan = [remind("transcript.remind", due, "student"),
-                remind("transcript.escalate", due + settings.transcript_escalation_days * day,
-                       "clerk")]
+        plan = [
+            remind("transcript.remind", due, "student"),
+            remind("transcript.escalate", due + settings.transcript_escalation_days * day, "clerk"),
+        ]
     elif kind == "submission":
-        plan = [remind("submission.remind", due - settings.submission_reminder_days * day,
-                       "student"),
-                Scheduled("submission.lapse", due, "fire", event="lapse")]
+        plan = [
+            remind("submission.remind", due - settings.submission_reminder_days * day, "student"),
+            Scheduled("submission.lapse", due, "fire", event="lapse"),
+        ]
     elif kind == "decision":
         period = settings.decision_due_days * day
-        plan = [remind("decision.remind50", due - period / 2, "examiner"),
-                remind("decision.remind80", due - period / 5, "examiner"),
-                remind("decision.escalate", due, "clerk")]
+        plan = [
+            remind("decision.remind50", due - period / 2, "examiner"),
+            remind("decision.remind80", due - period / 5, "examiner"),
+            remind("decision.escalate", due, "clerk"),
+        ]
     elif kind == "info_reply":
-        plan = [remind("info_reply.remind", due - settings.info_reply_reminder_days * day,
-                       "student"),
-                remind("info_reply.passed", due, "examiner")]
+        plan = [
+            remind("info_reply.remind", due - settings.info_reply_reminder_days * day, "student"),
+            remind("info_reply.passed", due, "examiner"),
+        ]
     elif kind == "appeal_window":
         plan = [Scheduled("appeal_window.close", due, "fire", event="close")]
     elif kind == "board_decision":
@@ -207,13 +219,21 @@ def superseded_kinds(settings: Settings) -> frozenset[str]:
     start = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
     kinds: set[str] = set()
     for deadline in KNOWN_DEADLINES:
-        plan = schedule(Clocks(start + dt.timedelta(days=3650), deadline), now=start,
-                        zone=ZoneInfo("UTC"), settings=settings)
+        plan = schedule(
+            Clocks(start + dt.timedelta(days=3650), deadline),
+            now=start,
+            zone=ZoneInfo("UTC"),
+            settings=settings,
+        )
         notes = [item for item in plan if item.action == "notify"]
         for item in notes:
             family = item.kind.partition(".")[0]
-            if any(other is not item and other.recipient == item.recipient
-                   and other.kind.partition(".")[0] == family and other.due_at >= item.due_at
-                   for other in notes):
+            if any(
+                other is not item
+                and other.recipient == item.recipient
+                and other.kind.partition(".")[0] == family
+                and other.due_at >= item.due_at
+                for other in notes
+            ):
                 kinds.add(item.kind)
     return frozenset(kinds)

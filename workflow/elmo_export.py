@@ -246,7 +246,11 @@ def _el(local: str) -> etree._Element:
 
 
 def _sub(
-    parent: etree._Element, local: str, text: str | None = None, *, lang: str | None = None,
+    parent: etree._Element,
+    local: str,
+    text: str | None = None,
+    *,
+    lang: str | None = None,
     **attributes: str,
 ) -> etree._Element:
     element = etree.SubElement(parent, _q(local))
@@ -364,9 +368,7 @@ def _home_los(
         _sub(credit, "value", ects)
 
 
-def _foreign_los(
-    parent: etree._Element, course: Mapping[str, Any], code: str, title: str
-) -> None:
+def _foreign_los(parent: etree._Element, course: Mapping[str, Any], code: str, title: str) -> None:
     los = _sub(parent, "learningOpportunitySpecification")
     _sub(los, "identifier", code, type="local")
     _sub(los, "title", title)
@@ -417,14 +419,22 @@ def _scheme_descriptions(scheme_id: str) -> Iterable[tuple[str, str]]:
     if scheme_id == _PASSFAIL_SCHEME:
         return (
             ("en", "Pass/fail: the achievement is credited as passed, without a grade."),
-            ("de", "Bestanden/nicht bestanden: die Leistung wird ohne Note als bestanden "
-                   "angerechnet."),
+            (
+                "de",
+                "Bestanden/nicht bestanden: die Leistung wird ohne Note als bestanden angerechnet.",
+            ),
         )
     return (
-        ("en", "German grading scale: 1.0 (best) to 4.0 (lowest pass) in the steps 1.0 1.3 "
-               "1.7 2.0 2.3 2.7 3.0 3.3 3.7 4.0; 5.0 is a fail."),
-        ("de", "Deutsche Notenskala: 1,0 (beste Note) bis 4,0 (niedrigste Bestehensnote) in den "
-               "Stufen 1,0 1,3 1,7 2,0 2,3 2,7 3,0 3,3 3,7 4,0; 5,0 ist nicht bestanden."),
+        (
+            "en",
+            "German grading scale: 1.0 (best) to 4.0 (lowest pass) in the steps 1.0 1.3 "
+            "1.7 2.0 2.3 2.7 3.0 3.3 3.7 4.0; 5.0 is a fail.",
+        ),
+        (
+            "de",
+            "Deutsche Notenskala: 1,0 (beste Note) bis 4,0 (niedrigste Bestehensnote) in den "
+            "Stufen 1,0 1,3 1,7 2,0 2,3 2,7 3,0 3,3 3,7 4,0; 5,0 ist nicht bestanden.",
+        ),
     )
 
 
@@ -484,7 +494,8 @@ def _description(
         shown = ""
         if isinstance(parameters, Mapping):
             shown = ", ".join(
-                f"{key} = {value}" for key, value in parameters.items()
+                f"{key} = {value}"
+                for key, value in parameters.items()
                 if not isinstance(value, Mapping | list | tuple)
             )
         original = _clean(conversion.get("original"))
@@ -503,7 +514,8 @@ def _description(
     not_credited = _modules(decision.get("not_credited"))
     if not_credited:
         lines.append(
-            f"Nicht anerkannt: {_module_list(not_credited)}." if de
+            f"Nicht anerkannt: {_module_list(not_credited)}."
+            if de
             else f"Not credited: {_module_list(not_credited)}."
         )
     reasons = decision.get("reasons")
@@ -517,7 +529,8 @@ def _description(
     advice = _clean(decision.get("advice"))
     if advice:
         lines.append(
-            f"Wie die Anerkennung noch erreicht werden kann: {advice}" if de
+            f"Wie die Anerkennung noch erreicht werden kann: {advice}"
+            if de
             else f"How recognition could still be obtained: {advice}"
         )
     return "\n".join(lines)

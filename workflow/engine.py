@@ -75,19 +75,35 @@ class _Subject:
 
 
 _CASE_COLUMNS = (
-    Case.id, Case.institution_id, Case.student_id, Case.programme_id, Case.examiner_id,
-    Case.state, Case.version, Case.chain_head, Case.due_at, Case.due_kind,
-    Case.decision_due_at, Case.decision_paused_seconds, Case.appeal_ends_at, Case.result,
-    Offering.start_date.label("offering_start"), Offering.end_date.label("offering_end"),
-    Offering.exam_date.label("offering_exam"), Offering.status.label("offering_status"),
-    Offering.code.label("offering_code"), Offering.term.label("offering_term"),
+    Case.id,
+    Case.institution_id,
+    Case.student_id,
+    Case.programme_id,
+    Case.examiner_id,
+    Case.state,
+    Case.version,
+    Case.chain_head,
+    Case.due_at,
+    Case.due_kind,
+    Case.decision_due_at,
+    Case.decision_paused_seconds,
+    Case.appeal_ends_at,
+    Case.result,
+    Offering.start_date.label("offering_start"),
+    Offering.end_date.label("offering_end"),
+    Offering.exam_date.label("offering_exam"),
+    Offering.status.label("offering_status"),
+    Offering.code.label("offering_code"),
+    Offering.term.label("offering_term"),
     Institution.timezone.label("timezone"),
 )
 
 
-_LOAD_BASE = (select(*_CASE_COLUMNS)
-              .join(Offering, Offering.id == Case.offering_id)
-              .join(Institution, Institution.id == Case.institution_id))
+_LOAD_BASE = (
+    select(*_CASE_COLUMNS)
+    .join(Offering, Offering.id == Case.offering_id)
+    .join(Institution, Institution.id == Case.institution_id)
+)
 _LOAD = _LOAD_BASE.where(Case.id == bindparam("case_id"))
 _LOAD_LOCKED = _LOAD.with_for_update(of=Case)
 
@@ -123,11 +139,11 @@ if CaseRow._fields != tuple(_LOAD.selected_columns.keys()):  # pragma: no cover
 # The columns every event writes that a loaded row carries (all but updated_at, always new).
 _ROW_BASE = tuple(c for c in writes.BASE if c in CaseRow._fields)
 _row_base = operator.attrgetter(*_ROW_BASE)
-_INSTANTS = tuple(CaseRow._fields.index(c)
-                  for c in ("due_at", "decision_due_at", "appeal_ends_at"))
+_INSTANTS = tuple(CaseRow._fields.index(c) for c in ("due_at", "decision_due_at", "appeal_ends_at"))
 _RESULT = CaseRow._fields.index("result")
-_DATES = tuple(CaseRow._fields.index(c)
-               for c in ("offering_start", "offering_end", "offering_exam"))
+_DATES = tuple(
+    CaseRow._fields.index(c) for c in ("offering_start", "offering_end", "offering_exam")
+)
 
 
 @functools.cache
@@ -136,8 +152,7 @@ def _load_sql(kind: str) -> str:
     (SQLite transactions hold the write lock already); pyformat and FOR UPDATE for psycopg."""
     if kind == "sqlite":
         return str(_LOAD.compile(dialect=sqlite.dialect()))
-    return str(_LOAD_LOCKED.compile(
-        dialect=postgresql.psycopg.dialect()))  # type: ignore[no-untyped-call]
+    return str(_LOAD_LOCKED.compile(dialect=postgresql.psycopg.dialect()))  # type: ignore[no-untyped-call]
 
 
 def _load(session: Session, case_id: int) -> Any:
@@ -156,8 +171,9 @@ def _load_on(conn: Connection, case_id: int) -> Any:
     if kind == "sqlite":
         raw = writes.fetch_one(conn, _load_sql(kind), (case_id,))
         return None if raw is None else _sqlite_row(raw)
-    raw = writes.fetch_one(conn, _load_sql(kind), {"case_id": case_id},
-                           prepare=writes.pg_prepare(conn))
+    raw = writes.fetch_one(
+        conn, _load_sql(kind), {"case_id": case_id}, prepare=writes.pg_prepare(conn)
+    )
     return None if raw is None else _pg_row(raw)
 
 
@@ -186,10 +202,14 @@ def _load_many_sql(kind: str) -> str:
     one JSON array on SQLite, one integer array on PostgreSQL (locked there)."""
     if kind == "sqlite":
         ids: Any = select(column("value")).select_from(func.json_each(bindparam("ids")))
-        return str(_LOAD_BASE.where(Case.id.in_(ids)).order_by(Case.id)
-                   .compile(dialect=sqlite.dialect()))
-    query = (_LOAD_BASE.where(Case.id == func.any(bindparam("ids"))).order_by(Case.id)
-             .with_for_update(of=Case))
+        return str(
+            _LOAD_BASE.where(Case.id.in_(ids)).order_by(Case.id).compile(dialect=sqlite.dialect())
+        )
+    query = (
+        _LOAD_BASE.where(Case.id == func.any(bindparam("ids")))
+        .order_by(Case.id)
+        .with_for_update(of=Case)
+    )
     return str(query.compile(dialect=postgresql.psycopg.dialect()))  # type: ignore[no-untyped-call]
 
 
@@ -206,8 +226,7 @@ def _load_many(session: Session, case_ids: list[int]) -> list[CaseRow]:
     if kind == "sqlite":
         writes.run(conn, cur, _load_many_sql(kind), (json.dumps(case_ids),))
         return [_sqlite_row(raw) for raw in cur.fetchall()]
-    writes.run(conn, cur, _load_many_sql(kind), {"ids": case_ids},
-               prepare=writes.pg_prepare(conn))
+    writes.run(conn, cur, _load_many_sql(kind), {"ids": case_ids}, prepare=writes.pg_prepare(conn))
     return [_pg_row(raw) for raw in cur.fetchall()]
 
 
@@ -221,33 +240,67 @@ def case_ref(case_id: int) -> str:
 
 
 def _notifications(
-    proc_notify: tuple[str, ...], case_id: int, seq: int, event: str, to_state: str,
-    has_examiner: bool, now: dt.datetime, webhooks: bool,
+    proc_notify: tuple[str, ...],
+    case_id: int,
+    seq: int,
+    event: str,
+    to_state: str,
+    has_examiner: bool,
+    now: dt.datetime,
+    webhooks: bool,
 ) -> list[dict[str, Any]]:
     targets = [("email", r) for r in proc_notify if r != "examiner" or has_examiner]
     if webhooks and proc_notify:
         targets.append(("webhook", "campus"))
     payload = {"case_id": case_id, "seq": seq, "event": event, "state": to_state}
-    return [{
-        "dedup_key": f"case:{case_id}:{seq}:{channel}:{recipient}",
-        "case_id": case_id, "event_seq": seq, "channel": channel, "recipient": recipient,
-        "template": event, "payload": payload, "status": "pending", "attempts": 0,
-        "available_at": now, "created_at": now,
-    } for channel, recipient in targets]
+    return [
+        {
+            "dedup_key": f"case:{case_id}:{seq}:{channel}:{recipient}",
+            "case_id": case_id,
+            "event_seq": seq,
+            "channel": channel,
+            "recipient": recipient,
+            "template": event,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "available_at": now,
+            "created_at": now,
+        }
+        for channel, recipient in targets
+    ]
 
 
 def _build(
-    row: Any, *, event: str, to_state: str, actor: Actor, role: str, channel: str,
-    now: dt.datetime, data: dict[str, Any], updates: dict[str, Any], notify: tuple[str, ...],
-    plan: list[Scheduled] | None = None, webhooks: bool = False,
+    row: Any,
+    *,
+    event: str,
+    to_state: str,
+    actor: Actor,
+    role: str,
+    channel: str,
+    now: dt.datetime,
+    data: dict[str, Any],
+    updates: dict[str, Any],
+    notify: tuple[str, ...],
+    plan: list[Scheduled] | None = None,
+    webhooks: bool = False,
 ) -> tuple[writes.Write, FiredEvent]:
     """Everything one audit event writes (case update, audit row, outbox rows, reminder
     plan), computed in Python; nothing is sent to the database here."""
     seq = row.version + 1
     data_digest = audit.digest(data)
     new_hash = audit.chain_hash(
-        row.chain_head, case_id=row.id, seq=seq, event=event, from_state=row.state,
-        to_state=to_state, actor_role=role, actor_id=actor.id, channel=channel, at=now,
+        row.chain_head,
+        case_id=row.id,
+        seq=seq,
+        event=event,
+        from_state=row.state,
+        to_state=to_state,
+        actor_role=role,
+        actor_id=actor.id,
+        channel=channel,
+        at=now,
         data_digest=data_digest,
     )
     if isinstance(row, CaseRow):  # updated_at is set below
@@ -256,26 +309,61 @@ def _build(
         values = {col: getattr(row, col, None) for col in writes.BASE}
     values.update(updates, state=to_state, version=seq, chain_head=new_hash, updated_at=now)
     examiner = updates.get("examiner_id", row.examiner_id)
-    outbox = _notifications(notify, row.id, seq, event, to_state, examiner is not None, now,
-                            webhooks)
+    outbox = _notifications(
+        notify, row.id, seq, event, to_state, examiner is not None, now, webhooks
+    )
     if plan is not None and (values["due_at"], values["due_kind"]) == (
-            getattr(row, "due_at", None), getattr(row, "due_kind", None)):
+        getattr(row, "due_at", None),
+        getattr(row, "due_kind", None),
+    ):
         plan = None  # the deadline did not move: its reminders stand as planned
     w = writes.Write(
-        case_id=row.id, old_version=row.version, case_values=values,
-        event_row={"case_id": row.id, "seq": seq, "event": event, "from_state": row.state,
-                   "to_state": to_state, "actor_role": role, "actor_id": actor.id,
-                   "channel": channel, "at": now, "data": data, "data_digest": data_digest,
-                   "prev_hash": row.chain_head, "hash": new_hash},
+        case_id=row.id,
+        old_version=row.version,
+        case_values=values,
+        event_row={
+            "case_id": row.id,
+            "seq": seq,
+            "event": event,
+            "from_state": row.state,
+            "to_state": to_state,
+            "actor_role": role,
+            "actor_id": actor.id,
+            "channel": channel,
+            "at": now,
+            "data": data,
+            "data_digest": data_digest,
+            "prev_hash": row.chain_head,
+            "hash": new_hash,
+        },
         outbox_rows=outbox,
-        plan=None if plan is None else [
-            {"case_id": row.id, "kind": p.kind, "due_at": p.due_at, "action": p.action,
-             "recipient": p.recipient, "event": p.event} for p in plan],
+        plan=None
+        if plan is None
+        else [
+            {
+                "case_id": row.id,
+                "kind": p.kind,
+                "due_at": p.due_at,
+                "action": p.action,
+                "recipient": p.recipient,
+                "event": p.event,
+            }
+            for p in plan
+        ],
     )
     fired = FiredEvent(
-        case_id=row.id, seq=seq, event=event, from_state=row.state, to_state=to_state,
-        actor_role=role, actor_id=actor.id, at=now, data=data, hash=new_hash,
-        due_at=values["due_at"], due_kind=values["due_kind"],
+        case_id=row.id,
+        seq=seq,
+        event=event,
+        from_state=row.state,
+        to_state=to_state,
+        actor_role=role,
+        actor_id=actor.id,
+        at=now,
+        data=data,
+        hash=new_hash,
+        due_at=values["due_at"],
+        due_kind=values["due_kind"],
         outbox=tuple(r["dedup_key"] for r in outbox),
     )
     return w, fired
@@ -283,8 +371,10 @@ def _build(
 
 def _conflict(session: Session, case_id: int, event: str) -> Conflict:
     current = session.execute(select(Case.state).where(Case.id == case_id)).scalar()
-    return Conflict(f"cannot {event} {case_ref(case_id)}: it was changed by someone else "
-                    f"meanwhile and is now {current}; reload it and try again")
+    return Conflict(
+        f"cannot {event} {case_ref(case_id)}: it was changed by someone else "
+        f"meanwhile and is now {current}; reload it and try again"
+    )
 
 
 def _append(session: Session, row: Any, **kwargs: Any) -> FiredEvent:
@@ -306,14 +396,21 @@ def _check_now(now: dt.datetime) -> None:
 def _event_def(proc: Procedure, event: str) -> EventDef:
     ev = proc.events.get(event)
     if ev is None:
-        raise ValidationFailed(f"unknown event {event!r}; events are: "
-                               f"{', '.join(proc.events)}")
+        raise ValidationFailed(f"unknown event {event!r}; events are: {', '.join(proc.events)}")
     return ev
 
 
 def _transition(
-    session: Session, row: Any, ev: EventDef, *, actor: Actor, now: dt.datetime,
-    data: dict[str, Any] | None, channel: str, proc: Procedure, settings: Settings,
+    session: Session,
+    row: Any,
+    ev: EventDef,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    data: dict[str, Any] | None,
+    channel: str,
+    proc: Procedure,
+    settings: Settings,
     cache: dict[Any, Any] | None = None,
 ) -> tuple[writes.Write, FiredEvent]:
     """Check and compute one transition of a loaded (and locked) case row."""
@@ -326,8 +423,17 @@ def _transition(
     assert role is not None
     updates: dict[str, Any]
     if ev.guards:
-        ctx = GuardContext(session, row, actor, now, dict(data or {}), settings, ev.name, ref,
-                           cache=cache if cache is not None else {})
+        ctx = GuardContext(
+            session,
+            row,
+            actor,
+            now,
+            dict(data or {}),
+            settings,
+            ev.name,
+            ref,
+            cache=cache if cache is not None else {},
+        )
         for guard in ev.guards:
             GUARDS[guard](ctx)
         fired_data, updates = ctx.data, ctx.updates
@@ -348,20 +454,42 @@ def _transition(
     zone = _zone(row.timezone or settings.timezone)
     clocks = next_clocks(
         proc.states[moved].deadline,
-        before=Clocks(row.due_at, row.due_kind, row.decision_due_at,
-                      row.decision_paused_seconds, row.appeal_ends_at),
-        now=now, zone=zone, settings=settings,
-        start_date=row.offering_start, course_end=row.offering_exam or row.offering_end,
+        before=Clocks(
+            row.due_at,
+            row.due_kind,
+            row.decision_due_at,
+            row.decision_paused_seconds,
+            row.appeal_ends_at,
+        ),
+        now=now,
+        zone=zone,
+        settings=settings,
+        start_date=row.offering_start,
+        course_end=row.offering_exam or row.offering_end,
         result_date=result_date,
     )
     plan = schedule(clocks, now=now, zone=zone, settings=settings)
-    updates.update(due_at=clocks.due_at, due_kind=clocks.due_kind,
-                   decision_due_at=clocks.decision_due_at,
-                   decision_paused_seconds=clocks.decision_paused_seconds,
-                   appeal_ends_at=clocks.appeal_ends_at)
-    return _build(row, event=ev.name, to_state=moved, actor=actor, role=role,
-                  channel=channel, now=now, data=fired_data, updates=updates,
-                  notify=ev.notify, plan=plan, webhooks=bool(settings.webhooks))
+    updates.update(
+        due_at=clocks.due_at,
+        due_kind=clocks.due_kind,
+        decision_due_at=clocks.decision_due_at,
+        decision_paused_seconds=clocks.decision_paused_seconds,
+        appeal_ends_at=clocks.appeal_ends_at,
+    )
+    return _build(
+        row,
+        event=ev.name,
+        to_state=moved,
+        actor=actor,
+        role=role,
+        channel=channel,
+        now=now,
+        data=fired_data,
+        updates=updates,
+        notify=ev.notify,
+        plan=plan,
+        webhooks=bool(settings.webhooks),
+    )
 
 
 def fire(
@@ -393,11 +521,22 @@ def fire(
     if row is None or not may_see(actor, row):
         raise NotFound(f"{case_ref(case_id)} not found")
     if expected_version is not None and row.version != expected_version:
-        raise StaleVersion(f"cannot {event} {case_ref(case_id)}: you saw version "
-                           f"{expected_version}, but it is now at version {row.version} "
-                           f"({row.state}); reload it")
-    w, fired = _transition(session, row, ev, actor=actor, now=now, data=data, channel=channel,
-                           proc=proc, settings=settings)
+        raise StaleVersion(
+            f"cannot {event} {case_ref(case_id)}: you saw version "
+            f"{expected_version}, but it is now at version {row.version} "
+            f"({row.state}); reload it"
+        )
+    w, fired = _transition(
+        session,
+        row,
+        ev,
+        actor=actor,
+        now=now,
+        data=data,
+        channel=channel,
+        proc=proc,
+        settings=settings,
+    )
     if not writes.write(conn, w):
         raise _conflict(session, case_id, event)
     if w.outbox_rows:
@@ -434,9 +573,20 @@ def fire_many(
         row = rows.get(case_id)
         if row is None or not may_see(actor, row):
             raise NotFound(f"{case_ref(case_id)} not found")
-        prepared.append(_transition(session, row, ev, actor=actor, now=now,
-                                    data=data_for(row), channel=channel, proc=proc,
-                                    settings=settings, cache=cache))
+        prepared.append(
+            _transition(
+                session,
+                row,
+                ev,
+                actor=actor,
+                now=now,
+                data=data_for(row),
+                channel=channel,
+                proc=proc,
+                settings=settings,
+                cache=cache,
+            )
+        )
     fired = [f for _, f in prepared]
     # Inside a savepoint: a lost compare-and-swap leaves nothing of the batch behind, even
     # for a caller that catches the Conflict and carries on.
@@ -444,9 +594,16 @@ def fire_many(
     try:
         conflicts = writes.write_many(session.connection(), [w for w, _ in prepared])
         if not conflicts and event in precedents.DECISIONS:
-            precedents.record(session, fired, settings=settings, decisions={
-                w.case_id: w.case_values["decision"] for w, _ in prepared
-                if "decision" in w.case_values})
+            precedents.record(
+                session,
+                fired,
+                settings=settings,
+                decisions={
+                    w.case_id: w.case_values["decision"]
+                    for w, _ in prepared
+                    if "decision" in w.case_values
+                },
+            )
     except BaseException:
         savepoint.rollback()
         raise
@@ -479,8 +636,20 @@ def record(
     if row is None or not may_see(actor, row):
         raise NotFound(f"{ref} not found")
     if actor.role not in roles:
-        raise Forbidden(f"cannot {event.replace('_', ' ')} on {ref}: a {actor.role.value} may "
-                        f"not; it is for the {' or '.join(r.value for r in roles)}")
-    return _append(session, row, event=event, to_state=row.state, actor=actor,
-                   role=actor.role.value, channel=channel, now=now, data=data,
-                   updates=updates or {}, notify=())
+        raise Forbidden(
+            f"cannot {event.replace('_', ' ')} on {ref}: a {actor.role.value} may "
+            f"not; it is for the {' or '.join(r.value for r in roles)}"
+        )
+    return _append(
+        session,
+        row,
+        event=event,
+        to_state=row.state,
+        actor=actor,
+        role=actor.role.value,
+        channel=channel,
+        now=now,
+        data=data,
+        updates=updates or {},
+        notify=(),
+    )

@@ -9,8 +9,14 @@ from __future__ import annotations
 from config.errors import ConfigurationError, RecogError
 
 __all__ = [
-    "ConfigurationError", "Conflict", "DomainError", "Forbidden", "GuardFailed",
-    "IllegalTransition", "NotFound", "ValidationFailed",
+    "ConfigurationError",
+    "Conflict",
+    "DomainError",
+    "Forbidden",
+    "GuardFailed",
+    "IllegalTransition",
+    "NotFound",
+    "ValidationFailed",
 ]
 
 

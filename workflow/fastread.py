@@ -38,8 +38,9 @@ class Compiled:
 
     def params(self, values: Mapping[str, Any]) -> Any:
         merged = {**self.defaults, **values}
-        done = {name: merged[name] if proc is None else proc(merged[name])
-                for name, proc in self.binds}
+        done = {
+            name: merged[name] if proc is None else proc(merged[name]) for name, proc in self.binds
+        }
         return done if self.positional is None else tuple(done[n] for n in self.positional)
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
@@ -54,19 +55,26 @@ def compile_statement(stmt: ClauseElement, dialect: Dialect) -> Compiled:
         # parameters stay placeholders (given dummies only so that rendering may proceed).
         filled = stmt.params({bind.key: None for bind in compiled.bind_names if bind.required})
         compiled = filled.compile(  # type: ignore[assignment]
-            dialect=dialect, compile_kwargs={"render_postcompile": True})
+            dialect=dialect, compile_kwargs={"render_postcompile": True}
+        )
     names = compiled.bind_names  # each parameter and the name it has in the SQL text
-    binds = tuple((name, bind.type.dialect_impl(dialect).bind_processor(dialect))
-                  for bind, name in names.items())
+    binds = tuple(
+        (name, bind.type.dialect_impl(dialect).bind_processor(dialect))
+        for bind, name in names.items()
+    )
     columns = stmt.selected_columns if isinstance(stmt, Select) else ()
-    results = tuple(col.type.dialect_impl(dialect).result_processor(dialect, None)
-                    for col in columns)
-    return Compiled(sql=compiled.string,
-                    positional=tuple(compiled.positiontup or ()) if compiled.positional
-                    else None,
-                    defaults={name: bind.effective_value for bind, name in names.items()
-                              if name not in required},
-                    binds=binds, results=results)
+    results = tuple(
+        col.type.dialect_impl(dialect).result_processor(dialect, None) for col in columns
+    )
+    return Compiled(
+        sql=compiled.string,
+        positional=tuple(compiled.positiontup or ()) if compiled.positional else None,
+        defaults={
+            name: bind.effective_value for bind, name in names.items() if name not in required
+        },
+        binds=binds,
+        results=results,
+    )
 
 
 class Reads:
@@ -94,8 +102,11 @@ def _run(session: Session, compiled: Compiled, values: Mapping[str, Any]) -> Any
     return cur
 
 
-def fetch(session: Session, compiled: Compiled, values: Mapping[str, Any],
-          ) -> list[tuple[Any, ...]]:
+def fetch(
+    session: Session,
+    compiled: Compiled,
+    values: Mapping[str, Any],
+) -> list[tuple[Any, ...]]:
     """Run ``compiled`` in the session's transaction; the converted rows."""
     return [compiled.row(r) for r in _run(session, compiled, values).fetchall()]
 
@@ -105,8 +116,11 @@ def execute(session: Session, compiled: Compiled, values: Mapping[str, Any]) -> 
     _run(session, compiled, values)
 
 
-async def afetch(conn: Any, compiled: Compiled, values: Mapping[str, Any],
-                 ) -> list[tuple[Any, ...]]:
+async def afetch(
+    conn: Any,
+    compiled: Compiled,
+    values: Mapping[str, Any],
+) -> list[tuple[Any, ...]]:
     """Run ``compiled`` on an asyncio psycopg connection (prepared: hot reads repeat; not
     where the connection was configured never to prepare, as ``writes.pg_prepare``)."""
     prepare = None if conn.prepare_threshold is None else True

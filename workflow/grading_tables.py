@@ -68,8 +68,11 @@ if TYPE_CHECKING:  # the parser (lxml, schemas) loads only where transcripts are
 
 KINDS: Final = ("partner", "home")
 SOURCES: Final = ("ewp", "result_distribution", "manual")
-SOURCE_NAMES: Final = {"ewp": "EWP transcript", "result_distribution": "ELMO result distribution",
-                       "manual": "entered by the office"}
+SOURCE_NAMES: Final = {
+    "ewp": "EWP transcript",
+    "result_distribution": "ELMO result distribution",
+    "manual": "entered by the office",
+}
 # Within one reference group and year: what the office entered itself beats an import.
 _SOURCE_RANK: Final = {"manual": 0, "ewp": 1, "result_distribution": 2}
 HOME_SCHEME: Final = "de"
@@ -99,12 +102,16 @@ class Grade:
     upper: Decimal | None = None
 
     def holds(self, value: Decimal) -> bool:
-        return (self.lower is not None and self.upper is not None
-                and self.lower <= value <= self.upper)
+        return (
+            self.lower is not None and self.upper is not None and self.lower <= value <= self.upper
+        )
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"label": self.label, "percentage": str(self.percentage),
-                                "failing": self.failing}
+        data: dict[str, Any] = {
+            "label": self.label,
+            "percentage": str(self.percentage),
+            "failing": self.failing,
+        }
         if self.count is not None:
             data["count"] = self.count
         if self.lower is not None and self.upper is not None:
@@ -114,10 +121,14 @@ class Grade:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Grade:
         count, lower, upper = data.get("count"), data.get("lower"), data.get("upper")
-        return cls(str(data["label"]), Decimal(str(data["percentage"])),
-                   bool(data.get("failing")), int(count) if count is not None else None,
-                   Decimal(str(lower)) if lower is not None else None,
-                   Decimal(str(upper)) if upper is not None else None)
+        return cls(
+            str(data["label"]),
+            Decimal(str(data["percentage"])),
+            bool(data.get("failing")),
+            int(count) if count is not None else None,
+            Decimal(str(lower)) if lower is not None else None,
+            Decimal(str(upper)) if upper is not None else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,34 +174,62 @@ class StoredTable:
                 return holding
         bands = ", ".join(g.label + (" (fail)" if g.failing else "") for g in self.grades)
         if value is None:
-            raise ValidationFailed(f"grade {text!r} is not a number, and the partner's table "
-                                   f"#{self.id} gives its grades as ranges: {bands}")
-        raise ValidationFailed(f"grade {text} lies in none of the bands of the partner's "
-                               f"table #{self.id} (bounds included): {bands}")
+            raise ValidationFailed(
+                f"grade {text!r} is not a number, and the partner's table "
+                f"#{self.id} gives its grades as ranges: {bands}"
+            )
+        raise ValidationFailed(
+            f"grade {text} lies in none of the bands of the partner's "
+            f"table #{self.id} (bounds included): {bands}"
+        )
 
     def reference(self) -> str:
         """One line saying which table this is, for explanations and the case page."""
         what = "partner table" if self.kind == "partner" else "home distribution"
         scheme = f", scheme {self.scheme}" if self.kind == "partner" else ""
-        return (f"{what} #{self.id}: {self.institution}{scheme}, {self.scope_label}, "
-                f"{self.reference_year}, {SOURCE_NAMES.get(self.source, self.source)}")
+        return (
+            f"{what} #{self.id}: {self.institution}{scheme}, {self.scope_label}, "
+            f"{self.reference_year}, {SOURCE_NAMES.get(self.source, self.source)}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "institution": self.institution,
-                "scheme": self.scheme, "scope": self.scope, "scope_label": self.scope_label,
-                "group": _group(self), "reference_year": self.reference_year, "source": self.source,
-                "grades": [g.to_json() for g in self.grades]}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "institution": self.institution,
+            "scheme": self.scheme,
+            "scope": self.scope,
+            "scope_label": self.scope_label,
+            "group": _group(self),
+            "reference_year": self.reference_year,
+            "source": self.source,
+            "grades": [g.to_json() for g in self.grades],
+        }
 
 
-def scope_of(*, isced_code: str | None = None, offering_id: int | None = None,
-             programme_id: int | None = None, module_id: int | None = None) -> str:
+def scope_of(
+    *,
+    isced_code: str | None = None,
+    offering_id: int | None = None,
+    programme_id: int | None = None,
+    module_id: int | None = None,
+) -> str:
     """The reference group as the one text the unique key holds."""
-    given = [(name, value) for name, value in (("isced", isced_code), ("offering", offering_id),
-                                               ("programme", programme_id),
-                                               ("module", module_id)) if value is not None]
+    given = [
+        (name, value)
+        for name, value in (
+            ("isced", isced_code),
+            ("offering", offering_id),
+            ("programme", programme_id),
+            ("module", module_id),
+        )
+        if value is not None
+    ]
     if len(given) > 1:
-        raise ValidationFailed("a grading table has one reference group: an ISCED-F code, a "
-                               "course offering, a programme or a module, not several")
+        raise ValidationFailed(
+            "a grading table has one reference group: an ISCED-F code, a "
+            "course offering, a programme or a module, not several"
+        )
     return f"{given[0][0]}:{given[0][1]}" if given else "all"
 
 
@@ -249,16 +288,22 @@ def parse_band(label: str) -> tuple[Decimal, Decimal] | None:
     such as ``A (90-100)``). Raises
     GradeProblem for a range that is not two numbers with a dash between."""
     text = " ".join(label.split())
-    if (not _RANGE_LIKE.search(text) or not any(c in "0123456789" for c in text)
-            or _NAMED.search(text)):
+    if (
+        not _RANGE_LIKE.search(text)
+        or not any(c in "0123456789" for c in text)
+        or _NAMED.search(text)
+    ):
         return None
     match = _BAND.fullmatch(text)
     first = _number(match.group(1)) if match else None
     second = _number(match.group(2)) if match else None
     if first is None or second is None:
-        raise GradeProblem(label, f"{label!r} is not a range of two numbers (write it as "
-                           "80-89.9 or 1,0-1,5: a decimal point or comma, a hyphen or an en "
-                           "dash between)")
+        raise GradeProblem(
+            label,
+            f"{label!r} is not a range of two numbers (write it as "
+            "80-89.9 or 1,0-1,5: a decimal point or comma, a hyphen or an en "
+            "dash between)",
+        )
     return min(first, second), max(first, second)
 
 
@@ -285,10 +330,13 @@ def table_bands(labels: Sequence[str]) -> dict[str, tuple[Decimal, Decimal]]:
             continue
         value = _number(label)
         if value is None:
-            raise GradeProblem(label, f"{label!r} is neither a range nor a number: in a table "
-                               f"of ranges (such as {example}) every grade must be a range or "
-                               f"a number, or Recog cannot tell which grades {label!r} stands "
-                               "for")
+            raise GradeProblem(
+                label,
+                f"{label!r} is neither a range nor a number: in a table "
+                f"of ranges (such as {example}) every grade must be a range or "
+                f"a number, or Recog cannot tell which grades {label!r} stands "
+                "for",
+            )
         bands[label] = (value, value)
     order = {label: n for n, label in enumerate(labels)}
     by_lower = sorted(bands, key=lambda x: bands[x])
@@ -297,53 +345,68 @@ def table_bands(labels: Sequence[str]) -> dict[str, tuple[Decimal, Decimal]]:
             first, second = sorted((below, above), key=lambda x: order[x])
             low, high = bands[above][0], min(bands[below][1], bands[above][1])
             shared = str(low) if low == high else f"{low} to {high}"
-            raise GradeProblem(second, f"band {second} overlaps band {first}: both hold "
-                               f"{shared} (a band's bounds belong to it, so bands must not "
-                               "overlap, not even on a bound)")
+            raise GradeProblem(
+                second,
+                f"band {second} overlaps band {first}: both hold "
+                f"{shared} (a band's bounds belong to it, so bands must not "
+                "overlap, not even on a bound)",
+            )
     return bands
 
 
-def _in_given_order(labels: Sequence[str], bands: dict[str, tuple[Decimal, Decimal]],
-                    code: str) -> list[str]:
+def _in_given_order(
+    labels: Sequence[str], bands: dict[str, tuple[Decimal, Decimal]], code: str
+) -> list[str]:
     """The bands of a scheme Recog does not know, as listed (best first): they must run one
     way, all upwards or all downwards, or the order is not to be trusted."""
     lowers = [bands[x][0] for x in labels]
     way = {True: "up", False: "down"}
     for n in range(2, len(labels)):
         if (lowers[n] > lowers[n - 1]) != (lowers[1] > lowers[0]):
-            raise GradeProblem(labels[n], f"Recog does not know the grading scheme {code}, so "
-                               "it keeps the bands as listed, best first, and they must run "
-                               f"one way: {labels[0]}, {labels[1]} go "
-                               f"{way[lowers[1] > lowers[0]]}, but {labels[n]} after "
-                               f"{labels[n - 1]} goes {way[lowers[n] > lowers[n - 1]]}")
+            raise GradeProblem(
+                labels[n],
+                f"Recog does not know the grading scheme {code}, so "
+                "it keeps the bands as listed, best first, and they must run "
+                f"one way: {labels[0]}, {labels[1]} go "
+                f"{way[lowers[1] > lowers[0]]}, but {labels[n]} after "
+                f"{labels[n - 1]} goes {way[lowers[n] > lowers[n - 1]]}",
+            )
     return list(labels)
 
 
-def _order_by_scheme(labels: Sequence[str], code: str,
-                     bands: dict[str, tuple[Decimal, Decimal]] | None = None,
-                     ) -> tuple[list[str], set[str]]:
+def _order_by_scheme(
+    labels: Sequence[str],
+    code: str,
+    bands: dict[str, tuple[Decimal, Decimal]] | None = None,
+) -> tuple[list[str], set[str]]:
     """The labels best first, and which of them fail, as the scheme ``code`` says; raises
     ValidationFailed when a label is not a grade of that scheme. With ``bands`` (see
     table_bands) the labels are ranges of the scheme's numbers."""
     scheme = DEFAULT_SCHEMES.get(code)
     if scheme is None:
-        raise ValidationFailed(f"Recog does not know the grading scheme {code!r}, so it cannot "
-                               "tell the order of its grades")
+        raise ValidationFailed(
+            f"Recog does not know the grading scheme {code!r}, so it cannot "
+            "tell the order of its grades"
+        )
     if scheme.kind == "passfail":
         raise ValidationFailed(f"scheme {code} is pass/fail: it has no grades to compare")
     if scheme.kind == "letter":
         if bands:
-            raise ValidationFailed(f"scheme {code} is a scale of letters "
-                                   f"({', '.join((*scheme.letters, *scheme.failing))}), not "
-                                   f"of numbers: its grades are not ranges such as "
-                                   f"{next(iter(bands))}")
+            raise ValidationFailed(
+                f"scheme {code} is a scale of letters "
+                f"({', '.join((*scheme.letters, *scheme.failing))}), not "
+                f"of numbers: its grades are not ranges such as "
+                f"{next(iter(bands))}"
+            )
         order = [_key(x) for x in (*scheme.letters, *scheme.failing)]
         failing = {_key(x) for x in scheme.failing}
         unknown = [x for x in labels if _key(x) not in order]
         if unknown:
-            raise ValidationFailed(f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'}"
-                                   f" not a grade of scheme {code} "
-                                   f"({', '.join((*scheme.letters, *scheme.failing))})")
+            raise ValidationFailed(
+                f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'}"
+                f" not a grade of scheme {code} "
+                f"({', '.join((*scheme.letters, *scheme.failing))})"
+            )
         ordered = sorted(labels, key=lambda x: order.index(_key(x)))
         return ordered, {x for x in labels if _key(x) in failing}
     best, lowest = Decimal(scheme.best), Decimal(scheme.lowest_pass)
@@ -361,21 +424,27 @@ def _order_by_scheme(labels: Sequence[str], code: str,
         else:
             value = _number(label)
             if value is None:
-                raise GradeProblem(label, f"{label!r} is not a number, as grades of scheme "
-                                   f"{code} are")
+                raise GradeProblem(
+                    label, f"{label!r} is not a number, as grades of scheme {code} are"
+                )
             lower = upper = value
         top, bottom = (upper, lower) if ascending else (lower, upper)  # its best, its worst
         if beyond(top, best):
-            raise GradeProblem(label, f"{label} is better than the best grade {scheme.best} "
-                               f"of scheme {code}" if lower == upper else
-                               f"band {label} reaches beyond the best grade {scheme.best} of "
-                               f"scheme {code}")
+            raise GradeProblem(
+                label,
+                f"{label} is better than the best grade {scheme.best} of scheme {code}"
+                if lower == upper
+                else f"band {label} reaches beyond the best grade {scheme.best} of scheme {code}",
+            )
         if beyond(lowest, top):
             fails.add(label)
         elif beyond(lowest, bottom):
-            raise GradeProblem(label, f"band {label} holds passing and failing grades (the "
-                               f"lowest pass of scheme {code} is {scheme.lowest_pass}): give "
-                               "the failing grades a band of their own")
+            raise GradeProblem(
+                label,
+                f"band {label} holds passing and failing grades (the "
+                f"lowest pass of scheme {code} is {scheme.lowest_pass}): give "
+                "the failing grades a band of their own",
+            )
         spans[label] = (lower, upper)
     ordered = sorted(labels, key=lambda x: spans[x], reverse=ascending)
     return ordered, fails
@@ -386,9 +455,11 @@ def _ects_letters(labels: Sequence[str]) -> bool:
     return all(_key(x) in known for x in labels)
 
 
-def order_grades(labels: Sequence[str], schemes: Sequence[str],
-                 bands: dict[str, tuple[Decimal, Decimal]] | None = None,
-                 ) -> tuple[str, list[str], set[str]]:
+def order_grades(
+    labels: Sequence[str],
+    schemes: Sequence[str],
+    bands: dict[str, tuple[Decimal, Decimal]] | None = None,
+) -> tuple[str, list[str], set[str]]:
     """Find the scheme (of ``schemes``, else the ECTS letters) that orders ``labels`` (ranges
     with their ``bands``): the scheme, the labels best first and the failing ones. Raises
     ValidationFailed saying why none does."""
@@ -403,8 +474,9 @@ def order_grades(labels: Sequence[str], schemes: Sequence[str],
     if _ects_letters(labels) and "ects" not in schemes:
         ordered, failing = _order_by_scheme(labels, "ects")
         return "ects", ordered, failing
-    raise ValidationFailed("; ".join(problems) or
-                           f"cannot tell the order of the grades {', '.join(labels)}")
+    raise ValidationFailed(
+        "; ".join(problems) or f"cannot tell the order of the grades {', '.join(labels)}"
+    )
 
 
 def _check_shares(grades: Sequence[Grade], counted: bool) -> None:
@@ -431,12 +503,18 @@ def from_counts(counts: Sequence[tuple[str, int]]) -> list[tuple[str, Decimal, i
     total = sum(count for _, count in counts)
     if total <= 0:
         raise ValidationFailed("the distribution counts no result")
-    return [(label, (Decimal(count) * 100 / total).quantize(_HUNDREDTH), count)
-            for label, count in counts]
+    return [
+        (label, (Decimal(count) * 100 / total).quantize(_HUNDREDTH), count)
+        for label, count in counts
+    ]
 
 
-def partner_grades(rows: Sequence[tuple[str, Decimal, int | None]], schemes: Sequence[str],
-                   *, given_scheme: bool = False) -> tuple[str, list[Grade]]:
+def partner_grades(
+    rows: Sequence[tuple[str, Decimal, int | None]],
+    schemes: Sequence[str],
+    *,
+    given_scheme: bool = False,
+) -> tuple[str, list[Grade]]:
     """A partner's (label, percentage, count) rows as stored grades, best first, with the
     scheme that orders them (of ``schemes``, else the ECTS letters).
 
@@ -465,8 +543,16 @@ def partner_grades(rows: Sequence[tuple[str, Decimal, int | None]], schemes: Seq
         ordered, failing = _order_by_scheme(labels, scheme, bands)
     else:
         scheme, ordered, failing = order_grades(labels, schemes, bands)
-    grades = [Grade(label, by_label[label][0], label in failing, by_label[label][1],
-                    *bands.get(label, (None, None))) for label in ordered]
+    grades = [
+        Grade(
+            label,
+            by_label[label][0],
+            label in failing,
+            by_label[label][1],
+            *bands.get(label, (None, None)),
+        )
+        for label in ordered
+    ]
     _check_shares(grades, counted=all(count is not None for _, _, count in rows))
     return scheme, grades
 
@@ -477,9 +563,11 @@ def home_grades(rows: Sequence[tuple[str, Decimal, int | None]]) -> list[Grade]:
     for label, share, count in rows:
         value = _number(label)
         if value is None or value not in GERMAN_STEPS:
-            raise ValidationFailed(f"{label!r} is not a German grade step "
-                                   f"({' '.join(map(str, GERMAN_STEPS))}); a home "
-                                   "distribution lists passing grades only")
+            raise ValidationFailed(
+                f"{label!r} is not a German grade step "
+                f"({' '.join(map(str, GERMAN_STEPS))}); a home "
+                "distribution lists passing grades only"
+            )
         grades.append(Grade(str(GERMAN_STEPS[GERMAN_STEPS.index(value)]), share, False, count))
     grades.sort(key=lambda g: Decimal(g.label))
     _check_shares(grades, counted=all(count is not None for _, _, count in rows))
@@ -489,29 +577,60 @@ def home_grades(rows: Sequence[tuple[str, Decimal, int | None]]) -> list[Grade]:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def store_table(session: Session, *, kind: str, institution_id: int, scheme: str,
-                reference_year: int, source: str, grades: Sequence[Grade], now: dt.datetime,
-                isced_code: str | None = None, offering_id: int | None = None,
-                programme_id: int | None = None, module_id: int | None = None,
-                filename: str | None = None) -> tuple[int, str]:
+def store_table(
+    session: Session,
+    *,
+    kind: str,
+    institution_id: int,
+    scheme: str,
+    reference_year: int,
+    source: str,
+    grades: Sequence[Grade],
+    now: dt.datetime,
+    isced_code: str | None = None,
+    offering_id: int | None = None,
+    programme_id: int | None = None,
+    module_id: int | None = None,
+    filename: str | None = None,
+) -> tuple[int, str]:
     """Create or replace the table of this key; returns its id and ``created``, ``updated``
     or ``unchanged``. Never commits."""
     if kind not in KINDS or source not in SOURCES:
         raise ValidationFailed(f"unknown table kind {kind!r} or source {source!r}")
-    scope = scope_of(isced_code=isced_code, offering_id=offering_id, programme_id=programme_id,
-                     module_id=module_id)
+    scope = scope_of(
+        isced_code=isced_code,
+        offering_id=offering_id,
+        programme_id=programme_id,
+        module_id=module_id,
+    )
     stored = [g.to_json() for g in grades]
-    row = session.execute(select(GradingTable).where(
-        GradingTable.institution_id == institution_id, GradingTable.kind == kind,
-        GradingTable.scheme == scheme, GradingTable.scope == scope,
-        GradingTable.reference_year == reference_year, GradingTable.source == source,
-    )).scalar()
+    row = session.execute(
+        select(GradingTable).where(
+            GradingTable.institution_id == institution_id,
+            GradingTable.kind == kind,
+            GradingTable.scheme == scheme,
+            GradingTable.scope == scope,
+            GradingTable.reference_year == reference_year,
+            GradingTable.source == source,
+        )
+    ).scalar()
     if row is None:
-        row = GradingTable(kind=kind, institution_id=institution_id, scheme=scheme, scope=scope,
-                           isced_code=isced_code, offering_id=offering_id,
-                           programme_id=programme_id, module_id=module_id,
-                           reference_year=reference_year, source=source, grades=stored,
-                           filename=filename, created_at=now, updated_at=now)
+        row = GradingTable(
+            kind=kind,
+            institution_id=institution_id,
+            scheme=scheme,
+            scope=scope,
+            isced_code=isced_code,
+            offering_id=offering_id,
+            programme_id=programme_id,
+            module_id=module_id,
+            reference_year=reference_year,
+            source=source,
+            grades=stored,
+            filename=filename,
+            created_at=now,
+            updated_at=now,
+        )
         session.add(row)
         session.flush()
         return row.id, "created"
@@ -545,13 +664,16 @@ class CaseTables:
             parts.append(f"no partner grading table for {self.partner_wanted}")
         if self.home is None:
             parts.append(f"no home grade distribution for {self.home_wanted}")
-        return ("; ".join(parts) + " (import one: recog grade table import FILE.csv)"
-                if parts else "")
+        return (
+            "; ".join(parts) + " (import one: recog grade table import FILE.csv)" if parts else ""
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"partner": self.partner.to_dict() if self.partner else None,
-                "home": self.home.to_dict() if self.home else None,
-                "missing": self.missing() or None}
+        return {
+            "partner": self.partner.to_dict() if self.partner else None,
+            "home": self.home.to_dict() if self.home else None,
+            "missing": self.missing() or None,
+        }
 
 
 def _labels(session: Session, rows: Iterable[GradingTable]) -> dict[str, str]:
@@ -562,16 +684,19 @@ def _labels(session: Session, rows: Iterable[GradingTable]) -> dict[str, str]:
     programme_ids = {r.programme_id for r in rows if r.programme_id}
     names: dict[str, str] = {"all": "whole institution"}
     if offering_ids:
-        for oid, code, term in session.execute(select(Offering.id, Offering.code, Offering.term)
-                                               .where(Offering.id.in_(offering_ids))):
+        for oid, code, term in session.execute(
+            select(Offering.id, Offering.code, Offering.term).where(Offering.id.in_(offering_ids))
+        ):
             names[f"offering:{oid}"] = f"course {code} ({term})"
     if module_ids:
-        for mid, code in session.execute(select(Module.id, Module.code)
-                                         .where(Module.id.in_(module_ids))):
+        for mid, code in session.execute(
+            select(Module.id, Module.code).where(Module.id.in_(module_ids))
+        ):
             names[f"module:{mid}"] = f"module {code}"
     if programme_ids:
-        for pid, code in session.execute(select(Programme.id, Programme.code)
-                                         .where(Programme.id.in_(programme_ids))):
+        for pid, code in session.execute(
+            select(Programme.id, Programme.code).where(Programme.id.in_(programme_ids))
+        ):
             names[f"programme:{pid}"] = f"programme {code}"
     for r in rows:
         if r.isced_code:
@@ -580,76 +705,131 @@ def _labels(session: Session, rows: Iterable[GradingTable]) -> dict[str, str]:
 
 
 def _stored(row: GradingTable, institution: str, names: dict[str, str]) -> StoredTable:
-    return StoredTable(id=row.id, kind=row.kind, institution=institution, scheme=row.scheme,
-                       scope=row.scope, scope_label=names.get(row.scope, row.scope),
-                       reference_year=row.reference_year, source=row.source,
-                       grades=tuple(Grade.from_json(g) for g in row.grades))
+    return StoredTable(
+        id=row.id,
+        kind=row.kind,
+        institution=institution,
+        scheme=row.scheme,
+        scope=row.scope,
+        scope_label=names.get(row.scope, row.scope),
+        reference_year=row.reference_year,
+        source=row.source,
+        grades=tuple(Grade.from_json(g) for g in row.grades),
+    )
 
 
-def _best(session: Session, *, kind: str, institution_id: int, scheme: str,
-          scopes: list[str]) -> StoredTable | None:
-    rows = list(session.execute(
-        select(GradingTable, Institution.code)
-        .join(Institution, Institution.id == GradingTable.institution_id)
-        .where(GradingTable.kind == kind, GradingTable.institution_id == institution_id,
-               GradingTable.scheme == scheme, GradingTable.scope.in_(scopes))))
+def _best(
+    session: Session, *, kind: str, institution_id: int, scheme: str, scopes: list[str]
+) -> StoredTable | None:
+    rows = list(
+        session.execute(
+            select(GradingTable, Institution.code)
+            .join(Institution, Institution.id == GradingTable.institution_id)
+            .where(
+                GradingTable.kind == kind,
+                GradingTable.institution_id == institution_id,
+                GradingTable.scheme == scheme,
+                GradingTable.scope.in_(scopes),
+            )
+        )
+    )
     if not rows:
         return None
-    row, code = min(rows, key=lambda r: (scopes.index(r[0].scope), -r[0].reference_year,
-                                         _SOURCE_RANK.get(r[0].source, 9), -r[0].id))
+    row, code = min(
+        rows,
+        key=lambda r: (
+            scopes.index(r[0].scope),
+            -r[0].reference_year,
+            _SOURCE_RANK.get(r[0].source, 9),
+            -r[0].id,
+        ),
+    )
     return _stored(row, code, _labels(session, [row]))
 
 
-def tables_for_case(session: Session, case_id: int,
-                    memo: dict[Any, StoredTable | None] | None = None) -> CaseTables:
+def tables_for_case(
+    session: Session, case_id: int, memo: dict[Any, StoredTable | None] | None = None
+) -> CaseTables:
     """The most specific partner table (course offering, then its ISCED-F field from detailed
     to broad, then the whole partner institution, on the case's grading scheme) and home
     distribution (target module, programme, ISCED-F field, whole institution) for a case.
 
     ``memo`` keeps the tables found for a lookup (kind, institution, scheme, groups) across
     the cases of one batch: the cases of a cohort share them (stored tables are immutable)."""
-    def best(kind: str, institution_id: int, scheme: str, scopes: list[str],
-             ) -> StoredTable | None:
+
+    def best(
+        kind: str,
+        institution_id: int,
+        scheme: str,
+        scopes: list[str],
+    ) -> StoredTable | None:
         key = (kind, institution_id, scheme, tuple(scopes))
         if memo is not None and key in memo:
             return memo[key]
-        found = _best(session, kind=kind, institution_id=institution_id, scheme=scheme,
-                      scopes=scopes)
+        found = _best(
+            session, kind=kind, institution_id=institution_id, scheme=scheme, scopes=scopes
+        )
         if memo is not None:
             memo[key] = found
         return found
 
     row = session.execute(
-        select(Case.institution_id, Case.programme_id, Case.offering_id, Case.result,
-               Offering.institution_id.label("partner_id"), Offering.grading_scheme,
-               Offering.isced_code, Offering.code, Institution.code.label("partner"))
+        select(
+            Case.institution_id,
+            Case.programme_id,
+            Case.offering_id,
+            Case.result,
+            Offering.institution_id.label("partner_id"),
+            Offering.grading_scheme,
+            Offering.isced_code,
+            Offering.code,
+            Institution.code.label("partner"),
+        )
         .join(Offering, Offering.id == Case.offering_id)
         .join(Institution, Institution.id == Offering.institution_id)
-        .where(Case.id == case_id)).first()
+        .where(Case.id == case_id)
+    ).first()
     if row is None:
         raise NotFound(f"case {case_id} not found")
     result = row.result or {}
     scheme = str(result.get("scheme") or row.grading_scheme).strip().lower()
     fields = broader_isced(row.isced_code)
     isced = [f"isced:{code}" for code in fields]
-    partner = best("partner", row.partner_id, scheme,
-                   [f"offering:{row.offering_id}", *isced, "all"])
-    targets = list(session.execute(
-        select(Module.id, Module.code, Module.programme_id)
-        .join(case_targets, case_targets.c.module_id == Module.id)
-        .where(case_targets.c.case_id == case_id).order_by(Module.code)))
-    programmes = [p for p in dict.fromkeys([row.programme_id, *(t.programme_id
-                                                                for t in targets)]) if p]
-    home = best("home", row.institution_id, HOME_SCHEME,
-                [*(f"module:{t.id}" for t in targets), *(f"programme:{p}" for p in programmes),
-                 *isced, "all"])
+    partner = best(
+        "partner", row.partner_id, scheme, [f"offering:{row.offering_id}", *isced, "all"]
+    )
+    targets = list(
+        session.execute(
+            select(Module.id, Module.code, Module.programme_id)
+            .join(case_targets, case_targets.c.module_id == Module.id)
+            .where(case_targets.c.case_id == case_id)
+            .order_by(Module.code)
+        )
+    )
+    programmes = [
+        p for p in dict.fromkeys([row.programme_id, *(t.programme_id for t in targets)]) if p
+    ]
+    home = best(
+        "home",
+        row.institution_id,
+        HOME_SCHEME,
+        [
+            *(f"module:{t.id}" for t in targets),
+            *(f"programme:{p}" for p in programmes),
+            *isced,
+            "all",
+        ],
+    )
     field_text = f", ISCED-F {row.isced_code}" if row.isced_code else ""
     modules = ", ".join(t.code for t in targets)
     return CaseTables(
-        partner=partner, home=home,
+        partner=partner,
+        home=home,
         partner_wanted=f"{row.partner} on scheme {scheme} (course {row.code}{field_text})",
-        home_wanted=(f"{'module ' + modules if modules else 'the case'}{field_text} "
-                     "or the institution"))
+        home_wanted=(
+            f"{'module ' + modules if modules else 'the case'}{field_text} or the institution"
+        ),
+    )
 
 
 def _group(table: StoredTable) -> str:
@@ -670,42 +850,74 @@ def convert_by_tables(grade: str, scheme: str | None, tables: CaseTables) -> Con
     partner, home = tables.partner, tables.home
     band = partner.band_for(grade) if partner.banded else None
     if band is not None and band.failing:
-        raise ValidationFailed(f"grade {grade.strip()} lies in the band {band.label}, a fail: "
-                               "it is not converted (failing grades are left out of the "
-                               "percentile table)")
-    conversion = percentile(band.label if band else grade, partner.rows, home.rows,
-                            failing=partner.failing, scheme=scheme)
+        raise ValidationFailed(
+            f"grade {grade.strip()} lies in the band {band.label}, a fail: "
+            "it is not converted (failing grades are left out of the "
+            "percentile table)"
+        )
+    conversion = percentile(
+        band.label if band else grade,
+        partner.rows,
+        home.rows,
+        failing=partner.failing,
+        scheme=scheme,
+    )
     found: tuple[str, ...] = ()
     extra: dict[str, Any] = {}
     if band is not None:
         conversion = replace(conversion, original=grade.strip())
-        found = (f"{grade.strip()} lies in the partner's band {band.label} ({band.lower} to "
-                 f"{band.upper}, bounds included)",)
-        extra["partner_band"] = {"label": band.label, "lower": str(band.lower),
-                                 "upper": str(band.upper)}
+        found = (
+            f"{grade.strip()} lies in the partner's band {band.label} ({band.lower} to "
+            f"{band.upper}, bounds included)",
+        )
+        extra["partner_band"] = {
+            "label": band.label,
+            "lower": str(band.lower),
+            "upper": str(band.upper),
+        }
     parameters = {
         **conversion.parameters,
         **extra,
         "partner_table_id": partner.id,
         "home_table_id": home.id,
         "tables": {
-            "partner": {"id": partner.id, "institution": partner.institution,
-                        "scheme": partner.scheme, "scope": partner.scope,
-                        "group": _group(partner), "reference_year": partner.reference_year,
-                        "source": partner.source},
-            "home": {"id": home.id, "institution": home.institution, "scope": home.scope,
-                     "group": _group(home), "reference_year": home.reference_year,
-                     "source": home.source},
+            "partner": {
+                "id": partner.id,
+                "institution": partner.institution,
+                "scheme": partner.scheme,
+                "scope": partner.scope,
+                "group": _group(partner),
+                "reference_year": partner.reference_year,
+                "source": partner.source,
+            },
+            "home": {
+                "id": home.id,
+                "institution": home.institution,
+                "scope": home.scope,
+                "group": _group(home),
+                "reference_year": home.reference_year,
+                "source": home.source,
+            },
         },
     }
-    return replace(conversion, parameters=MappingProxyType(parameters),
-                   explanation=(f"{partner.reference()}", f"{home.reference()}", *found,
-                                *conversion.explanation))
+    return replace(
+        conversion,
+        parameters=MappingProxyType(parameters),
+        explanation=(
+            f"{partner.reference()}",
+            f"{home.reference()}",
+            *found,
+            *conversion.explanation,
+        ),
+    )
 
 
-def side_by_side(grade: str, scheme: str, rounding: Rounding, tables: CaseTables,
-                 ) -> tuple[Conversion | None, Conversion | None, Comparison | None,
-                            dict[str, str]]:
+def side_by_side(
+    grade: str,
+    scheme: str,
+    rounding: Rounding,
+    tables: CaseTables,
+) -> tuple[Conversion | None, Conversion | None, Comparison | None, dict[str, str]]:
     """Both conversions of a grade (each None with its error when it fails) and, when both
     exist, their comparison (``differs``: 0.3 or more apart)."""
     errors: dict[str, str] = {}
@@ -752,8 +964,14 @@ def _offering_for(candidates: list[_Offering], day: dt.date | None) -> _Offering
     return max(started, key=lambda o: o.start_date) if started else None
 
 
-def from_transcript(session: Session, transcript: Transcript, partner: Institution | None, *,
-                    now: dt.datetime, filename: str) -> list[dict[str, Any]]:
+def from_transcript(
+    session: Session,
+    transcript: Transcript,
+    partner: Institution | None,
+    *,
+    now: dt.datetime,
+    filename: str,
+) -> list[dict[str, Any]]:
     """Keep what a transcript says about grade distributions: each EWP
     ``gradeConversionTable/iscedTable`` as the partner's table for that ISCED-F field, each
     ELMO ``resultDistribution`` as the table of its course offering, and each course's ISCED-F
@@ -763,76 +981,140 @@ def from_transcript(session: Session, transcript: Transcript, partner: Instituti
     if not courses and not transcript.grade_conversion_tables:
         return []
     if partner is None:
-        return [{"table": None, "status": "skipped", "what": "grading tables",
-                 "note": f"unknown partner institution {transcript.issuer.schac or '?'}"}]
+        return [
+            {
+                "table": None,
+                "status": "skipped",
+                "what": "grading tables",
+                "note": f"unknown partner institution {transcript.issuer.schac or '?'}",
+            }
+        ]
     report: list[dict[str, Any]] = []
     by_code: dict[str, list[_Offering]] = defaultdict(list)
     for found in session.execute(
-            select(Offering.id, Offering.code, Offering.term, Offering.start_date,
-                   Offering.grading_scheme, Offering.isced_code)
-            .where(Offering.institution_id == partner.id)):
+        select(
+            Offering.id,
+            Offering.code,
+            Offering.term,
+            Offering.start_date,
+            Offering.grading_scheme,
+            Offering.isced_code,
+        ).where(Offering.institution_id == partner.id)
+    ):
         by_code[found.code].append(_Offering(*found))
     matched: list[tuple[CourseResult, _Offering | None]] = []
     given_field: set[int] = set()
     for course in courses:
-        offering = _offering_for(by_code.get(_course_code(course) or "", []),
-                                 course.result_date)
+        offering = _offering_for(by_code.get(_course_code(course) or "", []), course.result_date)
         matched.append((course, offering))
-        if (offering is not None and course.isced_code and offering.isced_code is None
-                and offering.id not in given_field
-                and ISCED_PATTERN.fullmatch(course.isced_code)):
+        if (
+            offering is not None
+            and course.isced_code
+            and offering.isced_code is None
+            and offering.id not in given_field
+            and ISCED_PATTERN.fullmatch(course.isced_code)
+        ):
             given_field.add(offering.id)
-            session.execute(update(Offering).where(Offering.id == offering.id)
-                            .values(isced_code=course.isced_code))
-            report.append({"table": None, "status": "updated",
-                           "what": f"course {offering.code} ({offering.term})",
-                           "note": f"ISCED-F code {course.isced_code} from the transcript"})
+            session.execute(
+                update(Offering)
+                .where(Offering.id == offering.id)
+                .values(isced_code=course.isced_code)
+            )
+            report.append(
+                {
+                    "table": None,
+                    "status": "updated",
+                    "what": f"course {offering.code} ({offering.term})",
+                    "note": f"ISCED-F code {course.isced_code} from the transcript",
+                }
+            )
     year = transcript.issued_at.year
     all_schemes = sorted({o.grading_scheme for group in by_code.values() for o in group})
     for table in transcript.grade_conversion_tables:
         what = f"EWP table for ISCED-F {table.isced_code}"
         if not ISCED_PATTERN.fullmatch(table.isced_code):
-            report.append({"table": None, "status": "skipped", "what": what,
-                           "note": f"{table.isced_code!r} is not an ISCED-F code"})
+            report.append(
+                {
+                    "table": None,
+                    "status": "skipped",
+                    "what": what,
+                    "note": f"{table.isced_code!r} is not an ISCED-F code",
+                }
+            )
             continue
-        schemes = sorted({o.grading_scheme for c, o in matched if o is not None
-                          and c.isced_code == table.isced_code}) or all_schemes
+        schemes = (
+            sorted(
+                {
+                    o.grading_scheme
+                    for c, o in matched
+                    if o is not None and c.isced_code == table.isced_code
+                }
+            )
+            or all_schemes
+        )
         rows = [(f.label, f.percentage, None) for f in table.frequencies]
         try:
             scheme, grades = partner_grades(rows, schemes)
         except ValidationFailed as exc:
-            report.append({"table": None, "status": "skipped", "what": what,
-                           "note": exc.message})
+            report.append({"table": None, "status": "skipped", "what": what, "note": exc.message})
             continue
         table_id, status = store_table(
-            session, kind="partner", institution_id=partner.id, scheme=scheme,
-            reference_year=year, source="ewp", grades=grades, now=now,
-            isced_code=table.isced_code, filename=filename)
-        report.append({"table": table_id, "status": status, "what": f"{what}, scheme {scheme}",
-                       "note": None})
+            session,
+            kind="partner",
+            institution_id=partner.id,
+            scheme=scheme,
+            reference_year=year,
+            source="ewp",
+            grades=grades,
+            now=now,
+            isced_code=table.isced_code,
+            filename=filename,
+        )
+        report.append(
+            {"table": table_id, "status": status, "what": f"{what}, scheme {scheme}", "note": None}
+        )
     for course, offering in matched:
         distribution = course.result_distribution
         if distribution is None:
             continue
         what = f"result distribution of {_course_code(course) or course.title or '?'}"
         if offering is None:
-            report.append({"table": None, "status": "skipped", "what": what,
-                           "note": "no course offering of the partner has this code"})
+            report.append(
+                {
+                    "table": None,
+                    "status": "skipped",
+                    "what": what,
+                    "note": "no course offering of the partner has this code",
+                }
+            )
             continue
         try:
             counted = from_counts([(c.label, c.count) for c in distribution.categories])
             scheme, grades = partner_grades(counted, [offering.grading_scheme])
         except ValidationFailed as exc:
-            report.append({"table": None, "status": "skipped", "what": what,
-                           "note": exc.message})
+            report.append({"table": None, "status": "skipped", "what": what, "note": exc.message})
             continue
         day = course.result_date or transcript.issued_at.date()
         table_id, status = store_table(
-            session, kind="partner", institution_id=partner.id, scheme=scheme,
-            reference_year=day.year, source="result_distribution", grades=grades, now=now,
-            offering_id=offering.id, filename=filename)
-        report.append({"table": table_id, "status": status,
-                       "what": f"{what} ({offering.term}), scheme {scheme}", "note": None})
+            session,
+            kind="partner",
+            institution_id=partner.id,
+            scheme=scheme,
+            reference_year=day.year,
+            source="result_distribution",
+            grades=grades,
+            now=now,
+            offering_id=offering.id,
+            filename=filename,
+        )
+        report.append(
+            {
+                "table": table_id,
+                "status": status,
+                "what": f"{what} ({offering.term}), scheme {scheme}",
+                "note": None,
+            }
+        )
     return report
 
 
@@ -847,19 +1129,21 @@ class TableRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(partner|home)$")]
-    institution: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                                  max_length=120)]
+    institution: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)
+    ]
     scheme: Code | None = None
-    isced: Annotated[str, StringConstraints(strip_whitespace=True,
-                                            pattern=r"^[0-9]{2,4}$")] | None = None
+    isced: (
+        Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{2,4}$")] | None
+    ) = None
     course: Code | None = None
-    term: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                           max_length=20)] | None = None
+    term: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)] | None
+    ) = None
     programme: Code | None = None
     module: Code | None = None
     reference_year: int = Field(ge=1900, le=2999)
-    grade: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                            max_length=40)]
+    grade: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
     percentage: Decimal | None = Field(default=None, ge=0, le=100)
     count: int | None = Field(default=None, ge=0)
 
@@ -874,22 +1158,37 @@ class TableRow(BaseModel):
                 raise ValueError("programme and module belong to home tables")
         else:
             if self.scheme and self.scheme.lower() != HOME_SCHEME:
-                raise ValueError(f"a home table is on the German scale: scheme {HOME_SCHEME} "
-                                 "(or empty)")
+                raise ValueError(
+                    f"a home table is on the German scale: scheme {HOME_SCHEME} (or empty)"
+                )
             if self.course or self.term:
                 raise ValueError("course and term belong to partner tables")
         if bool(self.course) != bool(self.term):
             raise ValueError("a course offering is named by course and term together")
-        groups = [g for g in (self.isced, self.course, self.programme and not self.module,
-                              self.module) if g]
+        groups = [
+            g
+            for g in (self.isced, self.course, self.programme and not self.module, self.module)
+            if g
+        ]
         if len(groups) > 1:
-            raise ValueError("one reference group per table: isced, course+term, programme "
-                             "or module (a module may name its programme)")
+            raise ValueError(
+                "one reference group per table: isced, course+term, programme "
+                "or module (a module may name its programme)"
+            )
         return self
 
     def key(self) -> tuple[Any, ...]:
-        return (self.kind, self.institution, (self.scheme or HOME_SCHEME).lower(), self.isced,
-                self.course, self.term, self.programme, self.module, self.reference_year)
+        return (
+            self.kind,
+            self.institution,
+            (self.scheme or HOME_SCHEME).lower(),
+            self.isced,
+            self.course,
+            self.term,
+            self.programme,
+            self.module,
+            self.reference_year,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -900,9 +1199,14 @@ class TableImport:
     tables: list[dict[str, Any]]
 
 
-def import_file(session: Session, path: Path, *, now: dt.datetime,
-                home_institution_id: int | None = None,
-                filename: str | None = None) -> TableImport:
+def import_file(
+    session: Session,
+    path: Path,
+    *,
+    now: dt.datetime,
+    home_institution_id: int | None = None,
+    filename: str | None = None,
+) -> TableImport:
     """Import partner tables and home distributions from CSV/JSON, one row per grade.
 
     Every row and every table is checked first; any problem and nothing is imported (the
@@ -919,20 +1223,38 @@ def import_file(session: Session, path: Path, *, now: dt.datetime,
     for group in groups.values():
         where, first = group[0]
         inst = institutions.get(first.institution)
-        wanted = (InstitutionKind.PARTNER.value if first.kind == "partner"
-                  else InstitutionKind.HOME.value)
+        wanted = (
+            InstitutionKind.PARTNER.value if first.kind == "partner" else InstitutionKind.HOME.value
+        )
         if inst is None:
-            errors.append(RowError(where, "institution", f"unknown institution "
-                                   f"{first.institution!r} (add it first: recog institution "
-                                   "add)"))
+            errors.append(
+                RowError(
+                    where,
+                    "institution",
+                    f"unknown institution "
+                    f"{first.institution!r} (add it first: recog institution "
+                    "add)",
+                )
+            )
             continue
         if inst.kind != wanted:
-            errors.append(RowError(where, "institution", f"{inst.code} is a {inst.kind} "
-                                   f"institution; a {first.kind} table needs a {wanted} one"))
+            errors.append(
+                RowError(
+                    where,
+                    "institution",
+                    f"{inst.code} is a {inst.kind} "
+                    f"institution; a {first.kind} table needs a {wanted} one",
+                )
+            )
             continue
         if first.kind == "home" and home_institution_id not in (None, inst.id):
-            errors.append(RowError(where, "institution", f"{inst.code} is not your "
-                                   "institution; import only your own grade distribution"))
+            errors.append(
+                RowError(
+                    where,
+                    "institution",
+                    f"{inst.code} is not your institution; import only your own grade distribution",
+                )
+            )
             continue
         target: dict[str, Any] = {"isced_code": first.isced}
         problem = _resolve_group(session, first, inst.id, target)
@@ -942,13 +1264,24 @@ def import_file(session: Session, path: Path, *, now: dt.datetime,
         seen: dict[str, str] = {}
         for row_where, row in group:
             if _key(row.grade) in seen:
-                errors.append(RowError(row_where, "grade", f"grade {row.grade} is listed twice "
-                                       f"in this table (also at {seen[_key(row.grade)]})"))
+                errors.append(
+                    RowError(
+                        row_where,
+                        "grade",
+                        f"grade {row.grade} is listed twice "
+                        f"in this table (also at {seen[_key(row.grade)]})",
+                    )
+                )
             seen.setdefault(_key(row.grade), row_where)
         given = [r.count for _, r in group]
         if any(c is None for c in given) and any(c is not None for c in given):
-            errors.append(RowError(where, "count", "a table gives either percentages or counts "
-                                   "in every row, not both"))
+            errors.append(
+                RowError(
+                    where,
+                    "count",
+                    "a table gives either percentages or counts in every row, not both",
+                )
+            )
             continue
         if len(seen) < len(group):
             continue
@@ -959,8 +1292,9 @@ def import_file(session: Session, path: Path, *, now: dt.datetime,
             else:
                 share_rows = [(r.grade, r.percentage or Decimal(0), None) for _, r in group]
             if first.kind == "partner":
-                scheme, grades = partner_grades(share_rows, [(first.scheme or "").lower()],
-                                                given_scheme=True)
+                scheme, grades = partner_grades(
+                    share_rows, [(first.scheme or "").lower()], given_scheme=True
+                )
             else:
                 scheme, grades = HOME_SCHEME, home_grades(share_rows)
         except GradeProblem as exc:  # one grade at fault: name its line
@@ -968,12 +1302,26 @@ def import_file(session: Session, path: Path, *, now: dt.datetime,
             errors.append(RowError(at, "grade", exc.message))
             continue
         except ValidationFailed as exc:
-            errors.append(RowError(where, "grade" if "grade" in exc.message or "scheme"
-                                   in exc.message else "percentage", exc.message))
+            errors.append(
+                RowError(
+                    where,
+                    "grade" if "grade" in exc.message or "scheme" in exc.message else "percentage",
+                    exc.message,
+                )
+            )
             continue
-        planned.append({"kind": first.kind, "institution_id": inst.id, "scheme": scheme,
-                        "reference_year": first.reference_year, "grades": grades,
-                        "institution": inst.code, "where": where, **target})
+        planned.append(
+            {
+                "kind": first.kind,
+                "institution_id": inst.id,
+                "scheme": scheme,
+                "reference_year": first.reference_year,
+                "grades": grades,
+                "institution": inst.code,
+                "where": where,
+                **target,
+            }
+        )
     if errors:
         errors.sort(key=_position)
         raise ImportRejected(name, errors)
@@ -981,14 +1329,30 @@ def import_file(session: Session, path: Path, *, now: dt.datetime,
     tables = []
     for plan in planned:
         table_id, status = store_table(
-            session, kind=plan["kind"], institution_id=plan["institution_id"],
-            scheme=plan["scheme"], reference_year=plan["reference_year"], source="manual",
-            grades=plan["grades"], now=now, isced_code=plan.get("isced_code"),
-            offering_id=plan.get("offering_id"), programme_id=plan.get("programme_id"),
-            module_id=plan.get("module_id"), filename=name)
+            session,
+            kind=plan["kind"],
+            institution_id=plan["institution_id"],
+            scheme=plan["scheme"],
+            reference_year=plan["reference_year"],
+            source="manual",
+            grades=plan["grades"],
+            now=now,
+            isced_code=plan.get("isced_code"),
+            offering_id=plan.get("offering_id"),
+            programme_id=plan.get("programme_id"),
+            module_id=plan.get("module_id"),
+            filename=name,
+        )
         counts[status] += 1
-        tables.append({"id": table_id, "status": status, "kind": plan["kind"],
-                       "institution": plan["institution"], "from": plan["where"]})
+        tables.append(
+            {
+                "id": table_id,
+                "status": status,
+                "kind": plan["kind"],
+                "institution": plan["institution"],
+                "from": plan["where"],
+            }
+        )
     return TableImport(counts["created"], counts["updated"], counts["unchanged"], tables)
 
 
@@ -997,38 +1361,53 @@ def _position(error: RowError) -> tuple[int, str]:
     return (int(number) if number.isdigit() else 0, error.field or "")
 
 
-def _resolve_group(session: Session, row: TableRow, institution_id: int,
-                   target: dict[str, Any]) -> tuple[str, str] | None:
+def _resolve_group(
+    session: Session, row: TableRow, institution_id: int, target: dict[str, Any]
+) -> tuple[str, str] | None:
     """Fill ``target`` with the ids of the row's reference group; (field, problem) if it
     names something that does not exist."""
     if row.course and row.term:
-        offering_id = session.execute(select(Offering.id).where(
-            Offering.institution_id == institution_id, Offering.code == row.course,
-            Offering.term == row.term)).scalar()
+        offering_id = session.execute(
+            select(Offering.id).where(
+                Offering.institution_id == institution_id,
+                Offering.code == row.course,
+                Offering.term == row.term,
+            )
+        ).scalar()
         if offering_id is None:
-            return "course", (f"{row.institution} offers no course {row.course} in term "
-                              f"{row.term} (import the catalogue first)")
+            return "course", (
+                f"{row.institution} offers no course {row.course} in term "
+                f"{row.term} (import the catalogue first)"
+            )
         target["offering_id"] = offering_id
         return None
     programme_id = None
     if row.programme:
-        programme_id = session.execute(select(Programme.id).where(
-            Programme.institution_id == institution_id, Programme.code == row.programme,
-        )).scalar()
+        programme_id = session.execute(
+            select(Programme.id).where(
+                Programme.institution_id == institution_id,
+                Programme.code == row.programme,
+            )
+        ).scalar()
         if programme_id is None:
             return "programme", f"{row.institution} has no programme {row.programme}"
     if row.module:
-        query = (select(Module.id).join(Programme, Programme.id == Module.programme_id)
-                 .where(Programme.institution_id == institution_id, Module.code == row.module))
+        query = (
+            select(Module.id)
+            .join(Programme, Programme.id == Module.programme_id)
+            .where(Programme.institution_id == institution_id, Module.code == row.module)
+        )
         if programme_id is not None:
             query = query.where(Module.programme_id == programme_id)
         found = list(session.scalars(query))
         if not found:
             return "module", f"{row.institution} has no module {row.module}" + (
-                f" in programme {row.programme}" if row.programme else "")
+                f" in programme {row.programme}" if row.programme else ""
+            )
         if len(found) > 1:
-            return "programme", (f"module {row.module} exists in several programmes; name "
-                                 "its programme")
+            return "programme", (
+                f"module {row.module} exists in several programmes; name its programme"
+            )
         target["module_id"] = found[0]
         return None
     if programme_id is not None:
@@ -1036,14 +1415,22 @@ def _resolve_group(session: Session, row: TableRow, institution_id: int,
     return None
 
 
-def list_tables(session: Session, *, kind: str | None = None,
-                institution: str | None = None) -> list[dict[str, Any]]:
+def list_tables(
+    session: Session, *, kind: str | None = None, institution: str | None = None
+) -> list[dict[str, Any]]:
     """Every stored table, newest first within its institution and kind."""
-    query = (select(GradingTable, Institution.code)
-             .join(Institution, Institution.id == GradingTable.institution_id)
-             .order_by(GradingTable.kind.desc(), Institution.code, GradingTable.scheme,
-                       GradingTable.scope, GradingTable.reference_year.desc(),
-                       GradingTable.id))
+    query = (
+        select(GradingTable, Institution.code)
+        .join(Institution, Institution.id == GradingTable.institution_id)
+        .order_by(
+            GradingTable.kind.desc(),
+            Institution.code,
+            GradingTable.scheme,
+            GradingTable.scope,
+            GradingTable.reference_year.desc(),
+            GradingTable.id,
+        )
+    )
     if kind:
         if kind not in KINDS:
             raise ValidationFailed(f"unknown kind {kind!r}; use partner or home")
@@ -1055,22 +1442,29 @@ def list_tables(session: Session, *, kind: str | None = None,
     found = []
     for row, code in rows:
         table = _stored(row, code, names)
-        found.append({**table.to_dict(),
-                      "shares": " · ".join(f"{g.label}: {g.percentage}"
-                                           + (" (fail)" if g.failing else "")
-                                           for g in table.grades),
-                      "filename": row.filename, "updated_at": row.updated_at})
+        found.append(
+            {
+                **table.to_dict(),
+                "shares": " · ".join(
+                    f"{g.label}: {g.percentage}" + (" (fail)" if g.failing else "")
+                    for g in table.grades
+                ),
+                "filename": row.filename,
+                "updated_at": row.updated_at,
+            }
+        )
     return found
 
 
 def get_table(session: Session, table_id: int, *, kind: str | None = None) -> StoredTable:
     """One stored table by id (of ``kind``, if given)."""
-    row = session.execute(select(GradingTable, Institution.code)
-                          .join(Institution, Institution.id == GradingTable.institution_id)
-                          .where(GradingTable.id == table_id)).first()
+    row = session.execute(
+        select(GradingTable, Institution.code)
+        .join(Institution, Institution.id == GradingTable.institution_id)
+        .where(GradingTable.id == table_id)
+    ).first()
     if row is None or (kind is not None and row[0].kind != kind):
-        raise NotFound(f"there is no {kind or 'grading'} table {table_id} "
-                       "(recog grade table list)")
+        raise NotFound(f"there is no {kind or 'grading'} table {table_id} (recog grade table list)")
     return _stored(row[0], row[1], _labels(session, [row[0]]))
 
 

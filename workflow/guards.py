@@ -62,8 +62,9 @@ def _date(ctx: GuardContext, key: str, what: str) -> dt.date:
     try:
         day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
     except ValueError:
-        raise ctx.fail(f"{what} must be a date as YYYY-MM-DD (give it as {key}=...), "
-                       f"not {value!r}") from None
+        raise ctx.fail(
+            f"{what} must be a date as YYYY-MM-DD (give it as {key}=...), not {value!r}"
+        ) from None
     if day > ctx.now.date() + dt.timedelta(days=1):
         raise ctx.fail(f"{what} {day} lies in the future")
     ctx.data[key] = day.isoformat()
@@ -72,8 +73,10 @@ def _date(ctx: GuardContext, key: str, what: str) -> dt.date:
 
 def course_offered(ctx: GuardContext) -> None:
     if ctx.row.offering_status != "offered":
-        raise ctx.fail(f"the course {ctx.row.offering_code} ({ctx.row.offering_term}) is "
-                       f"{ctx.row.offering_status}, not offered")
+        raise ctx.fail(
+            f"the course {ctx.row.offering_code} ({ctx.row.offering_term}) is "
+            f"{ctx.row.offering_status}, not offered"
+        )
 
 
 def result_data(ctx: GuardContext) -> None:
@@ -91,23 +94,31 @@ def result_data(ctx: GuardContext) -> None:
 
 def document_attached(ctx: GuardContext) -> None:
     found = ctx.session.execute(
-        select(Document.id).where(Document.case_id == ctx.row.id, Document.kind == "transcript")
+        select(Document.id)
+        .where(Document.case_id == ctx.row.id, Document.kind == "transcript")
         .limit(1)
     ).first()
     if found is None:
-        raise ctx.fail("no transcript of records is attached; attach the partner's transcript "
-                       f"first (recog case attach {ctx.row.id} FILE)")
+        raise ctx.fail(
+            "no transcript of records is attached; attach the partner's transcript "
+            f"first (recog case attach {ctx.row.id} FILE)"
+        )
 
 
 def _target_ids(ctx: GuardContext) -> list[int]:
-    return list(ctx.session.scalars(
-        select(case_targets.c.module_id).where(case_targets.c.case_id == ctx.row.id)))
+    return list(
+        ctx.session.scalars(
+            select(case_targets.c.module_id).where(case_targets.c.case_id == ctx.row.id)
+        )
+    )
 
 
 def target_set(ctx: GuardContext) -> None:
     if not _target_ids(ctx):
-        raise ctx.fail("no target module is set; name the home module(s) it should be "
-                       f"credited to first (recog case target {ctx.row.id} MODULE)")
+        raise ctx.fail(
+            "no target module is set; name the home module(s) it should be "
+            f"credited to first (recog case target {ctx.row.id} MODULE)"
+        )
 
 
 def not_passed_at_home(ctx: GuardContext) -> None:
@@ -115,25 +126,30 @@ def not_passed_at_home(ctx: GuardContext) -> None:
         select(Module.code, HomeAchievement.passed_on)
         .join(HomeAchievement, HomeAchievement.module_id == Module.id)
         .join(case_targets, case_targets.c.module_id == Module.id)
-        .where(case_targets.c.case_id == ctx.row.id,
-               HomeAchievement.student_id == ctx.row.student_id)
+        .where(
+            case_targets.c.case_id == ctx.row.id, HomeAchievement.student_id == ctx.row.student_id
+        )
     ).all()
     if passed:
         listed = ", ".join(f"{code} (passed {day})" for code, day in passed)
-        raise ctx.fail(f"the student has already passed {listed} at home; choose another "
-                       "target module")
+        raise ctx.fail(
+            f"the student has already passed {listed} at home; choose another target module"
+        )
 
 
 def examiner_assigned(ctx: GuardContext) -> None:
     wanted = ctx.data.get("examiner")
     if wanted is None:
         if ctx.row.examiner_id is None:
-            raise ctx.fail("no examiner is assigned; assign one first (recog case assign "
-                           f"{ctx.row.id} EXAMINER, or give examiner=USERNAME)")
+            raise ctx.fail(
+                "no examiner is assigned; assign one first (recog case assign "
+                f"{ctx.row.id} EXAMINER, or give examiner=USERNAME)"
+            )
         return
     user = ctx.session.execute(
-        select(User.id, User.role, User.institution_id, User.active)
-        .where(User.username == str(wanted))
+        select(User.id, User.role, User.institution_id, User.active).where(
+            User.username == str(wanted)
+        )
     ).first()
     if user is None or user.institution_id != ctx.row.institution_id:
         raise ctx.fail(f"there is no user {wanted!r} in this institution")
@@ -146,8 +162,7 @@ def examiner_assigned(ctx: GuardContext) -> None:
 
 def assigned_examiner(ctx: GuardContext) -> None:
     if ctx.row.examiner_id != ctx.actor.id:
-        raise Forbidden(f"cannot {ctx.event} {ctx.case_ref}: it is assigned to another "
-                        "examiner")
+        raise Forbidden(f"cannot {ctx.event} {ctx.case_ref}: it is assigned to another examiner")
 
 
 def message_given(ctx: GuardContext) -> None:
@@ -163,8 +178,9 @@ def _codes(ctx: GuardContext, key: str) -> list[str]:
     if isinstance(value, str):
         value = [part.strip() for part in value.split(",") if part.strip()]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ctx.fail(f"{key} must name at least one home module code (give it as "
-                       f"{key}=CODE[,CODE...])")
+        raise ctx.fail(
+            f"{key} must name at least one home module code (give it as {key}=CODE[,CODE...])"
+        )
     return list(dict.fromkeys(value))
 
 
@@ -174,24 +190,36 @@ def _modules(ctx: GuardContext, key: str) -> list[dict[str, Any]]:
     if cache_key in ctx.cache:
         ctx.data[key] = codes
         return list(ctx.cache[cache_key])
-    query = (select(Module.code, Module.title, Module.ects, Module.programme_id,
-                    Module.regulation_version)
-             .join(Programme, Programme.id == Module.programme_id)
-             .where(Programme.institution_id == ctx.row.institution_id, Module.code.in_(codes)))
+    query = (
+        select(
+            Module.code, Module.title, Module.ects, Module.programme_id, Module.regulation_version
+        )
+        .join(Programme, Programme.id == Module.programme_id)
+        .where(Programme.institution_id == ctx.row.institution_id, Module.code.in_(codes))
+    )
     if ctx.row.programme_id is not None:
         query = query.where(Module.programme_id == ctx.row.programme_id)
     found: dict[str, Any] = {}
     for mod in ctx.session.execute(query):
         if mod.code in found:
-            raise ctx.fail(f"module code {mod.code} exists in several programmes; set the "
-                           "case's programme first")
+            raise ctx.fail(
+                f"module code {mod.code} exists in several programmes; set the "
+                "case's programme first"
+            )
         found[mod.code] = mod
     missing = [c for c in codes if c not in found]
     if missing:
         raise ctx.fail(f"unknown home module(s) {', '.join(missing)}")
     ctx.data[key] = codes
-    modules = [{"code": c, "title": found[c].title, "ects": str(found[c].ects),
-                "regulation_version": found[c].regulation_version} for c in codes]
+    modules = [
+        {
+            "code": c,
+            "title": found[c].title,
+            "ects": str(found[c].ects),
+            "regulation_version": found[c].regulation_version,
+        }
+        for c in codes
+    ]
     ctx.cache[cache_key] = modules
     return list(modules)
 
@@ -215,8 +243,10 @@ def _method(ctx: GuardContext) -> str:
     here, never taken from the caller."""
     method = chosen_method(ctx.data)
     if method is None:
-        raise ctx.fail(f"conversion names the method of grade conversion: "
-                       f"{' or '.join(METHODS)} (give it as conversion=percentile)")
+        raise ctx.fail(
+            f"conversion names the method of grade conversion: "
+            f"{' or '.join(METHODS)} (give it as conversion=percentile)"
+        )
     return method
 
 
@@ -229,16 +259,20 @@ def _conversion(ctx: GuardContext) -> dict[str, Any] | None:
     result = ctx.row.result or {}
     if not result.get("grade") or not result.get("scheme"):
         if method == "percentile":
-            raise ctx.fail("the case has no partner grade with its grading scheme to convert "
-                           "by percentiles")
+            raise ctx.fail(
+                "the case has no partner grade with its grading scheme to convert by percentiles"
+            )
         return None
     if method == "percentile":
         return _percentile(ctx, str(result["grade"]), str(result["scheme"]))
     grade, scheme, rounding = result["grade"], result["scheme"], ctx.settings.grade_rounding
     # In a cohort the same grades recur: each distinct one is converted once per batch (a
     # Conversion is immutable, and every case still gets its own dict of it).
-    key = (("bavarian", grade, scheme, rounding)
-           if isinstance(grade, str) and isinstance(scheme, str) else None)
+    key = (
+        ("bavarian", grade, scheme, rounding)
+        if isinstance(grade, str) and isinstance(scheme, str)
+        else None
+    )
     outcome = ctx.cache.get(key) if key is not None else None
     if outcome is None:
         try:
@@ -258,10 +292,13 @@ def _percentile(ctx: GuardContext, grade: str, scheme: str) -> dict[str, Any]:
     from workflow import grading_tables
 
     tables = grading_tables.tables_for_case(  # the cases of a batch share their tables
-        ctx.session, ctx.row.id, memo=ctx.cache.setdefault("grading_tables", {}))
+        ctx.session, ctx.row.id, memo=ctx.cache.setdefault("grading_tables", {})
+    )
     if not tables.known:
-        raise ctx.fail(f"the percentile conversion needs grading tables: {tables.missing()}; "
-                       "or choose conversion=bavarian")
+        raise ctx.fail(
+            f"the percentile conversion needs grading tables: {tables.missing()}; "
+            "or choose conversion=bavarian"
+        )
     try:
         by_table = grading_tables.convert_by_tables(grade, scheme, tables)
     except DomainError as exc:
@@ -273,9 +310,12 @@ def _percentile(ctx: GuardContext, grade: str, scheme: str) -> dict[str, Any]:
         stored["compared"] = {"method": "bavarian", "grade": None, "error": str(exc)}
     else:
         both = compare(by_formula, by_table)
-        stored["compared"] = {"method": "bavarian", "grade": by_formula.grade,
-                              "difference": None if both.difference is None
-                              else str(both.difference), "differs": both.differs}
+        stored["compared"] = {
+            "method": "bavarian",
+            "grade": by_formula.grade,
+            "difference": None if both.difference is None else str(both.difference),
+            "differs": both.differs,
+        }
     return stored
 
 
@@ -295,8 +335,10 @@ def _grade(ctx: GuardContext) -> str:
             grade = raw
         converted = conversion.get("grade") if conversion else None
         if grade not in GERMAN_STEPS and grade != converted:
-            raise ctx.fail(f"the converted grade must be one of {' '.join(GERMAN_STEPS)} or "
-                           f"'passed' (give it as grade=...), not {ctx.data.get('grade')!r}")
+            raise ctx.fail(
+                f"the converted grade must be one of {' '.join(GERMAN_STEPS)} or "
+                f"'passed' (give it as grade=...), not {ctx.data.get('grade')!r}"
+            )
     ctx.data["grade"] = grade
     return grade
 
@@ -310,9 +352,11 @@ def _ects(ctx: GuardContext, modules: list[dict[str, Any]]) -> str:
         except InvalidOperation:
             matches = False
         if not matches:
-            raise ctx.fail(f"ects={given} does not match the {total} ECTS of the module(s) "
-                           f"{', '.join(m['code'] for m in modules)}; recognition is per "
-                           "whole module, never a fraction of one")
+            raise ctx.fail(
+                f"ects={given} does not match the {total} ECTS of the module(s) "
+                f"{', '.join(m['code'] for m in modules)}; recognition is per "
+                "whole module, never a fraction of one"
+            )
     ctx.data["ects"] = str(total)
     return str(total)
 
@@ -320,8 +364,10 @@ def _ects(ctx: GuardContext, modules: list[dict[str, Any]]) -> str:
 def _reasons(ctx: GuardContext) -> dict[str, str]:
     reasons = ctx.data.get("reasons")
     if not isinstance(reasons, dict) or not reasons:
-        raise ctx.fail("the substantial differences must be stated per criterion (give "
-                       f"reasons.CRITERION=explanation; criteria: {', '.join(CRITERIA)})")
+        raise ctx.fail(
+            "the substantial differences must be stated per criterion (give "
+            f"reasons.CRITERION=explanation; criteria: {', '.join(CRITERIA)})"
+        )
     clean: dict[str, str] = {}
     for criterion, text in reasons.items():
         if criterion not in CRITERIA:
@@ -334,8 +380,12 @@ def _reasons(ctx: GuardContext) -> dict[str, str]:
 
 
 def _decision(ctx: GuardContext, outcome: str, **parts: Any) -> None:
-    decision = {"outcome": outcome, "decided_at": ctx.now.isoformat(),
-                "decided_by": ctx.actor.id, **parts}
+    decision = {
+        "outcome": outcome,
+        "decided_at": ctx.now.isoformat(),
+        "decided_by": ctx.actor.id,
+        **parts,
+    }
     if isinstance(ctx.data.get("conversion"), dict):
         decision["conversion"] = ctx.data["conversion"]
     ctx.updates["decision"] = decision
@@ -352,21 +402,35 @@ def partial_recognition_data(ctx: GuardContext) -> None:
     overlap = {m["code"] for m in modules} & {m["code"] for m in not_credited}
     if overlap:
         raise ctx.fail(f"{', '.join(sorted(overlap))} cannot be both credited and not credited")
-    _decision(ctx, "partially_recognized", modules=modules, ects=_ects(ctx, modules),
-              grade=_grade(ctx), not_credited=not_credited, reasons=_reasons(ctx),
-              advice=_text(ctx, "advice", "how recognition could still be obtained"))
+    _decision(
+        ctx,
+        "partially_recognized",
+        modules=modules,
+        ects=_ects(ctx, modules),
+        grade=_grade(ctx),
+        not_credited=not_credited,
+        reasons=_reasons(ctx),
+        advice=_text(ctx, "advice", "how recognition could still be obtained"),
+    )
 
 
 def rejection_reasons(ctx: GuardContext) -> None:
-    _decision(ctx, "rejected", reasons=_reasons(ctx),
-              advice=_text(ctx, "advice", "how recognition could still be obtained"))
+    _decision(
+        ctx,
+        "rejected",
+        reasons=_reasons(ctx),
+        advice=_text(ctx, "advice", "how recognition could still be obtained"),
+    )
 
 
 def inside_appeal_window(ctx: GuardContext) -> None:
     ends = ctx.row.appeal_ends_at
     if ends is None or ctx.now >= ends:
-        raise ctx.fail(f"the appeal window ended at {ends:%Y-%m-%d %H:%M} UTC" if ends else
-                       "there is no open appeal window")
+        raise ctx.fail(
+            f"the appeal window ended at {ends:%Y-%m-%d %H:%M} UTC"
+            if ends
+            else "there is no open appeal window"
+        )
 
 
 def appeal_window_over(ctx: GuardContext) -> None:
@@ -374,15 +438,19 @@ def appeal_window_over(ctx: GuardContext) -> None:
         return  # a full recognition may be booked at once; the timer waits for finality
     ends = ctx.row.appeal_ends_at
     if ends is not None and ctx.now < ends:
-        raise ctx.fail(f"the appeal window is open until {ends:%Y-%m-%d %H:%M} UTC; the case "
-                       "can be closed after that")
+        raise ctx.fail(
+            f"the appeal window is open until {ends:%Y-%m-%d %H:%M} UTC; the case "
+            "can be closed after that"
+        )
 
 
 def deadline_passed(ctx: GuardContext) -> None:
     due = ctx.row.due_at
     if due is None or ctx.now < due:
-        raise ctx.fail(f"its deadline ({ctx.row.due_kind}) has not passed yet"
-                       + (f"; it is due {due:%Y-%m-%d %H:%M} UTC" if due else ""))
+        raise ctx.fail(
+            f"its deadline ({ctx.row.due_kind}) has not passed yet"
+            + (f"; it is due {due:%Y-%m-%d %H:%M} UTC" if due else "")
+        )
 
 
 GUARDS: dict[str, Callable[[GuardContext], None]] = {

@@ -30,8 +30,9 @@ class RowError:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.where}" + (f", field {self.field}" if self.field else "") + \
-            f": {self.message}"
+        return (
+            f"{self.where}" + (f", field {self.field}" if self.field else "") + f": {self.message}"
+        )
 
 
 class ImportRejected(ValidationFailed):
@@ -41,25 +42,29 @@ class ImportRejected(ValidationFailed):
         shown = [f"{filename}, {e}" for e in errors[:MAX_REPORTED]]
         more = len(errors) - len(shown)
         tail = f"\n... and {more} more problems" if more > 0 else ""
-        super().__init__(f"{filename}: {len(errors)} problem(s), nothing imported:\n"
-                         + "\n".join(shown) + tail)
+        super().__init__(
+            f"{filename}: {len(errors)} problem(s), nothing imported:\n" + "\n".join(shown) + tail
+        )
         self.errors = errors
 
 
 def _decode(path: Path) -> str:
     raw = path.read_bytes()
     if len(raw) > MAX_IMPORT_BYTES:
-        raise ValidationFailed(f"{path.name}: {len(raw)} bytes is larger than the "
-                               f"{MAX_IMPORT_BYTES} bytes an import may have")
+        raise ValidationFailed(
+            f"{path.name}: {len(raw)} bytes is larger than the "
+            f"{MAX_IMPORT_BYTES} bytes an import may have"
+        )
     if raw.startswith(codecs.BOM_UTF8):
-        raw = raw[len(codecs.BOM_UTF8):]
+        raw = raw[len(codecs.BOM_UTF8) :]
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ValidationFailed(
             f"{path.name}, line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the "
-            "file as UTF-8 and import it again") from None
+            "file as UTF-8 and import it again"
+        ) from None
 
 
 def read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -69,8 +74,9 @@ def read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValidationFailed(f"{path.name}, line {exc.lineno}: not valid JSON: "
-                                   f"{exc.msg}") from None
+            raise ValidationFailed(
+                f"{path.name}, line {exc.lineno}: not valid JSON: {exc.msg}"
+            ) from None
         if isinstance(data, dict) and len(data) == 1:
             data = next(iter(data.values()))
         if not isinstance(data, list):
@@ -89,12 +95,19 @@ def read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         raise ValidationFailed(f"{path.name}: the file is empty; expected a header line")
     for row in reader:
         if None in row:
-            raise ValidationFailed(f"{path.name}, line {reader.line_num}: more values than "
-                                   "columns in the header")
+            raise ValidationFailed(
+                f"{path.name}, line {reader.line_num}: more values than columns in the header"
+            )
         if not any((v or "").strip() for v in row.values()):
             continue
-        yield f"line {reader.line_num}", {k.strip(): (v.strip() if isinstance(v, str) else v)
-                                          for k, v in row.items() if k is not None}
+        yield (
+            f"line {reader.line_num}",
+            {
+                k.strip(): (v.strip() if isinstance(v, str) else v)
+                for k, v in row.items()
+                if k is not None
+            },
+        )
 
 
 M = TypeVar("M", bound=BaseModel)

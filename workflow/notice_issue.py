@@ -19,16 +19,22 @@ from workflow.deadlines import add_months, end_of_day, last_day
 from workflow.documents import DocumentStore
 from workflow.notices import Notice
 
-NOTICE_EVENTS = frozenset({"recognize", "recognize_partially", "reject", "grant_appeal",
-                           "dismiss_appeal"})
+NOTICE_EVENTS = frozenset(
+    {"recognize", "recognize_partially", "reject", "grant_appeal", "dismiss_appeal"}
+)
 
 
-def _facts(session: Session, case_id: int,
-           ) -> tuple[Case, Student, Offering, Institution, Institution]:
+def _facts(
+    session: Session,
+    case_id: int,
+) -> tuple[Case, Student, Offering, Institution, Institution]:
     """The case with its student, course offering, home and partner institution."""
     case, student, offering = session.execute(
-        select(Case, Student, Offering).join(Student, Student.id == Case.student_id)
-        .join(Offering, Offering.id == Case.offering_id).where(Case.id == case_id)).one()
+        select(Case, Student, Offering)
+        .join(Student, Student.id == Case.student_id)
+        .join(Offering, Offering.id == Case.offering_id)
+        .where(Case.id == case_id)
+    ).one()
     home = session.get(Institution, case.institution_id)
     partner = session.get(Institution, offering.institution_id)
     assert home is not None
@@ -36,18 +42,29 @@ def _facts(session: Session, case_id: int,
     return case, student, offering, home, partner
 
 
-def _course(offering: Offering, partner: Institution, result: dict[str, Any],
-            ) -> dict[str, Any]:
-    return {"title": offering.title, "code": offering.code, "partner_name": partner.name,
-            "term": offering.term, "ects": str(offering.ects),
-            "grade_as_printed": result.get("grade"), "scheme": result.get("scheme")}
+def _course(
+    offering: Offering,
+    partner: Institution,
+    result: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "title": offering.title,
+        "code": offering.code,
+        "partner_name": partner.name,
+        "term": offering.term,
+        "ects": str(offering.ects),
+        "grade_as_printed": result.get("grade"),
+        "scheme": result.get("scheme"),
+    }
 
 
-def notice_inputs(session: Session, case_id: int, seq: int, *, language: str,
-                  settings: Settings) -> dict[str, Any]:
+def notice_inputs(
+    session: Session, case_id: int, seq: int, *, language: str, settings: Settings
+) -> dict[str, Any]:
     """The keyword arguments of ``workflow.notices.render_notice`` for event ``seq``."""
-    event = session.execute(select(CaseEvent).where(CaseEvent.case_id == case_id,
-                                                    CaseEvent.seq == seq)).scalar_one()
+    event = session.execute(
+        select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.seq == seq)
+    ).scalar_one()
     case, student, offering, home, partner = _facts(session, case_id)
     zone = ZoneInfo(home.timezone or settings.timezone)
     ends = case.appeal_ends_at
@@ -55,59 +72,100 @@ def notice_inputs(session: Session, case_id: int, seq: int, *, language: str,
         day = add_months(event.at.astimezone(zone).date(), 1)
         ends = end_of_day(last_day(day, settings), zone)
     return {
-        "event": event.event, "decision": case.decision, "data": event.data,
-        "language": language, "case_id": case.id, "student_name": student.name,
+        "event": event.event,
+        "decision": case.decision,
+        "data": event.data,
+        "language": language,
+        "case_id": case.id,
+        "student_name": student.name,
         "matriculation_number": student.matriculation_number,
         "course": _course(offering, partner, case.result or {}),
         "institution": {"name": home.name, "office_email": home.office_email or ""},
-        "issued_at": event.at, "appeal_ends_at": ends, "zone": zone,
+        "issued_at": event.at,
+        "appeal_ends_at": ends,
+        "zone": zone,
     }
 
 
-def keep_notice(session: Session, case_id: int, notice: Notice, *, store: DocumentStore,
-                now: dt.datetime, media_type: str = "application/pdf") -> int:
+def keep_notice(
+    session: Session,
+    case_id: int,
+    notice: Notice,
+    *,
+    store: DocumentStore,
+    now: dt.datetime,
+    media_type: str = "application/pdf",
+) -> int:
     """Store the notice (its PDF; its HTML where no PDF could be made) with the case and in
     its audit trail, unless it is there already."""
     import hashlib
 
     content = notice.pdf if media_type == "application/pdf" else notice.html.encode()
     sha = hashlib.sha256(content).hexdigest()
-    existing = session.scalar(select(Document.id).where(Document.case_id == case_id,
-                                                        Document.sha256 == sha))
+    existing = session.scalar(
+        select(Document.id).where(Document.case_id == case_id, Document.sha256 == sha)
+    )
     if existing is not None:
         return existing
     # The background worker issues the notice on the examiner's behalf; the audit trail
     # records it as the scheduled jobs' work.
-    doc_id, _ = attach_document(session, case_id, content=content, filename=notice.filename,
-                                media_type=media_type, kind="notice", store=store,
-                                actor=Actor.system(Role.TIMER), now=now, channel="task")
+    doc_id, _ = attach_document(
+        session,
+        case_id,
+        content=content,
+        filename=notice.filename,
+        media_type=media_type,
+        kind="notice",
+        store=store,
+        actor=Actor.system(Role.TIMER),
+        now=now,
+        channel="task",
+    )
     return doc_id
 
 
-def export_inputs(session: Session, case_id: int, *, settings: Settings,
-                  store: DocumentStore | None = None) -> dict[str, Any]:
+def export_inputs(
+    session: Session, case_id: int, *, settings: Settings, store: DocumentStore | None = None
+) -> dict[str, Any]:
     """The keyword arguments of ``workflow.elmo_export.export_decision`` for a case, with
     its latest notice embedded when the store holds it."""
     case, student, offering, home, partner = _facts(session, case_id)
-    decided = session.scalar(select(CaseEvent.at).where(
-        CaseEvent.case_id == case_id, CaseEvent.event.in_(NOTICE_EVENTS))
-        .order_by(CaseEvent.seq.desc()).limit(1))
-    notice = session.execute(select(Document.sha256).where(
-        Document.case_id == case_id, Document.kind == "notice")
-        .order_by(Document.id.desc()).limit(1)).scalar()
+    decided = session.scalar(
+        select(CaseEvent.at)
+        .where(CaseEvent.case_id == case_id, CaseEvent.event.in_(NOTICE_EVENTS))
+        .order_by(CaseEvent.seq.desc())
+        .limit(1)
+    )
+    notice = session.execute(
+        select(Document.sha256)
+        .where(Document.case_id == case_id, Document.kind == "notice")
+        .order_by(Document.id.desc())
+        .limit(1)
+    ).scalar()
     result = case.result or {}
 
     def inst(i: Institution) -> dict[str, Any]:
-        return {"name": i.name, "schac": i.code, "erasmus_code": i.erasmus_code,
-                "country": i.country}
+        return {
+            "name": i.name,
+            "schac": i.code,
+            "erasmus_code": i.erasmus_code,
+            "country": i.country,
+        }
 
     return {
-        "decision": case.decision, "case_id": case.id, "student_name": student.name,
+        "decision": case.decision,
+        "case_id": case.id,
+        "student_name": student.name,
         "matriculation_number": student.matriculation_number,
         "date_of_birth": student.date_of_birth,
-        "course": {**_course(offering, partner, result), "eqf_level": offering.eqf_level,
-                   "language": offering.language, "date": result.get("date")},
-        "institution": inst(home), "partner": inst(partner),
+        "course": {
+            **_course(offering, partner, result),
+            "eqf_level": offering.eqf_level,
+            "language": offering.language,
+            "date": result.get("date"),
+        },
+        "institution": inst(home),
+        "partner": inst(partner),
         "issued_at": decided or case.updated_at,
         "zone": ZoneInfo(home.timezone or settings.timezone),
         "notice_pdf": store.get(notice) if (store is not None and notice) else None,

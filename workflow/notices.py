@@ -84,8 +84,18 @@ _CRITERION_LABELS: Final[Mapping[str, Mapping[str, str]]] = {
 }
 
 _MONTHS_EN: Final = (
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 
 _PASSED: Final[Mapping[str, str]] = {"de": "bestanden", "en": "passed"}
@@ -396,9 +406,7 @@ def _context(
             "name": name,
             "office_name": _text(institution.get("office_name")),
             "office_email": office_email,
-            "address_lines": _lines(
-                institution.get("address_lines", institution.get("address"))
-            ),
+            "address_lines": _lines(institution.get("address_lines", institution.get("address"))),
             "statute": _text(institution.get("statute")) or "§ 63a HG NRW",
         },
         "course": {
@@ -534,10 +542,20 @@ def _show(value: object, lang: str) -> str:
 
 
 _GROUPS: dict[str, dict[str, str]] = {
-    "de": {"isced": "Fachgebiet ISCED-F", "offering": "Kurs", "module": "Modul",
-           "programme": "Studiengang", "all": "gesamte Hochschule"},
-    "en": {"isced": "field ISCED-F", "offering": "course", "module": "module",
-           "programme": "programme", "all": "whole institution"},
+    "de": {
+        "isced": "Fachgebiet ISCED-F",
+        "offering": "Kurs",
+        "module": "Modul",
+        "programme": "Studiengang",
+        "all": "gesamte Hochschule",
+    },
+    "en": {
+        "isced": "field ISCED-F",
+        "offering": "course",
+        "module": "module",
+        "programme": "programme",
+        "all": "whole institution",
+    },
 }
 
 
@@ -546,12 +564,16 @@ def _table_line(table: object, side: str, lang: str) -> str:
     if not isinstance(table, Mapping):
         return ""
     kind = _text(table.get("scope")).split(":", 1)[0]
-    group = " ".join(part for part in (_GROUPS[lang].get(kind, kind), _text(table.get("group")))
-                     if part)
+    group = " ".join(
+        part for part in (_GROUPS[lang].get(kind, kind), _text(table.get("group"))) if part
+    )
     year = _text(table.get("reference_year"))
     if lang == "de":
-        whose = ("Notenverteilung der Partnerhochschule" if side == "partner"
-                 else "Notenverteilung der Hochschule")
+        whose = (
+            "Notenverteilung der Partnerhochschule"
+            if side == "partner"
+            else "Notenverteilung der Hochschule"
+        )
         return f"{whose}: {group}, Bezugsjahr {year}"
     whose = "partner's grade distribution" if side == "partner" else "home grade distribution"
     return f"{whose}: {group}, reference year {year}"
@@ -574,19 +596,22 @@ def _conversion(value: object, lang: str) -> dict[str, Any] | None:
         if isinstance(ordinals, Mapping) and ordinals:
             mapping = ", ".join(f"{k} = {v}" for k, v in ordinals.items())
             lines.append(
-                f"Buchstabennoten als Rangzahlen: {mapping}" if de
+                f"Buchstabennoten als Rangzahlen: {mapping}"
+                if de
                 else f"letter grades as ordinals: {mapping}"
             )
         lines.append(
             f"Nmax (beste Note) = {_show(nmax, lang)}, Nmin (niedrigste Bestehensnote) = "
-            f"{_show(nmin, lang)}, Nd (erzielte Note) = {_show(nd, lang)}" if de
+            f"{_show(nmin, lang)}, Nd (erzielte Note) = {_show(nd, lang)}"
+            if de
             else f"Nmax (best grade) = {_show(nmax, lang)}, Nmin (lowest pass) = "
             f"{_show(nmin, lang)}, Nd (grade achieved) = {_show(nd, lang)}"
         )
         if effective:
             lines.append(
                 f"als beste Note wird die effektive Bestnote {_show(effective, lang)} statt "
-                f"{_show(nmax, lang)} verwendet" if de
+                f"{_show(nmax, lang)} verwendet"
+                if de
                 else f"the effective best grade {_show(effective, lang)} is used instead of "
                 f"{_show(nmax, lang)}"
             )
@@ -612,7 +637,8 @@ def _conversion(value: object, lang: str) -> dict[str, Any] | None:
                 lines.append(
                     f"Bereich der Note {_text(band.get('label'))} in der Notenverteilung der "
                     f"Partnerhochschule: {_show(band.get('lower'), lang)} % bis "
-                    f"{_show(band.get('upper'), lang)} %" if de
+                    f"{_show(band.get('upper'), lang)} %"
+                    if de
                     else f"range of the grade {_text(band.get('label'))} in the partner's grade "
                     f"distribution: {_show(band.get('lower'), lang)} % to "
                     f"{_show(band.get('upper'), lang)} %"
@@ -620,12 +646,14 @@ def _conversion(value: object, lang: str) -> dict[str, Any] | None:
             lines.append(
                 f"Mittelpunkt {_show(details.get('midpoint'), lang)} %: entspricht "
                 f"{_grade(details.get('by_midpoint'), lang)} in der Notenverteilung der "
-                "Hochschule" if de
+                "Hochschule"
+                if de
                 else f"midpoint {_show(details.get('midpoint'), lang)} %: corresponds to "
                 f"{_grade(details.get('by_midpoint'), lang)} in the home grade distribution"
             )
             lines.append(
-                f"größte Überschneidung: {_grade(details.get('by_largest_overlap'), lang)}" if de
+                f"größte Überschneidung: {_grade(details.get('by_largest_overlap'), lang)}"
+                if de
                 else f"largest overlap: {_grade(details.get('by_largest_overlap'), lang)}"
             )
         tables = parameters.get("tables")
@@ -635,7 +663,8 @@ def _conversion(value: object, lang: str) -> dict[str, Any] | None:
     elif method == "passfail":
         lines.append(
             "eine Bestanden/nicht-bestanden-Bewertung erhält keine Zahlennote; sie lautet "
-            "„bestanden“" if de
+            "„bestanden“"
+            if de
             else "a pass/fail result gets no numeric grade; it stays “passed”"
         )
     if not lines:

@@ -45,45 +45,71 @@ class Claimed:
     attempts: int
 
 
-def claim(session: Session, *, now: dt.datetime, settings: Settings, limit: int = 100,
-          ids: list[int] | None = None) -> list[Claimed]:
+def claim(
+    session: Session,
+    *,
+    now: dt.datetime,
+    settings: Settings,
+    limit: int = 100,
+    ids: list[int] | None = None,
+) -> list[Claimed]:
     """Reserve up to ``limit`` due rows for delivery (a lease of ``outbox_lease_seconds``)."""
-    due = (select(Outbox.id).where(Outbox.status == OutboxStatus.PENDING.value,
-                                   Outbox.available_at <= now)
-           .order_by(Outbox.available_at, Outbox.id).limit(limit))
+    due = (
+        select(Outbox.id)
+        .where(Outbox.status == OutboxStatus.PENDING.value, Outbox.available_at <= now)
+        .order_by(Outbox.available_at, Outbox.id)
+        .limit(limit)
+    )
     if ids is not None:
         due = due.where(Outbox.id.in_(ids))
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     lease = now + dt.timedelta(seconds=settings.outbox_lease_seconds)
     rows = session.execute(
-        update(Outbox).where(Outbox.id.in_(due.scalar_subquery()))
+        update(Outbox)
+        .where(Outbox.id.in_(due.scalar_subquery()))
         .values(available_at=lease, attempts=Outbox.attempts + 1)
-        .returning(Outbox.id, Outbox.dedup_key, Outbox.case_id, Outbox.event_seq,
-                   Outbox.channel, Outbox.recipient, Outbox.template, Outbox.payload,
-                   Outbox.attempts)
+        .returning(
+            Outbox.id,
+            Outbox.dedup_key,
+            Outbox.case_id,
+            Outbox.event_seq,
+            Outbox.channel,
+            Outbox.recipient,
+            Outbox.template,
+            Outbox.payload,
+            Outbox.attempts,
+        )
         .execution_options(synchronize_session=False)
     ).all()
     return sorted((Claimed(*r) for r in rows), key=lambda c: c.id)
 
 
 def mark_sent(session: Session, outbox_id: int, *, now: dt.datetime) -> None:
-    session.execute(update(Outbox).where(Outbox.id == outbox_id)
-                    .values(status=OutboxStatus.SENT.value, sent_at=now, last_error=None))
+    session.execute(
+        update(Outbox)
+        .where(Outbox.id == outbox_id)
+        .values(status=OutboxStatus.SENT.value, sent_at=now, last_error=None)
+    )
 
 
-def mark_failed(session: Session, outbox_id: int, *, now: dt.datetime, error: str,
-                settings: Settings) -> str:
+def mark_failed(
+    session: Session, outbox_id: int, *, now: dt.datetime, error: str, settings: Settings
+) -> str:
     """Record a failed attempt: back off, or dead-letter after the maximum attempts."""
     attempts = session.scalar(select(Outbox.attempts).where(Outbox.id == outbox_id)) or 0
     if attempts >= settings.outbox_max_attempts:
         status, retry_at = OutboxStatus.DEAD.value, now
     else:
         status = OutboxStatus.PENDING.value
-        retry_at = now + dt.timedelta(seconds=settings.outbox_backoff_seconds
-                                      * 2 ** max(0, attempts - 1))
-    session.execute(update(Outbox).where(Outbox.id == outbox_id)
-                    .values(status=status, available_at=retry_at, last_error=error[:1000]))
+        retry_at = now + dt.timedelta(
+            seconds=settings.outbox_backoff_seconds * 2 ** max(0, attempts - 1)
+        )
+    session.execute(
+        update(Outbox)
+        .where(Outbox.id == outbox_id)
+        .values(status=status, available_at=retry_at, last_error=error[:1000])
+    )
     return status
 
 
@@ -93,29 +119,47 @@ def retry(session: Session, outbox_id: int, *, now: dt.datetime) -> None:
     if row is None:
         raise NotFound(f"outbox row {outbox_id} not found")
     if row.status == OutboxStatus.SENT.value:
-        raise ValidationFailed(f"outbox row {outbox_id} was delivered at {row.sent_at}; "
-                               "nothing to retry")
+        raise ValidationFailed(
+            f"outbox row {outbox_id} was delivered at {row.sent_at}; nothing to retry"
+        )
     row.status, row.available_at, row.attempts = OutboxStatus.PENDING.value, now, 0
 
 
-def listing(session: Session, *, failed_only: bool = False, limit: int = 100,
-            ) -> list[dict[str, Any]]:
+def listing(
+    session: Session,
+    *,
+    failed_only: bool = False,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
     query = select(Outbox).order_by(Outbox.id.desc()).limit(limit)
     if failed_only:
-        query = query.where((Outbox.status == OutboxStatus.DEAD.value)
-                            | (Outbox.last_error.is_not(None)
-                               & (Outbox.status == OutboxStatus.PENDING.value)))
-    return [{"id": r.id, "case_id": r.case_id, "channel": r.channel, "recipient": r.recipient,
-             "template": r.template, "status": r.status, "attempts": r.attempts,
-             "available_at": r.available_at, "sent_at": r.sent_at,
-             "last_error": r.last_error} for r in session.scalars(query)]
+        query = query.where(
+            (Outbox.status == OutboxStatus.DEAD.value)
+            | (Outbox.last_error.is_not(None) & (Outbox.status == OutboxStatus.PENDING.value))
+        )
+    return [
+        {
+            "id": r.id,
+            "case_id": r.case_id,
+            "channel": r.channel,
+            "recipient": r.recipient,
+            "template": r.template,
+            "status": r.status,
+            "attempts": r.attempts,
+            "available_at": r.available_at,
+            "sent_at": r.sent_at,
+            "last_error": r.last_error,
+        }
+        for r in session.scalars(query)
+    ]
 
 
 def pending_count(session: Session) -> int:
     from sqlalchemy import func
 
-    return session.scalar(select(func.count()).where(
-        Outbox.status == OutboxStatus.PENDING.value)) or 0
+    return (
+        session.scalar(select(func.count()).where(Outbox.status == OutboxStatus.PENDING.value)) or 0
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,23 +189,42 @@ def context(session: Session, item: Claimed) -> tuple[Addressee, dict[str, Any],
         assert user is not None
         to = Addressee(user.email, user.display_name, user.preferred_language)
     elif item.recipient == "board":
-        board = session.execute(select(User).where(
-            User.institution_id == home.id, User.role == "board", User.active.is_(True),
-            User.email.is_not(None)).limit(1)).scalar()
-        to = (Addressee(board.email, board.display_name, board.preferred_language) if board
-              else Addressee(home.office_email, home.name, "de"))
+        board = session.execute(
+            select(User)
+            .where(
+                User.institution_id == home.id,
+                User.role == "board",
+                User.active.is_(True),
+                User.email.is_not(None),
+            )
+            .limit(1)
+        ).scalar()
+        to = (
+            Addressee(board.email, board.display_name, board.preferred_language)
+            if board
+            else Addressee(home.office_email, home.name, "de")
+        )
     else:
         to = Addressee(home.office_email, home.name, "de")
     programme = session.get(Programme, case.programme_id) if case.programme_id else None
     facts = {
-        "case_id": case.id, "state": case.state, "student_name": student.name,
+        "case_id": case.id,
+        "state": case.state,
+        "student_name": student.name,
         "student_id": student.id,
-        "course_title": offering.title, "course_code": offering.code, "term": offering.term,
-        "partner_name": row.partner_name, "due_kind": case.due_kind, "due_at": case.due_at,
-        "appeal_ends_at": case.appeal_ends_at, "decision": case.decision,
-        "office_name": home.name, "office_email": home.office_email,
+        "course_title": offering.title,
+        "course_code": offering.code,
+        "term": offering.term,
+        "partner_name": row.partner_name,
+        "due_kind": case.due_kind,
+        "due_at": case.due_at,
+        "appeal_ends_at": case.appeal_ends_at,
+        "decision": case.decision,
+        "office_name": home.name,
+        "office_email": home.office_email,
         "programme": programme.title if programme else None,
-        "event": item.payload.get("event"), "seq": item.event_seq,
+        "event": item.payload.get("event"),
+        "seq": item.event_seq,
         "timezone": home.timezone,
     }
     return to, facts, home.code

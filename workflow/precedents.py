@@ -22,8 +22,13 @@ from workflow.writes import insert_ignoring_duplicates
 DECISIONS = frozenset({"recognize", "recognize_partially", "reject", "grant_appeal"})
 
 
-def record(session: Session, fired: list[Any], *, settings: Settings,
-           decisions: Mapping[int, Any] | None = None) -> int:
+def record(
+    session: Session,
+    fired: list[Any],
+    *,
+    settings: Settings,
+    decisions: Mapping[int, Any] | None = None,
+) -> int:
     """Write the precedents of decision events (one row per module decided). ``decisions``:
     the decision each case was just given, by case id (read from the cases unless given for
     every one of them)."""
@@ -37,17 +42,24 @@ def record(session: Session, fired: list[Any], *, settings: Settings,
         columns.append(Case.decision)
     cases = session.execute(
         select(*columns)
-        .join(Offering, Offering.id == Case.offering_id).where(Case.id.in_(list(by_case)))
+        .join(Offering, Offering.id == Case.offering_id)
+        .where(Case.id.in_(list(by_case)))
     ).all()
     targets: dict[int, list[str]] = defaultdict(list)
     for case_id, code in session.execute(
-            select(case_targets.c.case_id, Module.code)
-            .join(Module, Module.id == case_targets.c.module_id)
-            .where(case_targets.c.case_id.in_(list(by_case)))):
+        select(case_targets.c.case_id, Module.code)
+        .join(Module, Module.id == case_targets.c.module_id)
+        .where(case_targets.c.case_id.in_(list(by_case)))
+    ):
         targets[case_id].append(code)
-    module_ids = {(inst, code): (mid, version) for mid, code, version, inst in session.execute(
-        select(Module.id, Module.code, Module.regulation_version, Programme.institution_id)
-        .join(Programme, Programme.id == Module.programme_id))}
+    module_ids = {
+        (inst, code): (mid, version)
+        for mid, code, version, inst in session.execute(
+            select(
+                Module.id, Module.code, Module.regulation_version, Programme.institution_id
+            ).join(Programme, Programme.id == Module.programme_id)
+        )
+    }
     rows = []
     for case_id, home, partner, course, *read in cases:
         fired_event = by_case[case_id]
@@ -61,15 +73,22 @@ def record(session: Session, fired: list[Any], *, settings: Settings,
                 if (home, code) not in module_ids:
                     continue
                 mid, version = module_ids[(home, code)]
-                rows.append({
-                    "institution_id": home, "partner_id": partner, "course_code": course,
-                    "module_id": mid, "regulation_version": version, "outcome": outcome,
-                    "grade": decision.get("grade") if outcome == "credited" else None,
-                    "case_id": case_id, "event_seq": fired_event.seq,
-                    "decided_at": fired_event.at,
-                    "expires_at": fired_event.at + dt.timedelta(
-                        days=settings.precedent_validity_days),
-                })
+                rows.append(
+                    {
+                        "institution_id": home,
+                        "partner_id": partner,
+                        "course_code": course,
+                        "module_id": mid,
+                        "regulation_version": version,
+                        "outcome": outcome,
+                        "grade": decision.get("grade") if outcome == "credited" else None,
+                        "case_id": case_id,
+                        "event_seq": fired_event.seq,
+                        "decided_at": fired_event.at,
+                        "expires_at": fired_event.at
+                        + dt.timedelta(days=settings.precedent_validity_days),
+                    }
+                )
     insert_ignoring_duplicates(session.connection(), Precedent.__table__, rows)
     return len(rows)
 
@@ -77,24 +96,44 @@ def record(session: Session, fired: list[Any], *, settings: Settings,
 def for_case(session: Session, case_id: int, *, now: dt.datetime) -> dict[str, Any]:
     """The valid precedents for a case's (partner course, target module) pairs, and the
     decision they suggest per module (the most recent one)."""
-    case = session.execute(select(Case.institution_id, Offering.institution_id, Offering.code)
-                           .join(Offering, Offering.id == Case.offering_id)
-                           .where(Case.id == case_id)).one()
+    case = session.execute(
+        select(Case.institution_id, Offering.institution_id, Offering.code)
+        .join(Offering, Offering.id == Case.offering_id)
+        .where(Case.id == case_id)
+    ).one()
     home, partner, course = case
-    query = (select(Precedent.case_id, Precedent.outcome, Precedent.grade,
-                    Precedent.decided_at, Precedent.regulation_version, Module.code,
-                    Module.regulation_version.label("current_version"), Precedent.expires_at)
-             .join(Module, Module.id == Precedent.module_id)
-             .join(case_targets, case_targets.c.module_id == Precedent.module_id)
-             .where(case_targets.c.case_id == case_id, Precedent.institution_id == home,
-                    Precedent.partner_id == partner, Precedent.course_code == course,
-                    Precedent.case_id != case_id)
-             .order_by(Precedent.decided_at.desc()))
+    query = (
+        select(
+            Precedent.case_id,
+            Precedent.outcome,
+            Precedent.grade,
+            Precedent.decided_at,
+            Precedent.regulation_version,
+            Module.code,
+            Module.regulation_version.label("current_version"),
+            Precedent.expires_at,
+        )
+        .join(Module, Module.id == Precedent.module_id)
+        .join(case_targets, case_targets.c.module_id == Precedent.module_id)
+        .where(
+            case_targets.c.case_id == case_id,
+            Precedent.institution_id == home,
+            Precedent.partner_id == partner,
+            Precedent.course_code == course,
+            Precedent.case_id != case_id,
+        )
+        .order_by(Precedent.decided_at.desc())
+    )
     valid, expired = [], []
     for row in session.execute(query):
-        entry = {"case": row.case_id, "module": row.code, "outcome": row.outcome,
-                 "grade": row.grade, "decided_at": row.decided_at,
-                 "regulation_version": row.regulation_version}
+        entry = {
+            "case": row.case_id,
+            "module": row.code,
+            "outcome": row.outcome,
+            "grade": row.grade,
+            "decided_at": row.decided_at,
+            "regulation_version": row.regulation_version,
+        }
         if row.expires_at <= now:
             expired.append({**entry, "why": "older than the validity period"})
         elif row.regulation_version != row.current_version:
@@ -107,21 +146,31 @@ def for_case(session: Session, case_id: int, *, now: dt.datetime) -> dict[str, A
     return {"valid": valid, "expired": expired, "suggestion": suggestion}
 
 
-def inconsistent(session: Session, *, now: dt.datetime,
-                 institution_id: int | None = None) -> list[dict[str, Any]]:
+def inconsistent(
+    session: Session, *, now: dt.datetime, institution_id: int | None = None
+) -> list[dict[str, Any]]:
     """Pairs (partner course, module, regulation version) decided differently by valid
     precedents: credited in one case, not credited in another, or with different grades.
     ``institution_id`` narrows it to one home institution's precedents (an office sees only
     its own; None is the operator's view of all)."""
     query = (
-        select(Precedent.partner_id, Institution.code, Precedent.course_code, Module.code,
-               Precedent.regulation_version, Precedent.outcome, Precedent.grade,
-               Precedent.case_id)
+        select(
+            Precedent.partner_id,
+            Institution.code,
+            Precedent.course_code,
+            Module.code,
+            Precedent.regulation_version,
+            Precedent.outcome,
+            Precedent.grade,
+            Precedent.case_id,
+        )
         .join(Module, Module.id == Precedent.module_id)
         .join(Institution, Institution.id == Precedent.partner_id)
-        .where(Precedent.expires_at > now,
-               Precedent.regulation_version == Module.regulation_version)
-        .order_by(Precedent.id))
+        .where(
+            Precedent.expires_at > now, Precedent.regulation_version == Module.regulation_version
+        )
+        .order_by(Precedent.id)
+    )
     if institution_id is not None:
         query = query.where(Precedent.institution_id == institution_id)
     rows = session.execute(query)
@@ -132,10 +181,17 @@ def inconsistent(session: Session, *, now: dt.datetime,
     for (partner, course, module, version), items in pairs.items():
         outcomes = {i.outcome for i in items}
         if len(outcomes) > 1:
-            found.append({"partner": partner, "course": course, "module": module,
-                          "regulation_version": version,
-                          "decisions": [{"case": i.case_id, "outcome": i.outcome,
-                                         "grade": i.grade} for i in items]})
+            found.append(
+                {
+                    "partner": partner,
+                    "course": course,
+                    "module": module,
+                    "regulation_version": version,
+                    "decisions": [
+                        {"case": i.case_id, "outcome": i.outcome, "grade": i.grade} for i in items
+                    ],
+                }
+            )
     return found
 
 

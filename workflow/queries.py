@@ -50,16 +50,34 @@ def overdue_days(due_at: dt.datetime | None, now: dt.datetime) -> int:
     return (now - due_at).days + 1
 
 
-def list_cases(session: Session, *, actor: Actor | None, now: dt.datetime,
-               state: str | None = None, overdue: bool = False, limit: int = 50,
-               offset: int = 0) -> list[dict[str, Any]]:
-    query = (select(Case.id, Case.state, Case.version, Case.due_at, Case.due_kind,
-                    Student.name.label("student"), Student.matriculation_number,
-                    Offering.code.label("course"), Offering.title, Offering.term,
-                    Institution.code.label("partner"))
-             .join(Student, Student.id == Case.student_id)
-             .join(Offering, Offering.id == Case.offering_id)
-             .join(Institution, Institution.id == Offering.institution_id))
+def list_cases(
+    session: Session,
+    *,
+    actor: Actor | None,
+    now: dt.datetime,
+    state: str | None = None,
+    overdue: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    query = (
+        select(
+            Case.id,
+            Case.state,
+            Case.version,
+            Case.due_at,
+            Case.due_kind,
+            Student.name.label("student"),
+            Student.matriculation_number,
+            Offering.code.label("course"),
+            Offering.title,
+            Offering.term,
+            Institution.code.label("partner"),
+        )
+        .join(Student, Student.id == Case.student_id)
+        .join(Offering, Offering.id == Case.offering_id)
+        .join(Institution, Institution.id == Offering.institution_id)
+    )
     if state:
         query = query.where(Case.state == state)
     if overdue:
@@ -67,12 +85,23 @@ def list_cases(session: Session, *, actor: Actor | None, now: dt.datetime,
     else:
         query = query.order_by(Case.id)
     rows = session.execute(_scoped(query, actor).limit(limit).offset(offset)).all()
-    return [{
-        "id": r.id, "state": r.state, "version": r.version, "student": r.student,
-        "matriculation_number": r.matriculation_number, "partner": r.partner,
-        "course": r.course, "title": r.title, "term": r.term, "due_kind": r.due_kind,
-        "due_at": r.due_at, "overdue_days": overdue_days(r.due_at, now),
-    } for r in rows]
+    return [
+        {
+            "id": r.id,
+            "state": r.state,
+            "version": r.version,
+            "student": r.student,
+            "matriculation_number": r.matriculation_number,
+            "partner": r.partner,
+            "course": r.course,
+            "title": r.title,
+            "term": r.term,
+            "due_kind": r.due_kind,
+            "due_at": r.due_at,
+            "overdue_days": overdue_days(r.due_at, now),
+        }
+        for r in rows
+    ]
 
 
 def count_by_state(session: Session, *, actor: Actor | None) -> dict[str, int]:
@@ -82,74 +111,139 @@ def count_by_state(session: Session, *, actor: Actor | None) -> dict[str, int]:
 
 def _visible_case(session: Session, case_id: int, actor: Actor | None) -> Case:
     case: Case | None = session.execute(
-        _scoped(select(Case).where(Case.id == case_id), actor)).scalar()
+        _scoped(select(Case).where(Case.id == case_id), actor)
+    ).scalar()
     if case is None:
         raise NotFound(f"case {case_id} not found")
     return case
 
 
-def case_detail(session: Session, case_id: int, *, actor: Actor | None, now: dt.datetime,
-                ) -> dict[str, Any]:
+def case_detail(
+    session: Session,
+    case_id: int,
+    *,
+    actor: Actor | None,
+    now: dt.datetime,
+) -> dict[str, Any]:
     case = _visible_case(session, case_id, actor)
     proc = get_procedure()
     offering = case.offering
     partner = session.get(Institution, offering.institution_id)
     examiner = session.get(User, case.examiner_id) if case.examiner_id else None
-    documents = session.execute(select(Document.id, Document.kind, Document.filename,
-                                       Document.size, Document.sha256, Document.uploaded_at)
-                                .where(Document.case_id == case.id).order_by(Document.id))
-    targets = session.execute(select(Module.code, Module.title, Module.ects)
-                              .join(Case.targets).where(Case.id == case.id))
+    documents = session.execute(
+        select(
+            Document.id,
+            Document.kind,
+            Document.filename,
+            Document.size,
+            Document.sha256,
+            Document.uploaded_at,
+        )
+        .where(Document.case_id == case.id)
+        .order_by(Document.id)
+    )
+    targets = session.execute(
+        select(Module.code, Module.title, Module.ects).join(Case.targets).where(Case.id == case.id)
+    )
     next_events = []
     for ev in proc.allowed_from(case.state):
         if actor is None or acting_role(actor, ev) is not None:
             next_events.append({"event": ev.name, "actors": list(ev.actors)})
     return {
-        "id": case.id, "state": case.state, "state_label": proc.states[case.state].label,
-        "final": proc.states[case.state].final, "version": case.version,
-        "student": {"id": case.student.id, "name": case.student.name,
-                    "matriculation_number": case.student.matriculation_number,
-                    "email": case.student.email, "language": case.student.preferred_language},
-        "course": {"id": offering.id, "partner": partner.code if partner else None,
-                   "partner_name": partner.name if partner else None, "code": offering.code,
-                   "title": offering.title, "term": offering.term, "ects": str(offering.ects),
-                   "eqf_level": offering.eqf_level, "language": offering.language,
-                   "exam_date": offering.exam_date, "grading_scheme": offering.grading_scheme},
+        "id": case.id,
+        "state": case.state,
+        "state_label": proc.states[case.state].label,
+        "final": proc.states[case.state].final,
+        "version": case.version,
+        "student": {
+            "id": case.student.id,
+            "name": case.student.name,
+            "matriculation_number": case.student.matriculation_number,
+            "email": case.student.email,
+            "language": case.student.preferred_language,
+        },
+        "course": {
+            "id": offering.id,
+            "partner": partner.code if partner else None,
+            "partner_name": partner.name if partner else None,
+            "code": offering.code,
+            "title": offering.title,
+            "term": offering.term,
+            "ects": str(offering.ects),
+            "eqf_level": offering.eqf_level,
+            "language": offering.language,
+            "exam_date": offering.exam_date,
+            "grading_scheme": offering.grading_scheme,
+        },
         "targets": [{"code": t.code, "title": t.title, "ects": str(t.ects)} for t in targets],
         "examiner": examiner.username if examiner else None,
-        "deadline": {"kind": case.due_kind, "due_at": case.due_at,
-                     "overdue_days": overdue_days(case.due_at, now)},
-        "decision_clock": {"due_at": case.decision_due_at,
-                           "paused_seconds_left": case.decision_paused_seconds},
+        "deadline": {
+            "kind": case.due_kind,
+            "due_at": case.due_at,
+            "overdue_days": overdue_days(case.due_at, now),
+        },
+        "decision_clock": {
+            "due_at": case.decision_due_at,
+            "paused_seconds_left": case.decision_paused_seconds,
+        },
         "appeal_ends_at": case.appeal_ends_at,
-        "result": case.result, "decision": case.decision,
+        "result": case.result,
+        "decision": case.decision,
         "documents": [dict(d._mapping) for d in documents],
         "next_events": next_events,
         "precedents": precedents.for_case(session, case.id, now=now),
-        "opened_at": case.created_at, "updated_at": case.updated_at,
+        "opened_at": case.created_at,
+        "updated_at": case.updated_at,
     }
 
 
 def history(session: Session, case_id: int, *, actor: Actor | None) -> list[dict[str, Any]]:
     _visible_case(session, case_id, actor)
-    events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id)
-                             .order_by(CaseEvent.seq))
-    return [{"seq": e.seq, "at": e.at, "event": e.event, "from": e.from_state,
-             "to": e.to_state, "actor_role": e.actor_role, "actor_id": e.actor_id,
-             "channel": e.channel, "data": e.data, "hash": e.hash} for e in events]
+    events = session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)
+    )
+    return [
+        {
+            "seq": e.seq,
+            "at": e.at,
+            "event": e.event,
+            "from": e.from_state,
+            "to": e.to_state,
+            "actor_role": e.actor_role,
+            "actor_id": e.actor_id,
+            "channel": e.channel,
+            "data": e.data,
+            "hash": e.hash,
+        }
+        for e in events
+    ]
 
 
 SORTS: dict[str, Any] = {
-    "id": Case.id, "state": Case.state, "due_at": Case.due_at, "updated_at": Case.updated_at,
-    "course": Offering.code, "partner": Institution.code,
+    "id": Case.id,
+    "state": Case.state,
+    "due_at": Case.due_at,
+    "updated_at": Case.updated_at,
+    "course": Offering.code,
+    "partner": Institution.code,
 }
 
 
-def search_cases(session: Session, *, actor: Actor | None, now: dt.datetime,
-                 state: str | None = None, partner: str | None = None,
-                 course: str | None = None, examiner_id: int | None = None,
-                 overdue: bool = False, sort: str = "id", descending: bool = False,
-                 limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+def search_cases(
+    session: Session,
+    *,
+    actor: Actor | None,
+    now: dt.datetime,
+    state: str | None = None,
+    partner: str | None = None,
+    course: str | None = None,
+    examiner_id: int | None = None,
+    overdue: bool = False,
+    sort: str = "id",
+    descending: bool = False,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
     """One page of the cases ``actor`` may see, filtered and sorted, and the total count.
 
     ``partner`` is the partner institution's code, ``course`` the offering's code,
@@ -158,9 +252,11 @@ def search_cases(session: Session, *, actor: Actor | None, now: dt.datetime,
     """
     if sort not in SORTS:
         raise ValueError(f"unknown sort key {sort!r}")
-    base = (select(Case.id)
-            .join(Offering, Offering.id == Case.offering_id)
-            .join(Institution, Institution.id == Offering.institution_id))
+    base = (
+        select(Case.id)
+        .join(Offering, Offering.id == Case.offering_id)
+        .join(Institution, Institution.id == Offering.institution_id)
+    )
     if state:
         base = base.where(Case.state == state)
     if partner:
@@ -177,24 +273,58 @@ def search_cases(session: Session, *, actor: Actor | None, now: dt.datetime,
     order = [column.desc() if descending else column.asc(), Case.id]
     if column is Case.due_at:  # no deadline sorts last either way
         order.insert(0, Case.due_at.is_(None))
-    page = (base.add_columns(Case.state, Case.version, Case.due_at, Case.due_kind,
-                             Case.examiner_id, Case.updated_at,
-                             Student.name.label("student"), Student.matriculation_number,
-                             Offering.code.label("course"), Offering.title, Offering.term,
-                             Institution.code.label("partner"))
-            .join(Student, Student.id == Case.student_id)
-            .order_by(*order).limit(limit).offset(offset))
+    page = (
+        base.add_columns(
+            Case.state,
+            Case.version,
+            Case.due_at,
+            Case.due_kind,
+            Case.examiner_id,
+            Case.updated_at,
+            Student.name.label("student"),
+            Student.matriculation_number,
+            Offering.code.label("course"),
+            Offering.title,
+            Offering.term,
+            Institution.code.label("partner"),
+        )
+        .join(Student, Student.id == Case.student_id)
+        .order_by(*order)
+        .limit(limit)
+        .offset(offset)
+    )
     rows = session.execute(page).all()
-    examiners = dict(session.execute(select(User.id, User.display_name).where(
-        User.id.in_({r.examiner_id for r in rows if r.examiner_id}))).all()) if rows else {}
-    items = [{
-        "id": r.id, "state": r.state, "version": r.version, "student": r.student,
-        "matriculation_number": r.matriculation_number, "partner": r.partner,
-        "course": r.course, "title": r.title, "term": r.term,
-        "examiner_id": r.examiner_id, "examiner": examiners.get(r.examiner_id),
-        "due_kind": r.due_kind, "due_at": r.due_at,
-        "overdue_days": overdue_days(r.due_at, now), "updated_at": r.updated_at,
-    } for r in rows]
+    examiners = (
+        dict(
+            session.execute(
+                select(User.id, User.display_name).where(
+                    User.id.in_({r.examiner_id for r in rows if r.examiner_id})
+                )
+            ).all()
+        )
+        if rows
+        else {}
+    )
+    items = [
+        {
+            "id": r.id,
+            "state": r.state,
+            "version": r.version,
+            "student": r.student,
+            "matriculation_number": r.matriculation_number,
+            "partner": r.partner,
+            "course": r.course,
+            "title": r.title,
+            "term": r.term,
+            "examiner_id": r.examiner_id,
+            "examiner": examiners.get(r.examiner_id),
+            "due_kind": r.due_kind,
+            "due_at": r.due_at,
+            "overdue_days": overdue_days(r.due_at, now),
+            "updated_at": r.updated_at,
+        }
+        for r in rows
+    ]
     return items, total
 
 
@@ -204,16 +334,26 @@ def count_overdue(session: Session, *, actor: Actor | None, now: dt.datetime) ->
 
 
 def _status_select(*scope: Any) -> Any:
-    query = select(Case.id, Case.state, Case.version, Case.due_at, Case.due_kind,
-                   Case.appeal_ends_at, Case.updated_at).where(Case.id == bindparam("case_id"))
+    query = select(
+        Case.id,
+        Case.state,
+        Case.version,
+        Case.due_at,
+        Case.due_kind,
+        Case.appeal_ends_at,
+        Case.updated_at,
+    ).where(Case.id == bindparam("case_id"))
     return query if not scope else query.where(symbolic_scope(*scope))
 
 
 _STATUS = fastread.Reads(_status_select)
 
 
-def _status_statement(dialect: Any, case_id: int, actor: Actor | None,
-                      ) -> tuple[fastread.Compiled, dict[str, Any]]:
+def _status_statement(
+    dialect: Any,
+    case_id: int,
+    actor: Actor | None,
+) -> tuple[fastread.Compiled, dict[str, Any]]:
     if actor is None:
         return _STATUS.get(dialect), {"case_id": case_id}
     shape, values = scope_shape(actor)
@@ -224,13 +364,25 @@ def _status(rows: list[tuple[Any, ...]], case_id: int, now: dt.datetime) -> dict
     if not rows:
         raise NotFound(f"case {case_id} not found")
     id_, state, version, due_at, due_kind, appeal_ends_at, updated_at = rows[0]
-    return {"id": id_, "state": state, "version": version, "due_at": due_at,
-            "due_kind": due_kind, "overdue_days": overdue_days(due_at, now),
-            "appeal_ends_at": appeal_ends_at, "updated_at": updated_at}
+    return {
+        "id": id_,
+        "state": state,
+        "version": version,
+        "due_at": due_at,
+        "due_kind": due_kind,
+        "overdue_days": overdue_days(due_at, now),
+        "appeal_ends_at": appeal_ends_at,
+        "updated_at": updated_at,
+    }
 
 
-def case_status(session: Session, case_id: int, *, actor: Actor | None, now: dt.datetime,
-                ) -> dict[str, Any]:
+def case_status(
+    session: Session,
+    case_id: int,
+    *,
+    actor: Actor | None,
+    now: dt.datetime,
+) -> dict[str, Any]:
     """The short status of one case (one indexed read, compiled once): what a campus
     system polls."""
     compiled, values = _status_statement(session.get_bind().dialect, case_id, actor)
@@ -246,15 +398,33 @@ def _status_by_token_select() -> Any:
     is joined under ``case_scope`` of each role, rendered for the token's own user (id,
     institution and programmes taken from the lookup in the same statement)."""
     tok = auth.token_select().subquery("tok")
-    programmes = (select(user_programmes.c.programme_id)
-                  .where(user_programmes.c.user_id == tok.c.user_id))
-    scope = or_(*(and_(tok.c.role == role.value,
-                       expression_scope(role, tok.c.user_id, tok.c.institution_id, programmes))
-                  for role in _TOKEN_ROLES))
-    return (select(tok.c.token_id, tok.c.last_used_at, Case.id, Case.state, Case.version,
-                   Case.due_at, Case.due_kind, Case.appeal_ends_at, Case.updated_at)
-            .select_from(tok)
-            .outerjoin(Case, and_(Case.id == bindparam("case_id"), scope)))
+    programmes = select(user_programmes.c.programme_id).where(
+        user_programmes.c.user_id == tok.c.user_id
+    )
+    scope = or_(
+        *(
+            and_(
+                tok.c.role == role.value,
+                expression_scope(role, tok.c.user_id, tok.c.institution_id, programmes),
+            )
+            for role in _TOKEN_ROLES
+        )
+    )
+    return (
+        select(
+            tok.c.token_id,
+            tok.c.last_used_at,
+            Case.id,
+            Case.state,
+            Case.version,
+            Case.due_at,
+            Case.due_kind,
+            Case.appeal_ends_at,
+            Case.updated_at,
+        )
+        .select_from(tok)
+        .outerjoin(Case, and_(Case.id == bindparam("case_id"), scope))
+    )
 
 
 _STATUS_BY_TOKEN = fastread.Reads(_status_by_token_select)
@@ -270,8 +440,12 @@ class TokenStatus:
     touch: tuple[fastread.Compiled, dict[str, Any]] | None
 
 
-def _token_status(dialect: Any, rows: list[tuple[Any, ...]], case_id: int, now: dt.datetime,
-                  ) -> TokenStatus | None:
+def _token_status(
+    dialect: Any,
+    rows: list[tuple[Any, ...]],
+    case_id: int,
+    now: dt.datetime,
+) -> TokenStatus | None:
     if not rows:
         return None
     token_id, last_used_at, *case = rows[0]
@@ -279,85 +453,144 @@ def _token_status(dialect: Any, rows: list[tuple[Any, ...]], case_id: int, now: 
     return TokenStatus(status, auth.token_touch(dialect, token_id, last_used_at, now))
 
 
-def case_status_for_token(session: Session, token: str, case_id: int, *, now: dt.datetime,
-                          ) -> TokenStatus | None:
+def case_status_for_token(
+    session: Session,
+    token: str,
+    case_id: int,
+    *,
+    now: dt.datetime,
+) -> TokenStatus | None:
     """``auth.actor_for_api_token`` and ``case_status`` in one round trip (the use of the
     token is recorded by the caller: ``TokenStatus.touch``)."""
     dialect = session.get_bind().dialect
-    rows = fastread.fetch(session, _STATUS_BY_TOKEN.get(dialect),
-                          {"hash": auth.digest(token), "now": now, "case_id": case_id})
+    rows = fastread.fetch(
+        session,
+        _STATUS_BY_TOKEN.get(dialect),
+        {"hash": auth.digest(token), "now": now, "case_id": case_id},
+    )
     return _token_status(dialect, rows, case_id, now)
 
 
-async def case_status_for_token_async(conn: Any, dialect: Any, token: str, case_id: int, *,
-                                      now: dt.datetime) -> TokenStatus | None:
+async def case_status_for_token_async(
+    conn: Any, dialect: Any, token: str, case_id: int, *, now: dt.datetime
+) -> TokenStatus | None:
     """``case_status_for_token`` on an asyncio psycopg connection; records the token's use
     itself (autocommit)."""
-    rows = await fastread.afetch(conn, _STATUS_BY_TOKEN.get(dialect),
-                                 {"hash": auth.digest(token), "now": now, "case_id": case_id})
+    rows = await fastread.afetch(
+        conn,
+        _STATUS_BY_TOKEN.get(dialect),
+        {"hash": auth.digest(token), "now": now, "case_id": case_id},
+    )
     found = _token_status(dialect, rows, case_id, now)
     if found is not None and found.touch is not None:
         await fastread.aexecute(conn, *found.touch)
     return found
 
 
-def document(session: Session, case_id: int, document_id: int, *, actor: Actor | None,
-             ) -> Document:
+def document(
+    session: Session,
+    case_id: int,
+    document_id: int,
+    *,
+    actor: Actor | None,
+) -> Document:
     """One document of a case the actor may see (the case's scope decides)."""
-    doc: Document | None = session.execute(_scoped(
-        select(Document).join(Case, Case.id == Document.case_id)
-        .where(Document.id == document_id, Document.case_id == case_id), actor)).scalar()
+    doc: Document | None = session.execute(
+        _scoped(
+            select(Document)
+            .join(Case, Case.id == Document.case_id)
+            .where(Document.id == document_id, Document.case_id == case_id),
+            actor,
+        )
+    ).scalar()
     if doc is None:
         raise NotFound(f"document {document_id} of case {case_id} not found")
     return doc
 
 
-def documents(session: Session, case_id: int, *, actor: Actor | None,
-              ) -> list[dict[str, Any]]:
+def documents(
+    session: Session,
+    case_id: int,
+    *,
+    actor: Actor | None,
+) -> list[dict[str, Any]]:
     _visible_case(session, case_id, actor)
-    rows = session.execute(select(Document.id, Document.kind, Document.filename,
-                                  Document.media_type, Document.size, Document.sha256,
-                                  Document.uploaded_at, Document.uploaded_by_role)
-                           .where(Document.case_id == case_id).order_by(Document.id))
+    rows = session.execute(
+        select(
+            Document.id,
+            Document.kind,
+            Document.filename,
+            Document.media_type,
+            Document.size,
+            Document.sha256,
+            Document.uploaded_at,
+            Document.uploaded_by_role,
+        )
+        .where(Document.case_id == case_id)
+        .order_by(Document.id)
+    )
     return [dict(r._mapping) for r in rows]
 
 
 def case_ids_of_student(session: Session, student_id: int) -> list[int]:
-    return list(session.scalars(select(Case.id).where(Case.student_id == student_id)
-                                .order_by(Case.id.desc())))
+    return list(
+        session.scalars(
+            select(Case.id).where(Case.student_id == student_id).order_by(Case.id.desc())
+        )
+    )
 
 
 # --- imported transcript results (an office sees its own institution's only) ------------------
 
+
 def _imported(row: ImportedResult) -> dict[str, Any]:
     learner = row.learner or {}
     result = row.result or {}
-    name = " ".join(str(p) for p in (learner.get("given_names"), learner.get("family_name"))
-                    if p)
-    return {"id": row.id, "file": row.filename, "file_sha256": row.file_sha256,
-            "line": row.line, "status": row.status, "learner": name,
-            "birth_date": learner.get("birth_date"), "partner": result.get("partner"),
-            "course": result.get("code"), "title": result.get("title"),
-            "grade": result.get("grade"), "result_status": result.get("status"),
-            "date": result.get("date"), "case_id": row.case_id,
-            "candidates": (row.candidates or {}).get("cases") or [], "note": row.note,
-            "imported_at": row.imported_at}
+    name = " ".join(str(p) for p in (learner.get("given_names"), learner.get("family_name")) if p)
+    return {
+        "id": row.id,
+        "file": row.filename,
+        "file_sha256": row.file_sha256,
+        "line": row.line,
+        "status": row.status,
+        "learner": name,
+        "birth_date": learner.get("birth_date"),
+        "partner": result.get("partner"),
+        "course": result.get("code"),
+        "title": result.get("title"),
+        "grade": result.get("grade"),
+        "result_status": result.get("status"),
+        "date": result.get("date"),
+        "case_id": row.case_id,
+        "candidates": (row.candidates or {}).get("cases") or [],
+        "note": row.note,
+        "imported_at": row.imported_at,
+    }
 
 
 def pending_results(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
     """Imported results of the actor's institution that matched no case, or several, and
     wait for a clerk (``workflow.transcript_import.pending``, narrowed to one office)."""
-    rows = session.scalars(select(ImportedResult).where(
-        ImportedResult.status.in_(("unmatched", "ambiguous")),
-        ImportedResult.institution_id == actor.institution_id).order_by(ImportedResult.id))
+    rows = session.scalars(
+        select(ImportedResult)
+        .where(
+            ImportedResult.status.in_(("unmatched", "ambiguous")),
+            ImportedResult.institution_id == actor.institution_id,
+        )
+        .order_by(ImportedResult.id)
+    )
     return [_imported(r) for r in rows]
 
 
 def pending_result(session: Session, result_id: int, *, actor: Actor) -> dict[str, Any]:
     """One waiting result of the actor's institution (else not found)."""
-    row = session.execute(select(ImportedResult).where(
-        ImportedResult.id == result_id, ImportedResult.status.in_(("unmatched", "ambiguous")),
-        ImportedResult.institution_id == actor.institution_id)).scalar()
+    row = session.execute(
+        select(ImportedResult).where(
+            ImportedResult.id == result_id,
+            ImportedResult.status.in_(("unmatched", "ambiguous")),
+            ImportedResult.institution_id == actor.institution_id,
+        )
+    ).scalar()
     if row is None:
         raise NotFound(f"no waiting transcript result {result_id}")
     return _imported(row)
@@ -365,26 +598,41 @@ def pending_result(session: Session, result_id: int, *, actor: Actor) -> dict[st
 
 def imported_file(session: Session, sha256: str, *, actor: Actor) -> list[dict[str, Any]]:
     """What became of each result of one imported file (the import's report, kept)."""
-    rows = session.scalars(select(ImportedResult).where(
-        ImportedResult.file_sha256 == sha256,
-        ImportedResult.institution_id == actor.institution_id).order_by(ImportedResult.line))
+    rows = session.scalars(
+        select(ImportedResult)
+        .where(
+            ImportedResult.file_sha256 == sha256,
+            ImportedResult.institution_id == actor.institution_id,
+        )
+        .order_by(ImportedResult.line)
+    )
     return [_imported(r) for r in rows]
 
 
-def cases_waiting_for(session: Session, *, actor: Actor, partner: str | None,
-                      course: str | None, limit: int = 20) -> list[dict[str, Any]]:
+def cases_waiting_for(
+    session: Session, *, actor: Actor, partner: str | None, course: str | None, limit: int = 20
+) -> list[dict[str, Any]]:
     """Cases the actor may see that wait for a partner result of this course: where a
     waiting transcript result may belong."""
     if not course:
         return []
-    query = (select(Case.id, Case.state, Student.name, Student.matriculation_number,
-                    Offering.term)
-             .join(Student, Student.id == Case.student_id)
-             .join(Offering, Offering.id == Case.offering_id)
-             .join(Institution, Institution.id == Offering.institution_id)
-             .where(Case.state.in_(WAITING_FOR_RESULT), Offering.code == course))
+    query = (
+        select(Case.id, Case.state, Student.name, Student.matriculation_number, Offering.term)
+        .join(Student, Student.id == Case.student_id)
+        .join(Offering, Offering.id == Case.offering_id)
+        .join(Institution, Institution.id == Offering.institution_id)
+        .where(Case.state.in_(WAITING_FOR_RESULT), Offering.code == course)
+    )
     if partner:
         query = query.where(Institution.code == partner)
     rows = session.execute(_scoped(query, actor).order_by(Case.id).limit(limit))
-    return [{"id": r.id, "state": r.state, "student": r.name,
-             "matriculation_number": r.matriculation_number, "term": r.term} for r in rows]
+    return [
+        {
+            "id": r.id,
+            "state": r.state,
+            "student": r.name,
+            "matriculation_number": r.matriculation_number,
+            "term": r.term,
+        }
+        for r in rows
+    ]

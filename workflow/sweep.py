@@ -83,8 +83,7 @@ _PG_SWEEP = text(
     " LEFT JOIN (SELECT id, case_id, event, due_at FROM claimed"
     " WHERE action = 'fire' AND event IS NOT NULL) f ON true"
     " ORDER BY f.due_at, f.id"
-).bindparams(bindparam("now", type_=UTCDateTime()),
-             bindparam("candidates", type_=ARRAY(String())))
+).bindparams(bindparam("now", type_=UTCDateTime()), bindparam("candidates", type_=ARRAY(String())))
 
 # SQLite: each statement reads the batch through the same subquery (index order, a limit).
 _SQLITE_FIND = text(
@@ -127,29 +126,39 @@ class SweepResult:
     refused: list[tuple[int, str, str]] = field(default_factory=list)
 
 
-def _claim_postgresql(conn: Connection, params: dict[str, Any],
-                      ) -> tuple[int, int, list[tuple[int, int, str]]]:
+def _claim_postgresql(
+    conn: Connection,
+    params: dict[str, Any],
+) -> tuple[int, int, list[tuple[int, int, str]]]:
     # One row per timer event, or one row of NULLs: the counts are on every row.
     rows = conn.execute(_PG_SWEEP, {**params, "outcome": SUPERSEDED}).all()
-    return (rows[0].claimed, rows[0].queued,
-            [(r.id, r.case_id, r.event) for r in rows if r.id is not None])
+    return (
+        rows[0].claimed,
+        rows[0].queued,
+        [(r.id, r.case_id, r.event) for r in rows if r.id is not None],
+    )
 
 
-def _claim_sqlite(conn: Connection, params: dict[str, Any],
-                  ) -> tuple[int, int, list[tuple[int, int, str]]]:
+def _claim_sqlite(
+    conn: Connection,
+    params: dict[str, Any],
+) -> tuple[int, int, list[tuple[int, int, str]]]:
     found = conn.execute(_SQLITE_FIND, params).all()
     superseded = [r.id for r in found if r.action == "notify"]
     queued = conn.execute(_SQLITE_QUEUE, {**params, "superseded_ids": json.dumps(superseded)})
     claimed = conn.execute(_SQLITE_CLAIM, params)
     if superseded:
-        conn.execute(update(Reminder).where(Reminder.id.in_(superseded))
-                     .values(outcome=SUPERSEDED))
-    return (claimed.rowcount, queued.rowcount,
-            [(r.id, r.case_id, r.event) for r in found if r.action == "fire"])
+        conn.execute(update(Reminder).where(Reminder.id.in_(superseded)).values(outcome=SUPERSEDED))
+    return (
+        claimed.rowcount,
+        queued.rowcount,
+        [(r.id, r.case_id, r.event) for r in found if r.action == "fire"],
+    )
 
 
-def sweep(session: Session, *, now: dt.datetime, settings: Settings,
-          limit: int | None = None) -> SweepResult:
+def sweep(
+    session: Session, *, now: dt.datetime, settings: Settings, limit: int | None = None
+) -> SweepResult:
     """Claim and carry out what is due at ``now``; never commits."""
     result = SweepResult()
     conn = session.connection()
@@ -157,21 +166,25 @@ def sweep(session: Session, *, now: dt.datetime, settings: Settings,
     params: dict[str, Any] = {"now": now, "n": limit or settings.sweep_batch}
     if conn.dialect.name == "postgresql":
         result.claimed, result.notifications, timers = _claim_postgresql(
-            conn, {**params, "candidates": candidates})
+            conn, {**params, "candidates": candidates}
+        )
     else:
         result.claimed, result.notifications, timers = _claim_sqlite(
-            conn, {**params, "candidates": json.dumps(candidates)})
+            conn, {**params, "candidates": json.dumps(candidates)}
+        )
     timer = Actor.system(Role.TIMER)
     for reminder_id, case_id, event in timers:
         savepoint = session.begin_nested()
         try:
-            fire(session, case_id, event, actor=timer, now=now, channel="task",
-                 settings=settings)
+            fire(session, case_id, event, actor=timer, now=now, channel="task", settings=settings)
         except DomainError as exc:
             savepoint.rollback()
             result.refused.append((case_id, event, str(exc)))
-            session.execute(update(Reminder).where(Reminder.id == reminder_id)
-                            .values(outcome=f"refused: {exc}"[:300]))
+            session.execute(
+                update(Reminder)
+                .where(Reminder.id == reminder_id)
+                .values(outcome=f"refused: {exc}"[:300])
+            )
         else:
             savepoint.commit()
             result.fired.append((case_id, event))

@@ -54,9 +54,12 @@ def _norm(text: str | None) -> str:
 
 
 def _learner_json(learner: Learner) -> dict[str, Any]:
-    return {"identifiers": [{"type": i.type, "value": i.value} for i in learner.identifiers],
-            "given_names": learner.given_names, "family_name": learner.family_name,
-            "birth_date": learner.birth_date.isoformat() if learner.birth_date else None}
+    return {
+        "identifiers": [{"type": i.type, "value": i.value} for i in learner.identifiers],
+        "given_names": learner.given_names,
+        "family_name": learner.family_name,
+        "birth_date": learner.birth_date.isoformat() if learner.birth_date else None,
+    }
 
 
 def _course_code(result: CourseResult) -> str | None:
@@ -66,16 +69,28 @@ def _course_code(result: CourseResult) -> str | None:
     return result.identifiers[0].value if result.identifiers else None
 
 
-_RESULT_KEYS = ("partner", "code", "title", "status", "grade", "ects", "eqf_level", "date",
-                "language")
+_RESULT_KEYS = (
+    "partner",
+    "code",
+    "title",
+    "status",
+    "grade",
+    "ects",
+    "eqf_level",
+    "date",
+    "language",
+)
 
 
 def _result_json(result: CourseResult, partner: str | None) -> dict[str, Any]:
     return dict(zip(_RESULT_KEYS, _result_values(result, partner, {}), strict=True))
 
 
-def _result_values(result: CourseResult, partner: str | None, memo: dict[Any, str],
-                   ) -> tuple[Any, ...]:
+def _result_values(
+    result: CourseResult,
+    partner: str | None,
+    memo: dict[Any, str],
+) -> tuple[Any, ...]:
     """The values of ``_result_json``, in its order (``memo`` keeps the text of the ECTS
     and dates, which repeat from result to result)."""
     ects = day = None
@@ -87,8 +102,17 @@ def _result_values(result: CourseResult, partner: str | None, memo: dict[Any, st
         day = memo.get(result.result_date)
         if day is None:
             day = memo[result.result_date] = result.result_date.isoformat()
-    return (partner, _course_code(result), pick_text(result.titles), result.status.value,
-            result.grade, ects, result.eqf_level, day, result.language_of_instruction)
+    return (
+        partner,
+        _course_code(result),
+        pick_text(result.titles),
+        result.status.value,
+        result.grade,
+        ects,
+        result.eqf_level,
+        day,
+        result.language_of_instruction,
+    )
 
 
 _encode_str = json.encoder.encode_basestring_ascii  # what json.dumps does to a str
@@ -106,9 +130,13 @@ def _json_text(values: tuple[Any, ...], memo: dict[Any, str]) -> JSONText:
     tail_key = tuple(rest)
     tail = memo.get(tail_key)
     if tail is None:
-        tail = memo[tail_key] = "".join(
-            f', "{key}": {_json_value(value)}'
-            for key, value in zip(_RESULT_KEYS[3:], rest, strict=True)) + "}"
+        tail = memo[tail_key] = (
+            "".join(
+                f', "{key}": {_json_value(value)}'
+                for key, value in zip(_RESULT_KEYS[3:], rest, strict=True)
+            )
+            + "}"
+        )
     code_text = _encode_str(code) if code.__class__ is str else _json_value(code)
     title_text = _encode_str(title) if title.__class__ is str else _json_value(title)
     return JSONText(f'{head}, "code": {code_text}, "title": {title_text}{tail}')
@@ -123,15 +151,23 @@ def match_students(session: Session, learner: Learner, home_ids: list[int]) -> l
     matriculation number, else by name and date of birth."""
     tokens = {i.value.rsplit(":", 1)[-1].strip() for i in learner.identifiers if i.value}
     if tokens:
-        found = list(session.scalars(select(Student.id).where(
-            Student.institution_id.in_(home_ids), Student.matriculation_number.in_(tokens))))
+        found = list(
+            session.scalars(
+                select(Student.id).where(
+                    Student.institution_id.in_(home_ids), Student.matriculation_number.in_(tokens)
+                )
+            )
+        )
         if found:
             return found
     if learner.birth_date is None:
         return []
     wanted = _norm(f"{learner.given_names} {learner.family_name}")
-    same_day = session.execute(select(Student.id, Student.name).where(
-        Student.institution_id.in_(home_ids), Student.date_of_birth == learner.birth_date))
+    same_day = session.execute(
+        select(Student.id, Student.name).where(
+            Student.institution_id.in_(home_ids), Student.date_of_birth == learner.birth_date
+        )
+    )
     return [sid for sid, name in same_day if _norm(name) == wanted]
 
 
@@ -139,8 +175,11 @@ def _partner(session: Session, transcript: Transcript) -> Institution | None:
     issuer = transcript.issuer
     for code in (issuer.schac, issuer.erasmus_code):
         if code:
-            inst = session.execute(select(Institution).where(
-                (Institution.code == code) | (Institution.erasmus_code == code))).scalar()
+            inst = session.execute(
+                select(Institution).where(
+                    (Institution.code == code) | (Institution.erasmus_code == code)
+                )
+            ).scalar()
             if inst is not None:
                 return inst
     return None
@@ -150,16 +189,28 @@ class _Waiting:
     """The cases of the matched students at the partner that wait for a result, read once
     for the whole file (one query, not one per result)."""
 
-    def __init__(self, session: Session, students: list[int], partner: Institution | None,
-                 ) -> None:
+    def __init__(
+        self,
+        session: Session,
+        students: list[int],
+        partner: Institution | None,
+    ) -> None:
         self.session = session
         self.cases: list[tuple[int, str, str]] = []  # (case id, course code, folded title)
         if students and partner is not None:
-            self.cases = [(case_id, code, _norm(title)) for case_id, code, title in session.execute(
-                select(Case.id, Offering.code, Offering.title)
-                .join(Offering, Offering.id == Case.offering_id)
-                .where(Case.student_id.in_(students), Offering.institution_id == partner.id,
-                       Case.state.in_(WAITING)).order_by(Case.id))]
+            self.cases = [
+                (case_id, code, _norm(title))
+                for case_id, code, title in session.execute(
+                    select(Case.id, Offering.code, Offering.title)
+                    .join(Offering, Offering.id == Case.offering_id)
+                    .where(
+                        Case.student_id.in_(students),
+                        Offering.institution_id == partner.id,
+                        Case.state.in_(WAITING),
+                    )
+                    .order_by(Case.id)
+                )
+            ]
 
     def candidates(self, code: str | None, title: str | None) -> list[int]:
         """By the partner's course code, else by the course title."""
@@ -178,20 +229,35 @@ class _Waiting:
             self.cases = [c for c in self.cases if c[0] != case_id]
 
 
-def apply_result(session: Session, case_id: int, result: dict[str, Any], *, transcript: bytes,
-                 filename: str, pdfs: list[bytes], store: DocumentStore, actor: Actor,
-                 now: dt.datetime, channel: str) -> list[str]:
+def apply_result(
+    session: Session,
+    case_id: int,
+    result: dict[str, Any],
+    *,
+    transcript: bytes,
+    filename: str,
+    pdfs: list[bytes],
+    store: DocumentStore,
+    actor: Actor,
+    now: dt.datetime,
+    channel: str,
+) -> list[str]:
     """Fire what a result means for its case; returns the events fired."""
     state = session.scalar(select(Case.state).where(Case.id == case_id))
     fired = []
     passed = result["status"] == "passed"
     if state == "enrolled":
-        offering = session.execute(select(Offering.grading_scheme, Offering.exam_date)
-                                   .join(Case, Case.offering_id == Offering.id)
-                                   .where(Case.id == case_id)).one()
-        data = {"grade": result.get("grade") or ("passed" if passed else "failed"),
-                "date": result.get("date") or (offering.exam_date or now.date()).isoformat(),
-                "scheme": offering.grading_scheme, "source": "transcript import"}
+        offering = session.execute(
+            select(Offering.grading_scheme, Offering.exam_date)
+            .join(Case, Case.offering_id == Offering.id)
+            .where(Case.id == case_id)
+        ).one()
+        data = {
+            "grade": result.get("grade") or ("passed" if passed else "failed"),
+            "date": result.get("date") or (offering.exam_date or now.date()).isoformat(),
+            "scheme": offering.grading_scheme,
+            "source": "transcript import",
+        }
         for key in ("ects", "eqf_level", "language"):
             if result.get(key) is not None:
                 data[key] = result[key]
@@ -200,40 +266,68 @@ def apply_result(session: Session, case_id: int, result: dict[str, Any], *, tran
         fired.append(event)
     if passed:
         media = "application/xml"
-        attach_document(session, case_id, content=transcript, filename=filename,
-                        media_type=media, kind="transcript", store=store, actor=actor, now=now,
-                        channel=channel)
+        attach_document(
+            session,
+            case_id,
+            content=transcript,
+            filename=filename,
+            media_type=media,
+            kind="transcript",
+            store=store,
+            actor=actor,
+            now=now,
+            channel=channel,
+        )
         for i, pdf in enumerate(pdfs, start=1):
-            attach_document(session, case_id, content=pdf, filename=f"{filename}.{i}.pdf",
-                            media_type="application/pdf", kind="transcript", store=store,
-                            actor=actor, now=now, channel=channel)
+            attach_document(
+                session,
+                case_id,
+                content=pdf,
+                filename=f"{filename}.{i}.pdf",
+                media_type="application/pdf",
+                kind="transcript",
+                store=store,
+                actor=actor,
+                now=now,
+                channel=channel,
+            )
         fire(session, case_id, "receive_transcript", actor=actor, now=now, channel=channel)
         fired.append("receive_transcript")
     return fired
 
 
-def import_transcript(session: Session, source: Path | bytes, *, store: DocumentStore,
-                      now: dt.datetime, filename: str | None = None,
-                      home_institution_id: int | None = None, channel: str = "import",
-                      ) -> ImportReport:
+def import_transcript(
+    session: Session,
+    source: Path | bytes,
+    *,
+    store: DocumentStore,
+    now: dt.datetime,
+    filename: str | None = None,
+    home_institution_id: int | None = None,
+    channel: str = "import",
+) -> ImportReport:
     """Import one transcript file; never commits (the caller's transaction holds it all)."""
     raw = source.read_bytes() if isinstance(source, Path) else source
     name = filename or (source.name if isinstance(source, Path) else "transcript.xml")
     transcript = parse_transcript(raw, filename=name)
     sha = store.put(raw)  # kept whole (by SHA-256), so a clerk can later match by hand
-    home_ids = ([home_institution_id] if home_institution_id is not None else
-                list(session.scalars(select(Institution.id).where(Institution.kind == "home"))))
+    home_ids = (
+        [home_institution_id]
+        if home_institution_id is not None
+        else list(session.scalars(select(Institution.id).where(Institution.kind == "home")))
+    )
     partner = _partner(session, transcript)
     students = match_students(session, transcript.learner, home_ids)
-    pdfs = [a.data for a in transcript.attachments if a.data and a.media_type ==
-            "application/pdf"]
+    pdfs = [a.data for a in transcript.attachments if a.data and a.media_type == "application/pdf"]
     actor = Actor.system(Role.IMPORT)
     report = ImportReport(name, str(transcript.version))
-    report.tables = grading_tables.from_transcript(session, transcript, partner, now=now,
-                                                   filename=name)
+    report.tables = grading_tables.from_transcript(
+        session, transcript, partner, now=now, filename=name
+    )
     learner = JSONText(json.dumps(_learner_json(transcript.learner)))  # the same for all
-    done = set(session.scalars(select(ImportedResult.line).where(
-        ImportedResult.file_sha256 == sha)))
+    done = set(
+        session.scalars(select(ImportedResult.line).where(ImportedResult.file_sha256 == sha))
+    )
     waiting = _Waiting(session, students, partner)
     partner_code = partner.code if partner else transcript.issuer.schac
     institution_id = home_ids[0] if len(home_ids) == 1 else None
@@ -251,8 +345,16 @@ def import_transcript(session: Session, source: Path | bytes, *, store: Document
         values = _result_values(course, partner_code, memo)
         line, code, title, grade = course.line, values[1], values[2], values[4]
         if line in done:
-            results.append({"line": line, "course": code, "title": title, "grade": grade,
-                            "status": "skipped", "note": "already imported"})
+            results.append(
+                {
+                    "line": line,
+                    "course": code,
+                    "title": title,
+                    "grade": grade,
+                    "status": "skipped",
+                    "note": "already imported",
+                }
+            )
             continue
         cases = waiting.candidates(code, title)
         status, case_id, note = "unmatched", None, unmatched
@@ -261,10 +363,18 @@ def import_transcript(session: Session, source: Path | bytes, *, store: Document
         elif cases:
             savepoint = session.begin_nested()
             try:
-                events = apply_result(session, cases[0], dict(zip(_RESULT_KEYS, values,
-                                                                  strict=True)),
-                                      transcript=raw, filename=name, pdfs=pdfs, store=store,
-                                      actor=actor, now=now, channel=channel)
+                events = apply_result(
+                    session,
+                    cases[0],
+                    dict(zip(_RESULT_KEYS, values, strict=True)),
+                    transcript=raw,
+                    filename=name,
+                    pdfs=pdfs,
+                    store=store,
+                    actor=actor,
+                    now=now,
+                    channel=channel,
+                )
             except DomainError as exc:
                 savepoint.rollback()
                 note = f"case {cases[0]}: {exc}"
@@ -272,33 +382,86 @@ def import_transcript(session: Session, source: Path | bytes, *, store: Document
                 savepoint.commit()
                 status, case_id, note = "matched", cases[0], ", ".join(events)
                 waiting.changed(case_id)
-        stored.append((institution_id, name, sha, line, learner, _json_text(values, encoded),
-                       status, case_id, {"cases": cases} if len(cases) > 1 else None, note,
-                       now))
-        results.append({"line": line, "course": code, "title": title, "grade": grade,
-                        "status": status, "case": case_id, "note": note})
+        stored.append(
+            (
+                institution_id,
+                name,
+                sha,
+                line,
+                learner,
+                _json_text(values, encoded),
+                status,
+                case_id,
+                {"cases": cases} if len(cases) > 1 else None,
+                note,
+                now,
+            )
+        )
+        results.append(
+            {
+                "line": line,
+                "course": code,
+                "title": title,
+                "grade": grade,
+                "status": status,
+                "case": case_id,
+                "note": note,
+            }
+        )
     # One set-based insert (sqlite3 executemany; one INSERT ... SELECT FROM unnest on
     # PostgreSQL), with each result's JSON built once and the learner's shared by all.
     insert_rows(session.connection(), ImportedResult.__table__, stored, columns=_STORED)
     return report
 
 
-_STORED = ("institution_id", "filename", "file_sha256", "line", "learner", "result", "status",
-           "case_id", "candidates", "note", "imported_at")
+_STORED = (
+    "institution_id",
+    "filename",
+    "file_sha256",
+    "line",
+    "learner",
+    "result",
+    "status",
+    "case_id",
+    "candidates",
+    "note",
+    "imported_at",
+)
 
 
 def pending(session: Session) -> list[dict[str, Any]]:
-    rows = session.scalars(select(ImportedResult).where(
-        ImportedResult.status.in_(("unmatched", "ambiguous"))).order_by(ImportedResult.id))
-    return [{"id": r.id, "file": r.filename, "line": r.line, "status": r.status,
-             "learner": f"{r.learner.get('given_names')} {r.learner.get('family_name')}",
-             "course": r.result.get("code"), "title": r.result.get("title"),
-             "grade": r.result.get("grade"), "candidates": (r.candidates or {}).get("cases"),
-             "note": r.note} for r in rows]
+    rows = session.scalars(
+        select(ImportedResult)
+        .where(ImportedResult.status.in_(("unmatched", "ambiguous")))
+        .order_by(ImportedResult.id)
+    )
+    return [
+        {
+            "id": r.id,
+            "file": r.filename,
+            "line": r.line,
+            "status": r.status,
+            "learner": f"{r.learner.get('given_names')} {r.learner.get('family_name')}",
+            "course": r.result.get("code"),
+            "title": r.result.get("title"),
+            "grade": r.result.get("grade"),
+            "candidates": (r.candidates or {}).get("cases"),
+            "note": r.note,
+        }
+        for r in rows
+    ]
 
 
-def match_by_hand(session: Session, result_id: int, case_id: int, *, store: DocumentStore,
-                  actor: Actor, now: dt.datetime, channel: str = "cli") -> list[str]:
+def match_by_hand(
+    session: Session,
+    result_id: int,
+    case_id: int,
+    *,
+    store: DocumentStore,
+    actor: Actor,
+    now: dt.datetime,
+    channel: str = "cli",
+) -> list[str]:
     """A clerk assigns a waiting result to a case; the same events as an automatic match."""
     if actor.role not in (Role.CLERK, Role.ADMIN):
         raise ValidationFailed("only a clerk may match a transcript result by hand")
@@ -309,12 +472,23 @@ def match_by_hand(session: Session, result_id: int, case_id: int, *, store: Docu
     if case is None or case.institution_id != actor.institution_id:
         raise NotFound(f"case {case_id} not found")
     if case.state not in WAITING:
-        raise ValidationFailed(f"case {case_id} is {case.state}; a transcript result can only "
-                               f"be applied to a case that is {' or '.join(WAITING)}")
+        raise ValidationFailed(
+            f"case {case_id} is {case.state}; a transcript result can only "
+            f"be applied to a case that is {' or '.join(WAITING)}"
+        )
     content = store.get(row.file_sha256)  # every imported file is kept in the store
-    events = apply_result(session, case_id, row.result, transcript=content,
-                          filename=row.filename, pdfs=[], store=store, actor=actor, now=now,
-                          channel=channel)
+    events = apply_result(
+        session,
+        case_id,
+        row.result,
+        transcript=content,
+        filename=row.filename,
+        pdfs=[],
+        store=store,
+        actor=actor,
+        now=now,
+        channel=channel,
+    )
     row.status, row.case_id = "resolved", case_id
     row.note = f"matched by hand by user {actor.id}: {', '.join(events)}"
     return events

@@ -1221,8 +1221,9 @@ def _depth_probe(max_depth: int) -> Callable[[etree._Element], object]:
 _V = TypeVar("_V")
 
 
-def _cached(cache: dict[str, _V], element: etree._Element,
-            parse: Callable[[etree._Element], _V]) -> _V:
+def _cached(
+    cache: dict[str, _V], element: etree._Element, parse: Callable[[etree._Element], _V]
+) -> _V:
     """``parse(element)`` for a short, often repeated value, shared between results through
     ``cache`` (keyed by the raw text; mixed content is parsed every time)."""
     text = element.text

@@ -55,8 +55,17 @@ OUTBOX = cast(Table, Outbox.__table__)
 REMINDERS = cast(Table, Reminder.__table__)
 
 # Columns every event writes (a recorded non-transition event writes their current values).
-BASE = ("state", "version", "chain_head", "updated_at", "due_at", "due_kind", "decision_due_at",
-        "decision_paused_seconds", "appeal_ends_at")
+BASE = (
+    "state",
+    "version",
+    "chain_head",
+    "updated_at",
+    "due_at",
+    "due_kind",
+    "decision_due_at",
+    "decision_paused_seconds",
+    "appeal_ends_at",
+)
 EXTRA = ("result", "decision", "examiner_id", "programme_id")
 
 
@@ -79,7 +88,7 @@ FAST = {("sqlite", "pysqlite"): "sqlite", ("postgresql", "psycopg"): "postgresql
 
 
 def fast_kind(conn: Connection) -> str | None:
-    """"sqlite" or "postgresql" when ``conn`` runs on a driver the fast path speaks."""
+    """ "sqlite" or "postgresql" when ``conn`` runs on a driver the fast path speaks."""
     dialect = conn.dialect
     return FAST.get((dialect.name, dialect.driver))
 
@@ -196,10 +205,34 @@ def fetch_one(conn: Connection, sql: str, params: Any, **kwargs: Any) -> Sequenc
 
 _INSTANTS = ("updated_at", "due_at", "decision_due_at", "appeal_ends_at")
 _JSONS = ("result", "decision")
-_EVENT_COLUMNS = ("case_id", "seq", "event", "from_state", "to_state", "actor_role", "actor_id",
-                  "channel", "at", "data", "data_digest", "prev_hash", "hash")
-_OUTBOX_COLUMNS = ("dedup_key", "case_id", "event_seq", "channel", "recipient", "template",
-                   "payload", "status", "attempts", "available_at", "created_at")
+_EVENT_COLUMNS = (
+    "case_id",
+    "seq",
+    "event",
+    "from_state",
+    "to_state",
+    "actor_role",
+    "actor_id",
+    "channel",
+    "at",
+    "data",
+    "data_digest",
+    "prev_hash",
+    "hash",
+)
+_OUTBOX_COLUMNS = (
+    "dedup_key",
+    "case_id",
+    "event_seq",
+    "channel",
+    "recipient",
+    "template",
+    "payload",
+    "status",
+    "attempts",
+    "available_at",
+    "created_at",
+)
 _REMINDER_COLUMNS = ("case_id", "kind", "due_at", "action", "recipient", "event")
 
 
@@ -208,18 +241,24 @@ def _qmarks(n: int) -> str:
 
 
 _SQLITE_CONVERT: dict[str, Callable[[Any], Any]] = {
-    **dict.fromkeys(_INSTANTS, sqlite_instant), **dict.fromkeys(_JSONS, sqlite_json)}
-_SQLITE_INSERT_EVENT = (f"INSERT INTO case_events ({', '.join(_EVENT_COLUMNS)}) "
-                        f"VALUES {_qmarks(len(_EVENT_COLUMNS))}")
+    **dict.fromkeys(_INSTANTS, sqlite_instant),
+    **dict.fromkeys(_JSONS, sqlite_json),
+}
+_SQLITE_INSERT_EVENT = (
+    f"INSERT INTO case_events ({', '.join(_EVENT_COLUMNS)}) VALUES {_qmarks(len(_EVENT_COLUMNS))}"
+)
 
 
 @functools.cache
-def _sqlite_update(extra: tuple[str, ...],
-                   ) -> tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]:
+def _sqlite_update(
+    extra: tuple[str, ...],
+) -> tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]:
     cols = BASE + extra
     sets = ", ".join(f"{c} = ?" for c in cols)
-    return (f"UPDATE cases SET {sets} WHERE id = ? AND version = ?",
-            tuple((c, _SQLITE_CONVERT.get(c)) for c in cols))
+    return (
+        f"UPDATE cases SET {sets} WHERE id = ? AND version = ?",
+        tuple((c, _SQLITE_CONVERT.get(c)) for c in cols),
+    )
 
 
 @functools.cache
@@ -235,8 +274,10 @@ def _sqlite_replan(n: int) -> tuple[str, str]:
     if n:
         drop += f" AND (kind, due_at) NOT IN (VALUES {', '.join(['(?, ?)'] * n)})"
     rows = ", ".join([_qmarks(len(_REMINDER_COLUMNS))] * n)
-    return drop, (f"INSERT INTO reminders ({', '.join(_REMINDER_COLUMNS)}) VALUES {rows} "
-                  "ON CONFLICT DO NOTHING")
+    return drop, (
+        f"INSERT INTO reminders ({', '.join(_REMINDER_COLUMNS)}) VALUES {rows} "
+        "ON CONFLICT DO NOTHING"
+    )
 
 
 def write_sqlite(conn: Connection, w: Write) -> bool:
@@ -247,17 +288,35 @@ def write_sqlite(conn: Connection, w: Write) -> bool:
     e = w.event_row
     at = e["at"]
     at_text = sqlite_instant(at)  # the event's time; usually also updated_at and the outbox's
-    params = [at_text if values[c] is at else values[c] if convert is None
-              else convert(values[c]) for c, convert in columns]
+    params = [
+        at_text if values[c] is at else values[c] if convert is None else convert(values[c])
+        for c, convert in columns
+    ]
     params.append(w.case_id)
     params.append(w.old_version)
     run(conn, cur, sql, params)
     if cur.rowcount != 1:
         return False
-    run(conn, cur, _SQLITE_INSERT_EVENT, (
-        e["case_id"], e["seq"], e["event"], e["from_state"], e["to_state"], e["actor_role"],
-        e["actor_id"], e["channel"], at_text, sqlite_json(e["data"]), e["data_digest"],
-        e["prev_hash"], e["hash"]))
+    run(
+        conn,
+        cur,
+        _SQLITE_INSERT_EVENT,
+        (
+            e["case_id"],
+            e["seq"],
+            e["event"],
+            e["from_state"],
+            e["to_state"],
+            e["actor_role"],
+            e["actor_id"],
+            e["channel"],
+            at_text,
+            sqlite_json(e["data"]),
+            e["data_digest"],
+            e["prev_hash"],
+            e["hash"],
+        ),
+    )
     if w.plan is not None:
         drop, add = _sqlite_replan(len(w.plan))
         due = [sqlite_instant(p["due_at"]) for p in w.plan]
@@ -268,17 +327,25 @@ def write_sqlite(conn: Connection, w: Write) -> bool:
         if w.plan:
             params = []
             for p, p_due in zip(w.plan, due, strict=True):
-                params += (p["case_id"], p["kind"], p_due, p["action"], p["recipient"],
-                           p["event"])
+                params += (p["case_id"], p["kind"], p_due, p["action"], p["recipient"], p["event"])
             run(conn, cur, add, params)
     if w.outbox_rows:
         params = []
         for o in w.outbox_rows:
             available, created = o["available_at"], o["created_at"]
-            params += (o["dedup_key"], o["case_id"], o["event_seq"], o["channel"],
-                       o["recipient"], o["template"], sqlite_json(o["payload"]), o["status"],
-                       o["attempts"], at_text if available is at else sqlite_instant(available),
-                       at_text if created is at else sqlite_instant(created))
+            params += (
+                o["dedup_key"],
+                o["case_id"],
+                o["event_seq"],
+                o["channel"],
+                o["recipient"],
+                o["template"],
+                sqlite_json(o["payload"]),
+                o["status"],
+                o["attempts"],
+                at_text if available is at else sqlite_instant(available),
+                at_text if created is at else sqlite_instant(created),
+            )
         run(conn, cur, _sqlite_insert_outbox(len(w.outbox_rows)), params)
     return True
 
@@ -287,22 +354,37 @@ def write_sqlite(conn: Connection, w: Write) -> bool:
 # PostgreSQL: one prepared statement of data-modifying CTEs through psycopg
 
 _PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
-_PG_CASTS = {"result": "jsonb", "decision": "jsonb", "due_at": "timestamptz",
-             "decision_due_at": "timestamptz", "appeal_ends_at": "timestamptz",
-             "updated_at": "timestamptz", "decision_paused_seconds": "integer",
-             "examiner_id": "integer", "programme_id": "integer", "due_kind": "varchar"}
+_PG_CASTS = {
+    "result": "jsonb",
+    "decision": "jsonb",
+    "due_at": "timestamptz",
+    "decision_due_at": "timestamptz",
+    "appeal_ends_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "decision_paused_seconds": "integer",
+    "examiner_id": "integer",
+    "programme_id": "integer",
+    "due_kind": "varchar",
+}
 _PG_CONVERT: dict[str, Callable[[Any], Any]] = {
-    **dict.fromkeys(_INSTANTS, pg_instant), **dict.fromkeys(_JSONS, pg_json)}
+    **dict.fromkeys(_INSTANTS, pg_instant),
+    **dict.fromkeys(_JSONS, pg_json),
+}
 
 
 @functools.cache
-def _pg_statement(extra: tuple[str, ...], n_outbox: int, plan_size: int | None,
-                  ) -> tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]:
+def _pg_statement(
+    extra: tuple[str, ...],
+    n_outbox: int,
+    plan_size: int | None,
+) -> tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]:
     """One statement: CAS update, audit insert, outbox inserts, reminder re-plan; with the
     case columns it sets and their conversions."""
     cols = BASE + extra
-    sets = ", ".join(f"{c} = CAST(%({c})s AS {_PG_CASTS[c]})" if c in _PG_CASTS
-                     else f"{c} = %({c})s" for c in cols)
+    sets = ", ".join(
+        f"{c} = CAST(%({c})s AS {_PG_CASTS[c]})" if c in _PG_CASTS else f"{c} = %({c})s"
+        for c in cols
+    )
     parts = [
         f"upd AS (UPDATE cases SET {sets} WHERE id = %(b_id)s AND version = %(b_version)s "
         "RETURNING id)",
@@ -314,44 +396,69 @@ def _pg_statement(extra: tuple[str, ...], n_outbox: int, plan_size: int | None,
         "%(e_hash)s FROM upd RETURNING case_id)",
     ]
     if n_outbox:
-        rows = ", ".join(f"(%(o{i}_key)s, %(o{i}_channel)s, %(o{i}_recipient)s, "
-                         f"CAST(%(o{i}_payload)s AS jsonb))" for i in range(n_outbox))
+        rows = ", ".join(
+            f"(%(o{i}_key)s, %(o{i}_channel)s, %(o{i}_recipient)s, CAST(%(o{i}_payload)s AS jsonb))"
+            for i in range(n_outbox)
+        )
         parts.append(
             "ob AS (INSERT INTO outbox (dedup_key, case_id, event_seq, channel, recipient, "
             "template, payload, status, attempts, available_at, created_at) "
             "SELECT v.k, ev.case_id, CAST(%(e_seq)s AS integer), v.c, v.r, %(e_event)s, v.p, "
             "'pending', 0, CAST(%(e_at)s AS timestamptz), CAST(%(e_at)s AS timestamptz) "
-            f"FROM ev CROSS JOIN (VALUES {rows}) AS v(k, c, r, p))")
+            f"FROM ev CROSS JOIN (VALUES {rows}) AS v(k, c, r, p))"
+        )
     if plan_size is not None:
-        keep = ", ".join(f"(%(r{i}_kind)s, CAST(%(r{i}_due)s AS timestamptz))"
-                         for i in range(plan_size))
+        keep = ", ".join(
+            f"(%(r{i}_kind)s, CAST(%(r{i}_due)s AS timestamptz))" for i in range(plan_size)
+        )
         not_in = f" AND (kind, due_at) NOT IN (VALUES {keep})" if plan_size else ""
-        parts.append("del AS (DELETE FROM reminders WHERE case_id = (SELECT id FROM upd) "
-                     f"AND done_at IS NULL{not_in})")
+        parts.append(
+            "del AS (DELETE FROM reminders WHERE case_id = (SELECT id FROM upd) "
+            f"AND done_at IS NULL{not_in})"
+        )
         if plan_size:
-            rows = ", ".join(f"(%(r{i}_kind)s, CAST(%(r{i}_due)s AS timestamptz), "
-                             f"%(r{i}_action)s, CAST(%(r{i}_recipient)s AS varchar), "
-                             f"CAST(%(r{i}_event)s AS varchar))" for i in range(plan_size))
+            rows = ", ".join(
+                f"(%(r{i}_kind)s, CAST(%(r{i}_due)s AS timestamptz), "
+                f"%(r{i}_action)s, CAST(%(r{i}_recipient)s AS varchar), "
+                f"CAST(%(r{i}_event)s AS varchar))"
+                for i in range(plan_size)
+            )
             parts.append(
                 "rem AS (INSERT INTO reminders (case_id, kind, due_at, action, recipient, "
                 "event) SELECT upd.id, v.k, v.d, v.a, v.r, v.e FROM upd CROSS JOIN (VALUES "
-                f"{rows}) AS v(k, d, a, r, e) ON CONFLICT DO NOTHING)")
+                f"{rows}) AS v(k, d, a, r, e) ON CONFLICT DO NOTHING)"
+            )
     sql = "WITH " + ", ".join(parts) + " SELECT count(*) FROM upd"
     return sql, tuple((c, _PG_CONVERT.get(c)) for c in cols)
 
 
 def write_postgresql(conn: Connection, w: Write) -> bool:
     values = w.case_values
-    sql, columns = _pg_statement(tuple(k for k in EXTRA if k in values), len(w.outbox_rows),
-                                 None if w.plan is None else len(w.plan))
-    params: dict[str, Any] = {c: values[c] if convert is None else convert(values[c])
-                              for c, convert in columns}
+    sql, columns = _pg_statement(
+        tuple(k for k in EXTRA if k in values),
+        len(w.outbox_rows),
+        None if w.plan is None else len(w.plan),
+    )
+    params: dict[str, Any] = {
+        c: values[c] if convert is None else convert(values[c]) for c, convert in columns
+    }
     e = w.event_row
-    params.update(b_id=w.case_id, b_version=w.old_version, e_seq=e["seq"],
-                  e_event=e["event"], e_from=e["from_state"], e_to=e["to_state"],
-                  e_role=e["actor_role"], e_actor=e["actor_id"], e_channel=e["channel"],
-                  e_at=pg_instant(e["at"]), e_data=pg_json(e["data"]),
-                  e_digest=e["data_digest"], e_prev=e["prev_hash"], e_hash=e["hash"])
+    params.update(
+        b_id=w.case_id,
+        b_version=w.old_version,
+        e_seq=e["seq"],
+        e_event=e["event"],
+        e_from=e["from_state"],
+        e_to=e["to_state"],
+        e_role=e["actor_role"],
+        e_actor=e["actor_id"],
+        e_channel=e["channel"],
+        e_at=pg_instant(e["at"]),
+        e_data=pg_json(e["data"]),
+        e_digest=e["data_digest"],
+        e_prev=e["prev_hash"],
+        e_hash=e["hash"],
+    )
     for i, o in enumerate(w.outbox_rows):
         params[f"o{i}_key"] = o["dedup_key"]
         params[f"o{i}_channel"] = o["channel"]
@@ -374,22 +481,26 @@ def write_postgresql(conn: Connection, w: Write) -> bool:
 @functools.cache
 def _update_stmt(extra: tuple[str, ...]) -> Any:
     cols = BASE + extra
-    return (update(CASES)
-            .where(CASES.c.id == bindparam("b_id"), CASES.c.version == bindparam("b_version"))
-            .values({c: bindparam(c, type_=CASES.c[c].type) for c in cols}))
+    return (
+        update(CASES)
+        .where(CASES.c.id == bindparam("b_id"), CASES.c.version == bindparam("b_version"))
+        .values({c: bindparam(c, type_=CASES.c[c].type) for c in cols})
+    )
 
 
 _INSERT_EVENT = insert(EVENTS)
 _INSERT_OUTBOX = insert(OUTBOX)
-_DELETE_ALL_PENDING = delete(REMINDERS).where(REMINDERS.c.case_id == bindparam("case_id"),
-                                              REMINDERS.c.done_at.is_(None))
+_DELETE_ALL_PENDING = delete(REMINDERS).where(
+    REMINDERS.c.case_id == bindparam("case_id"), REMINDERS.c.done_at.is_(None)
+)
 
 
 def write_core(conn: Connection, w: Write) -> bool:
     """The same writes through SQLAlchemy Core (any driver); False on a lost CAS."""
     extra = tuple(k for k in EXTRA if k in w.case_values)
-    changed = conn.execute(_update_stmt(extra),
-                           {"b_id": w.case_id, "b_version": w.old_version, **w.case_values})
+    changed = conn.execute(
+        _update_stmt(extra), {"b_id": w.case_id, "b_version": w.old_version, **w.case_values}
+    )
     if changed.rowcount != 1:
         return False
     conn.execute(_INSERT_EVENT, w.event_row)
@@ -445,8 +556,9 @@ def write_many(conn: Connection, batch: list[Write]) -> list[int]:
             _drop_unplanned_sqlite(conn, replanned)
         else:
             _drop_unplanned_pg(conn, replanned)
-        insert_rows(conn, REMINDERS, [p for w in replanned for p in w.plan or ()],
-                    ignore_duplicates=True)
+        insert_rows(
+            conn, REMINDERS, [p for w in replanned for p in w.plan or ()], ignore_duplicates=True
+        )
     return []
 
 
@@ -455,8 +567,11 @@ def _lost(conn: Connection, batch: list[Write]) -> list[int]:
     the batch wrote (a version number alone cannot tell: somebody else's change reaches the
     same version). Never empty."""
     expected = {w.case_id: w.case_values["chain_head"] for w in batch}
-    now_at = dict(conn.execute(select(CASES.c.id, CASES.c.chain_head)
-                               .where(CASES.c.id.in_(list(expected)))).all())
+    now_at = dict(
+        conn.execute(
+            select(CASES.c.id, CASES.c.chain_head).where(CASES.c.id.in_(list(expected)))
+        ).all()
+    )
     lost = [cid for cid, head in expected.items() if now_at.get(cid) != head]
     return lost or list(expected)
 
@@ -466,9 +581,11 @@ def _write_many_core(conn: Connection, batch: list[Write]) -> list[int]:
     for w in batch:
         extra = tuple(k for k in EXTRA if k in w.case_values)
         groups.setdefault(extra, []).append(
-            {"b_id": w.case_id, "b_version": w.old_version, **w.case_values})
-    changed = sum(conn.execute(_update_stmt(extra), params).rowcount
-                  for extra, params in groups.items())
+            {"b_id": w.case_id, "b_version": w.old_version, **w.case_values}
+        )
+    changed = sum(
+        conn.execute(_update_stmt(extra), params).rowcount for extra, params in groups.items()
+    )
     if changed != len(batch):
         return _lost(conn, batch)
     conn.execute(_INSERT_EVENT, [w.event_row for w in batch])
@@ -477,9 +594,12 @@ def _write_many_core(conn: Connection, batch: list[Write]) -> list[int]:
         conn.execute(_INSERT_OUTBOX, outbox)
     replanned = [w for w in batch if w.plan is not None]
     if replanned:
-        conn.execute(delete(REMINDERS).where(
-            REMINDERS.c.case_id.in_([w.case_id for w in replanned]),
-            REMINDERS.c.done_at.is_(None)))
+        conn.execute(
+            delete(REMINDERS).where(
+                REMINDERS.c.case_id.in_([w.case_id for w in replanned]),
+                REMINDERS.c.done_at.is_(None),
+            )
+        )
         insert_ignoring_duplicates(conn, REMINDERS, [p for w in replanned for p in w.plan or []])
     return []
 
@@ -510,8 +630,10 @@ def _column(values: list[Any], kind: str, convert: Callable[[Any], Any] | None) 
         bound = {value: convert(value) for value in set(values)}
         return [bound[value] for value in values]
     if kind == "json":
-        return [value if value.__class__ is JSONText else "null" if value is None
-                else convert(value) for value in values]
+        return [
+            value if value.__class__ is JSONText else "null" if value is None else convert(value)
+            for value in values
+        ]
     return [convert(value) for value in values]
 
 
@@ -522,8 +644,10 @@ def _sqlite_update_many(extra: tuple[str, ...], rows: int) -> str:
     cols = BASE + extra
     sets = ", ".join(f"{c} = v.column{i + 3}" for i, c in enumerate(cols))
     values = ", ".join([_qmarks(len(cols) + 2)] * rows)
-    return (f"UPDATE cases SET {sets} FROM (VALUES {values}) AS v "
-            "WHERE cases.id = v.column1 AND cases.version = v.column2")
+    return (
+        f"UPDATE cases SET {sets} FROM (VALUES {values}) AS v "
+        "WHERE cases.id = v.column1 AND cases.version = v.column2"
+    )
 
 
 def _update_many_sqlite(conn: Connection, extra: tuple[str, ...], group: list[Write]) -> int:
@@ -531,8 +655,10 @@ def _update_many_sqlite(conn: Connection, extra: tuple[str, ...], group: list[Wr
     kinds = _column_kinds(CASES, tuple(c for c, _ in columns))
     assert kinds is not None
     cols = [[w.case_id for w in group], [w.old_version for w in group]]
-    cols += [_column([w.case_values[c] for w in group], kind, convert)
-             for (c, convert), kind in zip(columns, kinds, strict=True)]
+    cols += [
+        _column([w.case_values[c] for w in group], kind, convert)
+        for (c, convert), kind in zip(columns, kinds, strict=True)
+    ]
     cur = dbapi_cursor(conn)
     changed = 0
     for chunk in _sqlite_chunks(cols):
@@ -576,13 +702,21 @@ def _pg_update_many(extra: tuple[str, ...]) -> tuple[str, tuple[tuple[str, Any],
     cols = BASE + extra
     kinds = _column_kinds(CASES, cols)
     assert kinds is not None
-    sets = ", ".join(f"{c} = CAST(u.{c} AS jsonb)" if kind == "json" else f"{c} = u.{c}"
-                     for c, kind in zip(cols, kinds, strict=True))
-    arrays = ", ".join(["CAST(%b AS integer[])"] * 2
-                       + [f"CAST(%b AS {_pg_array(CASES.c[c], kind)})"
-                          for c, kind in zip(cols, kinds, strict=True)])
-    sql = (f"UPDATE cases SET {sets} FROM unnest({arrays}) AS u(b_id, b_version, "
-           f"{', '.join(cols)}) WHERE cases.id = u.b_id AND cases.version = u.b_version")
+    sets = ", ".join(
+        f"{c} = CAST(u.{c} AS jsonb)" if kind == "json" else f"{c} = u.{c}"
+        for c, kind in zip(cols, kinds, strict=True)
+    )
+    arrays = ", ".join(
+        ["CAST(%b AS integer[])"] * 2
+        + [
+            f"CAST(%b AS {_pg_array(CASES.c[c], kind)})"
+            for c, kind in zip(cols, kinds, strict=True)
+        ]
+    )
+    sql = (
+        f"UPDATE cases SET {sets} FROM unnest({arrays}) AS u(b_id, b_version, "
+        f"{', '.join(cols)}) WHERE cases.id = u.b_id AND cases.version = u.b_version"
+    )
     return sql, tuple(zip(cols, (_PG_ARRAY_CONVERT[k] for k in kinds), strict=True))
 
 
@@ -602,16 +736,25 @@ _PG_DROP_UNPLANNED = (
     "DELETE FROM reminders r WHERE r.case_id = ANY(CAST(%b AS integer[])) "
     "AND r.done_at IS NULL AND NOT EXISTS (SELECT FROM unnest(CAST(%b AS integer[]), "
     "CAST(%b AS text[]), CAST(%b AS timestamptz[])) AS p(case_id, kind, due_at) "
-    "WHERE p.case_id = r.case_id AND p.kind = r.kind AND p.due_at = r.due_at)")
+    "WHERE p.case_id = r.case_id AND p.kind = r.kind AND p.due_at = r.due_at)"
+)
 
 
 def _drop_unplanned_pg(conn: Connection, replanned: list[Write]) -> None:
     """Each case's pending reminders that are not in its new plan (as ``write_postgresql``)."""
     plan = [p for w in replanned for p in w.plan or ()]
-    run(conn, dbapi_cursor(conn), _PG_DROP_UNPLANNED,
-        [[w.case_id for w in replanned], [p["case_id"] for p in plan],
-         [p["kind"] for p in plan], [pg_instant(p["due_at"]) for p in plan]],
-        prepare=pg_prepare(conn))
+    run(
+        conn,
+        dbapi_cursor(conn),
+        _PG_DROP_UNPLANNED,
+        [
+            [w.case_id for w in replanned],
+            [p["case_id"] for p in plan],
+            [p["kind"] for p in plan],
+            [pg_instant(p["due_at"]) for p in plan],
+        ],
+        prepare=pg_prepare(conn),
+    )
 
 
 # Inserts of many rows: the column types' conversions, on the fast path's drivers
@@ -642,9 +785,15 @@ def _column_kinds(table: Table, names: tuple[str, ...]) -> tuple[str, ...] | Non
 
 
 _SQLITE_ARRAY_CONVERT: dict[str, Callable[[Any], Any] | None] = {
-    "instant": sqlite_instant, "json": sqlite_json, "plain": None}
+    "instant": sqlite_instant,
+    "json": sqlite_json,
+    "plain": None,
+}
 _PG_ARRAY_CONVERT: dict[str, Callable[[Any], Any] | None] = {
-    "instant": pg_instant, "json": json.dumps, "plain": None}  # JSON as text, cast to jsonb
+    "instant": pg_instant,
+    "json": json.dumps,
+    "plain": None,
+}  # JSON as text, cast to jsonb
 
 
 _SQLITE_ROWS_PER_INSERT = 64
@@ -656,29 +805,47 @@ def _sqlite_chunks(cols: list[list[Any]]) -> list[list[Any]]:
     SQLite spends about half of a one-row statement on running it, not on the row (within
     the oldest limit of 999 parameters a statement)."""
     per = max(1, min(_SQLITE_ROWS_PER_INSERT, 999 // len(cols)))
-    return [list(chain.from_iterable(zip(*(c[i:i + per] for c in cols), strict=True)))
-            for i in range(0, len(cols[0]), per)]
+    return [
+        list(chain.from_iterable(zip(*(c[i : i + per] for c in cols), strict=True)))
+        for i in range(0, len(cols[0]), per)
+    ]
 
 
 @functools.cache
-def _insert_sql(kind: str, table: Table, names: tuple[str, ...], kinds: tuple[str, ...],
-                ignore: bool, rows: int = 1) -> str:
+def _insert_sql(
+    kind: str,
+    table: Table,
+    names: tuple[str, ...],
+    kinds: tuple[str, ...],
+    ignore: bool,
+    rows: int = 1,
+) -> str:
     """The INSERT of a batch: ``rows`` rows of VALUES on SQLite; arrays on PostgreSQL."""
     cols = ", ".join(names)
     tail = " ON CONFLICT DO NOTHING" if ignore else ""
     if kind == "sqlite":
         values = ", ".join([_qmarks(len(names))] * rows)
         return f"INSERT INTO {table.name} ({cols}) VALUES {values}{tail}"
-    arrays = ", ".join(f"CAST(%b AS {_pg_array(table.c[n], k)})"
-                       for n, k in zip(names, kinds, strict=True))
-    picks = ", ".join(f"CAST(u.{n} AS jsonb)" if k == "json" else f"u.{n}"
-                      for n, k in zip(names, kinds, strict=True))
-    return (f"INSERT INTO {table.name} ({cols}) SELECT {picks} FROM unnest({arrays}) "
-            f"AS u({cols}){tail}")
+    arrays = ", ".join(
+        f"CAST(%b AS {_pg_array(table.c[n], k)})" for n, k in zip(names, kinds, strict=True)
+    )
+    picks = ", ".join(
+        f"CAST(u.{n} AS jsonb)" if k == "json" else f"u.{n}"
+        for n, k in zip(names, kinds, strict=True)
+    )
+    return (
+        f"INSERT INTO {table.name} ({cols}) SELECT {picks} FROM unnest({arrays}) AS u({cols}){tail}"
+    )
 
 
-def insert_rows(conn: Connection, table: Any, rows: Sequence[Any], *,
-                columns: tuple[str, ...] | None = None, ignore_duplicates: bool = False) -> None:
+def insert_rows(
+    conn: Connection,
+    table: Any,
+    rows: Sequence[Any],
+    *,
+    columns: tuple[str, ...] | None = None,
+    ignore_duplicates: bool = False,
+) -> None:
     """INSERT ``rows`` as Core would store them: dicts with the same keys, or tuples of the
     values of ``columns`` in that order. sqlite3 ``executemany``; on PostgreSQL one
     ``INSERT ... SELECT FROM unnest`` of one array per column; Core for other drivers and
@@ -690,8 +857,9 @@ def insert_rows(conn: Connection, table: Any, rows: Sequence[Any], *,
     names = tuple(rows[0]) if columns is None else columns
     kinds = None if kind is None else _column_kinds(table, names)
     if kind is None or kinds is None:
-        dicts = [dict(row) if columns is None else dict(zip(columns, row, strict=True))
-                 for row in rows]
+        dicts = [
+            dict(row) if columns is None else dict(zip(columns, row, strict=True)) for row in rows
+        ]
         for row in dicts:  # Core encodes JSON itself
             for key, value in row.items():
                 if value.__class__ is JSONText:
@@ -704,22 +872,31 @@ def insert_rows(conn: Connection, table: Any, rows: Sequence[Any], *,
         return
     converts = _SQLITE_ARRAY_CONVERT if kind == "sqlite" else _PG_ARRAY_CONVERT
     keys = names if columns is None else range(len(columns))
-    cols = [_column([row[key] for row in rows], k, converts[k])
-            for key, k in zip(keys, kinds, strict=True)]
+    cols = [
+        _column([row[key] for row in rows], k, converts[k])
+        for key, k in zip(keys, kinds, strict=True)
+    ]
     cur = dbapi_cursor(conn)
     if kind != "sqlite":
-        run(conn, cur, _insert_sql(kind, table, names, kinds, ignore_duplicates), cols,
-            prepare=pg_prepare(conn))
+        run(
+            conn,
+            cur,
+            _insert_sql(kind, table, names, kinds, ignore_duplicates),
+            cols,
+            prepare=pg_prepare(conn),
+        )
         return
     chunks = _sqlite_chunks(cols)
     per = len(chunks[0]) // len(names)
     full, rest = divmod(len(rows), per)
     if full:
-        run_many(conn, cur, _insert_sql(kind, table, names, kinds, ignore_duplicates, per),
-                 chunks[:full])
+        run_many(
+            conn, cur, _insert_sql(kind, table, names, kinds, ignore_duplicates, per), chunks[:full]
+        )
     if rest:
-        run(conn, cur, _insert_sql(kind, table, names, kinds, ignore_duplicates, rest),
-            chunks[full])
+        run(
+            conn, cur, _insert_sql(kind, table, names, kinds, ignore_duplicates, rest), chunks[full]
+        )
 
 
 def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -727,5 +904,13 @@ def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str
     insert_rows(conn, table, rows, ignore_duplicates=True)
 
 
-__all__ = ["BASE", "EXTRA", "JSONText", "Write", "insert_ignoring_duplicates", "insert_rows",
-           "write", "write_many"]
+__all__ = [
+    "BASE",
+    "EXTRA",
+    "JSONText",
+    "Write",
+    "insert_ignoring_duplicates",
+    "insert_rows",
+    "write",
+    "write_many",
+]

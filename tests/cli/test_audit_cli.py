@@ -34,8 +34,11 @@ def test_changed_row_is_named(cli: Callable[..., Any], demo_db: Path) -> None:
 
 
 def test_changed_data_is_named(cli: Callable[..., Any], demo_db: Path) -> None:
-    sql(demo_db, """UPDATE case_events SET data = '{"grade": "1.0"}'
-                    WHERE case_id = 20 AND seq = 3""")
+    sql(
+        demo_db,
+        """UPDATE case_events SET data = '{"grade": "1.0"}'
+                    WHERE case_id = 20 AND seq = 3""",
+    )
     result = cli("audit", "verify", "20", check=False)
     assert result.code == 1
     assert "case 20, event #3" in result.err
@@ -51,8 +54,11 @@ def test_deleted_row_is_named(cli: Callable[..., Any], demo_db: Path) -> None:
 
 
 def test_deleted_last_row_is_named(cli: Callable[..., Any], demo_db: Path) -> None:
-    sql(demo_db, "DELETE FROM case_events WHERE case_id = 20 AND seq = "
-                 "(SELECT max(seq) FROM case_events WHERE case_id = 20)")
+    sql(
+        demo_db,
+        "DELETE FROM case_events WHERE case_id = 20 AND seq = "
+        "(SELECT max(seq) FROM case_events WHERE case_id = 20)",
+    )
     result = cli("audit", "verify", check=False)
     assert result.code == 1
     assert "case 20" in result.err

@@ -11,8 +11,9 @@ from typing import Any
 
 from lxml import etree
 
-EXAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "elmo" / \
-    "example.xml"
+EXAMPLE = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "elmo" / "example.xml"
+)
 
 
 def test_remind_and_deliver(cli: Callable[..., Any], demo_db: Path, tmp_path: Path) -> None:
@@ -32,14 +33,26 @@ def test_remind_and_deliver(cli: Callable[..., Any], demo_db: Path, tmp_path: Pa
     assert cli("outbox", "list", "--failed", "--json").json() == []
 
 
-def test_decide_export_and_check(cli: Callable[..., Any], demo_db: Path, tmp_path: Path,
-                                 ) -> None:
+def test_decide_export_and_check(
+    cli: Callable[..., Any],
+    demo_db: Path,
+    tmp_path: Path,
+) -> None:
     waiting = cli("case", "list", "--state", "in_review", "--json").json()
     case = str(waiting[0]["id"])
     shown = cli("case", "show", case, "--json").json()
     target = shown["targets"][0]["code"]
-    fired = cli("case", "fire", case, "recognize", "--actor", "examiner", "--data",
-                f"modules={target}", "--json").json()
+    fired = cli(
+        "case",
+        "fire",
+        case,
+        "recognize",
+        "--actor",
+        "examiner",
+        "--data",
+        f"modules={target}",
+        "--json",
+    ).json()
     assert fired["to"] == "recognized"
     decision = cli("case", "show", case, "--json").json()["decision"]
     assert decision["conversion"]["method"] == "bavarian"  # the grade was converted
@@ -50,8 +63,9 @@ def test_decide_export_and_check(cli: Callable[..., Any], demo_db: Path, tmp_pat
     assert "credited" in check.out
     assert "not_credited" in check.out
     cli("outbox", "relay")
-    notice_docs = [d for d in cli("case", "show", case, "--json").json()["documents"]
-                   if d["kind"] == "notice"]
+    notice_docs = [
+        d for d in cli("case", "show", case, "--json").json()["documents"] if d["kind"] == "notice"
+    ]
     assert len(notice_docs) == 1
     out = tmp_path / "decision.xml"
     cli("case", "export", case, "--out", str(out))
@@ -76,7 +90,17 @@ def test_transcript_import_waits_for_a_clerk(cli: Callable[..., Any], demo_db: P
 
 
 def test_cohort_needs_waiting_cases(cli: Callable[..., Any], demo_db: Path) -> None:
-    result = cli("cohort", "decide", "--offering", "1", "--module", "INF-ML", "recognize",
-                 "--actor", "examiner", check=False)
+    result = cli(
+        "cohort",
+        "decide",
+        "--offering",
+        "1",
+        "--module",
+        "INF-ML",
+        "recognize",
+        "--actor",
+        "examiner",
+        check=False,
+    )
     assert result.code == 1
     assert "is waiting for your decision" in result.err

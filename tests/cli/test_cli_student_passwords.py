@@ -11,8 +11,10 @@ HOME = "uni-musterstadt.de"
 
 
 def test_institution_set_student_passwords(cli: Callable[..., Any], demo_db: Path) -> None:
-    assert cli("institution", "set", HOME, "--student-passwords").out.strip() == \
-        f"{HOME}: student passwords enabled"
+    assert (
+        cli("institution", "set", HOME, "--student-passwords").out.strip()
+        == f"{HOME}: student passwords enabled"
+    )
     listed = cli("institution", "list", "--json").json()
     assert {i["code"]: i["student_passwords"] for i in listed}[HOME] is True
     partner = next(i["code"] for i in listed if i["kind"] == "partner")
@@ -20,5 +22,7 @@ def test_institution_set_student_passwords(cli: Callable[..., Any], demo_db: Pat
     refused = cli("institution", "set", partner, "--student-passwords", check=False)
     assert refused.code == 1
     assert "partner institution" in refused.err
-    assert cli("institution", "set", HOME, "--no-student-passwords").out.strip() == \
-        f"{HOME}: student passwords disabled"
+    assert (
+        cli("institution", "set", HOME, "--no-student-passwords").out.strip()
+        == f"{HOME}: student passwords disabled"
+    )

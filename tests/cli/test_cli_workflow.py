@@ -21,8 +21,17 @@ uni-x.de,INF-MSC,Informatik (M.Sc.),ML,Maschinelles Lernen,6,PO 2023
 def test_a_case_from_catalogue_to_closed(cli: Callable[..., Any], tmp_path: Path) -> None:
     out = cli("db", "upgrade").out
     assert "migrated from empty" in out
-    cli("institution", "add", "uni-x.de", "--name", "Universität X", "--country", "DE",
-        "--kind", "home")
+    cli(
+        "institution",
+        "add",
+        "uni-x.de",
+        "--name",
+        "Universität X",
+        "--country",
+        "DE",
+        "--kind",
+        "home",
+    )
     cli("institution", "add", "unitol.it", "--name", "UniTol", "--country", "IT")
     (tmp_path / "catalog.csv").write_text(CATALOG, encoding="utf-8")
     (tmp_path / "modules.csv").write_text(MODULES, encoding="utf-8")
@@ -30,24 +39,72 @@ def test_a_case_from_catalogue_to_closed(cli: Callable[..., Any], tmp_path: Path
     assert "0 created, 1 updated" in cli("catalog", "import", "catalog.csv").out
     cli("modules", "import", "modules.csv")
     cli("user", "add", "clara", "--role", "clerk", "--institution", "uni-x.de")
-    cli("user", "add", "erik", "--role", "examiner", "--institution", "uni-x.de",
-        "--programme", "INF-MSC")
-    opened = cli("case", "open", "--student", "123456", "--name", "Ada Lovelace", "--email",
-                 "ada@example.org", "--course", "IT-ML", "--target", "ML", "--actor", "clara",
-                 "--json").json()
+    cli(
+        "user",
+        "add",
+        "erik",
+        "--role",
+        "examiner",
+        "--institution",
+        "uni-x.de",
+        "--programme",
+        "INF-MSC",
+    )
+    opened = cli(
+        "case",
+        "open",
+        "--student",
+        "123456",
+        "--name",
+        "Ada Lovelace",
+        "--email",
+        "ada@example.org",
+        "--course",
+        "IT-ML",
+        "--target",
+        "ML",
+        "--actor",
+        "clara",
+        "--json",
+    ).json()
     case = str(opened["id"])
     assert opened["state"] == "planned"
     cli("case", "fire", case, "enrol", "--actor", "clara")
-    cli("case", "fire", case, "pass_course", "--actor", "clara", "--data", "grade=27",
-        "--data", "date=2026-06-20", "--data", "scheme=it")
+    cli(
+        "case",
+        "fire",
+        case,
+        "pass_course",
+        "--actor",
+        "clara",
+        "--data",
+        "grade=27",
+        "--data",
+        "date=2026-06-20",
+        "--data",
+        "scheme=it",
+    )
     (tmp_path / "tor.pdf").write_bytes(b"%PDF-1.4 transcript")
     cli("case", "attach", case, "tor.pdf", "--actor", "clara")
     cli("case", "fire", case, "receive_transcript", "--actor", "clara")
     cli("case", "fire", case, "submit", "--actor", "student")
     cli("case", "assign", case, "erik", "--actor", "clara")
     cli("case", "fire", case, "start_review", "--actor", "clara")
-    fired = cli("case", "fire", case, "recognize", "--actor", "erik", "--data", "modules=ML",
-                "--data", "grade=1.7", "--data", "ects=6", "--json").json()
+    fired = cli(
+        "case",
+        "fire",
+        case,
+        "recognize",
+        "--actor",
+        "erik",
+        "--data",
+        "modules=ML",
+        "--data",
+        "grade=1.7",
+        "--data",
+        "ects=6",
+        "--json",
+    ).json()
     assert fired["to"] == "recognized"
     assert fired["due_kind"] == "appeal_window"
     cli("case", "fire", case, "close", "--actor", "clara")
@@ -60,8 +117,17 @@ def test_a_case_from_catalogue_to_closed(cli: Callable[..., Any], tmp_path: Path
     assert shown["next_events"] == []
     history = cli("case", "history", case, "--json").json()
     assert [h["event"] for h in history] == [
-        "open", "enrol", "pass_course", "attach_document", "receive_transcript", "submit",
-        "assign_examiner", "start_review", "recognize", "close"]
+        "open",
+        "enrol",
+        "pass_course",
+        "attach_document",
+        "receive_transcript",
+        "submit",
+        "assign_examiner",
+        "start_review",
+        "recognize",
+        "close",
+    ]
     assert "Ada" not in json.dumps([h["data"] for h in history])  # ids, not names
     listed = cli("case", "list", "--state", "closed", "--json").json()
     assert [c["id"] for c in listed] == [opened["id"]]
@@ -76,15 +142,17 @@ def test_failures_are_one_clear_line(cli: Callable[..., Any], demo_db: Path) -> 
     assert wrong.code == 1
     assert wrong.err.strip().splitlines() == [
         "error: cannot enrol case 20: it is submitted; enrol is no longer possible "
-        "(possible now: start_review, withdraw)"]
+        "(possible now: start_review, withdraw)"
+    ]
     missing = cli("case", "show", "99999", check=False)
     assert (missing.code, missing.err.strip()) == (1, "error: case 99999 not found")
     anon = cli("case", "fire", "20", "start_review", check=False)
     assert anon.err.strip() == "error: say who acts: --actor USERNAME (or set RECOG_ACTOR)"
     role = cli("case", "fire", "20", "start_review", "--actor", "student", check=False)
     assert "a student may not do this; it is for the clerk" in role.err
-    bad = cli("case", "fire", "20", "start_review", "--actor", "clerk", "--data", "oops",
-              check=False)
+    bad = cli(
+        "case", "fire", "20", "start_review", "--actor", "clerk", "--data", "oops", check=False
+    )
     assert bad.err.strip() == "error: --data 'oops': expected key=value"
 
 

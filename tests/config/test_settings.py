@@ -18,17 +18,21 @@ def test_defaults_are_the_embedded_engines(tmp_path: Path) -> None:
     assert s.mail_dir == tmp_path / "mail"
 
 
-@pytest.mark.parametrize(("variable", "value", "message"), [
-    ("RECOG_TIMEZONE", "Mars/Olympus", "RECOG_TIMEZONE: unknown time zone 'Mars/Olympus'"),
-    ("RECOG_DECISION_DUE_DAYS", "-3", "RECOG_DECISION_DUE_DAYS: Input should be greater"),
-    ("RECOG_DATABASE_URL", "recog.db", "RECOG_DATABASE_URL: 'recog.db' is not a URL"),
-    ("RECOG_SMTP_PASSWORD", "changeme", "RECOG_SMTP_PASSWORD: is a placeholder"),
-    ("RECOG_HOLIDAY_REGION", "XX", "RECOG_HOLIDAY_REGION: unknown holiday region 'XX'"),
-    ("RECOG_SMTP_SECURITY", "ssl", "RECOG_SMTP_SECURITY: Input should be"),
-    ("RECOG_PUBLIC_URL", "recog.example", "RECOG_PUBLIC_URL: 'recog.example' is not an http"),
-])
-def test_a_wrong_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, variable: str,
-                                          value: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("RECOG_TIMEZONE", "Mars/Olympus", "RECOG_TIMEZONE: unknown time zone 'Mars/Olympus'"),
+        ("RECOG_DECISION_DUE_DAYS", "-3", "RECOG_DECISION_DUE_DAYS: Input should be greater"),
+        ("RECOG_DATABASE_URL", "recog.db", "RECOG_DATABASE_URL: 'recog.db' is not a URL"),
+        ("RECOG_SMTP_PASSWORD", "changeme", "RECOG_SMTP_PASSWORD: is a placeholder"),
+        ("RECOG_HOLIDAY_REGION", "XX", "RECOG_HOLIDAY_REGION: unknown holiday region 'XX'"),
+        ("RECOG_SMTP_SECURITY", "ssl", "RECOG_SMTP_SECURITY: Input should be"),
+        ("RECOG_PUBLIC_URL", "recog.example", "RECOG_PUBLIC_URL: 'recog.example' is not an http"),
+    ],
+)
+def test_a_wrong_value_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigurationError) as err:
         load_settings()

@@ -18,8 +18,9 @@ from models.migrate import HEAD, current_revision, downgrade, head_revision, upg
 def _assert_agrees(engine: Engine) -> None:
     assert current_revision(engine) == head_revision()
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
     assert diff == []
     assert set(inspect(engine).get_table_names()) >= set(Base.metadata.tables)
 
@@ -69,8 +70,15 @@ def test_upgrade_keeps_existing_data_on_sqlite(tmp_path: Path) -> None:
     upgrade(engine)
     with session_factory(engine)() as s, s.begin():
         net = seed_network(s, today=dt.date(2026, 11, 2))
-        create_case(s, net, target="in_review", term="recent", matriculation="M1", name="M",
-                    email="m@example.org")
+        create_case(
+            s,
+            net,
+            target="in_review",
+            term="recent",
+            matriculation="M1",
+            name="M",
+            email="m@example.org",
+        )
     downgrade(engine, "0001")
     assert current_revision(engine) == "0001"
     upgrade(engine)

@@ -52,8 +52,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(check: Callable[[], T], *, timeout: float, what: str,
-               interval: float = 0.1) -> T:
+def wait_until(check: Callable[[], T], *, timeout: float, what: str, interval: float = 0.1) -> T:
     """Poll ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -75,6 +74,7 @@ def require_service(name: str, reason: str) -> None:
 
 
 # --- SMTP ------------------------------------------------------------------------------------
+
 
 @dataclass
 class _Recorder:
@@ -99,8 +99,9 @@ class SmtpSink:
         self._controller: Controller | None = None
 
     def start(self) -> SmtpSink:
-        self._controller = Controller(self._recorder, hostname="127.0.0.1", port=self.port,
-                                      ready_timeout=10)
+        self._controller = Controller(
+            self._recorder, hostname="127.0.0.1", port=self.port, ready_timeout=10
+        )
         self._controller.start()
         return self
 
@@ -124,8 +125,11 @@ class SmtpSink:
         return Counter(str(m["Message-ID"]) for m in self.messages)
 
     def wait_for(self, count: int, timeout: float = 30) -> list[EmailMessage]:
-        wait_until(lambda: len(self.messages) >= count, timeout=timeout,
-                   what=f"{count} e-mail(s) at the SMTP sink (have {len(self.messages)})")
+        wait_until(
+            lambda: len(self.messages) >= count,
+            timeout=timeout,
+            what=f"{count} e-mail(s) at the SMTP sink (have {len(self.messages)})",
+        )
         return self.messages
 
 
@@ -176,6 +180,7 @@ class SilentSmtp:
 
 # --- webhooks --------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Post:
     path: str
@@ -206,8 +211,9 @@ class WebhookReceiver:
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = int(self._server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}/hook"
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:
@@ -223,6 +229,7 @@ class WebhookReceiver:
 
 
 # --- processes -------------------------------------------------------------------------------
+
 
 def _end(proc: subprocess.Popen[bytes], *, grace: float) -> None:
     """End a process started here (and its children: it leads its own process group)."""
@@ -265,9 +272,25 @@ class RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = (self.workdir / "redis.log").open("ab")
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--daemonize", "no", "--dir", str(self.workdir)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         try:
             wait_until(self.ping, timeout=10, what=f"redis-server on port {self.port}")
@@ -291,14 +314,23 @@ class RedisServer:
             self.proc = None
 
 
-def recog_env(*, data_dir: Path, database_url: str, broker_url: str, **settings: object,
-              ) -> dict[str, str]:
+def recog_env(
+    *,
+    data_dir: Path,
+    database_url: str,
+    broker_url: str,
+    **settings: object,
+) -> dict[str, str]:
     """The environment of a Recog process: this one's minus any RECOG_*, plus ``settings``
     (``smtp_port=2525`` becomes ``RECOG_SMTP_PORT=2525``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECOG_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env.update(RECOG_ENVIRONMENT="test", RECOG_DATA_DIR=str(data_dir),
-               RECOG_DATABASE_URL=database_url, RECOG_BROKER_URL=broker_url)
+    env.update(
+        RECOG_ENVIRONMENT="test",
+        RECOG_DATA_DIR=str(data_dir),
+        RECOG_DATABASE_URL=database_url,
+        RECOG_BROKER_URL=broker_url,
+    )
     env.update({f"RECOG_{k.upper()}": str(v) for k, v in settings.items()})
     return env
 
@@ -317,11 +349,30 @@ class Worker:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks.jobs", "worker", "--concurrency",
-             "1", "--pool", "prefork", "--loglevel", "INFO", "--without-gossip",
-             "--without-mingle", "-n", f"{self.name}@%h"],
-            env=self.env, cwd=self.log.parent, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tasks.jobs",
+                "worker",
+                "--concurrency",
+                "1",
+                "--pool",
+                "prefork",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"{self.name}@%h",
+            ],
+            env=self.env,
+            cwd=self.log.parent,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         out.close()
         return self
 
@@ -335,12 +386,14 @@ class Worker:
     def text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    def wait_log(self, pattern: str, *, count: int = 1, timeout: float = 30,
-                 what: str = "") -> None:
+    def wait_log(
+        self, pattern: str, *, count: int = 1, timeout: float = 30, what: str = ""
+    ) -> None:
         def seen() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"worker {self.name} exited ({self.proc.returncode}):\n"
-                                     f"{self.text()[-3000:]}")
+                raise AssertionError(
+                    f"worker {self.name} exited ({self.proc.returncode}):\n{self.text()[-3000:]}"
+                )
             return len(re.findall(pattern, self.text())) >= count
 
         try:
@@ -350,8 +403,12 @@ class Worker:
 
     def wait_task(self, task_id: str, *, count: int = 1, timeout: float = 30) -> None:
         """Wait until the task message ``task_id`` has run to the end ``count`` times."""
-        self.wait_log(rf"recog\.\w+\[{re.escape(task_id)}\] succeeded", count=count,
-                      timeout=timeout, what=f"task {task_id} to succeed {count}x")
+        self.wait_log(
+            rf"recog\.\w+\[{re.escape(task_id)}\] succeeded",
+            count=count,
+            timeout=timeout,
+            what=f"task {task_id} to succeed {count}x",
+        )
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool child: no shutdown, no acknowledgement. Also how a
@@ -369,8 +426,10 @@ class Worker:
 
 # --- sending task messages -------------------------------------------------------------------
 
-def send_task(broker_url: str, name: str, *, kwargs: dict[str, Any] | None = None,
-              task_id: str | None = None) -> str:
+
+def send_task(
+    broker_url: str, name: str, *, kwargs: dict[str, Any] | None = None, task_id: str | None = None
+) -> str:
     """Publish one task message through a Celery app configured exactly as Recog's."""
     from celery import Celery
 
@@ -430,25 +489,51 @@ def sqlite_database(template: Path, path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def seed(engine: Engine, *, today: dt.date, cases: Sequence[tuple[str, str]],
-         ) -> tuple[Network, list[int]]:
+def seed(
+    engine: Engine,
+    *,
+    today: dt.date,
+    cases: Sequence[tuple[str, str]],
+) -> tuple[Network, list[int]]:
     """The demo network and one case per (target state, term), committed; the notifications
     of their invented history are dropped, as ``seed_demo`` does."""
     with session_factory(engine)() as s, s.begin():
         net = seed_network(s, today=today)
-        ids = [create_case(s, net, target=target, term=term, matriculation=f"M{4200 + i}",
-                           name=f"{STUDENT_NAME} {i}", email=f"zoe.{i}@student.example.org",
-                           partner=i, course=i)
-               for i, (target, term) in enumerate(cases)]
+        ids = [
+            create_case(
+                s,
+                net,
+                target=target,
+                term=term,
+                matriculation=f"M{4200 + i}",
+                name=f"{STUDENT_NAME} {i}",
+                email=f"zoe.{i}@student.example.org",
+                partner=i,
+                course=i,
+            )
+            for i, (target, term) in enumerate(cases)
+        ]
         s.execute(delete(Outbox))
     return net, ids
 
 
-def submit(session: Session, case_id: int, *, now: dt.datetime | None = None,
-           settings: Settings | None = None) -> FiredEvent:
+def submit(
+    session: Session,
+    case_id: int,
+    *,
+    now: dt.datetime | None = None,
+    settings: Settings | None = None,
+) -> FiredEvent:
     """The student asks for recognition: e-mails to the student and the office."""
-    return fire(session, case_id, "submit", actor=student_actor(session, case_id),
-                now=now or dt.datetime.now(dt.UTC), channel="api", settings=settings)
+    return fire(
+        session,
+        case_id,
+        "submit",
+        actor=student_actor(session, case_id),
+        now=now or dt.datetime.now(dt.UTC),
+        channel="api",
+        settings=settings,
+    )
 
 
 def outbox_rows(engine: Engine) -> list[Any]:
@@ -466,8 +551,21 @@ def expected_ids(rows: Sequence[Any], settings: Settings) -> Counter[str]:
     from tasks.delivery import message_id
     from workflow.outbox import Claimed
 
-    return Counter(message_id(Claimed(r.id, r.dedup_key, r.case_id, r.event_seq, r.channel,
-                                      r.recipient, r.template, r.payload, r.attempts), settings)
-                   for r in rows if r.channel == "email")
-
-
+    return Counter(
+        message_id(
+            Claimed(
+                r.id,
+                r.dedup_key,
+                r.case_id,
+                r.event_seq,
+                r.channel,
+                r.recipient,
+                r.template,
+                r.payload,
+                r.attempts,
+            ),
+            settings,
+        )
+        for r in rows
+        if r.channel == "email"
+    )

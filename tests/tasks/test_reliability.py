@@ -62,7 +62,8 @@ pytestmark = [
     # strategy, which SQLAlchemy 2.1 deprecates; it fires once, when this process first sends
     # a task message to the SQLite broker. Nothing of ours uses noload.
     pytest.mark.filterwarnings(
-        "ignore:The ``noload`` loader strategy is deprecated:DeprecationWarning"),
+        "ignore:The ``noload`` loader strategy is deprecated:DeprecationWarning"
+    ),
 ]
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -81,34 +82,47 @@ def broker_url(kind: str, tmp_path: Path) -> tuple[str, RedisServer | None]:
 
 
 def worker_env(tmp_path: Path, db_url: str, broker: str, smtp_port: int) -> dict[str, str]:
-    return recog_env(data_dir=tmp_path / "var", database_url=db_url, broker_url=broker,
-                     smtp_host="127.0.0.1", smtp_port=smtp_port, smtp_security="none",
-                     outbox_lease_seconds=LEASE, outbox_backoff_seconds=1)
+    return recog_env(
+        data_dir=tmp_path / "var",
+        database_url=db_url,
+        broker_url=broker,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+        smtp_security="none",
+        outbox_lease_seconds=LEASE,
+        outbox_backoff_seconds=1,
+    )
 
 
-BROKERS = [pytest.param("sqlite", id="sqlite-broker"),
-           pytest.param("redis", id="redis-broker", marks=pytest.mark.redis)]
+BROKERS = [
+    pytest.param("sqlite", id="sqlite-broker"),
+    pytest.param("redis", id="redis-broker", marks=pytest.mark.redis),
+]
 
 
 # 1 --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("broker_kind", BROKERS)
 def test_a_worker_killed_before_sending_loses_and_duplicates_nothing(
-    broker_kind: str, sqlite_template: Path, tmp_path: Path,
+    broker_kind: str,
+    sqlite_template: Path,
+    tmp_path: Path,
 ) -> None:
     db_url = sqlite_database(sqlite_template, tmp_path / "var" / "recog.sqlite3")
     engine = make_engine(db_url)
     broker, redis = broker_url(broker_kind, tmp_path)
     logs = tmp_path / "logs"
     try:
-        with SilentSmtp() as silent, SmtpSink() as sink, Worker(
-                "doomed", worker_env(tmp_path, db_url, broker, silent.port), logs) as first, \
-                Worker("phoenix", worker_env(tmp_path, db_url, broker, sink.port),
-                       logs) as second:
+        with (
+            SilentSmtp() as silent,
+            SmtpSink() as sink,
+            Worker("doomed", worker_env(tmp_path, db_url, broker, silent.port), logs) as first,
+            Worker("phoenix", worker_env(tmp_path, db_url, broker, sink.port), logs) as second,
+        ):
             first.launch()
-            _, (case_id,) = seed(engine, today=today(),
-                                 cases=[("transcript_received", "recent")])
+            _, (case_id,) = seed(engine, today=today(), cases=[("transcript_received", "recent")])
             with transaction(session_factory(engine)) as s:
                 fired = submit(s, case_id)
             assert len(fired.outbox) == 2  # the student and the office
@@ -126,13 +140,15 @@ def test_a_worker_killed_before_sending_loses_and_duplicates_nothing(
             second.wait_ready()
             # Nobody may send while the dead worker's lease runs; after it, the next outbox
             # sweep (beat's job, sent by hand here) delivers.
-            wait_until(lambda: dt.datetime.now(dt.UTC) > leased_until, timeout=LEASE + 5,
-                       what="the lease to run out")
+            wait_until(
+                lambda: dt.datetime.now(dt.UTC) > leased_until,
+                timeout=LEASE + 5,
+                what="the lease to run out",
+            )
             assert sink.messages == []
             send_task(broker, "recog.relay_outbox")
             sink.wait_for(2)
-            again = send_task(broker, "recog.relay_outbox",
-                              kwargs={"ids": [r.id for r in rows]})
+            again = send_task(broker, "recog.relay_outbox", kwargs={"ids": [r.id for r in rows]})
             second.wait_task(again)
             rows = outbox_rows(engine)
             assert [(r.status, r.attempts) for r in rows] == [("sent", 2)] * 2
@@ -145,19 +161,27 @@ def test_a_worker_killed_before_sending_loses_and_duplicates_nothing(
 
 # 2 --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_redis_down_while_cases_change_loses_no_notification(
-    pg_engine: Engine, pg_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    pg_engine: Engine,
+    pg_database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     factory = session_factory(pg_engine)
-    with RedisServer(tmp_path / "redis") as redis, SmtpSink() as sink, Worker(
-            "steady", worker_env(tmp_path, pg_database, redis.url, sink.port),
-            tmp_path / "logs") as worker, jobs_on(monkeypatch, redis.url):
+    with (
+        RedisServer(tmp_path / "redis") as redis,
+        SmtpSink() as sink,
+        Worker(
+            "steady", worker_env(tmp_path, pg_database, redis.url, sink.port), tmp_path / "logs"
+        ) as worker,
+        jobs_on(monkeypatch, redis.url),
+    ):
         worker.launch()
-        _, cases = seed(pg_engine, today=today(),
-                        cases=[("transcript_received", "recent")] * 4)
+        _, cases = seed(pg_engine, today=today(), cases=[("transcript_received", "recent")] * 4)
         worker.wait_ready()
         redis.stop()
         # Two units of work (a batch of three, then one) while the broker is gone: each
@@ -189,17 +213,27 @@ def test_redis_down_while_cases_change_loses_no_notification(
 
 # 3 --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_smtp_down_backs_off_then_delivers_once_or_dead_letters(
-    sqlite_template: Path, tmp_path: Path, cli: Callable[..., Any],
+    sqlite_template: Path,
+    tmp_path: Path,
+    cli: Callable[..., Any],
 ) -> None:
     db_url = sqlite_database(sqlite_template, tmp_path / "var" / "recog.sqlite3")
     assert cli.env["RECOG_DATABASE_URL"] == db_url  # type: ignore[attr-defined]
     engine = make_engine(db_url)
     port = free_port()
-    settings = load_settings(database_url=db_url, smtp_host="127.0.0.1", smtp_port=port,
-                             smtp_security="none", smtp_timeout=5, outbox_backoff_seconds=1,
-                             outbox_max_attempts=3, outbox_lease_seconds=LEASE)
+    settings = load_settings(
+        database_url=db_url,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_security="none",
+        smtp_timeout=5,
+        outbox_backoff_seconds=1,
+        outbox_max_attempts=3,
+        outbox_lease_seconds=LEASE,
+    )
     factory = session_factory(engine)
     transports = Transports.from_settings(settings)
 
@@ -219,8 +253,14 @@ def test_smtp_down_backs_off_then_delivers_once_or_dead_letters(
         net, cases = seed(engine, today=today(), cases=[("enrolled", "recent")] * 2)
         with transaction(factory) as s:
             for case_id in cases:  # one e-mail each, to the student
-                fire(s, case_id, "pass_course", actor=net.clerk, now=dt.datetime.now(dt.UTC),
-                     data={"grade": "27", "scheme": "it", "date": today().isoformat()})
+                fire(
+                    s,
+                    case_id,
+                    "pass_course",
+                    actor=net.clerk,
+                    now=dt.datetime.now(dt.UTC),
+                    data={"grade": "27", "scheme": "it", "date": today().isoformat()},
+                )
         kept, doomed = sorted(by_id())
 
         # Attempt 1 fails at once (connection refused): retry 1 s later.
@@ -236,8 +276,7 @@ def test_smtp_down_backs_off_then_delivers_once_or_dead_letters(
 
         # Attempt 2, once due.
         due = max(r.available_at for r in rows.values())
-        wait_until(lambda: dt.datetime.now(dt.UTC) >= due, timeout=5,
-                   what="the first retry time")
+        wait_until(lambda: dt.datetime.now(dt.UTC) >= due, timeout=5, what="the first retry time")
         result, t2 = attempt()
         assert (result.sent, result.failed, result.dead) == (0, 2, 0)
         rows = by_id()
@@ -246,8 +285,7 @@ def test_smtp_down_backs_off_then_delivers_once_or_dead_letters(
 
         # Attempt 3 is the last: the doomed row fails once more and is dead-lettered ...
         due = max(r.available_at for r in rows.values())
-        wait_until(lambda: dt.datetime.now(dt.UTC) >= due, timeout=5,
-                   what="the second retry time")
+        wait_until(lambda: dt.datetime.now(dt.UTC) >= due, timeout=5, what="the second retry time")
         result, _ = attempt([doomed])
         assert (result.failed, result.dead) == (1, 1)
         # ... while the other one goes out when the server is back: once.
@@ -258,16 +296,17 @@ def test_smtp_down_backs_off_then_delivers_once_or_dead_letters(
             assert (result.sent, result.failed) == (0, 0)
             rows = by_id()
             assert (rows[kept].status, rows[kept].attempts, rows[kept].last_error) == (
-                "sent", 3, None)
+                "sent",
+                3,
+                None,
+            )
             assert (rows[doomed].status, rows[doomed].attempts) == ("dead", 3)
             assert sink.by_message_id() == expected_ids([rows[kept]], settings)
 
             # The clerk sees the dead letter (and nothing else), and puts it back in line.
             broker = f"sqla+sqlite:///{tmp_path / 'var' / 'broker.sqlite3'}"
-            listed = cli("outbox", "list", "--failed", "--json",
-                         RECOG_BROKER_URL=broker).json()
-            assert [(r["id"], r["status"], r["attempts"]) for r in listed] == [
-                (doomed, "dead", 3)]
+            listed = cli("outbox", "list", "--failed", "--json", RECOG_BROKER_URL=broker).json()
+            assert [(r["id"], r["status"], r["attempts"]) for r in listed] == [(doomed, "dead", 3)]
             assert "SMTP" in listed[0]["last_error"]
             cli("outbox", "retry", str(doomed), RECOG_BROKER_URL=broker)
             row = by_id()[doomed]
@@ -285,14 +324,18 @@ def test_smtp_down_backs_off_then_delivers_once_or_dead_letters(
 
 # 4 --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.postgres
 def test_two_sweeps_at_once_send_each_reminder_once_and_fire_each_timer_once(
     pg_engine: Engine,
 ) -> None:
     lapsing, chased = 24, 16
-    _, cases = seed(pg_engine, today=dt.date(2026, 11, 2),
-                    cases=[("transcript_received", "recent")] * lapsing
-                    + [("course_passed", "recent")] * chased)
+    _, cases = seed(
+        pg_engine,
+        today=dt.date(2026, 11, 2),
+        cases=[("transcript_received", "recent")] * lapsing
+        + [("course_passed", "recent")] * chased,
+    )
     with pg_engine.connect() as conn:
         planned = list(conn.execute(select(Reminder.__table__)))
     at = max(r.due_at for r in planned) + dt.timedelta(seconds=1)
@@ -337,38 +380,48 @@ def test_two_sweeps_at_once_send_each_reminder_once_and_fire_each_timer_once(
     rows = outbox_rows(pg_engine)
     reminder_rows = [r for r in rows if r.dedup_key.startswith("reminder:")]
     assert sorted(r.dedup_key for r in reminder_rows) == sorted(
-        f"reminder:{r.id}:email:{r.recipient}" for r in notify.values())
-    assert all(r.template == notify[int(r.dedup_key.split(":")[1])].kind
-               for r in reminder_rows)
+        f"reminder:{r.id}:email:{r.recipient}" for r in notify.values()
+    )
+    assert all(r.template == notify[int(r.dedup_key.split(":")[1])].kind for r in reminder_rows)
     lapse_rows = [r for r in rows if r.template == "lapse"]
     assert sorted((r.case_id, r.recipient) for r in lapse_rows) == sorted(
-        (case_id, who) for case_id in timers for who in ("clerk", "student"))
+        (case_id, who) for case_id in timers for who in ("clerk", "student")
+    )
     with pg_engine.connect() as conn:
-        lapses = conn.execute(select(CaseEvent.case_id, func.count()).where(
-            CaseEvent.event == "lapse").group_by(CaseEvent.case_id)).all()
+        lapses = conn.execute(
+            select(CaseEvent.case_id, func.count())
+            .where(CaseEvent.event == "lapse")
+            .group_by(CaseEvent.case_id)
+        ).all()
         assert dict(lapses) == dict.fromkeys(timers, 1)
-        assert conn.execute(select(func.count()).where(Reminder.done_at.is_(None))
-                            ).scalar_one() == 0
+        assert (
+            conn.execute(select(func.count()).where(Reminder.done_at.is_(None))).scalar_one() == 0
+        )
     assert set(cases[:lapsing]) == set(timers)
 
 
 # 5 --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("broker_kind", BROKERS)
 def test_the_same_task_message_twice_sends_one_email(
-    broker_kind: str, sqlite_template: Path, tmp_path: Path,
+    broker_kind: str,
+    sqlite_template: Path,
+    tmp_path: Path,
 ) -> None:
     db_url = sqlite_database(sqlite_template, tmp_path / "var" / "recog.sqlite3")
     engine = make_engine(db_url)
     broker, redis = broker_url(broker_kind, tmp_path)
     try:
-        with SmtpSink() as sink, Worker(
-                "twice", worker_env(tmp_path, db_url, broker, sink.port),
-                tmp_path / "logs") as worker:
+        with (
+            SmtpSink() as sink,
+            Worker(
+                "twice", worker_env(tmp_path, db_url, broker, sink.port), tmp_path / "logs"
+            ) as worker,
+        ):
             worker.launch()
-            _, (case_id,) = seed(engine, today=today(),
-                                 cases=[("transcript_received", "recent")])
+            _, (case_id,) = seed(engine, today=today(), cases=[("transcript_received", "recent")])
             with transaction(session_factory(engine)) as s:
                 submit(s, case_id)
             ids = [r.id for r in outbox_rows(engine)]
@@ -389,13 +442,22 @@ def test_the_same_task_message_twice_sends_one_email(
 
 # 6 --------------------------------------------------------------------------------------------
 
+
 def test_a_transition_that_rolls_back_leaves_no_trace_and_sends_nothing(
-    engine: Engine, network: Network,
+    engine: Engine,
+    network: Network,
 ) -> None:
     factory = session_factory(engine)
     with transaction(factory) as s:
-        case_id = create_case(s, network, target="transcript_received", term="recent",
-                              matriculation="R1", name="Rolf Rück", email="r@example.org")
+        case_id = create_case(
+            s,
+            network,
+            target="transcript_received",
+            term="recent",
+            matriculation="R1",
+            name="Rolf Rück",
+            email="r@example.org",
+        )
         s.execute(delete(Outbox))  # its invented history is not mailed
     before = (outbox_rows(engine), count(engine, select(func.count(CaseEvent.id))))
 
@@ -417,16 +479,14 @@ def test_a_transition_that_rolls_back_leaves_no_trace_and_sends_nothing(
         due = conn.execute(select(Case.due_at).where(Case.id == case_id)).scalar_one()
     # An hour before the submission deadline (not the wall clock: the case's own timeline).
     with pytest.raises(GuardFailed, match="has not passed yet"), transaction(factory) as s:
-        fire(s, case_id, "lapse", actor=Actor.system(Role.TIMER),
-             now=due - dt.timedelta(hours=1))
+        fire(s, case_id, "lapse", actor=Actor.system(Role.TIMER), now=due - dt.timedelta(hours=1))
     assert (outbox_rows(engine), count(engine, select(func.count(CaseEvent.id)))) == before
     with engine.connect() as conn:
         state = conn.execute(select(Case.state).where(Case.id == case_id)).scalar_one()
     assert state == "transcript_received"
 
     with SmtpSink() as sink:
-        settings = load_settings(smtp_host="127.0.0.1", smtp_port=sink.port,
-                                 smtp_security="none")
+        settings = load_settings(smtp_host="127.0.0.1", smtp_port=sink.port, smtp_security="none")
         result = relay(factory, settings=settings, transports=Transports.from_settings(settings))
         assert (result.sent, result.failed) == (0, 0)
     assert sink.messages == []
@@ -434,12 +494,18 @@ def test_a_transition_that_rolls_back_leaves_no_trace_and_sends_nothing(
 
 # 7 --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("day", "utc_hour"), [
-    pytest.param(dt.date(2026, 3, 29), 7, id="spring-forward"),
-    pytest.param(dt.date(2026, 10, 25), 8, id="fall-back"),
-])
+
+@pytest.mark.parametrize(
+    ("day", "utc_hour"),
+    [
+        pytest.param(dt.date(2026, 3, 29), 7, id="spring-forward"),
+        pytest.param(dt.date(2026, 10, 25), 8, id="fall-back"),
+    ],
+)
 def test_a_reminder_on_a_dst_day_fires_once_at_nine_local(
-    engine: Engine, day: dt.date, utc_hour: int,
+    engine: Engine,
+    day: dt.date,
+    utc_hour: int,
 ) -> None:
     # A period ending on Saturday (no weekend shift at this institution) ends at 24:00; the
     # student is reminded of the missing transcript the next morning, on the DST Sunday.
@@ -448,17 +514,32 @@ def test_a_reminder_on_a_dst_day_fires_once_at_nine_local(
     result_day = day - dt.timedelta(days=1 + settings.transcript_due_days)
     with transaction(factory) as s:
         net = seed_network(s, today=dt.date(2026, 1, 15))
-        case_id = create_case(s, net, target="enrolled", term="current", matriculation="T1",
-                              name="Tim Takt", email="t@example.org")
-        fire(s, case_id, "pass_course", actor=net.clerk,
-             now=dt.datetime.combine(result_day, dt.time(12), tzinfo=dt.UTC),
-             data={"grade": "27", "scheme": "it", "date": result_day.isoformat()},
-             settings=settings)
+        case_id = create_case(
+            s,
+            net,
+            target="enrolled",
+            term="current",
+            matriculation="T1",
+            name="Tim Takt",
+            email="t@example.org",
+        )
+        fire(
+            s,
+            case_id,
+            "pass_course",
+            actor=net.clerk,
+            now=dt.datetime.combine(result_day, dt.time(12), tzinfo=dt.UTC),
+            data={"grade": "27", "scheme": "it", "date": result_day.isoformat()},
+            settings=settings,
+        )
     nine = dt.datetime.combine(day, dt.time(9), tzinfo=BERLIN)
     assert nine.astimezone(dt.UTC) == dt.datetime.combine(day, dt.time(utc_hour), tzinfo=dt.UTC)
     with engine.connect() as conn:
-        due = conn.execute(select(Reminder.due_at).where(
-            Reminder.case_id == case_id, Reminder.kind == "transcript.remind")).scalar_one()
+        due = conn.execute(
+            select(Reminder.due_at).where(
+                Reminder.case_id == case_id, Reminder.kind == "transcript.remind"
+            )
+        ).scalar_one()
     assert due == nine
 
     def sweep_at(local: dt.datetime) -> SweepResult:
@@ -474,61 +555,95 @@ def test_a_reminder_on_a_dst_day_fires_once_at_nine_local(
     (row,) = reminders()
     assert row.available_at == nine
     assert row.recipient == "student"
-    for later in (nine + dt.timedelta(seconds=1), nine + dt.timedelta(hours=3),
-                  dt.datetime.combine(day + dt.timedelta(days=1), dt.time(8, 59),
-                                      tzinfo=BERLIN)):
+    for later in (
+        nine + dt.timedelta(seconds=1),
+        nine + dt.timedelta(hours=3),
+        dt.datetime.combine(day + dt.timedelta(days=1), dt.time(8, 59), tzinfo=BERLIN),
+    ):
         assert sweep_at(later).claimed == 0
     assert len(reminders()) == 1
 
 
 # 8 --------------------------------------------------------------------------------------------
 
+
 def test_the_appeal_window_takes_an_appeal_until_its_last_second_then_closes(
-    session: Session, network: Network,
+    session: Session,
+    network: Network,
 ) -> None:
     appealing, silent = (
-        create_case(session, network, target="rejected", term="past", matriculation=f"W{i}",
-                    name=f"Wanda Window {i}", email=f"w{i}@example.org") for i in range(2))
+        create_case(
+            session,
+            network,
+            target="rejected",
+            term="past",
+            matriculation=f"W{i}",
+            name=f"Wanda Window {i}",
+            email=f"w{i}@example.org",
+        )
+        for i in range(2)
+    )
     ends = session.scalar(select(Case.appeal_ends_at).where(Case.id == silent))
     assert ends is not None
     assert session.scalar(select(Case.appeal_ends_at).where(Case.id == appealing)) == ends
     settings = load_settings()
 
     assert sweep(session, now=ends - dt.timedelta(seconds=1), settings=settings).fired == []
-    fired = fire(session, appealing, "appeal", actor=student_actor(session, appealing),
-                 now=ends - dt.timedelta(seconds=1), data={"message": "I object"})
+    fired = fire(
+        session,
+        appealing,
+        "appeal",
+        actor=student_actor(session, appealing),
+        now=ends - dt.timedelta(seconds=1),
+        data={"message": "I object"},
+    )
     assert fired.to_state == "appealed"
     with pytest.raises(GuardFailed, match="the appeal window ended"):
-        fire(session, silent, "appeal", actor=student_actor(session, silent),
-             now=ends + dt.timedelta(seconds=1), data={"message": "Too late?"})
+        fire(
+            session,
+            silent,
+            "appeal",
+            actor=student_actor(session, silent),
+            now=ends + dt.timedelta(seconds=1),
+            data={"message": "Too late?"},
+        )
 
     result = sweep(session, now=ends, settings=settings)
     assert result.fired == [(silent, "close")]
     assert sweep(session, now=ends + dt.timedelta(hours=1), settings=settings).fired == []
     states = {r.id: r.state for r in session.execute(select(Case.id, Case.state))}
     assert (states[silent], states[appealing]) == ("closed", "appealed")
-    closes = session.scalar(select(func.count()).where(CaseEvent.case_id == silent,
-                                                       CaseEvent.event == "close"))
+    closes = session.scalar(
+        select(func.count()).where(CaseEvent.case_id == silent, CaseEvent.event == "close")
+    )
     assert closes == 1
 
 
 # 9 --------------------------------------------------------------------------------------------
 
+
 def test_a_transition_posts_one_signed_webhook_without_personal_data(
-    engine: Engine, network: Network, monkeypatch: pytest.MonkeyPatch,
+    engine: Engine,
+    network: Network,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     secret = "whsec-test-7f3a9c"
     factory = session_factory(engine)
     with transaction(factory) as s:
-        case_id = create_case(s, network, target="transcript_received", term="recent",
-                              matriculation="9876543", name=STUDENT_NAME,
-                              email="zoe.quellmann@student.example.org")
+        case_id = create_case(
+            s,
+            network,
+            target="transcript_received",
+            term="recent",
+            matriculation="9876543",
+            name=STUDENT_NAME,
+            email="zoe.quellmann@student.example.org",
+        )
         s.execute(delete(Outbox))
     with WebhookReceiver() as hooks, SmtpSink() as sink:
         monkeypatch.setenv("RECOG_WEBHOOKS", json.dumps({"uni-musterstadt.de": [hooks.url]}))
         monkeypatch.setenv("RECOG_WEBHOOK_SECRET", secret)
-        settings = load_settings(smtp_host="127.0.0.1", smtp_port=sink.port,
-                                 smtp_security="none")
+        settings = load_settings(smtp_host="127.0.0.1", smtp_port=sink.port, smtp_security="none")
         with transaction(factory) as s:
             fired = submit(s, case_id, settings=settings)
         (key,) = [k for k in fired.outbox if ":webhook:" in k]
@@ -545,8 +660,13 @@ def test_a_transition_posts_one_signed_webhook_without_personal_data(
         assert headers["idempotency-key"] == key
         assert headers["content-type"] == "application/json"
         body = json.loads(post.body)
-        assert body == {"id": key, "case_id": case_id, "seq": fired.seq, "event": "submit",
-                        "state": "submitted"}
+        assert body == {
+            "id": key,
+            "case_id": case_id,
+            "seq": fired.seq,
+            "event": "submit",
+            "state": "submitted",
+        }
         raw = post.body.decode() + json.dumps(headers)
         for personal in ("Zoë", "Quellmann", "9876543", "@", "Prüfer", "Sachbearbeiterin"):
             assert personal not in raw

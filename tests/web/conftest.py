@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import Engine
 
 # tests/tasks has a ``harness`` module too; load ours under its own name.
-_spec = importlib.util.spec_from_file_location("web_harness",
-                                               Path(__file__).with_name("harness.py"))
+_spec = importlib.util.spec_from_file_location(
+    "web_harness", Path(__file__).with_name("harness.py")
+)
 assert _spec is not None
 assert _spec.loader is not None
 web_harness = importlib.util.module_from_spec(_spec)
@@ -24,9 +25,14 @@ _spec.loader.exec_module(web_harness)
 
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
@@ -80,8 +86,10 @@ REDIS_URL = os.environ.get("RECOG_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 def services_required() -> bool:
-    return (os.environ.get("CI", "").lower() == "true"
-            or os.environ.get("RECOG_REQUIRE_SERVICES") == "1")
+    return (
+        os.environ.get("CI", "").lower() == "true"
+        or os.environ.get("RECOG_REQUIRE_SERVICES") == "1"
+    )
 
 
 @pytest.fixture
@@ -103,6 +111,7 @@ def redis_url() -> str:
 
 
 # --- Chromium for pytest-playwright ------------------------------------------------------------
+
 
 def chromium_or_skip() -> None:
     if not Path(CHROMIUM).exists():
@@ -130,6 +139,7 @@ def _cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from workflow import auth
 
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                        parallelism=1))
+    monkeypatch.setattr(
+        auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
     monkeypatch.setattr(auth, "_DUMMY_HASH", auth._hasher.hash("dummy"))

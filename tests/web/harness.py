@@ -32,16 +32,29 @@ from workflow.documents import FileStore
 with warnings.catch_warnings():
     # Starlette 1.x deprecates plain httpx in its TestClient in favour of httpx2, which is
     # not a dependency of Recog; the client works as before.
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`",
-                            category=StarletteDeprecationWarning)
+    warnings.filterwarnings(
+        "ignore",
+        message="Using `httpx` with `starlette.testclient`",
+        category=StarletteDeprecationWarning,
+    )
     from fastapi.testclient import TestClient
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 # The states the authorization matrix walks a case to (every non-initial kind of state).
-MATRIX_STATES = ("planned", "enrolled", "course_passed", "transcript_received", "submitted",
-                 "in_review", "info_requested", "rejected", "recognized", "appealed",
-                 "closed")
+MATRIX_STATES = (
+    "planned",
+    "enrolled",
+    "course_passed",
+    "transcript_received",
+    "submitted",
+    "in_review",
+    "info_requested",
+    "rejected",
+    "recognized",
+    "appealed",
+    "closed",
+)
 
 
 @dataclass
@@ -60,41 +73,71 @@ def url_of(engine: Engine) -> str:
 
 
 def settings_for(engine: Engine, data_dir: Path) -> Settings:
-    return load_settings(database_url=url_of(engine), data_dir=data_dir,
-                         environment="test")
+    return load_settings(database_url=url_of(engine), data_dir=data_dir, environment="test")
 
 
-def build_world(engine: Engine, data_dir: Path, now: dt.datetime,
-                states: tuple[str, ...] = MATRIX_STATES) -> World:
+def build_world(
+    engine: Engine, data_dir: Path, now: dt.datetime, states: tuple[str, ...] = MATRIX_STATES
+) -> World:
     """Two home institutions with users (passwords set), and one case per state in A."""
     store = FileStore(data_dir / "documents")
     with transaction(session_factory(engine)) as s:
         net = seed_network(s, today=now.date())
         # Two years earlier: the shared partners' catalogue gets other terms, not duplicates.
-        other = seed_network(s, today=now.date() - dt.timedelta(days=730),
-                             home_code="uni-b.example")
+        other = seed_network(
+            s, today=now.date() - dt.timedelta(days=730), home_code="uni-b.example"
+        )
         math = Programme(institution_id=net.home_id, code="MATH-BSC", title="Mathematik")
         s.add(math)
         s.flush()
-        add_user(s, username="outsider", role="examiner", institution="uni-musterstadt.de",
-                 programmes=["MATH-BSC"], email="outsider@uni-musterstadt.example")
+        add_user(
+            s,
+            username="outsider",
+            role="examiner",
+            institution="uni-musterstadt.de",
+            programmes=["MATH-BSC"],
+            email="outsider@uni-musterstadt.example",
+        )
         outsider = actor_for(s, "outsider")
         world = World(net=net, other=other, outsider=outsider)
-        for label, actor in [("clerk", net.clerk), ("examiner", net.examiner),
-                             ("board", net.board), ("admin", net.admin),
-                             ("outsider", outsider), ("clerk_b", other.clerk)]:
+        for label, actor in [
+            ("clerk", net.clerk),
+            ("examiner", net.examiner),
+            ("board", net.board),
+            ("admin", net.admin),
+            ("outsider", outsider),
+            ("clerk_b", other.clerk),
+        ]:
             set_user_password(s, actor.label, PASSWORD)
             world.users[label] = actor.label
         for i, state in enumerate(states):
             term = "recent" if state not in ("planned",) else "next"
-            case_id = create_case(s, net, target=state, term=term,
-                                  matriculation=f"47{i:05d}", name=f"Student {i}",
-                                  email=f"s{i}@student.example", language="en",
-                                  partner=i // 4, course=i, store=store, now=now)
+            case_id = create_case(
+                s,
+                net,
+                target=state,
+                term=term,
+                matriculation=f"47{i:05d}",
+                name=f"Student {i}",
+                email=f"s{i}@student.example",
+                language="en",
+                partner=i // 4,
+                course=i,
+                store=store,
+                now=now,
+            )
             world.cases[state] = case_id
-        world.case_b = create_case(s, other, target="submitted", term="recent",
-                                   matriculation="9000001", name="Other Student",
-                                   email="o@student.example", store=store, now=now)
+        world.case_b = create_case(
+            s,
+            other,
+            target="submitted",
+            term="recent",
+            matriculation="9000001",
+            name="Other Student",
+            email="o@student.example",
+            store=store,
+            now=now,
+        )
         from models import Case
 
         world.students = {r.id: r.student_id for r in s.execute(select(Case.id, Case.student_id))}
@@ -151,11 +194,11 @@ def api_token(engine: Engine, username: str, now: dt.datetime) -> str:
 
 
 def student_actor(world: World, case_id: int) -> Actor:
-    return Actor(role=Role.STUDENT, id=world.students[case_id],
-                 institution_id=world.net.home_id)
+    return Actor(role=Role.STUDENT, id=world.students[case_id], institution_id=world.net.home_id)
 
 
 # --- real servers ------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -164,16 +207,32 @@ def free_port() -> int:
 
 
 @contextmanager
-def uvicorn_server(env: dict[str, str], *, workers: int = 1,
-                   log: Path | None = None) -> Iterator[str]:
+def uvicorn_server(
+    env: dict[str, str], *, workers: int = 1, log: Path | None = None
+) -> Iterator[str]:
     """``recog web`` as it runs in production (uvicorn, the app factory), on 127.0.0.1."""
     port = free_port()
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115  closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app", "--host",
-         "127.0.0.1", "--port", str(port), "--workers", str(workers), "--no-access-log"],
-        env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
-        cwd=Path(__file__).resolve().parents[2])
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "web.app:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+        ],
+        env={**os.environ, **env},
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -199,7 +258,23 @@ def uvicorn_server(env: dict[str, str], *, workers: int = 1,
 # grade-conversion.md's worked example, for the percentile tests: the partner's ECTS table
 # for ISCED 0612 (grade, percent; worst first, as the partner lists it) and a home
 # distribution of German grades (grade, percent).
-EXAMPLE_PARTNER_TABLE = [("F", "0.8"), ("E", "24.7"), ("D", "26.3"), ("C", "36.3"), ("B", "9.9"),
-                         ("A", "2.0")]
-EXAMPLE_HOME_TABLE = [("1.0", 5), ("1.3", 8), ("1.7", 12), ("2.0", 15), ("2.3", 15),
-                      ("2.7", 13), ("3.0", 12), ("3.3", 8), ("3.7", 7), ("4.0", 5)]
+EXAMPLE_PARTNER_TABLE = [
+    ("F", "0.8"),
+    ("E", "24.7"),
+    ("D", "26.3"),
+    ("C", "36.3"),
+    ("B", "9.9"),
+    ("A", "2.0"),
+]
+EXAMPLE_HOME_TABLE = [
+    ("1.0", 5),
+    ("1.3", 8),
+    ("1.7", 12),
+    ("2.0", 15),
+    ("2.3", 15),
+    ("2.7", 13),
+    ("3.0", 12),
+    ("3.3", 8),
+    ("3.7", 7),
+    ("4.0", 5),
+]

@@ -39,25 +39,58 @@ def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         net = seed_network(s, today=now.date())
         for user in ("clerk", "examiner"):
             set_user_password(s, user, PASSWORD)
-        cases = {target: create_case(s, net, target=target, term="past",
-                                     matriculation=f"4711{i}", name=f"Ada Lovelace {i}",
-                                     email=f"ada{i}@student.example", language="en",
-                                     course=i, store=store, now=now)
-                 for i, target in enumerate(("submitted", "in_review", "rejected"))}
+        cases = {
+            target: create_case(
+                s,
+                net,
+                target=target,
+                term="past",
+                matriculation=f"4711{i}",
+                name=f"Ada Lovelace {i}",
+                email=f"ada{i}@student.example",
+                language="en",
+                course=i,
+                store=store,
+                now=now,
+            )
+            for i, target in enumerate(("submitted", "in_review", "rejected"))
+        }
         # The rejected case's student has a second case, waiting for their answer.
         cases["info_requested"] = create_case(
-            s, net, target="info_requested", term="past", matriculation="47112",
-            name="Ada Lovelace 2", email="ada2@student.example", language="en", course=3,
-            store=store, now=now)
+            s,
+            net,
+            target="info_requested",
+            term="past",
+            matriculation="47112",
+            name="Ada Lovelace 2",
+            email="ada2@student.example",
+            language="en",
+            course=3,
+            store=store,
+            now=now,
+        )
         # A second case in review of the same course and module: a cohort for the examiner.
         cases["cohort"] = create_case(
-            s, net, target="in_review", term="past", matriculation="47119", name="Bo Chen",
-            email="bo@student.example", language="en", course=1, store=store, now=now)
+            s,
+            net,
+            target="in_review",
+            term="past",
+            matriculation="47119",
+            name="Bo Chen",
+            email="bo@student.example",
+            language="en",
+            course=1,
+            store=store,
+            now=now,
+        )
         from models import Case
 
         student = s.get(Case, cases["rejected"]).student_id  # type: ignore[union-attr]
-    env = {"RECOG_DATABASE_URL": f"sqlite:///{db}", "RECOG_DATA_DIR": str(root / "var"),
-           "RECOG_ENVIRONMENT": "test"}
+    env = {
+        "RECOG_DATABASE_URL": f"sqlite:///{db}",
+        "RECOG_DATA_DIR": str(root / "var"),
+        "RECOG_ENVIRONMENT": "test",
+    }
     with uvicorn_server(env, log=root / "server.log") as base:
         yield {"base": base, "cases": cases, "engine": engine, "student": student, "now": now}
     engine.dispose()
@@ -66,8 +99,9 @@ def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def axe(page: Any) -> list[dict[str, Any]]:
     from axe_playwright_python.sync_playwright import Axe
 
-    result = Axe().run(page, options={"runOnly": {"type": "tag", "values": TAGS},
-                                      "resultTypes": ["violations"]})
+    result = Axe().run(
+        page, options={"runOnly": {"type": "tag", "values": TAGS}, "resultTypes": ["violations"]}
+    )
     return result.response["violations"]  # type: ignore[no-any-return]
 
 
@@ -97,8 +131,10 @@ def report(problems: dict[str, list[dict[str, Any]]]) -> str:
     for where, violations in problems.items():
         for v in violations:
             lines.append(f"{where}: {v['id']} ({v['impact']}): {v['help']}")
-            lines.extend(f"    {n['target']} {n['failureSummary'].splitlines()[-1].strip()}"
-                         for n in v["nodes"][:5])
+            lines.extend(
+                f"    {n['target']} {n['failureSummary'].splitlines()[-1].strip()}"
+                for n in v["nodes"][:5]
+            )
     return "\n".join(lines)
 
 
@@ -120,8 +156,14 @@ def test_main_pages_pass_axe(site: Any, browser: Any, artifacts: Path, lang: str
         found = axe(page)
         wide = reflow(page)
         if wide:
-            found.append({"id": "reflow", "impact": "serious", "help": "WCAG 1.4.10: at 320 "
-                          "CSS pixels the page scrolls sideways", "nodes": wide})
+            found.append(
+                {
+                    "id": "reflow",
+                    "impact": "serious",
+                    "help": "WCAG 1.4.10: at 320 CSS pixels the page scrolls sideways",
+                    "nodes": wide,
+                }
+            )
         if found:
             problems[f"{lang} {name} ({page.url.removeprefix(base)})"] = found
 
@@ -159,8 +201,14 @@ def test_main_pages_pass_axe(site: Any, browser: Any, artifacts: Path, lang: str
     check(page, "cohort")
     office.close()
 
-    phone = context(browser, site, lang, viewport={"width": 390, "height": 844},
-                    device_scale_factor=2, is_mobile=True)
+    phone = context(
+        browser,
+        site,
+        lang,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+    )
     page = phone.new_page()
     page.goto(f"{base}/s/{student_link(site['engine'], site['student'], site['now'])}")
     page.wait_for_url(f"{base}/cases")
@@ -191,8 +239,9 @@ def tab_to(page: Any, selector: str, limit: int = 40) -> None:
 
 
 @pytest.mark.slow
-def test_sign_in_and_start_a_review_with_the_keyboard_only(site: Any, browser: Any,
-                                                           artifacts: Path) -> None:
+def test_sign_in_and_start_a_review_with_the_keyboard_only(
+    site: Any, browser: Any, artifacts: Path
+) -> None:
     base, case_id = site["base"], site["cases"]["submitted"]
     ctx = context(browser, site, "en", viewport={"width": 1280, "height": 900})
     page = ctx.new_page()

@@ -47,23 +47,32 @@ def test_unauthenticated_is_a_problem(anon: Any) -> None:
 
 
 def test_catalogue_import(clerk_api: Any) -> None:
-    csv = ("institution,code,term,title,ects,language,eqf_level,learning_outcomes,"
-           "assessment_type,participation_mode,start_date,end_date,grading_scheme\n"
-           "tdu.fi,FI-99,2027-03,Quantum Basics,5,en,6,Explain qubits,exam,online,"
-           "2027-03-01,2027-05-30,fi\n")
-    r = clerk_api.post("/api/v1/catalogue/import",
-                       files={"file": ("catalogue.csv", csv.encode(), "text/csv")})
+    csv = (
+        "institution,code,term,title,ects,language,eqf_level,learning_outcomes,"
+        "assessment_type,participation_mode,start_date,end_date,grading_scheme\n"
+        "tdu.fi,FI-99,2027-03,Quantum Basics,5,en,6,Explain qubits,exam,online,"
+        "2027-03-01,2027-05-30,fi\n"
+    )
+    r = clerk_api.post(
+        "/api/v1/catalogue/import", files={"file": ("catalogue.csv", csv.encode(), "text/csv")}
+    )
     assert r.status_code == 200, r.text
     assert r.json() == {"created": 1, "updated": 0}
-    bad = clerk_api.post("/api/v1/catalogue/import",
-                         files={"file": ("c.csv", b"institution,code\nx,y\n", "text/csv")})
+    bad = clerk_api.post(
+        "/api/v1/catalogue/import",
+        files={"file": ("c.csv", b"institution,code\nx,y\n", "text/csv")},
+    )
     assert bad.status_code == 422
     assert bad.headers["content-type"] == PROBLEM
 
 
 def test_students(clerk_api: Any, world: Any) -> None:
-    body = {"matriculation_number": "555", "name": "Ada Lovelace",
-            "email": "ada@example.org", "preferred_language": "en"}
+    body = {
+        "matriculation_number": "555",
+        "name": "Ada Lovelace",
+        "email": "ada@example.org",
+        "preferred_language": "en",
+    }
     created = clerk_api.post("/api/v1/students", json=body)
     assert created.status_code == 201, created.text
     sid = created.json()["id"]
@@ -95,8 +104,9 @@ def test_status_link_resend_and_revoke(clerk_api: Any, engine: Engine, world: An
 def test_case_list_filters_sorting_pagination(clerk_api: Any, world: Any) -> None:
     everything = clerk_api.get("/api/v1/cases", params={"limit": 200}).json()
     assert everything["total"] == len(world.cases)  # not home B's case
-    page = clerk_api.get("/api/v1/cases", params={"limit": 4, "offset": 4, "sort": "state",
-                                                  "order": "desc"}).json()
+    page = clerk_api.get(
+        "/api/v1/cases", params={"limit": 4, "offset": 4, "sort": "state", "order": "desc"}
+    ).json()
     states = [c["state"] for c in page["items"]]
     assert len(states) == 4
     assert states == sorted(states, reverse=True)
@@ -112,8 +122,10 @@ def test_case_list_filters_sorting_pagination(clerk_api: Any, world: Any) -> Non
     by_partner = clerk_api.get("/api/v1/cases", params={"partner": partner}).json()
     assert {c["partner"] for c in by_partner["items"]} == {partner}
     course = everything["items"][0]["course"]
-    assert all(c["course"] == course for c in
-               clerk_api.get("/api/v1/cases", params={"course": course}).json()["items"])
+    assert all(
+        c["course"] == course
+        for c in clerk_api.get("/api/v1/cases", params={"course": course}).json()["items"]
+    )
     counts = clerk_api.get("/api/v1/cases/counts").json()
     assert counts["rejected"] == 1
     assert "overdue" in counts
@@ -121,14 +133,20 @@ def test_case_list_filters_sorting_pagination(clerk_api: Any, world: Any) -> Non
 
 
 def test_open_show_fire_history(clerk_api: Any, world: Any, engine: Engine) -> None:
-    sid = clerk_api.post("/api/v1/students", json={
-        "matriculation_number": "777", "name": "Grace Hopper",
-        "email": "grace@example.org"}).json()["id"]
+    sid = clerk_api.post(
+        "/api/v1/students",
+        json={"matriculation_number": "777", "name": "Grace Hopper", "email": "grace@example.org"},
+    ).json()["id"]
     offering = clerk_api.get("/api/v1/catalogue", params={"partner": "unl.fr"}).json()
     module = clerk_api.get("/api/v1/modules").json()[0]["id"]
-    opened = clerk_api.post("/api/v1/cases", json={
-        "student_id": sid, "offering_id": offering["items"][-1]["id"],
-        "target_module_ids": [module]})
+    opened = clerk_api.post(
+        "/api/v1/cases",
+        json={
+            "student_id": sid,
+            "offering_id": offering["items"][-1]["id"],
+            "target_module_ids": [module],
+        },
+    )
     assert opened.status_code == 201, opened.text
     case_id = opened.json()["case_id"]
     shown = clerk_api.get(f"/api/v1/cases/{case_id}")
@@ -138,12 +156,14 @@ def test_open_show_fire_history(clerk_api: Any, world: Any, engine: Engine) -> N
     assert status["state"] == "planned"
     assert status["version"] == 1
 
-    stale = clerk_api.post(f"/api/v1/cases/{case_id}/events", json={"event": "enrol"},
-                           headers={"If-Match": '"0"'})
+    stale = clerk_api.post(
+        f"/api/v1/cases/{case_id}/events", json={"event": "enrol"}, headers={"If-Match": '"0"'}
+    )
     assert stale.status_code == 412
     assert stale.headers["content-type"] == PROBLEM
-    ok = clerk_api.post(f"/api/v1/cases/{case_id}/events", json={"event": "enrol"},
-                        headers={"If-Match": '"1"'})
+    ok = clerk_api.post(
+        f"/api/v1/cases/{case_id}/events", json={"event": "enrol"}, headers={"If-Match": '"1"'}
+    )
     assert ok.status_code == 201
     assert ok.json()["to_state"] == "enrolled"
     illegal = clerk_api.post(f"/api/v1/cases/{case_id}/events", json={"event": "submit"})
@@ -151,20 +171,32 @@ def test_open_show_fire_history(clerk_api: Any, world: Any, engine: Engine) -> N
     assert "enrolled" in illegal.json()["detail"]
     unknown = clerk_api.post(f"/api/v1/cases/{case_id}/events", json={"event": "teleport"})
     assert unknown.status_code == 422
-    guard = clerk_api.post(f"/api/v1/cases/{case_id}/events",
-                           json={"event": "pass_course", "data": {"date": "2026-10-01"}})
+    guard = clerk_api.post(
+        f"/api/v1/cases/{case_id}/events",
+        json={"event": "pass_course", "data": {"date": "2026-10-01"}},
+    )
     assert guard.status_code == 422
     assert "grade" in guard.json()["detail"]
-    smuggled = clerk_api.post(f"/api/v1/cases/{case_id}/events",
-                              json={"event": "enrol", "data": {"decision": "x"}})
+    smuggled = clerk_api.post(
+        f"/api/v1/cases/{case_id}/events", json={"event": "enrol", "data": {"decision": "x"}}
+    )
     assert smuggled.status_code == 422
     history = clerk_api.get(f"/api/v1/cases/{case_id}/history").json()
     assert [e["event"] for e in history] == ["open", "enrol"]
-    targets = clerk_api.put(f"/api/v1/cases/{case_id}/targets", json={"modules": ["INF-CC"]},
-                            headers={"If-Match": '"2"'})
+    targets = clerk_api.put(
+        f"/api/v1/cases/{case_id}/targets",
+        json={"modules": ["INF-CC"]},
+        headers={"If-Match": '"2"'},
+    )
     assert targets.status_code == 200, targets.text
-    assert clerk_api.put(f"/api/v1/cases/{case_id}/examiner", json={"username": "examiner"},
-                         headers={"If-Match": '"2"'}).status_code == 412
+    assert (
+        clerk_api.put(
+            f"/api/v1/cases/{case_id}/examiner",
+            json={"username": "examiner"},
+            headers={"If-Match": '"2"'},
+        ).status_code
+        == 412
+    )
     assign = clerk_api.put(f"/api/v1/cases/{case_id}/examiner", json={"username": "examiner"})
     assert assign.status_code == 200
     assert assign.json()["version"] == 4
@@ -174,16 +206,19 @@ def test_open_show_fire_history(clerk_api: Any, world: Any, engine: Engine) -> N
 def test_idempotency_key(clerk_api: Any, world: Any, engine: Engine) -> None:
     case_id = world.cases["planned"]
     headers = {"Idempotency-Key": "k-1"}
-    first = clerk_api.post(f"/api/v1/cases/{case_id}/events", json={"event": "enrol"},
-                           headers=headers)
-    again = clerk_api.post(f"/api/v1/cases/{case_id}/events", json={"event": "enrol"},
-                           headers=headers)
+    first = clerk_api.post(
+        f"/api/v1/cases/{case_id}/events", json={"event": "enrol"}, headers=headers
+    )
+    again = clerk_api.post(
+        f"/api/v1/cases/{case_id}/events", json={"event": "enrol"}, headers=headers
+    )
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json()
     assert again.headers["idempotent-replayed"] == "true"
     before = events_of(engine, case_id)
-    other = clerk_api.post(f"/api/v1/cases/{case_id}/events", json={"event": "withdraw"},
-                           headers=headers)
+    other = clerk_api.post(
+        f"/api/v1/cases/{case_id}/events", json={"event": "withdraw"}, headers=headers
+    )
     assert other.status_code == 422
     assert "different request" in other.json()["detail"]
     assert events_of(engine, case_id) == before
@@ -191,8 +226,11 @@ def test_idempotency_key(clerk_api: Any, world: Any, engine: Engine) -> None:
 
 def test_documents_upload_list_download(clerk_api: Any, world: Any) -> None:
     case_id = world.cases["enrolled"]
-    up = clerk_api.post(f"/api/v1/cases/{case_id}/documents", data={"kind": "transcript"},
-                        files={"file": ("../../tor 1.pdf", MINIMAL_PDF, "application/pdf")})
+    up = clerk_api.post(
+        f"/api/v1/cases/{case_id}/documents",
+        data={"kind": "transcript"},
+        files={"file": ("../../tor 1.pdf", MINIMAL_PDF, "application/pdf")},
+    )
     assert up.status_code == 201, up.text
     doc = up.json()
     assert doc["filename"] == "tor 1.pdf"
@@ -206,23 +244,30 @@ def test_documents_upload_list_download(clerk_api: Any, world: Any) -> None:
     assert down.headers["content-disposition"].startswith("attachment;")
     assert "sandbox" in down.headers["content-security-policy"]
     assert down.headers["x-content-type-options"] == "nosniff"
-    wrong_type = clerk_api.post(f"/api/v1/cases/{case_id}/documents",
-                                files={"file": ("x.html", b"<html>", "text/html")})
+    wrong_type = clerk_api.post(
+        f"/api/v1/cases/{case_id}/documents", files={"file": ("x.html", b"<html>", "text/html")}
+    )
     assert wrong_type.status_code == 415
-    lying = clerk_api.post(f"/api/v1/cases/{case_id}/documents",
-                           files={"file": ("x.pdf", b"MZ\x90\x00", "application/pdf")})
+    lying = clerk_api.post(
+        f"/api/v1/cases/{case_id}/documents",
+        files={"file": ("x.pdf", b"MZ\x90\x00", "application/pdf")},
+    )
     assert lying.status_code == 415
     assert clerk_api.get(f"/api/v1/cases/{case_id}/documents/999999").status_code == 404
 
 
-def test_upload_size_limit(clerk_api: Any, world: Any, monkeypatch: pytest.MonkeyPatch,
-                           ) -> None:
+def test_upload_size_limit(
+    clerk_api: Any,
+    world: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import web.api
 
     monkeypatch.setattr(web.api, "MAX_DOCUMENT_BYTES", 1000)
-    r = clerk_api.post(f"/api/v1/cases/{world.cases['enrolled']}/documents",
-                       files={"file": ("big.pdf", MINIMAL_PDF + b"0" * 2000,
-                                       "application/pdf")})
+    r = clerk_api.post(
+        f"/api/v1/cases/{world.cases['enrolled']}/documents",
+        files={"file": ("big.pdf", MINIMAL_PDF + b"0" * 2000, "application/pdf")},
+    )
     assert r.status_code == 413
 
 
@@ -230,13 +275,20 @@ def test_users_and_tokens(app: Any, engine: Engine, world: Any, clerk_api: Any) 
     from conftest import NOW
 
     assert {u["username"] for u in clerk_api.get("/api/v1/users").json()} >= {"clerk"}
-    assert clerk_api.post("/api/v1/users", json={"username": "x", "role": "clerk"}
-                          ).status_code == 403  # admins only
+    assert (
+        clerk_api.post("/api/v1/users", json={"username": "x", "role": "clerk"}).status_code == 403
+    )  # admins only
     with client(app) as admin:
         admin.headers["Authorization"] = f"Bearer {api_token(engine, 'admin', NOW)}"
-        made = admin.post("/api/v1/users", json={
-            "username": "ines", "role": "examiner", "programmes": ["INF-BSC"],
-            "password": "a long enough password"})
+        made = admin.post(
+            "/api/v1/users",
+            json={
+                "username": "ines",
+                "role": "examiner",
+                "programmes": ["INF-BSC"],
+                "password": "a long enough password",
+            },
+        )
         assert made.status_code == 201, made.text
         assert made.json()["programmes"] == ["INF-BSC"]
         token = admin.post("/api/v1/tokens", json={"name": "campus"})
@@ -252,8 +304,7 @@ def test_users_and_tokens(app: Any, engine: Engine, world: Any, clerk_api: Any) 
         assert integration.get("/api/v1/me").status_code == 401
 
 
-def test_student_uses_the_api_with_cookie_and_csrf(app: Any, engine: Engine,
-                                                    world: Any) -> None:
+def test_student_uses_the_api_with_cookie_and_csrf(app: Any, engine: Engine, world: Any) -> None:
     from conftest import NOW
 
     case_id = world.cases["info_requested"]
@@ -264,15 +315,15 @@ def test_student_uses_the_api_with_cookie_and_csrf(app: Any, engine: Engine,
         assert c.get(f"/api/v1/cases/{case_id}").json()["examiner"] is None
         body = {"event": "provide_info", "data": {"message": "Here it is."}}
         assert c.post(f"/api/v1/cases/{case_id}/events", json=body).status_code == 403
-        ok = c.post(f"/api/v1/cases/{case_id}/events", json=body,
-                    headers={"X-CSRF-Token": csrf})
+        ok = c.post(f"/api/v1/cases/{case_id}/events", json=body, headers={"X-CSRF-Token": csrf})
         assert ok.status_code == 201, ok.text
         assert c.get("/api/v1/students").status_code == 403
 
 
 def test_problem_details_for_validation(clerk_api: Any) -> None:
-    r = clerk_api.post("/api/v1/cases", content=b"{not json",
-                       headers={"content-type": "application/json"})
+    r = clerk_api.post(
+        "/api/v1/cases", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422
     assert r.headers["content-type"] == PROBLEM
     assert json.loads(r.text)["title"]
@@ -297,8 +348,16 @@ def test_case_status_poll(app: Any, engine: Engine, world: Any, clerk_api: Any) 
     assert r.headers["content-type"] == "application/json"
     assert r.headers["cache-control"] == "no-store"
     body = r.json()
-    assert set(body) == {"id", "state", "version", "due_at", "due_kind", "overdue_days",
-                         "appeal_ends_at", "updated_at"}
+    assert set(body) == {
+        "id",
+        "state",
+        "version",
+        "due_at",
+        "due_kind",
+        "overdue_days",
+        "appeal_ends_at",
+        "updated_at",
+    }
     assert (body["id"], body["state"]) == (case_id, "in_review")
     assert body["due_kind"] == "decision"
     assert body["due_at"].endswith("Z")
@@ -312,21 +371,29 @@ def test_case_status_poll(app: Any, engine: Engine, world: Any, clerk_api: Any) 
         assert r.headers["content-type"] == PROBLEM
         assert r.json()["detail"] == f"case {missing} not found"
     # A wrong or revoked token: 401 with the challenge, on either path.
-    r = clerk_api.get(f"/api/v1/cases/{case_id}/status",
-                      headers={"Authorization": "Bearer rcg_wrong"})
+    r = clerk_api.get(
+        f"/api/v1/cases/{case_id}/status", headers={"Authorization": "Bearer rcg_wrong"}
+    )
     assert r.status_code == 401
     assert r.headers["www-authenticate"] == 'Bearer realm="recog"'
 
     # The other institution's clerk by token, and the student by cookie: scoped alike.
     token_b = api_token(engine, world.users["clerk_b"], NOW)
-    assert clerk_api.get(f"/api/v1/cases/{case_id}/status",
-                         headers={"Authorization": f"Bearer {token_b}"}).status_code == 404
-    assert clerk_api.get(f"/api/v1/cases/{world.case_b}/status",
-                         headers={"Authorization": f"Bearer {token_b}"}).status_code == 200
+    assert (
+        clerk_api.get(
+            f"/api/v1/cases/{case_id}/status", headers={"Authorization": f"Bearer {token_b}"}
+        ).status_code
+        == 404
+    )
+    assert (
+        clerk_api.get(
+            f"/api/v1/cases/{world.case_b}/status", headers={"Authorization": f"Bearer {token_b}"}
+        ).status_code
+        == 200
+    )
     with client(app) as student:
         student_login(student, engine, world.students[case_id], NOW)
         own = student.get(f"/api/v1/cases/{case_id}/status")
         assert own.status_code == 200
         assert own.json() == body
-        assert student.get(
-            f"/api/v1/cases/{world.cases['submitted']}/status").status_code == 404
+        assert student.get(f"/api/v1/cases/{world.cases['submitted']}/status").status_code == 404

@@ -23,26 +23,44 @@ FORM_EVENT = re.compile(r'name="event" value="([a-z_]+)"')
 def snapshot(engine: Engine) -> dict[int, tuple[str, int, int]]:
     """Each case's state, version and number of audit events."""
     with session_factory(engine)() as s:
-        counts = {r[0]: r[1] for r in s.execute(
-            select(CaseEvent.case_id, func.count()).group_by(CaseEvent.case_id))}
-        return {r.id: (r.state, r.version, counts.get(r.id, 0))
-                for r in s.execute(select(Case.id, Case.state, Case.version))}
+        counts = {
+            r[0]: r[1]
+            for r in s.execute(select(CaseEvent.case_id, func.count()).group_by(CaseEvent.case_id))
+        }
+        return {
+            r.id: (r.state, r.version, counts.get(r.id, 0))
+            for r in s.execute(select(Case.id, Case.state, Case.version))
+        }
 
 
 def actor_of(world: Any, label: str, case_id: int, student_case: int) -> Actor:
     if label == "student":
-        return Actor(role=Role.STUDENT, id=world.students[student_case],
-                     institution_id=world.net.home_id)
+        return Actor(
+            role=Role.STUDENT, id=world.students[student_case], institution_id=world.net.home_id
+        )
     net = world.other if label == "clerk_b" else world.net
-    return {"clerk": net.clerk, "clerk_b": net.clerk, "admin": net.admin,
-            "examiner": net.examiner, "board": net.board, "outsider": world.outsider}[label]
+    return {
+        "clerk": net.clerk,
+        "clerk_b": net.clerk,
+        "admin": net.admin,
+        "examiner": net.examiner,
+        "board": net.board,
+        "outsider": world.outsider,
+    }[label]
 
 
 def case_row(engine: Engine, case_id: int) -> Any:
     with session_factory(engine)() as s:
-        return s.execute(select(Case.id, Case.institution_id, Case.student_id,
-                                Case.programme_id, Case.examiner_id, Case.state)
-                         .where(Case.id == case_id)).one()
+        return s.execute(
+            select(
+                Case.id,
+                Case.institution_id,
+                Case.student_id,
+                Case.programme_id,
+                Case.examiner_id,
+                Case.state,
+            ).where(Case.id == case_id)
+        ).one()
 
 
 @pytest.mark.slow
@@ -67,13 +85,17 @@ def test_matrix_roles_states_events(app: Any, engine: Engine, world: Any) -> Non
         else:
             c.csrf = login(c, world.users[label])
         clients[label] = c
-    tokens = {label: api_token(engine, world.users[label], NOW)
-              for label in ACTORS if label != "student"}
+    tokens = {
+        label: api_token(engine, world.users[label], NOW) for label in ACTORS if label != "student"
+    }
     checked = 0
     for label in ACTORS:
         c = clients[label]
-        api = ({"X-CSRF-Token": c.csrf} if label == "student"
-               else {"Authorization": f"Bearer {tokens[label]}"})
+        api = (
+            {"X-CSRF-Token": c.csrf}
+            if label == "student"
+            else {"Authorization": f"Bearer {tokens[label]}"}
+        )
         for case_id in all_cases:
             row = case_row(engine, case_id)
             actor = actor_of(world, label, case_id, student_case)
@@ -89,32 +111,67 @@ def test_matrix_roles_states_events(app: Any, engine: Engine, world: Any) -> Non
                 elif acting_role(actor, ev) is None:
                     expected = {403}
                 else:
-                    assert name in offered or "assigned_examiner" in ev.guards or any(
-                        g in ev.guards for g in ("inside_appeal_window", "appeal_window_over",
-                                                 "deadline_passed")), (label, name, row.state)
+                    assert (
+                        name in offered
+                        or "assigned_examiner" in ev.guards
+                        or any(
+                            g in ev.guards
+                            for g in (
+                                "inside_appeal_window",
+                                "appeal_window_over",
+                                "deadline_passed",
+                            )
+                        )
+                    ), (label, name, row.state)
                     continue
-                r = c.post(f"/api/v1/cases/{case_id}/events", headers=api,
-                           json={"event": name, "data": {"message": "x"}
-                                 if "message_given" in ev.guards else {}})
+                r = c.post(
+                    f"/api/v1/cases/{case_id}/events",
+                    headers=api,
+                    json={
+                        "event": name,
+                        "data": {"message": "x"} if "message_given" in ev.guards else {},
+                    },
+                )
                 assert r.status_code in expected, (label, case_id, row.state, name, r.text)
                 assert name not in offered, (label, name, row.state)
                 checked += 1
             if not visible:
-                for path in (f"/api/v1/cases/{case_id}", f"/api/v1/cases/{case_id}/status",
-                             f"/api/v1/cases/{case_id}/history",
-                             f"/api/v1/cases/{case_id}/documents",
-                             f"/api/v1/cases/{case_id}/documents/1"):
+                for path in (
+                    f"/api/v1/cases/{case_id}",
+                    f"/api/v1/cases/{case_id}/status",
+                    f"/api/v1/cases/{case_id}/history",
+                    f"/api/v1/cases/{case_id}/documents",
+                    f"/api/v1/cases/{case_id}/documents/1",
+                ):
                     assert c.get(path, headers=api).status_code == 404, (label, path)
-                assert c.put(f"/api/v1/cases/{case_id}/examiner", headers=api,
-                             json={"username": "examiner"}).status_code == 404
-                assert c.put(f"/api/v1/cases/{case_id}/targets", headers=api,
-                             json={"modules": ["INF-ML"]}).status_code == 404
-                assert c.post(f"/api/v1/cases/{case_id}/documents", headers=api,
-                              files={"file": ("a.pdf", MINIMAL_PDF, "application/pdf")}
-                              ).status_code == 404
+                assert (
+                    c.put(
+                        f"/api/v1/cases/{case_id}/examiner",
+                        headers=api,
+                        json={"username": "examiner"},
+                    ).status_code
+                    == 404
+                )
+                assert (
+                    c.put(
+                        f"/api/v1/cases/{case_id}/targets",
+                        headers=api,
+                        json={"modules": ["INF-ML"]},
+                    ).status_code
+                    == 404
+                )
+                assert (
+                    c.post(
+                        f"/api/v1/cases/{case_id}/documents",
+                        headers=api,
+                        files={"file": ("a.pdf", MINIMAL_PDF, "application/pdf")},
+                    ).status_code
+                    == 404
+                )
                 for path in (f"/cases/{case_id}/events", f"/cases/{case_id}/status-link"):
-                    assert c.post(path, data={"csrf": c.csrf, "event": "enrol"}
-                                  ).status_code == 404, (label, path)
+                    assert (
+                        c.post(path, data={"csrf": c.csrf, "event": "enrol"}).status_code == 404
+                    ), (label, path)
                 assert c.get(f"/cases/{case_id}/documents/1").status_code == 404
     for c in clients.values():
         c.close()
@@ -122,64 +179,91 @@ def test_matrix_roles_states_events(app: Any, engine: Engine, world: Any) -> Non
     assert snapshot(engine) == before  # nothing a refusal touched changed
 
 
-def test_student_never_sees_another_students_documents(app: Any, engine: Engine,
-                                                        world: Any, clerk_api: Any) -> None:
+def test_student_never_sees_another_students_documents(
+    app: Any, engine: Engine, world: Any, clerk_api: Any
+) -> None:
     from conftest import NOW
 
     theirs = world.cases["in_review"]
-    doc = clerk_api.post(f"/api/v1/cases/{theirs}/documents", data={"kind": "evidence"},
-                         files={"file": ("e.pdf", MINIMAL_PDF, "application/pdf")}).json()
+    doc = clerk_api.post(
+        f"/api/v1/cases/{theirs}/documents",
+        data={"kind": "evidence"},
+        files={"file": ("e.pdf", MINIMAL_PDF, "application/pdf")},
+    ).json()
     with client(app) as c:
         student_login(c, engine, world.students[world.cases["rejected"]], NOW)
-        for path in (f"/cases/{theirs}/documents/{doc['id']}",
-                     f"/api/v1/cases/{theirs}/documents/{doc['id']}",
-                     f"/cases/{world.cases['rejected']}/documents/{doc['id']}",
-                     f"/api/v1/cases/{world.cases['rejected']}/documents/{doc['id']}"):
+        for path in (
+            f"/cases/{theirs}/documents/{doc['id']}",
+            f"/api/v1/cases/{theirs}/documents/{doc['id']}",
+            f"/cases/{world.cases['rejected']}/documents/{doc['id']}",
+            f"/api/v1/cases/{world.cases['rejected']}/documents/{doc['id']}",
+        ):
             assert c.get(path).status_code == 404, path
 
 
-def test_fields_a_role_may_not_set(app: Any, engine: Engine, world: Any, clerk_api: Any,
-                                   ) -> None:
+def test_fields_a_role_may_not_set(
+    app: Any,
+    engine: Engine,
+    world: Any,
+    clerk_api: Any,
+) -> None:
     from conftest import NOW
 
     before = snapshot(engine)
     case_id = world.cases["info_requested"]
     with client(app) as c:
         csrf = student_login(c, engine, world.students[case_id], NOW)
-        for data in ({"message": "hi", "grade": "1.0"}, {"message": "hi", "examiner": "x"},
-                     {"message": "hi", "decision": {"outcome": "recognized"}}):
-            r = c.post(f"/api/v1/cases/{case_id}/events", headers={"X-CSRF-Token": csrf},
-                       json={"event": "provide_info", "data": data})
+        for data in (
+            {"message": "hi", "grade": "1.0"},
+            {"message": "hi", "examiner": "x"},
+            {"message": "hi", "decision": {"outcome": "recognized"}},
+        ):
+            r = c.post(
+                f"/api/v1/cases/{case_id}/events",
+                headers={"X-CSRF-Token": csrf},
+                json={"event": "provide_info", "data": data},
+            )
             assert r.status_code == 422, r.text
-        page = c.post(f"/cases/{case_id}/events", data={
-            "csrf": csrf, "event": "provide_info", "message": "hi", "grade": "1.0"})
+        page = c.post(
+            f"/cases/{case_id}/events",
+            data={"csrf": csrf, "event": "provide_info", "message": "hi", "grade": "1.0"},
+        )
         assert page.status_code == 422
         assert "grade cannot be set" in page.text
-        r = c.post("/api/v1/cases", headers={"X-CSRF-Token": csrf}, json={
-            "student_id": world.students[case_id], "offering_id": 1, "state": "recognized"})
+        r = c.post(
+            "/api/v1/cases",
+            headers={"X-CSRF-Token": csrf},
+            json={"student_id": world.students[case_id], "offering_id": 1, "state": "recognized"},
+        )
         assert r.status_code == 422
-    r = clerk_api.post(f"/api/v1/cases/{world.cases['submitted']}/events",
-                       json={"event": "start_review", "data": {"examiner": "examiner",
-                                                               "decision": "recognized"}})
+    r = clerk_api.post(
+        f"/api/v1/cases/{world.cases['submitted']}/events",
+        json={"event": "start_review", "data": {"examiner": "examiner", "decision": "recognized"}},
+    )
     assert r.status_code == 422
     assert snapshot(engine) == before
 
 
-def test_csrf_on_forms_and_cookie_api(app: Any, engine: Engine, world: Any, clerk: Any,
-                                      ) -> None:
+def test_csrf_on_forms_and_cookie_api(
+    app: Any,
+    engine: Engine,
+    world: Any,
+    clerk: Any,
+) -> None:
     before = snapshot(engine)
     case_id = world.cases["planned"]
     for data in ({"event": "enrol"}, {"event": "enrol", "csrf": "forged"}):
         r = clerk.post(f"/cases/{case_id}/events", data=data)
         assert r.status_code == 403
-    assert clerk.post(f"/cases/{case_id}/status-link", data={"action": "send"}
-                      ).status_code == 403
-    assert clerk.post(f"/cases/{case_id}/documents",
-                      files={"file": ("a.pdf", MINIMAL_PDF, "application/pdf")}
-                      ).status_code == 403
+    assert clerk.post(f"/cases/{case_id}/status-link", data={"action": "send"}).status_code == 403
+    assert (
+        clerk.post(
+            f"/cases/{case_id}/documents", files={"file": ("a.pdf", MINIMAL_PDF, "application/pdf")}
+        ).status_code
+        == 403
+    )
     assert clerk.post("/logout").status_code == 403
-    assert clerk.post(f"/api/v1/cases/{case_id}/events", json={"event": "enrol"}
-                      ).status_code == 403
+    assert clerk.post(f"/api/v1/cases/{case_id}/events", json={"event": "enrol"}).status_code == 403
     assert snapshot(engine) == before
     with client(app) as anon:
         r = anon.post("/login", data={"username": "clerk", "password": "x", "csrf": "x"})
@@ -191,9 +275,12 @@ def test_csrf_on_forms_and_cookie_api(app: Any, engine: Engine, world: Any, cler
 def test_no_state_change_through_get(app: Any, engine: Engine, world: Any, clerk: Any) -> None:
     before = snapshot(engine)
     case_id = world.cases["planned"]
-    for path in (f"/cases/{case_id}/events?event=enrol&csrf={clerk.csrf}",
-                 f"/api/v1/cases/{case_id}/events", f"/cases/{case_id}/status-link",
-                 "/logout"):
+    for path in (
+        f"/cases/{case_id}/events?event=enrol&csrf={clerk.csrf}",
+        f"/api/v1/cases/{case_id}/events",
+        f"/cases/{case_id}/status-link",
+        "/logout",
+    ):
         assert clerk.get(path).status_code in (404, 405), path
     for route in app.routes:
         path = getattr(route, "path", "")

@@ -30,16 +30,27 @@ def live(sqlite_template: Path, tmp_path: Path) -> Any:
         net = seed_network(s, today=now.date())
         for user in ("clerk", "examiner"):
             set_user_password(s, user, PASSWORD)
-        case_id = create_case(s, net, target="submitted", term="past", matriculation="4711",
-                              name="Ada Lovelace", email="ada@student.example",
-                              language="en", store=FileStore(tmp_path / "var" / "documents"),
-                              now=now)
+        case_id = create_case(
+            s,
+            net,
+            target="submitted",
+            term="past",
+            matriculation="4711",
+            name="Ada Lovelace",
+            email="ada@student.example",
+            language="en",
+            store=FileStore(tmp_path / "var" / "documents"),
+            now=now,
+        )
         from models import Case
 
         student_id = s.get(Case, case_id).student_id  # type: ignore[union-attr]
     token = student_link(engine, student_id, now)
-    env = {"RECOG_DATABASE_URL": f"sqlite:///{db}", "RECOG_DATA_DIR": str(tmp_path / "var"),
-           "RECOG_ENVIRONMENT": "test"}
+    env = {
+        "RECOG_DATABASE_URL": f"sqlite:///{db}",
+        "RECOG_DATA_DIR": str(tmp_path / "var"),
+        "RECOG_ENVIRONMENT": "test",
+    }
     with uvicorn_server(env, log=tmp_path / "server.log") as base:
         yield {"base": base, "case_id": case_id, "token": token}
     engine.dispose()
@@ -77,8 +88,9 @@ def test_review_decision_and_student_status(live: Any, browser: Any, artifacts: 
     assert examiner.locator(".badge.big.s-rejected").count() == 1
     assert examiner.locator(".decision").count() == 1
 
-    phone = browser.new_context(viewport={"width": 390, "height": 844},
-                                device_scale_factor=2, is_mobile=True).new_page()
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    ).new_page()
     phone.goto(f"{base}/s/{live['token']}")
     phone.wait_for_url(f"{base}/cases/{case_id}")  # the token is gone from the address
     assert live["token"] not in phone.url

@@ -22,8 +22,9 @@ from workflow.demo import seed_network
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-def attempt(base: str, password: str, username: str = "clerk",
-            source: str | None = None) -> httpx.Response:
+def attempt(
+    base: str, password: str, username: str = "clerk", source: str | None = None
+) -> httpx.Response:
     """One sign-in through a fresh client (from the loopback address ``source``, if given)."""
     transport = httpx.HTTPTransport(local_address=source) if source else None
     with httpx.Client(base_url=base, timeout=30, transport=transport) as c:
@@ -32,12 +33,14 @@ def attempt(base: str, password: str, username: str = "clerk",
         assert token
         # The cookie is Secure; over plain http on 127.0.0.1 httpx would not send it back.
         cookie = form.headers["set-cookie"].split(";")[0]
-        return c.post("/login", headers={"Cookie": cookie}, data={
-            "username": username, "password": password, "csrf": token.group(1)})
+        return c.post(
+            "/login",
+            headers={"Cookie": cookie},
+            data={"username": username, "password": password, "csrf": token.group(1)},
+        )
 
 
-def guess_and_wait(one: str, two: str, username: str = "clerk",
-                   source: str | None = None) -> None:
+def guess_and_wait(one: str, two: str, username: str = "clerk", source: str | None = None) -> None:
     """Wrong passwords spread over both processes slow down the next attempt, whichever
     process it reaches; the right password works once the delay has passed."""
     servers = [one, two]
@@ -63,15 +66,20 @@ def guess_and_wait(one: str, two: str, username: str = "clerk",
 
 
 @pytest.mark.slow
-def test_bruteforce_is_slowed_down_across_two_processes(engine: Engine, tmp_path: Path,
-                                                        ) -> None:
+def test_bruteforce_is_slowed_down_across_two_processes(
+    engine: Engine,
+    tmp_path: Path,
+) -> None:
     from conftest import NOW
 
     with transaction(session_factory(engine)) as s:
         seed_network(s, today=NOW.date())
         set_user_password(s, "clerk", PASSWORD)
-    env = {"RECOG_DATABASE_URL": url_of(engine), "RECOG_DATA_DIR": str(tmp_path / "var"),
-           "RECOG_ENVIRONMENT": "test"}
+    env = {
+        "RECOG_DATABASE_URL": url_of(engine),
+        "RECOG_DATA_DIR": str(tmp_path / "var"),
+        "RECOG_ENVIRONMENT": "test",
+    }
     with uvicorn_server(env) as one, uvicorn_server(env) as two:
         guess_and_wait(one, two)
 
@@ -79,7 +87,8 @@ def test_bruteforce_is_slowed_down_across_two_processes(engine: Engine, tmp_path
 @pytest.mark.slow
 @pytest.mark.redis
 def test_bruteforce_is_slowed_down_across_two_processes_through_redis(
-        sqlite_engine: Engine, redis_url: str, tmp_path: Path) -> None:
+    sqlite_engine: Engine, redis_url: str, tmp_path: Path
+) -> None:
     """With a Redis broker both processes count in Redis, not in the database. The machine's
     Redis may serve other runs at the same time: this one signs in as a user of its own, from
     a loopback address of its own, and deletes only its own two keys."""
@@ -94,8 +103,12 @@ def test_bruteforce_is_slowed_down_across_two_processes_through_redis(
         set_user_password(s, username, PASSWORD)
     keys = [f"recog:throttle:{k}" for k in auth.throttle_keys(username, source)]
     client = redis.Redis.from_url(redis_url, socket_timeout=2)
-    env = {"RECOG_DATABASE_URL": url_of(sqlite_engine), "RECOG_DATA_DIR": str(tmp_path / "var"),
-           "RECOG_ENVIRONMENT": "test", "RECOG_BROKER_URL": redis_url}
+    env = {
+        "RECOG_DATABASE_URL": url_of(sqlite_engine),
+        "RECOG_DATA_DIR": str(tmp_path / "var"),
+        "RECOG_ENVIRONMENT": "test",
+        "RECOG_BROKER_URL": redis_url,
+    }
     try:
         with uvicorn_server(env) as one, uvicorn_server(env) as two:
             for i in range(3):

@@ -49,29 +49,51 @@ def grade_c(engine: Engine, case_id: int) -> str:
     """Give the case the partner grade C (ECTS letters); returns its target module's code."""
     with transaction(session_factory(engine)) as s:
         result = dict(s.scalar(select(Case.result).where(Case.id == case_id)) or {})
-        s.execute(update(Case).where(Case.id == case_id)
-                  .values(result={**result, "grade": "C", "scheme": "ects"}))
-        return s.execute(select(Module.code).join(Case.targets)
-                         .where(Case.id == case_id)).scalar_one()
+        s.execute(
+            update(Case)
+            .where(Case.id == case_id)
+            .values(result={**result, "grade": "C", "scheme": "ects"})
+        )
+        return s.execute(
+            select(Module.code).join(Case.targets).where(Case.id == case_id)
+        ).scalar_one()
 
 
 def store_tables(engine: Engine, case_id: int) -> tuple[int, int]:
     """The partner's table for the course's ISCED-F field and the office's distribution for
     the case's target module."""
     with transaction(session_factory(engine)) as s:
-        offering = s.execute(select(Offering).join(Case, Case.offering_id == Offering.id)
-                             .where(Case.id == case_id)).scalar_one()
+        offering = s.execute(
+            select(Offering).join(Case, Case.offering_id == Offering.id).where(Case.id == case_id)
+        ).scalar_one()
         offering.isced_code = "0612"
-        home_id, module_id = s.execute(select(Case.institution_id, Module.id)
-                                       .join(Case.targets).where(Case.id == case_id)).one()
+        home_id, module_id = s.execute(
+            select(Case.institution_id, Module.id).join(Case.targets).where(Case.id == case_id)
+        ).one()
         _, partner = gt.partner_grades([(x, Decimal(p), None) for x, p in PARTNER], ["ects"])
-        partner_id = gt.store_table(s, kind="partner", institution_id=offering.institution_id,
-                                    scheme="ects", reference_year=2025, source="ewp",
-                                    grades=partner, now=NOW, isced_code="0612")[0]
+        partner_id = gt.store_table(
+            s,
+            kind="partner",
+            institution_id=offering.institution_id,
+            scheme="ects",
+            reference_year=2025,
+            source="ewp",
+            grades=partner,
+            now=NOW,
+            isced_code="0612",
+        )[0]
         home = gt.home_grades([(x, Decimal(p), None) for x, p in HOME])
-        own_id = gt.store_table(s, kind="home", institution_id=home_id, scheme="de",
-                                reference_year=2024, source="manual", grades=home, now=NOW,
-                                module_id=module_id)[0]
+        own_id = gt.store_table(
+            s,
+            kind="home",
+            institution_id=home_id,
+            scheme="de",
+            reference_year=2024,
+            source="manual",
+            grades=home,
+            now=NOW,
+            module_id=module_id,
+        )[0]
     return partner_id, own_id
 
 
@@ -80,7 +102,8 @@ def recognize_form(page: str) -> str:
 
 
 def test_the_case_page_shows_both_conversions_and_the_tables_used(
-        engine: Engine, world: Any, examiner: Any) -> None:
+    engine: Engine, world: Any, examiner: Any
+) -> None:
     case_id = world.cases["in_review"]
     module = grade_c(engine, case_id)
     before = recognize_form(examiner.get(f"/cases/{case_id}").text)
@@ -96,14 +119,19 @@ def test_the_case_page_shows_both_conversions_and_the_tables_used(
     assert 'class="conversions differs"' in form
     assert "The two methods differ by 0.3" in form
     partner_code = _partner_code(engine, case_id)
-    assert (f"Partner table: {partner_code} · ects · ISCED-F 0612 · 2025 · EWP transcript "
-            f"(#{partner_id})") in form
-    assert (f"Home distribution: uni-musterstadt.de · module {module} · 2024 · entered by the "
-            f"office (#{home_id})") in form
+    assert (
+        f"Partner table: {partner_code} · ects · ISCED-F 0612 · 2025 · EWP transcript "
+        f"(#{partner_id})"
+    ) in form
+    assert (
+        f"Home distribution: uni-musterstadt.de · module {module} · 2024 · entered by the "
+        f"office (#{home_id})"
+    ) in form
     assert "Modified Bavarian formula: <strong>2.3</strong>" in form
     assert "Percentile (ECTS grading tables): <strong>2.0</strong>" in form
-    german = examiner.post("/language", data={"lang": "de", "csrf": examiner.csrf,
-                                              "back": f"/cases/{case_id}"})
+    german = examiner.post(
+        "/language", data={"lang": "de", "csrf": examiner.csrf, "back": f"/cases/{case_id}"}
+    )
     assert german.status_code == 303
     text = recognize_form(examiner.get(f"/cases/{case_id}").text)
     assert "Tabelle des Partners" in text
@@ -114,27 +142,40 @@ def _partner_code(engine: Engine, case_id: int) -> str:
     from models import Institution
 
     with session_factory(engine)() as s:
-        return s.execute(select(Institution.code)
-                         .join(Offering, Offering.institution_id == Institution.id)
-                         .join(Case, Case.offering_id == Offering.id)
-                         .where(Case.id == case_id)).scalar_one()
+        return s.execute(
+            select(Institution.code)
+            .join(Offering, Offering.institution_id == Institution.id)
+            .join(Case, Case.offering_id == Offering.id)
+            .where(Case.id == case_id)
+        ).scalar_one()
 
 
-def test_the_examiner_chooses_the_percentile_conversion(engine: Engine, world: Any,
-                                                        examiner: Any) -> None:
+def test_the_examiner_chooses_the_percentile_conversion(
+    engine: Engine, world: Any, examiner: Any
+) -> None:
     case_id = world.cases["in_review"]
     module = grade_c(engine, case_id)
     partner_id, home_id = store_tables(engine, case_id)
-    r = examiner.post(f"/cases/{case_id}/events", data={
-        "csrf": examiner.csrf, "event": "recognize", "modules": module,
-        "conversion": "percentile", "grade": ""})
+    r = examiner.post(
+        f"/cases/{case_id}/events",
+        data={
+            "csrf": examiner.csrf,
+            "event": "recognize",
+            "modules": module,
+            "conversion": "percentile",
+            "grade": "",
+        },
+    )
     assert r.status_code == 303, r.text
     with session_factory(engine)() as s:
         decision = s.scalar(select(Case.decision).where(Case.id == case_id)) or {}
     assert decision["grade"] == "2.0"
     conversion = decision["conversion"]
     assert (conversion["original"], conversion["scheme"], conversion["method"]) == (
-        "C", "ects", "percentile")
+        "C",
+        "ects",
+        "percentile",
+    )
     assert conversion["parameters"]["partner_table_id"] == partner_id
     assert conversion["parameters"]["home_table_id"] == home_id
     assert conversion["parameters"]["tables"]["partner"]["scope"] == "isced:0612"
@@ -143,37 +184,51 @@ def test_the_examiner_chooses_the_percentile_conversion(engine: Engine, world: A
     assert "Percentile (ECTS grading tables): C (ects) → 2.0" in card
 
 
-def test_percentile_without_tables_is_refused_with_the_reason(engine: Engine, world: Any,
-                                                               examiner: Any) -> None:
+def test_percentile_without_tables_is_refused_with_the_reason(
+    engine: Engine, world: Any, examiner: Any
+) -> None:
     case_id = world.cases["in_review"]
     module = grade_c(engine, case_id)
-    r = examiner.post(f"/cases/{case_id}/events", data={
-        "csrf": examiner.csrf, "event": "recognize", "modules": module,
-        "conversion": "percentile"})
+    r = examiner.post(
+        f"/cases/{case_id}/events",
+        data={
+            "csrf": examiner.csrf,
+            "event": "recognize",
+            "modules": module,
+            "conversion": "percentile",
+        },
+    )
     assert r.status_code == 422
     assert "the percentile conversion needs grading tables" in r.text
     with session_factory(engine)() as s:
         assert s.scalar(select(Case.state).where(Case.id == case_id)) == "in_review"
 
 
-def test_the_api_shows_both_conversions_with_the_flag(app: Any, engine: Engine, world: Any,
-                                                      clerk_api: Any) -> None:
+def test_the_api_shows_both_conversions_with_the_flag(
+    app: Any, engine: Engine, world: Any, clerk_api: Any
+) -> None:
     case_id = world.cases["in_review"]
     grade_c(engine, case_id)
     missing = clerk_api.get(f"/api/v1/cases/{case_id}/conversions").json()
     assert (missing["bavarian"]["grade"], missing["percentile"], missing["methods"]) == (
-        "2.3", None, ["bavarian"])
+        "2.3",
+        None,
+        ["bavarian"],
+    )
     assert "no home grade distribution for module" in missing["tables_missing"]
     partner_id, home_id = store_tables(engine, case_id)
     view = clerk_api.get(f"/api/v1/cases/{case_id}/conversions").json()
     assert (view["bavarian"]["grade"], view["percentile"]["grade"]) == ("2.3", "2.0")
     assert (view["difference"], view["differs"], view["methods"]) == (
-        "0.3", True, ["bavarian", "percentile"])
-    assert (view["tables"]["partner"]["id"], view["tables"]["home"]["id"]) == (partner_id,
-                                                                                home_id)
+        "0.3",
+        True,
+        ["bavarian", "percentile"],
+    )
+    assert (view["tables"]["partner"]["id"], view["tables"]["home"]["id"]) == (partner_id, home_id)
     assert view["percentile"]["parameters"]["partner_table_id"] == partner_id
-    assert clerk_api.get(f"/api/v1/cases/{world.cases['enrolled']}/conversions"
-                         ).status_code == 404  # no partner grade yet
+    assert (
+        clerk_api.get(f"/api/v1/cases/{world.cases['enrolled']}/conversions").status_code == 404
+    )  # no partner grade yet
     assert clerk_api.get(f"/api/v1/cases/{world.case_b}/conversions").status_code == 404
     with client(app) as student:
         student_login(student, engine, world.students[case_id], NOW)
@@ -183,17 +238,23 @@ def test_the_api_shows_both_conversions_with_the_flag(app: Any, engine: Engine, 
 CSV = "kind,institution,scheme,isced,reference_year,grade,percentage\n"
 
 
-def test_offices_import_and_list_grading_tables(app: Any, engine: Engine, world: Any,
-                                                clerk_api: Any) -> None:
-    good = CSV + "".join(f"partner,unitol.it,ects,0612,2025,{x},{p}\n" for x, p in PARTNER) \
+def test_offices_import_and_list_grading_tables(
+    app: Any, engine: Engine, world: Any, clerk_api: Any
+) -> None:
+    good = (
+        CSV
+        + "".join(f"partner,unitol.it,ects,0612,2025,{x},{p}\n" for x, p in PARTNER)
         + "".join(f"home,uni-musterstadt.de,,,2025,{x},{p}\n" for x, p in HOME)
-    r = clerk_api.post("/api/v1/grading-tables/import",
-                       files={"file": ("tables.csv", good.encode(), "text/csv")})
+    )
+    r = clerk_api.post(
+        "/api/v1/grading-tables/import", files={"file": ("tables.csv", good.encode(), "text/csv")}
+    )
     assert r.status_code == 200, r.text
     assert r.json() == {"created": 2, "updated": 0, "unchanged": 0}
     bad = CSV + "partner,unitol.it,ects,0612,2026,G,100\nhome,uni-b.example,,,2026,1.0,100\n"
-    refused = clerk_api.post("/api/v1/grading-tables/import",
-                             files={"file": ("bad.csv", bad.encode(), "text/csv")})
+    refused = clerk_api.post(
+        "/api/v1/grading-tables/import", files={"file": ("bad.csv", bad.encode(), "text/csv")}
+    )
     assert refused.status_code == 422
     assert refused.headers["content-type"].startswith(PROBLEM)
     detail = refused.json()["detail"]
@@ -203,12 +264,13 @@ def test_offices_import_and_list_grading_tables(app: Any, engine: Engine, world:
         assert s.scalar(select(func.count()).select_from(GradingTable)) == 2
     listed = clerk_api.get("/api/v1/grading-tables").json()
     assert [(t["kind"], t["institution"], t["scope"]) for t in listed] == [
-        ("partner", "unitol.it", "isced:0612"), ("home", "uni-musterstadt.de", "all")]
+        ("partner", "unitol.it", "isced:0612"),
+        ("home", "uni-musterstadt.de", "all"),
+    ]
     assert listed[0]["grades"][0] == {"label": "A", "percentage": "2.0", "failing": False}
     with client(app) as other:
         from web_harness import api_token
 
-        other.headers["Authorization"] = (
-            f"Bearer {api_token(engine, world.users['clerk_b'], NOW)}")
+        other.headers["Authorization"] = f"Bearer {api_token(engine, world.users['clerk_b'], NOW)}"
         seen = other.get("/api/v1/grading-tables").json()
         assert [t["kind"] for t in seen] == ["partner"]  # another office's distribution: not

@@ -57,8 +57,11 @@ def test_wrong_password_says_nothing_specific(anon: Any) -> None:
         assert "wrong" in r.text.lower() or "falsch" in r.text.lower()
 
 
-def test_status_link_landing_expiry_and_revocation(app: Any, engine: Engine, world: Any,
-                                                   ) -> None:
+def test_status_link_landing_expiry_and_revocation(
+    app: Any,
+    engine: Engine,
+    world: Any,
+) -> None:
     from conftest import NOW
 
     case_id = world.cases["rejected"]
@@ -85,12 +88,16 @@ def test_status_link_landing_expiry_and_revocation(app: Any, engine: Engine, wor
 
 def test_refused_form_shows_the_reason(clerk: Any, world: Any) -> None:
     case_id = world.cases["enrolled"]
-    r = clerk.post(f"/cases/{case_id}/events", data={
-        "csrf": clerk.csrf, "event": "pass_course", "date": "2026-10-01"})
+    r = clerk.post(
+        f"/cases/{case_id}/events",
+        data={"csrf": clerk.csrf, "event": "pass_course", "date": "2026-10-01"},
+    )
     assert r.status_code == 422
     assert "grade" in r.text
-    stale = clerk.post(f"/cases/{case_id}/events", data={
-        "csrf": clerk.csrf, "event": "fail_course", "date": "2026-10-01", "version": "1"})
+    stale = clerk.post(
+        f"/cases/{case_id}/events",
+        data={"csrf": clerk.csrf, "event": "fail_course", "date": "2026-10-01", "version": "1"},
+    )
     assert stale.status_code == 412
 
 

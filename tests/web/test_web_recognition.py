@@ -28,11 +28,22 @@ WARSAW_COURSE = "1000-217bMRJ"
 # The worked example of grade-conversion.md: the partner's ECTS table for ISCED 0612 and a
 # home distribution (reference data, used only to show how known tables would appear).
 PARTNER_TABLE = {"A": "2.0", "B": "9.9", "C": "36.3", "D": "26.3", "E": "24.7", "F": "0.8"}
-HOME_TABLE = {"1.0": 5, "1.3": 8, "1.7": 12, "2.0": 15, "2.3": 15, "2.7": 13, "3.0": 12,
-              "3.3": 8, "3.7": 7, "4.0": 5}
+HOME_TABLE = {
+    "1.0": 5,
+    "1.3": 8,
+    "1.7": 12,
+    "2.0": 15,
+    "2.3": 15,
+    "2.7": 13,
+    "3.0": 12,
+    "3.3": 8,
+    "3.7": 7,
+    "4.0": 5,
+}
 
 
 # --- a small world: SQLite by default, PostgreSQL where a test asks for it ---------------------
+
 
 @pytest.fixture(params=["sqlite"])
 def engine(request: pytest.FixtureRequest) -> Engine:
@@ -41,8 +52,8 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 
 ON_POSTGRES = pytest.mark.parametrize(
-    "engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
-    indirect=True)
+    "engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 
 
 @pytest.fixture
@@ -72,8 +83,10 @@ def bearer(app: Any, engine: Engine, username: str) -> Any:
 
 def counts(engine: Engine) -> tuple[int, int]:
     with session_factory(engine)() as s:
-        return (s.scalar(select(func.count()).select_from(CaseEvent)) or 0,
-                s.scalar(select(func.count()).select_from(ImportedResult)) or 0)
+        return (
+            s.scalar(select(func.count()).select_from(CaseEvent)) or 0,
+            s.scalar(select(func.count()).select_from(ImportedResult)) or 0,
+        )
 
 
 def state_of(engine: Engine, case_id: int) -> str:
@@ -89,46 +102,98 @@ def warsaw_cases(engine: Engine, world: Any, *matriculations: str) -> list[int]:
     with transaction(session_factory(engine)) as s:
         offering = s.execute(select(Offering.id).where(Offering.code == WARSAW_COURSE)).scalar()
         if offering is None:
-            partner = add_institution(s, code="uw.edu.pl", name="University of Warsaw",
-                                      country="PL", kind="partner", erasmus_code="PL WARSZAW01")
-            row = Offering(institution_id=partner.id, code=WARSAW_COURSE, term="2014-W",
-                           title="Budowa kompilatorów", ects=6, language="pl", eqf_level=6,
-                           learning_outcomes="Compilers", assessment_type="exam",
-                           participation_mode="online", start_date=dt.date(2014, 10, 1),
-                           end_date=dt.date(2015, 2, 28), exam_date=dt.date(2015, 2, 10),
-                           grading_scheme="pl")
+            partner = add_institution(
+                s,
+                code="uw.edu.pl",
+                name="University of Warsaw",
+                country="PL",
+                kind="partner",
+                erasmus_code="PL WARSZAW01",
+            )
+            row = Offering(
+                institution_id=partner.id,
+                code=WARSAW_COURSE,
+                term="2014-W",
+                title="Budowa kompilatorów",
+                ects=6,
+                language="pl",
+                eqf_level=6,
+                learning_outcomes="Compilers",
+                assessment_type="exam",
+                participation_mode="online",
+                start_date=dt.date(2014, 10, 1),
+                end_date=dt.date(2015, 2, 28),
+                exam_date=dt.date(2015, 2, 10),
+                grading_scheme="pl",
+            )
             s.add(row)
             s.flush()
             offering = row.id
         for matno in matriculations:
-            student = find_or_create_student(s, net.home_id, matriculation_number=matno,
-                                             name="Wojciech Łukasz Rygielski",
-                                             email=f"{matno}@example.org",
-                                             date_of_birth=dt.date(1983, 4, 12))
-            opened = open_case(s, student_id=student.id, offering_id=offering, actor=net.clerk,
-                               now=dt.datetime(2014, 9, 1, tzinfo=dt.UTC))
-            fire(s, opened.case_id, "enrol", actor=net.clerk,
-                 now=dt.datetime(2014, 9, 2, tzinfo=dt.UTC))
+            student = find_or_create_student(
+                s,
+                net.home_id,
+                matriculation_number=matno,
+                name="Wojciech Łukasz Rygielski",
+                email=f"{matno}@example.org",
+                date_of_birth=dt.date(1983, 4, 12),
+            )
+            opened = open_case(
+                s,
+                student_id=student.id,
+                offering_id=offering,
+                actor=net.clerk,
+                now=dt.datetime(2014, 9, 1, tzinfo=dt.UTC),
+            )
+            fire(
+                s,
+                opened.case_id,
+                "enrol",
+                actor=net.clerk,
+                now=dt.datetime(2014, 9, 2, tzinfo=dt.UTC),
+            )
             ids.append(opened.case_id)
     return ids
 
 
-def in_review(engine: Engine, world: Any, data_dir: Path, n: int, *, course: int = 0,
-              grades: list[str] | None = None) -> list[int]:
+def in_review(
+    engine: Engine,
+    world: Any,
+    data_dir: Path,
+    n: int,
+    *,
+    course: int = 0,
+    grades: list[str] | None = None,
+) -> list[int]:
     """``n`` cases in review of one recent unl.fr offering, with the examiner; each student
     with their own partner grade (Italian 30..18 scale) when ``grades`` are given."""
     store = FileStore(data_dir / "documents")
     ids = []
     with transaction(session_factory(engine)) as s:
         for i in range(n):
-            ids.append(create_case(s, world.net, target="in_review", term="recent",
-                                   matriculation=f"C{course}{i:04d}", name=f"Cohort {i}",
-                                   email=f"c{course}{i}@student.example", language="en",
-                                   partner=2, course=course, store=store, now=NOW))
+            ids.append(
+                create_case(
+                    s,
+                    world.net,
+                    target="in_review",
+                    term="recent",
+                    matriculation=f"C{course}{i:04d}",
+                    name=f"Cohort {i}",
+                    email=f"c{course}{i}@student.example",
+                    language="en",
+                    partner=2,
+                    course=course,
+                    store=store,
+                    now=NOW,
+                )
+            )
         for case_id, grade in zip(ids, grades or [], strict=False):
             result = dict(s.scalar(select(Case.result).where(Case.id == case_id)) or {})
-            s.execute(update(Case).where(Case.id == case_id)
-                      .values(result={**result, "grade": grade, "scheme": "it"}))
+            s.execute(
+                update(Case)
+                .where(Case.id == case_id)
+                .values(result={**result, "grade": grade, "scheme": "it"})
+            )
     return ids
 
 
@@ -139,29 +204,35 @@ def offering_of(engine: Engine, case_id: int) -> int:
 
 # --- 1. transcripts ----------------------------------------------------------------------------
 
+
 @ON_POSTGRES
-def test_transcript_upload_api(app: Any, engine: Engine, world: Any, clerk_api: Any,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_transcript_upload_api(
+    app: Any, engine: Engine, world: Any, clerk_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (case_id,) = warsaw_cases(engine, world, "W1")
     example = EXAMPLE.read_bytes()
     with bearer(app, engine, world.users["examiner"]) as other:
-        refused = other.post("/api/v1/transcripts",
-                             files={"file": ("example.xml", example, "application/xml")})
+        refused = other.post(
+            "/api/v1/transcripts", files={"file": ("example.xml", example, "application/xml")}
+        )
         assert refused.status_code == 403
-    wrong_type = clerk_api.post("/api/v1/transcripts",
-                                files={"file": ("example.pdf", example, "application/pdf")})
+    wrong_type = clerk_api.post(
+        "/api/v1/transcripts", files={"file": ("example.pdf", example, "application/pdf")}
+    )
     assert wrong_type.status_code == 415
     assert wrong_type.headers["content-type"] == PROBLEM
     import web.recognition
 
     with monkeypatch.context() as m:
         m.setattr(web.recognition, "MAX_TRANSCRIPT_BYTES", 1000)
-        big = clerk_api.post("/api/v1/transcripts",
-                             files={"file": ("example.xml", example, "text/xml")})
+        big = clerk_api.post(
+            "/api/v1/transcripts", files={"file": ("example.xml", example, "text/xml")}
+        )
         assert big.status_code == 413
     before = counts(engine)
-    bad = clerk_api.post("/api/v1/transcripts",
-                         files={"file": ("bad.xml", example[:4000], "application/xml")})
+    bad = clerk_api.post(
+        "/api/v1/transcripts", files={"file": ("bad.xml", example[:4000], "application/xml")}
+    )
     assert bad.status_code == 422
     assert bad.headers["content-type"] == PROBLEM
     problem = bad.json()
@@ -172,8 +243,9 @@ def test_transcript_upload_api(app: Any, engine: Engine, world: Any, clerk_api: 
     assert counts(engine) == before  # nothing from a bad file
     assert state_of(engine, case_id) == "enrolled"
 
-    ok = clerk_api.post("/api/v1/transcripts",
-                        files={"file": ("example.xml", example, "application/xml")})
+    ok = clerk_api.post(
+        "/api/v1/transcripts", files={"file": ("example.xml", example, "application/xml")}
+    )
     assert ok.status_code == 200, ok.text
     report = ok.json()
     assert report["format"] == "ELMO 1.7"
@@ -183,11 +255,17 @@ def test_transcript_upload_api(app: Any, engine: Engine, world: Any, clerk_api: 
     assert report["counts"]["unmatched"] == len(report["results"]) - 1
     assert state_of(engine, case_id) == "transcript_received"
     with session_factory(engine)() as s:
-        roles = set(s.scalars(select(CaseEvent.actor_role).where(
-            CaseEvent.case_id == case_id, CaseEvent.event == "pass_course")))
+        roles = set(
+            s.scalars(
+                select(CaseEvent.actor_role).where(
+                    CaseEvent.case_id == case_id, CaseEvent.event == "pass_course"
+                )
+            )
+        )
     assert roles == {"import"}
-    again = clerk_api.post("/api/v1/transcripts",
-                           files={"file": ("example.xml", example, "application/xml")})
+    again = clerk_api.post(
+        "/api/v1/transcripts", files={"file": ("example.xml", example, "application/xml")}
+    )
     assert {r["status"] for r in again.json()["results"]} == {"skipped"}
 
     waiting = clerk_api.get("/api/v1/transcripts/pending").json()
@@ -198,15 +276,19 @@ def test_transcript_upload_api(app: Any, engine: Engine, world: Any, clerk_api: 
         assert other_office.get("/api/v1/transcripts/pending").json() == []
 
 
-def test_transcript_match_by_hand_api(app: Any, engine: Engine, world: Any,
-                                      clerk_api: Any) -> None:
+def test_transcript_match_by_hand_api(app: Any, engine: Engine, world: Any, clerk_api: Any) -> None:
     first, second = warsaw_cases(engine, world, "A1", "A2")
-    report = clerk_api.post("/api/v1/transcripts", files={
-        "file": ("example.xml", EXAMPLE.read_bytes(), "application/xml")}).json()
+    report = clerk_api.post(
+        "/api/v1/transcripts",
+        files={"file": ("example.xml", EXAMPLE.read_bytes(), "application/xml")},
+    ).json()
     row = next(r for r in report["results"] if r["course"] == WARSAW_COURSE)
     assert row["status"] == "ambiguous"
-    waiting = next(w for w in clerk_api.get("/api/v1/transcripts/pending").json()
-                   if w["course"] == WARSAW_COURSE)
+    waiting = next(
+        w
+        for w in clerk_api.get("/api/v1/transcripts/pending").json()
+        if w["course"] == WARSAW_COURSE
+    )
     assert sorted(waiting["candidates"]) == [first, second]
     url = f"/api/v1/transcripts/pending/{waiting['id']}/match"
     with bearer(app, engine, world.users["clerk_b"]) as other_office:
@@ -217,17 +299,22 @@ def test_transcript_match_by_hand_api(app: Any, engine: Engine, world: Any,
     assert "in_review" in busy.json()["detail"]
     done = clerk_api.post(url, json={"case_id": second})
     assert done.status_code == 200, done.text
-    assert done.json() == {"result_id": waiting["id"], "case_id": second,
-                           "events": ["pass_course", "receive_transcript"]}
+    assert done.json() == {
+        "result_id": waiting["id"],
+        "case_id": second,
+        "events": ["pass_course", "receive_transcript"],
+    }
     assert state_of(engine, second) == "transcript_received"
     assert state_of(engine, first) == "enrolled"
-    assert waiting["id"] not in [w["id"] for w in
-                                 clerk_api.get("/api/v1/transcripts/pending").json()]
+    assert waiting["id"] not in [
+        w["id"] for w in clerk_api.get("/api/v1/transcripts/pending").json()
+    ]
     assert clerk_api.post(url, json={"case_id": first}).status_code == 404
 
 
-def test_transcripts_page_upload_report_and_match(app: Any, engine: Engine, world: Any,
-                                                  clerk: Any, examiner: Any) -> None:
+def test_transcripts_page_upload_report_and_match(
+    app: Any, engine: Engine, world: Any, clerk: Any, examiner: Any
+) -> None:
     first, _second = warsaw_cases(engine, world, "P1", "P2")
     speak(clerk, "en")
     assert examiner.get("/transcripts").status_code == 403
@@ -238,14 +325,20 @@ def test_transcripts_page_upload_report_and_match(app: Any, engine: Engine, worl
     files = {"file": ("example.xml", EXAMPLE.read_bytes(), "text/xml")}
     assert clerk.post("/transcripts", files=files).status_code == 403  # no CSRF token
     before = counts(engine)
-    bad = clerk.post("/transcripts", data={"csrf": clerk.csrf},
-                     files={"file": ("broken.xml", b"<elmo><learner>", "text/xml")})
+    bad = clerk.post(
+        "/transcripts",
+        data={"csrf": clerk.csrf},
+        files={"file": ("broken.xml", b"<elmo><learner>", "text/xml")},
+    )
     assert bad.status_code == 422
     assert "broken.xml" in bad.text
     assert "line" in bad.text
     assert counts(engine) == before
-    wrong = clerk.post("/transcripts", data={"csrf": clerk.csrf},
-                       files={"file": ("tor.pdf", b"%PDF-1.4", "application/pdf")})
+    wrong = clerk.post(
+        "/transcripts",
+        data={"csrf": clerk.csrf},
+        files={"file": ("tor.pdf", b"%PDF-1.4", "application/pdf")},
+    )
     assert wrong.status_code == 415
     assert "application/xml" in wrong.text
 
@@ -262,13 +355,16 @@ def test_transcripts_page_upload_report_and_match(app: Any, engine: Engine, worl
     assert "imported before" in clerk.get(again.headers["location"]).text
 
     with session_factory(engine)() as s:
-        result_id = s.execute(select(ImportedResult.id).where(
-            ImportedResult.status == "ambiguous")).scalar_one()
-    refused = clerk.post(f"/transcripts/pending/{result_id}/match",
-                         data={"csrf": clerk.csrf, "case_id": "abc"})
+        result_id = s.execute(
+            select(ImportedResult.id).where(ImportedResult.status == "ambiguous")
+        ).scalar_one()
+    refused = clerk.post(
+        f"/transcripts/pending/{result_id}/match", data={"csrf": clerk.csrf, "case_id": "abc"}
+    )
     assert refused.status_code == 422
-    matched = clerk.post(f"/transcripts/pending/{result_id}/match",
-                         data={"csrf": clerk.csrf, "case_id": str(first)})
+    matched = clerk.post(
+        f"/transcripts/pending/{result_id}/match", data={"csrf": clerk.csrf, "case_id": str(first)}
+    )
     assert matched.status_code == 303
     assert state_of(engine, first) == "transcript_received"
     assert f"case #{first}" in clerk.get(matched.headers["location"]).text
@@ -276,17 +372,28 @@ def test_transcripts_page_upload_report_and_match(app: Any, engine: Engine, worl
 
 # --- 2. and 3. precedents and conversions on the case page -------------------------------------
 
+
 def test_case_page_shows_precedents_and_the_bavarian_conversion(
-        app: Any, engine: Engine, world: Any, data_dir: Path, examiner: Any,
-        clerk_api: Any) -> None:
+    app: Any, engine: Engine, world: Any, data_dir: Path, examiner: Any, clerk_api: Any
+) -> None:
     decided, aged, current = in_review(engine, world, data_dir, 3)
     with transaction(session_factory(engine)) as s:
-        fire(s, decided, "recognize", actor=world.net.examiner, now=NOW,
-             data={"modules": ["INF-ML"]})
-        fire(s, aged, "reject", actor=world.net.examiner, now=NOW,
-             data={"reasons": {"level": "EQF 5 only"}, "advice": "Take the home exam"})
-        s.execute(update(Precedent).where(Precedent.case_id == aged)
-                  .values(expires_at=NOW - dt.timedelta(days=1)))
+        fire(
+            s, decided, "recognize", actor=world.net.examiner, now=NOW, data={"modules": ["INF-ML"]}
+        )
+        fire(
+            s,
+            aged,
+            "reject",
+            actor=world.net.examiner,
+            now=NOW,
+            data={"reasons": {"level": "EQF 5 only"}, "advice": "Take the home exam"},
+        )
+        s.execute(
+            update(Precedent)
+            .where(Precedent.case_id == aged)
+            .values(expires_at=NOW - dt.timedelta(days=1))
+        )
     page = speak(examiner, "en").get(f"/cases/{current}")
     assert page.status_code == 200
     text = page.text
@@ -323,16 +430,21 @@ def _student_of(engine: Engine, case_id: int) -> int:
 
 
 def test_known_grading_tables_show_both_conversions_flagged(
-        engine: Engine, world: Any, examiner: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine: Engine, world: Any, examiner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import web.recognition
 
     case_id = world.cases["in_review"]
     with transaction(session_factory(engine)) as s:
         result = dict(s.scalar(select(Case.result).where(Case.id == case_id)) or {})
-        s.execute(update(Case).where(Case.id == case_id)
-                  .values(result={**result, "grade": "C", "scheme": "ects"}))
-    monkeypatch.setattr(web.recognition, "grading_tables",
-                        lambda _s, _d: (PARTNER_TABLE, HOME_TABLE))
+        s.execute(
+            update(Case)
+            .where(Case.id == case_id)
+            .values(result={**result, "grade": "C", "scheme": "ects"})
+        )
+    monkeypatch.setattr(
+        web.recognition, "grading_tables", lambda _s, _d: (PARTNER_TABLE, HOME_TABLE)
+    )
     text = speak(examiner, "en").get(f"/cases/{case_id}").text
     form = text.split('id="form-recognize"')[1].split("</form>")[0]
     assert "Modified Bavarian formula" in form
@@ -358,16 +470,23 @@ def test_case_detail_schema_documents_precedents(app: Any) -> None:
     assert "description" in precedents
     assert set(models["PrecedentsOut"]["properties"]) == {"valid", "expired", "suggestion"}
     assert "why" in models["ExpiredPrecedentOut"]["properties"]
-    for path in ("/api/v1/transcripts", "/api/v1/transcripts/pending",
-                 "/api/v1/transcripts/pending/{result_id}/match", "/api/v1/cohorts/decide",
-                 "/api/v1/cases/{case_id}/export/elmo", "/api/v1/precedents/inconsistent"):
+    for path in (
+        "/api/v1/transcripts",
+        "/api/v1/transcripts/pending",
+        "/api/v1/transcripts/pending/{result_id}/match",
+        "/api/v1/cohorts/decide",
+        "/api/v1/cases/{case_id}/export/elmo",
+        "/api/v1/precedents/inconsistent",
+    ):
         assert path in schema["paths"]
 
 
 # --- 4. cohort decisions -----------------------------------------------------------------------
 
-def test_cohort_decision_from_the_case_page(engine: Engine, world: Any, data_dir: Path,
-                                            examiner: Any, clerk: Any) -> None:
+
+def test_cohort_decision_from_the_case_page(
+    engine: Engine, world: Any, data_dir: Path, examiner: Any, clerk: Any
+) -> None:
     cases = in_review(engine, world, data_dir, 3, grades=["30", "27", "24"])
     offering = offering_of(engine, cases[0])
     speak(examiner, "en")
@@ -385,13 +504,20 @@ def test_cohort_decision_from_the_case_page(engine: Engine, world: Any, data_dir
         assert f'href="/cases/{case_id}"' in table
         assert f"<strong>{grade}</strong>" in table
     ids = ",".join(map(str, cases))
-    form = {"csrf": examiner.csrf, "offering": str(offering), "module": "INF-ML",
-            "event": "recognize", "grade": "", "cases": ids}
+    form = {
+        "csrf": examiner.csrf,
+        "offering": str(offering),
+        "module": "INF-ML",
+        "event": "recognize",
+        "grade": "",
+        "cases": ids,
+    }
     before = counts(engine)[0]
     unconfirmed = examiner.post("/cohorts/decide", data=form)
     assert unconfirmed.status_code == 422
-    stale = examiner.post("/cohorts/decide", data={**form, "confirm": "1",
-                                                   "cases": ids.rsplit(",", 1)[0]})
+    stale = examiner.post(
+        "/cohorts/decide", data={**form, "confirm": "1", "cases": ids.rsplit(",", 1)[0]}
+    )
     assert stale.status_code == 409
     assert "changed" in stale.text
     assert counts(engine)[0] == before
@@ -401,33 +527,40 @@ def test_cohort_decision_from_the_case_page(engine: Engine, world: Any, data_dir
     assert "3 cases were decided" in examiner.get(done.headers["location"]).text
     assert counts(engine)[0] == before + 3  # one audit event per case
     with session_factory(engine)() as s:
-        decisions = {r.id: r.decision for r in s.execute(
-            select(Case.id, Case.decision).where(Case.id.in_(cases)))}
+        decisions = {
+            r.id: r.decision
+            for r in s.execute(select(Case.id, Case.decision).where(Case.id.in_(cases)))
+        }
     assert [decisions[c]["grade"] for c in cases] == ["1.0", "1.7", "2.3"]
 
 
 @ON_POSTGRES
-def test_cohort_decision_api(app: Any, engine: Engine, world: Any, data_dir: Path,
-                             clerk_api: Any) -> None:
+def test_cohort_decision_api(
+    app: Any, engine: Engine, world: Any, data_dir: Path, clerk_api: Any
+) -> None:
     cases = in_review(engine, world, data_dir, 3, course=1, grades=["30", "28", "18"])
     offering = offering_of(engine, cases[0])
-    body = {"offering_id": offering, "module": "INF-CC", "event": "recognize",
-            "data": {"modules": ["INF-CC"]}}
+    body = {
+        "offering_id": offering,
+        "module": "INF-CC",
+        "event": "recognize",
+        "data": {"modules": ["INF-CC"]},
+    }
     assert clerk_api.post("/api/v1/cohorts/decide", json=body).status_code == 403
     with bearer(app, engine, world.users["examiner"]) as api:
         groups = api.get("/api/v1/cohorts").json()
         assert {"offering_id": offering, "module": "INF-CC", "waiting": 3}.items() <= next(
-            g for g in groups if g["offering_id"] == offering).items()
-        shown = api.get("/api/v1/cohorts/preview",
-                        params={"offering_id": offering, "module": "INF-CC"}).json()
+            g for g in groups if g["offering_id"] == offering
+        ).items()
+        shown = api.get(
+            "/api/v1/cohorts/preview", params={"offering_id": offering, "module": "INF-CC"}
+        ).json()
         assert [c["converted"] for c in shown["cases"]] == ["1.0", "1.3", "4.0"]
         before = counts(engine)[0]
-        stale = api.post("/api/v1/cohorts/decide",
-                         json={**body, "expected_cases": cases[:2]})
+        stale = api.post("/api/v1/cohorts/decide", json={**body, "expected_cases": cases[:2]})
         assert stale.status_code == 409
         assert stale.headers["content-type"] == PROBLEM
-        smuggled = api.post("/api/v1/cohorts/decide",
-                            json={**body, "data": {"decision": "x"}})
+        smuggled = api.post("/api/v1/cohorts/decide", json={**body, "data": {"decision": "x"}})
         assert smuggled.status_code == 422
         assert counts(engine)[0] == before
         done = api.post("/api/v1/cohorts/decide", json={**body, "expected_cases": cases})
@@ -441,8 +574,10 @@ def test_cohort_decision_api(app: Any, engine: Engine, world: Any, data_dir: Pat
 
 # --- 5. export and notices ---------------------------------------------------------------------
 
-def test_elmo_export_and_notice_download(app: Any, engine: Engine, world: Any,
-                                         data_dir: Path, clerk: Any, clerk_api: Any) -> None:
+
+def test_elmo_export_and_notice_download(
+    app: Any, engine: Engine, world: Any, data_dir: Path, clerk: Any, clerk_api: Any
+) -> None:
     from workflow.notice_issue import keep_notice, notice_inputs
     from workflow.notices import render_notice
 
@@ -455,17 +590,23 @@ def test_elmo_export_and_notice_download(app: Any, engine: Engine, world: Any,
 
     # The worker issues the notice at delivery; here the same functions run directly.
     with transaction(session_factory(engine)) as s:
-        seq = s.execute(select(CaseEvent.seq).where(
-            CaseEvent.case_id == rejected, CaseEvent.event == "reject")).scalar_one()
-        notice = render_notice(**notice_inputs(s, rejected, seq, language="de",
-                                               settings=app.state.runtime.settings))
-        notice_id = keep_notice(s, rejected, notice, store=FileStore(data_dir / "documents"),
-                                now=NOW)
+        seq = s.execute(
+            select(CaseEvent.seq).where(CaseEvent.case_id == rejected, CaseEvent.event == "reject")
+        ).scalar_one()
+        notice = render_notice(
+            **notice_inputs(s, rejected, seq, language="de", settings=app.state.runtime.settings)
+        )
+        notice_id = keep_notice(
+            s, rejected, notice, store=FileStore(data_dir / "documents"), now=NOW
+        )
     docs = clerk_api.get(f"/api/v1/cases/{rejected}/documents").json()
     assert {"id": notice_id, "kind": "notice"}.items() <= next(
-        d for d in docs if d["id"] == notice_id).items()
-    for c, url in ((clerk_api, f"/api/v1/cases/{rejected}/documents/{notice_id}"),
-                   (clerk, f"/cases/{rejected}/documents/{notice_id}")):
+        d for d in docs if d["id"] == notice_id
+    ).items()
+    for c, url in (
+        (clerk_api, f"/api/v1/cases/{rejected}/documents/{notice_id}"),
+        (clerk, f"/cases/{rejected}/documents/{notice_id}"),
+    ):
         pdf = c.get(url)
         assert pdf.status_code == 200
         assert pdf.headers["content-type"] == "application/pdf"
@@ -479,8 +620,9 @@ def test_elmo_export_and_notice_download(app: Any, engine: Engine, world: Any,
     assert exported.status_code == 200, exported.text
     assert exported.headers["content-type"] == "application/xml"
     assert exported.headers["content-disposition"] == (
-        f"attachment; filename=\"recognition-case-{rejected}.xml\"; "
-        f"filename*=UTF-8''recognition-case-{rejected}.xml")
+        f'attachment; filename="recognition-case-{rejected}.xml"; '
+        f"filename*=UTF-8''recognition-case-{rejected}.xml"
+    )
     assert "sandbox" in exported.headers["content-security-policy"]
     assert exported.headers["cache-control"] == "no-store"
     assert b"resultOfRecognition" in exported.content
@@ -493,30 +635,40 @@ def test_elmo_export_and_notice_download(app: Any, engine: Engine, world: Any,
         mine = student.get(f"/api/v1/cases/{rejected}/export/elmo")
         assert mine.status_code == 200
         assert "export/elmo" in student.get(f"/cases/{rejected}").text
-        assert student.get(f"/api/v1/cases/{world.cases['in_review']}/export/elmo"
-                           ).status_code == 404
+        assert (
+            student.get(f"/api/v1/cases/{world.cases['in_review']}/export/elmo").status_code == 404
+        )
 
 
 # --- 6. inconsistent precedents ----------------------------------------------------------------
 
+
 @ON_POSTGRES
-def test_inconsistent_precedents(app: Any, engine: Engine, world: Any, data_dir: Path,
-                                 clerk: Any, clerk_api: Any) -> None:
+def test_inconsistent_precedents(
+    app: Any, engine: Engine, world: Any, data_dir: Path, clerk: Any, clerk_api: Any
+) -> None:
     assert clerk_api.get("/api/v1/precedents/inconsistent").json() == []
     speak(clerk, "en")
     assert "Precedents decided differently" not in clerk.get("/cases").text
     yes, no = in_review(engine, world, data_dir, 2, course=2)
     with transaction(session_factory(engine)) as s:
-        fire(s, yes, "recognize", actor=world.net.examiner, now=NOW,
-             data={"modules": ["INF-HCI"]})
-        fire(s, no, "reject", actor=world.net.examiner, now=NOW,
-             data={"reasons": {"workload": "3 ECTS less"}, "advice": "Add a project"})
+        fire(s, yes, "recognize", actor=world.net.examiner, now=NOW, data={"modules": ["INF-HCI"]})
+        fire(
+            s,
+            no,
+            "reject",
+            actor=world.net.examiner,
+            now=NOW,
+            data={"reasons": {"workload": "3 ECTS less"}, "advice": "Add a project"},
+        )
     found = clerk_api.get("/api/v1/precedents/inconsistent").json()
     assert len(found) == 1
     pair = found[0]
     assert (pair["partner"], pair["module"]) == (PARTNERS[2][0], "INF-HCI")
     assert sorted((d["case"], d["outcome"]) for d in pair["decisions"]) == [
-        (yes, "credited"), (no, "not_credited")]
+        (yes, "credited"),
+        (no, "not_credited"),
+    ]
     with bearer(app, engine, world.users["clerk_b"]) as other_office:
         assert other_office.get("/api/v1/precedents/inconsistent").json() == []
     with client(app) as student:

@@ -36,8 +36,12 @@ def api_schema(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) 
     engine.dispose()
 
 
-CHECKS = [checks.not_a_server_error, checks.status_code_conformance,
-          checks.content_type_conformance, checks.response_schema_conformance]
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
 
 
 @pytest.mark.slow
@@ -47,11 +51,18 @@ def test_api_conforms_to_its_schema(api_schema: Any) -> None:
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 20
     for operation in operations:
+
         @given(case=operation.as_strategy())
-        @settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=25,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case: Any) -> None:
-            case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN['admin']}"},
-                                   checks=CHECKS)
+            case.call_and_validate(
+                headers={"Authorization": f"Bearer {TOKEN['admin']}"}, checks=CHECKS
+            )
 
         run()

@@ -44,8 +44,9 @@ def clock(app: Any) -> Clock:
 
 def matriculation(engine: Engine, student_id: int) -> str:
     with session_factory(engine)() as s:
-        return s.execute(select(Student.matriculation_number)
-                         .where(Student.id == student_id)).scalar_one()
+        return s.execute(
+            select(Student.matriculation_number).where(Student.id == student_id)
+        ).scalar_one()
 
 
 def enable(engine: Engine, allowed: bool = True) -> None:
@@ -54,12 +55,14 @@ def enable(engine: Engine, allowed: bool = True) -> None:
 
 
 def sign_in(c: Any, username: str, password: str) -> Any:
-    return c.post("/login", data={"username": username, "password": password,
-                                  "csrf": csrf_of(c, "/login")})
+    return c.post(
+        "/login", data={"username": username, "password": password, "csrf": csrf_of(c, "/login")}
+    )
 
 
 def test_a_disabled_institution_refuses_without_revealing_the_student(
-        app: Any, engine: Engine, world: Any, clock: Clock) -> None:
+    app: Any, engine: Engine, world: Any, clock: Clock
+) -> None:
     case_id = world.cases["rejected"]
     student_id = world.students[case_id]
     number = matriculation(engine, student_id)
@@ -69,10 +72,12 @@ def test_a_disabled_institution_refuses_without_revealing_the_student(
             set_student_password(s, student_id, SECRET)
     answers = []
     with client(app) as c:
-        for username, password in [(f"{number}@{HOME}", SECRET),  # exists, right password
-                                   (f"{number}@{HOME}", "wrong password"),
-                                   (f"9999999@{HOME}", SECRET),  # no such student
-                                   (f"{number}@nowhere.example", SECRET)]:  # no such place
+        for username, password in [
+            (f"{number}@{HOME}", SECRET),  # exists, right password
+            (f"{number}@{HOME}", "wrong password"),
+            (f"9999999@{HOME}", SECRET),  # no such student
+            (f"{number}@nowhere.example", SECRET),
+        ]:  # no such place
             clock.advance(1000)  # past any delay: each answer is the password check's
             r = sign_in(c, username, password)
             assert r.status_code == 401, username
@@ -87,14 +92,17 @@ def test_a_disabled_institution_refuses_without_revealing_the_student(
         assert page.status_code == 200
         assert "does not offer passwords for students" in page.text
         assert 'name="password"' not in page.text
-        r = c.post("/account/password", data={"password": SECRET, "password2": SECRET,
-                                               "csrf": csrf_of(c, "/account")})
+        r = c.post(
+            "/account/password",
+            data={"password": SECRET, "password2": SECRET, "csrf": csrf_of(c, "/account")},
+        )
         assert r.status_code == 403
         assert "does not offer passwords" in ALERT.search(r.text).group(1)  # type: ignore[union-attr]
 
 
 def test_a_student_sets_a_password_and_it_opens_only_their_own_case(
-        app: Any, engine: Engine, world: Any, clock: Clock) -> None:
+    app: Any, engine: Engine, world: Any, clock: Clock
+) -> None:
     enable(engine)
     mine, other = world.cases["rejected"], world.cases["submitted"]
     student_id = world.students[mine]
@@ -109,10 +117,13 @@ def test_a_student_sets_a_password_and_it_opens_only_their_own_case(
         assert 'autocomplete="new-password"' in page.text
         token = csrf_of(c, "/account")
         for password, password2, message in [
-                ("short", "short", "at least 12 characters"),
-                (SECRET, SECRET + "!", "The two passwords differ.")]:
-            r = c.post("/account/password", data={"password": password,
-                                                   "password2": password2, "csrf": token})
+            ("short", "short", "at least 12 characters"),
+            (SECRET, SECRET + "!", "The two passwords differ."),
+        ]:
+            r = c.post(
+                "/account/password",
+                data={"password": password, "password2": password2, "csrf": token},
+            )
             assert r.status_code == 422
             assert message in ALERT.search(r.text).group(1)  # type: ignore[union-attr]
         r = c.post("/account/password", data={"password": SECRET, "password2": SECRET})
@@ -120,8 +131,9 @@ def test_a_student_sets_a_password_and_it_opens_only_their_own_case(
         with session_factory(engine)() as s:
             assert s.get(Student, student_id).password_hash is None  # type: ignore[union-attr]
 
-        r = c.post("/account/password", data={"password": SECRET, "password2": SECRET,
-                                               "csrf": token})
+        r = c.post(
+            "/account/password", data={"password": SECRET, "password2": SECRET, "csrf": token}
+        )
         assert r.status_code == 303
         assert r.headers["location"] == "/account?saved=1"
         saved = c.get("/account?saved=1")  # this browser stays signed in, on a new session
@@ -156,8 +168,9 @@ def test_a_student_sets_a_password_and_it_opens_only_their_own_case(
         assert sign_in(c, username, SECRET).status_code == 401
 
 
-def test_wrong_student_passwords_are_slowed_down(app: Any, engine: Engine, world: Any,
-                                                 clock: Clock) -> None:
+def test_wrong_student_passwords_are_slowed_down(
+    app: Any, engine: Engine, world: Any, clock: Clock
+) -> None:
     enable(engine)
     student_id = world.students[world.cases["rejected"]]
     with transaction(session_factory(engine)) as s:
@@ -178,8 +191,9 @@ def test_wrong_student_passwords_are_slowed_down(app: Any, engine: Engine, world
 
 def test_the_account_page_is_for_students_only(clerk: Any) -> None:
     assert clerk.get("/account").status_code == 404
-    r = clerk.post("/account/password", data={"password": SECRET, "password2": SECRET,
-                                              "csrf": clerk.csrf})
+    r = clerk.post(
+        "/account/password", data={"password": SECRET, "password2": SECRET, "csrf": clerk.csrf}
+    )
     assert r.status_code == 404
 
 

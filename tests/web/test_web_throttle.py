@@ -50,8 +50,10 @@ class Backend:
         if isinstance(self.throttle, RedisThrottle):
             return bool(self.throttle.client.exists(f"recog:throttle:{key}"))
         with session_factory(self.engine)() as s:
-            return s.execute(select(LoginThrottle.key).where(LoginThrottle.key == key)
-                             ).first() is not None
+            return (
+                s.execute(select(LoginThrottle.key).where(LoginThrottle.key == key)).first()
+                is not None
+            )
 
 
 @pytest.fixture(params=["db", pytest.param("redis", marks=pytest.mark.redis)])
@@ -77,8 +79,9 @@ def at(seconds: float) -> dt.datetime:
 def test_make_throttle_uses_redis_only_for_a_redis_broker() -> None:
     from config.settings import load_settings
 
-    assert isinstance(make_throttle(load_settings(broker_url="redis://127.0.0.1:6379/14")),
-                      RedisThrottle)
+    assert isinstance(
+        make_throttle(load_settings(broker_url="redis://127.0.0.1:6379/14")), RedisThrottle
+    )
     assert isinstance(make_throttle(load_settings(broker_url=None)), DbThrottle)
 
 
@@ -166,8 +169,9 @@ def test_a_quiet_day_forgets_in_the_database(sqlite_engine: Engine) -> None:
 
 
 @pytest.mark.redis
-def test_redis_keys_expire_after_the_forget_period(redis_url: str, sqlite_engine: Engine,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_redis_keys_expire_after_the_forget_period(
+    redis_url: str, sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Redis forgets by itself: every counted attempt renews the key's expiry (24 h; here
     shortened to one second so the test can watch it happen)."""
     throttle = RedisThrottle(redis_url)
@@ -200,8 +204,9 @@ def test_redis_holds_no_user_name_or_address(redis_url: str, sqlite_engine: Engi
     keys = auth.throttle_keys(name, address)
     try:
         assert throttle.attempt(None, keys, T0) == 0  # type: ignore[arg-type]
-        stored = [k.decode() for k in throttle.client.scan_iter(match="recog:throttle:*",
-                                                                count=1000)]
+        stored = [
+            k.decode() for k in throttle.client.scan_iter(match="recog:throttle:*", count=1000)
+        ]
         mine = {f"recog:throttle:{k}" for k in keys}
         assert mine <= set(stored)
         assert not any(name in k or address in k for k in stored)

@@ -14,13 +14,21 @@ def case_rows(session: Session, case_id: int, tables: dict[str, str]) -> dict[st
     for table, order in tables.items():
         key = "id" if table == "cases" else "case_id"
         if session.get_bind().dialect.name == "sqlite":
-            cur = raw.execute(f"SELECT * FROM {table} WHERE {key} = ? "  # noqa: S608
-                              f"ORDER BY {order}", (case_id,))
+            cur = raw.execute(
+                f"SELECT * FROM {table} WHERE {key} = ? "  # noqa: S608
+                f"ORDER BY {order}",
+                (case_id,),
+            )
             names = [d[0] for d in cur.description]
-            out[table] = [{n: v for n, v in zip(names, row, strict=True) if n != "id"}
-                          for row in cur.fetchall()]
+            out[table] = [
+                {n: v for n, v in zip(names, row, strict=True) if n != "id"}
+                for row in cur.fetchall()
+            ]
         else:
-            cur = raw.execute(f"SELECT (to_jsonb(t) - 'id')::text FROM {table} t "  # noqa: S608
-                              f"WHERE {key} = %s ORDER BY {order}", (case_id,))
+            cur = raw.execute(
+                f"SELECT (to_jsonb(t) - 'id')::text FROM {table} t "  # noqa: S608
+                f"WHERE {key} = %s ORDER BY {order}",
+                (case_id,),
+            )
             out[table] = [row[0] for row in cur.fetchall()]
     return out

@@ -20,8 +20,13 @@ from workflow.demo import Network, create_case
 from workflow.errors import Conflict
 
 LATER = dt.datetime(2027, 1, 10, 12, 0, 0, 654321, tzinfo=dt.UTC)
-TABLES = {"cases": "id", "case_events": "seq", "outbox": "dedup_key",
-          "reminders": "kind, due_at", "precedents": "module_id, event_seq"}
+TABLES = {
+    "cases": "id",
+    "case_events": "seq",
+    "outbox": "dedup_key",
+    "reminders": "kind, due_at",
+    "precedents": "module_id, event_seq",
+}
 FAST = {("sqlite", "pysqlite"): "sqlite", ("postgresql", "psycopg"): "postgresql"}
 
 
@@ -31,9 +36,15 @@ def _snapshot(session: Session, cases: list[int]) -> dict[int, dict[str, list[An
 
 
 def _in_review(session: Session, network: Network, n: int) -> int:
-    case_id = create_case(session, network, target="in_review", term="recent",
-                          matriculation=f"BW{n:03d}", name=f"Batch {n}",
-                          email=f"bw{n}@example.org")
+    case_id = create_case(
+        session,
+        network,
+        target="in_review",
+        term="recent",
+        matriculation=f"BW{n:03d}",
+        name=f"Batch {n}",
+        email=f"bw{n}@example.org",
+    )
     # Different partner grades, one that cannot be converted (stored with its error).
     result = dict(session.scalar(select(Case.result).where(Case.id == case_id)) or {})
     result["grade"] = ("30", "27", "27", "nonsense")[n % 4]
@@ -46,16 +57,28 @@ def _decide(session: Session, network: Network, cases: list[int], event: str) ->
     assert offering is not None
     data: dict[str, Any] = {"modules": "INF-ML", "grade": "2.0"}
     if event == "reject":
-        data = {"reasons": {"level": "EQF 5, not 6", "workload": "3 ECTS, not 5"},
-                "advice": "Take the home exam"}
-    fired = cohort.decide(session, offering_id=offering, module_code="INF-ML", event=event,
-                          data=data, actor=network.examiner, now=LATER)
+        data = {
+            "reasons": {"level": "EQF 5, not 6", "workload": "3 ECTS, not 5"},
+            "advice": "Take the home exam",
+        }
+    fired = cohort.decide(
+        session,
+        offering_id=offering,
+        module_code="INF-ML",
+        event=event,
+        data=data,
+        actor=network.examiner,
+        now=LATER,
+    )
     assert sorted(f.case_id for f in fired) == sorted(cases)
 
 
 @pytest.mark.parametrize("event", ["recognize", "reject"])
 def test_batches_write_the_same_bytes_as_core(
-    session: Session, network: Network, monkeypatch: pytest.MonkeyPatch, event: str,
+    session: Session,
+    network: Network,
+    monkeypatch: pytest.MonkeyPatch,
+    event: str,
 ) -> None:
     cases = [_in_review(session, network, n) for n in range(5)]
     assert writes.fast_kind(session.connection()) == session.get_bind().dialect.name
@@ -77,7 +100,9 @@ def test_batches_write_the_same_bytes_as_core(
 
 
 def test_load_many_gives_the_rows_core_gives(
-    session: Session, network: Network, monkeypatch: pytest.MonkeyPatch,
+    session: Session,
+    network: Network,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cases = [_in_review(session, network, n) for n in range(3)]
     fast = engine._load_many(session, [*reversed(cases), 999_999])
@@ -90,7 +115,10 @@ def test_load_many_gives_the_rows_core_gives(
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_a_batch_that_loses_a_compare_and_swap_leaves_nothing_behind(
-    session: Session, network: Network, monkeypatch: pytest.MonkeyPatch, fast: bool,
+    session: Session,
+    network: Network,
+    monkeypatch: pytest.MonkeyPatch,
+    fast: bool,
 ) -> None:
     if not fast:
         monkeypatch.setattr(writes, "FAST", {})
@@ -114,14 +142,19 @@ def test_a_batch_that_loses_a_compare_and_swap_leaves_nothing_behind(
 
 
 def test_insert_rows_goes_through_core_for_types_it_does_not_convert(
-    session: Session, network: Network,
+    session: Session,
+    network: Network,
 ) -> None:
     from models import Offering
 
     kinds = writes._column_kinds(Offering.__table__, ("start_date", "code"))
     assert kinds is None  # a date column: Core binds it
     assert writes._column_kinds(CaseEvent.__table__, ("case_id", "at", "data", "event")) == (
-        "plain", "instant", "json", "plain")
+        "plain",
+        "instant",
+        "json",
+        "plain",
+    )
 
 
 def _imported(session: Session) -> list[Any]:
@@ -129,22 +162,26 @@ def _imported(session: Session) -> list[Any]:
     if session.get_bind().dialect.name == "sqlite":
         cur = raw.execute("SELECT * FROM imported_results ORDER BY line")
         names = [d[0] for d in cur.description]
-        return [{n: v for n, v in zip(names, row, strict=True) if n != "id"}
-                for row in cur.fetchall()]
+        return [
+            {n: v for n, v in zip(names, row, strict=True) if n != "id"} for row in cur.fetchall()
+        ]
     cur = raw.execute("SELECT (to_jsonb(t) - 'id')::text FROM imported_results t ORDER BY line")
     return [row[0] for row in cur.fetchall()]
 
 
 def test_imported_results_are_stored_as_core_stores_them(
-    session: Session, network: Network, monkeypatch: pytest.MonkeyPatch,
+    session: Session,
+    network: Network,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from pathlib import Path
 
     from workflow.documents import MemoryStore
     from workflow.transcript_import import import_transcript
 
-    example = (Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "elmo"
-               / "example.xml")
+    example = (
+        Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "elmo" / "example.xml"
+    )
     now = dt.datetime(2026, 11, 2, 9, 0, 0, 123456, tzinfo=dt.UTC)
     nested = session.begin_nested()
     fast_report = import_transcript(session, example, store=MemoryStore(), now=now)
@@ -160,13 +197,34 @@ def test_imported_results_are_stored_as_core_stores_them(
     assert fast_report.results == core_report.results
 
 
-@pytest.mark.parametrize("values", [
-    ("uw.edu.pl", "1000-217bMRJ", "Budowa kompilatorów", "passed", "45.1", "6", 6,
-     "2015-03-17", "pl"),
-    (None, None, None, "failed", None, None, None, None, None),
-    ("x", 'quote " back \\ slash', "tab\tnew\nline \u2028 \U0001f600 \x00", "passed",
-     "1,5", "7.5", 0, "2024-01-01", "en"),
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        (
+            "uw.edu.pl",
+            "1000-217bMRJ",
+            "Budowa kompilatorów",
+            "passed",
+            "45.1",
+            "6",
+            6,
+            "2015-03-17",
+            "pl",
+        ),
+        (None, None, None, "failed", None, None, None, None, None),
+        (
+            "x",
+            'quote " back \\ slash',
+            "tab\tnew\nline \u2028 \U0001f600 \x00",
+            "passed",
+            "1,5",
+            "7.5",
+            0,
+            "2024-01-01",
+            "en",
+        ),
+    ],
+)
 def test_result_json_text_is_json_dumps(values: tuple[Any, ...]) -> None:
     import json
 

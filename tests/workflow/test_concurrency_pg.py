@@ -37,8 +37,12 @@ pytestmark = pytest.mark.postgres
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)  # as in tests/conftest.py
 ROUNDS = 200
 # (event of process A, event of process B); cycled over the cases.
-PAIRS = [("recognize", "reject"), ("withdraw", "recognize"),
-         ("request_info", "recognize_partially"), ("reject", "withdraw")]
+PAIRS = [
+    ("recognize", "reject"),
+    ("withdraw", "recognize"),
+    ("request_info", "recognize_partially"),
+    ("reject", "withdraw"),
+]
 BARRIER_TIMEOUT = 30.0
 
 # One round as passed to a process: case id, event, data, time (plain values only).
@@ -47,8 +51,9 @@ Round = tuple[int, str, dict[str, Any], dt.datetime]
 Outcome = tuple[int, str, str, str | None, str, float, float]
 
 
-def racer(url: str, examiner_username: str, rounds: list[Round], barrier: Any,
-          results: Any) -> None:
+def racer(
+    url: str, examiner_username: str, rounds: list[Round], barrier: Any, results: Any
+) -> None:
     """A process of its own: for each round, wait for the other one, fire, commit."""
     engine = make_engine(url, pool_size=1)
     factory = session_factory(engine)
@@ -63,12 +68,12 @@ def racer(url: str, examiner_username: str, rounds: list[Round], barrier: Any,
             start = time.monotonic()
             try:
                 with factory() as s, s.begin():
-                    fired = fire(s, case_id, event, actor=actor, now=now, data=data,
-                                 channel="test")
+                    fired = fire(s, case_id, event, actor=actor, now=now, data=data, channel="test")
                 out.append((case_id, event, "ok", fired.to_state, "", start, time.monotonic()))
             except DomainError as exc:
-                out.append((case_id, event, type(exc).__name__, None, str(exc), start,
-                            time.monotonic()))
+                out.append(
+                    (case_id, event, type(exc).__name__, None, str(exc), start, time.monotonic())
+                )
             except Exception as exc:  # anything else fails the test, without a hang
                 out.append((case_id, event, "crash", None, repr(exc), start, time.monotonic()))
                 barrier.abort()
@@ -84,10 +89,20 @@ def _prepare(engine: Engine) -> tuple[str, dict[int, int], list[list[Round]]]:
     proc = get_procedure()
     with session_factory(engine)() as s, s.begin():
         net = seed_network(s, today=NOW.date())
-        ids = [create_case(s, net, target="in_review", term="past",
-                           matriculation=f"{4800000 + i}", name=f"Student {i}",
-                           email=f"student{i}@student.example", partner=i % 3, course=i % 4)
-               for i in range(ROUNDS)]
+        ids = [
+            create_case(
+                s,
+                net,
+                target="in_review",
+                term="past",
+                matriculation=f"{4800000 + i}",
+                name=f"Student {i}",
+                email=f"student{i}@student.example",
+                partner=i % 3,
+                course=i % 4,
+            )
+            for i in range(ROUNDS)
+        ]
         cases = s.scalars(select(Case).where(Case.id.in_(ids))).all()
         assert {c.state for c in cases} == {"in_review"}
         assert {c.examiner_id for c in cases} == {net.examiner.id}
@@ -103,17 +118,23 @@ def _prepare(engine: Engine) -> tuple[str, dict[int, int], list[list[Round]]]:
         return net.examiner_username, {c.id: c.version for c in cases}, sides
 
 
-def test_two_processes_racing_on_one_case_exactly_one_wins(pg_engine: Engine,
-                                                          pg_database: str) -> None:
+def test_two_processes_racing_on_one_case_exactly_one_wins(
+    pg_engine: Engine, pg_database: str
+) -> None:
     examiner_username, seeded, sides = _prepare(pg_engine)
     ids = list(seeded)
 
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
     results = ctx.Queue()
-    workers = [ctx.Process(target=racer, args=(pg_database, examiner_username, rounds,
-                                               barrier, results), daemon=True)
-               for rounds in sides]
+    workers = [
+        ctx.Process(
+            target=racer,
+            args=(pg_database, examiner_username, rounds, barrier, results),
+            daemon=True,
+        )
+        for rounds in sides
+    ]
     for w in workers:
         w.start()
     try:
@@ -137,12 +158,16 @@ def test_two_processes_racing_on_one_case_exactly_one_wins(pg_engine: Engine,
     loser_errors: Counter[str] = Counter()
     overlapping = 0
     with session_factory(pg_engine)() as s:
-        final = {r.id: (r.state, r.version) for r in s.execute(
-            select(Case.id, Case.state, Case.version).where(Case.id.in_(ids)))}
+        final = {
+            r.id: (r.state, r.version)
+            for r in s.execute(select(Case.id, Case.state, Case.version).where(Case.id.in_(ids)))
+        }
         appended: dict[int, list[tuple[int, str]]] = {case_id: [] for case_id in ids}
         for case_id, seq, event in s.execute(
-                select(CaseEvent.case_id, CaseEvent.seq, CaseEvent.event)
-                .where(CaseEvent.case_id.in_(ids)).order_by(CaseEvent.case_id, CaseEvent.seq)):
+            select(CaseEvent.case_id, CaseEvent.seq, CaseEvent.event)
+            .where(CaseEvent.case_id.in_(ids))
+            .order_by(CaseEvent.case_id, CaseEvent.seq)
+        ):
             if seq > seeded[case_id]:
                 appended[case_id].append((seq, event))
         for case_id, (a, b) in by_case.items():
@@ -163,7 +188,9 @@ def test_two_processes_racing_on_one_case_exactly_one_wins(pg_engine: Engine,
         assert report.cases == ROUNDS
         assert report.ok, [str(b) for b in report.breaches[:5]]
 
-    print(f"losers: {dict(loser_errors)}; rounds in which both calls overlapped in time: "
-          f"{overlapping}/{ROUNDS}")
+    print(
+        f"losers: {dict(loser_errors)}; rounds in which both calls overlapped in time: "
+        f"{overlapping}/{ROUNDS}"
+    )
     assert sum(loser_errors.values()) == ROUNDS
     assert overlapping > 0, "the two processes never raced"

@@ -23,28 +23,41 @@ SETTINGS = load_settings()
 
 def test_end_of_day_is_local_midnight_across_dst() -> None:
     # 2026-03-29 is the spring change in Berlin (CET -> CEST), 2026-10-25 the autumn one.
-    assert end_of_day(dt.date(2026, 3, 28), BERLIN) == dt.datetime(2026, 3, 28, 23, 0,
-                                                                   tzinfo=dt.UTC)
-    assert end_of_day(dt.date(2026, 3, 29), BERLIN) == dt.datetime(2026, 3, 29, 22, 0,
-                                                                   tzinfo=dt.UTC)
-    assert end_of_day(dt.date(2026, 10, 25), BERLIN) == dt.datetime(2026, 10, 25, 23, 0,
-                                                                    tzinfo=dt.UTC)
+    assert end_of_day(dt.date(2026, 3, 28), BERLIN) == dt.datetime(
+        2026, 3, 28, 23, 0, tzinfo=dt.UTC
+    )
+    assert end_of_day(dt.date(2026, 3, 29), BERLIN) == dt.datetime(
+        2026, 3, 29, 22, 0, tzinfo=dt.UTC
+    )
+    assert end_of_day(dt.date(2026, 10, 25), BERLIN) == dt.datetime(
+        2026, 10, 25, 23, 0, tzinfo=dt.UTC
+    )
 
 
-@pytest.mark.parametrize(("day", "months", "expected"), [
-    (dt.date(2026, 1, 31), 1, dt.date(2026, 2, 28)),
-    (dt.date(2028, 1, 31), 1, dt.date(2028, 2, 29)),
-    (dt.date(2026, 3, 15), 1, dt.date(2026, 4, 15)),
-    (dt.date(2026, 12, 10), 1, dt.date(2027, 1, 10)),
-    (dt.date(2026, 8, 31), 6, dt.date(2027, 2, 28)),
-])
+@pytest.mark.parametrize(
+    ("day", "months", "expected"),
+    [
+        (dt.date(2026, 1, 31), 1, dt.date(2026, 2, 28)),
+        (dt.date(2028, 1, 31), 1, dt.date(2028, 2, 29)),
+        (dt.date(2026, 3, 15), 1, dt.date(2026, 4, 15)),
+        (dt.date(2026, 12, 10), 1, dt.date(2027, 1, 10)),
+        (dt.date(2026, 8, 31), 6, dt.date(2027, 2, 28)),
+    ],
+)
 def test_add_months_follows_section_188(day: dt.date, months: int, expected: dt.date) -> None:
     assert add_months(day, months) == expected
 
 
 def clocks(kind: str | None, before: Clocks, now: dt.datetime) -> Clocks:
-    return next_clocks(kind, before=before, now=now, zone=BERLIN, settings=SETTINGS,
-                       start_date=dt.date(2026, 4, 1), course_end=dt.date(2026, 7, 10))
+    return next_clocks(
+        kind,
+        before=before,
+        now=now,
+        zone=BERLIN,
+        settings=SETTINGS,
+        start_date=dt.date(2026, 4, 1),
+        course_end=dt.date(2026, 7, 10),
+    )
 
 
 def test_decision_clock_pauses_and_resumes_with_the_time_left() -> None:
@@ -85,46 +98,92 @@ def test_a_period_ending_on_a_weekend_or_holiday_ends_on_the_next_working_day() 
     c2 = clocks("appeal_window", Clocks(), dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC))
     assert c2.appeal_ends_at == dt.datetime(2026, 12, 28, 23, 0, tzinfo=dt.UTC)
     plain = load_settings(skip_non_working_days=False)
-    c3 = next_clocks("appeal_window", before=Clocks(), now=dt.datetime(2026, 1, 31, 15,
-                     tzinfo=dt.UTC), zone=BERLIN, settings=plain,
-                     start_date=dt.date(2026, 4, 1), course_end=dt.date(2026, 7, 10))
+    c3 = next_clocks(
+        "appeal_window",
+        before=Clocks(),
+        now=dt.datetime(2026, 1, 31, 15, tzinfo=dt.UTC),
+        zone=BERLIN,
+        settings=plain,
+        start_date=dt.date(2026, 4, 1),
+        course_end=dt.date(2026, 7, 10),
+    )
     assert c3.appeal_ends_at == dt.datetime(2026, 2, 28, 23, 0, tzinfo=dt.UTC)
 
 
 def test_a_case_through_info_request_keeps_its_decision_time(
-    session: Session, network: Network,
+    session: Session,
+    network: Network,
 ) -> None:
-    case_id = create_case(session, network, target="in_review", term="past",
-                          matriculation="D1", name="Dora D", email="d@example.org")
+    case_id = create_case(
+        session,
+        network,
+        target="in_review",
+        term="past",
+        matriculation="D1",
+        name="Dora D",
+        email="d@example.org",
+    )
     due = session.scalar(select(Case.due_at).where(Case.id == case_id))
     assert due is not None
     at = session.scalar(select(Case.updated_at).where(Case.id == case_id))
     assert at is not None
     ask = at + dt.timedelta(days=2)
-    fire(session, case_id, "request_info", actor=network.examiner, now=ask,
-         data={"message": "Send the syllabus"})
+    fire(
+        session,
+        case_id,
+        "request_info",
+        actor=network.examiner,
+        now=ask,
+        data={"message": "Send the syllabus"},
+    )
     case = session.get(Case, case_id)
     assert case is not None
     assert case.due_kind == "info_reply"
     assert case.decision_paused_seconds == int((due - ask).total_seconds())
-    fire(session, case_id, "provide_info", actor=student_actor(session, case_id),
-         now=ask + dt.timedelta(days=5), data={"message": "Attached"})
+    fire(
+        session,
+        case_id,
+        "provide_info",
+        actor=student_actor(session, case_id),
+        now=ask + dt.timedelta(days=5),
+        data={"message": "Attached"},
+    )
     session.refresh(case)
     assert case.due_kind == "decision"
     assert case.due_at == due + dt.timedelta(days=5)
 
 
 def test_appeal_one_second_before_the_end_is_accepted_and_after_refused(
-    session: Session, network: Network,
+    session: Session,
+    network: Network,
 ) -> None:
-    case_id = create_case(session, network, target="rejected", term="past",
-                          matriculation="A1", name="Ari A", email="a@example.org")
+    case_id = create_case(
+        session,
+        network,
+        target="rejected",
+        term="past",
+        matriculation="A1",
+        name="Ari A",
+        email="a@example.org",
+    )
     ends = session.scalar(select(Case.appeal_ends_at).where(Case.id == case_id))
     assert ends is not None
     student = student_actor(session, case_id)
     with pytest.raises(GuardFailed, match="the appeal window ended"):
-        fire(session, case_id, "appeal", actor=student, now=ends + dt.timedelta(seconds=1),
-             data={"message": "I object"})
-    fired = fire(session, case_id, "appeal", actor=student, now=ends - dt.timedelta(seconds=1),
-                 data={"message": "I object"})
+        fire(
+            session,
+            case_id,
+            "appeal",
+            actor=student,
+            now=ends + dt.timedelta(seconds=1),
+            data={"message": "I object"},
+        )
+    fired = fire(
+        session,
+        case_id,
+        "appeal",
+        actor=student,
+        now=ends - dt.timedelta(seconds=1),
+        data={"message": "I object"},
+    )
     assert fired.to_state == "appealed"

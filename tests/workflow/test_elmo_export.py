@@ -30,37 +30,84 @@ from workflow.transcripts import (
 ZONE = ZoneInfo("Europe/Berlin")
 ISSUED = dt.datetime(2026, 11, 3, 8, 0, tzinfo=dt.UTC)
 NS = {"e": ELMO_NS}
-ML = {"code": "INF-ML", "title": "Maschinelles Lernen", "ects": "6.0",
-      "regulation_version": "PO 2023"}
+ML = {
+    "code": "INF-ML",
+    "title": "Maschinelles Lernen",
+    "ects": "6.0",
+    "regulation_version": "PO 2023",
+}
 DS = {"code": "INF-DS", "title": "Data Science", "ects": "1.5", "regulation_version": "PO 2023"}
 LAB = {"code": "INF-LAB", "title": "Praktikum", "ects": "3.0", "regulation_version": "PO 2023"}
 CONVERSION = convert("27", "it", "nearest").to_dict()
 # 23:30 UTC on 2 November is 3 November in Berlin.
 DECIDED_AT = "2026-11-02T23:30:00+00:00"
-RECOGNIZED = {"outcome": "recognized", "decided_at": DECIDED_AT, "decided_by": 7,
-              "modules": [ML, DS], "ects": "7.5", "grade": "1.7", "conversion": CONVERSION}
-PARTIAL = {"outcome": "partially_recognized", "decided_at": DECIDED_AT, "decided_by": 7,
-           "modules": [ML], "ects": "6.0", "grade": "1.7", "not_credited": [LAB],
-           "reasons": {"learning_outcomes": "No lab part."}, "advice": "Take the lab at home.",
-           "conversion": CONVERSION}
-REJECTED = {"outcome": "rejected", "decided_at": DECIDED_AT, "decided_by": 7,
-            "reasons": {"level": "EQF 5 instead of 7.", "quality": "Not quality assured."},
-            "advice": "Show the level with the module description."}
-COURSE = {"title": "Machine Learning", "code": "IT-ML", "partner_name": "Università di Torino",
-          "term": "2026S", "ects": "6", "grade_as_printed": "27", "scheme": "it",
-          "eqf_level": 7, "language": "en", "date": "2026-06-20"}
-HOME = {"name": "Universität Xanten", "schac": "uni-x.de", "erasmus_code": "D  XANTEN01",
-        "country": "DE", "url": "https://www.uni-x.de"}
-PARTNER = {"name": "Università di Torino", "schac": "unito.it", "erasmus_code": "I TORINO01",
-           "country": "IT"}
+RECOGNIZED = {
+    "outcome": "recognized",
+    "decided_at": DECIDED_AT,
+    "decided_by": 7,
+    "modules": [ML, DS],
+    "ects": "7.5",
+    "grade": "1.7",
+    "conversion": CONVERSION,
+}
+PARTIAL = {
+    "outcome": "partially_recognized",
+    "decided_at": DECIDED_AT,
+    "decided_by": 7,
+    "modules": [ML],
+    "ects": "6.0",
+    "grade": "1.7",
+    "not_credited": [LAB],
+    "reasons": {"learning_outcomes": "No lab part."},
+    "advice": "Take the lab at home.",
+    "conversion": CONVERSION,
+}
+REJECTED = {
+    "outcome": "rejected",
+    "decided_at": DECIDED_AT,
+    "decided_by": 7,
+    "reasons": {"level": "EQF 5 instead of 7.", "quality": "Not quality assured."},
+    "advice": "Show the level with the module description.",
+}
+COURSE = {
+    "title": "Machine Learning",
+    "code": "IT-ML",
+    "partner_name": "Università di Torino",
+    "term": "2026S",
+    "ects": "6",
+    "grade_as_printed": "27",
+    "scheme": "it",
+    "eqf_level": 7,
+    "language": "en",
+    "date": "2026-06-20",
+}
+HOME = {
+    "name": "Universität Xanten",
+    "schac": "uni-x.de",
+    "erasmus_code": "D  XANTEN01",
+    "country": "DE",
+    "url": "https://www.uni-x.de",
+}
+PARTNER = {
+    "name": "Università di Torino",
+    "schac": "unito.it",
+    "erasmus_code": "I TORINO01",
+    "country": "IT",
+}
 PDF = b"%PDF-1.7\n% a notice\n%%EOF\n"
 
 
 def export(decision: Any = RECOGNIZED, **changes: Any) -> bytes:
     values: dict[str, Any] = {
-        "decision": decision, "case_id": 4711, "student_name": "Jörg Müller-Weiß",
-        "matriculation_number": "123456", "course": COURSE, "institution": HOME,
-        "partner": PARTNER, "issued_at": ISSUED, "zone": ZONE,
+        "decision": decision,
+        "case_id": 4711,
+        "student_name": "Jörg Müller-Weiß",
+        "matriculation_number": "123456",
+        "course": COURSE,
+        "institution": HOME,
+        "partner": PARTNER,
+        "issued_at": ISSUED,
+        "zone": ZONE,
         "date_of_birth": dt.date(2001, 2, 3),
     }
     values.update(changes)
@@ -76,8 +123,9 @@ def texts(root: etree._Element, path: str) -> list[str]:
     return [str(node.text) for node in nodes]
 
 
-@pytest.mark.parametrize("decision", [RECOGNIZED, PARTIAL, REJECTED],
-                         ids=["recognized", "partial", "rejected"])
+@pytest.mark.parametrize(
+    "decision", [RECOGNIZED, PARTIAL, REJECTED], ids=["recognized", "partial", "rejected"]
+)
 def test_export_is_valid_elmo_2_0(decision: dict[str, Any]) -> None:
     data = export(decision, notice_pdf=PDF, notice_language="de")
 
@@ -87,7 +135,8 @@ def test_export_is_valid_elmo_2_0(decision: dict[str, Any]) -> None:
     assert detect_version(data) == TranscriptVersion(TranscriptFormat.ELMO, ElmoVersion.V2_0)
     root = tree(data)
     assert texts(root, "e:report/e:resultOfRecognition/e:status") == [
-        ELMO_STATUS[decision["outcome"]]]
+        ELMO_STATUS[decision["outcome"]]
+    ]
     assert texts(root, "e:report/e:resultOfRecognition/e:decisionDate") == ["2026-11-03"]
 
 
@@ -106,8 +155,10 @@ def test_export_carries_the_decision_and_the_foreign_achievement() -> None:
     assert texts(report, "e:issuer/e:identifier[@type='erasmus']") == ["D  XANTEN01"]
     assert texts(report, "e:issuer/e:title") == ["Universität Xanten"]
     # The credited home modules with the converted grade and their ECTS.
-    for where in ("e:learningOpportunitySpecification",
-                  "e:resultOfRecognition/e:recognitionResult/e:learningOpportunitySpecification"):
+    for where in (
+        "e:learningOpportunitySpecification",
+        "e:resultOfRecognition/e:recognitionResult/e:learningOpportunitySpecification",
+    ):
         assert texts(report, f"{where}/e:identifier[@type='local']") == ["INF-ML", "INF-DS"]
         assert texts(report, f"{where}//e:resultLabel") == ["1.7", "1.7"]
         assert texts(report, f"{where}//e:credit/e:value") == ["6.0", "1.5"]
@@ -128,7 +179,8 @@ def test_export_carries_the_decision_and_the_foreign_achievement() -> None:
     assert texts(basis, f"{foreign}//e:level/e:value") == ["7"]
     assert texts(basis, f"{foreign}//e:date") == ["2026-06-20"]
     assert texts(basis, "e:gradingScheme/e:description[@xml:lang='en']") == [
-        "Grading scheme it: best grade 30, lowest pass 18."]
+        "Grading scheme it: best grade 30, lowest pass 18."
+    ]
     # The mapping from the foreign course to the home modules.
     mapping = "e:resultOfRecognition/e:recognitionMapping/e:mapping"
     assert texts(report, f"{mapping}/e:fromMapping/e:ref") == ["IT-ML"]
@@ -167,9 +219,15 @@ def test_refusals_carry_their_reasons_and_advice_but_no_credited_module() -> Non
 
 
 def test_export_round_trips_through_the_transcript_parser() -> None:
-    transcript = parse_transcript(export(PARTIAL, notice_pdf=PDF, notice_language="en",
-                                         learner_identifiers={"esi": "urn:schac:x:123456"}),
-                                  filename="export.xml")
+    transcript = parse_transcript(
+        export(
+            PARTIAL,
+            notice_pdf=PDF,
+            notice_language="en",
+            learner_identifiers={"esi": "urn:schac:x:123456"},
+        ),
+        filename="export.xml",
+    )
 
     assert transcript.version == TranscriptVersion(TranscriptFormat.ELMO, ElmoVersion.V2_0)
     assert transcript.generated_at == ISSUED
@@ -208,8 +266,9 @@ def test_export_round_trips_through_the_transcript_parser() -> None:
 
 
 def test_pass_fail_recognition_uses_a_pass_fail_scheme() -> None:
-    decision = dict(RECOGNIZED, grade="passed",
-                    conversion=convert("pass", "passfail", "nearest").to_dict())
+    decision = dict(
+        RECOGNIZED, grade="passed", conversion=convert("pass", "passfail", "nearest").to_dict()
+    )
     [module, _] = parse_transcript(export(decision)).results
     assert module.grade == "passed"
     assert module.grading_scheme_id == "passfail"
@@ -218,8 +277,11 @@ def test_pass_fail_recognition_uses_a_pass_fail_scheme() -> None:
 
 def test_same_inputs_give_the_same_bytes_and_free_text_is_safe() -> None:
     assert export(PARTIAL) == export(PARTIAL)
-    nasty = dict(PARTIAL, reasons={"profile": "<b>&amp;</b>\x00\x1b ]]> <!DOCTYPE x>"},
-                 modules=[dict(ML, title="ML <script>")])
+    nasty = dict(
+        PARTIAL,
+        reasons={"profile": "<b>&amp;</b>\x00\x1b ]]> <!DOCTYPE x>"},
+        modules=[dict(ML, title="ML <script>")],
+    )
     data = export(nasty, course=dict(COURSE, title="Deep & <Wide> \x07Learning"))
     root = tree(data)
     assert b"<script>" not in data
@@ -228,12 +290,16 @@ def test_same_inputs_give_the_same_bytes_and_free_text_is_safe() -> None:
     english = texts(root, "e:report/e:resultOfRecognition/e:description[@xml:lang='en']")[0]
     assert "- profile: <b>&amp;</b> ]]> <!DOCTYPE x>" in english
     assert texts(root, "e:report/e:resultOfRecognition/e:title[@xml:lang='en']") == [
-        "Recognition: Deep & <Wide> Learning (Università di Torino)"]
+        "Recognition: Deep & <Wide> Learning (Università di Torino)"
+    ]
 
 
 def test_explicit_names_win_over_the_split_full_name() -> None:
-    root = tree(export(given_names="Ludwig", family_name="van Beethoven",
-                       student_name="Ludwig van Beethoven"))
+    root = tree(
+        export(
+            given_names="Ludwig", family_name="van Beethoven", student_name="Ludwig van Beethoven"
+        )
+    )
     assert texts(root, "e:learner/e:givenNames") == ["Ludwig"]
     assert texts(root, "e:learner/e:familyName") == ["van Beethoven"]
 
@@ -244,17 +310,20 @@ def test_a_case_without_a_decision_is_refused(decision: Any) -> None:
         export(decision)
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"decision": {"outcome": "maybe"}}, "outcome 'maybe' cannot be exported"),
-    ({"decision": dict(RECOGNIZED, modules=[])}, "names no home module"),
-    ({"course": dict(COURSE, code="")}, "needs a code and a title"),
-    ({"partner": {"name": "UniTo"}}, "partner needs a name and a SCHAC code"),
-    ({"institution": dict(HOME, country="Germany")}, "ISO 3166-1 alpha-2"),
-    ({"issued_at": ISSUED.replace(tzinfo=None)}, "timezone-aware"),
-    ({"notice_pdf": b"<html>"}, "not a PDF"),
-    # Passes the checks here but not the schema (no such Europass country): the schema says so.
-    ({"partner": dict(PARTNER, country="XX")}, "not valid against the ELMO 2.0 schema"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"decision": {"outcome": "maybe"}}, "outcome 'maybe' cannot be exported"),
+        ({"decision": dict(RECOGNIZED, modules=[])}, "names no home module"),
+        ({"course": dict(COURSE, code="")}, "needs a code and a title"),
+        ({"partner": {"name": "UniTo"}}, "partner needs a name and a SCHAC code"),
+        ({"institution": dict(HOME, country="Germany")}, "ISO 3166-1 alpha-2"),
+        ({"issued_at": ISSUED.replace(tzinfo=None)}, "timezone-aware"),
+        ({"notice_pdf": b"<html>"}, "not a PDF"),
+        # Passes the checks here but not the schema (no such Europass country): the schema says so.
+        ({"partner": dict(PARTNER, country="XX")}, "not valid against the ELMO 2.0 schema"),
+    ],
+)
 def test_incomplete_data_is_refused(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationFailed, match=re.escape(message)):
         export(**changes)

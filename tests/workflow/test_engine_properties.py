@@ -72,10 +72,26 @@ PROC = get_procedure()
 ALL_EVENTS = list(PROC.events)
 NON_TRANSITIONS = {"open", "assign_examiner", "attach_document", "set_targets"}
 # Guards that need event data; without data such an event must be refused.
-DATA_GUARDS = {"result_data", "message_given", "reasons_given", "recognition_data",
-               "partial_recognition_data", "rejection_reasons"}
-ACTOR_KINDS = ["clerk", "admin", "examiner", "examiner2", "board", "student", "other_student",
-               "foreign_clerk", "import", "timer"]
+DATA_GUARDS = {
+    "result_data",
+    "message_given",
+    "reasons_given",
+    "recognition_data",
+    "partial_recognition_data",
+    "rejection_reasons",
+}
+ACTOR_KINDS = [
+    "clerk",
+    "admin",
+    "examiner",
+    "examiner2",
+    "board",
+    "student",
+    "other_student",
+    "foreign_clerk",
+    "import",
+    "timer",
+]
 INVISIBLE = {"other_student", "foreign_clerk"}
 CLOCK_MOVES = st.one_of(
     st.builds(lambda m: dt.timedelta(minutes=m), st.integers(1, 600)),
@@ -103,20 +119,45 @@ def make_seed(template: Path, directory: Path) -> Seed:
     try:
         with session_factory(engine)() as s, s.begin():
             net = seed_network(s, today=NOW.date())
-            second = add_user(s, username="examiner2", role="examiner",
-                              institution="uni-musterstadt.de", programmes=["INF-BSC"])
-            other = create_case(s, net, target="planned", term="current",
-                                matriculation="4710000", name="Ben Rossi",
-                                email="ben@student.example", course=1)
+            second = add_user(
+                s,
+                username="examiner2",
+                role="examiner",
+                institution="uni-musterstadt.de",
+                programmes=["INF-BSC"],
+            )
+            other = create_case(
+                s,
+                net,
+                target="planned",
+                term="current",
+                matriculation="4710000",
+                name="Ben Rossi",
+                email="ben@student.example",
+                course=1,
+            )
             version = s.scalar(select(Case.version).where(Case.id == other))
             actors = {
-                "clerk": net.clerk, "admin": net.admin, "examiner": net.examiner,
-                "examiner2": Actor(role=Role.EXAMINER, id=second.id, institution_id=net.home_id,
-                                   programme_ids=net.examiner.programme_ids, label="examiner2"),
-                "board": net.board, "other_student": student_actor(s, other),
-                "foreign_clerk": Actor(role=Role.CLERK, id=net.clerk.id,
-                                       institution_id=net.home_id + 1000, label="foreign"),
-                "import": Actor.system(Role.IMPORT), "timer": Actor.system(Role.TIMER),
+                "clerk": net.clerk,
+                "admin": net.admin,
+                "examiner": net.examiner,
+                "examiner2": Actor(
+                    role=Role.EXAMINER,
+                    id=second.id,
+                    institution_id=net.home_id,
+                    programme_ids=net.examiner.programme_ids,
+                    label="examiner2",
+                ),
+                "board": net.board,
+                "other_student": student_actor(s, other),
+                "foreign_clerk": Actor(
+                    role=Role.CLERK,
+                    id=net.clerk.id,
+                    institution_id=net.home_id + 1000,
+                    label="foreign",
+                ),
+                "import": Actor.system(Role.IMPORT),
+                "timer": Actor.system(Role.TIMER),
             }
     finally:
         engine.dispose()  # the last connection checkpoints the WAL into the file
@@ -171,11 +212,17 @@ class CaseMachine(RuleBasedStateMachine):
 
     def _new_case(self, s: Session, target: str, term: str, course: int) -> int:
         self.students += 1
-        return create_case(s, self.net, target=target, term=term,
-                           matriculation=f"{4711000 + self.students}",
-                           name=f"Student {self.students}",
-                           email=f"s{self.students}@student.example", course=course,
-                           store=self.store)
+        return create_case(
+            s,
+            self.net,
+            target=target,
+            term=term,
+            matriculation=f"{4711000 + self.students}",
+            name=f"Student {self.students}",
+            email=f"s{self.students}@student.example",
+            course=course,
+            store=self.store,
+        )
 
     def _switch_to(self, s: Session, case_id: int) -> None:
         self.case_id = case_id
@@ -190,14 +237,31 @@ class CaseMachine(RuleBasedStateMachine):
 
     def _snapshot(self, s: Session) -> tuple[Any, ...]:
         def count(table: Any) -> Any:
-            return (select(func.count()).select_from(table)
-                    .where(table.c.case_id == self.case_id).scalar_subquery())
+            return (
+                select(func.count())
+                .select_from(table)
+                .where(table.c.case_id == self.case_id)
+                .scalar_subquery()
+            )
 
-        return tuple(s.execute(
-            select(Case.state, Case.version, Case.chain_head, Case.due_at, Case.due_kind,
-                   Case.examiner_id, Case.result, Case.decision, count(CaseEvent.__table__),
-                   count(Outbox.__table__), count(Document.__table__), count(case_targets))
-            .where(Case.id == self.case_id)).one())
+        return tuple(
+            s.execute(
+                select(
+                    Case.state,
+                    Case.version,
+                    Case.chain_head,
+                    Case.due_at,
+                    Case.due_kind,
+                    Case.examiner_id,
+                    Case.result,
+                    Case.decision,
+                    count(CaseEvent.__table__),
+                    count(Outbox.__table__),
+                    count(Document.__table__),
+                    count(case_targets),
+                ).where(Case.id == self.case_id)
+            ).one()
+        )
 
     def _attempt(self, action: Any) -> Any:
         """Run ``action(session)`` in its own transaction and commit. A domain error must
@@ -214,15 +278,31 @@ class CaseMachine(RuleBasedStateMachine):
     def _row(self) -> Any:
         with self.factory() as s:
             row = s.execute(select(Case).where(Case.id == self.case_id)).scalar_one()
-            has_doc = s.execute(select(Document.id).where(
-                Document.case_id == self.case_id, Document.kind == "transcript")).first()
-            targets = list(s.scalars(select(Module.code).join(
-                case_targets, case_targets.c.module_id == Module.id)
-                .where(case_targets.c.case_id == self.case_id).order_by(Module.id)))
+            has_doc = s.execute(
+                select(Document.id).where(
+                    Document.case_id == self.case_id, Document.kind == "transcript"
+                )
+            ).first()
+            targets = list(
+                s.scalars(
+                    select(Module.code)
+                    .join(case_targets, case_targets.c.module_id == Module.id)
+                    .where(case_targets.c.case_id == self.case_id)
+                    .order_by(Module.id)
+                )
+            )
             return row, has_doc is not None, targets
 
-    def _predict(self, ev: EventDef, kind: str, actor: Actor, mode: str, row: Any,
-                 has_doc: bool, targets: list[str]) -> type[DomainError] | str | None:
+    def _predict(
+        self,
+        ev: EventDef,
+        kind: str,
+        actor: Actor,
+        mode: str,
+        row: Any,
+        has_doc: bool,
+        targets: list[str],
+    ) -> type[DomainError] | str | None:
         """The outcome the rules imply: "ok", an error class, or None if not predicted."""
         if kind in INVISIBLE:
             return NotFound
@@ -237,16 +317,23 @@ class CaseMachine(RuleBasedStateMachine):
         if mode != "full":
             return None
         met = {
-            "course_offered": True, "result_data": True, "target_set": bool(targets),
-            "not_passed_at_home": True, "assigned_examiner": True, "message_given": True,
-            "reasons_given": True, "recognition_data": True, "rejection_reasons": True,
+            "course_offered": True,
+            "result_data": True,
+            "target_set": bool(targets),
+            "not_passed_at_home": True,
+            "assigned_examiner": True,
+            "message_given": True,
+            "reasons_given": True,
+            "recognition_data": True,
+            "rejection_reasons": True,
             "document_attached": has_doc,
             "examiner_assigned": row.examiner_id is not None,
             "partial_recognition_data": (targets[:1] or ["INF-ML"])[0] != "INF-WP2",
             "inside_appeal_window": row.appeal_ends_at is not None
             and self.now < row.appeal_ends_at,
             "appeal_window_over": (row.state == "recognized" and actor.role is not Role.TIMER)
-            or row.appeal_ends_at is None or self.now >= row.appeal_ends_at,
+            or row.appeal_ends_at is None
+            or self.now >= row.appeal_ends_at,
             "deadline_passed": row.due_at is not None and self.now >= row.due_at,
         }
         return "ok" if all(met[g] for g in ev.guards) else GuardFailed
@@ -301,21 +388,28 @@ class CaseMachine(RuleBasedStateMachine):
         expected = self._predict(ev, kind, actor, mode, row, has_doc, targets)
 
         now = self.now
-        outcome = self._attempt(lambda s: fire(s, self.case_id, ev.name, actor=actor, now=now,
-                                               data=payload, channel="test"))
+        outcome = self._attempt(
+            lambda s: fire(
+                s, self.case_id, ev.name, actor=actor, now=now, data=payload, channel="test"
+            )
+        )
         if isinstance(outcome, DomainError):
             tally(f"refused:{type(outcome).__name__}")
             assert expected != "ok", (
-                f"{ev.name} by {kind} in {self.state} ({mode} data) was refused: {outcome}")
+                f"{ev.name} by {kind} in {self.state} ({mode} data) was refused: {outcome}"
+            )
             if expected is not None:
                 assert type(outcome) is expected, (
-                    f"{ev.name} by {kind} in {self.state}: expected {expected}, got {outcome!r}")
+                    f"{ev.name} by {kind} in {self.state}: expected {expected}, got {outcome!r}"
+                )
             assert not isinstance(outcome, IllegalTransition) or (
-                f"it is {self.state}" in str(outcome)), str(outcome)
+                f"it is {self.state}" in str(outcome)
+            ), str(outcome)
             return
         tally(f"fired:{ev.name}")
         assert expected in (None, "ok"), (
-            f"{ev.name} by {kind} in {self.state} ({mode} data) succeeded; expected {expected}")
+            f"{ev.name} by {kind} in {self.state} ({mode} data) succeeded; expected {expected}"
+        )
         assert outcome.from_state == self.state
         assert self.state in ev.sources
         assert outcome.to_state == ev.dest
@@ -328,50 +422,105 @@ class CaseMachine(RuleBasedStateMachine):
         """A non-transition event: attach a transcript, assign an examiner, set targets."""
         which = data.draw(st.sampled_from(["attach", "assign", "targets"]), label="which")
         if which == "attach":
-            self.attach(data.draw(st.sampled_from(
-                ["clerk", "admin", "student", "import", "examiner", "other_student",
-                 "foreign_clerk"]), label="actor"))
+            self.attach(
+                data.draw(
+                    st.sampled_from(
+                        [
+                            "clerk",
+                            "admin",
+                            "student",
+                            "import",
+                            "examiner",
+                            "other_student",
+                            "foreign_clerk",
+                        ]
+                    ),
+                    label="actor",
+                )
+            )
         elif which == "assign":
-            self.assign(data.draw(st.sampled_from(
-                ["clerk", "clerk", "admin", "examiner", "student", "foreign_clerk"]),
-                label="actor"),
-                data.draw(st.sampled_from(["examiner", "examiner", "examiner2", "clerk"]),
-                          label="username"))
+            self.assign(
+                data.draw(
+                    st.sampled_from(
+                        ["clerk", "clerk", "admin", "examiner", "student", "foreign_clerk"]
+                    ),
+                    label="actor",
+                ),
+                data.draw(
+                    st.sampled_from(["examiner", "examiner", "examiner2", "clerk"]),
+                    label="username",
+                ),
+            )
         else:
-            self.targets(data.draw(st.sampled_from(
-                ["clerk", "student", "examiner", "other_student"]), label="actor"),
-                data.draw(st.lists(st.sampled_from(["INF-ML", "INF-CC", "INF-WP2", "NOPE"]),
-                                   max_size=2, unique=True), label="codes"))
+            self.targets(
+                data.draw(
+                    st.sampled_from(["clerk", "student", "examiner", "other_student"]),
+                    label="actor",
+                ),
+                data.draw(
+                    st.lists(
+                        st.sampled_from(["INF-ML", "INF-CC", "INF-WP2", "NOPE"]),
+                        max_size=2,
+                        unique=True,
+                    ),
+                    label="codes",
+                ),
+            )
 
     def attach(self, kind: str) -> None:
         actor = self.actors[kind]
         now = self.now
-        outcome = self._attempt(lambda s: attach_document(
-            s, self.case_id, content=MINIMAL_PDF, filename="tor.pdf",
-            media_type="application/pdf", kind="transcript", store=self.store, actor=actor,
-            now=now, channel="test"))
-        self._record(outcome, "attach_document",
-                     ok=kind in ("clerk", "admin", "student", "import"))
+        outcome = self._attempt(
+            lambda s: attach_document(
+                s,
+                self.case_id,
+                content=MINIMAL_PDF,
+                filename="tor.pdf",
+                media_type="application/pdf",
+                kind="transcript",
+                store=self.store,
+                actor=actor,
+                now=now,
+                channel="test",
+            )
+        )
+        self._record(outcome, "attach_document", ok=kind in ("clerk", "admin", "student", "import"))
 
     def assign(self, kind: str, username: str) -> None:
         actor = self.actors[kind]
         now = self.now
-        outcome = self._attempt(lambda s: assign_examiner(s, self.case_id, username,
-                                                          actor=actor, now=now,
-                                                          channel="test"))
-        self._record(outcome, "assign_examiner",
-                     ok=kind in ("clerk", "admin") and username != "clerk")
+        outcome = self._attempt(
+            lambda s: assign_examiner(
+                s, self.case_id, username, actor=actor, now=now, channel="test"
+            )
+        )
+        self._record(
+            outcome, "assign_examiner", ok=kind in ("clerk", "admin") and username != "clerk"
+        )
 
     def targets(self, kind: str, codes: list[str]) -> None:
         actor = self.actors[kind]
         now = self.now
-        outcome = self._attempt(lambda s: set_targets(s, self.case_id, codes, actor=actor,
-                                                      now=now, channel="test"))
-        open_states = {"planned", "enrolled", "course_passed", "course_failed",
-                       "transcript_received"}
-        self._record(outcome, "set_targets",
-                     ok=(kind in ("clerk", "student") and self.state in open_states
-                         and bool(codes) and "NOPE" not in codes))
+        outcome = self._attempt(
+            lambda s: set_targets(s, self.case_id, codes, actor=actor, now=now, channel="test")
+        )
+        open_states = {
+            "planned",
+            "enrolled",
+            "course_passed",
+            "course_failed",
+            "transcript_received",
+        }
+        self._record(
+            outcome,
+            "set_targets",
+            ok=(
+                kind in ("clerk", "student")
+                and self.state in open_states
+                and bool(codes)
+                and "NOPE" not in codes
+            ),
+        )
 
     def _record(self, outcome: Any, name: str, *, ok: bool) -> None:
         """Check a non-transition event: it keeps the state and adds one event, or it is
@@ -396,16 +545,20 @@ class CaseMachine(RuleBasedStateMachine):
             return
         with self.factory() as s:
             case = s.execute(select(Case).where(Case.id == self.case_id)).scalar_one()
-            events = list(s.scalars(select(CaseEvent).where(CaseEvent.case_id == self.case_id)
-                                    .order_by(CaseEvent.seq)))
+            events = list(
+                s.scalars(
+                    select(CaseEvent)
+                    .where(CaseEvent.case_id == self.case_id)
+                    .order_by(CaseEvent.seq)
+                )
+            )
             assert case.state in PROC.states
             assert case.state == self.state
             assert case.version == self.version == len(events)
             assert [e.seq for e in events] == list(range(1, len(events) + 1))
 
             first, *rest = events
-            assert (first.event, first.from_state, first.to_state) == ("open", None,
-                                                                        PROC.initial)
+            assert (first.event, first.from_state, first.to_state) == ("open", None, PROC.initial)
             previous = first
             for ev in rest:
                 assert ev.from_state == previous.to_state, (previous.event, ev.event)
@@ -428,15 +581,24 @@ class CaseMachine(RuleBasedStateMachine):
             else:
                 assert case.due_kind == PROC.states[case.state].deadline
 
-            versions = dict(s.execute(select(Case.id, Case.version)
-                                      .where(Case.id.in_(self.untouched))).all())
+            versions = dict(
+                s.execute(select(Case.id, Case.version).where(Case.id.in_(self.untouched))).all()
+            )
             assert versions == self.untouched, "a bystander case was changed"
 
 
-def test_random_event_sequences_keep_the_case_consistent(sqlite_template: Path,
-                                                         tmp_path: Path) -> None:
+def test_random_event_sequences_keep_the_case_consistent(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
     CaseMachine.seed = make_seed(sqlite_template, tmp_path)
-    run_state_machine_as_test(CaseMachine, settings=settings(
-        max_examples=40, stateful_step_count=30, deadline=None, database=None,
-        # Each example costs a fresh database; skip the (slow) explain phase on failure.
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink]))
+    run_state_machine_as_test(
+        CaseMachine,
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=30,
+            deadline=None,
+            database=None,
+            # Each example costs a fresh database; skip the (slow) explain phase on failure.
+            phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+        ),
+    )

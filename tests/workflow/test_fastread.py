@@ -24,39 +24,70 @@ NOW = dt.datetime(2027, 3, 1, 9, 0, tzinfo=dt.UTC)
 
 
 def _cases(session: Session, net: Network) -> list[int]:
-    specs = [("submitted", "past"), ("in_review", "past"), ("enrolled", "current"),
-             ("recognized", "past")]
-    return [create_case(session, net, target=target, term=term, matriculation=f"F{i}",
-                        name=f"Student {i}", email=f"f{i}@example.org")
-            for i, (target, term) in enumerate(specs)]
+    specs = [
+        ("submitted", "past"),
+        ("in_review", "past"),
+        ("enrolled", "current"),
+        ("recognized", "past"),
+    ]
+    return [
+        create_case(
+            session,
+            net,
+            target=target,
+            term=term,
+            matriculation=f"F{i}",
+            name=f"Student {i}",
+            email=f"f{i}@example.org",
+        )
+        for i, (target, term) in enumerate(specs)
+    ]
 
 
 def _actors(session: Session, net: Network, case_ids: list[int]) -> list[Actor]:
     examiner = net.examiner
     return [
-        net.clerk, net.admin, net.board, examiner,
+        net.clerk,
+        net.admin,
+        net.board,
+        examiner,
         Actor(role=Role.EXAMINER, id=examiner.id, institution_id=examiner.institution_id),
-        Actor(role=Role.EXAMINER, id=examiner.id, institution_id=examiner.institution_id,
-              programme_ids=frozenset({*examiner.programme_ids, 9999})),
+        Actor(
+            role=Role.EXAMINER,
+            id=examiner.id,
+            institution_id=examiner.institution_id,
+            programme_ids=frozenset({*examiner.programme_ids, 9999}),
+        ),
         Actor(role=Role.EXAMINER, id=123456, institution_id=examiner.institution_id),
         Actor(role=Role.CLERK, id=net.clerk.id, institution_id=987654),
         Actor(role=Role.CLERK, id=net.clerk.id, institution_id=None),
-        Actor.system(Role.IMPORT), Actor.system(Role.TIMER, net.home_id),
+        Actor.system(Role.IMPORT),
+        Actor.system(Role.TIMER, net.home_id),
         Actor.system(Role.TIMER, 987654),
-        student_actor(session, case_ids[0]), student_actor(session, case_ids[1]),
+        student_actor(session, case_ids[0]),
+        student_actor(session, case_ids[1]),
         Actor(role=Role.STUDENT, id=None),
     ]
 
 
-def test_case_status_matches_the_orm_scope_for_every_actor(session: Session, network: Network,
-                                                            ) -> None:
+def test_case_status_matches_the_orm_scope_for_every_actor(
+    session: Session,
+    network: Network,
+) -> None:
     case_ids = _cases(session, network)
     probe = [*case_ids, 999_999]
     checked = 0
     for actor in [None, *_actors(session, network, case_ids)]:
         for case_id in probe:
-            query = select(Case.id, Case.state, Case.version, Case.due_at, Case.due_kind,
-                           Case.appeal_ends_at, Case.updated_at).where(Case.id == case_id)
+            query = select(
+                Case.id,
+                Case.state,
+                Case.version,
+                Case.due_at,
+                Case.due_kind,
+                Case.appeal_ends_at,
+                Case.updated_at,
+            ).where(Case.id == case_id)
             if actor is not None:
                 query = query.where(case_scope(actor))
             expected = session.execute(query).first()
@@ -65,30 +96,43 @@ def test_case_status_matches_the_orm_scope_for_every_actor(session: Session, net
                     queries.case_status(session, case_id, actor=actor, now=NOW)
                 continue
             got = queries.case_status(session, case_id, actor=actor, now=NOW)
-            assert (got["id"], got["state"], got["version"], got["due_at"], got["due_kind"],
-                    got["appeal_ends_at"], got["updated_at"]) == tuple(expected)
+            assert (
+                got["id"],
+                got["state"],
+                got["version"],
+                got["due_at"],
+                got["due_kind"],
+                got["appeal_ends_at"],
+                got["updated_at"],
+            ) == tuple(expected)
             assert got["updated_at"].tzinfo is dt.UTC  # converted as UTCDateTime does
             checked += 1
     assert checked >= 20  # both answers occur: visible and hidden cases
 
 
 def test_api_token_actor_matches_the_user(session: Session, network: Network) -> None:
-    token_id, token = auth.create_api_token(session, user_id=network.examiner.id or 0,
-                                            name="t", now=NOW)
+    token_id, token = auth.create_api_token(
+        session, user_id=network.examiner.id or 0, name="t", now=NOW
+    )
     actor = auth.actor_for_api_token(session, token, now=NOW)
-    assert actor == Actor(role=Role.EXAMINER, id=network.examiner.id,
-                          institution_id=network.examiner.institution_id,
-                          programme_ids=network.examiner.programme_ids,
-                          label=network.examiner_username)
+    assert actor == Actor(
+        role=Role.EXAMINER,
+        id=network.examiner.id,
+        institution_id=network.examiner.institution_id,
+        programme_ids=network.examiner.programme_ids,
+        label=network.examiner_username,
+    )
     last_used = session.scalar(select(ApiToken.last_used_at).where(ApiToken.id == token_id))
     assert last_used == NOW
     # Used again a minute later: the last use is not rewritten on every request.
     auth.actor_for_api_token(session, token, now=NOW + dt.timedelta(minutes=1))
-    assert session.scalar(select(ApiToken.last_used_at)
-                          .where(ApiToken.id == token_id)) == NOW
+    assert session.scalar(select(ApiToken.last_used_at).where(ApiToken.id == token_id)) == NOW
     assert auth.actor_for_api_token(session, token + "x", now=NOW) is None
-    session.execute(update(ApiToken).where(ApiToken.id == token_id)
-                    .values(expires_at=NOW + dt.timedelta(hours=1)))
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id)
+        .values(expires_at=NOW + dt.timedelta(hours=1))
+    )
     assert auth.actor_for_api_token(session, token, now=NOW + dt.timedelta(hours=2)) is None
     session.execute(update(ApiToken).where(ApiToken.id == token_id).values(expires_at=None))
     session.execute(update(User).where(User.id == network.examiner.id).values(active=False))
@@ -103,16 +147,28 @@ def _token_users(session: Session, net: Network) -> list[int]:
 
     session.add(Programme(institution_id=net.home_id, code="EMPTY-BSC", title="Empty"))
     session.flush()
-    add_user(session, username="bare-examiner", role="examiner",
-             institution=_home_code(session, net), programmes=["EMPTY-BSC"],
-             email="bare@uni.example")
-    add_institution(session, code="other-home.example", name="Other Home", country="DE",
-                    kind="home")
-    add_user(session, username="other-clerk", role="clerk", institution="other-home.example",
-             email="oc@other.example")
+    add_user(
+        session,
+        username="bare-examiner",
+        role="examiner",
+        institution=_home_code(session, net),
+        programmes=["EMPTY-BSC"],
+        email="bare@uni.example",
+    )
+    add_institution(
+        session, code="other-home.example", name="Other Home", country="DE", kind="home"
+    )
+    add_user(
+        session,
+        username="other-clerk",
+        role="clerk",
+        institution="other-home.example",
+        email="oc@other.example",
+    )
     ids = [a.id for a in (net.clerk, net.examiner, net.board, net.admin)]
-    ids += list(session.scalars(select(User.id).where(
-        User.username.in_(["bare-examiner", "other-clerk"]))))
+    ids += list(
+        session.scalars(select(User.id).where(User.username.in_(["bare-examiner", "other-clerk"])))
+    )
     return [i for i in ids if i is not None]
 
 
@@ -141,12 +197,16 @@ def _one_step(found: queries.TokenStatus | None) -> Any:
 
 
 def test_token_and_status_in_one_statement_match_the_two_steps(
-        session: Session, network: Network) -> None:
+    session: Session, network: Network
+) -> None:
     case_ids = [*_cases(session, network), 999_999]
-    tokens = [auth.create_api_token(session, user_id=uid, name="t", now=NOW)[1]
-              for uid in _token_users(session, network)]
-    revoked_id, revoked = auth.create_api_token(session, user_id=network.clerk.id or 0,
-                                                name="r", now=NOW)
+    tokens = [
+        auth.create_api_token(session, user_id=uid, name="t", now=NOW)[1]
+        for uid in _token_users(session, network)
+    ]
+    revoked_id, revoked = auth.create_api_token(
+        session, user_id=network.clerk.id or 0, name="r", now=NOW
+    )
     auth.revoke_api_token(session, revoked_id, user_id=network.clerk.id or 0, now=NOW)
     answers = []
     for token in [*tokens, revoked, "rcg_unknown"]:
@@ -169,32 +229,45 @@ def test_async_poll_answers_as_the_sync_one(pg_engine: Any) -> None:
     with session_factory(pg_engine)() as s, s.begin():
         net = seed_network(s, today=NOW.date())
         case_ids = [*_cases(s, net), 999_999]
-        tokens = [auth.create_api_token(s, user_id=uid, name="a", now=NOW)[1]
-                  for uid in _token_users(s, net)]
+        tokens = [
+            auth.create_api_token(s, user_id=uid, name="a", now=NOW)[1]
+            for uid in _token_users(s, net)
+        ]
     url = pg_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     dialect = pg_engine.dialect
 
     async def run() -> list[Any]:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-            return [_one_step(await queries.case_status_for_token_async(
-                        conn, dialect, token, case_id, now=NOW))
-                    for token in [*tokens, "rcg_unknown"] for case_id in case_ids]
+            return [
+                _one_step(
+                    await queries.case_status_for_token_async(
+                        conn, dialect, token, case_id, now=NOW
+                    )
+                )
+                for token in [*tokens, "rcg_unknown"]
+                for case_id in case_ids
+            ]
 
     # A fresh event loop in a thread of its own: an earlier test may have left one running
     # in this thread (Playwright's sync API does).
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         got = pool.submit(lambda: asyncio.run(run())).result()
     with session_factory(pg_engine)() as s, s.begin():
-        expected = [_two_step(s, token, case_id)
-                    for token in [*tokens, "rcg_unknown"] for case_id in case_ids]
+        expected = [
+            _two_step(s, token, case_id)
+            for token in [*tokens, "rcg_unknown"]
+            for case_id in case_ids
+        ]
         assert set(s.scalars(select(ApiToken.last_used_at))) == {NOW}
     assert got == expected
     assert any(isinstance(x, dict) for x in got)
     assert "not found" in got
 
 
-def test_literals_in_a_compiled_statement_keep_their_values(session: Session,
-                                                            network: Network) -> None:
-    compiled = fastread.compile_statement(select(Case.id).where(Case.id == 1),
-                                          session.get_bind().dialect)
+def test_literals_in_a_compiled_statement_keep_their_values(
+    session: Session, network: Network
+) -> None:
+    compiled = fastread.compile_statement(
+        select(Case.id).where(Case.id == 1), session.get_bind().dialect
+    )
     assert compiled.params({}) in ({"id_1": 1}, (1,))

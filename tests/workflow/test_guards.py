@@ -20,44 +20,99 @@ LATER = dt.datetime(2027, 1, 15, 12, 0, tzinfo=dt.UTC)
 
 def case_in(session: Session, network: Network, state: str, n: int = 0) -> int:
     term = "next" if state == "planned" else "past"
-    return create_case(session, network, target=state, term=term, matriculation=f"G{n}",
-                       name=f"Gina {n}", email=f"g{n}@example.org")
+    return create_case(
+        session,
+        network,
+        target=state,
+        term=term,
+        matriculation=f"G{n}",
+        name=f"Gina {n}",
+        email=f"g{n}@example.org",
+    )
 
 
 def events(session: Session, case_id: int) -> int:
     return session.scalar(select(func.count()).where(CaseEvent.case_id == case_id)) or 0
 
 
-@pytest.mark.parametrize(("state", "event", "role", "data", "message"), [
-    ("enrolled", "pass_course", "clerk", {"grade": "27"}, "the result date must be a date"),
-    ("enrolled", "pass_course", "clerk", {"date": "2026-01-15"}, "the grade as printed"),
-    ("enrolled", "pass_course", "clerk", {"date": "2099-01-01", "grade": "27"},
-     "lies in the future"),
-    ("course_passed", "receive_transcript", "clerk", {}, "no transcript of records is attached"),
-    ("submitted", "start_review", "clerk", {}, "no examiner is assigned"),
-    ("submitted", "start_review", "clerk", {"examiner": "clerk"}, "is not an active examiner"),
-    ("in_review", "request_info", "examiner", {}, "a message is required"),
-    ("in_review", "recognize", "examiner", {"grade": "1.7"}, "modules must name at least one"),
-    ("in_review", "recognize", "examiner", {"modules": "NOPE", "grade": "1.7"},
-     "unknown home module(s) NOPE"),
-    ("in_review", "recognize", "examiner", {"modules": "INF-ML", "grade": "1.5"},
-     "the converted grade must be one of"),
-    ("in_review", "recognize", "examiner", {"modules": "INF-ML", "grade": "1.7", "ects": "4"},
-     "recognition is per whole module"),
-    ("in_review", "reject", "examiner", {"advice": "x"}, "substantial differences must be"),
-    ("in_review", "reject", "examiner", {"reasons": {"colour": "x"}, "advice": "x"},
-     "unknown criterion 'colour'"),
-    ("in_review", "reject", "examiner", {"reasons": {"level": "EQF 5 < 6"}},
-     "how recognition could still be obtained is required"),
-    ("in_review", "recognize_partially", "examiner",
-     {"modules": "INF-ML", "not_credited": "INF-ML", "grade": "2.0"},
-     "cannot be both credited and not credited"),
-    ("rejected", "close", "clerk", {}, "the appeal window is open until"),
-    ("planned", "lapse", "timer", {}, "has not passed yet"),
-])
+@pytest.mark.parametrize(
+    ("state", "event", "role", "data", "message"),
+    [
+        ("enrolled", "pass_course", "clerk", {"grade": "27"}, "the result date must be a date"),
+        ("enrolled", "pass_course", "clerk", {"date": "2026-01-15"}, "the grade as printed"),
+        (
+            "enrolled",
+            "pass_course",
+            "clerk",
+            {"date": "2099-01-01", "grade": "27"},
+            "lies in the future",
+        ),
+        (
+            "course_passed",
+            "receive_transcript",
+            "clerk",
+            {},
+            "no transcript of records is attached",
+        ),
+        ("submitted", "start_review", "clerk", {}, "no examiner is assigned"),
+        ("submitted", "start_review", "clerk", {"examiner": "clerk"}, "is not an active examiner"),
+        ("in_review", "request_info", "examiner", {}, "a message is required"),
+        ("in_review", "recognize", "examiner", {"grade": "1.7"}, "modules must name at least one"),
+        (
+            "in_review",
+            "recognize",
+            "examiner",
+            {"modules": "NOPE", "grade": "1.7"},
+            "unknown home module(s) NOPE",
+        ),
+        (
+            "in_review",
+            "recognize",
+            "examiner",
+            {"modules": "INF-ML", "grade": "1.5"},
+            "the converted grade must be one of",
+        ),
+        (
+            "in_review",
+            "recognize",
+            "examiner",
+            {"modules": "INF-ML", "grade": "1.7", "ects": "4"},
+            "recognition is per whole module",
+        ),
+        ("in_review", "reject", "examiner", {"advice": "x"}, "substantial differences must be"),
+        (
+            "in_review",
+            "reject",
+            "examiner",
+            {"reasons": {"colour": "x"}, "advice": "x"},
+            "unknown criterion 'colour'",
+        ),
+        (
+            "in_review",
+            "reject",
+            "examiner",
+            {"reasons": {"level": "EQF 5 < 6"}},
+            "how recognition could still be obtained is required",
+        ),
+        (
+            "in_review",
+            "recognize_partially",
+            "examiner",
+            {"modules": "INF-ML", "not_credited": "INF-ML", "grade": "2.0"},
+            "cannot be both credited and not credited",
+        ),
+        ("rejected", "close", "clerk", {}, "the appeal window is open until"),
+        ("planned", "lapse", "timer", {}, "has not passed yet"),
+    ],
+)
 def test_guard_refusal_names_what_to_do(
-    session: Session, network: Network, state: str, event: str, role: str,
-    data: dict[str, Any], message: str,
+    session: Session,
+    network: Network,
+    state: str,
+    event: str,
+    role: str,
+    data: dict[str, Any],
+    message: str,
 ) -> None:
     case_id = case_in(session, network, state)
     actor = {"clerk": network.clerk, "examiner": network.examiner}.get(role)
@@ -74,13 +129,15 @@ def test_guard_refusal_names_what_to_do(
 
 
 def test_submit_without_target_and_already_passed_at_home(
-    session: Session, network: Network,
+    session: Session,
+    network: Network,
 ) -> None:
     case_id = case_in(session, network, "transcript_received")
     student = student_actor(session, case_id)
     module_id = session.scalar(select(Module.id).where(Module.code == "INF-ML"))
-    session.add(HomeAchievement(student_id=student.id, module_id=module_id,
-                                passed_on=dt.date(2025, 2, 1)))
+    session.add(
+        HomeAchievement(student_id=student.id, module_id=module_id, passed_on=dt.date(2025, 2, 1))
+    )
     session.flush()
     with pytest.raises(GuardFailed, match=r"already passed INF-ML \(passed 2025-02-01\)"):
         fire(session, case_id, "submit", actor=student, now=LATER)
@@ -91,11 +148,21 @@ def test_submit_without_target_and_already_passed_at_home(
 
 def test_only_the_assigned_examiner_decides(session: Session, network: Network) -> None:
     case_id = case_in(session, network, "in_review")
-    colleague = Actor(role=Role.EXAMINER, id=network.examiner.id + 1000,
-                      institution_id=network.home_id, programme_ids=network.examiner.programme_ids)
+    colleague = Actor(
+        role=Role.EXAMINER,
+        id=network.examiner.id + 1000,
+        institution_id=network.home_id,
+        programme_ids=network.examiner.programme_ids,
+    )
     with pytest.raises(Forbidden, match="assigned to another examiner"):
-        fire(session, case_id, "recognize", actor=colleague, now=LATER,
-             data={"modules": "INF-ML", "grade": "1.7"})
+        fire(
+            session,
+            case_id,
+            "recognize",
+            actor=colleague,
+            now=LATER,
+            data={"modules": "INF-ML", "grade": "1.7"},
+        )
 
 
 def test_cancelled_course_cannot_be_enrolled(session: Session, network: Network) -> None:
@@ -115,8 +182,9 @@ def test_unknown_event_and_illegal_event_messages(session: Session, network: Net
         fire(session, case_id, "fly", actor=network.clerk, now=LATER)
     with pytest.raises(IllegalTransition) as err:
         fire(session, case_id, "submit", actor=student_actor(session, case_id), now=LATER)
-    assert str(err.value) == (f"cannot submit case {case_id}: it is course_passed; a transcript "
-                              "must be received first")
+    assert str(err.value) == (
+        f"cannot submit case {case_id}: it is course_passed; a transcript must be received first"
+    )
 
 
 def test_stale_version_is_a_conflict_naming_the_state(session: Session, network: Network) -> None:
@@ -124,12 +192,18 @@ def test_stale_version_is_a_conflict_naming_the_state(session: Session, network:
     version = session.scalar(select(Case.version).where(Case.id == case_id))
     assert version is not None
     with pytest.raises(StaleVersion, match=r"it is now at version \d+ \(enrolled\)"):
-        fire(session, case_id, "pass_course", actor=network.clerk, now=LATER,
-             data={"date": "2026-12-01", "grade": "27"}, expected_version=version - 1)
+        fire(
+            session,
+            case_id,
+            "pass_course",
+            actor=network.clerk,
+            now=LATER,
+            data={"date": "2026-12-01", "grade": "27"},
+            expected_version=version - 1,
+        )
 
 
 def test_naive_now_is_refused(session: Session, network: Network) -> None:
     case_id = case_in(session, network, "planned")
     with pytest.raises(ValueError, match="timezone-aware"):
-        fire(session, case_id, "enrol", actor=network.clerk,
-             now=dt.datetime(2026, 1, 1))  # noqa: DTZ001  the point of the test
+        fire(session, case_id, "enrol", actor=network.clerk, now=dt.datetime(2026, 1, 1))  # noqa: DTZ001  the point of the test

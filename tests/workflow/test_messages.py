@@ -28,22 +28,36 @@ STATUS_URL = "https://recog.example/s/Zk3v9QeT"
 STUDENT_EMAIL = "ada.lovelace@example.org"
 DECISION = {
     "outcome": "partially_recognized",
-    "modules": [{"code": "INF-ML", "title": "Machine Learning", "ects": "6"},
-                {"code": "INF-DS", "title": "Data Science", "ects": "1.5"}],
+    "modules": [
+        {"code": "INF-ML", "title": "Machine Learning", "ects": "6"},
+        {"code": "INF-DS", "title": "Data Science", "ects": "1.5"},
+    ],
     "grade": "1.7",
     "not_credited": [{"code": "INF-LAB", "title": "ML Lab", "ects": "3"}],
-    "reasons": {"learning_outcomes": "The course has no laboratory part.",
-                "workload": "3 ECTS are missing."},
+    "reasons": {
+        "learning_outcomes": "The course has no laboratory part.",
+        "workload": "3 ECTS are missing.",
+    },
     "advice": "Take the ML lab at home in the next term.",
 }
 FULL: dict[str, Any] = {
-    "case_id": 4711, "student_name": "Ada Lovelace", "course_title": "Machine Learning",
-    "course_code": "IT-ML", "partner_name": "UniTol", "term": "2026S", "due_at_local": DUE,
-    "message": "Please see my attached syllabus.", "decision": DECISION,
-    "appeal_ends_local": APPEAL_ENDS, "status_url": STATUS_URL,
-    "office_name": "Prüfungsamt Informatik", "office_email": "pruefungsamt@uni-x.de",
+    "case_id": 4711,
+    "student_name": "Ada Lovelace",
+    "course_title": "Machine Learning",
+    "course_code": "IT-ML",
+    "partner_name": "UniTol",
+    "term": "2026S",
+    "due_at_local": DUE,
+    "message": "Please see my attached syllabus.",
+    "decision": DECISION,
+    "appeal_ends_local": APPEAL_ENDS,
+    "status_url": STATUS_URL,
+    "office_name": "Prüfungsamt Informatik",
+    "office_email": "pruefungsamt@uni-x.de",
     # Facts a caller may pass along that must never reach a text:
-    "student_email": STUDENT_EMAIL, "email": STUDENT_EMAIL, "token": "s3cr3t-t0k3n",
+    "student_email": STUDENT_EMAIL,
+    "email": STUDENT_EMAIL,
+    "token": "s3cr3t-t0k3n",
 }
 HEADINGS = {  # what happened, what next, by when, what to do
     "en": ("What happened", "What happens next", "By when", "What you need to do"),
@@ -58,8 +72,11 @@ def _combinations() -> list[tuple[str, str, str]]:
     out = []
     for template in templates():
         written = recipients(template)
-        targets = [r for r in RECIPIENTS if r != "student" or r in written] \
-            if template in EVENTS else written
+        targets = (
+            [r for r in RECIPIENTS if r != "student" or r in written]
+            if template in EVENTS
+            else written
+        )
         out += [(template, r, lang) for r in targets for lang in LANGUAGES]
     return out
 
@@ -67,10 +84,10 @@ def _combinations() -> list[tuple[str, str, str]]:
 COMBINATIONS = _combinations()
 
 
-def _mail(template: str, recipient: str = "student", language: str = "en",
-          **context: Any) -> Rendered:
-    return render(template, recipient=recipient, language=language,
-                  context={**FULL, **context})
+def _mail(
+    template: str, recipient: str = "student", language: str = "en", **context: Any
+) -> Rendered:
+    return render(template, recipient=recipient, language=language, context={**FULL, **context})
 
 
 def test_templates_cover_the_procedure_the_reminders_and_the_status_link() -> None:
@@ -105,8 +122,9 @@ def test_every_template_renders(template: str, recipient: str, language: str) ->
 
 
 @pytest.mark.parametrize(("template", "recipient", "language"), COMBINATIONS)
-def test_every_template_renders_with_only_a_case_id(template: str, recipient: str,
-                                                    language: str) -> None:
+def test_every_template_renders_with_only_a_case_id(
+    template: str, recipient: str, language: str
+) -> None:
     mail = render(template, recipient=recipient, language=language, context={"case_id": 7})
     assert "7" in mail.subject
     assert len(mail.text) > 100
@@ -117,7 +135,8 @@ def test_every_template_renders_with_only_a_case_id(template: str, recipient: st
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("event", EVENTS)
 def test_students_learn_what_happened_what_next_by_when_and_what_to_do(
-        event: str, language: str) -> None:
+    event: str, language: str
+) -> None:
     mail = _mail(event, "student", language)
     happened, next_, by_when, action = HEADINGS[language]
     for part in (mail.text, mail.html):
@@ -141,16 +160,19 @@ def test_without_a_deadline_there_is_no_by_when(language: str) -> None:
 @pytest.mark.parametrize("template", ["submit", "start_review", "provide_info"])
 def test_the_decision_clock_is_named_for_students(template: str, language: str) -> None:
     mail = _mail(template, "student", language, due_kind="decision")
-    sentence = {"en": f"The decision on your request is due by {DUE}.",
-                "de": f"Über Ihren Antrag wird bis zum {DUE} entschieden."}[language]
+    sentence = {
+        "en": f"The decision on your request is due by {DUE}.",
+        "de": f"Über Ihren Antrag wird bis zum {DUE} entschieden.",
+    }[language]
     assert sentence in mail.text
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_examiner_is_told_a_case_waits_and_when_the_decision_is_due(language: str) -> None:
     mail = _mail("start_review", "examiner", language, due_kind="decision")
-    assert {"en": "waiting for your review", "de": "wartet auf Ihre Prüfung"}[language] \
-        in mail.subject
+    assert {"en": "waiting for your review", "de": "wartet auf Ihre Prüfung"}[
+        language
+    ] in mail.subject
     assert DUE in mail.text
     assert len(mail.text) < 1200  # office notes stay short
 
@@ -158,8 +180,9 @@ def test_the_examiner_is_told_a_case_waits_and_when_the_decision_is_due(language
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("template", ["recognize", "recognize_partially", "grant_appeal"])
 @pytest.mark.parametrize("recipient", ["student", "clerk"])
-def test_decisions_list_modules_ects_and_grade(template: str, recipient: str,
-                                               language: str) -> None:
+def test_decisions_list_modules_ects_and_grade(
+    template: str, recipient: str, language: str
+) -> None:
     mail = _mail(template, recipient, language)
     comma = language == "de"
     for part in (mail.text, mail.html):
@@ -173,8 +196,12 @@ def test_decisions_list_modules_ects_and_grade(template: str, recipient: str,
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_pass_fail_result_stays_passed(language: str) -> None:
-    mail = _mail("recognize", "student", language,
-                 decision={"modules": [{"code": "INF-ML", "ects": 6}], "grade": "passed"})
+    mail = _mail(
+        "recognize",
+        "student",
+        language,
+        decision={"modules": [{"code": "INF-ML", "ects": 6}], "grade": "passed"},
+    )
     assert {"en": "Grade: passed", "de": "Note: bestanden"}[language] in mail.text
     assert "Total: 6 ECTS" in mail.text or "Insgesamt: 6 ECTS" in mail.text
 
@@ -183,8 +210,10 @@ def test_a_pass_fail_result_stays_passed(language: str) -> None:
 @pytest.mark.parametrize("template", ["reject", "recognize_partially"])
 def test_refusals_carry_reasons_advice_and_legal_remedies(template: str, language: str) -> None:
     mail = _mail(template, "student", language)
-    criteria = {"en": ("Learning outcomes", "Workload"),
-                "de": ("Lernergebnisse", "Arbeitsaufwand")}[language]
+    criteria = {
+        "en": ("Learning outcomes", "Workload"),
+        "de": ("Lernergebnisse", "Arbeitsaufwand"),
+    }[language]
     legal = {"en": "Instructions on legal remedies", "de": "Rechtsbehelfsbelehrung"}[language]
     for part in (mail.text, mail.html):
         for label in criteria:
@@ -196,32 +225,38 @@ def test_refusals_carry_reasons_advice_and_legal_remedies(template: str, languag
         assert APPEAL_ENDS in part
         assert "Widerspruch" in part
         assert {"en": "within one month", "de": "innerhalb eines Monats"}[language] in part
-        assert {"en": "in writing or for the record",
-                "de": "schriftlich oder zur Niederschrift"}[language] in part
+        assert {"en": "in writing or for the record", "de": "schriftlich oder zur Niederschrift"}[
+            language
+        ] in part
     assert "INF-LAB" in mail.text  # what was not credited
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_reasons_may_be_a_single_text(language: str) -> None:
-    mail = _mail("reject", "student", language,
-                 decision={"reasons": "Level differs.", "advice": "Ask for a bridge module."})
+    mail = _mail(
+        "reject",
+        "student",
+        language,
+        decision={"reasons": "Level differs.", "advice": "Ask for a bridge module."},
+    )
     assert "Level differs." in mail.text
     assert "Ask for a bridge module." in mail.text
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_appeal_window_defaults_to_the_current_deadline(language: str) -> None:
-    mail = _mail("reject", "student", language, appeal_ends_local=None,
-                 due_kind="appeal_window")
-    legal = mail.text.split({"en": "Instructions on legal remedies",
-                             "de": "Rechtsbehelfsbelehrung"}[language], 1)[1]
+    mail = _mail("reject", "student", language, appeal_ends_local=None, due_kind="appeal_window")
+    legal = mail.text.split(
+        {"en": "Instructions on legal remedies", "de": "Rechtsbehelfsbelehrung"}[language], 1
+    )[1]
     assert DUE in legal
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("template", ["recognize", "grant_appeal", "submit", "appeal"])
-def test_only_refusals_carry_the_instructions_on_legal_remedies(template: str,
-                                                               language: str) -> None:
+def test_only_refusals_carry_the_instructions_on_legal_remedies(
+    template: str, language: str
+) -> None:
     mail = _mail(template, "student", language)
     assert "Instructions on legal remedies" not in mail.text
     assert "Rechtsbehelfsbelehrung\n" not in mail.text
@@ -229,29 +264,33 @@ def test_only_refusals_carry_the_instructions_on_legal_remedies(template: str,
 
 @pytest.mark.parametrize("recipient", ["clerk", "examiner", "board"])
 def test_office_recipients_never_get_legal_remedies_or_the_student_salutation(
-        recipient: str) -> None:
+    recipient: str,
+) -> None:
     mail = _mail("reject", recipient)
     assert "Instructions on legal remedies" not in mail.text
     assert "Dear Ada" not in mail.text
     assert "Case 4711" in mail.text
 
 
-@pytest.mark.parametrize(("template", "recipient", "wording"), [
-    ("transcript.remind", "student", "has not arrived yet"),
-    ("transcript.remind", "student", "upload it on your status page"),
-    ("transcript.escalate", "clerk", "is overdue"),
-    ("decision.escalate", "clerk", "decision on the course"),
-    ("decision.escalate", "clerk", "is overdue"),
-    ("decision.remind50", "examiner", "half of the time"),
-    ("decision.remind80", "examiner", "80 %"),
-    ("info_reply.remind", "student", "Answer the question on your status page by " + DUE),
-    ("info_reply.passed", "examiner", "not answered"),
-    ("board_decision.escalate", "board", "overdue"),
-    ("enrolment.lapse", "student", "lapses"),
-    ("result.missing", "clerk", "Ask the partner for the result"),
-    ("submission.remind", "student", "Request recognition on your status page by " + DUE),
-    ("status_link", "student", STATUS_URL),
-])
+@pytest.mark.parametrize(
+    ("template", "recipient", "wording"),
+    [
+        ("transcript.remind", "student", "has not arrived yet"),
+        ("transcript.remind", "student", "upload it on your status page"),
+        ("transcript.escalate", "clerk", "is overdue"),
+        ("decision.escalate", "clerk", "decision on the course"),
+        ("decision.escalate", "clerk", "is overdue"),
+        ("decision.remind50", "examiner", "half of the time"),
+        ("decision.remind80", "examiner", "80 %"),
+        ("info_reply.remind", "student", "Answer the question on your status page by " + DUE),
+        ("info_reply.passed", "examiner", "not answered"),
+        ("board_decision.escalate", "board", "overdue"),
+        ("enrolment.lapse", "student", "lapses"),
+        ("result.missing", "clerk", "Ask the partner for the result"),
+        ("submission.remind", "student", "Request recognition on your status page by " + DUE),
+        ("status_link", "student", STATUS_URL),
+    ],
+)
 def test_reminders_have_their_own_wording(template: str, recipient: str, wording: str) -> None:
     assert wording in _mail(template, recipient).text
 
@@ -264,13 +303,24 @@ def test_reminder_subjects_differ_by_kind() -> None:
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_html_escapes_free_text(language: str) -> None:
     attack = "<script>alert('x')</script>"
-    mail = _mail("appeal", "board", language, message=attack, student_name=attack,
-                 decision={"reasons": {"level": attack}, "advice": attack})
+    mail = _mail(
+        "appeal",
+        "board",
+        language,
+        message=attack,
+        student_name=attack,
+        decision={"reasons": {"level": attack}, "advice": attack},
+    )
     assert "<script>" not in mail.html
     assert "&lt;script&gt;" in mail.html
     assert attack in mail.text  # the plain-text part keeps the text as written
-    student = _mail("reject", "student", language, student_name=attack,
-                    decision={"reasons": {"level": attack}, "advice": attack})
+    student = _mail(
+        "reject",
+        "student",
+        language,
+        student_name=attack,
+        decision={"reasons": {"level": attack}, "advice": attack},
+    )
     assert "<script>" not in student.html
     assert student.html.count("&lt;script&gt;") == 3
 
@@ -283,15 +333,39 @@ def test_a_status_url_that_is_not_a_web_address_is_left_out() -> None:
 
 def test_german_uses_umlauts_and_sz() -> None:
     # (The office's own e-mail address may well be ASCII-only: leave it out here.)
-    texts = [_mail(t, r, "de", office_email=None).text
-             for t, r, lang in COMBINATIONS if lang == "de"]
+    texts = [
+        _mail(t, r, "de", office_email=None).text for t, r, lang in COMBINATIONS if lang == "de"
+    ]
     joined = "\n".join(texts)
     assert re.search("[äöüÄÖÜß]", joined)
     assert "Grüßen" in joined
-    transliterated = ("fuer", "Pruef", "pruef", "muess", "koenn", "Gruess", "gruess", "waehr",
-                      "ueber", "Ueber", "zurueck", "Rueck", "rueck", "moeglich", "faellig",
-                      "bestaetig", "Bestaetig", "persoenlich", "naechst", "Naechst", "schliess",
-                      "Haelfte", "eroeffn", "Glueck", "haendig")
+    transliterated = (
+        "fuer",
+        "Pruef",
+        "pruef",
+        "muess",
+        "koenn",
+        "Gruess",
+        "gruess",
+        "waehr",
+        "ueber",
+        "Ueber",
+        "zurueck",
+        "Rueck",
+        "rueck",
+        "moeglich",
+        "faellig",
+        "bestaetig",
+        "Bestaetig",
+        "persoenlich",
+        "naechst",
+        "Naechst",
+        "schliess",
+        "Haelfte",
+        "eroeffn",
+        "Glueck",
+        "haendig",
+    )
     for word in transliterated:
         assert word not in joined, word
     joined.encode("utf-8")  # and it is all representable as UTF-8

@@ -49,11 +49,15 @@ def _pdf_renderer_loads() -> bool:
 
 
 if not _pdf_renderer_loads():
-    if os.environ.get("CI", "").lower() == "true" or \
-            os.environ.get("RECOG_REQUIRE_SERVICES") == "1":
+    if (
+        os.environ.get("CI", "").lower() == "true"
+        or os.environ.get("RECOG_REQUIRE_SERVICES") == "1"
+    ):
         raise RuntimeError("WeasyPrint cannot load Pango; .ci/run installs libpango-1.0-0")
-    pytestmark = pytest.mark.skip(reason="WeasyPrint cannot load Pango on this machine "
-                                  "(apt-get install libpango-1.0-0 libpangoft2-1.0-0)")
+    pytestmark = pytest.mark.skip(
+        reason="WeasyPrint cannot load Pango on this machine "
+        "(apt-get install libpango-1.0-0 libpangoft2-1.0-0)"
+    )
 
 ZONE = ZoneInfo("Europe/Berlin")
 # 23:30 UTC on 2 November is already 3 November in Berlin: dates must follow the zone.
@@ -62,27 +66,55 @@ APPEAL_ENDS = end_of_day(dt.date(2026, 12, 3), ZONE)  # 24:00 on 3 December, Ber
 WINDOW_END = {"de": "03.12.2026", "en": "3 December 2026"}
 ISSUED_ON = {"de": "03.11.2026", "en": "3 November 2026"}
 
-MODULE = {"code": "INF-ML", "title": "Maschinelles Lernen", "ects": "6.0",
-          "regulation_version": "PO 2023"}
-LAB = {"code": "INF-LAB", "title": "Praktikum Lernende Systeme", "ects": "3.0",
-       "regulation_version": "PO 2023"}
+MODULE = {
+    "code": "INF-ML",
+    "title": "Maschinelles Lernen",
+    "ects": "6.0",
+    "regulation_version": "PO 2023",
+}
+LAB = {
+    "code": "INF-LAB",
+    "title": "Praktikum Lernende Systeme",
+    "ects": "3.0",
+    "regulation_version": "PO 2023",
+}
 CONVERSION = convert("27", "it", "nearest").to_dict()
 REASONS = {
     "workload": "Dem Kurs fehlen 3 ECTS-Leistungspunkte gegenüber dem Modul.",
     "learning_outcomes": "Der Kurs enthält keinen Laborteil (Übungen am Gerät).",
 }
 ADVICE = "Belegen Sie das Praktikum INF-LAB im nächsten Semester an der Heimathochschule."
-RECOGNIZED = {"outcome": "recognized", "decided_at": "2026-11-02T10:00:00+00:00",
-              "decided_by": 7, "modules": [MODULE], "ects": "6.0", "grade": "1.7",
-              "conversion": CONVERSION}
-PARTIAL = {"outcome": "partially_recognized", "decided_at": "2026-11-02T10:00:00+00:00",
-           "decided_by": 7, "modules": [MODULE], "ects": "6.0", "grade": "1.7",
-           "not_credited": [LAB], "reasons": REASONS, "advice": ADVICE,
-           "conversion": CONVERSION}
-REJECTED = {"outcome": "rejected", "decided_at": "2026-10-01T10:00:00+00:00", "decided_by": 7,
-            "reasons": {"level": "Der Kurs liegt auf EQF-Niveau 5, das Modul auf Niveau 7.",
-                        "quality": "Der Kurs ist nicht qualitätsgesichert."},
-            "advice": "Weisen Sie das Niveau durch die Modulbeschreibung nach."}
+RECOGNIZED = {
+    "outcome": "recognized",
+    "decided_at": "2026-11-02T10:00:00+00:00",
+    "decided_by": 7,
+    "modules": [MODULE],
+    "ects": "6.0",
+    "grade": "1.7",
+    "conversion": CONVERSION,
+}
+PARTIAL = {
+    "outcome": "partially_recognized",
+    "decided_at": "2026-11-02T10:00:00+00:00",
+    "decided_by": 7,
+    "modules": [MODULE],
+    "ects": "6.0",
+    "grade": "1.7",
+    "not_credited": [LAB],
+    "reasons": REASONS,
+    "advice": ADVICE,
+    "conversion": CONVERSION,
+}
+REJECTED = {
+    "outcome": "rejected",
+    "decided_at": "2026-10-01T10:00:00+00:00",
+    "decided_by": 7,
+    "reasons": {
+        "level": "Der Kurs liegt auf EQF-Niveau 5, das Modul auf Niveau 7.",
+        "quality": "Der Kurs ist nicht qualitätsgesichert.",
+    },
+    "advice": "Weisen Sie das Niveau durch die Modulbeschreibung nach.",
+}
 GRANT_REASONS = "Die Lernergebnisse decken sich nach erneuter Prüfung vollständig."
 DISMISS_REASONS = "Der Widerspruch bringt keine neuen Tatsachen vor."
 
@@ -93,21 +125,41 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "grant_appeal": (RECOGNIZED, {"reasons": GRANT_REASONS}),
     "dismiss_appeal": (REJECTED, {"reasons": DISMISS_REASONS}),
 }
-COURSE = {"title": "Machine Learning", "code": "IT-ML", "partner_name": "Università di Torino",
-          "term": "2026S", "ects": "6", "grade_as_printed": "27", "scheme": "it"}
-INSTITUTION = {"name": "Universität Xanten", "office_email": "pruefungsamt@uni-x.de",
-               "address_lines": ["Universitätsstraße 1", "46509 Xanten"],
-               "court": {"name": "Verwaltungsgericht Düsseldorf",
-                         "address_lines": ["Bastionstraße 39", "40213 Düsseldorf"]}}
+COURSE = {
+    "title": "Machine Learning",
+    "code": "IT-ML",
+    "partner_name": "Università di Torino",
+    "term": "2026S",
+    "ects": "6",
+    "grade_as_printed": "27",
+    "scheme": "it",
+}
+INSTITUTION = {
+    "name": "Universität Xanten",
+    "office_email": "pruefungsamt@uni-x.de",
+    "address_lines": ["Universitätsstraße 1", "46509 Xanten"],
+    "court": {
+        "name": "Verwaltungsgericht Düsseldorf",
+        "address_lines": ["Bastionstraße 39", "40213 Düsseldorf"],
+    },
+}
 
 
 def kwargs(event: str, language: str, **changes: Any) -> dict[str, Any]:
     decision, data = CASES.get(event, CASES["reject"])
     values: dict[str, Any] = {
-        "event": event, "decision": decision, "data": data, "language": language,
-        "case_id": 4711, "student_name": "Jörg Müller-Weiß", "matriculation_number": "123456",
-        "course": COURSE, "institution": INSTITUTION, "issued_at": ISSUED,
-        "appeal_ends_at": None if event == "dismiss_appeal" else APPEAL_ENDS, "zone": ZONE,
+        "event": event,
+        "decision": decision,
+        "data": data,
+        "language": language,
+        "case_id": 4711,
+        "student_name": "Jörg Müller-Weiß",
+        "matriculation_number": "123456",
+        "course": COURSE,
+        "institution": INSTITUTION,
+        "issued_at": ISSUED,
+        "appeal_ends_at": None if event == "dismiss_appeal" else APPEAL_ENDS,
+        "zone": ZONE,
     }
     values.update(changes)
     return values
@@ -154,8 +206,9 @@ def pdf_text(pdf: bytes) -> str:
     what WeasyPrint writes (Type0 fonts, Identity-H, [<gid>...] TJ), whitespace collapsed.
     """
     if shutil.which("pdftotext"):
-        done = subprocess.run(["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf,
-                              capture_output=True, check=True)
+        done = subprocess.run(
+            ["pdftotext", "-enc", "UTF-8", "-", "-"], input=pdf, capture_output=True, check=True
+        )
         return " ".join(done.stdout.decode().split())
     objects = pdf_objects(pdf)
     cmaps: dict[int, dict[int, str]] = {}
@@ -167,11 +220,18 @@ def pdf_text(pdf: bytes) -> str:
                 int(glyph, 16): bytes.fromhex(code.decode()).decode("utf-16-be")
                 for glyph, code in re.findall(rb"<([0-9a-f]{4})> <([0-9a-f]+)>", cmap_stream)
             }
-    names = {name: cmaps[int(ref)] for head, _ in objects.values()
-             for name, ref in re.findall(rb"/([\w.+-]+) (\d+) 0 R", head) if int(ref) in cmaps}
+    names = {
+        name: cmaps[int(ref)]
+        for head, _ in objects.values()
+        for name, ref in re.findall(rb"/([\w.+-]+) (\d+) 0 R", head)
+        if int(ref) in cmaps
+    }
     words: list[str] = []
-    contents = [int(ref) for head, _ in objects.values()
-                for ref in re.findall(rb"/Contents (\d+) 0 R", head)]
+    contents = [
+        int(ref)
+        for head, _ in objects.values()
+        for ref in re.findall(rb"/Contents (\d+) 0 R", head)
+    ]
     for number in contents:
         stream = objects[number][1]
         cmap: dict[int, str] = {}
@@ -180,8 +240,9 @@ def pdf_text(pdf: bytes) -> str:
                 cmap = names.get(token.group(1), {})
             elif token.group(2):
                 hexa = token.group(2).decode()
-                words.extend(cmap.get(int(hexa[i:i + 4], 16), "?")
-                             for i in range(0, len(hexa), 4))
+                words.extend(
+                    cmap.get(int(hexa[i : i + 4], 16), "?") for i in range(0, len(hexa), 4)
+                )
             else:
                 words.append(" ")
     return " ".join("".join(words).split())
@@ -192,8 +253,11 @@ def pdf_text(pdf: bytes) -> str:
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[tuple[str, str], Notice]:
-    return {(event, lang): render_notice(**kwargs(event, lang))
-            for event in EVENTS for lang in LANGUAGES}
+    return {
+        (event, lang): render_notice(**kwargs(event, lang))
+        for event in EVENTS
+        for lang in LANGUAGES
+    }
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -207,11 +271,15 @@ def test_every_event_renders_the_required_parts(
     decision, _ = CASES[event]
 
     assert notice.language == language
-    assert notice.filename == (f"{'bescheid' if de else 'notice'}-4711-{event}-2026-11-03-"
-                               f"{language}.pdf")
+    assert notice.filename == (
+        f"{'bescheid' if de else 'notice'}-4711-{event}-2026-11-03-{language}.pdf"
+    )
     assert f'<html lang="{language}">' in notice.html
-    assert ("Bescheid über die Anerkennung von Studien- und Prüfungsleistungen" if de else
-            "Notice of decision on the recognition of study and examination achievements") in text
+    assert (
+        "Bescheid über die Anerkennung von Studien- und Prüfungsleistungen"
+        if de
+        else "Notice of decision on the recognition of study and examination achievements"
+    ) in text
     # Letterhead, addressee, the achievement applied for; dates in the institution's zone.
     assert "Universität Xanten" in text
     assert "Jörg Müller-Weiß" in text
@@ -222,14 +290,18 @@ def test_every_event_renders_the_required_parts(
     # The legal standard: substantial difference, burden of proof on the institution.
     if de:
         assert "kein wesentlicher Unterschied" in text
-        assert "Die Beweislast dafür, dass ein wesentlicher Unterschied besteht, liegt bei der " \
-               "Hochschule" in text
+        assert (
+            "Die Beweislast dafür, dass ein wesentlicher Unterschied besteht, liegt bei der "
+            "Hochschule" in text
+        )
         assert "Art. V.1" in text
         assert "Lissabon-Konvention" in text
     else:
         assert "unless there is a substantial difference" in text
-        assert "The burden of proof that a substantial difference exists lies with the " \
-               "institution" in text
+        assert (
+            "The burden of proof that a substantial difference exists lies with the "
+            "institution" in text
+        )
         assert "Article V.1" in text
         assert "Lisbon Recognition Convention" in text
     assert "§ 63a HG NRW" in text
@@ -238,34 +310,48 @@ def test_every_event_renders_the_required_parts(
     if decision["outcome"] in ("recognized", "partially_recognized") and event != "dismiss_appeal":
         assert "INF-ML" in text
         assert "Maschinelles Lernen" in text
-        assert ("Angerechnet werden 6,0 ECTS-Leistungspunkte" if de
-                else "6.0 ECTS credits are credited") in text
+        assert (
+            "Angerechnet werden 6,0 ECTS-Leistungspunkte" if de else "6.0 ECTS credits are credited"
+        ) in text
         assert ("Die Note lautet 1,7" if de else "The grade is 1.7") in text
-        assert ("Originalnote 27 (Notenskala: it)" if de
-                else "Original grade 27 (grading scale: it)") in text
+        assert (
+            "Originalnote 27 (Notenskala: it)" if de else "Original grade 27 (grading scale: it)"
+        ) in text
         assert ("modifizierte bayerische Formel" if de else "modified Bavarian formula") in text
-        assert "x = 1 + 3 × (Nmax − Nd) / (Nmax − Nmin) = 1 + 3 × (30 − 27) / (30 − 18) = " \
-               + ("1,75" if de else "1.75") in text
-        assert ("Nmax (beste Note) = 30, Nmin (niedrigste Bestehensnote) = 18, "
-                "Nd (erzielte Note) = 27" if de
-                else "Nmax (best grade) = 30, Nmin (lowest pass) = 18, Nd (grade achieved) = 27"
-                ) in text
+        assert (
+            "x = 1 + 3 × (Nmax − Nd) / (Nmax − Nmin) = 1 + 3 × (30 − 27) / (30 − 18) = "
+            + ("1,75" if de else "1.75")
+            in text
+        )
+        assert (
+            "Nmax (beste Note) = 30, Nmin (niedrigste Bestehensnote) = 18, Nd (erzielte Note) = 27"
+            if de
+            else "Nmax (best grade) = 30, Nmin (lowest pass) = 18, Nd (grade achieved) = 27"
+        ) in text
         assert ("nächste Notenstufe" if de else "nearest German grade step") in text
     if event == "recognize_partially":
-        assert ("Im Übrigen wird der Antrag abgelehnt" if de
-                else "For the rest, the application is refused") in text
+        assert (
+            "Im Übrigen wird der Antrag abgelehnt"
+            if de
+            else "For the rest, the application is refused"
+        ) in text
         assert "INF-LAB" in text
         assert "Praktikum Lernende Systeme" in text
     if event == "reject":
-        assert ("Der Antrag auf Anerkennung wird abgelehnt" if de
-                else "The application for recognition is refused") in text
+        assert (
+            "Der Antrag auf Anerkennung wird abgelehnt"
+            if de
+            else "The application for recognition is refused"
+        ) in text
     if event == "grant_appeal":
         assert ("Dem Widerspruch wird stattgegeben" if de else "Your objection is granted") in text
         assert GRANT_REASONS in text
     if event == "dismiss_appeal":
-        assert ("Der Widerspruch wird zurückgewiesen. Die Entscheidung vom 01.10.2026 bleibt "
-                "bestehen" if de else
-                "Your objection is dismissed. The decision of 1 October 2026 stands") in text
+        assert (
+            "Der Widerspruch wird zurückgewiesen. Die Entscheidung vom 01.10.2026 bleibt bestehen"
+            if de
+            else "Your objection is dismissed. The decision of 1 October 2026 stands"
+        ) in text
         assert DISMISS_REASONS in text
 
     # Reasons per criterion and how recognition could still be obtained, for every refusal.
@@ -274,8 +360,11 @@ def test_every_event_renders_the_required_parts(
         for criterion, reason in decision["reasons"].items():
             assert f"{labels[criterion]} {reason}" in text
         assert "wesentliche" in text if de else "substantial differences" in text
-        assert ("Wie Sie die Anerkennung noch erreichen können" if de
-                else "How recognition could still be obtained") in text
+        assert (
+            "Wie Sie die Anerkennung noch erreichen können"
+            if de
+            else "How recognition could still be obtained"
+        ) in text
         assert decision["advice"] in text
     else:
         assert ("noch erreichen" if de else "could still be obtained") not in text
@@ -283,34 +372,58 @@ def test_every_event_renders_the_required_parts(
     # Instructions on legal remedies with the date the period ends.
     assert ("Rechtsbehelfsbelehrung" if de else "Instructions on legal remedies") in text
     if event in ("recognize", "recognize_partially", "reject"):
-        assert ("innerhalb eines Monats nach seiner Bekanntgabe" if de
-                else "within one month of its notification") in text
+        assert (
+            "innerhalb eines Monats nach seiner Bekanntgabe"
+            if de
+            else "within one month of its notification"
+        ) in text
         assert ("Widerspruch erhoben werden" if de else "objection (Widerspruch)") in text
-        assert ("schriftlich oder zur Niederschrift beim Prüfungsamt der Universität Xanten "
-                "(Universitätsstraße 1, 46509 Xanten)" if de else
-                "in writing or for the record at the Examination Office of Universität Xanten "
-                "(Universitätsstraße 1, 46509 Xanten)") in text
+        assert (
+            "schriftlich oder zur Niederschrift beim Prüfungsamt der Universität Xanten "
+            "(Universitätsstraße 1, 46509 Xanten)"
+            if de
+            else "in writing or for the record at the Examination Office of Universität Xanten "
+            "(Universitätsstraße 1, 46509 Xanten)"
+        ) in text
         assert WINDOW_END[language] in text
         assert "Klage" not in text
     else:
-        assert ("Klage beim Verwaltungsgericht Düsseldorf (Bastionstraße 39, 40213 Düsseldorf)"
-                if de else "action (Klage)") in text
-        assert ("innerhalb eines Monats nach seiner Zustellung" if de
-                else "within one month of its service") in text
+        assert (
+            "Klage beim Verwaltungsgericht Düsseldorf (Bastionstraße 39, 40213 Düsseldorf)"
+            if de
+            else "action (Klage)"
+        ) in text
+        assert (
+            "innerhalb eines Monats nach seiner Zustellung"
+            if de
+            else "within one month of its service"
+        ) in text
         assert ("§ 55a" if de else "section 55a") in text
     if event in ("recognize_partially", "reject"):
-        assert (f"Die Widerspruchsfrist endet am {WINDOW_END['de']} um 24:00 Uhr" if de else
-                f"The period for the objection ends on {WINDOW_END['en']} at 24:00") in text
-        assert ("Über den Widerspruch entscheidet der Prüfungsausschuss" if de
-                else "The examination board decides on the objection") in text
+        assert (
+            f"Die Widerspruchsfrist endet am {WINDOW_END['de']} um 24:00 Uhr"
+            if de
+            else f"The period for the objection ends on {WINDOW_END['en']} at 24:00"
+        ) in text
+        assert (
+            "Über den Widerspruch entscheidet der Prüfungsausschuss"
+            if de
+            else "The examination board decides on the objection"
+        ) in text
     if event == "recognize":  # a full recognition: the short note, still with date and place
-        assert (f"also bis zum {WINDOW_END['de']}, schriftlich oder zur Niederschrift" if de
-                else f"that is by {WINDOW_END['en']}, in writing or for the record") in text
+        assert (
+            f"also bis zum {WINDOW_END['de']}, schriftlich oder zur Niederschrift"
+            if de
+            else f"that is by {WINDOW_END['en']}, in writing or for the record"
+        ) in text
     if event == "grant_appeal":
         assert WINDOW_END[language] in text
     if event == "dismiss_appeal":
-        assert ("Ein Widerspruch ist nicht mehr gegeben" if de
-                else "A further objection is not available") in text
+        assert (
+            "Ein Widerspruch ist nicht mehr gegeben"
+            if de
+            else "A further objection is not available"
+        ) in text
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -332,8 +445,11 @@ def test_pdf_carries_the_notice_text(
     de = language == "de"
     assert "Jörg Müller-Weiß" in text  # umlauts and ß survive into the PDF
     assert "Università di Torino" in text
-    assert ("Bescheid über die Anerkennung von Studien- und Prüfungsleistungen" if de
-            else "Notice of decision on the recognition of study and examination") in text
+    assert (
+        "Bescheid über die Anerkennung von Studien- und Prüfungsleistungen"
+        if de
+        else "Notice of decision on the recognition of study and examination"
+    ) in text
     assert ("Rechtsbehelfsbelehrung" if de else "Instructions on legal remedies") in text
     if event == "dismiss_appeal":
         assert "Klage" in text
@@ -373,8 +489,9 @@ def test_same_inputs_give_the_same_html_and_pdf() -> None:
     assert first == second
     # The PDF's creation date is the notice's issue date, not the time of rendering.
     assert '<meta name="dcterms.created" content="2026-11-02T23:30:00Z">' in first.html
-    later = render_notice(**kwargs("recognize_partially", "en",
-                                   issued_at=ISSUED + dt.timedelta(minutes=1)))
+    later = render_notice(
+        **kwargs("recognize_partially", "en", issued_at=ISSUED + dt.timedelta(minutes=1))
+    )
     assert later.pdf != first.pdf
 
 
@@ -393,13 +510,22 @@ def test_free_text_is_escaped_and_nothing_is_fetched(monkeypatch: pytest.MonkeyP
             return super().fetch(url, headers)
 
     monkeypatch.setattr(notices, "refusing_url_fetcher", Recording)
-    decision = dict(PARTIAL, reasons={"profile": f"{INJECTED} <script>alert(1)</script>"},
-                    advice=f"<link rel=stylesheet href='file:///etc/passwd'>{INJECTED}",
-                    modules=[dict(MODULE, title=INJECTED)])
-    notice = render_notice(**kwargs(
-        "recognize_partially", "en", decision=decision, student_name=f"Eve {INJECTED}",
-        course=dict(COURSE, title="<b>ML</b> & <i>more</i>"),
-        institution=dict(INSTITUTION, name='Uni "X" <style>', address_lines=[INJECTED])))
+    decision = dict(
+        PARTIAL,
+        reasons={"profile": f"{INJECTED} <script>alert(1)</script>"},
+        advice=f"<link rel=stylesheet href='file:///etc/passwd'>{INJECTED}",
+        modules=[dict(MODULE, title=INJECTED)],
+    )
+    notice = render_notice(
+        **kwargs(
+            "recognize_partially",
+            "en",
+            decision=decision,
+            student_name=f"Eve {INJECTED}",
+            course=dict(COURSE, title="<b>ML</b> & <i>more</i>"),
+            institution=dict(INSTITUTION, name='Uni "X" <style>', address_lines=[INJECTED]),
+        )
+    )
 
     assert "<img" not in notice.html
     assert "<script" not in notice.html
@@ -412,11 +538,20 @@ def test_free_text_is_escaped_and_nothing_is_fetched(monkeypatch: pytest.MonkeyP
     assert '<img src="file:///etc/passwd">' in pdf_text(notice.pdf)  # shown as text
 
 
-@pytest.mark.parametrize("url", [
-    "file:///etc/passwd", "FILE:///etc/passwd", "http://127.0.0.1:1/x", "https://example.org/a.png",
-    "data:text/css,body{color:red}", "data:image/png;base64,iVBORw0KGgo=", "ftp://example.org/x",
-    "/etc/passwd", "relative.css",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "FILE:///etc/passwd",
+        "http://127.0.0.1:1/x",
+        "https://example.org/a.png",
+        "data:text/css,body{color:red}",
+        "data:image/png;base64,iVBORw0KGgo=",
+        "ftp://example.org/x",
+        "/etc/passwd",
+        "relative.css",
+    ],
+)
 def test_the_fetcher_refuses_every_url(url: str) -> None:
     fetcher = refusing_url_fetcher()
     with pytest.raises(URLRefused):
@@ -513,9 +648,11 @@ def test_the_hostile_page_does_leak_with_weasyprints_default_fetcher(
     base, requests = http_server
     secret = tmp_path / "secret.css"
     secret.write_text("body::before { content: 'LEAKED-FILE'; }", encoding="utf-8")
-    page = (f'<html><head><link rel="stylesheet" href="{secret.as_uri()}">'
-            f'<link rel="stylesheet" href="{base}/linked.css"></head>'
-            '<body style="font-family: \'DejaVu Sans\'"><p>Harmless text</p></body></html>')
+    page = (
+        f'<html><head><link rel="stylesheet" href="{secret.as_uri()}">'
+        f'<link rel="stylesheet" href="{base}/linked.css"></head>'
+        "<body style=\"font-family: 'DejaVu Sans'\"><p>Harmless text</p></body></html>"
+    )
 
     pdf = weasyprint.HTML(string=page, base_url=None).write_pdf()
 
@@ -535,50 +672,76 @@ def test_the_period_ends_on_the_day_before_a_stored_midnight() -> None:
     assert last_day_of_period(summer, ZONE) == dt.date(2026, 7, 31)
     # An instant that is not a midnight belongs to its own local day.
     assert last_day_of_period(dt.datetime(2026, 12, 3, 12, tzinfo=dt.UTC), ZONE) == dt.date(
-        2026, 12, 3)
+        2026, 12, 3
+    )
     assert format_date(dt.date(2026, 3, 5), "de") == "05.03.2026"
     assert format_date(dt.date(2026, 3, 5), "en") == "5 March 2026"
 
 
 def test_pass_fail_and_percentile_conversions_are_explained() -> None:
-    passed = dict(RECOGNIZED, grade="passed",
-                  conversion=convert("passed", "passfail", "nearest").to_dict())
+    passed = dict(
+        RECOGNIZED, grade="passed", conversion=convert("passed", "passfail", "nearest").to_dict()
+    )
     text = flat(render_notice_html(**kwargs("recognize", "de", decision=passed)))
     assert "Die Leistung wird ohne Note mit „bestanden“ angerechnet" in text
     assert "Bestanden/nicht bestanden (keine Umrechnung)" in text
 
     from workflow.grades import percentile
-    by_table = percentile("B", {"A": 10, "B": 25, "C": 30, "D": 25, "E": 10},
-                          {"1.0": 5, "1.3": 10, "1.7": 15, "2.0": 15, "2.3": 15, "2.7": 15,
-                           "3.0": 10, "3.3": 5, "3.7": 5, "4.0": 5}, scheme="ects").to_dict()
-    text = flat(render_notice_html(**kwargs("recognize", "en",
-                                            decision=dict(RECOGNIZED, conversion=by_table))))
+
+    by_table = percentile(
+        "B",
+        {"A": 10, "B": 25, "C": 30, "D": 25, "E": 10},
+        {
+            "1.0": 5,
+            "1.3": 10,
+            "1.7": 15,
+            "2.0": 15,
+            "2.3": 15,
+            "2.7": 15,
+            "3.0": 10,
+            "3.3": 5,
+            "3.7": 5,
+            "4.0": 5,
+        },
+        scheme="ects",
+    ).to_dict()
+    text = flat(
+        render_notice_html(
+            **kwargs("recognize", "en", decision=dict(RECOGNIZED, conversion=by_table))
+        )
+    )
     assert "percentile method (ECTS grading tables, EGRACONS)" in text
     assert "range of the grade B in the partner's grade distribution: 10 % to 35 %" in text
     assert "midpoint 22.5 %: corresponds to 1.7" in text
 
 
 def test_dismissal_without_a_standing_decision_and_without_a_window() -> None:
-    text = flat(render_notice_html(**kwargs("dismiss_appeal", "de", decision=None,
-                                            institution=dict(INSTITUTION, court=None))))
+    text = flat(
+        render_notice_html(
+            **kwargs(
+                "dismiss_appeal", "de", decision=None, institution=dict(INSTITUTION, court=None)
+            )
+        )
+    )
     assert "Der Widerspruch wird zurückgewiesen" in text
     assert "beim örtlich zuständigen Verwaltungsgericht" in text
     assert "Klagefrist endet" not in text
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"language": "fr"}, "no notice in language 'fr'"),
-    ({"event": "close"}, "issues no decision notice"),
-    ({"decision": None}, "has no decision"),
-    ({"decision": RECOGNIZED}, "needs a decision with outcome rejected"),
-    ({"decision": dict(REJECTED, advice="")}, "how recognition could still be obtained"),
-    ({"decision": dict(REJECTED, reasons={})}, "per criterion"),
-    ({"issued_at": ISSUED.replace(tzinfo=None)}, "timezone-aware"),
-    ({"institution": {"name": "Uni X"}}, "office_email is missing"),
-])
-def test_what_cannot_make_a_lawful_notice_is_refused(
-    changes: dict[str, Any], message: str
-) -> None:
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"language": "fr"}, "no notice in language 'fr'"),
+        ({"event": "close"}, "issues no decision notice"),
+        ({"decision": None}, "has no decision"),
+        ({"decision": RECOGNIZED}, "needs a decision with outcome rejected"),
+        ({"decision": dict(REJECTED, advice="")}, "how recognition could still be obtained"),
+        ({"decision": dict(REJECTED, reasons={})}, "per criterion"),
+        ({"issued_at": ISSUED.replace(tzinfo=None)}, "timezone-aware"),
+        ({"institution": {"name": "Uni X"}}, "office_email is missing"),
+    ],
+)
+def test_what_cannot_make_a_lawful_notice_is_refused(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationFailed, match=re.escape(message)):
         render_notice_html(**kwargs(**{"event": "reject", "language": "de", **changes}))
 

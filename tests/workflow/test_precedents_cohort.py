@@ -20,16 +20,26 @@ LATER = dt.datetime(2027, 1, 10, 12, 0, tzinfo=dt.UTC)
 
 
 def in_review(session: Session, network: Network, n: int, *, course: int = 0) -> int:
-    return create_case(session, network, target="in_review", term="recent",
-                       matriculation=f"P{n:04d}", name=f"Pat {n}", email=f"p{n}@example.org",
-                       course=course, partner=0)
+    return create_case(
+        session,
+        network,
+        target="in_review",
+        term="recent",
+        matriculation=f"P{n:04d}",
+        name=f"Pat {n}",
+        email=f"p{n}@example.org",
+        course=course,
+        partner=0,
+    )
 
 
-def test_a_decision_becomes_a_precedent_and_is_suggested(session: Session,
-                                                         network: Network) -> None:
+def test_a_decision_becomes_a_precedent_and_is_suggested(
+    session: Session, network: Network
+) -> None:
     first = in_review(session, network, 1)
-    fired = fire(session, first, "recognize", actor=network.examiner, now=LATER,
-                 data={"modules": "INF-ML"})
+    fired = fire(
+        session, first, "recognize", actor=network.examiner, now=LATER, data={"modules": "INF-ML"}
+    )
     assert fired.data["grade"] == "1.7"  # 27 on the Italian 30..18 scale, converted
     assert fired.data["conversion"]["method"] == "bavarian"
     stored = session.scalar(select(Case.decision).where(Case.id == first))
@@ -39,22 +49,24 @@ def test_a_decision_becomes_a_precedent_and_is_suggested(session: Session,
     second = in_review(session, network, 2)
     shown = precedents.for_case(session, second, now=LATER)
     assert [(p["case"], p["module"], p["outcome"]) for p in shown["valid"]] == [
-        (first, "INF-ML", "credited")]
+        (first, "INF-ML", "credited")
+    ]
     assert shown["suggestion"]["INF-ML"]["grade"] == "1.7"
 
 
-def test_precedents_expire_with_time_and_with_new_regulations(session: Session,
-                                                              network: Network) -> None:
+def test_precedents_expire_with_time_and_with_new_regulations(
+    session: Session, network: Network
+) -> None:
     first = in_review(session, network, 1)
-    fire(session, first, "recognize", actor=network.examiner, now=LATER,
-         data={"modules": "INF-ML"})
+    fire(session, first, "recognize", actor=network.examiner, now=LATER, data={"modules": "INF-ML"})
     second = in_review(session, network, 2)
     late = LATER + dt.timedelta(days=load_settings().precedent_validity_days + 1)
     aged = precedents.for_case(session, second, now=late)
     assert aged["valid"] == []
     assert aged["expired"][0]["why"] == "older than the validity period"
-    session.execute(update(Module).where(Module.code == "INF-ML")
-                    .values(regulation_version="PO 2027"))
+    session.execute(
+        update(Module).where(Module.code == "INF-ML").values(regulation_version="PO 2027")
+    )
     changed = precedents.for_case(session, second, now=LATER)
     assert changed["valid"] == []
     assert changed["expired"][0]["why"] == "regulations changed to PO 2027"
@@ -64,8 +76,14 @@ def test_check_lists_pairs_decided_differently(session: Session, network: Networ
     a, b = in_review(session, network, 1), in_review(session, network, 2)
     fire(session, a, "recognize", actor=network.examiner, now=LATER, data={"modules": "INF-ML"})
     assert precedents.inconsistent(session, now=LATER) == []
-    fire(session, b, "reject", actor=network.examiner, now=LATER,
-         data={"reasons": {"level": "EQF 5 instead of 6"}, "advice": "Take the home exam"})
+    fire(
+        session,
+        b,
+        "reject",
+        actor=network.examiner,
+        now=LATER,
+        data={"reasons": {"level": "EQF 5 instead of 6"}, "advice": "Take the home exam"},
+    )
     found = precedents.inconsistent(session, now=LATER)
     assert len(found) == 1
     assert found[0]["module"] == "INF-ML"
@@ -77,7 +95,8 @@ def _cohort(session: Session, network: Network, size: int) -> list[int]:
 
 
 def test_cohort_decision_converts_each_grade_one_event_per_case(
-    session: Session, network: Network,
+    session: Session,
+    network: Network,
 ) -> None:
     cases = _cohort(session, network, 6)
     # Give the students different partner grades, as a real cohort has.
@@ -88,9 +107,15 @@ def test_cohort_decision_converts_each_grade_one_event_per_case(
     offering = session.scalar(select(Case.offering_id).where(Case.id == cases[0]))
     assert offering is not None
     before = session.scalar(select(func.count()).select_from(CaseEvent)) or 0
-    fired = cohort.decide(session, offering_id=offering, module_code="INF-ML",
-                          event="recognize", data={"modules": "INF-ML"},
-                          actor=network.examiner, now=LATER)
+    fired = cohort.decide(
+        session,
+        offering_id=offering,
+        module_code="INF-ML",
+        event="recognize",
+        data={"modules": "INF-ML"},
+        actor=network.examiner,
+        now=LATER,
+    )
     assert [f.case_id for f in fired] == sorted(cases)
     assert [f.data["grade"] for f in fired] == ["1.0", "1.3", "1.3", "1.7", "2.0", "2.3"]
     assert session.scalar(select(func.count()).select_from(CaseEvent)) == before + len(cases)
@@ -111,21 +136,34 @@ def test_cohort_of_200_is_all_or_none(session: Session, network: Network) -> Non
     before = session.scalar(select(func.count()).select_from(CaseEvent))
     savepoint = session.begin_nested()
     with pytest.raises(GuardFailed, match=f"case {spoiled}"):
-        cohort.decide(session, offering_id=offering, module_code="INF-ML", event="recognize",
-                      data={"modules": "INF-ML"}, actor=network.examiner, now=LATER)
+        cohort.decide(
+            session,
+            offering_id=offering,
+            module_code="INF-ML",
+            event="recognize",
+            data={"modules": "INF-ML"},
+            actor=network.examiner,
+            now=LATER,
+        )
     savepoint.rollback()
     assert session.scalar(select(func.count()).select_from(CaseEvent)) == before
     assert set(session.scalars(select(Case.state).where(Case.id.in_(cases)))) == {"in_review"}
-    fired = cohort.decide(session, offering_id=offering, module_code="INF-ML",
-                          event="recognize", data={"modules": "INF-ML", "grade": "2.0"},
-                          actor=network.examiner, now=LATER)
+    fired = cohort.decide(
+        session,
+        offering_id=offering,
+        module_code="INF-ML",
+        event="recognize",
+        data={"modules": "INF-ML", "grade": "2.0"},
+        actor=network.examiner,
+        now=LATER,
+    )
     assert len(fired) == 200
-    assert set(session.scalars(select(Case.state).where(Case.id.in_(cases)))) == {
-        "recognized"}
+    assert set(session.scalars(select(Case.state).where(Case.id.in_(cases)))) == {"recognized"}
 
 
 def test_a_cohort_by_percentiles_names_every_case_it_cannot_convert(
-    session: Session, network: Network,
+    session: Session,
+    network: Network,
 ) -> None:
     from decimal import Decimal
 
@@ -133,36 +171,69 @@ def test_a_cohort_by_percentiles_names_every_case_it_cannot_convert(
     from workflow import grading_tables as gt
 
     cases = _cohort(session, network, 4)
-    offering = session.get(Offering, session.scalar(
-        select(Case.offering_id).where(Case.id == cases[0])))
+    offering = session.get(
+        Offering, session.scalar(select(Case.offering_id).where(Case.id == cases[0]))
+    )
     assert offering is not None
     partner = session.get(Institution, offering.institution_id)
     assert partner is not None
-    _, grades = gt.partner_grades([(g, Decimal(p), None) for g, p in
-                                   [("30", "20"), ("27", "30"), ("24", "30"), ("18", "20")]],
-                                  ["it"])
-    gt.store_table(session, kind="partner", institution_id=partner.id, scheme="it",
-                   reference_year=2025, source="manual", grades=grades, now=LATER)
-    gt.store_table(session, kind="home", institution_id=network.home_id, scheme="de",
-                   reference_year=2025, source="manual", now=LATER,
-                   grades=gt.home_grades([(g, Decimal(25), None)
-                                          for g in ("1.0", "2.0", "3.0", "4.0")]))
+    _, grades = gt.partner_grades(
+        [
+            (g, Decimal(p), None)
+            for g, p in [("30", "20"), ("27", "30"), ("24", "30"), ("18", "20")]
+        ],
+        ["it"],
+    )
+    gt.store_table(
+        session,
+        kind="partner",
+        institution_id=partner.id,
+        scheme="it",
+        reference_year=2025,
+        source="manual",
+        grades=grades,
+        now=LATER,
+    )
+    gt.store_table(
+        session,
+        kind="home",
+        institution_id=network.home_id,
+        scheme="de",
+        reference_year=2025,
+        source="manual",
+        now=LATER,
+        grades=gt.home_grades([(g, Decimal(25), None) for g in ("1.0", "2.0", "3.0", "4.0")]),
+    )
     # Two students' results came on the French scale: the partner's table is on the Italian.
     for case_id in (cases[1], cases[3]):
-        session.execute(update(Case).where(Case.id == case_id).values(
-            result={"passed": True, "grade": "14", "scheme": "fr"}))
+        session.execute(
+            update(Case)
+            .where(Case.id == case_id)
+            .values(result={"passed": True, "grade": "14", "scheme": "fr"})
+        )
     before = session.scalar(select(func.count()).select_from(CaseEvent))
     with pytest.raises(GuardFailed) as refused:
-        cohort.decide(session, offering_id=offering.id, module_code="INF-ML",
-                      event="recognize", data={"modules": "INF-ML", "conversion": "percentile"},
-                      actor=network.examiner, now=LATER)
+        cohort.decide(
+            session,
+            offering_id=offering.id,
+            module_code="INF-ML",
+            event="recognize",
+            data={"modules": "INF-ML", "conversion": "percentile"},
+            actor=network.examiner,
+            now=LATER,
+        )
     message = str(refused.value)
     assert f"cases {cases[1]}, {cases[3]} of its 4 cannot be converted by percentiles" in message
     assert f"case {cases[3]}: no partner grading table for {partner.code} on scheme fr" in message
     assert f"case {cases[0]}:" not in message
     assert session.scalar(select(func.count()).select_from(CaseEvent)) == before
     assert set(session.scalars(select(Case.state).where(Case.id.in_(cases)))) == {"in_review"}
-    shown = cohort.preview(session, offering_id=offering.id, module_code="INF-ML",
-                           actor=network.examiner, rounding="nearest")
+    shown = cohort.preview(
+        session,
+        offering_id=offering.id,
+        module_code="INF-ML",
+        actor=network.examiner,
+        rounding="nearest",
+    )
     assert [c["percentile"] is not None for c in shown] == [True, False, True, False]
     assert cohort.methods(shown) == ["bavarian"]

@@ -33,31 +33,44 @@ def test_the_default_procedure_loads_into_one_machine() -> None:
     assert len(proc.states) == 15
     assert len(proc.events) == 18
     assert set(proc.machine.events) == set(proc.events)
-    assert {s.name for s in proc.states.values() if s.final} == {"closed", "withdrawn",
-                                                                  "lapsed"}
+    assert {s.name for s in proc.states.values() if s.final} == {"closed", "withdrawn", "lapsed"}
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda r: r["states"].update({"limbo": {"label": "Limbo"}}), "unknown state 'limbo'"),
-    (lambda r: event(r, "enrol").update({"to": "nowhere"}),
-     "event enrol names unknown state 'nowhere'"),
-    (lambda r: event(r, "retake").update({"actors": []}),
-     "event retake has no actor: say who may fire it"),
-    (lambda r: event(r, "retake").update({"actors": ["dean"]}), "unknown 'dean'"),
-    (lambda r: event(r, "submit").update({"guards": ["is_sunny"]}), "unknown 'is_sunny'"),
-    (lambda r: r.update({"events": [e for e in r["events"] if e["name"] != "appeal"]}),
-     "unreachable state(s) from planned: appealed"),
-    (lambda r: r.update({"events": [e for e in r["events"]
-                                    if "appealed" not in e["from"]]}),
-     "state appealed is not final but has no way out"),
-    (lambda r: r["states"]["closed"].update({"deadline": "decision"}),
-     "state closed is final and cannot have a deadline"),
-    (lambda r: r["states"]["submitted"].update({"deadline": "someday"}),
-     "unknown deadline 'someday'"),
-    (lambda r: r["events"].append(dict(event(r, "enrol"))), "event enrol is defined twice"),
-    (lambda r: event(r, "close").update({"from": ["closed"]}), "leaves final state closed"),
-    (lambda r: r.update({"initial": "dreaming"}), "initial state 'dreaming'"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda r: r["states"].update({"limbo": {"label": "Limbo"}}), "unknown state 'limbo'"),
+        (
+            lambda r: event(r, "enrol").update({"to": "nowhere"}),
+            "event enrol names unknown state 'nowhere'",
+        ),
+        (
+            lambda r: event(r, "retake").update({"actors": []}),
+            "event retake has no actor: say who may fire it",
+        ),
+        (lambda r: event(r, "retake").update({"actors": ["dean"]}), "unknown 'dean'"),
+        (lambda r: event(r, "submit").update({"guards": ["is_sunny"]}), "unknown 'is_sunny'"),
+        (
+            lambda r: r.update({"events": [e for e in r["events"] if e["name"] != "appeal"]}),
+            "unreachable state(s) from planned: appealed",
+        ),
+        (
+            lambda r: r.update({"events": [e for e in r["events"] if "appealed" not in e["from"]]}),
+            "state appealed is not final but has no way out",
+        ),
+        (
+            lambda r: r["states"]["closed"].update({"deadline": "decision"}),
+            "state closed is final and cannot have a deadline",
+        ),
+        (
+            lambda r: r["states"]["submitted"].update({"deadline": "someday"}),
+            "unknown deadline 'someday'",
+        ),
+        (lambda r: r["events"].append(dict(event(r, "enrol"))), "event enrol is defined twice"),
+        (lambda r: event(r, "close").update({"from": ["closed"]}), "leaves final state closed"),
+        (lambda r: r.update({"initial": "dreaming"}), "initial state 'dreaming'"),
+    ],
+)
 def test_a_wrong_definition_is_named(edit: Any, message: str) -> None:
     with pytest.raises(ConfigurationError) as err:
         parse_procedure(changed(edit), "office.toml")
@@ -68,8 +81,10 @@ def test_a_wrong_definition_is_named(edit: Any, message: str) -> None:
 def test_an_adapted_procedure_is_used(tmp_path: Path) -> None:
     text = DEFAULT_PROCEDURE.read_text(encoding="utf-8").replace(
         'actors = ["student"]\nnotify = ["student", "clerk"]\nprerequisite = "the student must '
-        'withdraw first"', 'actors = ["student", "clerk"]\nnotify = ["student", "clerk"]\n'
-        'prerequisite = "the student must withdraw first"')
+        'withdraw first"',
+        'actors = ["student", "clerk"]\nnotify = ["student", "clerk"]\n'
+        'prerequisite = "the student must withdraw first"',
+    )
     assert text != DEFAULT_PROCEDURE.read_text(encoding="utf-8")
     path = tmp_path / "office.toml"
     path.write_text(text, encoding="utf-8")

@@ -23,29 +23,53 @@ SETTINGS = load_settings(outbox_backoff_seconds=10, outbox_max_attempts=3)
 
 
 def reminders(session: Session, case_id: int) -> list[tuple[str, dt.datetime, bool]]:
-    rows = session.execute(select(Reminder.kind, Reminder.due_at, Reminder.done_at)
-                           .where(Reminder.case_id == case_id).order_by(Reminder.due_at))
+    rows = session.execute(
+        select(Reminder.kind, Reminder.due_at, Reminder.done_at)
+        .where(Reminder.case_id == case_id)
+        .order_by(Reminder.due_at)
+    )
     return [(k, d, done is not None) for k, d, done in rows]
 
 
 def test_entering_a_state_plans_its_reminders_and_leaving_drops_them(
-    session: Session, network: Network,
+    session: Session,
+    network: Network,
 ) -> None:
-    case_id = create_case(session, network, target="in_review", term="recent",
-                          matriculation="R1", name="R One", email="r1@example.org")
+    case_id = create_case(
+        session,
+        network,
+        target="in_review",
+        term="recent",
+        matriculation="R1",
+        name="R One",
+        email="r1@example.org",
+    )
     kinds = [k for k, _, done in reminders(session, case_id) if not done]
     assert kinds == ["decision.remind50", "decision.remind80", "decision.escalate"]
     at = session.scalar(select(Case.updated_at).where(Case.id == case_id))
     assert at is not None
-    fire(session, case_id, "request_info", actor=network.examiner,
-         now=at + dt.timedelta(hours=1), data={"message": "Syllabus?"})
+    fire(
+        session,
+        case_id,
+        "request_info",
+        actor=network.examiner,
+        now=at + dt.timedelta(hours=1),
+        data={"message": "Syllabus?"},
+    )
     pending = [k for k, _, done in reminders(session, case_id) if not done]
     assert pending == ["info_reply.remind", "info_reply.passed"]
 
 
 def test_sweep_does_what_is_due_once_and_nothing_else(session: Session, network: Network) -> None:
-    case_id = create_case(session, network, target="course_passed", term="past",
-                          matriculation="R2", name="R Two", email="r2@example.org")
+    case_id = create_case(
+        session,
+        network,
+        target="course_passed",
+        term="past",
+        matriculation="R2",
+        name="R Two",
+        email="r2@example.org",
+    )
     plan = reminders(session, case_id)
     assert [k for k, _, _ in plan] == ["transcript.remind", "transcript.escalate"]
     first_due = plan[0][1]
@@ -55,38 +79,64 @@ def test_sweep_does_what_is_due_once_and_nothing_else(session: Session, network:
     assert (on_time.claimed, on_time.notifications) == (1, 1)
     again = sweep(session, now=first_due + dt.timedelta(minutes=5), settings=SETTINGS)
     assert again.claimed == 0
-    row = session.execute(select(Outbox).where(Outbox.case_id == case_id,
-                                               Outbox.template == "transcript.remind")).scalar_one()
+    row = session.execute(
+        select(Outbox).where(Outbox.case_id == case_id, Outbox.template == "transcript.remind")
+    ).scalar_one()
     assert (row.recipient, row.channel, row.status) == ("student", "email", "pending")
 
 
 def test_overdue_reminders_of_one_deadline_collapse_into_the_latest(
-    session: Session, network: Network,
+    session: Session,
+    network: Network,
 ) -> None:
-    case_id = create_case(session, network, target="submitted", term="past",
-                          matriculation="R3", name="R Three", email="r3@example.org")
+    case_id = create_case(
+        session,
+        network,
+        target="submitted",
+        term="past",
+        matriculation="R3",
+        name="R Three",
+        email="r3@example.org",
+    )
     late = max(d for _, d, _ in reminders(session, case_id)) + dt.timedelta(days=1)
     result = sweep(session, now=late, settings=SETTINGS)
     assert result.claimed == 3
-    sent = session.scalars(select(Outbox.template).where(Outbox.case_id == case_id,
-                                                         Outbox.template.like("decision.%")))
+    sent = session.scalars(
+        select(Outbox.template).where(Outbox.case_id == case_id, Outbox.template.like("decision.%"))
+    )
     # 50 % and 80 % go to the examiner: only the later one; the escalation to the office too.
     assert sorted(sent) == ["decision.escalate", "decision.remind80"]
-    outcomes = dict(session.execute(select(Reminder.kind, Reminder.outcome).where(
-        Reminder.case_id == case_id, Reminder.done_at.is_not(None))).all())
-    assert outcomes == {"decision.remind50": "superseded by a later reminder",
-                        "decision.remind80": None, "decision.escalate": None}
+    outcomes = dict(
+        session.execute(
+            select(Reminder.kind, Reminder.outcome).where(
+                Reminder.case_id == case_id, Reminder.done_at.is_not(None)
+            )
+        ).all()
+    )
+    assert outcomes == {
+        "decision.remind50": "superseded by a later reminder",
+        "decision.remind80": None,
+        "decision.escalate": None,
+    }
 
 
 def test_small_batches_collapse_overdue_reminders_too(session: Session, network: Network) -> None:
-    case_id = create_case(session, network, target="submitted", term="past",
-                          matriculation="R7", name="R Seven", email="r7@example.org")
+    case_id = create_case(
+        session,
+        network,
+        target="submitted",
+        term="past",
+        matriculation="R7",
+        name="R Seven",
+        email="r7@example.org",
+    )
     late = max(d for _, d, _ in reminders(session, case_id)) + dt.timedelta(days=1)
     # One reminder per sweep: the 50 % one is claimed alone, but the 80 % one is due as well.
     results = [sweep(session, now=late, settings=SETTINGS, limit=1) for _ in range(4)]
     assert [(r.claimed, r.notifications) for r in results] == [(1, 0), (1, 1), (1, 1), (0, 0)]
-    sent = session.scalars(select(Outbox.template).where(Outbox.case_id == case_id,
-                                                         Outbox.template.like("decision.%")))
+    sent = session.scalars(
+        select(Outbox.template).where(Outbox.case_id == case_id, Outbox.template.like("decision.%"))
+    )
     assert sorted(sent) == ["decision.escalate", "decision.remind80"]
 
 
@@ -97,28 +147,56 @@ def test_only_earlier_reminders_to_the_same_person_can_be_superseded() -> None:
 
 
 def test_sweep_fires_the_timer_events(session: Session, network: Network) -> None:
-    lapsing = create_case(session, network, target="transcript_received", term="recent",
-                          matriculation="R4", name="R Four", email="r4@example.org")
-    closing = create_case(session, network, target="rejected", term="recent",
-                          matriculation="R5", name="R Five", email="r5@example.org", course=1)
-    due = session.scalar(select(func.max(Reminder.due_at)).where(
-        Reminder.case_id.in_([lapsing, closing]), Reminder.action == "fire"))
+    lapsing = create_case(
+        session,
+        network,
+        target="transcript_received",
+        term="recent",
+        matriculation="R4",
+        name="R Four",
+        email="r4@example.org",
+    )
+    closing = create_case(
+        session,
+        network,
+        target="rejected",
+        term="recent",
+        matriculation="R5",
+        name="R Five",
+        email="r5@example.org",
+        course=1,
+    )
+    due = session.scalar(
+        select(func.max(Reminder.due_at)).where(
+            Reminder.case_id.in_([lapsing, closing]), Reminder.action == "fire"
+        )
+    )
     assert due is not None
     result = sweep(session, now=due + dt.timedelta(minutes=1), settings=SETTINGS)
     assert sorted(result.fired) == sorted([(lapsing, "lapse"), (closing, "close")])
-    states = dict(session.execute(select(Case.id, Case.state).where(
-        Case.id.in_([lapsing, closing]))).all())
+    states = dict(
+        session.execute(select(Case.id, Case.state).where(Case.id.in_([lapsing, closing]))).all()
+    )
     assert states == {lapsing: "lapsed", closing: "closed"}
 
 
 def test_a_refused_timer_event_is_recorded_not_lost(session: Session, network: Network) -> None:
-    case_id = create_case(session, network, target="transcript_received", term="recent",
-                          matriculation="R6", name="R Six", email="r6@example.org")
-    lapse = session.execute(select(Reminder).where(Reminder.case_id == case_id,
-                                                   Reminder.action == "fire")).scalar_one()
+    case_id = create_case(
+        session,
+        network,
+        target="transcript_received",
+        term="recent",
+        matriculation="R6",
+        name="R Six",
+        email="r6@example.org",
+    )
+    lapse = session.execute(
+        select(Reminder).where(Reminder.case_id == case_id, Reminder.action == "fire")
+    ).scalar_one()
     # The case's deadline moved (an office extended it) but the planned lapse did not.
-    session.execute(update(Case).where(Case.id == case_id)
-                    .values(due_at=lapse.due_at + dt.timedelta(days=30)))
+    session.execute(
+        update(Case).where(Case.id == case_id).values(due_at=lapse.due_at + dt.timedelta(days=30))
+    )
     result = sweep(session, now=lapse.due_at + dt.timedelta(minutes=1), settings=SETTINGS)
     assert result.fired == []
     assert result.refused[0][:2] == (case_id, "lapse")
@@ -139,13 +217,21 @@ class FailingMail:
 
 def _one_notification(engine: Engine, network: Network) -> int:
     with session_factory(engine)() as s, s.begin():
-        case_id = create_case(s, network, target="submitted", term="recent",
-                              matriculation="O1", name="Olga O", email="o@example.org")
+        case_id = create_case(
+            s,
+            network,
+            target="submitted",
+            term="recent",
+            matriculation="O1",
+            name="Olga O",
+            email="o@example.org",
+        )
         s.execute(update(Outbox).values(status="sent"))  # only the next event counts
         at = s.scalar(select(Case.updated_at).where(Case.id == case_id))
         assert at is not None
-        fire(s, case_id, "withdraw", actor=student_actor(s, case_id),
-             now=at + dt.timedelta(hours=1))
+        fire(
+            s, case_id, "withdraw", actor=student_actor(s, case_id), now=at + dt.timedelta(hours=1)
+        )
         return case_id
 
 
@@ -157,8 +243,10 @@ def test_relay_delivers_each_row_once(engine: Engine, network: Network) -> None:
     first = relay(factory, settings=SETTINGS, transports=transports)
     second = relay(factory, settings=SETTINGS, transports=transports)
     assert (first.sent, second.sent) == (2, 0)  # student and office
-    assert {m["To"] for m in memory.mails} == {"o@example.org",
-                                              "pruefungsamt@uni-musterstadt.example"}
+    assert {m["To"] for m in memory.mails} == {
+        "o@example.org",
+        "pruefungsamt@uni-musterstadt.example",
+    }
     assert all(m["X-Recog-Case"] == str(case_id) for m in memory.mails)
     ids = {m["Message-ID"] for m in memory.mails}
     assert len(ids) == 2
@@ -181,8 +269,11 @@ def test_failures_back_off_then_dead_letter_then_retry(engine: Engine, network: 
     assert relay(factory, settings=SETTINGS, transports=transports).failed == 0  # not yet due
     for _ in range(2):
         with factory() as s, s.begin():
-            s.execute(update(Outbox).where(Outbox.status == "pending")
-                      .values(available_at=dt.datetime.now(dt.UTC)))
+            s.execute(
+                update(Outbox)
+                .where(Outbox.status == "pending")
+                .values(available_at=dt.datetime.now(dt.UTC))
+            )
         relay(factory, settings=SETTINGS, transports=transports)
     with factory() as s:
         dead = outbox.listing(s, failed_only=True)
@@ -199,8 +290,15 @@ def test_failures_back_off_then_dead_letter_then_retry(engine: Engine, network: 
 def test_a_rolled_back_transition_leaves_no_outbox_row(engine: Engine, network: Network) -> None:
     factory = session_factory(engine)
     with factory() as s, s.begin():
-        case_id = create_case(s, network, target="planned", term="next", matriculation="RB",
-                              name="Rolf B", email="rb@example.org")
+        case_id = create_case(
+            s,
+            network,
+            target="planned",
+            term="next",
+            matriculation="RB",
+            name="Rolf B",
+            email="rb@example.org",
+        )
         before = s.scalar(select(func.count()).select_from(Outbox))
 
     def failing_request() -> None:

@@ -24,31 +24,73 @@ EWP = REFERENCE / "ewp-imobility-tors-get-response-example.xml"
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 
 
-def warsaw_case(session: Session, net: Network, *, matno: str = "W1", state: str = "enrolled",
-                name: str = "Wojciech Łukasz Rygielski", dob: dt.date | None = None,
-                ) -> int:
+def warsaw_case(
+    session: Session,
+    net: Network,
+    *,
+    matno: str = "W1",
+    state: str = "enrolled",
+    name: str = "Wojciech Łukasz Rygielski",
+    dob: dt.date | None = None,
+) -> int:
     """A student of the example's learner, enrolled in 'Budowa kompilatorów' at Warsaw."""
-    partner = session.execute(select(Offering.institution_id).where(
-        Offering.code == "1000-217bMRJ")).scalar()
+    partner = session.execute(
+        select(Offering.institution_id).where(Offering.code == "1000-217bMRJ")
+    ).scalar()
     if partner is None:
-        partner = add_institution(session, code="uw.edu.pl", name="University of Warsaw",
-                                  country="PL", kind="partner", erasmus_code="PL WARSZAW01").id
-        session.add(Offering(institution_id=partner, code="1000-217bMRJ", term="2014-W",
-                             title="Budowa kompilatorów", ects=6, language="pl", eqf_level=6,
-                             learning_outcomes="Compilers", assessment_type="exam",
-                             participation_mode="online", start_date=dt.date(2014, 10, 1),
-                             end_date=dt.date(2015, 2, 28), exam_date=dt.date(2015, 2, 10),
-                             grading_scheme="pl"))
+        partner = add_institution(
+            session,
+            code="uw.edu.pl",
+            name="University of Warsaw",
+            country="PL",
+            kind="partner",
+            erasmus_code="PL WARSZAW01",
+        ).id
+        session.add(
+            Offering(
+                institution_id=partner,
+                code="1000-217bMRJ",
+                term="2014-W",
+                title="Budowa kompilatorów",
+                ects=6,
+                language="pl",
+                eqf_level=6,
+                learning_outcomes="Compilers",
+                assessment_type="exam",
+                participation_mode="online",
+                start_date=dt.date(2014, 10, 1),
+                end_date=dt.date(2015, 2, 28),
+                exam_date=dt.date(2015, 2, 10),
+                grading_scheme="pl",
+            )
+        )
         session.flush()
-    offering = session.execute(select(Offering.id).where(
-        Offering.code == "1000-217bMRJ")).scalar_one()
-    student = find_or_create_student(session, net.home_id, matriculation_number=matno,
-                                     name=name, email=f"{matno}@example.org",
-                                     date_of_birth=dob or dt.date(1983, 4, 12))
-    opened = open_case(session, student_id=student.id, offering_id=offering,
-                       actor=net.clerk, now=dt.datetime(2014, 9, 1, tzinfo=dt.UTC))
-    advance(session, opened.case_id, state, net, now=dt.datetime(2014, 9, 2, tzinfo=dt.UTC),
-            store=MemoryStore())
+    offering = session.execute(
+        select(Offering.id).where(Offering.code == "1000-217bMRJ")
+    ).scalar_one()
+    student = find_or_create_student(
+        session,
+        net.home_id,
+        matriculation_number=matno,
+        name=name,
+        email=f"{matno}@example.org",
+        date_of_birth=dob or dt.date(1983, 4, 12),
+    )
+    opened = open_case(
+        session,
+        student_id=student.id,
+        offering_id=offering,
+        actor=net.clerk,
+        now=dt.datetime(2014, 9, 1, tzinfo=dt.UTC),
+    )
+    advance(
+        session,
+        opened.case_id,
+        state,
+        net,
+        now=dt.datetime(2014, 9, 2, tzinfo=dt.UTC),
+        store=MemoryStore(),
+    )
     return opened.case_id
 
 
@@ -64,11 +106,19 @@ def test_the_official_example_lands_on_its_case(session: Session, network: Netwo
     assert case.state == "transcript_received"
     assert case.result is not None
     assert (case.result["grade"], case.result["date"]) == ("45.1", "2015-03-17")
-    events = list(session.scalars(select(CaseEvent.event).where(CaseEvent.case_id == case_id)
-                                  .order_by(CaseEvent.seq)))
+    events = list(
+        session.scalars(
+            select(CaseEvent.event).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)
+        )
+    )
     assert events[-3:] == ["pass_course", "attach_document", "receive_transcript"]
-    actors = set(session.scalars(select(CaseEvent.actor_role).where(
-        CaseEvent.case_id == case_id, CaseEvent.event == "pass_course")))
+    actors = set(
+        session.scalars(
+            select(CaseEvent.actor_role).where(
+                CaseEvent.case_id == case_id, CaseEvent.event == "pass_course"
+            )
+        )
+    )
     assert actors == {"import"}
     docs = session.scalars(select(Document.media_type).where(Document.case_id == case_id))
     assert "application/xml" in set(docs)
@@ -79,8 +129,10 @@ def test_the_official_example_lands_on_its_case(session: Session, network: Netwo
     assert {r["status"] for r in again.results} == {"skipped"}
 
 
-def test_ambiguous_student_waits_and_a_clerk_matches_it(session: Session, network: Network,
-                                                        ) -> None:
+def test_ambiguous_student_waits_and_a_clerk_matches_it(
+    session: Session,
+    network: Network,
+) -> None:
     first = warsaw_case(session, network, matno="A1")
     second = warsaw_case(session, network, matno="A2")  # same name and birthday
     store = MemoryStore()
@@ -89,8 +141,9 @@ def test_ambiguous_student_waits_and_a_clerk_matches_it(session: Session, networ
     assert row["status"] == "ambiguous"
     waiting = next(w for w in pending(session) if w["course"] == "1000-217bMRJ")
     assert sorted(waiting["candidates"]) == [first, second]
-    events = match_by_hand(session, waiting["id"], second, store=store, actor=network.clerk,
-                           now=NOW)
+    events = match_by_hand(
+        session, waiting["id"], second, store=store, actor=network.clerk, now=NOW
+    )
     assert events == ["pass_course", "receive_transcript"]
     assert session.scalar(select(Case.state).where(Case.id == second)) == "transcript_received"
     assert session.scalar(select(Case.state).where(Case.id == first)) == "enrolled"
@@ -113,22 +166,30 @@ def test_ewp_response_imports(session: Session, network: Network) -> None:
     assert {r["status"] for r in report.results} == {"unmatched"}
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><elmo/>', "DOCTYPE"),
-    (EXAMPLE.read_bytes()[:4000], "line"),
-    (b"", "empty"),
-])
-def test_a_bad_file_changes_nothing(session: Session, network: Network, content: bytes,
-                                    message: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><elmo/>', "DOCTYPE"),
+        (EXAMPLE.read_bytes()[:4000], "line"),
+        (b"", "empty"),
+    ],
+)
+def test_a_bad_file_changes_nothing(
+    session: Session, network: Network, content: bytes, message: str
+) -> None:
     case_id = warsaw_case(session, network)
-    before = (session.scalar(select(func.count()).select_from(CaseEvent)),
-              session.scalar(select(func.count()).select_from(ImportedResult)))
+    before = (
+        session.scalar(select(func.count()).select_from(CaseEvent)),
+        session.scalar(select(func.count()).select_from(ImportedResult)),
+    )
     with pytest.raises(ValidationFailed) as err:
         import_transcript(session, content, filename="bad.xml", store=MemoryStore(), now=NOW)
     assert "bad.xml" in str(err.value)
     assert message.lower() in str(err.value).lower()
-    after = (session.scalar(select(func.count()).select_from(CaseEvent)),
-             session.scalar(select(func.count()).select_from(ImportedResult)))
+    after = (
+        session.scalar(select(func.count()).select_from(CaseEvent)),
+        session.scalar(select(func.count()).select_from(ImportedResult)),
+    )
     assert after == before
     assert session.scalar(select(Case.state).where(Case.id == case_id)) == "enrolled"
     assert session.scalar(select(func.count()).select_from(Student)) >= 1

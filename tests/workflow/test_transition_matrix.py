@@ -31,8 +31,10 @@ TODAY = dt.date(2026, 11, 2)
 
 
 @pytest.fixture(scope="module")
-def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory,
-          ) -> Iterator[tuple[Engine, Network, dict[str, int], int]]:
+def world(
+    sqlite_template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Engine, Network, dict[str, int], int]]:
     """One committed case per state (and a second student's case) on a private database."""
     path = tmp_path_factory.mktemp("matrix") / "recog.sqlite3"
     shutil.copy(sqlite_template, path)
@@ -42,11 +44,26 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory,
         cases = {}
         for i, state in enumerate(STATES):
             term = "next" if state == "planned" else "current" if state == "withdrawn" else "past"
-            cases[state] = create_case(s, net, target=state, term=term,
-                                       matriculation=f"M{i:03d}", name=f"Student {i}",
-                                       email=f"s{i}@example.org", course=i)
-        other = create_case(s, net, target="planned", term="next", matriculation="OTHER",
-                            name="Other Student", email="other@example.org", course=1)
+            cases[state] = create_case(
+                s,
+                net,
+                target=state,
+                term=term,
+                matriculation=f"M{i:03d}",
+                name=f"Student {i}",
+                email=f"s{i}@example.org",
+                course=i,
+            )
+        other = create_case(
+            s,
+            net,
+            target="planned",
+            term="next",
+            matriculation="OTHER",
+            name="Other Student",
+            email="other@example.org",
+            course=1,
+        )
     yield engine, net, cases, other
     engine.dispose()
 
@@ -67,27 +84,39 @@ def tx(world: tuple[Engine, Network, dict[str, int], int]) -> Iterator[Session]:
 
 def actor_of(role: str, net: Network, session: Session, case_id: int) -> Actor:
     if role == "student":
-        sid, inst = session.execute(select(Case.student_id, Case.institution_id)
-                                    .where(Case.id == case_id)).one()
+        sid, inst = session.execute(
+            select(Case.student_id, Case.institution_id).where(Case.id == case_id)
+        ).one()
         return Actor(role=Role.STUDENT, id=sid, institution_id=inst)
-    return {"clerk": net.clerk, "examiner": net.examiner, "board": net.board,
-            "admin": net.admin, "import": Actor.system(Role.IMPORT),
-            "timer": Actor.system(Role.TIMER)}[role]
+    return {
+        "clerk": net.clerk,
+        "examiner": net.examiner,
+        "board": net.board,
+        "admin": net.admin,
+        "import": Actor.system(Role.IMPORT),
+        "timer": Actor.system(Role.TIMER),
+    }[role]
 
 
 def snapshot(session: Session, case_id: int) -> tuple[Any, ...]:
-    case = session.execute(select(Case.state, Case.version, Case.chain_head, Case.due_at)
-                           .where(Case.id == case_id)).one()
+    case = session.execute(
+        select(Case.state, Case.version, Case.chain_head, Case.due_at).where(Case.id == case_id)
+    ).one()
     events = session.scalar(select(func.count()).where(CaseEvent.case_id == case_id))
     outbox = session.scalar(select(func.count()).where(Outbox.case_id == case_id))
     return (*case, events, outbox)
 
 
-def prepare(session: Session, net: Network, case_id: int, ev: EventDef,
-            ) -> tuple[dt.datetime, dict[str, Any]]:
+def prepare(
+    session: Session,
+    net: Network,
+    case_id: int,
+    ev: EventDef,
+) -> tuple[dt.datetime, dict[str, Any]]:
     """A moment and data at which ``ev`` is legal for this case."""
-    row = session.execute(select(Case.updated_at, Case.due_at, Case.appeal_ends_at)
-                          .where(Case.id == case_id)).one()
+    row = session.execute(
+        select(Case.updated_at, Case.due_at, Case.appeal_ends_at).where(Case.id == case_id)
+    ).one()
     now = row.updated_at + dt.timedelta(minutes=5)
     if ev.name == "lapse":
         now = max(now, row.due_at + dt.timedelta(minutes=1))
@@ -102,23 +131,39 @@ def prepare(session: Session, net: Network, case_id: int, ev: EventDef,
     if ev.name == "start_review":
         data["examiner"] = net.examiner_username
     if ev.name == "receive_transcript":
-        attach_document(session, case_id, content=MINIMAL_PDF, filename="tor.pdf",
-                        media_type="application/pdf", kind="transcript", store=MemoryStore(),
-                        actor=net.clerk, now=now)
+        attach_document(
+            session,
+            case_id,
+            content=MINIMAL_PDF,
+            filename="tor.pdf",
+            media_type="application/pdf",
+            kind="transcript",
+            store=MemoryStore(),
+            actor=net.clerk,
+            now=now,
+        )
     return now, data
 
 
 LEGAL = [(state, ev.name, role) for ev in EVENTS for state in ev.sources for role in ev.actors]
 ILLEGAL = [(state, ev.name) for ev in EVENTS for state in STATES if state not in ev.sources]
 ALL_ROLES = [r.value for r in Role]
-WRONG_ROLE = [(state, ev.name, role) for ev in EVENTS for state in ev.sources
-              for role in ALL_ROLES
-              if role not in ev.actors and not (role == "admin" and "clerk" in ev.actors)]
+WRONG_ROLE = [
+    (state, ev.name, role)
+    for ev in EVENTS
+    for state in ev.sources
+    for role in ALL_ROLES
+    if role not in ev.actors and not (role == "admin" and "clerk" in ev.actors)
+]
 
 
 @pytest.mark.parametrize(("state", "event", "role"), LEGAL)
 def test_legal_event_moves_the_case_and_writes_one_audit_event(
-    world: Any, tx: Session, state: str, event: str, role: str,
+    world: Any,
+    tx: Session,
+    state: str,
+    event: str,
+    role: str,
 ) -> None:
     _, net, cases, _ = world
     case_id = cases[state]
@@ -132,31 +177,52 @@ def test_legal_event_moves_the_case_and_writes_one_audit_event(
     assert version == before[1] + 1
     assert n_events == before[4] + 1
     assert head == fired.hash != before[2]
-    last = tx.execute(select(CaseEvent).where(CaseEvent.case_id == case_id)
-                      .order_by(CaseEvent.seq.desc()).limit(1)).scalar_one()
+    last = tx.execute(
+        select(CaseEvent)
+        .where(CaseEvent.case_id == case_id)
+        .order_by(CaseEvent.seq.desc())
+        .limit(1)
+    ).scalar_one()
     assert (last.event, last.from_state, last.to_state, last.actor_role) == (
-        event, state, ev.dest, role)
+        event,
+        state,
+        ev.dest,
+        role,
+    )
     assert n_outbox - before[5] == len(fired.outbox) >= 1
 
 
 @pytest.mark.parametrize(("state", "event"), ILLEGAL)
 def test_illegal_event_is_refused_naming_the_state_and_changes_nothing(
-    world: Any, tx: Session, state: str, event: str,
+    world: Any,
+    tx: Session,
+    state: str,
+    event: str,
 ) -> None:
     _, net, cases, _ = world
     case_id = cases[state]
     role = PROC.events[event].actors[0]
     before = snapshot(tx, case_id)
     with pytest.raises(IllegalTransition) as err:
-        fire(tx, case_id, event, actor=actor_of(role, net, tx, case_id),
-             now=dt.datetime(2027, 6, 1, tzinfo=dt.UTC), data={})
+        fire(
+            tx,
+            case_id,
+            event,
+            actor=actor_of(role, net, tx, case_id),
+            now=dt.datetime(2027, 6, 1, tzinfo=dt.UTC),
+            data={},
+        )
     assert f"cannot {event} case {case_id}: it is {state}" in str(err.value)
     assert snapshot(tx, case_id) == before
 
 
 @pytest.mark.parametrize(("state", "event", "role"), WRONG_ROLE)
 def test_wrong_role_is_forbidden_and_changes_nothing(
-    world: Any, tx: Session, state: str, event: str, role: str,
+    world: Any,
+    tx: Session,
+    state: str,
+    event: str,
+    role: str,
 ) -> None:
     _, net, cases, _ = world
     case_id = cases[state]
@@ -182,17 +248,29 @@ def test_office_of_another_institution_gets_not_found(world: Any, tx: Session) -
     _, net, cases, _ = world
     foreign = Actor(role=Role.CLERK, id=net.clerk.id, institution_id=9999)
     with pytest.raises(NotFound):
-        fire(tx, cases["planned"], "enrol", actor=foreign,
-             now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+        fire(
+            tx,
+            cases["planned"],
+            "enrol",
+            actor=foreign,
+            now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+        )
 
 
 def test_examiner_outside_the_programme_gets_not_found(world: Any, tx: Session) -> None:
     _, net, cases, _ = world
-    outsider = Actor(role=Role.EXAMINER, id=12345, institution_id=net.home_id,
-                     programme_ids=frozenset({999}))
+    outsider = Actor(
+        role=Role.EXAMINER, id=12345, institution_id=net.home_id, programme_ids=frozenset({999})
+    )
     with pytest.raises(NotFound):
-        fire(tx, cases["in_review"], "request_info", actor=outsider,
-             now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC), data={"message": "x"})
+        fire(
+            tx,
+            cases["in_review"],
+            "request_info",
+            actor=outsider,
+            now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+            data={"message": "x"},
+        )
 
 
 def test_the_matrix_covers_the_whole_procedure() -> None:
