@@ -57,15 +57,6 @@ from workflow.engine import fire
 from workflow.errors import GuardFailed
 from workflow.sweep import SweepResult, sweep
 
-pytestmark = [
-    # kombu's SQLAlchemy transport (the embedded broker) maps its tables with the ``noload``
-    # strategy, which SQLAlchemy 2.1 deprecates; it fires once, when this process first sends
-    # a task message to the SQLite broker. Nothing of ours uses noload.
-    pytest.mark.filterwarnings(
-        "ignore:The ``noload`` loader strategy is deprecated:DeprecationWarning"
-    ),
-]
-
 BERLIN = ZoneInfo("Europe/Berlin")
 LEASE = 5  # seconds a claimed notification stays reserved for the worker sending it
 

@@ -10,15 +10,14 @@ import socket
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
-from starlette.exceptions import StarletteDeprecationWarning
 
 from config.settings import Settings, load_settings
 from models import Programme, Role
@@ -28,16 +27,6 @@ from workflow.actors import Actor
 from workflow.catalog import add_user, set_user_password
 from workflow.demo import Network, actor_for, create_case, seed_network
 from workflow.documents import FileStore
-
-with warnings.catch_warnings():
-    # Starlette 1.x deprecates plain httpx in its TestClient in favour of httpx2, which is
-    # not a dependency of Recog; the client works as before.
-    warnings.filterwarnings(
-        "ignore",
-        message="Using `httpx` with `starlette.testclient`",
-        category=StarletteDeprecationWarning,
-    )
-    from fastapi.testclient import TestClient
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
