@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
 from config.procedure import EventDef, Procedure, get_procedure
@@ -401,3 +401,32 @@ def _text(mail: EmailMessage) -> str:
     plain = mail.get_body(("plain",))
     assert plain is not None
     return str(plain.get_content())
+
+
+def test_a_row_queued_before_messages_carried_their_moment_is_told_from_the_case(
+    engine: Engine, network: Network
+) -> None:
+    factory = session_factory(engine)
+    with factory() as s, s.begin():
+        case_id = create_case(
+            s,
+            network,
+            target="planned",
+            term="next",
+            matriculation="OLD1",
+            name="Olde Row",
+            email="olde@example.org",
+            language="en",
+            now=dt.datetime.now(dt.UTC),  # due now: the relay delivers what is due
+        )
+        # The payload an older Recog wrote: ids, event and state, no clocks.
+        s.execute(
+            update(Outbox)
+            .where(Outbox.case_id == case_id)
+            .values(payload={"case_id": case_id, "seq": 1, "event": "open", "state": "planned"})
+        )
+        assert outbox.moment(s, case_id, 1) is None
+    memory = MemoryTransport()
+    result = relay(factory, settings=get_settings(), transports=Transports(memory, memory))
+    assert (result.sent, result.failed) == (1, 0)
+    assert "status: Planned." in _text(memory.mails[0])
