@@ -436,6 +436,13 @@ def _transition(
     if role is None:
         check_may_fire(actor, ev, ref)  # raises, naming who may
     assert role is not None
+    if data and "decision" in data:
+        # The event's messages and notice read its decision from there (see below): only
+        # the guards may write it, from the decision's own fields.
+        raise ValidationFailed(
+            f"cannot {ev.name} {ref}: 'decision' is not event data; a decision is recorded "
+            "from its fields (modules, grade, reasons, advice ...) by the event that decides"
+        )
     updates: dict[str, Any]
     if ev.guards:
         ctx = GuardContext(

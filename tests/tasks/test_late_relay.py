@@ -52,6 +52,7 @@ from workflow.demo import (
 )
 from workflow.documents import MemoryStore
 from workflow.engine import fire
+from workflow.errors import ValidationFailed
 from workflow.notice_issue import NOTICE_EVENTS
 
 PROC = get_procedure()
@@ -430,3 +431,25 @@ def test_a_row_queued_before_messages_carried_their_moment_is_told_from_the_case
     result = relay(factory, settings=get_settings(), transports=Transports(memory, memory))
     assert (result.sent, result.failed) == (1, 0)
     assert "status: Planned." in _text(memory.mails[0])
+
+
+def test_a_decision_cannot_be_smuggled_in_as_event_data(session: Session, network: Network) -> None:
+    case_id = create_case(
+        session,
+        network,
+        target="planned",
+        term="next",
+        matriculation="FAKE1",
+        name="Fay Ke",
+        email="fake@example.org",
+    )
+    with pytest.raises(ValidationFailed, match="'decision' is not event data"):
+        fire(
+            session,
+            case_id,
+            "withdraw",
+            actor=student_actor(session, case_id),
+            now=dt.datetime.now(dt.UTC),
+            data={"decision": {"outcome": "recognized"}},
+        )
+    assert session.scalar(select(Case.state).where(Case.id == case_id)) == "planned"
