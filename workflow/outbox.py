@@ -31,6 +31,7 @@ from models import (
     User,
 )
 from workflow.errors import NotFound, ValidationFailed
+from workflow.precedents import DECISIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,10 +192,13 @@ def _when(value: Any) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
-def moment(session: Session, case_id: int, seq: int) -> Moment | None:
+def moment(
+    session: Session, case_id: int, seq: int, *, payload: dict[str, Any] | None = None
+) -> Moment | None:
     """The facts of event ``seq`` of case ``case_id`` at its own moment: its state and data
     from the audit event, the clocks it left from its outbox rows (``fire`` writes them
-    there), and the decision standing then, kept by the latest event up to it that decided.
+    there; ``payload``: one of those rows' payload, if the caller has it), and the decision
+    standing then, kept by the latest event up to it that decided.
 
     None when the event's outbox rows carry no clocks (queued by a Recog before messages
     carried their moment, or an event that notified nobody): the caller then tells the case
@@ -207,24 +211,16 @@ def moment(session: Session, case_id: int, seq: int) -> Moment | None:
     ).one_or_none()
     if event is None:
         raise NotFound(f"case {case_id} has no event {seq}; its outbox row points nowhere")
-    payload = session.scalar(
-        select(Outbox.payload)
-        .where(Outbox.case_id == case_id, Outbox.event_seq == seq)
-        .order_by(Outbox.id)
-        .limit(1)
-    )
+    if payload is None:
+        payload = session.scalar(
+            select(Outbox.payload)
+            .where(Outbox.case_id == case_id, Outbox.event_seq == seq)
+            .order_by(Outbox.id)
+            .limit(1)
+        )
     if not isinstance(payload, dict) or "due_kind" not in payload:
         return None
     data = event.data or {}
-    decision = data.get("decision")
-    if decision is None:
-        # Newest first, stopping at the first decision: usually the event just before.
-        earlier = session.scalars(
-            select(CaseEvent.data)
-            .where(CaseEvent.case_id == case_id, CaseEvent.seq < seq)
-            .order_by(CaseEvent.seq.desc())
-        )
-        decision = next((d["decision"] for d in earlier if d and "decision" in d), None)
     return Moment(
         event=event.event,
         state=event.to_state,
@@ -233,8 +229,26 @@ def moment(session: Session, case_id: int, seq: int) -> Moment | None:
         due_at=_when(payload.get("due_at")),
         due_kind=payload.get("due_kind"),
         appeal_ends_at=_when(payload.get("appeal_ends_at")),
-        decision=decision,
+        decision=data["decision"] if "decision" in data else _standing(session, case_id, seq),
     )
+
+
+def _standing(session: Session, case_id: int, seq: int) -> dict[str, Any] | None:
+    """The decision standing before event ``seq``: the one the latest deciding event kept."""
+    # Newest first, stopping at the first decision: usually the event just before.
+    earlier = session.execute(
+        select(CaseEvent.event, CaseEvent.data)
+        .where(CaseEvent.case_id == case_id, CaseEvent.seq < seq)
+        .order_by(CaseEvent.seq.desc())
+    )
+    for name, data in earlier:
+        if data and "decision" in data:
+            return dict(data["decision"])
+        if name in DECISIONS:
+            # Decided before events kept their decision (an older Recog, a case in its
+            # appeal window at the upgrade): the case's decision is the best there is.
+            return session.scalar(select(Case.decision).where(Case.id == case_id))
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +318,11 @@ def context(session: Session, item: Claimed) -> tuple[Addressee, dict[str, Any],
         "seq": item.event_seq,
         "timezone": home.timezone,
     }
-    then = moment(session, item.case_id, item.event_seq) if item.event_seq is not None else None
+    then = (
+        None
+        if item.event_seq is None
+        else moment(session, item.case_id, item.event_seq, payload=item.payload)
+    )
     if then is not None:
         facts.update(
             state=then.state,

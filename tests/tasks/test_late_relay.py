@@ -453,3 +453,47 @@ def test_a_decision_cannot_be_smuggled_in_as_event_data(session: Session, networ
             data={"decision": {"outcome": "recognized"}},
         )
     assert session.scalar(select(Case.state).where(Case.id == case_id)) == "planned"
+
+
+def test_a_decision_made_before_events_kept_theirs_is_told_from_the_case(
+    engine: Engine, network: Network
+) -> None:
+    factory = session_factory(engine)
+    with factory() as s, s.begin():
+        case_id = create_case(
+            s,
+            network,
+            target="rejected",
+            term="recent",
+            matriculation="OLD2",
+            name="Olde Decision",
+            email="olde2@example.org",
+            language="en",
+        )
+        # The rejection as an older Recog recorded it: its fields, not the decision itself.
+        seq, data = s.execute(
+            select(CaseEvent.seq, CaseEvent.data).where(
+                CaseEvent.case_id == case_id, CaseEvent.event == "reject"
+            )
+        ).one()
+        s.execute(
+            update(CaseEvent)
+            .where(CaseEvent.case_id == case_id, CaseEvent.seq == seq)
+            .values(data={k: v for k, v in data.items() if k != "decision"})
+        )
+        s.execute(update(Outbox).values(status="sent"))  # only the appeal's mails count
+        at = s.scalar(select(Case.updated_at).where(Case.id == case_id))
+        assert at is not None
+        fire(
+            s,
+            case_id,
+            "appeal",
+            actor=student_actor(s, case_id),
+            now=at + dt.timedelta(days=1),
+            data={"message": "The outcomes match."},
+        )
+    memory = MemoryTransport()
+    result = relay(factory, settings=get_settings(), transports=Transports(memory, memory))
+    assert (result.sent, result.failed) == (3, 0)  # student, clerk, board
+    student = next(m for m in memory.mails if m["To"] == "olde2@example.org")
+    assert "Take the home module's exam." in _text(student)  # the rejection appealed against
