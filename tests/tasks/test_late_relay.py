@@ -39,7 +39,7 @@ from models.base import Base
 from models.db import make_engine, session_factory
 from tasks.delivery import MemoryTransport, Transports, message_id, relay
 from tasks.messages import MAIL_DIR
-from workflow import outbox
+from workflow import audit, outbox
 from workflow.actors import Actor
 from workflow.cases import assign_examiner, attach_document
 from workflow.demo import (
@@ -323,6 +323,9 @@ def test_relaying_only_at_the_end_delivers_every_notification_with_the_facts_of_
     # Each row is composed from its own moment: the case as it stood right after the event.
     by_case = {p.case_id: p for p in late.played}
     with session_factory(late.engine)() as s:
+        report = audit.verify(s)  # the decisions kept in the events are inside the chain
+        assert report.breaches == []
+        assert report.cases == len(PATHS)
         for r in rows:
             then = outbox.moment(s, r.case_id, r.event_seq)
             assert then is not None
