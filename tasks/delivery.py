@@ -283,7 +283,8 @@ def relay(
         for item in claimed:
             to, facts, institution = outbox.context(session, item)
             facts["status_url"] = _status_url(session, item, facts, settings, now)
-            prepared.append((item, to, facts, institution, _notice_inputs(session, item, settings)))
+            notice = _notice_inputs(session, item, to, settings)
+            prepared.append((item, to, facts, institution, notice))
     result = RelayResult()
     try:
         _deliver_all(factory, prepared, settings, transports, result)
@@ -310,6 +311,7 @@ def _status_url(
 def _notice_inputs(
     session: Session,
     item: Claimed,
+    to: Addressee,
     settings: Settings,
 ) -> dict[str, Any] | None:
     """A student's decision e-mail carries the decision's notice (see workflow/notices.py)."""
@@ -320,9 +322,8 @@ def _notice_inputs(
         or item.template not in NOTICE_EVENTS
     ):
         return None
-    language = outbox.context(session, item)[0].language
     return notice_inputs(
-        session, item.case_id, item.event_seq, language=language, settings=settings
+        session, item.case_id, item.event_seq, language=to.language, settings=settings
     )
 
 

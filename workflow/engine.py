@@ -239,12 +239,16 @@ def case_ref(case_id: int) -> str:
     return f"case {case_id}"
 
 
+def _instant(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 def _notifications(
     proc_notify: tuple[str, ...],
     case_id: int,
     seq: int,
     event: str,
-    to_state: str,
+    case_values: dict[str, Any],
     has_examiner: bool,
     now: dt.datetime,
     webhooks: bool,
@@ -252,7 +256,20 @@ def _notifications(
     targets = [("email", r) for r in proc_notify if r != "examiner" or has_examiner]
     if webhooks and proc_notify:
         targets.append(("webhook", "campus"))
-    payload = {"case_id": case_id, "seq": seq, "event": event, "state": to_state}
+    if not targets:
+        return []
+    # The clocks as this event left them: a message delivered late (the broker was down)
+    # still names the deadline of its own moment, not whatever the case has run into since.
+    # The audit event has no place for them; they are ids and instants, no personal data.
+    payload = {
+        "case_id": case_id,
+        "seq": seq,
+        "event": event,
+        "state": case_values["state"],
+        "due_at": _instant(case_values["due_at"]),
+        "due_kind": case_values["due_kind"],
+        "appeal_ends_at": _instant(case_values["appeal_ends_at"]),
+    }
     return [
         {
             "dedup_key": f"case:{case_id}:{seq}:{channel}:{recipient}",
@@ -309,9 +326,7 @@ def _build(
         values = {col: getattr(row, col, None) for col in writes.BASE}
     values.update(updates, state=to_state, version=seq, chain_head=new_hash, updated_at=now)
     examiner = updates.get("examiner_id", row.examiner_id)
-    outbox = _notifications(
-        notify, row.id, seq, event, to_state, examiner is not None, now, webhooks
-    )
+    outbox = _notifications(notify, row.id, seq, event, values, examiner is not None, now, webhooks)
     if plan is not None and (values["due_at"], values["due_kind"]) == (
         getattr(row, "due_at", None),
         getattr(row, "due_kind", None),
@@ -421,6 +436,13 @@ def _transition(
     if role is None:
         check_may_fire(actor, ev, ref)  # raises, naming who may
     assert role is not None
+    if data and "decision" in data:
+        # The event's messages and notice read its decision from there (see below): only
+        # the guards may write it, from the decision's own fields.
+        raise ValidationFailed(
+            f"cannot {ev.name} {ref}: 'decision' is not event data; a decision is recorded "
+            "from its fields (modules, grade, reasons, advice ...) by the event that decides"
+        )
     updates: dict[str, Any]
     if ev.guards:
         ctx = GuardContext(
@@ -437,6 +459,13 @@ def _transition(
         for guard in ev.guards:
             GUARDS[guard](ctx)
         fired_data, updates = ctx.data, ctx.updates
+        if "decision" in updates:
+            # The event keeps the decision it makes, whole: the case's decision is replaced by
+            # a later one (an appeal granted) and modules change in place (title, credits,
+            # regulation version), yet this event's notice and messages must say what was
+            # decided at its moment, however late they go out. Inside ``data`` the decision
+            # is covered by the hash chain (through the data digest) like everything else.
+            fired_data["decision"] = updates["decision"]
     else:
         fired_data, updates = dict(data or {}), {}
 

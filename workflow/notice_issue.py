@@ -18,6 +18,7 @@ from workflow.cases import attach_document
 from workflow.deadlines import add_months, end_of_day, last_day
 from workflow.documents import DocumentStore
 from workflow.notices import Notice
+from workflow.outbox import moment
 
 NOTICE_EVENTS = frozenset(
     {"recognize", "recognize_partially", "reject", "grant_appeal", "dismiss_appeal"}
@@ -67,13 +68,17 @@ def notice_inputs(
     ).scalar_one()
     case, student, offering, home, partner = _facts(session, case_id)
     zone = ZoneInfo(home.timezone or settings.timezone)
-    ends = case.appeal_ends_at
+    # The decision and the remedy period of the event's own moment: by the time a notice
+    # goes out, an appeal may have replaced the decision and opened a new period.
+    then = moment(session, case_id, seq)
+    decision = case.decision if then is None else then.decision
+    ends = case.appeal_ends_at if then is None else then.appeal_ends_at
     if event.event == "dismiss_appeal":  # the action at court: one month from this notice
         day = add_months(event.at.astimezone(zone).date(), 1)
         ends = end_of_day(last_day(day, settings), zone)
     return {
         "event": event.event,
-        "decision": case.decision,
+        "decision": decision,
         "data": event.data,
         "language": language,
         "case_id": case.id,

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from models import (
     Case,
+    CaseEvent,
     Institution,
     Offering,
     Outbox,
@@ -30,6 +31,7 @@ from models import (
     User,
 )
 from workflow.errors import NotFound, ValidationFailed
+from workflow.precedents import DECISIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,93 @@ def pending_count(session: Session) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class Moment:
+    """What was true when one event of a case happened, as its notifications tell it."""
+
+    event: str
+    state: str
+    at: dt.datetime
+    data: dict[str, Any]
+    due_at: dt.datetime | None
+    due_kind: str | None
+    appeal_ends_at: dt.datetime | None
+    decision: dict[str, Any] | None
+
+    @property
+    def message(self) -> str | None:
+        """The free text the event carries (a question, an answer, an objection, the board's
+        reasons), which its messages quote; a refusal's reasons per criterion are no quote."""
+        for key in ("message", "reasons"):
+            value = self.data.get(key)
+            if isinstance(value, str) and value.strip():
+                return value
+        return None
+
+
+def _when(value: Any) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def moment(
+    session: Session, case_id: int, seq: int, *, payload: dict[str, Any] | None = None
+) -> Moment | None:
+    """The facts of event ``seq`` of case ``case_id`` at its own moment: its state and data
+    from the audit event, the clocks it left from its outbox rows (``fire`` writes them
+    there; ``payload``: one of those rows' payload, if the caller has it), and the decision
+    standing then, kept by the latest event up to it that decided.
+
+    None when the event's outbox rows carry no clocks (queued by a Recog before messages
+    carried their moment, or an event that notified nobody): the caller then tells the case
+    as it stands, as that Recog did.
+    """
+    event = session.execute(
+        select(CaseEvent.event, CaseEvent.to_state, CaseEvent.at, CaseEvent.data).where(
+            CaseEvent.case_id == case_id, CaseEvent.seq == seq
+        )
+    ).one_or_none()
+    if event is None:
+        raise NotFound(f"case {case_id} has no event {seq}; its outbox row points nowhere")
+    if payload is None:
+        payload = session.scalar(
+            select(Outbox.payload)
+            .where(Outbox.case_id == case_id, Outbox.event_seq == seq)
+            .order_by(Outbox.id)
+            .limit(1)
+        )
+    if not isinstance(payload, dict) or "due_kind" not in payload:
+        return None
+    data = event.data or {}
+    return Moment(
+        event=event.event,
+        state=event.to_state,
+        at=event.at,
+        data=data,
+        due_at=_when(payload.get("due_at")),
+        due_kind=payload.get("due_kind"),
+        appeal_ends_at=_when(payload.get("appeal_ends_at")),
+        decision=data["decision"] if "decision" in data else _standing(session, case_id, seq),
+    )
+
+
+def _standing(session: Session, case_id: int, seq: int) -> dict[str, Any] | None:
+    """The decision standing before event ``seq``: the one the latest deciding event kept."""
+    # Newest first, stopping at the first decision: usually the event just before.
+    earlier = session.execute(
+        select(CaseEvent.event, CaseEvent.data)
+        .where(CaseEvent.case_id == case_id, CaseEvent.seq < seq)
+        .order_by(CaseEvent.seq.desc())
+    )
+    for name, data in earlier:
+        if data and "decision" in data:
+            return dict(data["decision"])
+        if name in DECISIONS:
+            # Decided before events kept their decision (an older Recog, a case in its
+            # appeal window at the upgrade): the case's decision is the best there is.
+            return session.scalar(select(Case.decision).where(Case.id == case_id))
+    return None
+
+
+@dataclass(frozen=True, slots=True)
 class Addressee:
     email: str | None
     name: str
@@ -171,7 +260,9 @@ class Addressee:
 
 def context(session: Session, item: Claimed) -> tuple[Addressee, dict[str, Any], str | None]:
     """Who receives ``item``, the facts its message is rendered from, and the institution's
-    code (for webhooks). Read at delivery time, so a message shows the case as it is."""
+    code (for webhooks). The addressee and the names are read at delivery time; what an
+    event's message says happened (state, deadline, decision, quoted text) is that event's
+    ``moment``. A reminder (no event) tells the case as it is when it is sent."""
     row = session.execute(
         select(Case, Student, Offering, Institution.name.label("partner_name"))
         .join(Student, Student.id == Case.student_id)
@@ -227,4 +318,18 @@ def context(session: Session, item: Claimed) -> tuple[Addressee, dict[str, Any],
         "seq": item.event_seq,
         "timezone": home.timezone,
     }
+    then = (
+        None
+        if item.event_seq is None
+        else moment(session, item.case_id, item.event_seq, payload=item.payload)
+    )
+    if then is not None:
+        facts.update(
+            state=then.state,
+            due_kind=then.due_kind,
+            due_at=then.due_at,
+            appeal_ends_at=then.appeal_ends_at,
+            decision=then.decision,
+            message=then.message,
+        )
     return to, facts, home.code
