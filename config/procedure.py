@@ -10,11 +10,16 @@ more per event (measured in bench/transitions.py).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import math
 import tomllib
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from transitions import Machine
@@ -82,6 +87,95 @@ class StateDef:
     deadline: str | None
 
 
+def _text(value: Any) -> str:
+    # Numbers are accepted as their written form: "27" and 27 are the same grade.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    raise ValueError("must be text")
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError("must be a number such as 7.5")
+    try:
+        number = Decimal(str(value).strip().replace(",", "."))
+    except InvalidOperation:
+        raise ValueError(f"must be a number such as 7.5, not {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"must be a number such as 7.5, not {value!r}")
+    return value
+
+
+def _integer(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return value
+    raise ValueError(f"must be a whole number, not {value!r}")
+
+
+def _date(value: Any) -> Any:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            return value
+    raise ValueError(f"must be a date as YYYY-MM-DD, not {value!r}")
+
+
+def _list(value: Any) -> Any:
+    # A comma-separated text is a list too: that is how a command line or a form gives one.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise ValueError("must be a list of names (or one text, separated by commas)")
+
+
+def _mapping(value: Any) -> Any:
+    if isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        return value
+    raise ValueError("must be a mapping of names to texts")
+
+
+# The types an event field may have, each with its check; the check returns the value to
+# keep (text fields keep numbers as text) or raises ValueError saying what was expected.
+FIELD_TYPES: Mapping[str, Any] = MappingProxyType(
+    {
+        "text": _text,
+        "number": _number,
+        "integer": _integer,
+        "date": _date,
+        "list": _list,
+        "mapping": _mapping,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDef:
+    """One field of an event's data: its type, whether it must be given, and by whom."""
+
+    name: str
+    type: str
+    required: bool
+    by: tuple[str, ...]
+    check: Any = field(repr=False, compare=False)  # FIELD_TYPES[type], looked up once
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.type}{', required' if self.required else ''})"
+
+
 @dataclass(frozen=True, slots=True)
 class EventDef:
     name: str
@@ -91,6 +185,14 @@ class EventDef:
     guards: tuple[str, ...]
     notify: tuple[str, ...]
     prerequisite: str
+    fields: Mapping[str, FieldDef] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def takes(self) -> str:
+        """What the event takes, as a refusal names it."""
+        if not self.fields:
+            return "no data"
+        return ", ".join(f.describe() for f in self.fields.values())
 
 
 @dataclass(frozen=True)
@@ -165,6 +267,29 @@ def _names(source: str, where: str, values: Any, known: tuple[str, ...]) -> tupl
     return tuple(values)
 
 
+def _fields(source: str, where: str, raw: Any, actors: tuple[str, ...]) -> Mapping[str, FieldDef]:
+    if not isinstance(raw, dict):
+        raise _fail(source, f"{where}: fields must be a table of field = {{ type = ... }}")
+    fields: dict[str, FieldDef] = {}
+    for name, spec in raw.items():
+        at = f"{where}: field {name}"
+        if not name.isidentifier():
+            raise _fail(source, f"{at}: a field name is a plain word (letters, digits, _)")
+        if not isinstance(spec, dict):
+            raise _fail(source, f'{at} must be a table such as {{ type = "text" }}')
+        unknown = set(spec) - {"type", "required", "by"}
+        if unknown:
+            raise _fail(source, f"{at}: unknown key(s) {', '.join(sorted(unknown))}")
+        kind = spec.get("type")
+        if not isinstance(kind, str) or kind not in FIELD_TYPES:
+            raise _fail(source, f"{at}: type {kind!r} is not one of {', '.join(FIELD_TYPES)}")
+        by = _names(source, f"{at}: by", spec.get("by", list(actors)), actors)
+        fields[name] = FieldDef(
+            name, kind, bool(spec.get("required", False)), by, FIELD_TYPES[kind]
+        )
+    return MappingProxyType(fields)
+
+
 def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
     """Validate a procedure definition and build its machine; every mistake is named."""
     states: dict[str, StateDef] = {}
@@ -210,6 +335,7 @@ def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
             guards=_names(source, f"{where}: guards", spec.get("guards", []), KNOWN_GUARDS),
             notify=_names(source, f"{where}: notify", spec.get("notify", []), KNOWN_RECIPIENTS),
             prerequisite=str(spec.get("prerequisite") or f"{name} must happen first"),
+            fields=_fields(source, where, spec.get("fields", {}), actors),
         )
         if not sources:
             raise _fail(source, f"{where} has no source state")

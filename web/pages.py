@@ -29,7 +29,6 @@ from web.actions import (
     CRITERIA,
     DECISIONS,
     STRUCTURED_REASONS,
-    check_fields,
     form_data,
     open_events,
 )
@@ -540,7 +539,6 @@ def _case_event(request: Request, case_id: Id, form: Any) -> Response:
     expected = int(raw_version) if raw_version.isdigit() else None
     try:
         with page(request, form=form) as (s, p, rt):
-            check_fields(event, data)
             fire(
                 s,
                 case_id,
@@ -882,7 +880,6 @@ def _cohort_decide(request: Request, form: Any) -> Response:
                 )
             if form.get("confirm") != "1":
                 raise ValidationFailed("confirm that you have checked the listed cases")
-            check_fields(event, data)
             waiting = waiting_cases(s, offering_id=offering, module_code=module, actor=p.actor)
             if waiting != expected:
                 t = i18n.translator(_language(request, p.language))

@@ -400,6 +400,40 @@ def _event_def(proc: Procedure, event: str) -> EventDef:
     return ev
 
 
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value in ([], {})
+
+
+def _checked_data(ev: EventDef, role: str, data: dict[str, Any] | None, ref: str) -> dict[str, Any]:
+    """The event data, checked against the fields the procedure declares for ``ev``: a field
+    it does not take, one the acting role may not give, one of the wrong type or a missing
+    required one is refused before anything is written (event data ends up in the audit
+    trail, so nobody may smuggle keys into it). Text fields keep numbers as their text."""
+    checked = dict(data or {})
+    fields = ev.fields
+    for key, value in checked.items():
+        spec = fields.get(key)
+        if spec is None:
+            raise ValidationFailed(
+                f"cannot {ev.name} {ref}: it takes no field {key!r}; {ev.name} takes {ev.takes}"
+            )
+        if role not in spec.by:
+            raise ValidationFailed(
+                f"cannot {ev.name} {ref}: {key} is given by the {' or '.join(spec.by)}, "
+                f"not by the {role}"
+            )
+        try:
+            checked[key] = spec.check(value)
+        except ValueError as exc:
+            raise ValidationFailed(f"cannot {ev.name} {ref}: {key} {exc}") from None
+    for spec in fields.values():
+        if spec.required and role in spec.by and _missing(checked.get(spec.name)):
+            raise ValidationFailed(
+                f"cannot {ev.name} {ref}: {spec.name} is required; {ev.name} takes {ev.takes}"
+            )
+    return checked
+
+
 def _transition(
     session: Session,
     row: Any,
@@ -421,6 +455,7 @@ def _transition(
     if role is None:
         check_may_fire(actor, ev, ref)  # raises, naming who may
     assert role is not None
+    data = _checked_data(ev, role, data, ref)
     updates: dict[str, Any]
     if ev.guards:
         ctx = GuardContext(
@@ -428,7 +463,7 @@ def _transition(
             row,
             actor,
             now,
-            dict(data or {}),
+            data,
             settings,
             ev.name,
             ref,
@@ -438,7 +473,7 @@ def _transition(
             GUARDS[guard](ctx)
         fired_data, updates = ctx.data, ctx.updates
     else:
-        fired_data, updates = dict(data or {}), {}
+        fired_data, updates = data, {}
 
     # In a batch, the machine moves each source state once (its transitions carry no
     # conditions: the same event from the same state always ends in the same state).
@@ -508,9 +543,11 @@ def fire(
     """Fire ``event`` on case ``case_id`` as ``actor`` at ``now``; never commits.
 
     Raises ``NotFound`` (no such case, or not visible to the actor), ``ValidationFailed``
-    (unknown event), ``IllegalTransition`` (not possible in the current state; the message
-    says what must happen first), ``Forbidden`` (wrong role or not theirs), ``GuardFailed``
-    (a precondition is missing) and ``Conflict``/``StaleVersion`` (changed concurrently).
+    (unknown event; a field the event does not take, of the wrong type, or missing when
+    required: see the procedure's ``fields``), ``IllegalTransition`` (not possible in the
+    current state; the message says what must happen first), ``Forbidden`` (wrong role or
+    not theirs), ``GuardFailed`` (a precondition is missing) and ``Conflict``/``StaleVersion``
+    (changed concurrently).
     """
     _check_now(now)
     proc = procedure or get_procedure()
