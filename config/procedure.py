@@ -29,24 +29,11 @@ from config.errors import ConfigurationError
 DEFAULT_PROCEDURE = Path(__file__).with_name("procedure.toml")
 
 # What the engine knows how to do; a procedure can only name these (see workflow/guards.py and
-# workflow/deadlines.py for their meaning).
-KNOWN_STATES = (
-    "planned",
-    "enrolled",
-    "course_passed",
-    "course_failed",
-    "transcript_received",
-    "submitted",
-    "in_review",
-    "info_requested",
-    "recognized",
-    "partially_recognized",
-    "rejected",
-    "appealed",
-    "closed",
-    "withdrawn",
-    "lapsed",
-)
+# workflow/deadlines.py for their meaning). States and events are the procedure's own.
+# The languages every label of the procedure is written in (the pages' and e-mails' languages).
+LANGUAGES = ("en", "de")
+# The widths of the columns that store a state and an event name (models/tables.py).
+STATE_WIDTH, EVENT_WIDTH = 24, 40
 KNOWN_ROLES = ("clerk", "examiner", "board", "admin", "student", "import", "timer")
 KNOWN_RECIPIENTS = ("student", "clerk", "examiner", "board")
 KNOWN_DEADLINES = (
@@ -82,9 +69,14 @@ KNOWN_GUARDS = (
 @dataclass(frozen=True, slots=True)
 class StateDef:
     name: str
-    label: str
+    labels: Mapping[str, str]  # by language
     final: bool
     deadline: str | None
+    todo: Mapping[str, str]  # the student's next step, by language
+
+    @property
+    def label(self) -> str:
+        return self.labels[LANGUAGES[0]]
 
 
 def _text(value: Any) -> str:
@@ -186,6 +178,9 @@ class EventDef:
     notify: tuple[str, ...]
     prerequisite: str
     fields: Mapping[str, FieldDef] = field(default_factory=lambda: MappingProxyType({}))
+    labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    done: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    message: str = ""  # the e-mail it sends (tasks/templates/mail): its name if not given
 
     @property
     def takes(self) -> str:
@@ -205,6 +200,22 @@ class Procedure:
 
     def allowed_from(self, state: str) -> list[EventDef]:
         return [ev for ev in self.events.values() if state in ev.sources]
+
+    def sources_of(self, *events: str) -> frozenset[str]:
+        """The states the named events (those the procedure has) may happen from."""
+        return frozenset(
+            s for name in events if name in self.events for s in self.events[name].sources
+        )
+
+    def guarded_from(self, guard: str) -> frozenset[str]:
+        """The states from which an event checked by ``guard`` may happen (e.g. the states
+        an appeal can be filed from, for ``inside_appeal_window``)."""
+        return frozenset(s for ev in self.events.values() if guard in ev.guards for s in ev.sources)
+
+    def before(self, event: str) -> frozenset[str]:
+        """The states from which ``event`` can still happen, now or later."""
+        targets = set(self.sources_of(event))
+        return frozenset(s for s in self.states if self.path_to(s, targets) is not None)
 
     def path_to(self, state: str, targets: set[str]) -> list[EventDef] | None:
         """The shortest sequence of events leading from ``state`` into ``targets``."""
@@ -267,6 +278,16 @@ def _names(source: str, where: str, values: Any, known: tuple[str, ...]) -> tupl
     return tuple(values)
 
 
+def _words(source: str, where: str, key: str, raw: Any) -> Mapping[str, str]:
+    """A text in every language of ``LANGUAGES`` (label.en = ..., label.de = ...)."""
+    if not isinstance(raw, dict) or not all(
+        isinstance(raw.get(lang), str) and raw[lang].strip() for lang in LANGUAGES
+    ):
+        wanted = ", ".join(f"{key}.{lang}" for lang in LANGUAGES)
+        raise _fail(source, f"{where}: {key} must be given in every language ({wanted})")
+    return MappingProxyType({lang: raw[lang].strip() for lang in LANGUAGES})
+
+
 def _fields(source: str, where: str, raw: Any, actors: tuple[str, ...]) -> Mapping[str, FieldDef]:
     if not isinstance(raw, dict):
         raise _fail(source, f"{where}: fields must be a table of field = {{ type = ... }}")
@@ -294,8 +315,12 @@ def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
     """Validate a procedure definition and build its machine; every mistake is named."""
     states: dict[str, StateDef] = {}
     for name, spec in (raw.get("states") or {}).items():
-        if name not in KNOWN_STATES:
-            raise _fail(source, f"unknown state {name!r}; known states: {', '.join(KNOWN_STATES)}")
+        if not name.isidentifier() or len(name) > STATE_WIDTH:
+            raise _fail(
+                source,
+                f"state name {name!r} must be a plain word (letters, digits, _) of at most "
+                f"{STATE_WIDTH} characters",
+            )
         deadline = spec.get("deadline")
         if deadline is not None and deadline not in KNOWN_DEADLINES:
             raise _fail(
@@ -305,7 +330,13 @@ def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
         final = bool(spec.get("final", False))
         if final and deadline:
             raise _fail(source, f"state {name} is final and cannot have a deadline")
-        states[name] = StateDef(name, str(spec.get("label", name)), final, deadline)
+        states[name] = StateDef(
+            name,
+            _words(source, f"state {name}", "label", spec.get("label")),
+            final,
+            deadline,
+            _words(source, f"state {name}", "todo", spec.get("todo")),
+        )
     if not states:
         raise _fail(source, "no states defined")
     initial = raw.get("initial")
@@ -315,8 +346,11 @@ def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
     events: dict[str, EventDef] = {}
     for i, spec in enumerate(raw.get("events") or [], start=1):
         name = spec.get("name")
-        if not isinstance(name, str) or not name.isidentifier():
-            raise _fail(source, f"event #{i} has no valid name")
+        if not isinstance(name, str) or not name.isidentifier() or len(name) > EVENT_WIDTH:
+            raise _fail(
+                source,
+                f"event #{i} has no valid name (a plain word of at most {EVENT_WIDTH} characters)",
+            )
         if name in events:
             raise _fail(source, f"event {name} is defined twice")
         where = f"event {name}"
@@ -336,6 +370,9 @@ def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
             notify=_names(source, f"{where}: notify", spec.get("notify", []), KNOWN_RECIPIENTS),
             prerequisite=str(spec.get("prerequisite") or f"{name} must happen first"),
             fields=_fields(source, where, spec.get("fields", {}), actors),
+            labels=_words(source, where, "label", spec.get("label")),
+            done=_words(source, where, "done", spec.get("done")),
+            message=str(spec.get("message") or name),
         )
         if not sources:
             raise _fail(source, f"{where} has no source state")

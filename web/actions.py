@@ -35,7 +35,7 @@ def open_events(
             continue
         if (
             "appeal_window_over" in ev.guards
-            and case["state"] != "recognized"
+            and case["state"] in proc.guarded_from("inside_appeal_window")
             and appeal_ends is not None
             and now < appeal_ends
         ):
