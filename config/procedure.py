@@ -181,6 +181,11 @@ class EventDef:
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     done: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     message: str = ""  # the e-mail it sends (tasks/templates/mail): its name if not given
+    required: tuple[FieldDef, ...] = ()  # the fields of ``fields`` that must be given
+
+    def __post_init__(self) -> None:
+        # Computed once with the procedure: fire checks it on every call.
+        object.__setattr__(self, "required", tuple(f for f in self.fields.values() if f.required))
 
     @property
     def takes(self) -> str:

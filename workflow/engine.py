@@ -426,8 +426,8 @@ def _checked_data(ev: EventDef, role: str, data: dict[str, Any] | None, ref: str
             checked[key] = spec.check(value)
         except ValueError as exc:
             raise ValidationFailed(f"cannot {ev.name} {ref}: {key} {exc}") from None
-    for spec in fields.values():
-        if spec.required and role in spec.by and _missing(checked.get(spec.name)):
+    for spec in ev.required:
+        if role in spec.by and _missing(checked.get(spec.name)):
             raise ValidationFailed(
                 f"cannot {ev.name} {ref}: {spec.name} is required; {ev.name} takes {ev.takes}"
             )
