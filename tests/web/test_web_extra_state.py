@@ -64,3 +64,20 @@ def test_a_case_goes_through_an_added_state(
     done = clerk_api.post(events, json={"event": "finish_check", "data": {"examiner": "examiner"}})
     assert done.status_code == 201, done.text
     assert done.json()["to_state"] == "in_review"
+
+
+def test_the_case_page_offers_the_added_event_with_its_fields(
+    extra_state_procedure: Path, clerk: Any, world: Any
+) -> None:
+    case_id = world.cases["submitted"]
+    page = clerk.get(f"/cases/{case_id}").text  # in German, the clerk's language
+    assert "Formal prüfen" in page
+    assert 'name="note"' in page  # the field the procedure declares, with no form of its own
+    moved = clerk.post(
+        f"/cases/{case_id}/events",
+        data={"csrf": clerk.csrf, "event": "check_formally", "note": "complete"},
+    )
+    assert moved.status_code == 303
+    page = clerk.get(f"/cases/{case_id}").text
+    assert "Formale Prüfung" in page
+    assert "Formale Prüfung begonnen" in page  # the timeline's words, from the procedure
