@@ -5,13 +5,14 @@ field with the same sentence, and nothing is written."""
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from config.procedure import get_procedure
+from config.procedure import DEFAULT_PROCEDURE, get_procedure, parse_procedure
 from models import Case, CaseEvent
 from workflow.demo import Network, create_case
 from workflow.engine import fire
@@ -152,3 +153,27 @@ def test_every_event_declares_its_fields_once() -> None:
         "list",
         "mapping",
     }
+
+
+def test_a_field_only_some_roles_may_give_is_refused_to_the_others(
+    session: Session, network: Network
+) -> None:
+    """``by``: an office may say that only the import gives a result's source."""
+    raw = tomllib.loads(DEFAULT_PROCEDURE.read_text(encoding="utf-8"))
+    pass_course = next(e for e in raw["events"] if e["name"] == "pass_course")
+    pass_course["fields"]["source"] = {"type": "text", "by": ["import"]}
+    office = parse_procedure(raw, "office.toml")
+    case_id = case_in(session, network, "enrolled")
+    now = session.scalar(select(Case.updated_at).where(Case.id == case_id))
+    assert now is not None
+    with pytest.raises(ValidationFailed, match="source is given by the import, not by the clerk"):
+        fire(
+            session,
+            case_id,
+            "pass_course",
+            actor=network.clerk,
+            now=now + dt.timedelta(hours=1),
+            data={"date": "2026-01-15", "grade": "27", "source": "by hand"},
+            procedure=office,
+        )
+    assert session.scalar(select(Case.state).where(Case.id == case_id)) == "enrolled"
