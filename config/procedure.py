@@ -15,7 +15,7 @@ import functools
 import math
 import tomllib
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -28,12 +28,12 @@ from config.errors import ConfigurationError
 
 DEFAULT_PROCEDURE = Path(__file__).with_name("procedure.toml")
 
-# What the engine knows how to do; a procedure can only name these (see workflow/guards.py and
-# workflow/deadlines.py for their meaning). States and events are the procedure's own.
 # The languages every label of the procedure is written in (the pages' and e-mails' languages).
 LANGUAGES = ("en", "de")
 # The widths of the columns that store a state and an event name (models/tables.py).
 STATE_WIDTH, EVENT_WIDTH = 24, 40
+# What the engine knows how to do; a procedure can only name these (see workflow/guards.py and
+# workflow/deadlines.py for their meaning). States and events are the procedure's own.
 KNOWN_ROLES = ("clerk", "examiner", "board", "admin", "student", "import", "timer")
 KNOWN_RECIPIENTS = ("student", "clerk", "examiner", "board")
 KNOWN_DEADLINES = (
@@ -142,7 +142,7 @@ def _mapping(value: Any) -> Any:
 
 # The types an event field may have, each with its check; the check returns the value to
 # keep (text fields keep numbers as text) or raises ValueError saying what was expected.
-FIELD_TYPES: Mapping[str, Any] = MappingProxyType(
+FIELD_TYPES: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
     {
         "text": _text,
         "number": _number,
@@ -162,7 +162,7 @@ class FieldDef:
     type: str
     required: bool
     by: tuple[str, ...]
-    check: Any = field(repr=False, compare=False)  # FIELD_TYPES[type], looked up once
+    check: Callable[[Any], Any] = field(repr=False, compare=False)  # FIELD_TYPES[type], once
 
     def describe(self) -> str:
         return f"{self.name} ({self.type}{', required' if self.required else ''})"
