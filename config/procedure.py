@@ -10,11 +10,16 @@ more per event (measured in bench/transitions.py).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import math
 import tomllib
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from transitions import Machine
@@ -23,25 +28,12 @@ from config.errors import ConfigurationError
 
 DEFAULT_PROCEDURE = Path(__file__).with_name("procedure.toml")
 
+# The languages every label of the procedure is written in (the pages' and e-mails' languages).
+LANGUAGES = ("en", "de")
+# The widths of the columns that store a state and an event name (models/tables.py).
+STATE_WIDTH, EVENT_WIDTH = 24, 40
 # What the engine knows how to do; a procedure can only name these (see workflow/guards.py and
-# workflow/deadlines.py for their meaning).
-KNOWN_STATES = (
-    "planned",
-    "enrolled",
-    "course_passed",
-    "course_failed",
-    "transcript_received",
-    "submitted",
-    "in_review",
-    "info_requested",
-    "recognized",
-    "partially_recognized",
-    "rejected",
-    "appealed",
-    "closed",
-    "withdrawn",
-    "lapsed",
-)
+# workflow/deadlines.py for their meaning). States and events are the procedure's own.
 KNOWN_ROLES = ("clerk", "examiner", "board", "admin", "student", "import", "timer")
 KNOWN_RECIPIENTS = ("student", "clerk", "examiner", "board")
 KNOWN_DEADLINES = (
@@ -77,9 +69,103 @@ KNOWN_GUARDS = (
 @dataclass(frozen=True, slots=True)
 class StateDef:
     name: str
-    label: str
+    labels: Mapping[str, str]  # by language
     final: bool
     deadline: str | None
+    todo: Mapping[str, str]  # the student's next step, by language
+
+    @property
+    def label(self) -> str:
+        return self.labels[LANGUAGES[0]]
+
+
+def _text(value: Any) -> str:
+    # Numbers are accepted as their written form: "27" and 27 are the same grade.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    raise ValueError("must be text")
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError("must be a number such as 7.5")
+    try:
+        number = Decimal(str(value).strip().replace(",", "."))
+    except InvalidOperation:
+        raise ValueError(f"must be a number such as 7.5, not {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"must be a number such as 7.5, not {value!r}")
+    return value
+
+
+def _integer(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return value
+    raise ValueError(f"must be a whole number, not {value!r}")
+
+
+def _date(value: Any) -> Any:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            return value
+    raise ValueError(f"must be a date as YYYY-MM-DD, not {value!r}")
+
+
+def _list(value: Any) -> Any:
+    # A comma-separated text is a list too: that is how a command line or a form gives one.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise ValueError("must be a list of names (or one text, separated by commas)")
+
+
+def _mapping(value: Any) -> Any:
+    if isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        return value
+    raise ValueError("must be a mapping of names to texts")
+
+
+# The types an event field may have, each with its check; the check returns the value to
+# keep (text fields keep numbers as text) or raises ValueError saying what was expected.
+FIELD_TYPES: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
+    {
+        "text": _text,
+        "number": _number,
+        "integer": _integer,
+        "date": _date,
+        "list": _list,
+        "mapping": _mapping,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDef:
+    """One field of an event's data: its type, whether it must be given, and by whom."""
+
+    name: str
+    type: str
+    required: bool
+    by: tuple[str, ...]
+    check: Callable[[Any], Any] = field(repr=False, compare=False)  # FIELD_TYPES[type], once
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.type}{', required' if self.required else ''})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +177,22 @@ class EventDef:
     guards: tuple[str, ...]
     notify: tuple[str, ...]
     prerequisite: str
+    fields: Mapping[str, FieldDef] = field(default_factory=lambda: MappingProxyType({}))
+    labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    done: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    message: str = ""  # the e-mail it sends (tasks/templates/mail): its name if not given
+    required: tuple[FieldDef, ...] = ()  # the fields of ``fields`` that must be given
+
+    def __post_init__(self) -> None:
+        # Computed once with the procedure: fire checks it on every call.
+        object.__setattr__(self, "required", tuple(f for f in self.fields.values() if f.required))
+
+    @property
+    def takes(self) -> str:
+        """What the event takes, as a refusal names it."""
+        if not self.fields:
+            return "no data"
+        return ", ".join(f.describe() for f in self.fields.values())
 
 
 @dataclass(frozen=True)
@@ -103,6 +205,22 @@ class Procedure:
 
     def allowed_from(self, state: str) -> list[EventDef]:
         return [ev for ev in self.events.values() if state in ev.sources]
+
+    def sources_of(self, *events: str) -> frozenset[str]:
+        """The states the named events (those the procedure has) may happen from."""
+        return frozenset(
+            s for name in events if name in self.events for s in self.events[name].sources
+        )
+
+    def guarded_from(self, guard: str) -> frozenset[str]:
+        """The states from which an event checked by ``guard`` may happen (e.g. the states
+        an appeal can be filed from, for ``inside_appeal_window``)."""
+        return frozenset(s for ev in self.events.values() if guard in ev.guards for s in ev.sources)
+
+    def before(self, event: str) -> frozenset[str]:
+        """The states from which ``event`` can still happen, now or later."""
+        targets = set(self.sources_of(event))
+        return frozenset(s for s in self.states if self.path_to(s, targets) is not None)
 
     def path_to(self, state: str, targets: set[str]) -> list[EventDef] | None:
         """The shortest sequence of events leading from ``state`` into ``targets``."""
@@ -165,12 +283,49 @@ def _names(source: str, where: str, values: Any, known: tuple[str, ...]) -> tupl
     return tuple(values)
 
 
+def _words(source: str, where: str, key: str, raw: Any) -> Mapping[str, str]:
+    """A text in every language of ``LANGUAGES`` (label.en = ..., label.de = ...)."""
+    if not isinstance(raw, dict) or not all(
+        isinstance(raw.get(lang), str) and raw[lang].strip() for lang in LANGUAGES
+    ):
+        wanted = ", ".join(f"{key}.{lang}" for lang in LANGUAGES)
+        raise _fail(source, f"{where}: {key} must be given in every language ({wanted})")
+    return MappingProxyType({lang: raw[lang].strip() for lang in LANGUAGES})
+
+
+def _fields(source: str, where: str, raw: Any, actors: tuple[str, ...]) -> Mapping[str, FieldDef]:
+    if not isinstance(raw, dict):
+        raise _fail(source, f"{where}: fields must be a table of field = {{ type = ... }}")
+    fields: dict[str, FieldDef] = {}
+    for name, spec in raw.items():
+        at = f"{where}: field {name}"
+        if not name.isidentifier():
+            raise _fail(source, f"{at}: a field name is a plain word (letters, digits, _)")
+        if not isinstance(spec, dict):
+            raise _fail(source, f'{at} must be a table such as {{ type = "text" }}')
+        unknown = set(spec) - {"type", "required", "by"}
+        if unknown:
+            raise _fail(source, f"{at}: unknown key(s) {', '.join(sorted(unknown))}")
+        kind = spec.get("type")
+        if not isinstance(kind, str) or kind not in FIELD_TYPES:
+            raise _fail(source, f"{at}: type {kind!r} is not one of {', '.join(FIELD_TYPES)}")
+        by = _names(source, f"{at}: by", spec.get("by", list(actors)), actors)
+        fields[name] = FieldDef(
+            name, kind, bool(spec.get("required", False)), by, FIELD_TYPES[kind]
+        )
+    return MappingProxyType(fields)
+
+
 def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
     """Validate a procedure definition and build its machine; every mistake is named."""
     states: dict[str, StateDef] = {}
     for name, spec in (raw.get("states") or {}).items():
-        if name not in KNOWN_STATES:
-            raise _fail(source, f"unknown state {name!r}; known states: {', '.join(KNOWN_STATES)}")
+        if not name.isidentifier() or len(name) > STATE_WIDTH:
+            raise _fail(
+                source,
+                f"state name {name!r} must be a plain word (letters, digits, _) of at most "
+                f"{STATE_WIDTH} characters",
+            )
         deadline = spec.get("deadline")
         if deadline is not None and deadline not in KNOWN_DEADLINES:
             raise _fail(
@@ -180,7 +335,13 @@ def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
         final = bool(spec.get("final", False))
         if final and deadline:
             raise _fail(source, f"state {name} is final and cannot have a deadline")
-        states[name] = StateDef(name, str(spec.get("label", name)), final, deadline)
+        states[name] = StateDef(
+            name,
+            _words(source, f"state {name}", "label", spec.get("label")),
+            final,
+            deadline,
+            _words(source, f"state {name}", "todo", spec.get("todo")),
+        )
     if not states:
         raise _fail(source, "no states defined")
     initial = raw.get("initial")
@@ -190,8 +351,11 @@ def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
     events: dict[str, EventDef] = {}
     for i, spec in enumerate(raw.get("events") or [], start=1):
         name = spec.get("name")
-        if not isinstance(name, str) or not name.isidentifier():
-            raise _fail(source, f"event #{i} has no valid name")
+        if not isinstance(name, str) or not name.isidentifier() or len(name) > EVENT_WIDTH:
+            raise _fail(
+                source,
+                f"event #{i} has no valid name (a plain word of at most {EVENT_WIDTH} characters)",
+            )
         if name in events:
             raise _fail(source, f"event {name} is defined twice")
         where = f"event {name}"
@@ -210,6 +374,10 @@ def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
             guards=_names(source, f"{where}: guards", spec.get("guards", []), KNOWN_GUARDS),
             notify=_names(source, f"{where}: notify", spec.get("notify", []), KNOWN_RECIPIENTS),
             prerequisite=str(spec.get("prerequisite") or f"{name} must happen first"),
+            fields=_fields(source, where, spec.get("fields", {}), actors),
+            labels=_words(source, where, "label", spec.get("label")),
+            done=_words(source, where, "done", spec.get("done")),
+            message=str(spec.get("message") or name),
         )
         if not sources:
             raise _fail(source, f"{where} has no source state")

@@ -4,8 +4,6 @@ from models.base import Base
 from models.enums import (
     SYSTEM_ROLES,
     USER_ROLES,
-    CaseState,
-    DeadlineKind,
     InstitutionKind,
     OutboxStatus,
     Role,
@@ -42,8 +40,6 @@ __all__ = [
     "Base",
     "Case",
     "CaseEvent",
-    "CaseState",
-    "DeadlineKind",
     "Document",
     "GradingTable",
     "HomeAchievement",

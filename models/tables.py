@@ -24,9 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, JSONType
-from models.enums import CaseState, InstitutionKind, OutboxStatus, Role
+from models.enums import InstitutionKind, OutboxStatus, Role
 
-_states = ", ".join(f"'{s.value}'" for s in CaseState)
 _roles = ", ".join(f"'{r.value}'" for r in Role)
 
 
@@ -188,7 +187,9 @@ case_targets = Table(
 
 
 class Case(Base):
-    """One student x one partner course offering. Only ``workflow`` changes ``state``."""
+    """One student x one partner course offering. Only ``workflow`` changes ``state``, and
+    only to a state of the procedure (no CHECK: an office's procedure file may add states;
+    docs/adr/0007-procedure-as-data.md)."""
 
     __tablename__ = "cases"
     __personal_data__: ClassVar[tuple[str, ...]] = ("result", "decision")
@@ -221,7 +222,6 @@ class Case(Base):
     targets: Mapped[list[Module]] = relationship(secondary=case_targets)
 
     __table_args__ = (
-        CheckConstraint(f"state IN ({_states})", name="state"),
         CheckConstraint("version >= 0", name="version"),
         CheckConstraint("(due_at IS NULL) = (due_kind IS NULL)", name="due_pair"),
         # The deadline sweep reads only what is due, through this index.

@@ -23,31 +23,12 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
+from config.procedure import get_procedure
+
 MAIL_DIR = Path(__file__).with_name("templates") / "mail"
 
 LANGUAGES = ("de", "en")
 RECIPIENTS = ("student", "clerk", "examiner", "board")
-EVENTS = (
-    "open",
-    "enrol",
-    "pass_course",
-    "fail_course",
-    "retake",
-    "receive_transcript",
-    "submit",
-    "start_review",
-    "request_info",
-    "provide_info",
-    "recognize",
-    "recognize_partially",
-    "reject",
-    "appeal",
-    "grant_appeal",
-    "dismiss_appeal",
-    "close",
-    "withdraw",
-    "lapse",
-)
 REMINDERS = (
     "enrolment.lapse",
     "result.missing",
@@ -66,26 +47,6 @@ OTHER = ("status_link",)
 # Decisions that refuse something carry the instructions on legal remedies (§ 37(6) VwVfG,
 # § 58 VwGO; recognition law: a refusal states how recognition could still be obtained).
 LEGAL_REMEDIES = frozenset({"reject", "recognize_partially"})
-
-# The deadline kind of the state each event leads to in the default procedure. Used only when
-# the caller names no ``due_kind``; a reminder's kind is the part of its name before the dot.
-_EVENT_DEADLINE = {
-    "open": "enrolment",
-    "enrol": "result",
-    "pass_course": "transcript",
-    "fail_course": "retake",
-    "retake": "result",
-    "receive_transcript": "submission",
-    "submit": "decision",
-    "start_review": "decision",
-    "request_info": "info_reply",
-    "provide_info": "decision",
-    "recognize": "appeal_window",
-    "recognize_partially": "appeal_window",
-    "reject": "appeal_window",
-    "appeal": "board_decision",
-    "grant_appeal": "appeal_window",
-}
 
 # Free-text and display facts a phrase may use; anything else in the context is ignored.
 _TEXT_KEYS = (
@@ -110,16 +71,48 @@ class Rendered:
     html: str
 
 
+def events() -> tuple[str, ...]:
+    """The templates of events: a case opened, and every event of the procedure."""
+    return ("open", *get_procedure().events)
+
+
 def templates() -> list[str]:
     """Every template name ``render`` accepts: the procedure's events, reminders, status link."""
-    return [*EVENTS, *REMINDERS, *OTHER]
+    return [*events(), *REMINDERS, *OTHER]
+
+
+def message_of(template: str) -> str:
+    """The catalogue entry a template is worded by: the message its event names in the
+    procedure (``message``, its own name unless it says otherwise), else the template."""
+    event = get_procedure().events.get(template)
+    return event.message if event is not None else template
+
+
+def _entry(catalogue: Mapping[str, Any], template: str, language: str) -> dict[str, Any]:
+    message = message_of(template)
+    entry: dict[str, Any] | None = catalogue["messages"].get(message)
+    if entry is None:
+        raise ValueError(
+            f"{template!r} sends the message {message!r}, which {MAIL_DIR / language}.toml "
+            "does not word; add [messages.<id>] there or name another message in the procedure"
+        )
+    return entry
+
+
+def _deadline_after(template: str) -> str:
+    """The deadline kind of the state ``template``'s event leads to (a case opened: the
+    initial state's), as the procedure says; "" when none runs there."""
+    proc = get_procedure()
+    event = proc.events.get(template)
+    state = proc.initial if template == "open" else event.dest if event else None
+    return (proc.states[state].deadline or "") if state else ""
 
 
 def recipients(template: str) -> list[str]:
     """The recipients ``template`` has wording of its own for (others get a generic note;
     students never do: a template without student wording refuses a student)."""
     _check(template, "template", templates())
-    written = _catalogue("en")["messages"][template]
+    written = _entry(_catalogue("en"), template, "en")
     return [r for r in RECIPIENTS if r in written]
 
 
@@ -133,7 +126,7 @@ def render(template: str, *, recipient: str, language: str, context: Mapping[str
     _check(template, "template", templates())
     _check(recipient, "recipient", RECIPIENTS)
     catalogue = _catalogue(language)
-    entry: dict[str, Any] = catalogue["messages"][template]
+    entry = _entry(catalogue, template, language)
     student = recipient == "student"
     wording: dict[str, str] | None = entry.get(recipient)
     if wording is None:
@@ -144,7 +137,7 @@ def render(template: str, *, recipient: str, language: str, context: Mapping[str
             )
         wording = catalogue["generic"]["office"]
 
-    values = _values(template, student, catalogue, context)
+    values = _values(template, student, language, catalogue, context)
     values["title"] = _say(wording.get("subject") or entry["subject"], values)
     subject = _say(catalogue["text"]["subject"], values)
     due = ""
@@ -234,7 +227,11 @@ def _text(value: Any) -> str:
 
 
 def _values(
-    template: str, student: bool, catalogue: Mapping[str, Any], context: Mapping[str, Any]
+    template: str,
+    student: bool,
+    language: str,
+    catalogue: Mapping[str, Any],
+    context: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The facts every phrase may use: all defined, empty strings where unknown."""
     text_labels = catalogue["text"]
@@ -242,13 +239,15 @@ def _values(
     values["case_id"] = _case_id(context)
     if not values["due_kind"]:
         head = template.partition(".")[0]
-        values["due_kind"] = head if "." in template else _EVENT_DEADLINE.get(template, "")
+        values["due_kind"] = head if "." in template else _deadline_after(template)
     if not values["appeal_ends_local"] and values["due_kind"] == "appeal_window":
         values["appeal_ends_local"] = values["due_at_local"]
-    # The catalogue's label wins for a known state, so a German mail never shows the
-    # procedure's English label; a state the catalogue does not know keeps the caller's label.
+    # The procedure's label in the mail's language wins for a known state, so a German mail
+    # never shows the English label; a state the procedure does not know keeps the caller's.
     state = _text(context.get("state"))
-    values["state_label"] = catalogue["states"].get(state) or _text(context.get("state_label"))
+    known = get_procedure().states.get(state)
+    values["state_label"] = known.labels[language] if known else _text(context.get("state_label"))
+    values["todo"] = known.todo[language] if known else ""
     url = _text(context.get("status_url"))
     values["status_url"] = url if student and url.startswith(("https://", "http://")) else ""
 

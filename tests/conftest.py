@@ -205,3 +205,61 @@ def demo_db(demo_template: Path, tmp_path: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(demo_template, target)
     return target
+
+
+# --- a copy of the procedure with one more state ---------------------------------------------
+
+EXTRA_STATE = """
+[states.formal_check]
+label.en = "Formal check"
+label.de = "Formale Prüfung"
+todo.en = "Nothing to do: the office checks that your request is complete."
+todo.de = "Nichts zu tun: Das Prüfungsamt prüft, ob Ihr Antrag vollständig ist."
+deadline = "decision"
+
+[[events]]
+name = "check_formally"
+from = ["submitted"]
+to = "formal_check"
+label.en = "Check formally"
+label.de = "Formal prüfen"
+done.en = "Formal check begun"
+done.de = "Formale Prüfung begonnen"
+actors = ["clerk"]
+notify = ["student", "clerk"]
+message = "state_changed"
+prerequisite = "the office must check the request formally first"
+fields.note = { type = "text" }
+
+[[events]]
+name = "finish_check"
+from = ["formal_check"]
+to = "in_review"
+label.en = "Request is complete"
+label.de = "Antrag ist vollständig"
+done.en = "Formal check passed"
+done.de = "Formale Prüfung bestanden"
+actors = ["clerk"]
+guards = ["examiner_assigned"]
+notify = ["examiner"]
+prerequisite = "the formal check must be finished first"
+fields.examiner = { type = "text" }
+"""
+
+
+@pytest.fixture
+def extra_state_procedure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The default procedure plus one state (``formal_check``: one event in, one out, the
+    decision clock, a notification), used through ``RECOG_PROCEDURE_FILE`` by this process
+    and by the CLI it starts: an office's adaptation, with no Python file changed."""
+    from config.procedure import DEFAULT_PROCEDURE, get_procedure
+
+    path = tmp_path / "office-procedure.toml"
+    path.write_text(DEFAULT_PROCEDURE.read_text(encoding="utf-8") + EXTRA_STATE, "utf-8")
+    monkeypatch.setenv("RECOG_PROCEDURE_FILE", str(path))
+    get_settings.cache_clear()
+    get_procedure.cache_clear()
+    yield path
+    monkeypatch.delenv("RECOG_PROCEDURE_FILE")
+    get_settings.cache_clear()
+    get_procedure.cache_clear()  # the next test reads the default again

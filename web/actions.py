@@ -1,9 +1,6 @@
 """What an actor may do to a case, shared by the API and the pages: the events open to them
-in the case's state, the fields each event accepts, and form fields turned into event data.
-
-A field an event does not take is refused (422) before anything is touched: event data ends
-up in the audit trail, so nobody may smuggle keys into it.
-"""
+in the case's state, and form fields turned into event data (which ``fire`` then checks
+against the fields the procedure declares)."""
 
 from __future__ import annotations
 
@@ -12,51 +9,12 @@ from typing import Any
 
 from config.procedure import EventDef, get_procedure
 from workflow.actors import Actor, acting_role
-from workflow.errors import ValidationFailed
+from workflow.guards import CRITERIA as CRITERIA  # the pages show the same criteria
 
-EVENT_FIELDS: dict[str, tuple[str, ...]] = {
-    "enrol": (),
-    "retake": (),
-    "receive_transcript": (),
-    "submit": (),
-    "close": (),
-    "lapse": (),
-    "pass_course": ("date", "grade", "scheme", "ects", "eqf_level", "language"),
-    "fail_course": ("date", "grade", "scheme"),
-    "start_review": ("examiner",),
-    "request_info": ("message",),
-    "provide_info": ("message",),
-    "appeal": ("message",),
-    "withdraw": ("message",),
-    "recognize": ("modules", "grade", "ects", "conversion"),
-    "recognize_partially": (
-        "modules",
-        "not_credited",
-        "grade",
-        "ects",
-        "reasons",
-        "advice",
-        "conversion",
-    ),
-    "reject": ("reasons", "advice"),
-    "grant_appeal": ("modules", "grade", "ects", "reasons", "conversion"),
-    "dismiss_appeal": ("reasons",),
-}
-CRITERIA = ("level", "workload", "learning_outcomes", "profile", "quality")
+# Event data is checked by the workflow (``fire``, against the procedure's fields), so the
+# API, the pages, the CLI and the imports refuse the same fields with the same words.
 STRUCTURED_REASONS = ("recognize_partially", "reject")
 DECISIONS = ("recognize", "recognize_partially", "reject")
-
-
-def check_fields(event: str, data: dict[str, Any]) -> None:
-    allowed = EVENT_FIELDS.get(event)
-    if allowed is None:
-        return  # an unknown event: fire() names the known ones
-    extra = sorted(set(data) - set(allowed))
-    if extra:
-        raise ValidationFailed(
-            f"{', '.join(extra)} cannot be set with {event}; it takes "
-            f"{', '.join(allowed) if allowed else 'no data'}"
-        )
 
 
 def open_events(
@@ -77,7 +35,7 @@ def open_events(
             continue
         if (
             "appeal_window_over" in ev.guards
-            and case["state"] != "recognized"
+            and case["state"] in proc.guarded_from("inside_appeal_window")
             and appeal_ends is not None
             and now < appeal_ends
         ):

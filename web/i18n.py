@@ -4,142 +4,38 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from config.procedure import get_procedure
+
 LANGUAGES = ("en", "de")
 
-STATES = {
-    "en": {
-        "planned": "Planned",
-        "enrolled": "Enrolled at the partner",
-        "course_passed": "Course passed",
-        "course_failed": "Course failed",
-        "transcript_received": "Transcript received",
-        "submitted": "Recognition requested",
-        "in_review": "In review",
-        "info_requested": "Information requested",
-        "recognized": "Recognised",
-        "partially_recognized": "Partially recognised",
-        "rejected": "Rejected",
-        "appealed": "Objection filed",
-        "closed": "Closed",
-        "withdrawn": "Withdrawn",
-        "lapsed": "Lapsed (deadline passed)",
-    },
-    "de": {
-        "planned": "Geplant",
-        "enrolled": "Beim Partner eingeschrieben",
-        "course_passed": "Kurs bestanden",
-        "course_failed": "Kurs nicht bestanden",
-        "transcript_received": "Transcript of Records eingegangen",
-        "submitted": "Anerkennung beantragt",
-        "in_review": "In Prüfung",
-        "info_requested": "Rückfrage gestellt",
-        "recognized": "Anerkannt",
-        "partially_recognized": "Teilweise anerkannt",
-        "rejected": "Abgelehnt",
-        "appealed": "Widerspruch eingelegt",
-        "closed": "Abgeschlossen",
-        "withdrawn": "Zurückgezogen",
-        "lapsed": "Eingestellt (Frist abgelaufen)",
-    },
-}
-
-EVENTS = {
+# The procedure's words (its states, events, the student's next step) are the procedure's
+# (config/procedure.toml); these are only the words of what is not an event of the procedure:
+# the record events (opening a case, assigning an examiner, ...) and document kinds.
+RECORD_EVENTS = {
     "en": {
         "open": "Case opened",
-        "enrol": "Confirm enrolment",
-        "pass_course": "Record pass",
-        "fail_course": "Record fail",
-        "retake": "Retake the course",
-        "receive_transcript": "Transcript received",
-        "submit": "Request recognition",
-        "start_review": "Start the review",
-        "request_info": "Ask the student",
-        "provide_info": "Answer the question",
-        "recognize": "Recognise",
-        "recognize_partially": "Recognise partially",
-        "reject": "Reject",
-        "appeal": "Object to the decision",
-        "grant_appeal": "Grant the objection",
-        "dismiss_appeal": "Dismiss the objection",
-        "close": "Close the case",
-        "withdraw": "Withdraw the request",
-        "lapse": "Lapse",
         "assign_examiner": "Examiner assigned",
         "set_targets": "Target modules set",
         "attach_document": "Document attached",
     },
     "de": {
         "open": "Fall angelegt",
-        "enrol": "Einschreibung bestätigen",
-        "pass_course": "Bestehen erfassen",
-        "fail_course": "Nichtbestehen erfassen",
-        "retake": "Kurs wiederholen",
-        "receive_transcript": "Transcript eingegangen",
-        "submit": "Anerkennung beantragen",
-        "start_review": "Prüfung beginnen",
-        "request_info": "Rückfrage stellen",
-        "provide_info": "Rückfrage beantworten",
-        "recognize": "Anerkennen",
-        "recognize_partially": "Teilweise anerkennen",
-        "reject": "Ablehnen",
-        "appeal": "Widerspruch einlegen",
-        "grant_appeal": "Widerspruch stattgeben",
-        "dismiss_appeal": "Widerspruch zurückweisen",
-        "close": "Fall abschließen",
-        "withdraw": "Antrag zurückziehen",
-        "lapse": "Einstellen",
         "assign_examiner": "Prüfer/in zugewiesen",
         "set_targets": "Zielmodule festgelegt",
         "attach_document": "Dokument angehängt",
     },
 }
 
-# The timeline says what happened (the EVENTS above name what one can do).
-TIMELINE = {
+# The timeline says what happened (RECORD_EVENTS above name what one can do).
+RECORD_TIMELINE = {
     "en": {
         "open": "Case opened",
-        "enrol": "Enrolment confirmed",
-        "pass_course": "Course passed",
-        "fail_course": "Course failed",
-        "retake": "Course retaken",
-        "receive_transcript": "Transcript received",
-        "submit": "Recognition requested",
-        "start_review": "Review started",
-        "request_info": "Question to the student",
-        "provide_info": "Question answered",
-        "recognize": "Recognised",
-        "recognize_partially": "Partially recognised",
-        "reject": "Rejected",
-        "appeal": "Objection filed",
-        "grant_appeal": "Objection granted",
-        "dismiss_appeal": "Objection dismissed",
-        "close": "Case closed",
-        "withdraw": "Request withdrawn",
-        "lapse": "Lapsed (deadline passed)",
         "assign_examiner": "Examiner assigned",
         "set_targets": "Target modules set",
         "attach_document": "Document attached",
     },
     "de": {
         "open": "Fall angelegt",
-        "enrol": "Einschreibung bestätigt",
-        "pass_course": "Kurs bestanden",
-        "fail_course": "Kurs nicht bestanden",
-        "retake": "Kurs wird wiederholt",
-        "receive_transcript": "Transcript eingegangen",
-        "submit": "Anerkennung beantragt",
-        "start_review": "Prüfung begonnen",
-        "request_info": "Rückfrage gestellt",
-        "provide_info": "Rückfrage beantwortet",
-        "recognize": "Anerkannt",
-        "recognize_partially": "Teilweise anerkannt",
-        "reject": "Abgelehnt",
-        "appeal": "Widerspruch eingelegt",
-        "grant_appeal": "Widerspruch stattgegeben",
-        "dismiss_appeal": "Widerspruch zurückgewiesen",
-        "close": "Fall abgeschlossen",
-        "withdraw": "Antrag zurückgezogen",
-        "lapse": "Eingestellt (Frist abgelaufen)",
         "assign_examiner": "Prüfer/in zugewiesen",
         "set_targets": "Zielmodule festgelegt",
         "attach_document": "Dokument angehängt",
@@ -200,47 +96,6 @@ DOCUMENT_KINDS = {
         "evidence": "Nachweis",
         "notice": "Bescheid",
         "correspondence": "Schriftverkehr",
-    },
-}
-
-# What the student should do now, by state.
-STUDENT_TODO = {
-    "en": {
-        "planned": "Enrol in the course at the partner university and confirm it here.",
-        "enrolled": "Take the course and its exam. The partner will report your result.",
-        "course_passed": "Wait for the transcript of records; the office attaches it.",
-        "course_failed": "You may retake the course; talk to the examination office.",
-        "transcript_received": "Request recognition now, before the deadline.",
-        "submitted": "Nothing to do: the office assigns an examiner.",
-        "in_review": "Nothing to do: the examiner is reviewing your request.",
-        "info_requested": "Answer the examiner's question before the deadline.",
-        "recognized": "Nothing to do. The achievement is credited.",
-        "partially_recognized": "Check the decision. You may object within the period.",
-        "rejected": "Check the decision. You may object within the period.",
-        "appealed": "Nothing to do: the examination board decides on your objection.",
-        "closed": "Nothing to do: the case is closed.",
-        "withdrawn": "Nothing to do: you withdrew the request.",
-        "lapsed": "The case lapsed because a deadline passed. Contact the office.",
-    },
-    "de": {
-        "planned": "Schreiben Sie sich beim Partner in den Kurs ein und bestätigen Sie es hier.",
-        "enrolled": "Belegen Sie den Kurs und die Prüfung. Der Partner meldet Ihr Ergebnis.",
-        "course_passed": "Warten Sie auf das Transcript of Records; das Prüfungsamt fügt es hinzu.",
-        "course_failed": "Sie können den Kurs wiederholen; sprechen Sie mit dem Prüfungsamt.",
-        "transcript_received": "Beantragen Sie jetzt die Anerkennung, vor Ablauf der Frist.",
-        "submitted": "Nichts zu tun: Das Prüfungsamt weist eine Prüferin oder einen Prüfer zu.",
-        "in_review": "Nichts zu tun: Ihr Antrag wird geprüft.",
-        "info_requested": "Beantworten Sie die Rückfrage vor Ablauf der Frist.",
-        "recognized": "Nichts zu tun. Die Leistung wird angerechnet.",
-        "partially_recognized": "Prüfen Sie die Entscheidung. Sie können innerhalb der Frist "
-        "Widerspruch einlegen.",
-        "rejected": "Prüfen Sie die Entscheidung. Sie können innerhalb der Frist Widerspruch "
-        "einlegen.",
-        "appealed": "Nichts zu tun: Der Prüfungsausschuss entscheidet über Ihren Widerspruch.",
-        "closed": "Nichts zu tun: Der Fall ist abgeschlossen.",
-        "withdrawn": "Nichts zu tun: Sie haben den Antrag zurückgezogen.",
-        "lapsed": "Der Fall wurde eingestellt, weil eine Frist abgelaufen ist. Wenden Sie sich "
-        "an das Prüfungsamt.",
     },
 }
 
@@ -785,3 +640,25 @@ def translator(language: str) -> Callable[..., str]:
         return text.format(**values) if values else text
 
     return t
+
+
+def states(language: str) -> dict[str, str]:
+    """The label of every state of the procedure in ``language``."""
+    return {name: st.labels[language] for name, st in get_procedure().states.items()}
+
+
+def student_todo(language: str) -> dict[str, str]:
+    """What the student should do now, by state."""
+    return {name: st.todo[language] for name, st in get_procedure().states.items()}
+
+
+def events(language: str) -> dict[str, str]:
+    """What one can do: the procedure's events (their action) and the record events."""
+    proc = get_procedure()
+    return {**RECORD_EVENTS[language], **{n: e.labels[language] for n, e in proc.events.items()}}
+
+
+def timeline(language: str) -> dict[str, str]:
+    """What happened: the procedure's events (as done) and the record events."""
+    proc = get_procedure()
+    return {**RECORD_TIMELINE[language], **{n: e.done[language] for n, e in proc.events.items()}}

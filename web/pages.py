@@ -29,7 +29,6 @@ from web.actions import (
     CRITERIA,
     DECISIONS,
     STRUCTURED_REASONS,
-    check_fields,
     form_data,
     open_events,
 )
@@ -99,14 +98,14 @@ def render(
         "request": request,
         "lang": lang,
         "t": i18n.translator(lang),
-        "states": i18n.STATES[lang],
-        "events": i18n.EVENTS[lang],
+        "states": i18n.states(lang),
+        "events": i18n.events(lang),
         "criteria": i18n.CRITERIA[lang],
         "deadlines": i18n.DEADLINES[lang],
         "local": local,
         "kinds": i18n.DOCUMENT_KINDS[lang],
-        "todo_map": i18n.STUDENT_TODO[lang],
-        "happened": i18n.TIMELINE[lang],
+        "todo_map": i18n.student_todo(lang),
+        "happened": i18n.timeline(lang),
         "principal": principal,
         "csrf": principal.web_session.csrf_token if principal and principal.web_session else None,
     }
@@ -540,7 +539,6 @@ def _case_event(request: Request, case_id: Id, form: Any) -> Response:
     expected = int(raw_version) if raw_version.isdigit() else None
     try:
         with page(request, form=form) as (s, p, rt):
-            check_fields(event, data)
             fire(
                 s,
                 case_id,
@@ -882,7 +880,6 @@ def _cohort_decide(request: Request, form: Any) -> Response:
                 )
             if form.get("confirm") != "1":
                 raise ValidationFailed("confirm that you have checked the listed cases")
-            check_fields(event, data)
             waiting = waiting_cases(s, offering_id=offering, module_code=module, actor=p.actor)
             if waiting != expected:
                 t = i18n.translator(_language(request, p.language))

@@ -202,13 +202,7 @@ def set_targets(
     case = session.get(Case, case_id)
     if case is None:
         raise NotFound(f"case {case_id} not found")
-    if case.state not in (
-        "planned",
-        "enrolled",
-        "course_passed",
-        "course_failed",
-        "transcript_received",
-    ):
+    if case.state not in get_procedure().before("submit"):
         raise GuardFailed(
             f"cannot change the targets of case {case_id}: it is {case.state}; "
             "targets are fixed once recognition has been requested"

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from config.procedure import get_procedure
 from config.settings import Settings, get_settings
 from models import Case, Institution, Module, Offering, Student, case_targets
 from workflow.actors import Actor, case_scope
@@ -35,7 +36,7 @@ def waiting_cases(
             .where(
                 Case.offering_id == offering_id,
                 Module.code == module_code,
-                Case.state == "in_review",
+                Case.state.in_(get_procedure().sources_of(*COHORT_EVENTS)),
                 Case.examiner_id == actor.id,
                 case_scope(actor),
             )
@@ -232,7 +233,11 @@ def waiting_cohorts(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
         .join(Institution, Institution.id == Offering.institution_id)
         .join(case_targets, case_targets.c.case_id == Case.id)
         .join(Module, Module.id == case_targets.c.module_id)
-        .where(Case.state == "in_review", Case.examiner_id == actor.id, case_scope(actor))
+        .where(
+            Case.state.in_(get_procedure().sources_of(*COHORT_EVENTS)),
+            Case.examiner_id == actor.id,
+            case_scope(actor),
+        )
         .group_by(
             Offering.id, Institution.code, Offering.code, Offering.title, Offering.term, Module.code
         )

@@ -415,6 +415,40 @@ def _event_def(proc: Procedure, event: str) -> EventDef:
     return ev
 
 
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value in ([], {})
+
+
+def _checked_data(ev: EventDef, role: str, data: dict[str, Any] | None, ref: str) -> dict[str, Any]:
+    """The event data, checked against the fields the procedure declares for ``ev``: a field
+    it does not take, one the acting role may not give, one of the wrong type or a missing
+    required one is refused before anything is written (event data ends up in the audit
+    trail, so nobody may smuggle keys into it). Text fields keep numbers as their text."""
+    checked = dict(data or {})
+    fields = ev.fields
+    for key, value in checked.items():
+        spec = fields.get(key)
+        if spec is None:
+            raise ValidationFailed(
+                f"cannot {ev.name} {ref}: it takes no field {key!r}; {ev.name} takes {ev.takes}"
+            )
+        if role not in spec.by:
+            raise ValidationFailed(
+                f"cannot {ev.name} {ref}: {key} is given by the {' or '.join(spec.by)}, "
+                f"not by the {role}"
+            )
+        try:
+            checked[key] = spec.check(value)
+        except ValueError as exc:
+            raise ValidationFailed(f"cannot {ev.name} {ref}: {key} {exc}") from None
+    for spec in ev.required:
+        if role in spec.by and _missing(checked.get(spec.name)):
+            raise ValidationFailed(
+                f"cannot {ev.name} {ref}: {spec.name} is required; {ev.name} takes {ev.takes}"
+            )
+    return checked
+
+
 def _transition(
     session: Session,
     row: Any,
@@ -436,13 +470,9 @@ def _transition(
     if role is None:
         check_may_fire(actor, ev, ref)  # raises, naming who may
     assert role is not None
-    if data and "decision" in data:
-        # The event's messages and notice read its decision from there (see below): only
-        # the guards may write it, from the decision's own fields.
-        raise ValidationFailed(
-            f"cannot {ev.name} {ref}: 'decision' is not event data; a decision is recorded "
-            "from its fields (modules, grade, reasons, advice ...) by the event that decides"
-        )
+    # Declared fields only (config/procedure.toml): no event declares ``decision``, which
+    # the guards below record from the decision's own fields, so none can be smuggled in.
+    data = _checked_data(ev, role, data, ref)
     updates: dict[str, Any]
     if ev.guards:
         ctx = GuardContext(
@@ -450,7 +480,7 @@ def _transition(
             row,
             actor,
             now,
-            dict(data or {}),
+            data,
             settings,
             ev.name,
             ref,
@@ -467,7 +497,7 @@ def _transition(
             # is covered by the hash chain (through the data digest) like everything else.
             fired_data["decision"] = updates["decision"]
     else:
-        fired_data, updates = dict(data or {}), {}
+        fired_data, updates = data, {}
 
     # In a batch, the machine moves each source state once (its transitions carry no
     # conditions: the same event from the same state always ends in the same state).
@@ -537,9 +567,11 @@ def fire(
     """Fire ``event`` on case ``case_id`` as ``actor`` at ``now``; never commits.
 
     Raises ``NotFound`` (no such case, or not visible to the actor), ``ValidationFailed``
-    (unknown event), ``IllegalTransition`` (not possible in the current state; the message
-    says what must happen first), ``Forbidden`` (wrong role or not theirs), ``GuardFailed``
-    (a precondition is missing) and ``Conflict``/``StaleVersion`` (changed concurrently).
+    (unknown event; a field the event does not take, of the wrong type, or missing when
+    required: see the procedure's ``fields``), ``IllegalTransition`` (not possible in the
+    current state; the message says what must happen first), ``Forbidden`` (wrong role or
+    not theirs), ``GuardFailed`` (a precondition is missing) and ``Conflict``/``StaleVersion``
+    (changed concurrently).
     """
     _check_now(now)
     proc = procedure or get_procedure()

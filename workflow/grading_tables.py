@@ -664,9 +664,7 @@ class CaseTables:
             parts.append(f"no partner grading table for {self.partner_wanted}")
         if self.home is None:
             parts.append(f"no home grade distribution for {self.home_wanted}")
-        return (
-            "; ".join(parts) + " (import one: recog grade table import FILE.csv)" if parts else ""
-        )
+        return "; ".join(parts) + " (import the missing table first)" if parts else ""
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config.procedure import KNOWN_GUARDS, get_procedure
 from config.settings import Settings
 from models import Document, HomeAchievement, Module, Programme, Role, User, case_targets
 from workflow.actors import Actor
@@ -50,7 +51,7 @@ class GuardContext:
 def _text(ctx: GuardContext, key: str, what: str) -> str:
     value = ctx.data.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise ctx.fail(f"{what} is required (give it as {key}=...)")
+        raise ctx.fail(f"{what} is required (the field {key})")
     if len(value) > MAX_TEXT:
         raise ctx.fail(f"{key} is {len(value)} characters long; at most {MAX_TEXT} are allowed")
     ctx.data[key] = value.strip()
@@ -63,7 +64,7 @@ def _date(ctx: GuardContext, key: str, what: str) -> dt.date:
         day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
     except ValueError:
         raise ctx.fail(
-            f"{what} must be a date as YYYY-MM-DD (give it as {key}=...), not {value!r}"
+            f"{what} must be a date as YYYY-MM-DD (the field {key}), not {value!r}"
         ) from None
     if day > ctx.now.date() + dt.timedelta(days=1):
         raise ctx.fail(f"{what} {day} lies in the future")
@@ -101,7 +102,7 @@ def document_attached(ctx: GuardContext) -> None:
     if found is None:
         raise ctx.fail(
             "no transcript of records is attached; attach the partner's transcript "
-            f"first (recog case attach {ctx.row.id} FILE)"
+            "(a document of kind transcript) first"
         )
 
 
@@ -116,8 +117,7 @@ def _target_ids(ctx: GuardContext) -> list[int]:
 def target_set(ctx: GuardContext) -> None:
     if not _target_ids(ctx):
         raise ctx.fail(
-            "no target module is set; name the home module(s) it should be "
-            f"credited to first (recog case target {ctx.row.id} MODULE)"
+            "no target module is set; name the home module(s) it should be credited to first"
         )
 
 
@@ -142,8 +142,8 @@ def examiner_assigned(ctx: GuardContext) -> None:
     if wanted is None:
         if ctx.row.examiner_id is None:
             raise ctx.fail(
-                "no examiner is assigned; assign one first (recog case assign "
-                f"{ctx.row.id} EXAMINER, or give examiner=USERNAME)"
+                "no examiner is assigned; assign one first, or name one in the "
+                "field examiner (their user name)"
             )
         return
     user = ctx.session.execute(
@@ -179,7 +179,7 @@ def _codes(ctx: GuardContext, key: str) -> list[str]:
         value = [part.strip() for part in value.split(",") if part.strip()]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise ctx.fail(
-            f"{key} must name at least one home module code (give it as {key}=CODE[,CODE...])"
+            f"{key} must name at least one home module code (the field {key}: one or more codes)"
         )
     return list(dict.fromkeys(value))
 
@@ -245,7 +245,7 @@ def _method(ctx: GuardContext) -> str:
     if method is None:
         raise ctx.fail(
             f"conversion names the method of grade conversion: "
-            f"{' or '.join(METHODS)} (give it as conversion=percentile)"
+            f"{' or '.join(METHODS)} (the field conversion)"
         )
     return method
 
@@ -337,7 +337,7 @@ def _grade(ctx: GuardContext) -> str:
         if grade not in GERMAN_STEPS and grade != converted:
             raise ctx.fail(
                 f"the converted grade must be one of {' '.join(GERMAN_STEPS)} or "
-                f"'passed' (give it as grade=...), not {ctx.data.get('grade')!r}"
+                f"'passed' (the field grade), not {ctx.data.get('grade')!r}"
             )
     ctx.data["grade"] = grade
     return grade
@@ -365,8 +365,8 @@ def _reasons(ctx: GuardContext) -> dict[str, str]:
     reasons = ctx.data.get("reasons")
     if not isinstance(reasons, dict) or not reasons:
         raise ctx.fail(
-            "the substantial differences must be stated per criterion (give "
-            f"reasons.CRITERION=explanation; criteria: {', '.join(CRITERIA)})"
+            "the substantial differences must be stated per criterion (the field reasons: "
+            f"an explanation for each criterion that applies, of {', '.join(CRITERIA)})"
         )
     clean: dict[str, str] = {}
     for criterion, text in reasons.items():
@@ -434,8 +434,9 @@ def inside_appeal_window(ctx: GuardContext) -> None:
 
 
 def appeal_window_over(ctx: GuardContext) -> None:
-    if ctx.row.state == "recognized" and ctx.actor.role is not Role.TIMER:
-        return  # a full recognition may be booked at once; the timer waits for finality
+    appealable = get_procedure().guarded_from("inside_appeal_window")
+    if ctx.row.state not in appealable and ctx.actor.role is not Role.TIMER:
+        return  # what cannot be appealed may be booked at once; the timer waits for finality
     ends = ctx.row.appeal_ends_at
     if ends is not None and ctx.now < ends:
         raise ctx.fail(
@@ -470,3 +471,8 @@ GUARDS: dict[str, Callable[[GuardContext], None]] = {
     "appeal_window_over": appeal_window_over,
     "deadline_passed": deadline_passed,
 }
+
+# The procedure file is validated (config layer) against the guard names it may use; they
+# must be exactly the guards written here.
+if set(GUARDS) != set(KNOWN_GUARDS):  # pragma: no cover
+    raise RuntimeError("config.procedure.KNOWN_GUARDS must name exactly the guards of GUARDS")

@@ -36,7 +36,7 @@ from workflow.actors import (
     symbolic_scope,
 )
 from workflow.errors import NotFound
-from workflow.transcript_import import WAITING as WAITING_FOR_RESULT
+from workflow.transcript_import import waiting_states
 
 
 def _scoped(query: Any, actor: Actor | None) -> Any:
@@ -621,7 +621,7 @@ def cases_waiting_for(
         .join(Student, Student.id == Case.student_id)
         .join(Offering, Offering.id == Case.offering_id)
         .join(Institution, Institution.id == Offering.institution_id)
-        .where(Case.state.in_(WAITING_FOR_RESULT), Offering.code == course)
+        .where(Case.state.in_(waiting_states()), Offering.code == course)
     )
     if partner:
         query = query.where(Institution.code == partner)

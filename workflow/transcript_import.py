@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config.procedure import get_procedure
 from models import Case, ImportedResult, Institution, Offering, Role, Student
 from workflow import grading_tables
 from workflow.actors import Actor
@@ -34,7 +35,14 @@ from workflow.errors import DomainError, NotFound, ValidationFailed
 from workflow.transcripts import CourseResult, Learner, Transcript, parse_transcript, pick_text
 from workflow.writes import JSONText, insert_rows
 
-WAITING = ("enrolled", "course_passed")
+# The events an imported result fires: its grade, then the transcript itself.
+RESULT_EVENTS = ("pass_course", "fail_course")
+TRANSCRIPT_EVENT = "receive_transcript"
+
+
+def waiting_states() -> frozenset[str]:
+    """The states in which a case waits for an imported result or transcript."""
+    return get_procedure().sources_of(*RESULT_EVENTS, TRANSCRIPT_EVENT)
 
 
 @dataclass
@@ -206,7 +214,7 @@ class _Waiting:
                     .where(
                         Case.student_id.in_(students),
                         Offering.institution_id == partner.id,
-                        Case.state.in_(WAITING),
+                        Case.state.in_(waiting_states()),
                     )
                     .order_by(Case.id)
                 )
@@ -225,7 +233,7 @@ class _Waiting:
     def changed(self, case_id: int) -> None:
         """A result was applied to the case: it waits no more once it left those states."""
         state = self.session.scalar(select(Case.state).where(Case.id == case_id))
-        if state not in WAITING:
+        if state not in waiting_states():
             self.cases = [c for c in self.cases if c[0] != case_id]
 
 
@@ -246,7 +254,7 @@ def apply_result(
     state = session.scalar(select(Case.state).where(Case.id == case_id))
     fired = []
     passed = result["status"] == "passed"
-    if state == "enrolled":
+    if state in get_procedure().sources_of(*RESULT_EVENTS):
         offering = session.execute(
             select(Offering.grading_scheme, Offering.exam_date)
             .join(Case, Case.offering_id == Offering.id)
@@ -291,8 +299,8 @@ def apply_result(
                 now=now,
                 channel=channel,
             )
-        fire(session, case_id, "receive_transcript", actor=actor, now=now, channel=channel)
-        fired.append("receive_transcript")
+        fire(session, case_id, TRANSCRIPT_EVENT, actor=actor, now=now, channel=channel)
+        fired.append(TRANSCRIPT_EVENT)
     return fired
 
 
@@ -471,10 +479,11 @@ def match_by_hand(
     case = session.get(Case, case_id)
     if case is None or case.institution_id != actor.institution_id:
         raise NotFound(f"case {case_id} not found")
-    if case.state not in WAITING:
+    waiting = waiting_states()
+    if case.state not in waiting:
         raise ValidationFailed(
             f"case {case_id} is {case.state}; a transcript result can only "
-            f"be applied to a case that is {' or '.join(WAITING)}"
+            f"be applied to a case that is {' or '.join(sorted(waiting))}"
         )
     content = store.get(row.file_sha256)  # every imported file is kept in the store
     events = apply_result(

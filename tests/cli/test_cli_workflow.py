@@ -194,3 +194,24 @@ def test_schema_missing_and_bad_setting(cli: Callable[..., Any]) -> None:
     bad = cli("case", "list", check=False, RECOG_TIMEZONE="Mars/Base")
     assert bad.code == 1
     assert "RECOG_TIMEZONE: unknown time zone 'Mars/Base'" in bad.err
+
+
+def test_fire_refuses_an_unknown_field_and_writes_nothing(
+    cli: Callable[..., Any], demo_db: Path
+) -> None:
+    case = cli("case", "list", "--state", "planned", "--json").json()[0]
+    before = cli("case", "history", str(case["id"]), "--json").json()
+    refused = cli(
+        "case",
+        "fire",
+        str(case["id"]),
+        "enrol",
+        "--data",
+        "bogus=1",
+        "--actor",
+        "clerk",
+        check=False,
+    )
+    assert refused.code != 0
+    assert f"cannot enrol case {case['id']}: it takes no field 'bogus'" in refused.err
+    assert cli("case", "history", str(case["id"]), "--json").json() == before

@@ -178,9 +178,14 @@ def test_open_show_fire_history(clerk_api: Any, world: Any, engine: Engine) -> N
     assert guard.status_code == 422
     assert "grade" in guard.json()["detail"]
     smuggled = clerk_api.post(
-        f"/api/v1/cases/{case_id}/events", json={"event": "enrol", "data": {"decision": "x"}}
+        f"/api/v1/cases/{case_id}/events",
+        json={
+            "event": "pass_course",
+            "data": {"date": "2026-10-01", "grade": "27", "decision": "x"},
+        },
     )
     assert smuggled.status_code == 422
+    assert "it takes no field 'decision'" in smuggled.json()["detail"]
     history = clerk_api.get(f"/api/v1/cases/{case_id}/history").json()
     assert [e["event"] for e in history] == ["open", "enrol"]
     targets = clerk_api.put(

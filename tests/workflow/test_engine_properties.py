@@ -65,6 +65,7 @@ from workflow.errors import (
     GuardFailed,
     IllegalTransition,
     NotFound,
+    ValidationFailed,
 )
 
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)  # as in tests/conftest.py
@@ -312,6 +313,8 @@ class CaseMachine(RuleBasedStateMachine):
             return Forbidden
         if "assigned_examiner" in ev.guards and row.examiner_id != actor.id:
             return Forbidden
+        if mode == "none" and ev.required:
+            return ValidationFailed  # fire checks the declared fields before the guards
         if mode == "none" and DATA_GUARDS & set(ev.guards):
             return GuardFailed
         if mode != "full":

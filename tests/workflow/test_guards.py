@@ -38,8 +38,6 @@ def events(session: Session, case_id: int) -> int:
 @pytest.mark.parametrize(
     ("state", "event", "role", "data", "message"),
     [
-        ("enrolled", "pass_course", "clerk", {"grade": "27"}, "the result date must be a date"),
-        ("enrolled", "pass_course", "clerk", {"date": "2026-01-15"}, "the grade as printed"),
         (
             "enrolled",
             "pass_course",
@@ -56,8 +54,6 @@ def events(session: Session, case_id: int) -> int:
         ),
         ("submitted", "start_review", "clerk", {}, "no examiner is assigned"),
         ("submitted", "start_review", "clerk", {"examiner": "clerk"}, "is not an active examiner"),
-        ("in_review", "request_info", "examiner", {}, "a message is required"),
-        ("in_review", "recognize", "examiner", {"grade": "1.7"}, "modules must name at least one"),
         (
             "in_review",
             "recognize",
@@ -79,7 +75,6 @@ def events(session: Session, case_id: int) -> int:
             {"modules": "INF-ML", "grade": "1.7", "ects": "4"},
             "recognition is per whole module",
         ),
-        ("in_review", "reject", "examiner", {"advice": "x"}, "substantial differences must be"),
         (
             "in_review",
             "reject",
@@ -89,16 +84,15 @@ def events(session: Session, case_id: int) -> int:
         ),
         (
             "in_review",
-            "reject",
-            "examiner",
-            {"reasons": {"level": "EQF 5 < 6"}},
-            "how recognition could still be obtained is required",
-        ),
-        (
-            "in_review",
             "recognize_partially",
             "examiner",
-            {"modules": "INF-ML", "not_credited": "INF-ML", "grade": "2.0"},
+            {
+                "modules": "INF-ML",
+                "not_credited": "INF-ML",
+                "grade": "2.0",
+                "reasons": {"level": "EQF 5 < 6"},
+                "advice": "x",
+            },
             "cannot be both credited and not credited",
         ),
         ("rejected", "close", "clerk", {}, "the appeal window is open until"),

@@ -39,7 +39,24 @@ def test_the_default_procedure_loads_into_one_machine() -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda r: r["states"].update({"limbo": {"label": "Limbo"}}), "unknown state 'limbo'"),
+        (
+            lambda r: r["states"].update({"limbo": {"label": {"en": "Limbo"}}}),
+            "state limbo: label must be given in every language (label.en, label.de)",
+        ),
+        (
+            lambda r: r["states"].update({"x" * 25: {}}),
+            "must be a plain word (letters, digits, _) of at most 24 characters",
+        ),
+        (
+            lambda r: event(r, "appeal")["fields"].update({"message": {"type": "essay"}}),
+            "event appeal: field message: type 'essay' is not one of text, number",
+        ),
+        (
+            lambda r: event(r, "appeal")["fields"].update(
+                {"message": {"type": "text", "by": ["clerk"]}}
+            ),
+            "event appeal: field message: by names unknown 'clerk'; known: student",
+        ),
         (
             lambda r: event(r, "enrol").update({"to": "nowhere"}),
             "event enrol names unknown state 'nowhere'",
