@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
-import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -38,7 +37,6 @@ from models import Case, CaseEvent, Module, Outbox, Role
 from models.base import Base
 from models.db import make_engine, session_factory
 from tasks.delivery import MemoryTransport, Transports, message_id, relay
-from tasks.messages import MAIL_DIR
 from workflow import audit, outbox
 from workflow.actors import Actor
 from workflow.cases import assign_examiner, attach_document
@@ -289,13 +287,8 @@ def _parts(mail: EmailMessage) -> tuple[Any, ...]:
 
 
 def _labels() -> dict[str, set[str]]:
-    """Each state's label in the mail catalogues of both languages."""
-    labels: dict[str, set[str]] = {}
-    for language in ("de", "en"):
-        with (MAIL_DIR / f"{language}.toml").open("rb") as fh:
-            for state, label in tomllib.load(fh)["states"].items():
-                labels.setdefault(state, set()).add(label)
-    return labels
+    """Each state's label in both languages, as the procedure gives them to the mails."""
+    return {name: set(state.labels.values()) for name, state in PROC.states.items()}
 
 
 _FOOTER = re.compile(r"(?:Case|Antrag) (\d+), (?:status|Stand): (.+?)\. ")
