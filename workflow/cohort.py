@@ -124,7 +124,7 @@ def preview(
     student, the partner's grade as printed and that grade converted by the office's rules
     (or why it cannot be converted: then the cohort is refused as a whole unless one grade
     is given for all), and by percentiles where the case's grading tables allow it (or why
-    not), flagged when the two differ by 0.3 or more."""
+    not), flagged when the two differ by ``DIFFERENCE_THRESHOLD`` or more."""
     cases = waiting_cases(session, offering_id=offering_id, module_code=module_code, actor=actor)
     return _conversions(session, cases, rounding) if cases else []
 
