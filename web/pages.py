@@ -46,7 +46,7 @@ from web.security import (
     csrf_ok,
 )
 from workflow import auth, queries
-from workflow.cases import attach_document, document_kinds
+from workflow.cases import DOCUMENT_KINDS, attach_document
 from workflow.cohort import CONVERTING_EVENTS, decide, preview, waiting_cases, waiting_cohorts
 from workflow.cohort import methods as cohort_methods
 from workflow.engine import fire
@@ -454,7 +454,7 @@ def _case_page(
             "criteria_keys": CRITERIA,
             "structured": STRUCTURED_REASONS,
             "decisions": DECISIONS,
-            "document_kinds": document_kinds(p.actor),
+            "document_kinds": DOCUMENT_KINDS if not p.is_student else ("evidence",),
             "form": form or {},
             "office": home,
             "student_view": p.is_student,

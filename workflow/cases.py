@@ -30,8 +30,8 @@ from workflow.actors import Actor
 from workflow.deadlines import Clocks, next_clocks, schedule
 from workflow.documents import DocumentStore
 from workflow.engine import FiredEvent, _append, record
-from workflow.errors import Conflict, Forbidden, GuardFailed, NotFound, ValidationFailed
-from workflow.permissions import DOCUMENT_KINDS_OF, Action, require
+from workflow.errors import Conflict, GuardFailed, NotFound, ValidationFailed
+from workflow.permissions import Action, require
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 DOCUMENT_KINDS = ("transcript", "evidence", "notice", "correspondence")
@@ -248,13 +248,6 @@ def set_targets(
     return fired
 
 
-def document_kinds(actor: Actor | None) -> tuple[str, ...]:
-    """The kinds of document ``actor`` may file (``permissions.DOCUMENT_KINDS_OF``)."""
-    if actor is None:
-        return DOCUMENT_KINDS
-    return DOCUMENT_KINDS_OF.get(actor.role, DOCUMENT_KINDS)
-
-
 def attach_document(
     session: Session,
     case_id: int,
@@ -272,11 +265,6 @@ def attach_document(
     if kind not in DOCUMENT_KINDS:
         raise ValidationFailed(
             f"unknown document kind {kind!r}; use one of {', '.join(DOCUMENT_KINDS)}"
-        )
-    if kind not in document_kinds(actor):
-        raise Forbidden(
-            f"a {actor.role.value} may not file a {kind}; "
-            f"file it as {' or '.join(document_kinds(actor))}"
         )
     if not content:
         raise ValidationFailed(f"{filename}: the file is empty")

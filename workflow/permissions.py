@@ -99,12 +99,6 @@ PERMISSIONS: Mapping[Action, Permission] = MappingProxyType(
 )
 
 
-# The kinds of document a role may file, where it may not file every kind: a student adds
-# evidence; transcripts, notices and correspondence are filed by the office or come from an
-# import (a student's "notice" would look like the office's own).
-DOCUMENT_KINDS_OF: Mapping[Role, tuple[str, ...]] = MappingProxyType({Role.STUDENT: ("evidence",)})
-
-
 def allowed(actor: Actor | None, action: Action) -> bool:
     """Whether ``actor`` may do ``action`` (on a case they may see)."""
     return actor is None or actor.role in PERMISSIONS[action].roles

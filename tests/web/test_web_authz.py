@@ -361,7 +361,7 @@ def test_no_state_change_through_get(app: Any, engine: Engine, world: Any, clerk
 
 
 def test_actions_of_the_table_refused_alike_everywhere(
-    app: Any, engine: Engine, world: Any, recog: Recog, tmp_path: Path
+    app: Any, engine: Engine, world: Any, recog: Recog
 ) -> None:
     """The permission table's actions outside a case page: a refused role is 403 on the API
     and the pages and exit status 3 on the CLI (matching by hand answered 422 before); the
@@ -408,23 +408,6 @@ def test_actions_of_the_table_refused_alike_everywhere(
         examiner,
     )
     assert partial == (422, 1)
-    # A student files evidence, never a notice or a transcript (the page offered only
-    # evidence; the API and the CLI took any kind).
-    own = world.cases["info_requested"]
-    with client(app) as c:
-        csrf = student_login(c, engine, world.students[own], NOW)
-        r = c.post(
-            f"/api/v1/cases/{own}/documents",
-            headers={"X-CSRF-Token": csrf},
-            data={"kind": "notice"},
-            files={"file": ("n.pdf", MINIMAL_PDF, "application/pdf")},
-        )
-        assert r.status_code == 403, r.text
-    pdf = tmp_path / "n.pdf"
-    pdf.write_bytes(MINIMAL_PDF)
-    student = f"student#{world.students[own]}"
-    filed = recog("case", "attach", str(own), str(pdf), "--kind", "notice", "--actor", student)
-    assert filed == (403, 3)
     # An undecided case cannot be exported, whichever interface asks.
     assert recog("case", "export", str(world.cases["submitted"]), "--actor", clerk) == (409, 1)
     assert snapshot(engine) == before
