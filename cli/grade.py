@@ -16,6 +16,7 @@ from rich.text import Text
 from workflow.errors import DomainError, ValidationFailed
 from workflow.grades import (
     DEFAULT_SCHEMES,
+    DIFFERENCE_THRESHOLD,
     ROUNDINGS,
     Conversion,
     bavarian,
@@ -72,7 +73,8 @@ def convert_command(
             metavar="PARTNER_ID,HOME_ID",
             help="Also (or only) convert by percentiles with these stored grading tables "
             "(ids from `recog grade table list`); with --scheme or --best/--lowest-pass both "
-            "conversions are shown side by side, flagged when they differ by 0.3 or more.",
+            f"conversions are shown side by side, flagged when they differ by "
+            f"{DIFFERENCE_THRESHOLD} or more.",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -99,9 +101,9 @@ def convert_command(
         _show(by_table)
         difference = "-" if both.difference is None else str(both.difference)
         verdict = (
-            "DIFFER by 0.3 or more: look at both before choosing"
+            f"DIFFER by {DIFFERENCE_THRESHOLD} or more: look at both before choosing"
             if both.differs
-            else "agree within 0.3"
+            else f"agree within {DIFFERENCE_THRESHOLD}"
         )
         Console(highlight=False).print(
             f"Side by side: {result.grade} (Bavarian) and "

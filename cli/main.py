@@ -31,6 +31,8 @@ from workflow import audit, catalog, queries
 from workflow.cases import assign_examiner, attach_document, open_case, set_targets
 from workflow.documents import FileStore
 from workflow.engine import fire
+from workflow.grading_tables import case_side_by_side
+from workflow.permissions import Action, allowed
 
 app = typer.Typer(
     name="recog",
@@ -504,8 +506,10 @@ def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> No
     with unit_of_work() as s:
         viewer = _viewer(s, actor, case)
         detail = queries.case_detail(s, case, actor=viewer, now=ctx.now())
-        if viewer is None or viewer.role.value != "student":
-            detail["conversions"] = _conversions(s, detail)
+        if allowed(viewer, Action.SEE_INTERNALS):
+            detail["conversions"] = case_side_by_side(
+                s, case, actor=viewer, rounding=ctx.settings().grade_rounding
+            )
     if as_json:
         print_json(detail)
         return
@@ -538,7 +542,8 @@ def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> No
                 + (
                     f"{shown['original']} ({shown['scheme']}) -> {value['grade']}"
                     if value
-                    else f"not available: {shown['errors'].get(method, '-')}"
+                    else "not available: "
+                    + (shown[f"{method}_error"] or shown["tables_missing"] or "-")
                 ),
                 markup=False,
             )
@@ -546,7 +551,7 @@ def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> No
             console.print(
                 f"Flag:      the two conversions differ by {shown['difference']}"
                 if shown["differs"]
-                else "Flag:      the two conversions agree within 0.3"
+                else f"Flag:      the two conversions agree within {shown['threshold']}"
             )
     if detail["decision"]:
         console.print(f"Decision:  {json.dumps(detail['decision'], ensure_ascii=False)}")
@@ -554,44 +559,20 @@ def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> No
         console.print(
             f"Document:  #{doc['id']} {doc['kind']} {doc['filename']} ({doc['size']} bytes)"
         )
-    for p in detail["precedents"]["valid"]:
+    shown_precedents = detail["precedents"] or {"valid": [], "suggestion": {}}
+    for p in shown_precedents["valid"]:
         console.print(
             f"Precedent: case {p['case']}: {p['module']} {p['outcome']}"
             + (f" ({p['grade']})" if p["grade"] else "")
             + f", {p['decided_at']:%Y-%m-%d}"
         )
-    for module_code, p in detail["precedents"]["suggestion"].items():
+    for module_code, p in shown_precedents["suggestion"].items():
         console.print(
             f"Suggested: {module_code}: {p['outcome']}"
             + (f" with grade {p['grade']}" if p["grade"] else "")
         )
     nxt = ", ".join(f"{e['event']} ({'/'.join(e['actors'])})" for e in detail["next_events"])
     console.print(f"Next:      {nxt or 'nothing: the case is final'}")
-
-
-def _conversions(s: Any, detail: dict[str, Any]) -> dict[str, Any] | None:
-    """The case's partner grade by both methods, side by side (None without a grade)."""
-    from workflow.grading_tables import side_by_side, tables_for_case
-
-    result = detail["result"] or {}
-    grade = result.get("grade")
-    scheme = result.get("scheme") or detail["course"]["grading_scheme"]
-    if not grade or not scheme:
-        return None
-    tables = tables_for_case(s, detail["id"])
-    by_formula, by_table, both, errors = side_by_side(
-        str(grade), str(scheme), ctx.settings().grade_rounding, tables
-    )
-    return {
-        "original": str(grade),
-        "scheme": str(scheme),
-        "bavarian": by_formula.to_dict() if by_formula else None,
-        "percentile": by_table.to_dict() if by_table else None,
-        "tables": tables.to_dict(),
-        "errors": errors,
-        "difference": str(both.difference) if both and both.difference is not None else None,
-        "differs": bool(both and both.differs),
-    }
 
 
 @case_app.command("export")
@@ -603,15 +584,15 @@ def case_export(
     actor: ActorOpt = None,
 ) -> None:
     """Export a case's decision as ELMO v2.0 (resultOfRecognition), with its notice."""
-    from workflow.elmo_export import export_decision
-    from workflow.notice_issue import export_inputs
+    from workflow.cases import export_decision_document
 
     with unit_of_work() as s:
-        queries.case_detail(s, case, actor=_viewer(s, actor, case), now=ctx.now())  # may see?
-        document = export_decision(
-            **export_inputs(
-                s, case, settings=ctx.settings(), store=FileStore(ctx.settings().documents_dir)
-            )
+        document = export_decision_document(
+            s,
+            case,
+            actor=_viewer(s, actor, case),
+            settings=ctx.settings(),
+            store=FileStore(ctx.settings().documents_dir),
         )
     if out is None:
         sys.stdout.buffer.write(document)
@@ -1191,9 +1172,10 @@ _mount_optional()
 
 
 def main() -> None:
-    """Console entry point: domain and configuration errors become one line on stderr."""
+    """Console entry point: domain and configuration errors become one line on stderr, and
+    the exit status says which kind (``context.exit_status``)."""
     try:
         app()
     except RecogError as exc:
         ctx.err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
-        raise SystemExit(1) from None
+        raise SystemExit(ctx.exit_status(exc)) from None

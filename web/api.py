@@ -30,11 +30,7 @@ from sqlalchemy.orm import Session
 from models import (
     IdempotencyKey,
     Institution,
-    Module,
     Offering,
-    Programme,
-    Role,
-    Student,
     User,
 )
 from web.problems import PROBLEM, Problem
@@ -52,8 +48,9 @@ from workflow.cases import (
 )
 from workflow.engine import fire
 from workflow.errors import Conflict, NotFound, ValidationFailed
+from workflow.grades import DIFFERENCE_THRESHOLD
+from workflow.permissions import Action, require
 
-OFFICE = (Role.CLERK, Role.ADMIN)
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 # Accepted uploads, each with the first bytes its content must start with.
 MEDIA_TYPES: dict[str, tuple[bytes, ...]] = {
@@ -87,9 +84,10 @@ router = APIRouter(prefix="/api/v1", responses=_PROBLEMS)
 
 @contextmanager
 def call(
-    request: Request, *, roles: tuple[Role, ...] | None = None, write: bool = False
+    request: Request, *, action: Action | None = None, write: bool = False
 ) -> Iterator[tuple[Session, Principal, Runtime]]:
-    """Authenticate, check the role and (cookie sessions) the CSRF header, inside the
+    """Authenticate, check (cookie sessions) the CSRF header and, for a route that is not a
+    workflow use case checking for itself, the permission table's ``action``, inside the
     request's one transaction."""
     rt = runtime(request)
     with rt.unit_of_work() if write else rt.read_only() as session:
@@ -104,14 +102,8 @@ def call(
             raise Problem(
                 403, "Forbidden", "the X-CSRF-Token header is missing or wrong", code="csrf"
             )
-        if roles is not None and principal.actor.role not in roles:
-            raise Problem(
-                403,
-                "Forbidden",
-                f"a {principal.actor.role.value} may not do this; "
-                f"it is for the {' or '.join(r.value for r in roles)}",
-                code="forbidden",
-            )
+        if action is not None:
+            require(principal.actor, action)
         yield session, principal, rt
 
 
@@ -584,7 +576,9 @@ class CohortCase(BaseModel):
         description="The partner grade's percentile band: lower, upper and midpoint (percent)."
     )
     difference: str | None = Field(description="How far apart the two conversions are.")
-    differs: bool = Field(description="True when the two conversions differ by 0.3 or more.")
+    differs: bool = Field(
+        description=f"True when the two conversions differ by {DIFFERENCE_THRESHOLD} or more."
+    )
     partner_table_id: int | None = Field(description="The partner grading table used.")
     home_table_id: int | None = Field(description="The home grade distribution used.")
 
@@ -613,7 +607,8 @@ class CohortPreviewOut(BaseModel):
 class CohortIn(Strict):
     offering_id: int = Field(ge=1, le=2**31 - 1)
     module: str = Field(min_length=1, max_length=60, description="The target module's code.")
-    event: Literal["recognize", "recognize_partially", "reject"]
+    # workflow.cohort.COHORT_EVENTS: a partial recognition is decided case by case.
+    event: Literal["recognize", "reject"]
     data: dict[str, Any] = Field(
         default_factory=dict,
         description="The event data for every case; without `grade`, "
@@ -716,11 +711,7 @@ def institutions(request: Request) -> list[Any]:
 def programmes(request: Request) -> list[Any]:
     """The programmes and modules of your own institution."""
     with call(request) as (s, p, _rt):
-        progs = s.scalars(
-            select(Programme)
-            .where(Programme.institution_id == p.actor.institution_id)
-            .order_by(Programme.code)
-        )
+        progs = queries.office_programmes(s, actor=p.actor)
         return [
             ProgrammeOut(
                 id=g.id,
@@ -775,7 +766,7 @@ def catalogue(
 def catalogue_import(request: Request, file: Annotated[UploadFile, File()]) -> Response:
     """Import partner course offerings (CSV or JSON, all rows checked first)."""
     content, _name, suffix = _import_upload(file, "catalogue", "catalogue.csv")
-    with call(request, roles=OFFICE, write=True) as (s, p, _rt):
+    with call(request, action=Action.IMPORT_CATALOGUE, write=True) as (s, p, _rt):
 
         def run() -> tuple[int, Any]:
             with _as_file(content, "catalogue", suffix) as path:
@@ -812,35 +803,18 @@ def _as_file(content: bytes, stem: str, suffix: str) -> Iterator[Path]:
 # --- students ----------------------------------------------------------------------------------
 
 
-def _student_visible(session: Session, p: Principal, student_id: Id) -> Student:
-    student = session.get(Student, student_id)
-    visible = student is not None and (
-        student.id == p.actor.id
-        if p.is_student
-        else p.actor.role in OFFICE and student.institution_id == p.actor.institution_id
-    )
-    if not visible:
-        raise NotFound(f"student {student_id} not found")
-    assert student is not None
-    return student
-
-
 @router.get("/students", response_model=Page, tags=["students"])
 def students(request: Request, limit: Limit = 50, offset: Offset = 0) -> dict[str, Any]:
-    with call(request, roles=OFFICE) as (s, p, _rt):
-        query = select(Student).where(Student.institution_id == p.actor.institution_id)
-        total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
-        items = [
-            StudentOut.model_validate(st, from_attributes=True).model_dump()
-            for st in s.scalars(query.order_by(Student.id).limit(limit).offset(offset))
-        ]
+    with call(request) as (s, p, _rt):
+        found, total = queries.office_students(s, actor=p.actor, limit=limit, offset=offset)
+        items = [StudentOut.model_validate(st, from_attributes=True).model_dump() for st in found]
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.post("/students", response_model=StudentOut, status_code=201, tags=["students"])
 def create_student(request: Request, body: StudentIn) -> Response:
     """Register a student (or return the one with this matriculation number)."""
-    with call(request, roles=OFFICE, write=True) as (s, p, _rt):
+    with call(request, action=Action.REGISTER_STUDENT, write=True) as (s, p, _rt):
         assert p.actor.institution_id is not None
 
         def run() -> tuple[int, Any]:
@@ -853,7 +827,9 @@ def create_student(request: Request, body: StudentIn) -> Response:
 @router.get("/students/{student_id}", response_model=StudentOut, tags=["students"])
 def student(request: Request, student_id: Id) -> Any:
     with call(request) as (s, p, _rt):
-        return StudentOut.model_validate(_student_visible(s, p, student_id), from_attributes=True)
+        return StudentOut.model_validate(
+            queries.student(s, student_id, actor=p.actor), from_attributes=True
+        )
 
 
 @router.post(
@@ -862,8 +838,8 @@ def student(request: Request, student_id: Id) -> Any:
 def send_status_link(request: Request, student_id: Id) -> Any:
     """E-mail the student a fresh secret link to their status page (at most once per few
     minutes). The link is minted when the e-mail is composed; it is never returned here."""
-    with call(request, write=True) as (s, p, rt):
-        _student_visible(s, p, student_id)
+    with call(request, action=Action.SEND_STATUS_LINK, write=True) as (s, p, rt):
+        queries.student(s, student_id, actor=p.actor)
         case_ids = queries.case_ids_of_student(s, student_id)
         if not case_ids:
             raise ValidationFailed("the student has no case yet; a status link shows cases")
@@ -881,8 +857,8 @@ def send_status_link(request: Request, student_id: Id) -> Any:
 @router.delete("/students/{student_id}/status-links", response_model=Revoked, tags=["students"])
 def revoke_status_links(request: Request, student_id: Id) -> Any:
     """Revoke every status link of the student (and end the sessions opened by them)."""
-    with call(request, roles=OFFICE, write=True) as (s, p, rt):
-        _student_visible(s, p, student_id)
+    with call(request, action=Action.REVOKE_STATUS_LINKS, write=True) as (s, p, rt):
+        queries.student(s, student_id, actor=p.actor)
         return {"revoked": auth.revoke_status_links(s, student_id, now=rt.now())}
 
 
@@ -935,7 +911,7 @@ def case_counts(request: Request) -> dict[str, int]:
 @router.post("/cases", response_model=Fired, status_code=201, tags=["cases"])
 def create_case(request: Request, body: CaseIn) -> Response:
     """Open a case for a student and a partner course offering."""
-    with call(request, roles=(Role.CLERK, Role.ADMIN, Role.STUDENT), write=True) as (s, p, rt):
+    with call(request, write=True) as (s, p, rt):
 
         def run() -> tuple[int, Any]:
             fired = open_case(
@@ -958,9 +934,6 @@ def case(request: Request, case_id: Id) -> Response:
     """One case, with its documents, the events open to you and its precedents."""
     with call(request) as (s, p, rt):
         detail = queries.case_detail(s, case_id, actor=p.actor, now=rt.now())
-        if p.is_student:
-            detail["examiner"] = None  # the office's internal assignment
-            detail["precedents"] = None  # other students' decisions
         return JSONResponse(jsonable_encoder(detail), headers={"ETag": f'"{detail["version"]}"'})
 
 
@@ -1027,7 +1000,7 @@ def case_history(request: Request, case_id: Id) -> Any:
 def put_examiner(request: Request, case_id: Id, body: ExaminerIn, if_match: IfMatch = None) -> Any:
     expected = _version(if_match)
     with call(request, write=True) as (s, p, rt):
-        _expect(s, p, case_id, expected, rt.now(), roles=OFFICE)
+        _expect(s, p, case_id, expected, rt.now(), action=Action.ASSIGN_EXAMINER)
         return _fired(assign_examiner(s, case_id, body.username, actor=p.actor, now=rt.now()))
 
 
@@ -1035,7 +1008,7 @@ def put_examiner(request: Request, case_id: Id, body: ExaminerIn, if_match: IfMa
 def put_targets(request: Request, case_id: Id, body: TargetsIn, if_match: IfMatch = None) -> Any:
     expected = _version(if_match)
     with call(request, write=True) as (s, p, rt):
-        _expect(s, p, case_id, expected, rt.now(), roles=(Role.CLERK, Role.ADMIN, Role.STUDENT))
+        _expect(s, p, case_id, expected, rt.now(), action=Action.SET_TARGETS)
         return _fired(set_targets(s, case_id, body.modules, actor=p.actor, now=rt.now()))
 
 
@@ -1046,21 +1019,15 @@ def _expect(
     expected: int | None,
     now: dt.datetime,
     *,
-    roles: tuple[Role, ...],
+    action: Action,
 ) -> None:
     """The case must be visible (else 404, before anything else is said about it), the
-    role allowed, and the version the one the caller saw."""
+    action allowed (else 403, before a stale version is reported), and the version the one
+    the caller saw."""
     from workflow.engine import StaleVersion
 
     current = queries.case_status(session, case_id, actor=p.actor, now=now)
-    if p.actor.role not in roles:
-        raise Problem(
-            403,
-            "Forbidden",
-            f"a {p.actor.role.value} may not do this; it is for "
-            f"the {' or '.join(r.value for r in roles)}",
-            code="forbidden",
-        )
+    require(p.actor, action)
     if expected is not None and current["version"] != expected:
         raise StaleVersion(
             f"case {case_id}: you saw version {expected}, but it is now at "
@@ -1198,21 +1165,14 @@ def _user_out(u: User) -> dict[str, Any]:
 @router.get("/users", response_model=list[UserOut], tags=["users"])
 def users(request: Request) -> list[dict[str, Any]]:
     """The office users of your institution."""
-    with call(request, roles=OFFICE) as (s, p, _rt):
-        return [
-            _user_out(u)
-            for u in s.scalars(
-                select(User)
-                .where(User.institution_id == p.actor.institution_id)
-                .order_by(User.username)
-            )
-        ]
+    with call(request) as (s, p, _rt):
+        return [_user_out(u) for u in queries.office_users(s, actor=p.actor)]
 
 
 @router.post("/users", response_model=UserOut, status_code=201, tags=["users"])
 def create_user(request: Request, body: UserIn) -> Response:
     """Add an office user to your institution (admins only)."""
-    with call(request, roles=(Role.ADMIN,), write=True) as (s, p, _rt):
+    with call(request, action=Action.ADD_USER, write=True) as (s, p, _rt):
         inst = s.get(Institution, p.actor.institution_id)
         assert inst is not None
 
@@ -1237,7 +1197,7 @@ def create_user(request: Request, body: UserIn) -> Response:
 @router.get("/tokens", response_model=list[TokenOut], tags=["auth"])
 def tokens(request: Request) -> Any:
     """Your API tokens (never their secret)."""
-    with call(request, roles=(Role.CLERK, Role.EXAMINER, Role.BOARD, Role.ADMIN)) as (s, p, _):
+    with call(request, action=Action.USE_API_TOKENS) as (s, p, _):
         assert p.actor.id is not None
         return auth.list_api_tokens(s, user_id=p.actor.id)
 
@@ -1245,8 +1205,7 @@ def tokens(request: Request) -> Any:
 @router.post("/tokens", response_model=NewToken, status_code=201, tags=["auth"])
 def create_token(request: Request, body: TokenIn) -> Response:
     """Create an API token acting as you; its secret is shown only in this response."""
-    roles = (Role.CLERK, Role.EXAMINER, Role.BOARD, Role.ADMIN)
-    with call(request, roles=roles, write=True) as (s, p, rt):
+    with call(request, action=Action.USE_API_TOKENS, write=True) as (s, p, rt):
         assert p.actor.id is not None
         now = rt.now()
         expires = now + dt.timedelta(days=body.expires_in_days) if body.expires_in_days else None
@@ -1261,8 +1220,7 @@ def create_token(request: Request, body: TokenIn) -> Response:
 
 @router.delete("/tokens/{token_id}", status_code=204, tags=["auth"], response_class=Response)
 def revoke_token(request: Request, token_id: Id) -> Response:
-    roles = (Role.CLERK, Role.EXAMINER, Role.BOARD, Role.ADMIN)
-    with call(request, roles=roles, write=True) as (s, p, rt):
+    with call(request, action=Action.USE_API_TOKENS, write=True) as (s, p, rt):
         assert p.actor.id is not None
         auth.revoke_api_token(s, token_id, user_id=p.actor.id, now=rt.now())
         return Response(status_code=204)
@@ -1272,12 +1230,7 @@ def revoke_token(request: Request, token_id: Id) -> Response:
 def modules(request: Request) -> Any:
     """All home modules of your institution."""
     with call(request) as (s, p, _rt):
-        return s.scalars(
-            select(Module)
-            .join(Programme)
-            .where(Programme.institution_id == p.actor.institution_id)
-            .order_by(Module.code)
-        ).all()
+        return queries.office_modules(s, actor=p.actor)
 
 
 # --- transcripts, conversions, cohorts, precedents, export -------------------------------------
@@ -1299,7 +1252,7 @@ def upload_transcript(
     (422 naming `file`, `line` and `element`) and nothing from it is imported."""
     from workflow.transcript_import import import_transcript
 
-    with call(request, roles=OFFICE, write=True) as (s, p, rt):
+    with call(request, action=Action.IMPORT_TRANSCRIPT, write=True) as (s, p, rt):
         content = read_transcript(file)
         name = safe_filename(file.filename or "transcript.xml")
 
@@ -1322,7 +1275,7 @@ def upload_transcript(
 @router.get("/transcripts/pending", response_model=list[PendingResultOut], tags=["transcripts"])
 def pending_transcripts(request: Request) -> Any:
     """Imported results of your institution that matched no case, or several."""
-    with call(request, roles=OFFICE) as (s, p, _rt):
+    with call(request, action=Action.SEE_PENDING_RESULTS) as (s, p, _rt):
         return jsonable_encoder(queries.pending_results(s, actor=p.actor))
 
 
@@ -1333,9 +1286,7 @@ def match_transcript(request: Request, result_id: Id, body: MatchIn) -> Response
     """Apply a waiting result to a case by hand: the same events as an automatic match."""
     from workflow.transcript_import import match_by_hand
 
-    with call(request, roles=OFFICE, write=True) as (s, p, rt):
-        queries.pending_result(s, result_id, actor=p.actor)  # another office's: not found
-        queries.case_status(s, body.case_id, actor=p.actor, now=rt.now())
+    with call(request, write=True) as (s, p, rt):
 
         def run() -> tuple[int, Any]:
             events = match_by_hand(
@@ -1377,7 +1328,7 @@ def cohorts(request: Request) -> Any:
     """Course offerings and target modules with cases in review waiting for your decision."""
     from workflow.cohort import waiting_cohorts
 
-    with call(request, roles=(Role.EXAMINER,)) as (s, p, _rt):
+    with call(request) as (s, p, _rt):
         return waiting_cohorts(s, actor=p.actor)
 
 
@@ -1389,10 +1340,10 @@ def cohort_preview(
 ) -> Any:
     """The cases a cohort decision would decide, each with its student's grade converted by
     the modified Bavarian formula and, where the grading tables allow it, by percentiles
-    (flagged when the two differ by 0.3 or more)."""
+    (flagged as `differs` when the two lie too far apart; see that field)."""
     from workflow.cohort import methods, preview
 
-    with call(request, roles=(Role.EXAMINER,)) as (s, p, rt):
+    with call(request) as (s, p, rt):
         cases = preview(
             s,
             offering_id=offering_id,
@@ -1421,7 +1372,7 @@ def cohort_decide(request: Request, body: CohortIn) -> Response:
     it says `percentile`)."""
     from workflow.cohort import decide, waiting_cases
 
-    with call(request, roles=(Role.EXAMINER,), write=True) as (s, p, rt):
+    with call(request, write=True) as (s, p, rt):
 
         def run() -> tuple[int, Any]:
             if body.expected_cases is not None:
@@ -1467,8 +1418,7 @@ def inconsistent_precedents(request: Request) -> Any:
     precedents decided differently."""
     from workflow.precedents import inconsistent
 
-    roles = (Role.CLERK, Role.EXAMINER, Role.BOARD, Role.ADMIN)
-    with call(request, roles=roles) as (s, p, rt):
+    with call(request, action=Action.CHECK_PRECEDENTS) as (s, p, rt):
         return inconsistent(s, now=rt.now(), institution_id=p.actor.institution_id)
 
 
@@ -1514,12 +1464,12 @@ class ConversionsOut(BaseModel):
     )
     tables_missing: str | None = Field(description="Which table is not stored, if any.")
     difference: str | None
-    differs: bool = Field(description="True when the two differ by 0.3 or more.")
+    differs: bool = Field(
+        description=f"True when the two differ by {DIFFERENCE_THRESHOLD} or more."
+    )
+    threshold: str = Field(description="The difference from which the two are flagged.")
     suggested: str | None
     methods: list[str] = Field(description="What the examiner may choose as conversion=.")
-
-
-OFFICE_STAFF = (Role.CLERK, Role.EXAMINER, Role.BOARD, Role.ADMIN)
 
 
 @router.get("/grading-tables", response_model=list[GradingTableOut], tags=["reference"])
@@ -1531,13 +1481,8 @@ def grading_tables_list(
     """Stored grading tables: partners' tables and your institution's own distributions."""
     from workflow.grading_tables import list_tables
 
-    with call(request, roles=OFFICE_STAFF) as (s, p, _rt):
-        own = s.scalar(select(Institution.code).where(Institution.id == p.actor.institution_id))
-        return [
-            t
-            for t in list_tables(s, kind=kind, institution=institution)
-            if t["kind"] == "partner" or t["institution"] == own
-        ]
+    with call(request) as (s, p, _rt):
+        return list_tables(s, kind=kind, institution=institution, actor=p.actor)
 
 
 @router.post("/grading-tables/import", response_model=GradingTableImportOut, tags=["reference"])
@@ -1557,7 +1502,7 @@ def grading_tables_import(
     from workflow.grading_tables import import_file
 
     content, name, suffix = _import_upload(file, "grading table", "grading-tables.csv")
-    with call(request, roles=OFFICE, write=True) as (s, p, rt):
+    with call(request, action=Action.IMPORT_GRADING_TABLES, write=True) as (s, p, rt):
 
         def run() -> tuple[int, Any]:
             with _as_file(content, "grading-tables", suffix) as path:
@@ -1581,14 +1526,12 @@ def grading_tables_import(
 @router.get("/cases/{case_id}/conversions", response_model=ConversionsOut, tags=["cases"])
 def case_conversions(request: Request, case_id: Id) -> Any:
     """The case's partner grade converted by both methods, with the grading tables used and
-    the 0.3 flag: what the examiner sees before choosing (404 without a partner grade)."""
-    from web.recognition import conversions, grading_tables
+    the flag when they differ by `threshold` or more: what the examiner sees before choosing
+    (404 without a partner grade)."""
+    from workflow.grading_tables import case_side_by_side
 
-    with call(request, roles=OFFICE_STAFF) as (s, p, rt):
-        detail = queries.case_detail(s, case_id, actor=p.actor, now=rt.now())
-        view = conversions(
-            detail, rounding=rt.settings.grade_rounding, tables=grading_tables(s, detail)
-        )
+    with call(request) as (s, p, rt):
+        view = case_side_by_side(s, case_id, actor=p.actor, rounding=rt.settings.grade_rounding)
         if view is None:
             raise NotFound(f"case {case_id} has no partner grade to convert yet")
         return view

@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from config.procedure import get_procedure
+from workflow.grades import DIFFERENCE_THRESHOLD
 
 LANGUAGES = ("en", "de")
+# The conversions' flag is a rule of workflow.grades; the texts only write its number, as
+# each language writes a decimal.
+_FLAG_EN = str(DIFFERENCE_THRESHOLD)
+_FLAG_DE = _FLAG_EN.replace(".", ",")
 
 # The procedure's words (its states, events, the student's next step) are the procedure's
 # (config/procedure.toml); these are only the words of what is not an event of the procedure:
@@ -389,7 +394,7 @@ RECOGNITION = {
         "grade; the conversion is stored with the decision either way.",
         "conversions_differ": "The two methods differ by {difference}: look at both before "
         "you choose.",
-        "conversions_agree": "Both methods agree within 0.3.",
+        "conversions_agree": f"Both methods agree within {_FLAG_EN}.",
         "not_convertible": "Cannot be converted: {reason}",
         "choose_grade": "Converted grade (your choice)",
         "prefilled": "Pre-filled with the result of the modified Bavarian formula.",
@@ -418,7 +423,8 @@ RECOGNITION = {
         "cohort_percentile_unavailable": "The percentile conversion is not available for "
         "this cohort: it cannot convert case(s) {cases} (see the list above). Decide by the "
         "modified Bavarian formula, or decide those cases on their own.",
-        "cohort_differing": "For {n} case(s) the two methods differ by 0.3 or more: look at "
+        "cohort_differing": f"For {{n}} case(s) the two methods differ by {_FLAG_EN} or more: "
+        "look at "
         "both before you choose.",
         "cohort_differs": "differs by {difference}",
         "cohort_band": "(band {lower} to {upper} %)",
@@ -508,7 +514,7 @@ RECOGNITION = {
         "gespeichert.",
         "conversions_differ": "Die beiden Verfahren weichen um {difference} voneinander ab: "
         "bitte beide ansehen, bevor Sie wählen.",
-        "conversions_agree": "Beide Verfahren liegen weniger als 0,3 auseinander.",
+        "conversions_agree": f"Beide Verfahren liegen weniger als {_FLAG_DE} auseinander.",
         "not_convertible": "Nicht umrechenbar: {reason}",
         "choose_grade": "Umgerechnete Note (Ihre Wahl)",
         "prefilled": "Vorausgefüllt mit dem Ergebnis der modifizierten bayerischen Formel.",
@@ -544,8 +550,8 @@ RECOGNITION = {
         "verfügbar: Es kann Fall/Fälle {cases} nicht umrechnen (siehe Liste oben). "
         "Entscheiden Sie mit der modifizierten bayerischen Formel oder entscheiden Sie diese "
         "Fälle einzeln.",
-        "cohort_differing": "Bei {n} Fall/Fällen weichen die beiden Verfahren um 0,3 oder "
-        "mehr voneinander ab: bitte beide ansehen, bevor Sie wählen.",
+        "cohort_differing": f"Bei {{n}} Fall/Fällen weichen die beiden Verfahren um {_FLAG_DE} "
+        "oder mehr voneinander ab: bitte beide ansehen, bevor Sie wählen.",
         "cohort_differs": "Abweichung {difference}",
         "cohort_band": "(Band {lower} bis {upper} %)",
         "cohort_missing_partner": "nicht verfügbar: keine Tabelle des Partners",

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from config.errors import RecogError
 from config.procedure import get_procedure
-from models import Institution, Module, Programme, Role, Student, User, user_programmes
+from models import Institution, Student, User
 from web import i18n, recognition
 from web.actions import (
     CRITERIA,
@@ -46,11 +46,13 @@ from web.security import (
 )
 from workflow import auth, queries
 from workflow.cases import DOCUMENT_KINDS, attach_document
-from workflow.cohort import decide, preview, waiting_cases, waiting_cohorts
+from workflow.cohort import CONVERTING_EVENTS, decide, preview, waiting_cases, waiting_cohorts
 from workflow.cohort import methods as cohort_methods
 from workflow.engine import fire
 from workflow.errors import Conflict, ValidationFailed
+from workflow.grading_tables import case_side_by_side
 from workflow.guards import GERMAN_STEPS
+from workflow.permissions import Action, allowed, require
 from workflow.precedents import inconsistent
 from workflow.transcript_import import import_transcript, match_by_hand
 
@@ -130,9 +132,11 @@ def error_page(
 
 @contextmanager
 def page(
-    request: Request, *, form: Any = None, roles: tuple[Role, ...] | None = None
+    request: Request, *, form: Any = None, action: Action | None = None
 ) -> Iterator[tuple[Session, Principal, Runtime]]:
-    """A page's unit of work: the signed-in principal, and for a POST the CSRF check."""
+    """A page's unit of work: the signed-in principal, for a POST the CSRF check, and for a
+    page that is not a workflow use case checking for itself, the permission table's
+    ``action``."""
     rt = runtime(request)
     with rt.unit_of_work() as session:
         principal = authenticate(request, session, rt.now())
@@ -146,8 +150,8 @@ def page(
                 "site; reload the page and try again",
                 code="csrf",
             )
-        if roles is not None and principal.actor.role not in roles:
-            raise Problem(403, "Forbidden", "this page is not for your role", code="forbidden")
+        if action is not None:
+            require(principal.actor, action)
         yield session, principal, rt
 
 
@@ -349,20 +353,8 @@ def case_list(request: Request) -> Response:
         )
         counts = queries.count_by_state(s, actor=p.actor)
         overdue = queries.count_overdue(s, actor=p.actor, now=now)
-        partners = list(
-            s.scalars(
-                select(Institution.code)
-                .where(Institution.kind == "partner")
-                .order_by(Institution.code)
-            )
-        )
-        examiners = list(
-            s.execute(
-                select(User.id, User.display_name)
-                .where(User.institution_id == p.actor.institution_id, User.role == "examiner")
-                .order_by(User.display_name)
-            )
-        )
+        partners = queries.partner_codes(s)
+        examiners = queries.office_examiners(s, actor=p.actor)
         pages = max(1, -(-total // PAGE_SIZE))
         query = {k: ("1" if v is True else v) for k, v in f.items() if v and k != "order"}
         if f["order"] == "desc":
@@ -384,7 +376,7 @@ def case_list(request: Request) -> Response:
                 "all_states": list(get_procedure().states),
                 "inconsistent": inconsistent(s, now=now, institution_id=p.actor.institution_id),
                 "cohorts": [c for c in waiting_cohorts(s, actor=p.actor) if c["waiting"] > 1]
-                if p.actor.role is Role.EXAMINER
+                if allowed(p.actor, Action.DECIDE_COHORT)
                 else [],
             },
             principal=p,
@@ -416,48 +408,23 @@ def _case_page(
     modules: list[Any] = []
     examiners: list[Any] = []
     if not p.is_student:
-        mq = (
-            select(Module.code, Module.title, Module.ects)
-            .join(Programme)
-            .where(Programme.institution_id == p.actor.institution_id)
-            .order_by(Module.code)
+        modules = queries.office_modules(s, actor=p.actor)
+        # Unassigned: those who hold the case's programme first (they can review it).
+        examiners = queries.office_examiners(
+            s,
+            actor=p.actor,
+            case_id=case_id if detail.get("examiner") is None else None,
+            active_only=True,
         )
-        modules = list(s.execute(mq))
-        examiners = list(
-            s.execute(
-                select(User.username, User.display_name)
-                .where(
-                    User.institution_id == p.actor.institution_id,
-                    User.role == "examiner",
-                    User.active.is_(True),
-                )
-                .order_by(User.display_name)
-            )
-        )
-        if detail.get("examiner") is None and examiners:
-            # Those who hold the case's programme first.
-            prog_holders = set(
-                s.scalars(
-                    select(User.username).join(
-                        user_programmes, user_programmes.c.user_id == User.id
-                    )
-                )
-            )
-            examiners.sort(key=lambda e: e.username not in prog_holders)
     template = "student_case.html" if p.is_student else "case.html"
     conversion = None
     cohort_offers: list[dict[str, Any]] = []
-    if p.is_student:
-        detail["examiner"] = None
-        detail["precedents"] = None
-    else:
-        conversion = recognition.conversions(
-            detail,
-            rounding=rt.settings.grade_rounding,
-            tables=recognition.grading_tables(s, detail),
+    if allowed(p.actor, Action.SEE_INTERNALS):
+        conversion = case_side_by_side(
+            s, case_id, actor=p.actor, rounding=rt.settings.grade_rounding
         )
         if (
-            p.actor.role is Role.EXAMINER
+            allowed(p.actor, Action.DECIDE_COHORT)
             and detail["state"] == "in_review"
             and examiner_id == p.actor.id
         ):
@@ -604,24 +571,19 @@ def case_status_link(
     """Office: e-mail the student a new link, or revoke all links. Student: e-mail me one."""
     with page(request, form={"csrf": csrf}) as (s, p, rt):
         status = queries.case_status(s, case_id, actor=p.actor, now=rt.now())
-        if action == "revoke" and p.actor.role in (Role.CLERK, Role.ADMIN):
+        if action == "revoke":
+            require(p.actor, Action.REVOKE_STATUS_LINKS)
             student_id = queries.case_detail(s, case_id, actor=p.actor, now=rt.now())["student"][
                 "id"
             ]
             auth.revoke_status_links(s, student_id, now=rt.now())
             notice = "revoked"
-        elif p.actor.role in (Role.CLERK, Role.ADMIN, Role.STUDENT):
+        else:
+            require(p.actor, Action.SEND_STATUS_LINK)
             queued = auth.queue_status_link(
                 s, status["id"], base_url=str(request.base_url), now=rt.now()
             )
             notice = "sent" if queued else "unchanged"
-        else:
-            raise Problem(
-                403,
-                "Forbidden",
-                "only the office or the student may send status links",
-                code="forbidden",
-            )
     return RedirectResponse(f"/cases/{case_id}?notice={notice}", status_code=303)
 
 
@@ -634,8 +596,6 @@ def case_export_elmo(request: Request, case_id: Id) -> Response:
 
 
 # --- transcripts -------------------------------------------------------------------------------
-
-OFFICE = (Role.CLERK, Role.ADMIN)
 
 
 def _transcripts_page(
@@ -677,7 +637,7 @@ def _transcripts_page(
 
 @router.get("/transcripts")
 def transcripts(request: Request) -> Response:
-    with page(request, roles=OFFICE) as (s, p, _rt):
+    with page(request, action=Action.SEE_PENDING_RESULTS) as (s, p, _rt):
         return _transcripts_page(request, s, p)
 
 
@@ -688,7 +648,7 @@ def _transcripts_refused(request: Request, exc: Exception) -> Response:
     else:
         assert isinstance(exc, RecogError)
         status, message = status_of(exc)[0], exc.message
-    with page(request, roles=OFFICE) as (s, p, _rt):
+    with page(request, action=Action.SEE_PENDING_RESULTS) as (s, p, _rt):
         return _transcripts_page(request, s, p, error=message, status=status)
 
 
@@ -699,7 +659,7 @@ def transcript_upload(
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     try:
-        with page(request, form={"csrf": csrf}, roles=OFFICE) as (s, p, rt):
+        with page(request, form={"csrf": csrf}, action=Action.IMPORT_TRANSCRIPT) as (s, p, rt):
             content = recognition.read_transcript(file)
             report = import_transcript(
                 s,
@@ -731,12 +691,10 @@ def transcript_match(
     case_id: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
     try:
-        with page(request, form={"csrf": csrf}, roles=OFFICE) as (s, p, rt):
-            queries.pending_result(s, result_id, actor=p.actor)
+        with page(request, form={"csrf": csrf}) as (s, p, rt):
             target = case_id.strip().lstrip("#")
             if not target.isdigit() or not 1 <= int(target) < 2**31:
                 raise ValidationFailed("give the number of the case the result belongs to")
-            queries.case_status(s, int(target), actor=p.actor, now=rt.now())
             match_by_hand(
                 s,
                 result_id,
@@ -836,7 +794,7 @@ def _cohort_page(
 
 @router.get("/cohorts")
 def cohort(request: Request) -> Response:
-    with page(request, roles=(Role.EXAMINER,)) as (s, p, rt):
+    with page(request) as (s, p, rt):
         offering, module = _cohort_params(request.query_params)
         done = request.query_params.get("decided", "")
         return _cohort_page(
@@ -862,7 +820,7 @@ def _cohort_decide(request: Request, form: Any) -> Response:
     data = form_data(event, form)
     for key in ("offering", "module", "cases", "confirm"):
         data.pop(key, None)
-    if event in ("recognize", "recognize_partially"):
+    if event in CONVERTING_EVENTS:
         data["modules"] = [module]
     expected = sorted(
         {
@@ -872,12 +830,7 @@ def _cohort_decide(request: Request, form: Any) -> Response:
         }
     )
     try:
-        with page(request, form=form, roles=(Role.EXAMINER,)) as (s, p, rt):
-            if event not in ("recognize", "reject"):
-                raise ValidationFailed(
-                    "a cohort is recognised or rejected here; other "
-                    "decisions are taken case by case"
-                )
+        with page(request, form=form) as (s, p, rt):
             if form.get("confirm") != "1":
                 raise ValidationFailed("confirm that you have checked the listed cases")
             waiting = waiting_cases(s, offering_id=offering, module_code=module, actor=p.actor)
@@ -899,7 +852,7 @@ def _cohort_decide(request: Request, form: Any) -> Response:
         raise
     except RecogError as exc:
         status = status_of(exc)[0]
-        with page(request, roles=(Role.EXAMINER,)) as (s, p, rt):
+        with page(request) as (s, p, rt):
             return _cohort_page(
                 request,
                 s,

@@ -30,9 +30,9 @@ from workflow.actors import Actor
 from workflow.deadlines import Clocks, next_clocks, schedule
 from workflow.documents import DocumentStore
 from workflow.engine import FiredEvent, _append, record
-from workflow.errors import Forbidden, GuardFailed, NotFound, ValidationFailed
+from workflow.errors import Conflict, GuardFailed, NotFound, ValidationFailed
+from workflow.permissions import Action, require
 
-OPENERS = (Role.CLERK, Role.ADMIN, Role.STUDENT)
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 DOCUMENT_KINDS = ("transcript", "evidence", "notice", "correspondence")
 
@@ -46,6 +46,16 @@ def _home_modules(session: Session, institution_id: int, module_ids: list[int]) 
     if len(mods) != len(set(module_ids)):
         raise NotFound("a target module does not exist in this institution")
     return list(mods)
+
+
+def _visible_case(session: Session, case_id: int, actor: Actor | None, action: Action) -> Case:
+    """The case, checked before anything is said about it: not found unless the actor may
+    see it, forbidden unless the permission table lets them do ``action``."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} not found")
+    require(actor, action, case)
+    return case
 
 
 def open_case(
@@ -64,8 +74,7 @@ def open_case(
     """Open a case (state ``planned``) for a student and a partner course offering."""
     proc = procedure or get_procedure()
     settings = settings or get_settings()
-    if actor.role not in OPENERS:
-        raise Forbidden(f"a {actor.role.value} may not open cases; clerks and students may")
+    require(actor, Action.OPEN_CASE)
     student = session.get(Student, student_id)
     if (
         student is None
@@ -169,11 +178,9 @@ def assign_examiner(
     now: dt.datetime,
     channel: str = "api",
 ) -> FiredEvent:
-    case_institution = session.execute(
-        select(Case.institution_id).where(Case.id == case_id)
-    ).scalar()
+    case = _visible_case(session, case_id, actor, Action.ASSIGN_EXAMINER)
     user = session.execute(select(User).where(User.username == username)).scalar()
-    if user is None or user.institution_id != case_institution:
+    if user is None or user.institution_id != case.institution_id:
         raise NotFound(f"there is no user {username!r} in this case's institution")
     if user.role != Role.EXAMINER.value or not user.active:
         raise ValidationFailed(f"{username!r} is not an active examiner")
@@ -186,6 +193,7 @@ def assign_examiner(
         channel=channel,
         data={"examiner_id": user.id},
         updates={"examiner_id": user.id},
+        action=Action.ASSIGN_EXAMINER,
     )
 
 
@@ -199,9 +207,7 @@ def set_targets(
     channel: str = "api",
 ) -> FiredEvent:
     """Replace the target modules; allowed until the recognition request is submitted."""
-    case = session.get(Case, case_id)
-    if case is None:
-        raise NotFound(f"case {case_id} not found")
+    case = _visible_case(session, case_id, actor, Action.SET_TARGETS)
     if case.state not in get_procedure().before("submit"):
         raise GuardFailed(
             f"cannot change the targets of case {case_id}: it is {case.state}; "
@@ -227,7 +233,7 @@ def set_targets(
         channel=channel,
         data={"targets": list(module_codes)},
         updates={"programme_id": case.programme_id or next(iter(mods.values())).programme_id},
-        roles=(Role.CLERK, Role.ADMIN, Role.STUDENT),
+        action=Action.SET_TARGETS,
     )
     session.execute(delete(case_targets).where(case_targets.c.case_id == case_id))
     session.execute(
@@ -268,7 +274,7 @@ def attach_document(
         now=now,
         channel=channel,
         data={"kind": kind, "media_type": media_type, "size": len(content)},
-        roles=(Role.CLERK, Role.ADMIN, Role.STUDENT, Role.IMPORT, Role.TIMER),
+        action=Action.ATTACH_DOCUMENT,
     )
     sha = store.put(content)
     doc_id = session.execute(
@@ -287,3 +293,32 @@ def attach_document(
         .returning(Document.id)
     ).scalar_one()
     return doc_id, fired
+
+
+def export_decision_document(
+    session: Session,
+    case_id: int,
+    *,
+    actor: Actor | None,
+    settings: Settings,
+    store: DocumentStore | None = None,
+) -> bytes:
+    """The case's decision as an ELMO 2.0 document (``workflow.elmo_export``), with its
+    notice embedded when the store holds it. Only a decided case can be exported: before the
+    decision there is nothing to certify, whichever interface asks."""
+    from workflow.elmo_export import export_decision
+    from workflow.notice_issue import export_inputs
+
+    case = _visible_case(session, case_id, actor, Action.EXPORT_DECISION)
+    if not case.decision:
+        raise Conflict(
+            f"case {case_id} has no decision yet ({case.state}); only a decided case can be "
+            "exported as ELMO"
+        )
+    try:
+        return export_decision(**export_inputs(session, case_id, settings=settings, store=store))
+    except FileNotFoundError:
+        raise ValidationFailed(
+            f"case {case_id}: the stored notice is missing from the document store; "
+            "ask the operator to restore it"
+        ) from None

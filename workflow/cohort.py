@@ -18,16 +18,20 @@ from workflow.errors import GuardFailed, NotFound, ValidationFailed
 from workflow.grades import Rounding
 from workflow.grading_tables import side_by_side, tables_for_case
 from workflow.guards import chosen_method
+from workflow.permissions import Action, require
 
-COHORT_EVENTS = ("recognize", "recognize_partially", "reject")
+# A partial recognition states, per case, what is and is not credited and why: it is never
+# one decision for many students, whichever interface asks.
+COHORT_EVENTS = ("recognize", "reject")
 # The events that convert a grade: where the examiner chooses conversion=bavarian|percentile.
-CONVERTING_EVENTS = ("recognize", "recognize_partially")
+CONVERTING_EVENTS = ("recognize",)
 
 
 def waiting_cases(
     session: Session, *, offering_id: int, module_code: str, actor: Actor
 ) -> list[int]:
     """Cases in review for this offering with this target module that the actor decides."""
+    require(actor, Action.DECIDE_COHORT)
     return list(
         session.scalars(
             select(Case.id)
@@ -59,9 +63,11 @@ def decide(
 ) -> list[FiredEvent]:
     """Fire ``event`` on every waiting case at once; the grade, if not given, is each
     student's own result converted by the office's rules. One audit event per case."""
+    require(actor, Action.DECIDE_COHORT)
     if event not in COHORT_EVENTS:
         raise ValidationFailed(
-            f"a cohort decision is one of {', '.join(COHORT_EVENTS)}, not {event!r}"
+            f"a cohort is decided by {' or '.join(COHORT_EVENTS)}, not {event!r}; other "
+            "decisions (a partial recognition among them) are taken case by case"
         )
     cases = waiting_cases(session, offering_id=offering_id, module_code=module_code, actor=actor)
     if not cases:
@@ -119,7 +125,7 @@ def preview(
     student, the partner's grade as printed and that grade converted by the office's rules
     (or why it cannot be converted: then the cohort is refused as a whole unless one grade
     is given for all), and by percentiles where the case's grading tables allow it (or why
-    not), flagged when the two differ by 0.3 or more."""
+    not), flagged when the two differ by ``DIFFERENCE_THRESHOLD`` or more."""
     cases = waiting_cases(session, offering_id=offering_id, module_code=module_code, actor=actor)
     return _conversions(session, cases, rounding) if cases else []
 
@@ -219,6 +225,7 @@ def methods(cases: list[dict[str, Any]]) -> list[str]:
 def waiting_cohorts(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
     """The (course offering, target module) groups with cases in review that the actor
     decides: where a cohort decision could be taken."""
+    require(actor, Action.DECIDE_COHORT)
     rows = session.execute(
         select(
             Offering.id,

@@ -33,12 +33,13 @@ from sqlalchemy.orm import Session
 
 from config.procedure import EventDef, Procedure, get_procedure
 from config.settings import Settings, get_settings
-from models import Case, Institution, Offering, Role
+from models import Case, Institution, Offering
 from workflow import audit, precedents, writes
 from workflow.actors import Actor, acting_role, check_may_fire, may_see
 from workflow.deadlines import Clocks, Scheduled, next_clocks, schedule
-from workflow.errors import Conflict, Forbidden, IllegalTransition, NotFound, ValidationFailed
+from workflow.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
 from workflow.guards import GUARDS, GuardContext
+from workflow.permissions import Action, require
 
 
 class StaleVersion(Conflict):
@@ -687,20 +688,16 @@ def record(
     data: dict[str, Any],
     channel: str,
     updates: dict[str, Any] | None = None,
-    roles: tuple[Role, ...] = (Role.CLERK, Role.ADMIN),
+    action: Action,
 ) -> FiredEvent:
     """Append an audit event that does not change the state (assigning an examiner,
-    attaching a document, setting targets), under the same lock, chain and version rules."""
+    attaching a document, setting targets), under the same lock, chain and version rules;
+    ``action`` names the row of the permission table that says who may."""
     _check_now(now)
     row = _load(session, case_id)
-    ref = case_ref(case_id)
-    if row is None or not may_see(actor, row):
-        raise NotFound(f"{ref} not found")
-    if actor.role not in roles:
-        raise Forbidden(
-            f"cannot {event.replace('_', ' ')} on {ref}: a {actor.role.value} may "
-            f"not; it is for the {' or '.join(r.value for r in roles)}"
-        )
+    if row is None:
+        raise NotFound(f"{case_ref(case_id)} not found")
+    require(actor, action, row)
     return _append(
         session,
         row,

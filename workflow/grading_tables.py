@@ -49,9 +49,11 @@ from models import (
     Programme,
     case_targets,
 )
-from workflow.errors import NotFound, ValidationFailed
+from workflow.actors import Actor
+from workflow.errors import DomainError, NotFound, ValidationFailed
 from workflow.grades import (
     DEFAULT_SCHEMES,
+    DIFFERENCE_THRESHOLD,
     ECTS_FAILING,
     GERMAN_STEPS,
     Comparison,
@@ -62,6 +64,7 @@ from workflow.grades import (
     percentile,
 )
 from workflow.imports import ImportRejected, RowError, validate_rows
+from workflow.permissions import Action, require
 
 if TYPE_CHECKING:  # the parser (lxml, schemas) loads only where transcripts are read
     from workflow.transcripts import CourseResult, Transcript
@@ -922,17 +925,82 @@ def side_by_side(
     by_formula = by_table = None
     try:
         by_formula = convert(grade, scheme, rounding)
-    except ValidationFailed as exc:
+    except DomainError as exc:
         errors["bavarian"] = exc.message
     if tables.known:
         try:
             by_table = convert_by_tables(grade, scheme, tables)
-        except ValidationFailed as exc:
+        except DomainError as exc:
             errors["percentile"] = exc.message
     else:
         errors["percentile"] = tables.missing()
     both = compare(by_formula, by_table) if by_formula and by_table else None
     return by_formula, by_table, both, errors
+
+
+def side_by_side_view(
+    grade: str, scheme: str, rounding: Rounding, tables: CaseTables
+) -> dict[str, Any]:
+    """``side_by_side`` in the one shape every interface shows (the API's ``ConversionsOut``,
+    the case page, ``recog case show``): each conversion or why it failed, the tables used or
+    which is missing, the difference and its flag, the grade to suggest and the methods the
+    examiner may choose (``conversion=``)."""
+    by_formula, by_table, both, errors = side_by_side(grade, scheme, rounding, tables)
+    methods = [
+        method
+        for method, conversion in (("bavarian", by_formula), ("percentile", by_table))
+        if conversion is not None
+    ]
+    return {
+        "original": grade,
+        "scheme": scheme,
+        "bavarian": by_formula.to_dict() if by_formula else None,
+        "bavarian_error": errors.get("bavarian"),
+        "formula": next((s for s in by_formula.explanation if s.startswith("x = ")), None)
+        if by_formula
+        else None,
+        "percentile": by_table.to_dict() if by_table else None,
+        # Missing tables are said by tables_missing; this is a conversion that failed.
+        "percentile_error": errors.get("percentile") if tables.known else None,
+        "tables_known": tables.known,
+        "tables": tables.to_dict(),
+        "tables_missing": None if tables.known else tables.missing(),
+        "difference": None if both is None or both.difference is None else str(both.difference),
+        "differs": bool(both and both.differs),
+        "threshold": str(DIFFERENCE_THRESHOLD),
+        "suggested": by_formula.grade if by_formula else None,
+        "methods": methods,
+    }
+
+
+def case_side_by_side(
+    session: Session, case_id: int, *, actor: Actor | None, rounding: Rounding
+) -> dict[str, Any] | None:
+    """``side_by_side_view`` of a case's partner grade with the case's own tables, for an
+    actor the permission table lets see the office's conversions (not found for a case they
+    may not see); None while the case has no partner grade."""
+    row = session.execute(
+        select(
+            Case.id,
+            Case.institution_id,
+            Case.student_id,
+            Case.programme_id,
+            Case.examiner_id,
+            Case.result,
+            Offering.grading_scheme,
+        )
+        .join(Offering, Offering.id == Case.offering_id)
+        .where(Case.id == case_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"case {case_id} not found")
+    require(actor, Action.SEE_INTERNALS, row)
+    result = row.result or {}
+    grade = result.get("grade")
+    scheme = result.get("scheme") or row.grading_scheme
+    if not grade or not scheme:
+        return None
+    return side_by_side_view(str(grade), str(scheme), rounding, tables_for_case(session, case_id))
 
 
 # --- filling from a transcript ---------------------------------------------------------------
@@ -1414,9 +1482,16 @@ def _resolve_group(
 
 
 def list_tables(
-    session: Session, *, kind: str | None = None, institution: str | None = None
+    session: Session,
+    *,
+    kind: str | None = None,
+    institution: str | None = None,
+    actor: Actor | None = None,
 ) -> list[dict[str, Any]]:
-    """Every stored table, newest first within its institution and kind."""
+    """Every stored table, newest first within its institution and kind; for an ``actor``,
+    the partners' tables (shared by the network) and their own institution's distributions,
+    which are the office's own data."""
+    require(actor, Action.SEE_GRADING_TABLES)
     query = (
         select(GradingTable, Institution.code)
         .join(Institution, Institution.id == GradingTable.institution_id)
@@ -1435,6 +1510,10 @@ def list_tables(
         query = query.where(GradingTable.kind == kind)
     if institution:
         query = query.where(Institution.code == institution)
+    if actor is not None:
+        query = query.where(
+            (GradingTable.kind == "partner") | (GradingTable.institution_id == actor.institution_id)
+        )
     rows = list(session.execute(query))
     names = _labels(session, (r[0] for r in rows))
     found = []

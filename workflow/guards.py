@@ -22,7 +22,7 @@ from config.settings import Settings
 from models import Document, HomeAchievement, Module, Programme, Role, User, case_targets
 from workflow.actors import Actor
 from workflow.errors import DomainError, Forbidden, GuardFailed
-from workflow.grades import compare, convert
+from workflow.grades import convert
 
 GERMAN_STEPS = ("1.0", "1.3", "1.7", "2.0", "2.3", "2.7", "3.0", "3.3", "3.7", "4.0")
 PASSED = "passed"
@@ -299,17 +299,16 @@ def _percentile(ctx: GuardContext, grade: str, scheme: str) -> dict[str, Any]:
             f"the percentile conversion needs grading tables: {tables.missing()}; "
             "or choose conversion=bavarian"
         )
-    try:
-        by_table = grading_tables.convert_by_tables(grade, scheme, tables)
-    except DomainError as exc:
-        raise ctx.fail(f"the percentile conversion failed: {exc}") from None
+    # The same side-by-side the examiner was shown (grading_tables.side_by_side).
+    by_formula, by_table, both, errors = grading_tables.side_by_side(
+        grade, scheme, ctx.settings.grade_rounding, tables
+    )
+    if by_table is None:
+        raise ctx.fail(f"the percentile conversion failed: {errors['percentile']}")
     stored = by_table.to_dict()
-    try:
-        by_formula = convert(grade, scheme, ctx.settings.grade_rounding)
-    except DomainError as exc:
-        stored["compared"] = {"method": "bavarian", "grade": None, "error": str(exc)}
+    if by_formula is None or both is None:
+        stored["compared"] = {"method": "bavarian", "grade": None, "error": errors["bavarian"]}
     else:
-        both = compare(by_formula, by_table)
         stored["compared"] = {
             "method": "bavarian",
             "grade": by_formula.grade,

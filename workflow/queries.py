@@ -9,8 +9,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, false, func, or_, select
+from sqlalchemy import case as sql_case
+from sqlalchemy.orm import Session, selectinload
 
 from config.procedure import get_procedure
 from models import (
@@ -21,6 +22,7 @@ from models import (
     Institution,
     Module,
     Offering,
+    Programme,
     Role,
     Student,
     User,
@@ -36,6 +38,7 @@ from workflow.actors import (
     symbolic_scope,
 )
 from workflow.errors import NotFound
+from workflow.permissions import Action, allowed, require
 from workflow.transcript_import import waiting_states
 
 
@@ -129,7 +132,10 @@ def case_detail(
     proc = get_procedure()
     offering = case.offering
     partner = session.get(Institution, offering.institution_id)
-    examiner = session.get(User, case.examiner_id) if case.examiner_id else None
+    # The student sees their case, not the office's internal working: who examines it and
+    # how other students' cases were decided.
+    internals = allowed(actor, Action.SEE_INTERNALS)
+    examiner = session.get(User, case.examiner_id) if case.examiner_id and internals else None
     documents = session.execute(
         select(
             Document.id,
@@ -191,7 +197,7 @@ def case_detail(
         "decision": case.decision,
         "documents": [dict(d._mapping) for d in documents],
         "next_events": next_events,
-        "precedents": precedents.for_case(session, case.id, now=now),
+        "precedents": precedents.for_case(session, case.id, now=now) if internals else None,
         "opened_at": case.created_at,
         "updated_at": case.updated_at,
     }
@@ -636,3 +642,111 @@ def cases_waiting_for(
         }
         for r in rows
     ]
+
+
+# --- the office's own reference data ------------------------------------------------------------
+# Reads of what belongs to an institution rather than to a case: the actor's own institution,
+# in the SQL, for every interface (the pages and the API used to filter by hand).
+
+
+def _own(column: Any, actor: Actor) -> Any:
+    """``column`` is the actor's institution (nothing, for an actor of no institution)."""
+    return column == actor.institution_id if actor.institution_id is not None else false()
+
+
+def office_programmes(session: Session, *, actor: Actor) -> list[Programme]:
+    """The programmes of the actor's institution, each with its modules."""
+    return list(
+        session.scalars(
+            select(Programme)
+            .where(_own(Programme.institution_id, actor))
+            .options(selectinload(Programme.modules))
+            .order_by(Programme.code)
+        )
+    )
+
+
+def office_modules(session: Session, *, actor: Actor) -> list[Any]:
+    """The home modules of the actor's institution (code, title, ECTS and the rest)."""
+    return list(
+        session.scalars(
+            select(Module)
+            .join(Programme, Programme.id == Module.programme_id)
+            .where(_own(Programme.institution_id, actor))
+            .order_by(Module.code)
+        )
+    )
+
+
+def office_students(
+    session: Session, *, actor: Actor, limit: int, offset: int
+) -> tuple[list[Student], int]:
+    """A page of the students of the actor's institution, and how many there are."""
+    require(actor, Action.SEE_STUDENTS)
+    query = select(Student).where(_own(Student.institution_id, actor))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return list(session.scalars(query.order_by(Student.id).limit(limit).offset(offset))), total
+
+
+def student(session: Session, student_id: int, *, actor: Actor) -> Student:
+    """One student: a student sees themself, the office its institution's students; anyone
+    else finds nothing (not found, so that ids cannot be probed)."""
+    if actor.role is Role.STUDENT:
+        scope = Student.id == actor.id
+    elif allowed(actor, Action.SEE_STUDENTS):
+        scope = _own(Student.institution_id, actor)
+    else:
+        scope = false()
+    found = session.scalar(select(Student).where(Student.id == student_id, scope))
+    if found is None:
+        raise NotFound(f"student {student_id} not found")
+    return found
+
+
+def office_users(session: Session, *, actor: Actor) -> list[User]:
+    """The office users of the actor's institution."""
+    require(actor, Action.SEE_USERS)
+    return list(
+        session.scalars(
+            select(User)
+            .where(_own(User.institution_id, actor))
+            .options(selectinload(User.programmes))
+            .order_by(User.username)
+        )
+    )
+
+
+def office_examiners(
+    session: Session, *, actor: Actor, case_id: int | None = None, active_only: bool = False
+) -> list[Any]:
+    """The examiners of the actor's institution (id, username, display name); with a case,
+    those who hold the case's programme first (they can review it)."""
+    query = select(User.id, User.username, User.display_name).where(
+        _own(User.institution_id, actor), User.role == Role.EXAMINER.value
+    )
+    if active_only:
+        query = query.where(User.active.is_(True))
+    order: list[Any] = []
+    if case_id is not None:
+        programme = (
+            select(Case.programme_id).where(Case.id == case_id, case_scope(actor)).scalar_subquery()
+        )
+        holds = (
+            select(user_programmes.c.user_id)
+            .where(
+                user_programmes.c.user_id == User.id,
+                user_programmes.c.programme_id == programme,
+            )
+            .exists()
+        )
+        order.append(sql_case((holds, 0), else_=1))
+    return list(session.execute(query.order_by(*order, User.display_name, User.username)))
+
+
+def partner_codes(session: Session) -> list[str]:
+    """The partner institutions' codes (the network's shared reference data)."""
+    return list(
+        session.scalars(
+            select(Institution.code).where(Institution.kind == "partner").order_by(Institution.code)
+        )
+    )

@@ -32,6 +32,7 @@ from workflow.cases import attach_document
 from workflow.documents import DocumentStore
 from workflow.engine import fire
 from workflow.errors import DomainError, NotFound, ValidationFailed
+from workflow.permissions import Action, require
 from workflow.transcripts import CourseResult, Learner, Transcript, parse_transcript, pick_text
 from workflow.writes import JSONText, insert_rows
 
@@ -470,15 +471,23 @@ def match_by_hand(
     now: dt.datetime,
     channel: str = "cli",
 ) -> list[str]:
-    """A clerk assigns a waiting result to a case; the same events as an automatic match."""
-    if actor.role not in (Role.CLERK, Role.ADMIN):
-        raise ValidationFailed("only a clerk may match a transcript result by hand")
+    """A clerk assigns a waiting result to a case; the same events as an automatic match.
+    Another office's result or case is not found; a role the permission table does not
+    allow is forbidden."""
+    require(actor, Action.MATCH_BY_HAND)
     row = session.get(ImportedResult, result_id)
-    if row is None or row.status not in ("unmatched", "ambiguous"):
+    if (
+        row is None
+        or row.status not in ("unmatched", "ambiguous")
+        # A result imported for several home institutions at once belongs to none yet: the
+        # case it is matched to (which must be the clerk's) decides.
+        or row.institution_id not in (None, actor.institution_id)
+    ):
         raise NotFound(f"no waiting transcript result {result_id}")
     case = session.get(Case, case_id)
-    if case is None or case.institution_id != actor.institution_id:
+    if case is None:
         raise NotFound(f"case {case_id} not found")
+    require(actor, Action.MATCH_BY_HAND, case)
     waiting = waiting_states()
     if case.state not in waiting:
         raise ValidationFailed(

@@ -35,7 +35,8 @@ def test_import_show_decide_and_convert(
     partner, module = shown["course"]["partner"], shown["targets"][0]["code"]
     assert shown["result"]["grade"] == "27"
     assert shown["conversions"]["percentile"] is None
-    assert "no partner grading table" in shown["conversions"]["errors"]["percentile"]
+    # The same shape as the API's conversions: a missing table is said by tables_missing.
+    assert "no partner grading table" in shown["conversions"]["tables_missing"]
     # The demo seeds the Italian partner's table and the programme's distribution only.
     seeded = cli("grade", "table", "list", "--json").json()
     assert partner not in {t["institution"] for t in seeded}

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from config.settings import Settings, load_settings
-from models import Programme, Role
+from models import Case, Module, Offering, Programme, Role
 from models.db import session_factory, transaction
 from workflow import auth
+from workflow import grading_tables as gt
 from workflow.actors import Actor
 from workflow.catalog import add_user, set_user_password
 from workflow.demo import Network, actor_for, create_case, seed_network
@@ -267,3 +269,43 @@ EXAMPLE_HOME_TABLE = [
     ("3.7", 7),
     ("4.0", 5),
 ]
+
+
+def store_example_tables(engine: Engine, case_id: int, now: dt.datetime) -> tuple[int, int]:
+    """The partner's table for the course's ISCED-F field and the office's distribution for
+    the case's target module."""
+    with transaction(session_factory(engine)) as s:
+        offering = s.execute(
+            select(Offering).join(Case, Case.offering_id == Offering.id).where(Case.id == case_id)
+        ).scalar_one()
+        offering.isced_code = "0612"
+        home_id, module_id = s.execute(
+            select(Case.institution_id, Module.id).join(Case.targets).where(Case.id == case_id)
+        ).one()
+        _, partner = gt.partner_grades(
+            [(x, Decimal(p), None) for x, p in EXAMPLE_PARTNER_TABLE], ["ects"]
+        )
+        partner_id = gt.store_table(
+            s,
+            kind="partner",
+            institution_id=offering.institution_id,
+            scheme="ects",
+            reference_year=2025,
+            source="ewp",
+            grades=partner,
+            now=now,
+            isced_code="0612",
+        )[0]
+        home = gt.home_grades([(x, Decimal(p), None) for x, p in EXAMPLE_HOME_TABLE])
+        own_id = gt.store_table(
+            s,
+            kind="home",
+            institution_id=home_id,
+            scheme="de",
+            reference_year=2024,
+            source="manual",
+            grades=home,
+            now=now,
+            module_id=module_id,
+        )[0]
+    return partner_id, own_id

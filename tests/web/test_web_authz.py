@@ -1,20 +1,26 @@
-"""The authorization matrix, generated from actors x cases in every state x events, over the
-API and the pages; CSRF; no change through GET. Nothing a refusal touches may change."""
+"""The authorization matrix, generated from actors x cases in every state x events and the
+permission table's actions, over the API, the pages and the CLI; CSRF; no change through GET.
+Nothing a refusal touches may change."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
-from web_harness import api_token, client, login, student_login
+from typer.testing import CliRunner
+from web_harness import api_token, client, login, settings_for, student_login
 
 from config.procedure import get_procedure
 from models import Case, CaseEvent, Role
 from models.db import session_factory
+from web.problems import status_of
 from workflow.actors import Actor, acting_role, may_see
 from workflow.demo import MINIMAL_PDF
+from workflow.permissions import Action, allowed
 
 ACTORS = ("clerk", "admin", "examiner", "board", "outsider", "clerk_b", "student")
 FORM_EVENT = re.compile(r'name="event" value="([a-z_]+)"')
@@ -49,6 +55,45 @@ def actor_of(world: Any, label: str, case_id: int, student_case: int) -> Actor:
     }[label]
 
 
+Recog = Callable[..., tuple[int, int | None]]
+
+
+@pytest.fixture
+def recog(engine: Engine, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Recog:
+    """The ``recog`` CLI in this process, on the world's database at the tests' moment.
+    Returns (the HTTP status the API gives the same refusal, the CLI's exit status), or
+    (200, 0) when the command succeeded; the refusal's class decides both, through the one
+    mapping each interface uses."""
+    from conftest import NOW
+
+    import cli.context as ctx
+    from cli.main import app
+
+    settings = settings_for(engine, data_dir)
+    monkeypatch.setattr(ctx, "engine", lambda: engine)
+    monkeypatch.setattr(ctx, "require_schema", lambda: True)
+    monkeypatch.setattr(ctx, "settings", lambda: settings)
+    monkeypatch.setattr(ctx, "now", lambda: NOW)
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, int | None]:
+        result = runner.invoke(app, list(args))
+        exc = result.exception
+        if exc is None:
+            return 200, 0
+        if isinstance(exc, SystemExit):
+            return 0, int(exc.code or 0)
+        return status_of(exc)[0], ctx.exit_status(exc)
+
+    return run
+
+
+def cli_actor(world: Any, label: str, student_case: int) -> str:
+    if label == "student":
+        return f"student#{world.students[student_case]}"
+    return str(world.users[label])
+
+
 def case_row(engine: Engine, case_id: int) -> Any:
     with session_factory(engine)() as s:
         return s.execute(
@@ -64,13 +109,16 @@ def case_row(engine: Engine, case_id: int) -> Any:
 
 
 @pytest.mark.slow
-def test_matrix_roles_states_events(app: Any, engine: Engine, world: Any) -> None:
-    """Every actor x every case x every event through the API, and every case page.
+def test_matrix_roles_states_events(
+    app: Any, engine: Engine, world: Any, recog: Recog, tmp_path: Path
+) -> None:
+    """Every actor x every case x every event through the API and the CLI, every case page,
+    and the case actions of the permission table through both.
 
     Expected: invisible case -> 404 on every route; visible but the event impossible in the
-    state -> 409; visible, possible, wrong role -> 403. Events the actor may fire are not
-    fired here (they would change the case) but must be offered on the page, and nothing
-    else may be offered."""
+    state -> 409; visible, possible, wrong role -> 403 (the CLI exits with 3). Events and
+    actions the actor may do are not done here (they would change the case) but events must
+    be offered on the page, and nothing else may be offered."""
     from conftest import NOW
 
     proc = get_procedure()
@@ -96,6 +144,7 @@ def test_matrix_roles_states_events(app: Any, engine: Engine, world: Any) -> Non
             if label == "student"
             else {"Authorization": f"Bearer {tokens[label]}"}
         )
+        who = cli_actor(world, label, student_case)
         for case_id in all_cases:
             row = case_row(engine, case_id)
             actor = actor_of(world, label, case_id, student_case)
@@ -133,8 +182,54 @@ def test_matrix_roles_states_events(app: Any, engine: Engine, world: Any) -> Non
                     },
                 )
                 assert r.status_code in expected, (label, case_id, row.state, name, r.text)
+                status, exit_status = recog(
+                    "case", "fire", str(case_id), name, "--actor", who, "--data", "message=x"
+                )
+                assert status in expected, ("cli", label, case_id, row.state, name)
+                assert exit_status == (3 if status == 403 else 1), ("cli", label, name)
                 assert name not in offered, (label, name, row.state)
                 checked += 1
+            pdf = tmp_path / "a.pdf"
+            pdf.write_bytes(MINIMAL_PDF)
+            case_actions: list[tuple[Action, str, str, dict[str, Any], tuple[str, ...]]] = [
+                (
+                    Action.ASSIGN_EXAMINER,
+                    "PUT",
+                    "examiner",
+                    {"json": {"username": "examiner"}},
+                    ("assign", str(case_id), "examiner"),
+                ),
+                (
+                    Action.SET_TARGETS,
+                    "PUT",
+                    "targets",
+                    {"json": {"modules": ["INF-ML"]}},
+                    ("target", str(case_id), "INF-ML"),
+                ),
+                (
+                    Action.ATTACH_DOCUMENT,
+                    "POST",
+                    "documents",
+                    {"files": {"file": ("a.pdf", MINIMAL_PDF, "application/pdf")}},
+                    ("attach", str(case_id), str(pdf)),
+                ),
+            ]
+            for action, method, route, body, cli_args in case_actions:
+                if visible and allowed(actor, action):
+                    continue
+                expected_status = 403 if visible else 404
+                r = c.request(method, f"/api/v1/cases/{case_id}/{route}", headers=api, **body)
+                assert r.status_code == expected_status, (label, case_id, action, r.text)
+                status, exit_status = recog("case", *cli_args, "--actor", who)
+                assert (status, exit_status) == (
+                    expected_status,
+                    3 if visible else 1,
+                ), ("cli", label, case_id, action)
+                checked += 1
+            if not visible:
+                for cli_args in (("show",), ("history",), ("export",)):
+                    status, _ = recog("case", *cli_args, str(case_id), "--actor", who)
+                    assert status == 404, ("cli", label, case_id, cli_args)
             if not visible:
                 for path in (
                     f"/api/v1/cases/{case_id}",
@@ -144,30 +239,6 @@ def test_matrix_roles_states_events(app: Any, engine: Engine, world: Any) -> Non
                     f"/api/v1/cases/{case_id}/documents/1",
                 ):
                     assert c.get(path, headers=api).status_code == 404, (label, path)
-                assert (
-                    c.put(
-                        f"/api/v1/cases/{case_id}/examiner",
-                        headers=api,
-                        json={"username": "examiner"},
-                    ).status_code
-                    == 404
-                )
-                assert (
-                    c.put(
-                        f"/api/v1/cases/{case_id}/targets",
-                        headers=api,
-                        json={"modules": ["INF-ML"]},
-                    ).status_code
-                    == 404
-                )
-                assert (
-                    c.post(
-                        f"/api/v1/cases/{case_id}/documents",
-                        headers=api,
-                        files={"file": ("a.pdf", MINIMAL_PDF, "application/pdf")},
-                    ).status_code
-                    == 404
-                )
                 for path in (f"/cases/{case_id}/events", f"/cases/{case_id}/status-link"):
                     assert (
                         c.post(path, data={"csrf": c.csrf, "event": "enrol"}).status_code == 404
@@ -286,4 +357,57 @@ def test_no_state_change_through_get(app: Any, engine: Engine, world: Any, clerk
         path = getattr(route, "path", "")
         if "GET" in getattr(route, "methods", set()) and "{" not in path:
             clerk.get(path)
+    assert snapshot(engine) == before
+
+
+def test_actions_of_the_table_refused_alike_everywhere(
+    app: Any, engine: Engine, world: Any, recog: Recog
+) -> None:
+    """The permission table's actions outside a case page: a refused role is 403 on the API
+    and the pages and exit status 3 on the CLI (matching by hand answered 422 before); the
+    rules moved into the workflow hold for the CLI as for the web."""
+    from conftest import NOW
+
+    before = snapshot(engine)
+    examiner, clerk = world.users["examiner"], world.users["clerk"]
+    case_id = world.cases["transcript_received"]
+    tokens = {who: api_token(engine, who, NOW) for who in (examiner, clerk)}
+    with client(app) as c:
+        c.csrf = login(c, examiner)
+        bearer = {"Authorization": f"Bearer {tokens[examiner]}"}
+        r = c.post("/api/v1/transcripts/pending/1/match", headers=bearer, json={"case_id": case_id})
+        assert r.status_code == 403, r.text
+        assert r.json()["detail"].startswith("an examiner may not match a transcript result")
+        r = c.post("/transcripts/pending/1/match", data={"csrf": c.csrf, "case_id": str(case_id)})
+        assert r.status_code == 403
+    assert recog("transcript", "match", "1", str(case_id), "--actor", examiner) == (403, 3)
+    assert recog("transcript", "match", "999999", str(case_id), "--actor", clerk) == (404, 1)
+
+    cohort = {"offering_id": 1, "module": "INF-ML", "event": "recognize", "data": {}}
+    with client(app) as c:
+        r = c.post(
+            "/api/v1/cohorts/decide",
+            headers={"Authorization": f"Bearer {tokens[clerk]}"},
+            json=cohort,
+        )
+        assert r.status_code == 403, r.text
+    refused = recog(
+        "cohort", "decide", "recognize", "--offering", "1", "--module", "INF-ML", "--actor", clerk
+    )
+    assert refused == (403, 3)
+    # A partial recognition is decided case by case, on the CLI as on the page and the API.
+    partial = recog(
+        "cohort",
+        "decide",
+        "recognize_partially",
+        "--offering",
+        "1",
+        "--module",
+        "INF-ML",
+        "--actor",
+        examiner,
+    )
+    assert partial == (422, 1)
+    # An undecided case cannot be exported, whichever interface asks.
+    assert recog("case", "export", str(world.cases["submitted"]), "--actor", clerk) == (409, 1)
     assert snapshot(engine) == before

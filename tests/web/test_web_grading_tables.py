@@ -5,7 +5,6 @@ method and the decision keeps it with its tables; offices import and list tables
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,12 @@ from web_harness import (
     build_world,
     client,
     login,
+    store_example_tables,
     student_login,
 )
 
 from models import Case, GradingTable, Module, Offering
 from models.db import session_factory, transaction
-from workflow import grading_tables as gt
 
 PROBLEM = "application/problem+json"
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
@@ -60,41 +59,7 @@ def grade_c(engine: Engine, case_id: int) -> str:
 
 
 def store_tables(engine: Engine, case_id: int) -> tuple[int, int]:
-    """The partner's table for the course's ISCED-F field and the office's distribution for
-    the case's target module."""
-    with transaction(session_factory(engine)) as s:
-        offering = s.execute(
-            select(Offering).join(Case, Case.offering_id == Offering.id).where(Case.id == case_id)
-        ).scalar_one()
-        offering.isced_code = "0612"
-        home_id, module_id = s.execute(
-            select(Case.institution_id, Module.id).join(Case.targets).where(Case.id == case_id)
-        ).one()
-        _, partner = gt.partner_grades([(x, Decimal(p), None) for x, p in PARTNER], ["ects"])
-        partner_id = gt.store_table(
-            s,
-            kind="partner",
-            institution_id=offering.institution_id,
-            scheme="ects",
-            reference_year=2025,
-            source="ewp",
-            grades=partner,
-            now=NOW,
-            isced_code="0612",
-        )[0]
-        home = gt.home_grades([(x, Decimal(p), None) for x, p in HOME])
-        own_id = gt.store_table(
-            s,
-            kind="home",
-            institution_id=home_id,
-            scheme="de",
-            reference_year=2024,
-            source="manual",
-            grades=home,
-            now=NOW,
-            module_id=module_id,
-        )[0]
-    return partner_id, own_id
+    return store_example_tables(engine, case_id, NOW)
 
 
 def recognize_form(page: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, update
-from web_harness import api_token, build_world, client, login, student_login
+from web_harness import api_token, build_world, client, login, store_example_tables, student_login
 
 from models import Case, CaseEvent, ImportedResult, Offering, Precedent
 from models.db import session_factory, transaction
@@ -25,21 +25,6 @@ NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "elmo"
 EXAMPLE = REFERENCE / "example.xml"
 WARSAW_COURSE = "1000-217bMRJ"
-# The worked example of grade-conversion.md: the partner's ECTS table for ISCED 0612 and a
-# home distribution (reference data, used only to show how known tables would appear).
-PARTNER_TABLE = {"A": "2.0", "B": "9.9", "C": "36.3", "D": "26.3", "E": "24.7", "F": "0.8"}
-HOME_TABLE = {
-    "1.0": 5,
-    "1.3": 8,
-    "1.7": 12,
-    "2.0": 15,
-    "2.3": 15,
-    "2.7": 13,
-    "3.0": 12,
-    "3.3": 8,
-    "3.7": 7,
-    "4.0": 5,
-}
 
 
 # --- a small world: SQLite by default, PostgreSQL where a test asks for it ---------------------
@@ -430,10 +415,8 @@ def _student_of(engine: Engine, case_id: int) -> int:
 
 
 def test_known_grading_tables_show_both_conversions_flagged(
-    engine: Engine, world: Any, examiner: Any, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, world: Any, examiner: Any
 ) -> None:
-    import web.recognition
-
     case_id = world.cases["in_review"]
     with transaction(session_factory(engine)) as s:
         result = dict(s.scalar(select(Case.result).where(Case.id == case_id)) or {})
@@ -442,9 +425,7 @@ def test_known_grading_tables_show_both_conversions_flagged(
             .where(Case.id == case_id)
             .values(result={**result, "grade": "C", "scheme": "ects"})
         )
-    monkeypatch.setattr(
-        web.recognition, "grading_tables", lambda _s, _d: (PARTNER_TABLE, HOME_TABLE)
-    )
+    store_example_tables(engine, case_id, NOW)
     text = speak(examiner, "en").get(f"/cases/{case_id}").text
     form = text.split('id="form-recognize"')[1].split("</form>")[0]
     assert "Modified Bavarian formula" in form
