@@ -35,7 +35,7 @@ from sqlalchemy import Engine, bindparam, select, text  # noqa: E402
 from models import Case  # noqa: E402
 from models.db import make_engine, session_factory, transaction  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
-from workflow import auth  # noqa: E402
+from workflow.policy import auth  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DB = "recog_bench_api"
@@ -127,7 +127,7 @@ def floor(engine: Engine, n: int, seconds: float) -> float:
     import random
 
     from models import Role
-    from workflow.actors import Actor, case_scope
+    from workflow.policy.actors import Actor, case_scope
 
     actor = Actor(role=Role.CLERK, id=1, institution_id=1)
     query = select(

@@ -6,7 +6,7 @@ asserted):
   memory (tracemalloc, in a separate run from the timing: it slows Python down); and beside
   the floor of any streamed, validated read: ``iterparse`` with the import's schema and parser
   options, in which libxml2 checks every element and none reaches Python;
-* a cohort decision over 1,000 cases (``workflow.cohort.decide``: one transaction,
+* a cohort decision over 1,000 cases (``workflow.decisions.cohort.decide``: one transaction,
   set-based writes) beside 1,000 separate ``fire`` calls, each in its own transaction, as
   1,000 clicks would be; on SQLite and PostgreSQL.
 
@@ -38,17 +38,17 @@ from sqlalchemy import Engine, select  # noqa: E402
 from models import Case  # noqa: E402
 from models.db import make_engine, session_factory, transaction  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
-from workflow import cohort  # noqa: E402
+from workflow.cases.documents import MemoryStore  # noqa: E402
+from workflow.cases.engine import fire  # noqa: E402
+from workflow.decisions import cohort  # noqa: E402
 from workflow.demo import create_case, seed_network  # noqa: E402
-from workflow.documents import MemoryStore  # noqa: E402
-from workflow.engine import fire  # noqa: E402
-from workflow.transcript_import import import_transcript  # noqa: E402
-from workflow.transcripts import (  # noqa: E402
+from workflow.transcripts.elmo import (  # noqa: E402
     _CHUNK,
     _PARSER_OPTIONS,
     _schema,
     detect_version,
 )
+from workflow.transcripts.importing import import_transcript  # noqa: E402
 
 NS = "https://github.com/emrex-eu/elmo-schemas/tree/v1"
 NOW = dt.datetime(2027, 1, 10, 12, 0, tzinfo=dt.UTC)

@@ -38,7 +38,7 @@ from models import Case, Outbox  # noqa: E402
 from models.db import make_engine, session_factory, transaction  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 from tasks.delivery import compose  # noqa: E402
-from workflow import outbox  # noqa: E402
+from workflow.cases import outbox  # noqa: E402
 from workflow.demo import create_case, seed_network  # noqa: E402
 
 BROKER = "redis://127.0.0.1:6379/14"

@@ -8,7 +8,7 @@ For each database the script bulk-inserts N cases (set-based, inside the databas
 planned reminder each; D of them are due. It then measures, each in a transaction that is
 rolled back so every repetition sees the same data:
 
-* sweep:  ``workflow.sweep.sweep`` (find the due reminders through the partial index, claim
+* sweep:  ``workflow.cases.sweep.sweep`` (find the due reminders through the partial index, claim
   them, write their outbox rows set-based), median of 3, and its peak Python memory. On
   PostgreSQL the tables it writes are vacuumed (untimed) before each run: a rolled-back run
   leaves 10,000 dead reminder and outbox rows behind, which the next run would otherwise
@@ -47,7 +47,7 @@ from config.settings import load_settings  # noqa: E402
 from models import Case  # noqa: E402
 from models.db import make_engine  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
-from workflow.sweep import sweep  # noqa: E402
+from workflow.cases.sweep import sweep  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.UTC)
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -8,7 +8,7 @@ It seeds the database of ``bench/sweep.py`` (N cases, one reminder each, D due) 
 median of 7, each statement in a transaction that is rolled back (the tables it wrote
 vacuumed, untimed, before each run):
 
-* the sweep itself (``workflow.sweep``'s statement);
+* the sweep itself (``workflow.cases.sweep``'s statement);
 * finding and locking the due reminders (``FOR UPDATE SKIP LOCKED``) and nothing else;
 * claiming them as the sweep does (an UPDATE that sets ``done_at``), and by a DELETE instead;
 * writing D outbox rows, with the outbox's constraints added one by one to a copy of its
@@ -103,7 +103,7 @@ def main() -> None:
         params = {"now": bench.NOW, "n": args.due}
         with psycopg.connect(url, autocommit=True) as conn:
             print(f"{args.cases:,} cases, {args.due:,} due; median of 7, ms")
-            print(f"{'the sweep (workflow.sweep)':<38}{_sweep_ms(bench, engine):8.1f}")
+            print(f"{'the sweep (workflow.cases.sweep)':<38}{_sweep_ms(bench, engine):8.1f}")
             claim = "{verb} WHERE ctid = ANY(ARRAY(SELECT ctid FROM d))"
             due_ctid = f"WITH d AS ({DUE.format(col='ctid')}) "
             parts = {

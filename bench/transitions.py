@@ -1,4 +1,4 @@
-"""Transitions per second through ``workflow.engine.fire``, beside the raw-SQL floor.
+"""Transitions per second through ``workflow.cases.engine.fire``, beside the raw-SQL floor.
 
 Run from the project root (prints, never asserts; about 2-3 minutes with the defaults):
 
@@ -87,10 +87,10 @@ from config.procedure import get_procedure  # noqa: E402
 from models import Case, Module, Role, case_targets  # noqa: E402
 from models.db import SQLITE_BUSY_TIMEOUT_MS, make_engine, session_factory, transaction  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
-from workflow.actors import Actor  # noqa: E402
-from workflow.cases import assign_examiner  # noqa: E402
+from workflow.cases.casefile import assign_examiner  # noqa: E402
+from workflow.cases.engine import fire  # noqa: E402
 from workflow.demo import Network, create_case, event_data, seed_network  # noqa: E402
-from workflow.engine import fire  # noqa: E402
+from workflow.policy.actors import Actor  # noqa: E402
 
 REPS = 3
 VARIANTS = ("floor", "naive", "engine")
@@ -746,7 +746,7 @@ def _cum(stats: pstats.Stats, file_end: str, *funcs: str, line: int | None = Non
 
 def profile_engine(target: Target, pools: Pools, events: list[str]) -> None:
     """cProfile of the fire path in this process, with a breakdown and statement counts."""
-    from workflow.guards import GUARDS
+    from workflow.cases.guards import GUARDS
 
     runner = EngineRunner(target, pools.net)
     counter = StatementCounter(runner.engine)
@@ -778,19 +778,25 @@ def profile_engine(target: Target, pools: Pools, events: list[str]) -> None:
         else _cum(stats, "psycopg/cursor.py", "execute")
         + _cum(stats, "psycopg/connection.py", "commit")
     )
-    fire_t = _cum(stats, "workflow/engine.py", "fire")
+    fire_t = _cum(stats, "workflow/cases/engine.py", "fire")
     rows = [
         ("whole transition (session, fire, commit)", total),
         ("  fire()", fire_t),
-        ("    _load: build + run the SELECT", _cum(stats, "workflow/engine.py", "_load")),
-        ("    guards", _cum(stats, "workflow/guards.py", *GUARDS)),
+        ("    _load: build + run the SELECT", _cum(stats, "workflow/cases/engine.py", "_load")),
+        ("    guards", _cum(stats, "workflow/cases/guards.py", *GUARDS)),
         (
             "    static machine trigger",
             _cum(stats, "transitions/core.py", "trigger", line=_event_trigger_line()),
         ),
-        ("    next_clocks", _cum(stats, "workflow/deadlines.py", "next_clocks")),
-        ("    _append: hash + all writes", _cum(stats, "workflow/engine.py", "_append")),
-        ("      of which _replan (reminder rows)", _cum(stats, "workflow/engine.py", "_replan")),
+        ("    next_clocks", _cum(stats, "workflow/cases/deadlines.py", "next_clocks")),
+        (
+            "    _append: hash + all writes",
+            _cum(stats, "workflow/cases/engine.py", "_append"),
+        ),
+        (
+            "      of which _replan (reminder rows)",
+            _cum(stats, "workflow/cases/engine.py", "_replan"),
+        ),
         (
             "      of which building .values() statements",
             _cum(stats, "sqlalchemy/sql/dml.py", "values"),

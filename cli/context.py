@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session
 from config.settings import Settings, get_settings
 from models import Case, Role, Student, User
 from models.db import make_engine, session_factory, transaction
-from workflow.actors import Actor
-from workflow.errors import Forbidden, NotFound
+from workflow import Actor, Forbidden, NotFound
 
 # Piped output (files, tests, other programs) gets wide lines instead of wrapped table cells.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)

@@ -13,12 +13,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from workflow.errors import DomainError, ValidationFailed
-from workflow.grades import (
+from workflow import (
     DEFAULT_SCHEMES,
     DIFFERENCE_THRESHOLD,
     ROUNDINGS,
     Conversion,
+    DomainError,
+    ValidationFailed,
     bavarian,
     compare,
     convert,
@@ -121,7 +122,7 @@ def convert_command(
 
 def _by_tables(grade: str, ids: str, scheme: str | None) -> Conversion:
     from cli.context import unit_of_work
-    from workflow.grading_tables import CaseTables, convert_by_tables, get_table
+    from workflow import CaseTables, convert_by_tables, get_table
 
     parts = [part.strip() for part in ids.split(",")]
     if len(parts) != 2 or not all(part.isdigit() for part in parts):
@@ -172,7 +173,7 @@ def table_import(
     (a partner's course offering), programme, or module (with its programme if the code is
     not unique). Every row is checked first; any problem and nothing is imported."""
     from cli.context import console, fail, now, unit_of_work
-    from workflow.grading_tables import import_file
+    from workflow import import_file
 
     if not file.is_file():
         fail(f"{file}: no such file")
@@ -192,7 +193,7 @@ def table_list(
 ) -> None:
     """List the stored grading tables, the most recent reference year first."""
     from cli.context import console, print_json, unit_of_work
-    from workflow.grading_tables import list_tables
+    from workflow import list_tables
 
     with unit_of_work() as s:
         rows = list_tables(s, kind=kind, institution=institution)
@@ -222,7 +223,7 @@ def table_list(
 def table_delete(table_id: Annotated[int, typer.Argument(help="The table's id.")]) -> None:
     """Delete a stored grading table (decisions keep the percentages they used)."""
     from cli.context import console, unit_of_work
-    from workflow.grading_tables import delete_table
+    from workflow import delete_table
 
     with unit_of_work() as s:
         delete_table(s, table_id)

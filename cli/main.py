@@ -27,12 +27,20 @@ from config.errors import RecogError
 from config.procedure import get_procedure
 from models import Institution, Offering, Student
 from models.migrate import current_revision, upgrade
-from workflow import audit, catalog, queries
-from workflow.cases import assign_examiner, attach_document, open_case, set_targets
-from workflow.documents import FileStore
-from workflow.engine import fire
-from workflow.grading_tables import case_side_by_side
-from workflow.permissions import Action, allowed
+from workflow import (
+    Action,
+    FileStore,
+    allowed,
+    assign_examiner,
+    attach_document,
+    audit,
+    case_side_by_side,
+    catalog,
+    fire,
+    open_case,
+    queries,
+    set_targets,
+)
 
 app = typer.Typer(
     name="recog",
@@ -584,7 +592,7 @@ def case_export(
     actor: ActorOpt = None,
 ) -> None:
     """Export a case's decision as ELMO v2.0 (resultOfRecognition), with its notice."""
-    from workflow.cases import export_decision_document
+    from workflow import export_decision_document
 
     with unit_of_work() as s:
         document = export_decision_document(
@@ -740,7 +748,7 @@ def transcript_import(
     as_json: JsonOpt = False,
 ) -> None:
     """Import a transcript: each result fires its case's events, or waits for a clerk."""
-    from workflow.transcript_import import import_transcript
+    from workflow import import_transcript
 
     if not file.is_file():
         fail(f"{file}: no such file")
@@ -776,7 +784,7 @@ def transcript_import(
 @transcript_app.command("pending")
 def transcript_pending(as_json: JsonOpt = False) -> None:
     """Imported results that matched no case, or several."""
-    from workflow.transcript_import import pending
+    from workflow import pending
 
     with unit_of_work() as s:
         rows = pending(s)
@@ -807,7 +815,7 @@ def transcript_match(
     actor: ActorOpt = None,
 ) -> None:
     """Apply a waiting transcript result to a case by hand."""
-    from workflow.transcript_import import match_by_hand
+    from workflow import match_by_hand
 
     with unit_of_work() as s:
         who = resolve_actor(s, actor)
@@ -820,7 +828,7 @@ def transcript_match(
 @precedents_app.command("check")
 def precedents_check(as_json: JsonOpt = False) -> None:
     """Pairs (partner course, home module) that valid precedents decided differently."""
-    from workflow.precedents import inconsistent
+    from workflow import inconsistent
 
     with unit_of_work() as s:
         rows = inconsistent(s, now=ctx.now())
@@ -858,7 +866,7 @@ def cohort_decide(
     as_json: JsonOpt = False,
 ) -> None:
     """Decide every waiting case of one offering and target module at once (all or none)."""
-    from workflow.cohort import decide
+    from workflow import decide
 
     payload = _parse_data(data or [], None)
     with unit_of_work() as s:
@@ -889,7 +897,7 @@ def cohort_decide(
 @app.command("remind")
 def remind(as_json: JsonOpt = False) -> None:
     """Run one deadline sweep now: send due reminders, lapse and close what is due."""
-    from workflow.sweep import sweep
+    from workflow import sweep
 
     with unit_of_work() as s:
         result = sweep(s, now=ctx.now(), settings=ctx.settings())
@@ -1040,7 +1048,7 @@ def up(
 ) -> None:
     """Run Recog: migrate, seed the demo if asked, report, then run the web server, the
     worker and the scheduler (beat) together until Ctrl-C."""
-    from workflow.demo import has_data, seed_demo
+    from workflow import has_data, seed_demo
 
     settings = ctx.settings()
     db_upgrade()

@@ -32,8 +32,8 @@ DEFAULT_PROCEDURE = Path(__file__).with_name("procedure.toml")
 LANGUAGES = ("en", "de")
 # The widths of the columns that store a state and an event name (models/tables.py).
 STATE_WIDTH, EVENT_WIDTH = 24, 40
-# What the engine knows how to do; a procedure can only name these (see workflow/guards.py and
-# workflow/deadlines.py for their meaning). States and events are the procedure's own.
+# What the engine knows how to do; a procedure can only name these (see workflow/cases/guards.py and
+# workflow/cases/deadlines.py for their meaning). States and events are the procedure's own.
 KNOWN_ROLES = ("clerk", "examiner", "board", "admin", "student", "import", "timer")
 KNOWN_RECIPIENTS = ("student", "clerk", "examiner", "board")
 KNOWN_DEADLINES = (

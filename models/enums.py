@@ -1,7 +1,8 @@
 """Enumerations stored by value: roles, institution kinds, outbox statuses.
 
 Case states are not here: they are the procedure's (config/procedure.toml), read from it;
-deadline kinds are the clocks workflow/deadlines.py computes (config.procedure.KNOWN_DEADLINES)."""
+deadline kinds are the clocks workflow/cases/deadlines.py computes
+(config.procedure.KNOWN_DEADLINES)."""
 
 from __future__ import annotations
 

@@ -243,7 +243,7 @@ class CaseEvent(Base):
 
     __tablename__ = "case_events"
     # Free text (messages, reasons) lives in ``data``; the hash covers only its digest, so
-    # erasing personal data later does not break the chain (see workflow/audit.py).
+    # erasing personal data later does not break the chain (see workflow/cases/audit.py).
     __personal_data__: ClassVar[tuple[str, ...]] = ("data",)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -513,7 +513,7 @@ class GradingTable(Base):
 
     ``scope`` is the reference group as one text (``offering:7``, ``isced:0612``,
     ``module:3``, ``programme:2``, ``all``), derived from the id columns beside it by
-    ``workflow.grading_tables``, so the key is unique on SQLite and PostgreSQL alike (NULLs
+    ``workflow.grading.tables``, so the key is unique on SQLite and PostgreSQL alike (NULLs
     would make a unique constraint over the id columns toothless). ``grades`` lists the grades
     best first: ``[{"label": "A", "percentage": "2.0", "failing": false, "count": 7}, ...]``.
     """

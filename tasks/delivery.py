@@ -27,12 +27,19 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
-from workflow import outbox
-from workflow.auth import status_link_for_delivery
-from workflow.documents import FileStore
-from workflow.notice_issue import NOTICE_EVENTS, keep_notice, notice_inputs
-from workflow.notices import Notice, render_notice, render_notice_html
-from workflow.outbox import Addressee, Claimed
+from workflow import (
+    NOTICE_EVENTS,
+    Addressee,
+    Claimed,
+    FileStore,
+    Notice,
+    keep_notice,
+    notice_inputs,
+    outbox,
+    render_notice,
+    render_notice_html,
+    status_link_for_delivery,
+)
 
 log = logging.getLogger("recog.delivery")
 
@@ -314,7 +321,7 @@ def _notice_inputs(
     to: Addressee,
     settings: Settings,
 ) -> dict[str, Any] | None:
-    """A student's decision e-mail carries the decision's notice (see workflow/notices.py)."""
+    """A student's decision e-mail carries the decision's notice (workflow/decisions/notices.py)."""
     if (
         item.recipient != "student"
         or item.channel != "email"

@@ -19,7 +19,7 @@ from config.celery import celery_app
 from config.settings import get_settings
 from models.db import make_engine, session_factory, transaction
 from tasks.delivery import Transports, relay
-from workflow.sweep import sweep
+from workflow import sweep
 
 log = logging.getLogger("recog.tasks")
 app = celery_app()

@@ -8,8 +8,8 @@ import datetime as dt
 from typing import Any
 
 from config.procedure import EventDef, get_procedure
-from workflow.actors import Actor, acting_role
-from workflow.guards import CRITERIA as CRITERIA  # the pages show the same criteria
+from workflow import CRITERIA as CRITERIA
+from workflow import Actor, acting_role
 
 # Event data is checked by the workflow (``fire``, against the procedure's fields), so the
 # API, the pages, the CLI and the imports refuse the same fields with the same words.

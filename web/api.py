@@ -1,7 +1,7 @@
 """The REST API under ``/api/v1``: reference data, students, cases, documents, users and
 tokens. Authentication by ``Authorization: Bearer`` (API tokens) or the session cookie (then
 unsafe methods need the ``X-CSRF-Token`` header). Every case read goes through
-``workflow.queries`` and thus ``case_scope``; every change through ``workflow``.
+``workflow.cases.queries`` and thus ``case_scope``; every change through ``workflow``.
 """
 
 from __future__ import annotations
@@ -37,19 +37,24 @@ from web.problems import PROBLEM, Problem
 from web.recognition import elmo_export, read_transcript, report_json
 from web.runtime import Runtime, runtime
 from web.security import Principal, authenticate, bearer, csrf_ok
-from workflow import auth, catalog, queries
-from workflow.cases import (
+from workflow import (
+    DIFFERENCE_THRESHOLD,
     DOCUMENT_KINDS,
     MAX_DOCUMENT_BYTES,
+    Action,
+    Conflict,
+    NotFound,
+    ValidationFailed,
     assign_examiner,
     attach_document,
+    auth,
+    catalog,
+    fire,
     open_case,
+    queries,
+    require,
     set_targets,
 )
-from workflow.engine import fire
-from workflow.errors import Conflict, NotFound, ValidationFailed
-from workflow.grades import DIFFERENCE_THRESHOLD
-from workflow.permissions import Action, require
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 # Accepted uploads, each with the first bytes its content must start with.
@@ -607,7 +612,7 @@ class CohortPreviewOut(BaseModel):
 class CohortIn(Strict):
     offering_id: int = Field(ge=1, le=2**31 - 1)
     module: str = Field(min_length=1, max_length=60, description="The target module's code.")
-    # workflow.cohort.COHORT_EVENTS: a partial recognition is decided case by case.
+    # workflow.decisions.cohort.COHORT_EVENTS: a partial recognition is decided case by case.
     event: Literal["recognize", "reject"]
     data: dict[str, Any] = Field(
         default_factory=dict,
@@ -1024,7 +1029,7 @@ def _expect(
     """The case must be visible (else 404, before anything else is said about it), the
     action allowed (else 403, before a stale version is reported), and the version the one
     the caller saw."""
-    from workflow.engine import StaleVersion
+    from workflow import StaleVersion
 
     current = queries.case_status(session, case_id, actor=p.actor, now=now)
     require(p.actor, action)
@@ -1250,7 +1255,7 @@ def upload_transcript(
     """Import a partner's transcript of records: each result lands on its case (firing its
     events as the actor `import`), or waits for a clerk. A bad file is refused as a whole
     (422 naming `file`, `line` and `element`) and nothing from it is imported."""
-    from workflow.transcript_import import import_transcript
+    from workflow import import_transcript
 
     with call(request, action=Action.IMPORT_TRANSCRIPT, write=True) as (s, p, rt):
         content = read_transcript(file)
@@ -1284,7 +1289,7 @@ def pending_transcripts(request: Request) -> Any:
 )
 def match_transcript(request: Request, result_id: Id, body: MatchIn) -> Response:
     """Apply a waiting result to a case by hand: the same events as an automatic match."""
-    from workflow.transcript_import import match_by_hand
+    from workflow import match_by_hand
 
     with call(request, write=True) as (s, p, rt):
 
@@ -1326,7 +1331,7 @@ def export_elmo(request: Request, case_id: Id) -> Response:
 @router.get("/cohorts", response_model=list[CohortOut], tags=["cohorts"])
 def cohorts(request: Request) -> Any:
     """Course offerings and target modules with cases in review waiting for your decision."""
-    from workflow.cohort import waiting_cohorts
+    from workflow import waiting_cohorts
 
     with call(request) as (s, p, _rt):
         return waiting_cohorts(s, actor=p.actor)
@@ -1341,7 +1346,7 @@ def cohort_preview(
     """The cases a cohort decision would decide, each with its student's grade converted by
     the modified Bavarian formula and, where the grading tables allow it, by percentiles
     (flagged as `differs` when the two lie too far apart; see that field)."""
-    from workflow.cohort import methods, preview
+    from workflow import methods, preview
 
     with call(request) as (s, p, rt):
         cases = preview(
@@ -1370,7 +1375,7 @@ def cohort_decide(request: Request, body: CohortIn) -> Response:
     none, one audit event per case); the grade, if not given, is each student's own,
     converted by the method `data.conversion` names (the modified Bavarian formula unless
     it says `percentile`)."""
-    from workflow.cohort import decide, waiting_cases
+    from workflow import decide, waiting_cases
 
     with call(request, write=True) as (s, p, rt):
 
@@ -1416,7 +1421,7 @@ def cohort_decide(request: Request, body: CohortIn) -> Response:
 def inconsistent_precedents(request: Request) -> Any:
     """Pairs (partner course, home module, regulation version) that your office's valid
     precedents decided differently."""
-    from workflow.precedents import inconsistent
+    from workflow import inconsistent
 
     with call(request, action=Action.CHECK_PRECEDENTS) as (s, p, rt):
         return inconsistent(s, now=rt.now(), institution_id=p.actor.institution_id)
@@ -1479,7 +1484,7 @@ def grading_tables_list(
     institution: Annotated[str | None, Query(max_length=120)] = None,
 ) -> Any:
     """Stored grading tables: partners' tables and your institution's own distributions."""
-    from workflow.grading_tables import list_tables
+    from workflow import list_tables
 
     with call(request) as (s, p, _rt):
         return list_tables(s, kind=kind, institution=institution, actor=p.actor)
@@ -1499,7 +1504,7 @@ def grading_tables_import(
 ) -> Response:
     """Import partner grading tables and your grade distribution (all rows checked first;
     any problem and nothing is imported, 422 naming line and field)."""
-    from workflow.grading_tables import import_file
+    from workflow import import_file
 
     content, name, suffix = _import_upload(file, "grading table", "grading-tables.csv")
     with call(request, action=Action.IMPORT_GRADING_TABLES, write=True) as (s, p, rt):
@@ -1528,7 +1533,7 @@ def case_conversions(request: Request, case_id: Id) -> Any:
     """The case's partner grade converted by both methods, with the grading tables used and
     the flag when they differ by `threshold` or more: what the examiner sees before choosing
     (404 without a partner grade)."""
-    from workflow.grading_tables import case_side_by_side
+    from workflow import case_side_by_side
 
     with call(request) as (s, p, rt):
         view = case_side_by_side(s, case_id, actor=p.actor, rounding=rt.settings.grade_rounding)

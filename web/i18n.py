@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from config.procedure import get_procedure
-from workflow.grades import DIFFERENCE_THRESHOLD
+from workflow import DIFFERENCE_THRESHOLD
 
 LANGUAGES = ("en", "de")
-# The conversions' flag is a rule of workflow.grades; the texts only write its number, as
+# The conversions' flag is a rule of workflow.grading.grades; the texts only write its number, as
 # each language writes a decimal.
 _FLAG_EN = str(DIFFERENCE_THRESHOLD)
 _FLAG_DE = _FLAG_EN.replace(".", ",")

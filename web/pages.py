@@ -44,17 +44,29 @@ from web.security import (
     cookie_args,
     csrf_ok,
 )
-from workflow import auth, queries
-from workflow.cases import DOCUMENT_KINDS, attach_document
-from workflow.cohort import CONVERTING_EVENTS, decide, preview, waiting_cases, waiting_cohorts
-from workflow.cohort import methods as cohort_methods
-from workflow.engine import fire
-from workflow.errors import Conflict, ValidationFailed
-from workflow.grading_tables import case_side_by_side
-from workflow.guards import GERMAN_STEPS
-from workflow.permissions import Action, allowed, require
-from workflow.precedents import inconsistent
-from workflow.transcript_import import import_transcript, match_by_hand
+from workflow import (
+    CONVERTING_EVENTS,
+    DOCUMENT_KINDS,
+    GERMAN_STEPS,
+    Action,
+    Conflict,
+    ValidationFailed,
+    allowed,
+    attach_document,
+    auth,
+    case_side_by_side,
+    decide,
+    fire,
+    import_transcript,
+    inconsistent,
+    match_by_hand,
+    preview,
+    queries,
+    require,
+    waiting_cases,
+    waiting_cohorts,
+)
+from workflow import methods as cohort_methods
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 PAGE_SIZE = 25
@@ -922,7 +934,7 @@ def account_password(
     """Set the signed-in student's password. Any student session may: it was opened by a
     status link (which is the way to reset a forgotten password) or by the password itself.
     Every other session of the student ends; this browser gets a new one."""
-    from workflow.catalog import MIN_PASSWORD_LENGTH, set_student_password
+    from workflow import MIN_PASSWORD_LENGTH, set_student_password
 
     with page(request, form={"csrf": csrf}) as (s, p, rt):
         if not p.is_student:

@@ -15,16 +15,16 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config.errors import RecogError
-from workflow.engine import StaleVersion
-from workflow.errors import (
+from workflow import (
     Conflict,
     Forbidden,
     GuardFailed,
     IllegalTransition,
     NotFound,
+    StaleVersion,
+    TranscriptRejected,
     ValidationFailed,
 )
-from workflow.transcripts import TranscriptRejected
 
 log = logging.getLogger("recog.web")
 PROBLEM = "application/problem+json"

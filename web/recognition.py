@@ -1,6 +1,6 @@
 """What the API and the pages share for recognition work: reading an uploaded transcript,
 the import report and the ELMO export (the grade conversions side by side are
-``workflow.grading_tables.case_side_by_side``, for the CLI too).
+``workflow.grading.tables.case_side_by_side``, for the CLI too).
 
 Routes live in ``web.api`` and ``web.pages``; this module holds no route and touches the
 database only through ``workflow``.
@@ -18,9 +18,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from web.problems import Problem
-from workflow.actors import Actor
-from workflow.cases import export_decision_document
-from workflow.transcript_import import ImportReport
+from workflow import Actor, ImportReport, export_decision_document
 
 MAX_TRANSCRIPT_BYTES = 20 * 1024 * 1024
 TRANSCRIPT_TYPES = ("application/xml", "text/xml")
@@ -70,7 +68,7 @@ def report_json(report: ImportReport, content: bytes) -> dict[str, Any]:
 def elmo_export(
     session: Session, case_id: int, *, actor: Actor, now: dt.datetime, settings: Any, store: Any
 ) -> Response:
-    """The case's decision as an ELMO 2.0 download (``workflow.cases``: 404 for a case the
+    """The case's decision as an ELMO 2.0 download (``workflow.cases.casefile``: 404 for a case the
     actor may not see, 409 while it is undecided)."""
     content = export_decision_document(
         session, case_id, actor=actor, settings=settings, store=store

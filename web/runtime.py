@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config.settings import Settings
 from models.db import make_engine, session_factory, transaction
-from workflow.documents import DocumentStore, FileStore
+from workflow import DocumentStore, FileStore
 
 
 def utcnow() -> dt.datetime:

@@ -16,8 +16,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from models import Role, Student, User, WebSession
-from workflow import auth
-from workflow.actors import Actor
+from workflow import Actor, auth
 
 SESSION_COOKIE = "recog_session"
 PRE_CSRF_COOKIE = "recog_precsrf"  # double-submit token for forms without a session (login)

@@ -1,6 +1,6 @@
 """The login throttle, shared by every server process: Redis when the installation uses Redis
-(its broker URL), otherwise the database (``workflow.auth``). Both count an attempt before the
-password is checked and forget the count when it is right."""
+(its broker URL), otherwise the database (``workflow.policy.auth``). Both count an attempt
+before the password is checked and forget the count when it is right."""
 
 from __future__ import annotations
 

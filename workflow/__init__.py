@@ -1,0 +1,199 @@
+"""Recog's workflow: the use cases every interface calls, and the domain's errors and types.
+
+web/, cli/ and tasks/ import from here only; inside workflow/, modules import each other by
+their full path. The sub-packages: policy (who may do what), cases (the case engine: fire,
+storage, guards, deadlines, audit, outbox, sweep, reads), office (reference data),
+transcripts (in and out), grading (conversion), decisions (notices, precedents, cohorts).
+"""
+
+from workflow.cases import (
+    audit,
+    outbox,
+    queries,
+)
+from workflow.cases.casefile import (
+    DOCUMENT_KINDS,
+    MAX_DOCUMENT_BYTES,
+    assign_examiner,
+    attach_document,
+    export_decision_document,
+    open_case,
+    set_targets,
+)
+from workflow.cases.documents import (
+    DocumentStore,
+    FileStore,
+)
+from workflow.cases.engine import (
+    StaleVersion,
+    fire,
+)
+from workflow.cases.guards import (
+    CRITERIA,
+    GERMAN_STEPS,
+)
+from workflow.cases.outbox import (
+    Addressee,
+    Claimed,
+)
+from workflow.cases.sweep import (
+    sweep,
+)
+from workflow.decisions.cohort import (
+    CONVERTING_EVENTS,
+    decide,
+    methods,
+    preview,
+    waiting_cases,
+    waiting_cohorts,
+)
+from workflow.decisions.notice_issue import (
+    NOTICE_EVENTS,
+    keep_notice,
+    notice_inputs,
+)
+from workflow.decisions.notices import (
+    Notice,
+    render_notice,
+    render_notice_html,
+)
+from workflow.decisions.precedents import (
+    inconsistent,
+)
+from workflow.demo import (
+    has_data,
+    seed_demo,
+)
+from workflow.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    GuardFailed,
+    IllegalTransition,
+    NotFound,
+    ValidationFailed,
+)
+from workflow.grading.grades import (
+    DEFAULT_SCHEMES,
+    DIFFERENCE_THRESHOLD,
+    ROUNDINGS,
+    Conversion,
+    bavarian,
+    compare,
+    convert,
+    rounding_policy,
+)
+from workflow.grading.tables import (
+    CaseTables,
+    case_side_by_side,
+    convert_by_tables,
+    delete_table,
+    get_table,
+    import_file,
+    list_tables,
+)
+from workflow.office import (
+    catalog,
+)
+from workflow.office.catalog import (
+    MIN_PASSWORD_LENGTH,
+    set_student_password,
+)
+from workflow.policy import (
+    auth,
+)
+from workflow.policy.actors import (
+    Actor,
+    acting_role,
+)
+from workflow.policy.auth import (
+    status_link_for_delivery,
+)
+from workflow.policy.permissions import (
+    Action,
+    allowed,
+    require,
+)
+from workflow.transcripts.elmo import (
+    TranscriptRejected,
+)
+from workflow.transcripts.importing import (
+    ImportReport,
+    import_transcript,
+    match_by_hand,
+    pending,
+)
+
+__all__ = [
+    "CONVERTING_EVENTS",
+    "CRITERIA",
+    "DEFAULT_SCHEMES",
+    "DIFFERENCE_THRESHOLD",
+    "DOCUMENT_KINDS",
+    "GERMAN_STEPS",
+    "MAX_DOCUMENT_BYTES",
+    "MIN_PASSWORD_LENGTH",
+    "NOTICE_EVENTS",
+    "ROUNDINGS",
+    "Action",
+    "Actor",
+    "Addressee",
+    "CaseTables",
+    "Claimed",
+    "Conflict",
+    "Conversion",
+    "DocumentStore",
+    "DomainError",
+    "FileStore",
+    "Forbidden",
+    "GuardFailed",
+    "IllegalTransition",
+    "ImportReport",
+    "NotFound",
+    "Notice",
+    "StaleVersion",
+    "TranscriptRejected",
+    "ValidationFailed",
+    "acting_role",
+    "allowed",
+    "assign_examiner",
+    "attach_document",
+    "audit",
+    "auth",
+    "bavarian",
+    "case_side_by_side",
+    "catalog",
+    "compare",
+    "convert",
+    "convert_by_tables",
+    "decide",
+    "delete_table",
+    "export_decision_document",
+    "fire",
+    "get_table",
+    "has_data",
+    "import_file",
+    "import_transcript",
+    "inconsistent",
+    "keep_notice",
+    "list_tables",
+    "match_by_hand",
+    "methods",
+    "notice_inputs",
+    "open_case",
+    "outbox",
+    "pending",
+    "preview",
+    "queries",
+    "render_notice",
+    "render_notice_html",
+    "require",
+    "rounding_policy",
+    "seed_demo",
+    "set_student_password",
+    "set_targets",
+    "status_link_for_delivery",
+    "sweep",
+    "waiting_cases",
+    "waiting_cohorts",
+]

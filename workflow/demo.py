@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from config.procedure import EventDef, get_procedure
 from config.settings import Settings, get_settings
 from models import Case, Institution, Module, Offering, Outbox, Programme, Role, User
-from workflow.actors import Actor
-from workflow.cases import assign_examiner, attach_document, open_case
-from workflow.catalog import add_institution, add_user, find_or_create_student
-from workflow.documents import DocumentStore, MemoryStore
-from workflow.engine import FiredEvent, fire
+from workflow.cases.casefile import assign_examiner, attach_document, open_case
+from workflow.cases.documents import DocumentStore, MemoryStore
+from workflow.cases.engine import FiredEvent, fire
+from workflow.office.catalog import add_institution, add_user, find_or_create_student
+from workflow.policy.actors import Actor
 
 MINIMAL_PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages"
@@ -389,7 +389,7 @@ def seed_grading_tables(
     """Store the demo's partner grading table (the whole Italian partner, its scheme) and the
     home distribution (the demo programme), as the office would enter them; returns their
     ids."""
-    from workflow import grading_tables
+    from workflow.grading import tables as grading_tables
 
     code, scheme, partner_rows = DEMO_PARTNER_TABLE
     partner_id = session.execute(

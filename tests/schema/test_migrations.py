@@ -63,7 +63,7 @@ def test_upgrade_keeps_existing_data_on_sqlite(tmp_path: Path) -> None:
 
     from models import Case, CaseEvent
     from models.db import session_factory
-    from workflow.audit import verify
+    from workflow.cases.audit import verify
     from workflow.demo import create_case, seed_network
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")

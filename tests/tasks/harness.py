@@ -39,8 +39,8 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from models import Outbox
 from models.db import session_factory
+from workflow.cases.engine import FiredEvent, fire
 from workflow.demo import Network, create_case, seed_network, student_actor
-from workflow.engine import FiredEvent, fire
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -549,7 +549,7 @@ def count(engine: Engine, query: Any) -> int:
 def expected_ids(rows: Sequence[Any], settings: Settings) -> Counter[str]:
     """The Message-ID each e-mail row of the outbox is sent with, once each."""
     from tasks.delivery import message_id
-    from workflow.outbox import Claimed
+    from workflow.cases.outbox import Claimed
 
     return Counter(
         message_id(

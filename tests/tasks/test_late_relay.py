@@ -37,9 +37,11 @@ from models import Case, CaseEvent, Module, Outbox, Role
 from models.base import Base
 from models.db import make_engine, session_factory
 from tasks.delivery import MemoryTransport, Transports, message_id, relay
-from workflow import audit, outbox
-from workflow.actors import Actor
-from workflow.cases import assign_examiner, attach_document
+from workflow.cases import audit, outbox
+from workflow.cases.casefile import assign_examiner, attach_document
+from workflow.cases.documents import MemoryStore
+from workflow.cases.engine import fire
+from workflow.decisions.notice_issue import NOTICE_EVENTS
 from workflow.demo import (
     MINIMAL_PDF,
     Network,
@@ -48,10 +50,8 @@ from workflow.demo import (
     seed_network,
     student_actor,
 )
-from workflow.documents import MemoryStore
-from workflow.engine import fire
 from workflow.errors import ValidationFailed
-from workflow.notice_issue import NOTICE_EVENTS
+from workflow.policy.actors import Actor
 
 PROC = get_procedure()
 # Long enough ago that every event, including the jumps past a deadline, lies before the wall

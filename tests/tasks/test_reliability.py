@@ -50,12 +50,12 @@ from models import Case, CaseEvent, Outbox, Reminder, Role
 from models.db import make_engine, session_factory, transaction
 from tasks.delivery import Transports, relay
 from tasks.kick import relay_soon, wrote_outbox
-from workflow import outbox
-from workflow.actors import Actor
+from workflow.cases import outbox
+from workflow.cases.engine import fire
+from workflow.cases.sweep import SweepResult, sweep
 from workflow.demo import Network, create_case, seed_network, student_actor
-from workflow.engine import fire
 from workflow.errors import GuardFailed
-from workflow.sweep import SweepResult, sweep
+from workflow.policy.actors import Actor
 
 BERLIN = ZoneInfo("Europe/Berlin")
 LEASE = 5  # seconds a claimed notification stays reserved for the worker sending it

@@ -137,7 +137,7 @@ def _cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     the servers the brute-force test starts keep the production parameters."""
     from argon2 import PasswordHasher
 
-    from workflow import auth
+    from workflow.policy import auth
 
     monkeypatch.setattr(
         auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

@@ -23,12 +23,12 @@ from sqlalchemy import Engine, select
 from config.settings import Settings, load_settings
 from models import Case, Module, Offering, Programme, Role
 from models.db import session_factory, transaction
-from workflow import auth
-from workflow import grading_tables as gt
-from workflow.actors import Actor
-from workflow.catalog import add_user, set_user_password
+from workflow.cases.documents import FileStore
 from workflow.demo import Network, actor_for, create_case, seed_network
-from workflow.documents import FileStore
+from workflow.grading import tables as gt
+from workflow.office.catalog import add_user, set_user_password
+from workflow.policy import auth
+from workflow.policy.actors import Actor
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')

@@ -17,9 +17,9 @@ from conftest import chromium_or_skip
 from web_harness import PASSWORD, sign_in, student_link, uvicorn_server
 
 from models.db import make_engine, session_factory, transaction
-from workflow.catalog import set_user_password
+from workflow.cases.documents import FileStore
 from workflow.demo import create_case, seed_network
-from workflow.documents import FileStore
+from workflow.office.catalog import set_user_password
 
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 

@@ -18,9 +18,9 @@ from config.procedure import get_procedure
 from models import Case, CaseEvent, Role
 from models.db import session_factory
 from web.problems import status_of
-from workflow.actors import Actor, acting_role, may_see
 from workflow.demo import MINIMAL_PDF
-from workflow.permissions import Action, allowed
+from workflow.policy.actors import Actor, acting_role, may_see
+from workflow.policy.permissions import Action, allowed
 
 ACTORS = ("clerk", "admin", "examiner", "board", "outsider", "clerk_b", "student")
 FORM_EVENT = re.compile(r'name="event" value="([a-z_]+)"')

@@ -15,9 +15,9 @@ from web_harness import PASSWORD, url_of, uvicorn_server
 
 from models import LoginThrottle
 from models.db import session_factory, transaction
-from workflow import auth
-from workflow.catalog import add_user, set_user_password
 from workflow.demo import seed_network
+from workflow.office.catalog import add_user, set_user_password
+from workflow.policy import auth
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 

@@ -26,9 +26,9 @@ from web_harness import (
 from config.settings import load_settings
 from models import Case, CaseEvent, GradingTable, Institution, Module, Offering
 from models.db import make_engine, session_factory, transaction
-from workflow import grading_tables as gt
+from workflow.cases.documents import FileStore
 from workflow.demo import DEMO_PARTNER_TABLE, create_case
-from workflow.documents import FileStore
+from workflow.grading import tables as gt
 
 PROBLEM = "application/problem+json"
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
@@ -105,7 +105,7 @@ def cohort(
 
 def store_tables(engine: Engine, offering_id: int) -> tuple[int, int]:
     """The partner's ECTS table for the offering's ISCED-F field and the office's distribution
-    for the module INF-ML, through workflow.grading_tables."""
+    for the module INF-ML, through workflow.grading.tables."""
     with transaction(session_factory(engine)) as s:
         offering = s.get(Offering, offering_id)
         assert offering is not None

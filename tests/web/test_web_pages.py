@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from web_harness import client, csrf_of, student_link, student_login
 
 from models.db import session_factory, transaction
-from workflow import auth
+from workflow.policy import auth
 
 
 def test_security_headers_and_no_store(anon: Any, clerk: Any, world: Any) -> None:

@@ -14,11 +14,11 @@ from web_harness import api_token, build_world, client, login, store_example_tab
 
 from models import Case, CaseEvent, ImportedResult, Offering, Precedent
 from models.db import session_factory, transaction
-from workflow.cases import open_case
-from workflow.catalog import add_institution, find_or_create_student
+from workflow.cases.casefile import open_case
+from workflow.cases.documents import FileStore
+from workflow.cases.engine import fire
 from workflow.demo import PARTNERS, create_case
-from workflow.documents import FileStore
-from workflow.engine import fire
+from workflow.office.catalog import add_institution, find_or_create_student
 
 PROBLEM = "application/problem+json"
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
@@ -559,8 +559,8 @@ def test_cohort_decision_api(
 def test_elmo_export_and_notice_download(
     app: Any, engine: Engine, world: Any, data_dir: Path, clerk: Any, clerk_api: Any
 ) -> None:
-    from workflow.notice_issue import keep_notice, notice_inputs
-    from workflow.notices import render_notice
+    from workflow.decisions.notice_issue import keep_notice, notice_inputs
+    from workflow.decisions.notices import render_notice
 
     rejected = world.cases["rejected"]
     undecided = clerk_api.get(f"/api/v1/cases/{world.cases['in_review']}/export/elmo")

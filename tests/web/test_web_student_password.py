@@ -16,9 +16,9 @@ from web_harness import client, csrf_of, student_login
 
 from models import Student
 from models.db import session_factory, transaction
-from workflow import auth
-from workflow.catalog import allow_student_passwords, set_student_password
 from workflow.errors import ValidationFailed
+from workflow.office.catalog import allow_student_passwords, set_student_password
+from workflow.policy import auth
 
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 HOME = "uni-musterstadt.de"

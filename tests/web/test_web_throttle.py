@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from models import LoginThrottle
 from models.db import session_factory, transaction
 from web.throttle import DbThrottle, RedisThrottle, make_throttle
-from workflow import auth
+from workflow.policy import auth
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 

@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 
 from models import Case, CaseEvent
 from tests.workflow.rows import case_rows
-from workflow import cohort, engine, writes
+from workflow.cases import engine
+from workflow.cases import storage as writes
+from workflow.decisions import cohort
 from workflow.demo import Network, create_case
 from workflow.errors import Conflict
 
@@ -176,8 +178,8 @@ def test_imported_results_are_stored_as_core_stores_them(
 ) -> None:
     from pathlib import Path
 
-    from workflow.documents import MemoryStore
-    from workflow.transcript_import import import_transcript
+    from workflow.cases.documents import MemoryStore
+    from workflow.transcripts.importing import import_transcript
 
     example = (
         Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "elmo" / "example.xml"
@@ -228,7 +230,7 @@ def test_imported_results_are_stored_as_core_stores_them(
 def test_result_json_text_is_json_dumps(values: tuple[Any, ...]) -> None:
     import json
 
-    from workflow.transcript_import import _RESULT_KEYS, _json_text
+    from workflow.transcripts.importing import _RESULT_KEYS, _json_text
 
     encoded: dict[Any, str] = {}
     expected = json.dumps(dict(zip(_RESULT_KEYS, values, strict=True)))

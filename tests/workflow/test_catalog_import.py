@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Module, Offering
-from workflow.catalog import import_catalogue, import_modules
 from workflow.errors import ValidationFailed
 from workflow.imports import ImportRejected
+from workflow.office.catalog import import_catalogue, import_modules
 
 HEADER = (
     "institution,code,term,title,ects,language,eqf_level,learning_outcomes,"

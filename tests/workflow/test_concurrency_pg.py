@@ -26,11 +26,11 @@ from sqlalchemy import Engine, func, select
 from config.procedure import get_procedure
 from models import Case, CaseEvent
 from models.db import make_engine, session_factory
-from workflow import audit
-from workflow.actors import Actor
+from workflow.cases import audit
+from workflow.cases.engine import fire
 from workflow.demo import actor_for, create_case, event_data, seed_network, student_actor
-from workflow.engine import fire
 from workflow.errors import Conflict, DomainError, IllegalTransition
+from workflow.policy.actors import Actor
 
 pytestmark = pytest.mark.postgres
 

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from config.settings import load_settings
 from models import Case
-from workflow.deadlines import Clocks, add_months, end_of_day, next_clocks
+from workflow.cases.deadlines import Clocks, add_months, end_of_day, next_clocks
+from workflow.cases.engine import fire
 from workflow.demo import Network, create_case, student_actor
-from workflow.engine import fire
 from workflow.errors import GuardFailed
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -13,10 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from lxml import etree
 
-from workflow.elmo_export import ELMO_STATUS, export_decision
 from workflow.errors import ValidationFailed
-from workflow.grades import convert
-from workflow.transcripts import (
+from workflow.grading.grades import convert
+from workflow.transcripts.elmo import (
     ELMO_NS,
     ElmoVersion,
     ResultStatus,
@@ -26,6 +25,7 @@ from workflow.transcripts import (
     detect_version,
     parse_transcript,
 )
+from workflow.transcripts.export import ELMO_STATUS, export_decision
 
 ZONE = ZoneInfo("Europe/Berlin")
 ISSUED = dt.datetime(2026, 11, 3, 8, 0, tzinfo=dt.UTC)

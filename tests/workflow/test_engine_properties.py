@@ -44,10 +44,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from config.procedure import EventDef, get_procedure
 from models import Case, CaseEvent, Document, Module, Outbox, Role, case_targets
 from models.db import make_engine, session_factory
-from workflow import audit
-from workflow.actors import Actor, acting_role
-from workflow.cases import assign_examiner, attach_document, set_targets
-from workflow.catalog import add_user
+from workflow.cases import audit
+from workflow.cases.casefile import assign_examiner, attach_document, set_targets
+from workflow.cases.documents import MemoryStore
+from workflow.cases.engine import fire
 from workflow.demo import (
     MINIMAL_PDF,
     SPREAD,
@@ -57,8 +57,6 @@ from workflow.demo import (
     seed_network,
     student_actor,
 )
-from workflow.documents import MemoryStore
-from workflow.engine import fire
 from workflow.errors import (
     DomainError,
     Forbidden,
@@ -67,6 +65,8 @@ from workflow.errors import (
     NotFound,
     ValidationFailed,
 )
+from workflow.office.catalog import add_user
+from workflow.policy.actors import Actor, acting_role
 
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)  # as in tests/conftest.py
 PROC = get_procedure()

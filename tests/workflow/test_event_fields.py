@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from config.procedure import DEFAULT_PROCEDURE, get_procedure, parse_procedure
 from models import Case, CaseEvent
+from workflow.cases.engine import fire
 from workflow.demo import Network, create_case
-from workflow.engine import fire
 from workflow.errors import ValidationFailed
 
 

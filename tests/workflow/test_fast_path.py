@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 from models import Case, CaseEvent, Outbox, Reminder
 from models.db import make_engine, session_factory
 from tests.workflow.rows import case_rows
-from workflow import audit, engine, writes
+from workflow.cases import audit, engine
+from workflow.cases import storage as writes
+from workflow.cases.documents import MemoryStore
+from workflow.cases.engine import fire
 from workflow.demo import Network, advance, create_case
-from workflow.documents import MemoryStore
-from workflow.engine import fire
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # Not UTC, with microseconds: both must survive the trip exactly as the ORM stores them.

@@ -1,4 +1,4 @@
-"""Compiled hot reads (``workflow.fastread``): the case status and the API-token lookup run
+"""Compiled hot reads (``workflow.cases.fastread``): the case status and the API-token lookup run
 as SQL compiled once, with ``case_scope`` built for a symbolic actor. They must answer exactly
 as the ORM query with the real actor's ``case_scope`` does, for every kind of actor, on both
 engines, and convert values as SQLAlchemy does."""
@@ -15,10 +15,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import ApiToken, Case, Role, User
-from workflow import auth, fastread, queries
-from workflow.actors import Actor, case_scope
+from workflow.cases import fastread, queries
 from workflow.demo import Network, create_case, student_actor
 from workflow.errors import NotFound
+from workflow.policy import auth
+from workflow.policy.actors import Actor, case_scope
 
 NOW = dt.datetime(2027, 3, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -143,7 +144,7 @@ def _token_users(session: Session, net: Network) -> list[int]:
     """Every kind of token holder: each office role, an examiner of a programme without
     cases, and a clerk of another institution."""
     from models import Programme
-    from workflow.catalog import add_institution, add_user
+    from workflow.office.catalog import add_institution, add_user
 
     session.add(Programme(institution_id=net.home_id, code="EMPTY-BSC", title="Empty"))
     session.flush()

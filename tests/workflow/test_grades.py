@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workflow.errors import ValidationFailed
-from workflow.grades import (
+from workflow.grading.grades import (
     DEFAULT_SCHEMES,
     GERMAN_STEPS,
     Conversion,

@@ -20,17 +20,17 @@ from sqlalchemy.orm import Session
 from models import Case, GradingTable, Institution, Module, Offering, Programme
 from models.db import make_engine, session_factory
 from models.migrate import current_revision, downgrade, head_revision, upgrade
-from workflow import grading_tables as gt
-from workflow.catalog import add_institution, import_catalogue
+from workflow.cases.documents import MemoryStore
+from workflow.cases.engine import fire
+from workflow.decisions.notices import render_notice_html
 from workflow.demo import Network, create_case, seed_network
-from workflow.documents import MemoryStore
-from workflow.elmo_export import export_decision
-from workflow.engine import fire
 from workflow.errors import GuardFailed, ValidationFailed
+from workflow.grading import tables as gt
 from workflow.imports import ImportRejected
-from workflow.notices import render_notice_html
-from workflow.transcript_import import import_transcript
-from workflow.transcripts import parse_transcript
+from workflow.office.catalog import add_institution, import_catalogue
+from workflow.transcripts.elmo import parse_transcript
+from workflow.transcripts.export import export_decision
+from workflow.transcripts.importing import import_transcript
 
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "elmo"
 EWP = REFERENCE / "ewp-imobility-tors-get-response-example.xml"

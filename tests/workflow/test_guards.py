@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Case, CaseEvent, HomeAchievement, Module, Offering, Role, case_targets
-from workflow.actors import Actor
+from workflow.cases.engine import StaleVersion, fire
 from workflow.demo import Network, create_case, student_actor
-from workflow.engine import StaleVersion, fire
 from workflow.errors import Forbidden, GuardFailed, IllegalTransition, ValidationFailed
+from workflow.policy.actors import Actor
 
 LATER = dt.datetime(2027, 1, 15, 12, 0, tzinfo=dt.UTC)
 

@@ -22,11 +22,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from workflow import notices
-from workflow.deadlines import end_of_day
-from workflow.errors import ValidationFailed
-from workflow.grades import convert
-from workflow.notices import (
+from workflow.cases.deadlines import end_of_day
+from workflow.decisions import notices
+from workflow.decisions.notices import (
     EVENTS,
     LANGUAGES,
     Notice,
@@ -38,6 +36,8 @@ from workflow.notices import (
     render_notice,
     render_notice_html,
 )
+from workflow.errors import ValidationFailed
+from workflow.grading.grades import convert
 
 
 def _pdf_renderer_loads() -> bool:
@@ -686,7 +686,7 @@ def test_pass_fail_and_percentile_conversions_are_explained() -> None:
     assert "Die Leistung wird ohne Note mit „bestanden“ angerechnet" in text
     assert "Bestanden/nicht bestanden (keine Umrechnung)" in text
 
-    from workflow.grades import percentile
+    from workflow.grading.grades import percentile
 
     by_table = percentile(
         "B",

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 
 from models import Role
-from workflow.actors import Actor
 from workflow.errors import Forbidden, NotFound
-from workflow.permissions import PERMISSIONS, Action, allowed, require
+from workflow.policy.actors import Actor
+from workflow.policy.permissions import PERMISSIONS, Action, allowed, require
 
 
 def test_every_action_has_one_row_naming_people() -> None:

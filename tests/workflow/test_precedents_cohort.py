@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from config.settings import load_settings
 from models import Case, CaseEvent, Module, Precedent
-from workflow import cohort, precedents
+from workflow.cases.engine import fire
+from workflow.decisions import cohort, precedents
 from workflow.demo import Network, create_case
-from workflow.engine import fire
 from workflow.errors import GuardFailed
 
 LATER = dt.datetime(2027, 1, 10, 12, 0, tzinfo=dt.UTC)
@@ -168,7 +168,7 @@ def test_a_cohort_by_percentiles_names_every_case_it_cannot_convert(
     from decimal import Decimal
 
     from models import Institution, Offering
-    from workflow import grading_tables as gt
+    from workflow.grading import tables as gt
 
     cases = _cohort(session, network, 4)
     offering = session.get(

@@ -13,11 +13,11 @@ from config.settings import load_settings
 from models import Case, Outbox, Reminder
 from models.db import session_factory
 from tasks.delivery import DeliveryError, MemoryTransport, Transports, relay
-from workflow import outbox
-from workflow.deadlines import superseded_kinds
+from workflow.cases import outbox
+from workflow.cases.deadlines import superseded_kinds
+from workflow.cases.engine import fire
+from workflow.cases.sweep import sweep
 from workflow.demo import Network, create_case, student_actor
-from workflow.engine import fire
-from workflow.sweep import sweep
 
 SETTINGS = load_settings(outbox_backoff_seconds=10, outbox_max_attempts=3)
 

@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Case, CaseEvent, Document, ImportedResult, Offering, Student
-from workflow.cases import open_case
-from workflow.catalog import add_institution, find_or_create_student
+from workflow.cases.casefile import open_case
+from workflow.cases.documents import MemoryStore
 from workflow.demo import Network, advance
-from workflow.documents import MemoryStore
 from workflow.errors import ValidationFailed
-from workflow.transcript_import import import_transcript, match_by_hand, pending
+from workflow.office.catalog import add_institution, find_or_create_student
+from workflow.transcripts.importing import import_transcript, match_by_hand, pending
 
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "elmo"
 EXAMPLE = REFERENCE / "example.xml"

@@ -1,4 +1,4 @@
-"""Tests for workflow.transcripts: ELMO 1.7 / 2.0 and EWP transcripts, and every refusal."""
+"""Tests for workflow.transcripts.elmo: ELMO 1.7 / 2.0 and EWP transcripts, and every refusal."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from workflow import transcripts
 from workflow.errors import ValidationFailed
-from workflow.transcripts import (
+from workflow.transcripts import elmo as transcripts
+from workflow.transcripts.elmo import (
     ElmoVersion,
     ResultStatus,
     TranscriptFormat,

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 from config.procedure import EventDef, get_procedure
 from models import Case, CaseEvent, Outbox, Role
 from models.db import make_engine, session_factory
-from workflow.actors import Actor
-from workflow.cases import attach_document
+from workflow.cases.casefile import attach_document
+from workflow.cases.documents import MemoryStore
+from workflow.cases.engine import fire
 from workflow.demo import MINIMAL_PDF, Network, create_case, event_data, seed_network
-from workflow.documents import MemoryStore
-from workflow.engine import fire
 from workflow.errors import Forbidden, IllegalTransition, NotFound
+from workflow.policy.actors import Actor
 
 PROC = get_procedure()
 STATES = list(PROC.states)

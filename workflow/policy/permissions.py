@@ -21,8 +21,8 @@ from types import MappingProxyType
 from typing import Any
 
 from models import Role
-from workflow.actors import Actor, may_see
 from workflow.errors import Forbidden, NotFound
+from workflow.policy.actors import Actor, may_see
 
 
 class Action(StrEnum):

@@ -28,8 +28,11 @@ from models import (
     User,
     user_programmes,
 )
-from workflow import auth, fastread, precedents
-from workflow.actors import (
+from workflow.cases import fastread
+from workflow.decisions import precedents
+from workflow.errors import NotFound
+from workflow.policy import auth
+from workflow.policy.actors import (
     Actor,
     acting_role,
     case_scope,
@@ -37,9 +40,8 @@ from workflow.actors import (
     scope_shape,
     symbolic_scope,
 )
-from workflow.errors import NotFound
-from workflow.permissions import Action, allowed, require
-from workflow.transcript_import import waiting_states
+from workflow.policy.permissions import Action, allowed, require
+from workflow.transcripts.importing import waiting_states
 
 
 def _scoped(query: Any, actor: Actor | None) -> Any:
@@ -576,7 +578,7 @@ def _imported(row: ImportedResult) -> dict[str, Any]:
 
 def pending_results(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
     """Imported results of the actor's institution that matched no case, or several, and
-    wait for a clerk (``workflow.transcript_import.pending``, narrowed to one office)."""
+    wait for a clerk (``workflow.transcripts.importing.pending``, narrowed to one office)."""
     rows = session.scalars(
         select(ImportedResult)
         .where(

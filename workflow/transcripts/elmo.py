@@ -17,12 +17,12 @@ Formats (detected from the content, never from the file name):
 Safety: the input is checked for size before it is read, any DOCTYPE (and so any entity
 declaration, the way into billion-laughs and external-entity attacks) is refused before the XML
 parser sees it, the parser runs with ``resolve_entities=False``, ``load_dtd=False``,
-``no_network=True`` and ``huge_tree=False``, and elements may not nest deeper than
-``max_depth``. The file is streamed once: ``lxml.etree.iterparse`` validates it against the
-local copy of the matching schema (``workflow/schemas/``; every ``schemaLocation`` is mapped to
-a local file, anything else is refused) while it builds the tree, and each chunk is shown
-first to a second parser with the same options that builds nothing and only checks the syntax
-(with a schema attached, lxml lets syntax errors through: see ``_Tee``). Python sees only the
+``no_network=True`` and ``huge_tree=False``, and elements may not nest deeper than ``max_depth``.
+The file is streamed once: ``lxml.etree.iterparse`` validates it against the local copy of the
+matching schema (``workflow/transcripts/schemas/``; every ``schemaLocation`` is mapped to a local
+file, anything else is refused) while it builds the tree, and each chunk is shown first to a second
+parser with the same options that builds nothing and only checks the syntax (with a schema attached,
+lxml lets syntax errors through: see ``_Tee``). Python sees only the
 end of the elements it reads, and what has been read is deleted chunk by chunk, so memory
 grows with the parsed results, not with the size of the file. A refused file is read again the
 slow way to name the problem exactly: syntax and nesting first (with the innermost open
@@ -815,7 +815,7 @@ _SCHEMA_LOCATIONS: Final = {
 
 
 class _LocalSchemaResolver(etree.Resolver):
-    """Maps every schemaLocation to the copy in ``workflow/schemas``; refuses anything else.
+    """Maps every schemaLocation to the copy in ``transcripts/schemas``; refuses anything else.
 
     The EWP response imports "the" ELMO v1 schema by URL; it is mapped to the version that
     was detected inside the response.

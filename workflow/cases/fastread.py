@@ -5,7 +5,7 @@ asyncio psycopg connection, with the column types' bind and result processing ap
 What an integration polls on every request (an API token's user, a case's status) costs one
 round trip and a few microseconds of Python this way, instead of the ORM's per-execution
 work. The statements are still written with SQLAlchemy (and the scope with
-``workflow.actors.case_scope``), so there is one definition of each query and one policy.
+``workflow.policy.actors.case_scope``), so there is one definition of each query and one policy.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
-from workflow.writes import dbapi_cursor, pg_prepare, run
+from workflow.cases.storage import dbapi_cursor, pg_prepare, run
 
 Processor = Callable[[Any], Any] | None
 

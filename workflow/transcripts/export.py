@@ -22,10 +22,10 @@ systems) and for partner systems (to learn what became of their course):
   ``issueDate`` and the grading schemes used.
 
 Every document is validated before it is returned, with the schema loading of
-:mod:`workflow.transcripts` (local copies only, no network). Reading the export back with
-:func:`workflow.transcripts.parse_transcript` gives the learner, the home institution as issuer,
-the credited modules as results and the notice as attachment; the parser deliberately skips the
-learning opportunities inside ``resultOfRecognition``.
+:mod:`workflow.transcripts.elmo` (local copies only, no network). Reading the export back with
+:func:`workflow.transcripts.elmo.parse_transcript` gives the learner, the home institution as
+issuer, the credited modules as results and the notice as attachment; the parser deliberately skips
+the learning opportunities inside ``resultOfRecognition``.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
+from workflow.decisions.notices import CRITERIA, decision_date
 from workflow.errors import ValidationFailed
-from workflow.notices import CRITERIA, decision_date
-from workflow.transcripts import (
+from workflow.transcripts.elmo import (
     ELMO_NS,
     ElmoVersion,
     TranscriptFormat,

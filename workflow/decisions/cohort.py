@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 from config.procedure import get_procedure
 from config.settings import Settings, get_settings
 from models import Case, Institution, Module, Offering, Student, case_targets
-from workflow.actors import Actor, case_scope
-from workflow.engine import FiredEvent, case_ref, fire_many
+from workflow.cases.engine import FiredEvent, case_ref, fire_many
+from workflow.cases.guards import chosen_method
 from workflow.errors import GuardFailed, NotFound, ValidationFailed
-from workflow.grades import Rounding
-from workflow.grading_tables import side_by_side, tables_for_case
-from workflow.guards import chosen_method
-from workflow.permissions import Action, require
+from workflow.grading.grades import Rounding
+from workflow.grading.tables import side_by_side, tables_for_case
+from workflow.policy.actors import Actor, case_scope
+from workflow.policy.permissions import Action, require
 
 # A partial recognition states, per case, what is and is not credited and why: it is never
 # one decision for many students, whichever interface asks.
@@ -136,7 +136,7 @@ def _conversions(
     rounding: Rounding,
 ) -> list[dict[str, Any]]:
     """Each case's partner grade by both methods, side by side, as the case page shows it
-    (``workflow.grading_tables.side_by_side`` with the case's own tables)."""
+    (``workflow.grading.tables.side_by_side`` with the case's own tables)."""
     rows = session.execute(
         select(
             Case.id,

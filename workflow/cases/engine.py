@@ -34,12 +34,14 @@ from sqlalchemy.orm import Session
 from config.procedure import EventDef, Procedure, get_procedure
 from config.settings import Settings, get_settings
 from models import Case, Institution, Offering
-from workflow import audit, precedents, writes
-from workflow.actors import Actor, acting_role, check_may_fire, may_see
-from workflow.deadlines import Clocks, Scheduled, next_clocks, schedule
+from workflow.cases import audit
+from workflow.cases import storage as writes
+from workflow.cases.deadlines import Clocks, Scheduled, next_clocks, schedule
+from workflow.cases.guards import GUARDS, GuardContext
+from workflow.decisions import precedents
 from workflow.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
-from workflow.guards import GUARDS, GuardContext
-from workflow.permissions import Action, require
+from workflow.policy.actors import Actor, acting_role, check_may_fire, may_see
+from workflow.policy.permissions import Action, require
 
 
 class StaleVersion(Conflict):

@@ -369,7 +369,7 @@ def set_user_password(session: Session, username: str, password: str) -> User:
     from sqlalchemy import delete
 
     from models import WebSession
-    from workflow.auth import hash_password
+    from workflow.policy.auth import hash_password
 
     user = session.execute(select(User).where(User.username == username)).scalar()
     if user is None:
@@ -388,7 +388,7 @@ def set_student_password(session: Session, student_id: int, password: str) -> St
     from sqlalchemy import delete
 
     from models import WebSession
-    from workflow.auth import hash_password
+    from workflow.policy.auth import hash_password
 
     student = session.get(Student, student_id)
     if student is None:

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from config.procedure import KNOWN_GUARDS, get_procedure
 from config.settings import Settings
 from models import Document, HomeAchievement, Module, Programme, Role, User, case_targets
-from workflow.actors import Actor
 from workflow.errors import DomainError, Forbidden, GuardFailed
-from workflow.grades import convert
+from workflow.grading.grades import convert
+from workflow.policy.actors import Actor
 
 GERMAN_STEPS = ("1.0", "1.3", "1.7", "2.0", "2.3", "2.7", "3.0", "3.3", "3.7", "4.0")
 PASSED = "passed"
@@ -289,7 +289,7 @@ def _conversion(ctx: GuardContext) -> dict[str, Any] | None:
 def _percentile(ctx: GuardContext, grade: str, scheme: str) -> dict[str, Any]:
     """The percentile conversion with the case's grading tables (their ids, groups, years and
     percentages among its parameters), and how far the Bavarian formula lies from it."""
-    from workflow import grading_tables
+    from workflow.grading import tables as grading_tables
 
     tables = grading_tables.tables_for_case(  # the cases of a batch share their tables
         ctx.session, ctx.row.id, memo=ctx.cache.setdefault("grading_tables", {})

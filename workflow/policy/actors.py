@@ -61,7 +61,7 @@ def case_scope(actor: Actor) -> ColumnElement[bool]:
 def scope_shape(actor: Actor) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The actor split into the shape of its scope and the values that fill it.
 
-    Compiled hot reads (``workflow.fastread``) build ``case_scope`` once per shape, for an
+    Compiled hot reads (``workflow.cases.fastread``) build ``case_scope`` once per shape, for an
     actor whose id, institution and programmes are bind parameters (``symbolic_scope``),
     and bind these values on each call: the one policy serves them too."""
     programmes = sorted(actor.programme_ids)

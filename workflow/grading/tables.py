@@ -49,9 +49,8 @@ from models import (
     Programme,
     case_targets,
 )
-from workflow.actors import Actor
 from workflow.errors import DomainError, NotFound, ValidationFailed
-from workflow.grades import (
+from workflow.grading.grades import (
     DEFAULT_SCHEMES,
     DIFFERENCE_THRESHOLD,
     ECTS_FAILING,
@@ -64,10 +63,11 @@ from workflow.grades import (
     percentile,
 )
 from workflow.imports import ImportRejected, RowError, validate_rows
-from workflow.permissions import Action, require
+from workflow.policy.actors import Actor
+from workflow.policy.permissions import Action, require
 
 if TYPE_CHECKING:  # the parser (lxml, schemas) loads only where transcripts are read
-    from workflow.transcripts import CourseResult, Transcript
+    from workflow.transcripts.elmo import CourseResult, Transcript
 
 KINDS: Final = ("partner", "home")
 SOURCES: Final = ("ewp", "result_distribution", "manual")

@@ -32,9 +32,9 @@ from models import (
     WebSession,
     user_programmes,
 )
-from workflow import fastread
-from workflow.actors import Actor
+from workflow.cases import fastread
 from workflow.errors import NotFound, ValidationFailed
+from workflow.policy.actors import Actor
 
 STATUS_LINK_LIFETIME = dt.timedelta(days=30)
 SESSION_IDLE = dt.timedelta(hours=2)

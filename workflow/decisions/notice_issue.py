@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from models import Case, CaseEvent, Document, Institution, Offering, Role, Student
-from workflow.actors import Actor
-from workflow.cases import attach_document
-from workflow.deadlines import add_months, end_of_day, last_day
-from workflow.documents import DocumentStore
-from workflow.notices import Notice
-from workflow.outbox import moment
+from workflow.cases.casefile import attach_document
+from workflow.cases.deadlines import add_months, end_of_day, last_day
+from workflow.cases.documents import DocumentStore
+from workflow.cases.outbox import moment
+from workflow.decisions.notices import Notice
+from workflow.policy.actors import Actor
 
 NOTICE_EVENTS = frozenset(
     {"recognize", "recognize_partially", "reject", "grant_appeal", "dismiss_appeal"}
@@ -62,7 +62,7 @@ def _course(
 def notice_inputs(
     session: Session, case_id: int, seq: int, *, language: str, settings: Settings
 ) -> dict[str, Any]:
-    """The keyword arguments of ``workflow.notices.render_notice`` for event ``seq``."""
+    """The keyword arguments of ``workflow.decisions.notices.render_notice`` for event ``seq``."""
     event = session.execute(
         select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.seq == seq)
     ).scalar_one()
@@ -132,7 +132,7 @@ def keep_notice(
 def export_inputs(
     session: Session, case_id: int, *, settings: Settings, store: DocumentStore | None = None
 ) -> dict[str, Any]:
-    """The keyword arguments of ``workflow.elmo_export.export_decision`` for a case, with
+    """The keyword arguments of ``workflow.transcripts.export.export_decision`` for a case, with
     its latest notice embedded when the store holds it."""
     case, student, offering, home, partner = _facts(session, case_id)
     decided = session.scalar(

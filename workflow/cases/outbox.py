@@ -30,8 +30,8 @@ from models import (
     Student,
     User,
 )
+from workflow.decisions.precedents import DECISIONS
 from workflow.errors import NotFound, ValidationFailed
-from workflow.precedents import DECISIONS
 
 
 @dataclass(frozen=True, slots=True)

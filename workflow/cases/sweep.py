@@ -38,10 +38,10 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from models import Reminder, Role
 from models.base import UTCDateTime
-from workflow.actors import Actor
-from workflow.deadlines import superseded_kinds
-from workflow.engine import fire
+from workflow.cases.deadlines import superseded_kinds
+from workflow.cases.engine import fire
 from workflow.errors import DomainError
+from workflow.policy.actors import Actor
 
 SUPERSEDED = "superseded by a later reminder"
 

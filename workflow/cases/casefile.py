@@ -25,13 +25,13 @@ from models import (
     User,
     case_targets,
 )
-from workflow import audit
-from workflow.actors import Actor
-from workflow.deadlines import Clocks, next_clocks, schedule
-from workflow.documents import DocumentStore
-from workflow.engine import FiredEvent, _append, record
+from workflow.cases import audit
+from workflow.cases.deadlines import Clocks, next_clocks, schedule
+from workflow.cases.documents import DocumentStore
+from workflow.cases.engine import FiredEvent, _append, record
 from workflow.errors import Conflict, GuardFailed, NotFound, ValidationFailed
-from workflow.permissions import Action, require
+from workflow.policy.actors import Actor
+from workflow.policy.permissions import Action, require
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 DOCUMENT_KINDS = ("transcript", "evidence", "notice", "correspondence")
@@ -303,11 +303,11 @@ def export_decision_document(
     settings: Settings,
     store: DocumentStore | None = None,
 ) -> bytes:
-    """The case's decision as an ELMO 2.0 document (``workflow.elmo_export``), with its
+    """The case's decision as an ELMO 2.0 document (``workflow.transcripts.export``), with its
     notice embedded when the store holds it. Only a decided case can be exported: before the
     decision there is nothing to certify, whichever interface asks."""
-    from workflow.elmo_export import export_decision
-    from workflow.notice_issue import export_inputs
+    from workflow.decisions.notice_issue import export_inputs
+    from workflow.transcripts.export import export_decision
 
     case = _visible_case(session, case_id, actor, Action.EXPORT_DECISION)
     if not case.decision:

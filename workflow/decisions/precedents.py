@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from config.settings import Settings
 from models import Case, Institution, Module, Offering, Precedent, Programme, case_targets
-from workflow.writes import insert_ignoring_duplicates
+from workflow.cases.storage import insert_ignoring_duplicates
 
 DECISIONS = frozenset({"recognize", "recognize_partially", "reject", "grant_appeal"})
 

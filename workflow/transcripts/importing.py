@@ -1,7 +1,7 @@
 """Importing a partner's transcript of records: each result lands on its case, or waits for a
 clerk.
 
-A file is parsed and validated whole first (``workflow.transcripts``): a bad file changes
+A file is parsed and validated whole first (``workflow.transcripts.elmo``): a bad file changes
 nothing. Each course result is then matched to its case by the student (an identifier ending
 in the matriculation number, else name and date of birth) and the course (the partner's code
 for it, else its title); a case must be waiting for the result (``enrolled``) or for the
@@ -26,15 +26,15 @@ from sqlalchemy.orm import Session
 
 from config.procedure import get_procedure
 from models import Case, ImportedResult, Institution, Offering, Role, Student
-from workflow import grading_tables
-from workflow.actors import Actor
-from workflow.cases import attach_document
-from workflow.documents import DocumentStore
-from workflow.engine import fire
+from workflow.cases.casefile import attach_document
+from workflow.cases.documents import DocumentStore
+from workflow.cases.engine import fire
+from workflow.cases.storage import JSONText, insert_rows
 from workflow.errors import DomainError, NotFound, ValidationFailed
-from workflow.permissions import Action, require
-from workflow.transcripts import CourseResult, Learner, Transcript, parse_transcript, pick_text
-from workflow.writes import JSONText, insert_rows
+from workflow.grading import tables as grading_tables
+from workflow.policy.actors import Actor
+from workflow.policy.permissions import Action, require
+from workflow.transcripts.elmo import CourseResult, Learner, Transcript, parse_transcript, pick_text
 
 # The events an imported result fires: its grade, then the transcript itself.
 RESULT_EVENTS = ("pass_course", "fail_course")

@@ -1,0 +1,1 @@
+"""The case engine: fire() and its storage, guards, deadlines, audit chain, outbox, sweep, reads."""

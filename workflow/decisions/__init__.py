@@ -1,0 +1,1 @@
+"""Decisions and what follows them: notices, precedents, cohort decisions."""

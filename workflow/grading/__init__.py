@@ -1,0 +1,1 @@
+"""Grade conversion: the modified Bavarian formula and percentile grading tables."""

@@ -1,0 +1,1 @@
+"""The office's reference data: institutions, programmes, modules, courses, users."""

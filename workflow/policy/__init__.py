@@ -1,0 +1,1 @@
+"""Who may see and do what: actors, sign-in and the one permission table."""
