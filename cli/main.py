@@ -21,7 +21,19 @@ from rich.table import Table
 from sqlalchemy import select
 
 from cli import context as ctx
-from cli.context import console, fail, local, print_json, resolve_actor, unit_of_work
+from cli.context import (
+    ActorOpt,
+    JsonOpt,
+    as_viewer,
+    console,
+    fail,
+    local,
+    parse_data,
+    print_json,
+    print_table,
+    resolve_actor,
+    unit_of_work,
+)
 from cli.webcmd import web as web_command
 from config.errors import RecogError
 from config.procedure import get_procedure
@@ -75,16 +87,6 @@ for sub, name in [
     (cohort_app, "cohort"),
 ]:
     app.add_typer(sub, name=name)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-ActorOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--actor",
-        envvar="RECOG_ACTOR",
-        help="Who acts: an office user name, 'student' (the case's student), 'import' or 'timer'.",
-    ),
-]
 
 
 # --- database --------------------------------------------------------------------------------
@@ -173,7 +175,7 @@ def institution_list(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
-    _table(["id", "code", "name", "country", "kind"], rows)
+    print_table(["id", "code", "name", "country", "kind"], rows)
 
 
 def _progress_import(kind: str, file: Path) -> None:
@@ -237,7 +239,7 @@ def catalog_list(
     if as_json:
         print_json(rows)
         return
-    _table(["id", "partner", "code", "term", "title", "ects", "exam_date", "status"], rows)
+    print_table(["id", "partner", "code", "term", "title", "ects", "exam_date", "status"], rows)
 
 
 @modules_app.command("import")
@@ -274,39 +276,6 @@ def user_add(
 
 
 # --- cases -----------------------------------------------------------------------------------
-
-
-def _parse_data(pairs: list[str], data_file: Path | None) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    if data_file is not None:
-        try:
-            loaded = json.loads(data_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            fail(f"{data_file}: cannot read JSON data: {exc}")
-        if not isinstance(loaded, dict):
-            fail(f"{data_file}: expected a JSON object")
-        data.update(loaded)
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            fail(f"--data {pair!r}: expected key=value")
-        try:
-            value: Any = json.loads(raw)
-            if not isinstance(value, list | dict | bool | int | float):
-                value = raw
-        except json.JSONDecodeError:
-            value = raw
-        # Numbers stay text: grades and credits are exact decimals, not floats.
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            value = raw
-        target = data
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                fail(f"--data {pair!r}: {part} is not a group")
-        target[leaf] = value
-    return data
 
 
 def _find_offering(s: Any, course: str, term: str | None, partner: str | None) -> Offering:
@@ -415,7 +384,7 @@ def case_fire(
     as_json: JsonOpt = False,
 ) -> None:
     """Fire an event on a case."""
-    payload = _parse_data(data or [], data_file)
+    payload = parse_data(data or [], data_file)
     with unit_of_work() as s:
         who = resolve_actor(s, actor, case)
         fired = fire(
@@ -504,15 +473,11 @@ def case_attach(
     console.print(f"case {case}: document {doc_id} ({kind}, {len(content)} bytes) attached")
 
 
-def _viewer(s: Any, actor: str | None, case: int | None = None) -> Any:
-    return resolve_actor(s, actor, case) if actor else None
-
-
 @case_app.command("show")
 def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """Show a case: where it stands, its deadline, documents and what can happen next."""
     with unit_of_work() as s:
-        viewer = _viewer(s, actor, case)
+        viewer = as_viewer(s, actor, case)
         detail = queries.case_detail(s, case, actor=viewer, now=ctx.now())
         if allowed(viewer, Action.SEE_INTERNALS):
             detail["conversions"] = case_side_by_side(
@@ -598,7 +563,7 @@ def case_export(
         document = export_decision_document(
             s,
             case,
-            actor=_viewer(s, actor, case),
+            actor=as_viewer(s, actor, case),
             settings=ctx.settings(),
             store=FileStore(ctx.settings().documents_dir),
         )
@@ -625,7 +590,7 @@ def case_list(
     with unit_of_work() as s:
         rows = queries.list_cases(
             s,
-            actor=_viewer(s, actor),
+            actor=as_viewer(s, actor),
             now=ctx.now(),
             state=state,
             overdue=overdue,
@@ -638,14 +603,14 @@ def case_list(
     for r in rows:
         r["due"] = f"{r['due_kind'] or '-'} {local(r['due_at'])}"
         r["late"] = f"[bold red]{r['overdue_days']} d[/]" if r["overdue_days"] else ""
-    _table(["id", "state", "student", "partner", "course", "term", "due", "late"], rows)
+    print_table(["id", "state", "student", "partner", "course", "term", "due", "late"], rows)
 
 
 @case_app.command("history")
 def case_history(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
     """The audit trail of one case, oldest first."""
     with unit_of_work() as s:
-        rows = queries.history(s, case, actor=_viewer(s, actor, case))
+        rows = queries.history(s, case, actor=as_viewer(s, actor, case))
     if as_json:
         print_json(rows)
         return
@@ -654,7 +619,7 @@ def case_history(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) ->
         r["change"] = f"{r['from'] or '-'} -> {r['to']}" if r["from"] != r["to"] else "-"
         r["who"] = f"{r['actor_role']}#{r['actor_id']}" if r["actor_id"] else r["actor_role"]
         r["details"] = json.dumps(r["data"], ensure_ascii=False)[:60]
-    _table(["seq", "when", "event", "change", "who", "channel", "details"], rows)
+    print_table(["seq", "when", "event", "change", "who", "channel", "details"], rows)
 
 
 # --- audit, workflow -------------------------------------------------------------------------
@@ -722,7 +687,7 @@ def workflow_show(
     elif fmt == "dot":
         print(proc.dot())
     elif fmt == "table":
-        _table(
+        print_table(
             ["event", "from", "to", "actors", "guards"],
             [
                 {
@@ -771,7 +736,7 @@ def transcript_import(
         f"{report.count('unmatched') + report.count('ambiguous')} waiting for a "
         f"clerk, {report.count('skipped')} already imported"
     )
-    _table(["line", "course", "title", "grade", "status", "case", "note"], report.results)
+    print_table(["line", "course", "title", "grade", "status", "case", "note"], report.results)
     for table in report.tables:
         console.print(
             f"grading table: {table['what']}: {table['status']}"
@@ -791,7 +756,7 @@ def transcript_pending(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
-    _table(
+    print_table(
         [
             "id",
             "file",
@@ -868,7 +833,7 @@ def cohort_decide(
     """Decide every waiting case of one offering and target module at once (all or none)."""
     from workflow import decide
 
-    payload = _parse_data(data or [], None)
+    payload = parse_data(data or [], None)
     with unit_of_work() as s:
         who = resolve_actor(s, actor)
         fired = decide(
@@ -940,7 +905,7 @@ def outbox_list(
     for r in rows:
         r["next try"] = local(r["available_at"]) if r["status"] == "pending" else ""
         r["error"] = (r["last_error"] or "")[:60]
-    _table(
+    print_table(
         [
             "id",
             "case_id",
@@ -1152,17 +1117,6 @@ def _run_children(settings: Any, port: int) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
     console.print("stopped")
-
-
-def _table(columns: list[str], rows: list[dict[str, Any]]) -> None:
-    table = Table(show_lines=False)
-    for col in columns:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*[("" if row.get(c) is None else str(row.get(c))) for c in columns])
-    console.print(table)
-    if not rows:
-        console.print("(none)")
 
 
 app.command("web")(web_command)
