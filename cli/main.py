@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy import select
 
 from cli import context as ctx
 from cli.cases import app as case_app
+from cli.catalog import catalog_app, modules_app
 from cli.context import (
     ActorOpt,
     JsonOpt,
@@ -33,10 +33,12 @@ from cli.context import (
     resolve_actor,
     unit_of_work,
 )
+from cli.institutions import app as inst_app
+from cli.users import app as user_app
 from cli.webcmd import web as web_command
 from config.errors import RecogError
 from config.procedure import get_procedure
-from models import Institution, Offering, Student
+from models import Student
 from models.migrate import current_revision, upgrade
 from workflow import (
     FileStore,
@@ -52,10 +54,6 @@ app = typer.Typer(
     help="Recog: recognition of achievements from partner universities.",
 )
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
-catalog_app = typer.Typer(no_args_is_help=True, help="The partner course catalogue.")
-modules_app = typer.Typer(no_args_is_help=True, help="Home programmes and modules.")
-user_app = typer.Typer(no_args_is_help=True, help="Office users.")
-inst_app = typer.Typer(no_args_is_help=True, help="Home and partner institutions.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit trail.")
 workflow_app = typer.Typer(no_args_is_help=True, help="The recognition procedure.")
 outbox_app = typer.Typer(no_args_is_help=True, help="Notifications waiting, sent or failed.")
@@ -94,175 +92,6 @@ def db_upgrade() -> None:
         console.print(f"database {shown} is up to date (revision {after})")
     else:
         console.print(f"database {shown} migrated from {before or 'empty'} to {after}")
-
-
-# --- institutions, users, catalogue, modules ---------------------------------------------------
-
-
-@inst_app.command("add")
-def institution_add(
-    code: Annotated[str, typer.Argument(help="SCHAC code, e.g. uni-musterstadt.de")],
-    name: Annotated[str, typer.Option(help="Official name.")],
-    country: Annotated[str, typer.Option(help="ISO 3166 alpha-2 code, e.g. DE.")],
-    kind: Annotated[str, typer.Option(help="home or partner.")] = "partner",
-    erasmus: Annotated[str | None, typer.Option(help="Erasmus code, e.g. 'D  MUSTER01'.")] = None,
-    timezone: Annotated[str | None, typer.Option(help="IANA zone for deadlines.")] = None,
-    email: Annotated[str | None, typer.Option(help="The office's e-mail address.")] = None,
-) -> None:
-    """Add a home or partner institution."""
-    with unit_of_work() as s:
-        inst = catalog.add_institution(
-            s,
-            code=code,
-            name=name,
-            country=country,
-            kind=kind,
-            erasmus_code=erasmus,
-            timezone=timezone,
-            office_email=email,
-        )
-    console.print(f"added {inst.kind} institution {inst.code} (id {inst.id})")
-
-
-@inst_app.command("set")
-def institution_set(
-    code: Annotated[str, typer.Argument(help="SCHAC code of a home institution.")],
-    student_passwords: Annotated[
-        bool | None,
-        typer.Option(
-            "--student-passwords/--no-student-passwords",
-            help="Let students sign in with a password they set on their status page (besides "
-            "the status link); turning it off deletes the passwords they set.",
-        ),
-    ] = None,
-) -> None:
-    """Change an institution's settings."""
-    if student_passwords is None:
-        fail("nothing to change; give --student-passwords or --no-student-passwords")
-    with unit_of_work() as s:
-        inst = catalog.allow_student_passwords(s, code, bool(student_passwords))
-    console.print(
-        f"{inst.code}: student passwords {'enabled' if inst.student_passwords else 'disabled'}"
-    )
-
-
-@inst_app.command("list")
-def institution_list(as_json: JsonOpt = False) -> None:
-    """List institutions."""
-    with unit_of_work() as s:
-        rows = [
-            {
-                "id": i.id,
-                "code": i.code,
-                "name": i.name,
-                "country": i.country,
-                "kind": i.kind,
-                "erasmus_code": i.erasmus_code,
-                "student_passwords": i.student_passwords,
-            }
-            for i in s.scalars(select(Institution).order_by(Institution.kind, Institution.code))
-        ]
-    if as_json:
-        print_json(rows)
-        return
-    print_table(["id", "code", "name", "country", "kind"], rows)
-
-
-def _progress_import(kind: str, file: Path) -> None:
-    if not file.is_file():
-        fail(f"{file}: no such file")
-    with (
-        unit_of_work() as s,
-        Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=ctx.err_console,
-            transient=True,
-        ) as bar,
-    ):
-        task = bar.add_task(f"importing {file.name}", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        importer = catalog.import_catalogue if kind == "catalog" else catalog.import_modules
-        summary = importer(s, file, progress=progress)
-    console.print(f"{file.name}: {summary.created} created, {summary.updated} updated")
-
-
-@catalog_app.command("import")
-def catalog_import(file: Annotated[Path, typer.Argument(help="CSV or JSON file.")]) -> None:
-    """Import partner course offerings; existing ones (institution, code, term) are updated."""
-    _progress_import("catalog", file)
-
-
-@catalog_app.command("list")
-def catalog_list(
-    term: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False
-) -> None:
-    """List the catalogue."""
-    with unit_of_work() as s:
-        query = (
-            select(Offering, Institution.code)
-            .join(Institution)
-            .order_by(Offering.term, Institution.code, Offering.code)
-        )
-        if term:
-            query = query.where(Offering.term == term)
-        rows = [
-            {
-                "id": o.id,
-                "partner": code,
-                "code": o.code,
-                "term": o.term,
-                "title": o.title,
-                "ects": str(o.ects),
-                "eqf_level": o.eqf_level,
-                "language": o.language,
-                "start_date": o.start_date,
-                "exam_date": o.exam_date,
-                "status": o.status,
-            }
-            for o, code in s.execute(query)
-        ]
-    if as_json:
-        print_json(rows)
-        return
-    print_table(["id", "partner", "code", "term", "title", "ects", "exam_date", "status"], rows)
-
-
-@modules_app.command("import")
-def modules_import(file: Annotated[Path, typer.Argument(help="CSV or JSON file.")]) -> None:
-    """Import home programmes and modules; existing ones are updated."""
-    _progress_import("modules", file)
-
-
-@user_app.command("add")
-def user_add(
-    name: Annotated[str, typer.Argument(help="User name (login).")],
-    role: Annotated[str, typer.Option(help="clerk, examiner, board or admin.")],
-    institution: Annotated[str, typer.Option(help="SCHAC code of the home institution.")],
-    programme: Annotated[
-        list[str] | None, typer.Option(help="Programme code an examiner examines (repeatable).")
-    ] = None,
-    display_name: Annotated[str | None, typer.Option(help="Full name.")] = None,
-    email: Annotated[str | None, typer.Option()] = None,
-    language: Annotated[str, typer.Option(help="de or en.")] = "de",
-) -> None:
-    """Add an office user."""
-    with unit_of_work() as s:
-        user = catalog.add_user(
-            s,
-            username=name,
-            role=role,
-            institution=institution,
-            display_name=display_name,
-            email=email,
-            programmes=programme or [],
-            language=language,
-        )
-    console.print(f"added {user.role} {user.username} (id {user.id})")
 
 
 # --- audit, workflow -------------------------------------------------------------------------
