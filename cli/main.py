@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,30 +18,30 @@ from rich.table import Table
 from sqlalchemy import select
 
 from cli import context as ctx
+from cli.audit import app as audit_app
 from cli.cases import app as case_app
 from cli.catalog import catalog_app, modules_app
+from cli.cohorts import app as cohort_app
 from cli.context import (
-    ActorOpt,
     JsonOpt,
     console,
-    fail,
     local,
-    parse_data,
     print_json,
     print_table,
-    resolve_actor,
     unit_of_work,
 )
 from cli.institutions import app as inst_app
+from cli.precedents import app as precedents_app
+from cli.transcripts import app as transcript_app
 from cli.users import app as user_app
 from cli.webcmd import web as web_command
+from cli.workflow_cmd import app as workflow_app
 from config.errors import RecogError
 from config.procedure import get_procedure
 from models import Student
 from models.migrate import current_revision, upgrade
 from workflow import (
     FileStore,
-    audit,
     catalog,
     queries,
 )
@@ -54,12 +53,7 @@ app = typer.Typer(
     help="Recog: recognition of achievements from partner universities.",
 )
 db_app = typer.Typer(no_args_is_help=True, help="The database schema.")
-audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit trail.")
-workflow_app = typer.Typer(no_args_is_help=True, help="The recognition procedure.")
 outbox_app = typer.Typer(no_args_is_help=True, help="Notifications waiting, sent or failed.")
-transcript_app = typer.Typer(no_args_is_help=True, help="Transcripts of records (ELMO, EWP).")
-precedents_app = typer.Typer(no_args_is_help=True, help="The office's past decisions.")
-cohort_app = typer.Typer(no_args_is_help=True, help="One decision for a whole cohort.")
 for sub, name in [
     (db_app, "db"),
     (case_app, "case"),
@@ -92,240 +86,6 @@ def db_upgrade() -> None:
         console.print(f"database {shown} is up to date (revision {after})")
     else:
         console.print(f"database {shown} migrated from {before or 'empty'} to {after}")
-
-
-# --- audit, workflow -------------------------------------------------------------------------
-
-
-@audit_app.command("verify")
-def audit_verify(
-    case: Annotated[int | None, typer.Argument(help="Only this case.")] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Verify the hash chains of the audit trail; exit 1 naming the first broken event."""
-    with unit_of_work() as s:
-        report = audit.verify(s, case)
-    if as_json:
-        print_json(
-            {
-                "ok": report.ok,
-                "cases": report.cases,
-                "events": report.events,
-                "breaches": [
-                    {"case": b.case_id, "seq": b.seq, "message": b.message} for b in report.breaches
-                ],
-            }
-        )
-    elif report.ok:
-        console.print(f"audit trail intact: {report.events} events in {report.cases} cases")
-    if not report.ok:
-        if not as_json:
-            for breach in report.breaches:
-                ctx.err_console.print(f"broken: {breach}", markup=False)
-        fail(f"audit trail broken in {len(report.breaches)} case(s); first: {report.breaches[0]}")
-
-
-@workflow_app.command("show")
-def workflow_show(
-    fmt: Annotated[str, typer.Option("--format", help="mermaid, dot or table.")] = "mermaid",
-    as_json: JsonOpt = False,
-) -> None:
-    """Print the procedure: a Mermaid or DOT diagram, or a table of events."""
-    proc = get_procedure()
-    if as_json:
-        print_json(
-            {
-                "source": proc.source,
-                "initial": proc.initial,
-                "states": [
-                    {"name": s.name, "label": s.label, "final": s.final, "deadline": s.deadline}
-                    for s in proc.states.values()
-                ],
-                "events": [
-                    {
-                        "name": e.name,
-                        "from": list(e.sources),
-                        "to": e.dest,
-                        "actors": list(e.actors),
-                        "guards": list(e.guards),
-                        "notify": list(e.notify),
-                    }
-                    for e in proc.events.values()
-                ],
-            }
-        )
-    elif fmt == "mermaid":
-        print(proc.mermaid())  # plain stdout, so it can be piped into a file
-    elif fmt == "dot":
-        print(proc.dot())
-    elif fmt == "table":
-        print_table(
-            ["event", "from", "to", "actors", "guards"],
-            [
-                {
-                    "event": e.name,
-                    "from": ", ".join(e.sources),
-                    "to": e.dest,
-                    "actors": ", ".join(e.actors),
-                    "guards": ", ".join(e.guards),
-                }
-                for e in proc.events.values()
-            ],
-        )
-    else:
-        fail(f"unknown format {fmt!r}; use mermaid, dot or table")
-
-
-# --- transcripts, precedents, cohorts -------------------------------------------------------
-
-
-@transcript_app.command("import")
-def transcript_import(
-    file: Annotated[Path, typer.Argument(help="ELMO 1.7/2.0 or EWP ToR response (XML).")],
-    as_json: JsonOpt = False,
-) -> None:
-    """Import a transcript: each result fires its case's events, or waits for a clerk."""
-    from workflow import import_transcript
-
-    if not file.is_file():
-        fail(f"{file}: no such file")
-    with unit_of_work() as s:
-        report = import_transcript(
-            s, file, store=FileStore(ctx.settings().documents_dir), now=ctx.now()
-        )
-    if as_json:
-        print_json(
-            {
-                "file": report.filename,
-                "format": report.format,
-                "results": report.results,
-                "tables": report.tables,
-            }
-        )
-        return
-    console.print(
-        f"{report.filename} ({report.format}): {report.count('matched')} matched, "
-        f"{report.count('unmatched') + report.count('ambiguous')} waiting for a "
-        f"clerk, {report.count('skipped')} already imported"
-    )
-    print_table(["line", "course", "title", "grade", "status", "case", "note"], report.results)
-    for table in report.tables:
-        console.print(
-            f"grading table: {table['what']}: {table['status']}"
-            + (f" (#{table['table']})" if table["table"] else "")
-            + (f": {table['note']}" if table["note"] else ""),
-            markup=False,
-        )
-
-
-@transcript_app.command("pending")
-def transcript_pending(as_json: JsonOpt = False) -> None:
-    """Imported results that matched no case, or several."""
-    from workflow import pending
-
-    with unit_of_work() as s:
-        rows = pending(s)
-    if as_json:
-        print_json(rows)
-        return
-    print_table(
-        [
-            "id",
-            "file",
-            "line",
-            "status",
-            "learner",
-            "course",
-            "title",
-            "grade",
-            "candidates",
-            "note",
-        ],
-        rows,
-    )
-
-
-@transcript_app.command("match")
-def transcript_match(
-    result: Annotated[int, typer.Argument(help="Waiting result id.")],
-    case: Annotated[int, typer.Argument(help="The case it belongs to.")],
-    actor: ActorOpt = None,
-) -> None:
-    """Apply a waiting transcript result to a case by hand."""
-    from workflow import match_by_hand
-
-    with unit_of_work() as s:
-        who = resolve_actor(s, actor)
-        events = match_by_hand(
-            s, result, case, store=FileStore(ctx.settings().documents_dir), actor=who, now=ctx.now()
-        )
-    console.print(f"result {result} applied to case {case}: {', '.join(events) or 'no event'}")
-
-
-@precedents_app.command("check")
-def precedents_check(as_json: JsonOpt = False) -> None:
-    """Pairs (partner course, home module) that valid precedents decided differently."""
-    from workflow import inconsistent
-
-    with unit_of_work() as s:
-        rows = inconsistent(s, now=ctx.now())
-    if as_json:
-        print_json(rows)
-        return
-    if not rows:
-        console.print("precedents are consistent: no pair was decided differently")
-        return
-    for r in rows:
-        decided = "; ".join(
-            f"case {d['case']}: {d['outcome']}" + (f" {d['grade']}" if d["grade"] else "")
-            for d in r["decisions"]
-        )
-        console.print(
-            f"{r['partner']} {r['course']} -> {r['module']} ({r['regulation_version']}): {decided}"
-        )
-    raise typer.Exit(1)
-
-
-@cohort_app.command("decide")
-def cohort_decide(
-    offering: Annotated[int, typer.Option(help="Course offering id (recog catalog list).")],
-    module: Annotated[str, typer.Option(help="The target home module code.")],
-    event: Annotated[str, typer.Argument(help="recognize, recognize_partially or reject.")],
-    actor: ActorOpt = None,
-    data: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--data",
-            help="key=value, as for recog case fire; without grade=, each student's "
-            "own grade is converted.",
-        ),
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Decide every waiting case of one offering and target module at once (all or none)."""
-    from workflow import decide
-
-    payload = parse_data(data or [], None)
-    with unit_of_work() as s:
-        who = resolve_actor(s, actor)
-        fired = decide(
-            s,
-            offering_id=offering,
-            module_code=module,
-            event=event,
-            data=payload,
-            actor=who,
-            now=ctx.now(),
-            channel="cli",
-        )
-    if as_json:
-        print_json(
-            [{"case": f.case_id, "to": f.to_state, "grade": f.data.get("grade")} for f in fired]
-        )
-        return
-    console.print(f"{event}: {len(fired)} case(s) decided")
-    for f in fired:
-        console.print(f"  case {f.case_id}: {f.to_state}, grade {f.data.get('grade', '-')}")
 
 
 # --- background work ---------------------------------------------------------------------------
