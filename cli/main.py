@@ -16,6 +16,7 @@ from cli.audit import app as audit_app
 from cli.cases import app as case_app
 from cli.catalog import catalog_app, modules_app
 from cli.cohorts import app as cohort_app
+from cli.grade import app as grade_app
 from cli.institutions import app as inst_app
 from cli.precedents import app as precedents_app
 from cli.transcripts import app as transcript_app
@@ -51,17 +52,7 @@ app.command("worker")(operations.worker)
 app.command("beat")(operations.beat)
 app.command("up")(operations.up)
 app.command("web")(web_command)
-
-
-def _mount_optional() -> None:
-    try:
-        from cli.grade import app as grade_app
-    except ImportError:  # built in parallel; absent until the grade module lands
-        return
-    app.add_typer(grade_app, name="grade")
-
-
-_mount_optional()
+app.add_typer(grade_app, name="grade")
 
 
 def main() -> None:
