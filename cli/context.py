@@ -8,10 +8,12 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -77,6 +79,61 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+def print_table(columns: list[str], rows: list[dict[str, Any]]) -> None:
+    table = Table(show_lines=False)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*[("" if row.get(c) is None else str(row.get(c))) for c in columns])
+    console.print(table)
+    if not rows:
+        console.print("(none)")
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ActorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--actor",
+        envvar="RECOG_ACTOR",
+        help="Who acts: an office user name, 'student' (the case's student), 'import' or 'timer'.",
+    ),
+]
+
+
+def parse_data(pairs: list[str], data_file: Path | None) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if data_file is not None:
+        try:
+            loaded = json.loads(data_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            fail(f"{data_file}: cannot read JSON data: {exc}")
+        if not isinstance(loaded, dict):
+            fail(f"{data_file}: expected a JSON object")
+        data.update(loaded)
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"--data {pair!r}: expected key=value")
+        try:
+            value: Any = json.loads(raw)
+            if not isinstance(value, list | dict | bool | int | float):
+                value = raw
+        except json.JSONDecodeError:
+            value = raw
+        # Numbers stay text: grades and credits are exact decimals, not floats.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = raw
+        target = data
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                fail(f"--data {pair!r}: {part} is not a group")
+        target[leaf] = value
+    return data
+
+
 def resolve_actor(session: Session, name: str | None, case_id: int | None = None) -> Actor:
     """``--actor``: an office user name, ``student`` (the case's own student, acting through
     the office), ``student#ID`` (that student, whichever case), or a system actor
@@ -126,3 +183,7 @@ def local(instant: dt.datetime | None) -> str:
     if instant is None:
         return "-"
     return instant.astimezone(settings().zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def as_viewer(s: Session, actor: str | None, case: int | None = None) -> Any:
+    return resolve_actor(s, actor, case) if actor else None

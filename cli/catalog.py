@@ -1,0 +1,88 @@
+"""``recog catalog ...`` and ``recog modules ...``: the partner catalogue and the home modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from sqlalchemy import select
+
+from cli import context as ctx
+from cli.context import JsonOpt, console, fail, print_json, print_table, unit_of_work
+from models import Institution, Offering
+from workflow import catalog
+
+catalog_app = typer.Typer(no_args_is_help=True, help="The partner course catalogue.")
+modules_app = typer.Typer(no_args_is_help=True, help="Home programmes and modules.")
+
+
+def _progress_import(kind: str, file: Path) -> None:
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    with (
+        unit_of_work() as s,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=ctx.err_console,
+            transient=True,
+        ) as bar,
+    ):
+        task = bar.add_task(f"importing {file.name}", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        importer = catalog.import_catalogue if kind == "catalog" else catalog.import_modules
+        summary = importer(s, file, progress=progress)
+    console.print(f"{file.name}: {summary.created} created, {summary.updated} updated")
+
+
+@catalog_app.command("import")
+def catalog_import(file: Annotated[Path, typer.Argument(help="CSV or JSON file.")]) -> None:
+    """Import partner course offerings; existing ones (institution, code, term) are updated."""
+    _progress_import("catalog", file)
+
+
+@catalog_app.command("list")
+def catalog_list(
+    term: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False
+) -> None:
+    """List the catalogue."""
+    with unit_of_work() as s:
+        query = (
+            select(Offering, Institution.code)
+            .join(Institution)
+            .order_by(Offering.term, Institution.code, Offering.code)
+        )
+        if term:
+            query = query.where(Offering.term == term)
+        rows = [
+            {
+                "id": o.id,
+                "partner": code,
+                "code": o.code,
+                "term": o.term,
+                "title": o.title,
+                "ects": str(o.ects),
+                "eqf_level": o.eqf_level,
+                "language": o.language,
+                "start_date": o.start_date,
+                "exam_date": o.exam_date,
+                "status": o.status,
+            }
+            for o, code in s.execute(query)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    print_table(["id", "partner", "code", "term", "title", "ects", "exam_date", "status"], rows)
+
+
+@modules_app.command("import")
+def modules_import(file: Annotated[Path, typer.Argument(help="CSV or JSON file.")]) -> None:
+    """Import home programmes and modules; existing ones are updated."""
+    _progress_import("modules", file)
