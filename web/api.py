@@ -9,16 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
-from fastapi import Path as PathParam
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
@@ -33,14 +29,24 @@ from models import (
     Offering,
     User,
 )
+from web.files import (
+    MEDIA_TYPES,
+    as_file,
+    download_response,
+    elmo_export,
+    import_upload,
+    read_transcript,
+    read_upload,
+    safe_filename,
+)
+from web.params import Id, IfMatch, Limit, Offset
 from web.problems import PROBLEM, Problem
-from web.recognition import elmo_export, read_transcript, report_json
+from web.recognition import report_json
 from web.runtime import Runtime, runtime
 from web.security import Principal, authenticate, bearer, csrf_ok
 from workflow import (
     DIFFERENCE_THRESHOLD,
     DOCUMENT_KINDS,
-    MAX_DOCUMENT_BYTES,
     Action,
     Conflict,
     NotFound,
@@ -55,16 +61,6 @@ from workflow import (
     require,
     set_targets,
 )
-
-MAX_IMPORT_BYTES = 5 * 1024 * 1024
-# Accepted uploads, each with the first bytes its content must start with.
-MEDIA_TYPES: dict[str, tuple[bytes, ...]] = {
-    "application/pdf": (b"%PDF-",),
-    "application/xml": (b"<?xml", b"<"),
-    "text/xml": (b"<?xml", b"<"),
-    "image/png": (b"\x89PNG\r\n\x1a\n",),
-    "image/jpeg": (b"\xff\xd8\xff",),
-}
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "content": {PROBLEM: {"schema": {"type": "object"}}}}
@@ -681,13 +677,6 @@ def _fired(f: Any) -> dict[str, Any]:
     }
 
 
-# Ids in paths: bounded, so a huge number is a 422, not an overflow in the database driver.
-Id = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
-Limit = Annotated[int, Query(ge=1, le=200)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
-IfMatch = Annotated[str | None, Header(description="The case version you saw (ETag).")]
-
-
 # --- who am I, reference data ------------------------------------------------------------------
 
 
@@ -770,42 +759,16 @@ def catalogue(
 @router.post("/catalogue/import", response_model=ImportOut, tags=["reference"])
 def catalogue_import(request: Request, file: Annotated[UploadFile, File()]) -> Response:
     """Import partner course offerings (CSV or JSON, all rows checked first)."""
-    content, _name, suffix = _import_upload(file, "catalogue", "catalogue.csv")
+    content, _name, suffix = import_upload(file, "catalogue", "catalogue.csv")
     with call(request, action=Action.IMPORT_CATALOGUE, write=True) as (s, p, _rt):
 
         def run() -> tuple[int, Any]:
-            with _as_file(content, "catalogue", suffix) as path:
+            with as_file(content, "catalogue", suffix) as path:
                 summary = catalog.import_catalogue(s, path)
             return 200, {"created": summary.created, "updated": summary.updated}
 
         body = {"sha256": hashlib.sha256(content).hexdigest(), "suffix": suffix}
         return idempotent(request, s, p, body, run)
-
-
-def _import_upload(file: UploadFile, what: str, default: str) -> tuple[bytes, str, str]:
-    """An uploaded CSV or JSON import: its bytes (413 past the limit), its name and suffix."""
-    content = file.file.read(MAX_IMPORT_BYTES + 1)
-    if len(content) > MAX_IMPORT_BYTES:
-        raise Problem(
-            413,
-            "Content Too Large",
-            f"a {what} file may have at most {MAX_IMPORT_BYTES} bytes",
-            code="too_large",
-        )
-    name = file.filename or default
-    return content, name, ".json" if name.lower().endswith(".json") else ".csv"
-
-
-@contextmanager
-def _as_file(content: bytes, stem: str, suffix: str) -> Iterator[Path]:
-    """The importers read files: the upload as one, in a private temporary directory."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{stem}{suffix}"
-        path.write_bytes(content)
-        yield path
-
-
-# --- students ----------------------------------------------------------------------------------
 
 
 @router.get("/students", response_model=Page, tags=["students"])
@@ -1046,44 +1009,6 @@ def documents(request: Request, case_id: Id) -> Any:
         return queries.documents(s, case_id, actor=p.actor)
 
 
-def read_upload(file: UploadFile) -> tuple[bytes, str]:
-    """The upload's bytes and media type, refused unless its type is accepted and its
-    content starts the way that type must."""
-    media_type = (file.content_type or "").split(";")[0].strip().lower()
-    signatures = MEDIA_TYPES.get(media_type)
-    if signatures is None:
-        raise Problem(
-            415,
-            "Unsupported Media Type",
-            f"{media_type or 'no type'} is not accepted; upload one of {', '.join(MEDIA_TYPES)}",
-            code="media_type",
-        )
-    content = file.file.read(MAX_DOCUMENT_BYTES + 1)
-    if len(content) > MAX_DOCUMENT_BYTES:
-        raise Problem(
-            413,
-            "Content Too Large",
-            f"a document may have at most {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB",
-            code="too_large",
-        )
-    if not content:
-        raise ValidationFailed("the file is empty")
-    if not content.lstrip().startswith(signatures):
-        raise Problem(
-            415,
-            "Unsupported Media Type",
-            f"the file's content is not {media_type}",
-            code="media_type",
-        )
-    return content, media_type
-
-
-def safe_filename(name: str | None) -> str:
-    base = (name or "document").replace("\\", "/").rsplit("/", 1)[-1]
-    cleaned = "".join(c for c in base if c.isprintable() and c not in '"<>|:*?')[-200:]
-    return cleaned.strip(". ") or "document"
-
-
 @router.post(
     "/cases/{case_id}/documents", response_model=DocumentOut, status_code=201, tags=["documents"]
 )
@@ -1122,21 +1047,6 @@ def upload_document(
 
         body = {"sha256": hashlib.sha256(content).hexdigest(), "kind": kind, "filename": filename}
         return idempotent(request, s, p, body, run)
-
-
-def download_response(rt: Runtime, doc: Any) -> Response:
-    content = rt.store.get(doc.sha256)
-    name = quote(doc.filename, safe="")
-    return Response(
-        content,
-        media_type=doc.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="document-{doc.id}"; '
-            f"filename*=UTF-8''{name}",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "no-store",
-        },
-    )
 
 
 @router.get(
@@ -1506,11 +1416,11 @@ def grading_tables_import(
     any problem and nothing is imported, 422 naming line and field)."""
     from workflow import import_file
 
-    content, name, suffix = _import_upload(file, "grading table", "grading-tables.csv")
+    content, name, suffix = import_upload(file, "grading table", "grading-tables.csv")
     with call(request, action=Action.IMPORT_GRADING_TABLES, write=True) as (s, p, rt):
 
         def run() -> tuple[int, Any]:
-            with _as_file(content, "grading-tables", suffix) as path:
+            with as_file(content, "grading-tables", suffix) as path:
                 summary = import_file(
                     s,
                     path,

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from config.errors import RecogError
 from config.procedure import get_procedure
 from models import Institution, Student, User
-from web import i18n, recognition
+from web import files, i18n, recognition
 from web.actions import (
     CRITERIA,
     DECISIONS,
@@ -32,7 +32,8 @@ from web.actions import (
     form_data,
     open_events,
 )
-from web.api import Id, download_response, read_upload, safe_filename
+from web.files import download_response, read_upload, safe_filename
+from web.params import Id
 from web.problems import Problem, status_of
 from web.runtime import Runtime, runtime
 from web.security import (
@@ -602,7 +603,7 @@ def case_status_link(
 @router.get("/cases/{case_id}/export/elmo")
 def case_export_elmo(request: Request, case_id: Id) -> Response:
     with page(request) as (s, p, rt):
-        return recognition.elmo_export(
+        return files.elmo_export(
             s, case_id, actor=p.actor, now=rt.now(), settings=rt.settings, store=rt.store
         )
 
@@ -640,7 +641,7 @@ def _transcripts_page(
             "pending": waiting,
             "error": error,
             "matched": int(matched) if matched.isdigit() and len(matched) < 10 else None,
-            "max_mb": recognition.MAX_TRANSCRIPT_BYTES // (1024 * 1024),
+            "max_mb": files.MAX_TRANSCRIPT_BYTES // (1024 * 1024),
         },
         principal=p,
         status=status,
@@ -672,7 +673,7 @@ def transcript_upload(
 ) -> Response:
     try:
         with page(request, form={"csrf": csrf}, action=Action.IMPORT_TRANSCRIPT) as (s, p, rt):
-            content = recognition.read_transcript(file)
+            content = files.read_transcript(file)
             report = import_transcript(
                 s,
                 content,
