@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    problems.install(app)
+    problems.install(app, error_page=pages.error_page)
     pages.install_sign_in_redirect(app)
     app.add_middleware(SecurityHeaders)
 

@@ -7,7 +7,7 @@ with their traceback and answered without any detail.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -99,15 +99,32 @@ def _wants_page(request: Request) -> bool:
     return not request.url.path.startswith("/api/")
 
 
-def _page(
-    request: Request, status: int, title: str, detail: str, headers: dict[str, str] | None = None
-) -> Response:
-    from web.pages import error_page
+class ErrorPage(Protocol):
+    """Renders the page for a refusal: given by the app (``web.pages.error_page``), so this
+    module needs nothing from the pages."""
 
-    return error_page(request, status, title, detail, headers=headers)
+    def __call__(
+        self,
+        request: Request,
+        status: int,
+        title: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+    ) -> Response: ...
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, error_page: ErrorPage) -> None:
+    """Register the handlers: problem details for the API, ``error_page`` for the browser."""
+
+    def _page(
+        request: Request,
+        status: int,
+        title: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        return error_page(request, status, title, detail, headers=headers)
+
     @app.exception_handler(RecogError)
     async def _domain(request: Request, exc: RecogError) -> Response:
         status, title, code = status_of(exc)

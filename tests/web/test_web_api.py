@@ -266,9 +266,9 @@ def test_upload_size_limit(
     world: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import web.api
+    import web.files
 
-    monkeypatch.setattr(web.api, "MAX_DOCUMENT_BYTES", 1000)
+    monkeypatch.setattr(web.files, "MAX_DOCUMENT_BYTES", 1000)
     r = clerk_api.post(
         f"/api/v1/cases/{world.cases['enrolled']}/documents",
         files={"file": ("big.pdf", MINIMAL_PDF + b"0" * 2000, "application/pdf")},

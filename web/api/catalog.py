@@ -1,0 +1,105 @@
+"""Reference data: institutions, programmes, modules and the partner catalogue (with its import)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi.responses import Response
+from sqlalchemy import func, select
+
+from models import Institution, Offering
+from web.api.common import call, idempotent
+from web.api.schemas import ImportOut, InstitutionOut, ModuleOut, OfferingOut, Page, ProgrammeOut
+from web.files import as_file, import_upload
+from web.params import Limit, Offset
+from workflow import Action, catalog, queries
+
+router = APIRouter()
+
+
+@router.get("/institutions", response_model=list[InstitutionOut], tags=["reference"])
+def institutions(request: Request) -> list[Any]:
+    with call(request) as (s, _, _rt):
+        return [
+            InstitutionOut.model_validate(i, from_attributes=True)
+            for i in s.scalars(select(Institution).order_by(Institution.code))
+        ]
+
+
+@router.get("/programmes", response_model=list[ProgrammeOut], tags=["reference"])
+def programmes(request: Request) -> list[Any]:
+    """The programmes and modules of your own institution."""
+    with call(request) as (s, p, _rt):
+        progs = queries.office_programmes(s, actor=p.actor)
+        return [
+            ProgrammeOut(
+                id=g.id,
+                code=g.code,
+                title=g.title,
+                degree=g.degree,
+                modules=[
+                    ModuleOut.model_validate(m, from_attributes=True)
+                    for m in sorted(g.modules, key=lambda m: m.code)
+                ],
+            )
+            for g in progs
+        ]
+
+
+@router.get("/catalogue", response_model=Page, tags=["reference"])
+def catalogue(
+    request: Request,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    partner: Annotated[str | None, Query(max_length=120)] = None,
+    term: Annotated[str | None, Query(max_length=20)] = None,
+) -> dict[str, Any]:
+    """The partner course catalogue (offerings), paginated."""
+    with call(request) as (s, _, _rt):
+        query = select(Offering, Institution.code.label("partner")).join(
+            Institution, Institution.id == Offering.institution_id
+        )
+        if partner:
+            query = query.where(Institution.code == partner)
+        if term:
+            query = query.where(Offering.term == term)
+        total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = s.execute(
+            query.order_by(Institution.code, Offering.term, Offering.code)
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        items = [
+            OfferingOut.model_validate(
+                {
+                    **{c.key: getattr(r.Offering, c.key) for c in Offering.__table__.columns},
+                    "partner": r.partner,
+                }
+            ).model_dump(mode="json")
+            for r in rows
+        ]
+        return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.post("/catalogue/import", response_model=ImportOut, tags=["reference"])
+def catalogue_import(request: Request, file: Annotated[UploadFile, File()]) -> Response:
+    """Import partner course offerings (CSV or JSON, all rows checked first)."""
+    content, _name, suffix = import_upload(file, "catalogue", "catalogue.csv")
+    with call(request, action=Action.IMPORT_CATALOGUE, write=True) as (s, p, _rt):
+
+        def run() -> tuple[int, Any]:
+            with as_file(content, "catalogue", suffix) as path:
+                summary = catalog.import_catalogue(s, path)
+            return 200, {"created": summary.created, "updated": summary.updated}
+
+        body = {"sha256": hashlib.sha256(content).hexdigest(), "suffix": suffix}
+        return idempotent(request, s, p, body, run)
+
+
+@router.get("/modules", response_model=list[ModuleOut], tags=["reference"])
+def modules(request: Request) -> Any:
+    """All home modules of your institution."""
+    with call(request) as (s, p, _rt):
+        return queries.office_modules(s, actor=p.actor)

@@ -1,0 +1,58 @@
+"""Office accounts: ``/users``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from models import Institution, User
+from web.api.common import call, idempotent
+from web.api.schemas import UserIn, UserOut
+from workflow import Action, catalog, queries
+
+router = APIRouter()
+
+
+def _user_out(u: User) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "username": u.username,
+        "display_name": u.display_name,
+        "role": u.role,
+        "active": u.active,
+        "programmes": sorted(g.code for g in u.programmes),
+    }
+
+
+@router.get("/users", response_model=list[UserOut], tags=["users"])
+def users(request: Request) -> list[dict[str, Any]]:
+    """The office users of your institution."""
+    with call(request) as (s, p, _rt):
+        return [_user_out(u) for u in queries.office_users(s, actor=p.actor)]
+
+
+@router.post("/users", response_model=UserOut, status_code=201, tags=["users"])
+def create_user(request: Request, body: UserIn) -> Response:
+    """Add an office user to your institution (admins only)."""
+    with call(request, action=Action.ADD_USER, write=True) as (s, p, _rt):
+        inst = s.get(Institution, p.actor.institution_id)
+        assert inst is not None
+
+        def run() -> tuple[int, Any]:
+            user = catalog.add_user(
+                s,
+                username=body.username,
+                role=body.role,
+                institution=inst.code,
+                display_name=body.display_name,
+                email=body.email,
+                programmes=body.programmes,
+                language=body.language,
+            )
+            if body.password:
+                catalog.set_user_password(s, user.username, body.password)
+            return 201, _user_out(user)
+
+        return idempotent(request, s, p, body.model_dump(), run)

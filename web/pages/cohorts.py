@@ -1,0 +1,187 @@
+"""Deciding a cohort of like cases at once: ``/cohorts``."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from config.errors import RecogError
+from models import Institution
+from web import i18n
+from web.actions import CRITERIA, form_data
+from web.pages.common import SignIn, in_thread, page, page_language, render
+from web.problems import Problem, status_of
+from web.runtime import Runtime
+from web.security import Principal
+from workflow import (
+    CONVERTING_EVENTS,
+    GERMAN_STEPS,
+    Conflict,
+    ValidationFailed,
+    decide,
+    preview,
+    waiting_cases,
+)
+from workflow import methods as cohort_methods
+
+router = APIRouter(include_in_schema=False)
+
+
+def _cohort_params(source: Any) -> tuple[int, str]:
+    raw = str(source.get("offering") or "")
+    module = str(source.get("module") or "").strip()[:60]
+    if not raw.isdigit() or not 1 <= int(raw) < 2**31 or not module:
+        raise ValidationFailed("a cohort is named by its course offering and target module")
+    return int(raw), module
+
+
+def _case_list(case_ids: list[int], most: int = 10) -> str:
+    """``#3, #5, #8``; past ``most`` cases, the first ones and how many more."""
+    shown = ", ".join(f"#{case_id}" for case_id in case_ids[:most])
+    return shown + (f" (+{len(case_ids) - most})" if len(case_ids) > most else "")
+
+
+def _cohort_page(
+    request: Request,
+    s: Session,
+    p: Principal,
+    rt: Runtime,
+    offering: int,
+    module: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    decided: int | None = None,
+    chosen: str | None = None,
+) -> HTMLResponse:
+    from models import Offering
+
+    cases = preview(
+        s,
+        offering_id=offering,
+        module_code=module,
+        actor=p.actor,
+        rounding=rt.settings.grade_rounding,
+    )
+    course = s.get(Offering, offering) if cases else None
+    partner = s.get(Institution, course.institution_id) if course else None
+    allowed = cohort_methods(cases)
+    # The grading tables the percentile conversions used, each named once (as on a case page).
+    used: dict[tuple[str, int], dict[str, Any]] = {}
+    for c in cases:
+        if c["percentile"] is not None and c["tables"]:
+            for side in ("partner", "home"):
+                table = c["tables"][side]
+                used.setdefault((side, table["id"]), table)
+    return render(
+        request,
+        "cohort.html",
+        {
+            "cases": cases,
+            "offering": offering,
+            "module": module,
+            "course": course,
+            "partner": partner,
+            "error": error,
+            "decided": decided,
+            "steps": GERMAN_STEPS,
+            "blocked": next((c for c in cases if c["error"]), None),
+            "ids": ",".join(str(c["case_id"]) for c in cases),
+            "criteria_keys": CRITERIA,
+            "methods": allowed,
+            "chosen": chosen if chosen in allowed else "bavarian",
+            "no_percentile": _case_list([c["case_id"] for c in cases if c["percentile"] is None]),
+            "no_tables": any(c["percentile_missing"] for c in cases),
+            "differing": sum(1 for c in cases if c["differs"]),
+            "tables_used": [
+                {"side": side, **table}
+                for (side, _), table in sorted(
+                    used.items(), key=lambda item: (item[0][0] != "partner", item[0][1])
+                )
+            ],
+        },
+        principal=p,
+        status=status,
+    )
+
+
+@router.get("/cohorts")
+def cohort(request: Request) -> Response:
+    with page(request) as (s, p, rt):
+        offering, module = _cohort_params(request.query_params)
+        done = request.query_params.get("decided", "")
+        return _cohort_page(
+            request,
+            s,
+            p,
+            rt,
+            offering,
+            module,
+            decided=int(done) if done.isdigit() and len(done) < 7 else None,
+        )
+
+
+@router.post("/cohorts/decide")
+async def cohort_decide(request: Request) -> Response:
+    form = await request.form()
+    return await in_thread(_cohort_decide, request, form)
+
+
+def _cohort_decide(request: Request, form: Any) -> Response:
+    offering, module = _cohort_params(form)
+    event = str(form.get("event") or "")
+    data = form_data(event, form)
+    for key in ("offering", "module", "cases", "confirm"):
+        data.pop(key, None)
+    if event in CONVERTING_EVENTS:
+        data["modules"] = [module]
+    expected = sorted(
+        {
+            int(c)
+            for c in str(form.get("cases") or "").split(",")
+            if c.strip().isdigit() and len(c.strip()) < 10
+        }
+    )
+    try:
+        with page(request, form=form) as (s, p, rt):
+            if form.get("confirm") != "1":
+                raise ValidationFailed("confirm that you have checked the listed cases")
+            waiting = waiting_cases(s, offering_id=offering, module_code=module, actor=p.actor)
+            if waiting != expected:
+                t = i18n.translator(page_language(request, p.language))
+                raise Conflict(t("cohort_changed"))
+            fired = decide(
+                s,
+                offering_id=offering,
+                module_code=module,
+                event=event,
+                data=data,
+                actor=p.actor,
+                now=rt.now(),
+                channel="web",
+                settings=rt.settings,
+            )
+    except (SignIn, Problem):
+        raise
+    except RecogError as exc:
+        status = status_of(exc)[0]
+        with page(request) as (s, p, rt):
+            return _cohort_page(
+                request,
+                s,
+                p,
+                rt,
+                offering,
+                module,
+                error=exc.message,
+                status=status,
+                chosen=str(form.get("conversion") or ""),
+            )
+    return RedirectResponse(
+        f"/cohorts?offering={offering}&module={quote(module, safe='')}&decided={len(fired)}",
+        status_code=303,
+    )
