@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from config.procedure import get_procedure
-from workflow import DIFFERENCE_THRESHOLD
+from workflow import DIFFERENCE_THRESHOLD, format_decimal
 
 LANGUAGES = ("en", "de")
 # The conversions' flag is a rule of workflow.grading.grades; the texts only write its number, as
-# each language writes a decimal.
-_FLAG_EN = str(DIFFERENCE_THRESHOLD)
-_FLAG_DE = _FLAG_EN.replace(".", ",")
+# each language writes a decimal (workflow.texts: "0.3", "0,3").
+_FLAG_EN = format_decimal(DIFFERENCE_THRESHOLD, "en")
+_FLAG_DE = format_decimal(DIFFERENCE_THRESHOLD, "de")
 
 # The procedure's words (its states, events, the student's next step) are the procedure's
 # (config/procedure.toml); these are only the words of what is not an event of the procedure:
