@@ -69,6 +69,7 @@ from workflow import (
 from workflow import methods as cohort_methods
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+TEMPLATES.env.filters.update(i18n.NUMBER_FILTERS)
 PAGE_SIZE = 25
 router = APIRouter(include_in_schema=False)
 
