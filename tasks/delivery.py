@@ -33,6 +33,7 @@ from workflow import (
     Claimed,
     FileStore,
     Notice,
+    format_date,
     keep_notice,
     notice_inputs,
     outbox,
@@ -152,14 +153,16 @@ def message_id(item: Claimed, settings: Settings) -> str:
     return f"<recog.{digest}@{domain}>"
 
 
-def _local(instant: Any, zone: Any) -> str | None:
+def _local(instant: Any, zone: Any, language: str) -> str | None:
+    """A deadline in local time as the mail's language writes it: "15.06.2026 24:00" in
+    German, "15 June 2026 24:00" in English."""
     if not isinstance(instant, dt.datetime):
         return None
     # A deadline at 00:00 is the end of the day before: say "24:00" of that day, as the law does.
     local = instant.astimezone(zone)
     if local.hour == 0 and local.minute == 0:
-        return f"{(local - dt.timedelta(days=1)):%d.%m.%Y} 24:00"
-    return f"{local:%d.%m.%Y %H:%M}"
+        return f"{format_date((local - dt.timedelta(days=1)).date(), language)} 24:00"
+    return f"{format_date(local.date(), language)} {local:%H:%M}"
 
 
 def compose(
@@ -180,8 +183,8 @@ def compose(
     context = {
         **facts,
         "state_label": proc.states[state].label if state in proc.states else state,
-        "due_at_local": _local(facts.get("due_at"), zone),
-        "appeal_ends_local": _local(facts.get("appeal_ends_at"), zone),
+        "due_at_local": _local(facts.get("due_at"), zone, to.language),
+        "appeal_ends_local": _local(facts.get("appeal_ends_at"), zone, to.language),
     }
     rendered = render(
         item.template, recipient=item.recipient, language=to.language, context=context

@@ -5,7 +5,8 @@ The wording lives in one phrase catalogue per language (``templates/mail/en.toml
 the phrases together. A student learns what happened, what happens next, by when and what to do
 now; a decision lists what was credited, and a refusal adds its reasons, advice and the
 instructions on legal remedies. Office recipients get a short, factual note. Dates arrive
-preformatted in local time (``due_at_local``); nothing here formats them.
+preformatted in local time (``due_at_local``); credits and grades are written as the language
+writes them (``workflow.format_credits``, ``format_grade``: "5,0" and "1,7" in German).
 
 Only the facts named in ``render``'s context are ever used, so an e-mail address or any other
 secret passed along by mistake never reaches a text; ``status_url`` goes to students only.
@@ -24,6 +25,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
 from config.procedure import get_procedure
+from workflow import format_credits, format_grade
 
 MAIL_DIR = Path(__file__).with_name("templates") / "mail"
 
@@ -270,20 +272,10 @@ def _values(
     return values
 
 
-def _number(value: Any, language: str) -> str:
-    """A credit or grade as written, with a decimal comma in German (7.5 -> 7,5)."""
-    text = _text(value)
-    try:
-        Decimal(text)
-    except InvalidOperation:
-        return text
-    return text.replace(".", ",") if language == "de" else text
-
-
 def _module(raw: Any, language: str) -> dict[str, str]:
     if isinstance(raw, Mapping):
         name = " ".join(p for p in (_text(raw.get("code")), _text(raw.get("title"))) if p)
-        ects = _number(raw.get("ects"), language)
+        ects = format_credits(_text(raw.get("ects")), language)
     else:
         name, ects = _text(raw), ""
     return {"name": name, "ects": ects, "label": f"{name}, {ects} ECTS" if ects else name}
@@ -298,7 +290,7 @@ def _modules(raw: Any, language: str) -> list[dict[str, str]]:
 
 def _total(raw: Mapping[str, Any], language: str) -> str:
     if _text(raw.get("ects")):
-        return _number(raw.get("ects"), language)
+        return format_credits(_text(raw.get("ects")), language)
     modules = raw.get("modules")
     if not isinstance(modules, list | tuple) or not modules:
         return ""
@@ -306,7 +298,7 @@ def _total(raw: Mapping[str, Any], language: str) -> str:
         total = sum((Decimal(_text(m.get("ects"))) for m in modules), Decimal(0))
     except (AttributeError, InvalidOperation):
         return ""  # not every module states its credits: show none rather than a wrong sum
-    return _number(total, language)
+    return format_credits(total, language)
 
 
 def _decision(raw: Any, language: str, catalogue: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -332,7 +324,7 @@ def _decision(raw: Any, language: str, catalogue: Mapping[str, Any]) -> dict[str
         "ects": _total(raw, language),
         "grade": catalogue["text"]["passed"]
         if grade.lower() == "passed"
-        else _number(grade, language),
+        else format_grade(grade, language),
         "not_credited": _modules(raw.get("not_credited"), language),
         "reasons": reasons,
         "advice": _text(raw.get("advice")),

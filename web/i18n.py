@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from config.procedure import get_procedure
-from workflow import DIFFERENCE_THRESHOLD
+from workflow import DIFFERENCE_THRESHOLD, format_credits, format_decimal, format_grade
 
 LANGUAGES = ("en", "de")
 # The conversions' flag is a rule of workflow.grading.grades; the texts only write its number, as
-# each language writes a decimal.
-_FLAG_EN = str(DIFFERENCE_THRESHOLD)
-_FLAG_DE = _FLAG_EN.replace(".", ",")
+# each language writes a decimal (workflow.texts: "0.3", "0,3").
+_FLAG_EN = format_decimal(DIFFERENCE_THRESHOLD, "en")
+_FLAG_DE = format_decimal(DIFFERENCE_THRESHOLD, "de")
+# The pages' Jinja2 filters for numbers people read: ``{{ grade | grade(lang) }}`` ("1,7"),
+# ``{{ ects | credits(lang) }}`` ("5,0"), ``{{ value | decimal(lang) }}``. Form values and
+# ``value=""`` attributes keep the stored number with its point.
+NUMBER_FILTERS = {"grade": format_grade, "credits": format_credits, "decimal": format_decimal}
 
 # The procedure's words (its states, events, the student's next step) are the procedure's
 # (config/procedure.toml); these are only the words of what is not an event of the procedure:

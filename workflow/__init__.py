@@ -3,7 +3,8 @@
 web/, cli/ and tasks/ import from here only; inside workflow/, modules import each other by
 their full path. The sub-packages: policy (who may do what), cases (the case engine: fire,
 storage, guards, deadlines, audit, outbox, sweep, reads), office (reference data),
-transcripts (in and out), grading (conversion), decisions (notices, precedents, cohorts).
+transcripts (in and out), grading (conversion), decisions (notices, precedents, cohorts);
+texts writes grades, ECTS credits, decimals and dates for people in their language.
 """
 
 from workflow.cases import (
@@ -114,6 +115,13 @@ from workflow.policy.permissions import (
     allowed,
     require,
 )
+from workflow.texts import (
+    format_credits,
+    format_date,
+    format_decimal,
+    format_ects,
+    format_grade,
+)
 from workflow.transcripts.elmo import (
     TranscriptRejected,
 )
@@ -170,6 +178,11 @@ __all__ = [
     "delete_table",
     "export_decision_document",
     "fire",
+    "format_credits",
+    "format_date",
+    "format_decimal",
+    "format_ects",
+    "format_grade",
     "get_table",
     "has_data",
     "import_file",

@@ -272,7 +272,11 @@ def test_the_cohort_preview_shows_both_conversions_and_the_flag(
     )
     assert speak_german.status_code == 303
     german = page_of(examiner, offering)
-    assert "Abweichung 0.3" in row_of(german, cases[1])
+    # German pages write the difference, the percentile band and the grades with a comma.
+    assert "Abweichung 0,3" in row_of(german, cases[1])
+    assert "(Band 12,0 bis 48,6 %)" in row_of(german, cases[1])
+    assert "<strong>2,3</strong>" in row_of(german, cases[1])
+    assert "<strong>2,0</strong>" in row_of(german, cases[1])
     assert "Notenumrechnung für alle Fälle der Kohorte" in german
     assert "Bei 1 Fall/Fällen weichen die beiden Verfahren" in german
 

@@ -194,6 +194,12 @@ def test_export_carries_the_decision_and_the_foreign_achievement() -> None:
     assert "nmax = 30, nmin = 18" in english
     assert "x = 1.75 -> 1.7" in english
     assert "Antrag 4711: Machine Learning (IT-ML) wird anerkannt." in german
+    # The German text writes its numbers with a decimal comma; the values above keep the point.
+    assert "INF-ML Maschinelles Lernen (6,0 ECTS); INF-DS Data Science (1,5 ECTS)" in german
+    assert "insgesamt 7,5 ECTS; Note: 1,7." in german
+    assert "x = 1,75 → 1,7." in german
+    assert "1.7" not in german
+    assert "7.5" not in german
 
 
 def test_refusals_carry_their_reasons_and_advice_but_no_credited_module() -> None:
@@ -214,7 +220,7 @@ def test_refusals_carry_their_reasons_and_advice_but_no_credited_module() -> Non
     assert texts(partial, "e:learningOpportunitySpecification/e:identifier") == ["INF-ML"]
     german = texts(partial, "e:resultOfRecognition/e:description[@xml:lang='de']")[0]
     assert "teilweise anerkannt" in german
-    assert "Nicht anerkannt: INF-LAB Praktikum (3.0 ECTS)." in german
+    assert "Nicht anerkannt: INF-LAB Praktikum (3,0 ECTS)." in german
     assert "- Lernergebnisse: No lab part." in german
 
 

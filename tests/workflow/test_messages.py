@@ -196,6 +196,29 @@ def test_decisions_list_modules_ects_and_grade(
         assert ("1,7" if comma else "1.7") in part
 
 
+@pytest.mark.parametrize(
+    ("language", "module", "total", "grade"),
+    [
+        ("de", "INF-ML Machine Learning, 5,0 ECTS", "Insgesamt: 5,0 ECTS", "Note: 1,7"),
+        ("en", "INF-ML Machine Learning, 5.0 ECTS", "Total: 5.0 ECTS", "Grade: 1.7"),
+    ],
+)
+def test_numbers_stored_as_numbers_read_as_the_language_writes_them(
+    language: str, module: str, total: str, grade: str
+) -> None:
+    decision = {
+        "outcome": "recognized",
+        "modules": [{"code": "INF-ML", "title": "Machine Learning", "ects": 5}],
+        "grade": 1.7,
+    }
+    mail = _mail("recognize", "student", language, decision=decision)
+    assert module in mail.text
+    assert total in mail.text
+    assert grade in mail.text
+    assert ("5,0" if language == "de" else "5.0") in mail.html
+    assert ("1,7" if language == "de" else "1.7") in mail.html
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_pass_fail_result_stays_passed(language: str) -> None:
     mail = _mail(
@@ -205,7 +228,8 @@ def test_a_pass_fail_result_stays_passed(language: str) -> None:
         decision={"modules": [{"code": "INF-ML", "ects": 6}], "grade": "passed"},
     )
     assert {"en": "Grade: passed", "de": "Note: bestanden"}[language] in mail.text
-    assert "Total: 6 ECTS" in mail.text or "Insgesamt: 6 ECTS" in mail.text
+    # A whole number of credits keeps its one decimal, as the office writes credits.
+    assert {"en": "Total: 6.0 ECTS", "de": "Insgesamt: 6,0 ECTS"}[language] in mail.text
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -678,6 +678,49 @@ def test_the_period_ends_on_the_day_before_a_stored_midnight() -> None:
     assert format_date(dt.date(2026, 3, 5), "en") == "5 March 2026"
 
 
+@pytest.mark.parametrize(
+    ("language", "credited", "grade", "course_credits", "module_row"),
+    [
+        (
+            "de",
+            "Angerechnet werden 5,0 ECTS-Leistungspunkte",
+            "Die Note lautet 1,7",
+            "5,0 ECTS",
+            "INF-ML Maschinelles Lernen 5,0 PO 2023",
+        ),
+        (
+            "en",
+            "5.0 ECTS credits are credited",
+            "The grade is 1.7",
+            "5.0 ECTS",
+            "INF-ML Maschinelles Lernen 5.0 PO 2023",
+        ),
+    ],
+)
+def test_numbers_and_dates_are_written_as_the_language_writes_them(
+    language: str, credited: str, grade: str, course_credits: str, module_row: str
+) -> None:
+    """Grades and credits stored as numbers (an int 5, a float 1.7, a Decimal with two
+    places) still read "5,0" and "1,7" in German and "5.0" and "1.7" in English."""
+    from decimal import Decimal
+
+    decision = dict(
+        RECOGNIZED, ects=5, grade=Decimal("1.70"), modules=[dict(MODULE, ects=Decimal("5"))]
+    )
+    text = flat(
+        render_notice_html(
+            **kwargs("recognize", language, decision=decision, course=dict(COURSE, ects=5))
+        )
+    )
+    assert credited in text
+    assert grade in text
+    assert course_credits in text
+    assert module_row in text
+    assert ISSUED_ON[language] in text
+    assert WINDOW_END[language] in text
+    assert ("1.7" if language == "de" else "1,7") not in text
+
+
 def test_pass_fail_and_percentile_conversions_are_explained() -> None:
     passed = dict(
         RECOGNIZED, grade="passed", conversion=convert("passed", "passfail", "nearest").to_dict()

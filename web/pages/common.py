@@ -24,6 +24,7 @@ from web.security import LANG_COOKIE, SESSION_COOKIE, Principal, authenticate, c
 from workflow import Action, require
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
+TEMPLATES.env.filters.update(i18n.NUMBER_FILTERS)
 PAGE_SIZE = 25
 
 

@@ -27,7 +27,6 @@ import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -35,6 +34,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from workflow.errors import ValidationFailed
+from workflow.texts import format_credits, format_date, format_decimal, format_grade
 
 __all__ = [
     "CRITERIA",
@@ -82,21 +82,6 @@ _CRITERION_LABELS: Final[Mapping[str, Mapping[str, str]]] = {
         "quality": "Quality (quality assurance)",
     },
 }
-
-_MONTHS_EN: Final = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 _PASSED: Final[Mapping[str, str]] = {"de": "bestanden", "en": "passed"}
 
@@ -270,13 +255,6 @@ def last_day_of_period(ends_at: dt.datetime, zone: ZoneInfo) -> dt.date:
     return local.date()
 
 
-def format_date(day: dt.date, language: str) -> str:
-    """``02.12.2026`` in German, ``2 December 2026`` in English."""
-    if language == "de":
-        return f"{day.day:02d}.{day.month:02d}.{day.year:04d}"
-    return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
-
-
 # --------------------------------------------------------------------------------------------
 # PDF rendering
 # --------------------------------------------------------------------------------------------
@@ -414,13 +392,13 @@ def _context(
             "code": _text(course.get("code")),
             "partner_name": _text(course.get("partner_name")),
             "term": _text(course.get("term")),
-            "ects": _number(course.get("ects"), lang),
+            "ects": format_credits(_text(course.get("ects")), lang),
             "grade": _text(course.get("grade_as_printed")),
             "scheme": _text(course.get("scheme")),
         },
         "decided_on": _decided_on(decision.get("decided_at"), zone, lang),
         "modules": _modules(decision.get("modules"), lang),
-        "ects_total": _number(decision.get("ects"), lang),
+        "ects_total": format_credits(_text(decision.get("ects")), lang),
         "grade": _grade(decision.get("grade"), lang),
         "grade_is_passed": str(decision.get("grade", "")).strip().lower() == "passed",
         "not_credited": _modules(decision.get("not_credited"), lang),
@@ -459,21 +437,11 @@ def _lines(value: object) -> list[str]:
     return [str(value).strip()]
 
 
-def _number(value: object, lang: str) -> str:
-    """A decimal as written in ``lang`` (``5,0`` in German); non-numbers as given."""
-    text = _text(value)
-    try:
-        Decimal(text)
-    except InvalidOperation:
-        return text
-    return text.replace(".", ",") if lang == "de" else text
-
-
 def _grade(value: object, lang: str) -> str:
     text = _text(value)
     if text.lower() == "passed":
         return _PASSED[lang]
-    return _number(text, lang)
+    return format_grade(text, lang)
 
 
 def decision_date(value: object, zone: ZoneInfo) -> dt.date | None:
@@ -508,7 +476,7 @@ def _modules(value: object, lang: str) -> list[dict[str, str]]:
             {
                 "code": _text(item.get("code")),
                 "title": _text(item.get("title")),
-                "ects": _number(item.get("ects"), lang),
+                "ects": format_credits(_text(item.get("ects")), lang),
                 "regulation_version": _text(item.get("regulation_version")),
             }
         )
@@ -530,15 +498,7 @@ def _reasons(value: object, lang: str) -> list[dict[str, str]]:
 
 def _show(value: object, lang: str) -> str:
     """A stored conversion number for display: at most four decimals, ``…`` if cut."""
-    text = _text(value)
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        return text
-    exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -4:
-        return _number(str(number.quantize(Decimal("0.0001"))), lang) + "…"
-    return _number(text, lang)
+    return format_decimal(_text(value), lang, max_places=4)
 
 
 _GROUPS: dict[str, dict[str, str]] = {

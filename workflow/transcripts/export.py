@@ -42,6 +42,7 @@ from lxml import etree
 
 from workflow.decisions.notices import CRITERIA, decision_date
 from workflow.errors import ValidationFailed
+from workflow.texts import format_decimal, format_ects, format_grade
 from workflow.transcripts.elmo import (
     ELMO_NS,
     ElmoVersion,
@@ -446,9 +447,11 @@ def _foreign_scheme_descriptions(code: str, conversion: object) -> Iterable[tupl
     if isinstance(parameters, Mapping) and "ordinals" not in parameters:
         best, lowest = _clean(parameters.get("nmax")), _clean(parameters.get("nmin"))
     if best and lowest:
+        en = (format_decimal(best, "en"), format_decimal(lowest, "en"))
+        de = (format_decimal(best, "de"), format_decimal(lowest, "de"))
         return (
-            ("en", f"Grading scheme {code}: best grade {best}, lowest pass {lowest}."),
-            ("de", f"Notenskala {code}: beste Note {best}, niedrigste Bestehensnote {lowest}."),
+            ("en", f"Grading scheme {code}: best grade {en[0]}, lowest pass {en[1]}."),
+            ("de", f"Notenskala {code}: beste Note {de[0]}, niedrigste Bestehensnote {de[1]}."),
         )
     return (("en", f"Grading scheme {code}."), ("de", f"Notenskala {code}."))
 
@@ -459,8 +462,8 @@ def _title(course_title: str, partner_name: str, lang: str) -> str:
     return f"Recognition: {course_title} ({partner_name})"
 
 
-def _module_list(modules: Sequence[Mapping[str, str]]) -> str:
-    return "; ".join(f"{m['code']} {m['title']} ({m['ects']} ECTS)" for m in modules)
+def _module_list(modules: Sequence[Mapping[str, str]], lang: str) -> str:
+    return "; ".join(f"{m['code']} {m['title']} ({format_ects(m['ects'], lang)})" for m in modules)
 
 
 def _description(
@@ -481,12 +484,13 @@ def _description(
     ]
     if modules:
         grade = _clean(decision.get("grade"))
+        passed = "bestanden" if de else grade
+        shown_grade = passed if grade.lower() == "passed" else format_grade(grade, lang)
+        total = format_ects(_clean(decision.get("ects")), lang)
         lines.append(
-            f"Anerkannt für: {_module_list(modules)}; insgesamt {_clean(decision.get('ects'))} "
-            f"ECTS; Note: {'bestanden' if grade.lower() == 'passed' else grade}."
+            f"Anerkannt für: {_module_list(modules, lang)}; insgesamt {total}; Note: {shown_grade}."
             if de
-            else f"Credited as: {_module_list(modules)}; total {_clean(decision.get('ects'))} "
-            f"ECTS; grade: {grade}."
+            else f"Credited as: {_module_list(modules, lang)}; total {total}; grade: {shown_grade}."
         )
     conversion = decision.get("conversion")
     if isinstance(conversion, Mapping):
@@ -494,29 +498,30 @@ def _description(
         shown = ""
         if isinstance(parameters, Mapping):
             shown = ", ".join(
-                f"{key} = {value}"
+                f"{key} = {format_decimal(_clean(value), lang, max_places=4)}"
                 for key, value in parameters.items()
                 if not isinstance(value, Mapping | list | tuple)
             )
         original = _clean(conversion.get("original"))
         scheme = _clean(conversion.get("scheme"))
         method = _clean(conversion.get("method"))
-        exact = _clean(conversion.get("exact"))
+        exact = format_decimal(_clean(conversion.get("exact")), lang, max_places=4)
+        converted = format_grade(_clean(conversion.get("grade")), lang)
         lines.append(
             f"Notenumrechnung: Originalnote {original} (Skala {scheme}), Verfahren {method}"
             f"{f' ({shown})' if shown else ''}{f', x = {exact}' if exact else ''} → "
-            f"{_clean(conversion.get('grade'))}."
+            f"{converted}."
             if de
             else f"Grade conversion: original grade {original} (scheme {scheme}), method "
             f"{method}{f' ({shown})' if shown else ''}{f', x = {exact}' if exact else ''} -> "
-            f"{_clean(conversion.get('grade'))}."
+            f"{converted}."
         )
     not_credited = _modules(decision.get("not_credited"))
     if not_credited:
         lines.append(
-            f"Nicht anerkannt: {_module_list(not_credited)}."
+            f"Nicht anerkannt: {_module_list(not_credited, lang)}."
             if de
-            else f"Not credited: {_module_list(not_credited)}."
+            else f"Not credited: {_module_list(not_credited, lang)}."
         )
     reasons = decision.get("reasons")
     if isinstance(reasons, Mapping) and reasons:
