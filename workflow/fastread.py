@@ -1,6 +1,7 @@
-"""Hot reads compiled once: a SQLAlchemy ``select`` rendered for the engine's dialect a single
-time, then run straight on a DB-API cursor (inside a ``Session``'s transaction) or on an
-asyncio psycopg connection, with the column types' bind and result processing applied.
+"""Hot statements compiled once: a SQLAlchemy Core statement rendered for the engine's dialect
+a single time, then run straight on a DB-API cursor (inside a ``Session``'s transaction) or on
+an asyncio psycopg connection, with the column types' bind and result processing applied.
+The engine's load of a case and its writes (``workflow.writes``) run this way too.
 
 What an integration polls on every request (an API token's user, a case's status) costs one
 round trip and a few microseconds of Python this way, instead of the ORM's per-execution
@@ -14,13 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
-from workflow.writes import dbapi_cursor, pg_prepare, run
+from models.db import driver_error
 
 Processor = Callable[[Any], Any] | None
 
@@ -92,14 +93,67 @@ class Reads:
         return found
 
 
-def _run(session: Session, compiled: Compiled, values: Mapping[str, Any]) -> Any:
-    conn = session.connection()
-    cur = dbapi_cursor(conn)
-    kwargs = {}
-    if conn.dialect.name == "postgresql":
-        kwargs["prepare"] = pg_prepare(conn)
-    run(conn, cur, compiled.sql, compiled.params(values), **kwargs)
+_CURSOR = "recog_cursor"  # key in the pooled connection's info: (DB-API connection, cursor)
+
+
+def cursor(conn: Connection, slot: int = 0) -> Any:
+    """A cursor on the session's own DB-API connection (same transaction, no commit), made
+    once per DB-API connection and ``slot`` and kept in its pool entry's ``info``. A second
+    slot keeps one statement's row count while others run (``writes.write``)."""
+    pooled = conn.connection
+    raw = pooled.driver_connection
+    kept = pooled.info.setdefault(_CURSOR, {})
+    found = kept.get(slot)
+    if found is not None and found[0] is raw:
+        return found[1]
+    cur = raw.cursor()  # type: ignore[union-attr]
+    kept[slot] = (raw, cur)
     return cur
+
+
+def _prepare(conn: Connection) -> dict[str, Any]:
+    """psycopg's ``prepare`` argument: hot statements repeat on every call, so they are
+    prepared at once, unless the connection was configured never to prepare
+    (``prepare_threshold=None``, e.g. behind a transaction-pooling PgBouncer)."""
+    if conn.dialect.driver != "psycopg":
+        return {}
+    threshold = conn.connection.driver_connection.prepare_threshold  # type: ignore[union-attr]
+    return {"prepare": None if threshold is None else True}
+
+
+def run(conn: Connection, compiled: Compiled, values: Mapping[str, Any], slot: int = 0) -> Any:
+    """Run ``compiled`` on the connection's DB-API cursor; the cursor. A driver error is
+    raised as ``Connection.execute`` raises it (``models.db.driver_error``)."""
+    cur = cursor(conn, slot)
+    params = compiled.params(values)
+    try:
+        cur.execute(compiled.sql, params, **_prepare(conn))
+    except conn.dialect.loaded_dbapi.Error as exc:
+        conn.connection.info.pop(_CURSOR, None)
+        raise driver_error(conn, exc, compiled.sql, params, cur) from exc
+    return cur
+
+
+def run_many(conn: Connection, compiled: Compiled, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Run ``compiled`` once per item of ``rows`` (``executemany``: pipelined by psycopg,
+    one call into sqlite3); the number of rows changed."""
+    if not rows:
+        return 0
+    cur = cursor(conn)
+    params = [compiled.params(values) for values in rows]
+    try:
+        cur.executemany(compiled.sql, params)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        conn.connection.info.pop(_CURSOR, None)
+        raise driver_error(conn, exc, compiled.sql, params, cur) from exc
+    return int(cur.rowcount)
+
+
+def fetch_on(
+    conn: Connection, compiled: Compiled, values: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    """Run ``compiled`` on ``conn`` (a session's connection); the converted rows."""
+    return [compiled.row(r) for r in run(conn, compiled, values).fetchall()]
 
 
 def fetch(
@@ -108,12 +162,12 @@ def fetch(
     values: Mapping[str, Any],
 ) -> list[tuple[Any, ...]]:
     """Run ``compiled`` in the session's transaction; the converted rows."""
-    return [compiled.row(r) for r in _run(session, compiled, values).fetchall()]
+    return fetch_on(session.connection(), compiled, values)
 
 
 def execute(session: Session, compiled: Compiled, values: Mapping[str, Any]) -> None:
     """Run a compiled write (no rows) in the session's transaction."""
-    _run(session, compiled, values)
+    run(session.connection(), compiled, values)
 
 
 async def afetch(
@@ -122,7 +176,7 @@ async def afetch(
     values: Mapping[str, Any],
 ) -> list[tuple[Any, ...]]:
     """Run ``compiled`` on an asyncio psycopg connection (prepared: hot reads repeat; not
-    where the connection was configured never to prepare, as ``writes.pg_prepare``)."""
+    where the connection was configured never to prepare, as ``_prepare``)."""
     prepare = None if conn.prepare_threshold is None else True
     async with conn.cursor() as cur:
         await cur.execute(compiled.sql, compiled.params(values), prepare=prepare)
