@@ -1,26 +1,24 @@
 """The writes of an audit event: one path for one event (``write``), one for a batch
-(``write_many``), both running the same few statements.
+(``write_many``), built from the same statements.
 
 An event changes the case by a compare-and-swap on its version (0 rows: somebody else won),
 appends its audit row, writes its outbox rows and re-plans the case's reminders (pending ones
 not in the new plan are dropped; planned ones are inserted unless an identical (case, kind,
-due time) exists already, pending or done: each once). Every statement after the
-compare-and-swap carries its own guard, "the case now holds this event's hash": if the swap
-lost, they write nothing. That lets all of an event's statements go out together.
+due time) exists already, pending or done: each once).
 
 The statements are SQLAlchemy Core, compiled once per dialect and shape and run on the
-session's own DB-API cursor with the column types' conversions (``workflow.fastread``): a
-transition is bound by per-statement overhead on SQLite and by round trips on PostgreSQL
-(bench/transitions.py), and ``Connection.execute`` costs more than the statement itself
-there. On psycopg the statements of one event travel in one pipeline (one round trip); a
-batch sends each statement once per row with ``executemany`` (pipelined by psycopg, one call
-into sqlite3).
+session's own DB-API cursor with the column types' conversions (``workflow.fastread``):
+``Connection.execute`` costs more than the statement itself here. One event runs them one
+after the other, stopping at a lost swap; on PostgreSQL, where a transition is bound by round
+trips (bench/transitions.py), the same statements travel as the parts of ONE statement of
+data-modifying CTEs, each written only if the swap returned its row. A batch sends each
+statement once for all rows (``executemany``: one call into sqlite3, pipelined by psycopg).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -31,18 +29,19 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    func,
     insert,
     select,
     tuple_,
+    union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.expression import ClauseElement
 
 from models import Case, CaseEvent, Outbox, Reminder
-from models.db import driver_error
 from workflow import fastread
 
 CASES = cast(Table, Case.__table__)
@@ -83,19 +82,11 @@ def _bind(table: Table, name: str, key: str | None = None) -> Any:
     return bindparam(key or name, type_=table.c[name].type)
 
 
-def _won() -> Any:
-    """The guard of every statement after the compare-and-swap: the case holds the event's
-    new hash (a chain head is unique: it hashes its predecessor)."""
-    return exists().where(
-        CASES.c.id == bindparam("case_id"), CASES.c.chain_head == bindparam("head")
-    )
-
-
 def _dialect_insert(dialect: str, table: Table) -> Any:
     return {"postgresql": pg_insert, "sqlite": sqlite_insert}.get(dialect, insert)(table)
 
 
-def _swap(extra: tuple[str, ...]) -> ClauseElement:
+def _swap(extra: tuple[str, ...]) -> Any:
     """The compare-and-swap: the case's columns, if it still has the version read."""
     return (
         update(CASES)
@@ -104,40 +95,88 @@ def _swap(extra: tuple[str, ...]) -> ClauseElement:
     )
 
 
-def _guarded_insert(
-    table: Table, names: tuple[str, ...], dialect: str, ignore_duplicates: bool = False
+def _insert(
+    table: Table,
+    names: tuple[str, ...],
+    dialect: str,
+    ignore: bool,
+    rows: int = 0,
+    guard: Any = None,
+    prefix: str = "r",
 ) -> Any:
-    """INSERT one row of ``table`` (the columns ``names``), if the event's swap won."""
-    rows = select(*(_bind(table, n) for n in names)).where(_won())
-    stmt = _dialect_insert(dialect, table).from_select(list(names), rows)
-    return stmt.on_conflict_do_nothing() if ignore_duplicates else stmt
+    """INSERT into ``table`` the columns ``names``: one row of parameters named after the
+    columns (``rows`` 0: for one row or an ``executemany``), or ``rows`` rows whose
+    parameters are named ``{prefix}{i}_{column}``, written only where ``guard`` holds.
+    ``ignore``: skip rows that collide with a unique key (``ON CONFLICT DO NOTHING``)."""
+    stmt = _dialect_insert(dialect, table)
+    if not rows:
+        # inline: no RETURNING of the new keys (nobody reads them)
+        stmt = stmt.values({n: _bind(table, n) for n in names}).inline()
+    else:
+        each = [
+            select(*(_bind(table, n, f"{prefix}{i}_{n}") for n in names)).where(guard)
+            for i in range(rows)
+        ]
+        stmt = stmt.from_select(
+            list(names), each[0] if rows == 1 else union_all(*each), include_defaults=False
+        )
+    return stmt.on_conflict_do_nothing() if ignore else stmt
 
 
-def _drop_unplanned(size: int) -> ClauseElement:
+def _drop_unplanned(size: int, guard: Any = None) -> Any:
     """DELETE the case's pending reminders that a plan of ``size`` items does not keep."""
     keep = [
         tuple_(_bind(REMINDERS, "kind", f"kind_{i}"), _bind(REMINDERS, "due_at", f"due_at_{i}"))
         for i in range(size)
     ]
     stmt = delete(REMINDERS).where(
-        REMINDERS.c.case_id == bindparam("case_id"), REMINDERS.c.done_at.is_(None), _won()
+        REMINDERS.c.case_id == bindparam("case_id"), REMINDERS.c.done_at.is_(None)
     )
+    if guard is not None:
+        stmt = stmt.where(guard)
     if keep:
         stmt = stmt.where(tuple_(REMINDERS.c.kind, REMINDERS.c.due_at).not_in(keep))
     return stmt
 
 
+def _one_statement(
+    extra: tuple[str, ...],
+    event: tuple[str, ...],
+    outbox: tuple[str, ...],
+    outbox_rows: int,
+    plan: tuple[str, ...],
+    plan_size: int | None,
+) -> Any:
+    """All of one event's writes as ONE statement of data-modifying CTEs (PostgreSQL): the
+    swap, then the other statements, each written only if the swap returned its row; it
+    returns how many rows the swap changed."""
+    swap = _swap(extra).returning(CASES.c.id).cte("swap")
+    won = exists(swap.select())
+    parts = [_insert(EVENTS, event, "postgresql", False, 1, won, "e").cte("event")]
+    if plan_size is not None:
+        parts.append(_drop_unplanned(plan_size, won).cte("dropped"))
+        if plan_size:
+            plan_rows = _insert(REMINDERS, plan, "postgresql", True, plan_size, won, "r")
+            parts.append(plan_rows.cte("plan"))
+    if outbox_rows:
+        outbox_rows_ = _insert(OUTBOX, outbox, "postgresql", False, outbox_rows, won, "o")
+        parts.append(outbox_rows_.cte("outbox"))
+    return select(func.count()).select_from(swap).add_cte(*parts)
+
+
+@functools.cache
+def _native_psycopg() -> Dialect:
+    """psycopg with PostgreSQL's own placeholders ($1, $2, ...), run on a ``RawCursor``:
+    psycopg then sends the statement as it is. With ``%(name)s`` placeholders it converts
+    the text on every call once a statement has more than 50 parameters (an event with two
+    outbox rows and a reminder has about 55), which cost more than the rest of the write."""
+    return postgresql.psycopg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
+
+
 _SWAP = fastread.Reads(_swap)
-_INSERT_GUARDED = fastread.Reads(_guarded_insert)
+_INSERT = fastread.Reads(_insert)
 _DROP = fastread.Reads(_drop_unplanned)
-
-
-def _guarded(
-    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], ignore: bool = False
-) -> fastread.Compiled:
-    """The guarded INSERT of ``rows`` (their keys but ``head`` are the columns)."""
-    names = tuple(k for k in rows[0] if k != "head")
-    return _INSERT_GUARDED.get(conn.dialect, table, names, conn.dialect.name, ignore)
+_ONE = fastread.Reads(_one_statement)
 
 
 def _extra(w: Write) -> tuple[str, ...]:
@@ -148,35 +187,26 @@ def _swap_values(w: Write) -> dict[str, Any]:
     return {"case_id": w.case_id, "old_version": w.old_version, **w.case_values}
 
 
-def _event_values(w: Write) -> dict[str, Any]:
-    return {**w.event_row, "head": w.case_values["chain_head"]}
-
-
-def _row_values(w: Write, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    head = w.case_values["chain_head"]
-    return [{**row, "head": head} for row in rows]
-
-
 def _drop_values(w: Write) -> dict[str, Any]:
-    values: dict[str, Any] = {"case_id": w.case_id, "head": w.case_values["chain_head"]}
+    values: dict[str, Any] = {"case_id": w.case_id}
     for i, p in enumerate(w.plan or ()):
         values[f"kind_{i}"] = p["kind"]
         values[f"due_at_{i}"] = p["due_at"]
     return values
 
 
-@contextmanager
-def _together(conn: Connection) -> Iterator[None]:
-    """On psycopg, the statements inside go out in one pipeline (one round trip); elsewhere
-    they run one after the other."""
-    if conn.dialect.driver != "psycopg":
-        yield
-        return
-    try:
-        with conn.connection.driver_connection.pipeline():  # type: ignore[union-attr]
-            yield
-    except conn.dialect.loaded_dbapi.Error as exc:  # reported when the pipeline syncs
-        raise driver_error(conn, exc, "(pipeline of an event's writes)", None) from exc
+def _rows(conn: Connection, table: Table, rows: list[dict[str, Any]], ignore: bool = False) -> None:
+    """INSERT rows of one event or of a batch (dicts with the same keys)."""
+    if rows:
+        dialect = conn.dialect
+        compiled = _INSERT.get(dialect, table, tuple(rows[0]), dialect.name, ignore)
+        fastread.run_many(conn, compiled, rows)
+
+
+def _numbered(values: dict[str, Any], prefix: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Add the values of ``rows`` under the names ``_insert`` gives them (``rows`` > 0)."""
+    for i, row in enumerate(rows):
+        values.update({f"{prefix}{i}_{k}": v for k, v in row.items()})
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,28 +215,47 @@ def _together(conn: Connection) -> Iterator[None]:
 
 def write(conn: Connection, w: Write) -> bool:
     """Write one audit event on ``conn`` (the session's connection); False if the
-    compare-and-swap on the case version failed (nothing was written then)."""
+    compare-and-swap on the case version failed (nothing was written then).
+
+    On PostgreSQL (psycopg), where an event is bound by round trips, the statements go out
+    as one (``_one_statement``); elsewhere one after the other, stopping at a lost swap."""
     dialect = conn.dialect
-    event = _event_values(w)
-    with _together(conn):
-        # Its own cursor: the swap's row count is read after the other statements ran.
-        swap = fastread.run(conn, _SWAP.get(dialect, _extra(w)), _swap_values(w), slot=1)
-        fastread.run(conn, _guarded(conn, EVENTS, [event]), event)
+    if dialect.driver == "psycopg":
+        plan = w.plan or ()
+        compiled = _ONE.get(
+            _native_psycopg(),
+            _extra(w),
+            tuple(w.event_row),
+            tuple(w.outbox_rows[0]) if w.outbox_rows else (),
+            len(w.outbox_rows),
+            tuple(plan[0]) if plan else (),
+            None if w.plan is None else len(plan),
+        )
+        values = _swap_values(w)
+        _numbered(values, "e", [w.event_row])
+        _numbered(values, "o", w.outbox_rows)
         if w.plan is not None:
-            fastread.run(conn, _DROP.get(dialect, len(w.plan)), _drop_values(w))
-            if w.plan:
-                plan = _row_values(w, w.plan)
-                fastread.run_many(conn, _guarded(conn, REMINDERS, plan, True), plan)
-        if w.outbox_rows:
-            outbox = _row_values(w, w.outbox_rows)
-            fastread.run_many(conn, _guarded(conn, OUTBOX, outbox), outbox)
-    return bool(swap.rowcount == 1)
+            values.update(_drop_values(w))
+            _numbered(values, "r", w.plan)
+        from psycopg import RawCursor
+
+        cur = fastread.cursor(conn, RawCursor)
+        return bool(fastread.run(conn, compiled, values, cur).fetchall()[0][0] == 1)
+    swap = fastread.run(conn, _SWAP.get(dialect, _extra(w)), _swap_values(w))
+    if swap.rowcount != 1:
+        return False
+    _rows(conn, EVENTS, [w.event_row])
+    if w.plan is not None:
+        fastread.run(conn, _DROP.get(dialect, len(w.plan)), _drop_values(w))
+        _rows(conn, REMINDERS, w.plan, ignore=True)
+    _rows(conn, OUTBOX, w.outbox_rows)
+    return True
 
 
 def write_many(conn: Connection, batch: list[Write]) -> list[int]:
-    """Write many events with the statements of ``write``, each sent once for all rows;
-    returns the ids of cases whose compare-and-swap failed (the caller aborts the whole
-    transaction then; the other statements are not sent)."""
+    """Write many events with the statements ``write`` runs one after the other, each sent
+    once for all rows (``executemany``); returns the ids of cases whose compare-and-swap
+    failed (the caller aborts the whole transaction then; nothing else is sent)."""
     if not batch:
         return []
     dialect = conn.dialect
@@ -218,20 +267,15 @@ def write_many(conn: Connection, batch: list[Write]) -> list[int]:
     )
     if changed != len(batch):
         return _lost(conn, batch)
-    events = [_event_values(w) for w in batch]
-    fastread.run_many(conn, _guarded(conn, EVENTS, events), events)
+    _rows(conn, EVENTS, [w.event_row for w in batch])
     replanned = [w for w in batch if w.plan is not None]
     by_size: dict[int, list[dict[str, Any]]] = {}
     for w in replanned:
         by_size.setdefault(len(w.plan or ()), []).append(_drop_values(w))
     for size, rows in by_size.items():
         fastread.run_many(conn, _DROP.get(dialect, size), rows)
-    plans = [row for w in replanned for row in _row_values(w, w.plan or ())]
-    if plans:
-        fastread.run_many(conn, _guarded(conn, REMINDERS, plans, True), plans)
-    outbox = [row for w in batch for row in _row_values(w, w.outbox_rows)]
-    if outbox:
-        fastread.run_many(conn, _guarded(conn, OUTBOX, outbox), outbox)
+    _rows(conn, REMINDERS, [p for w in replanned for p in w.plan or ()], ignore=True)
+    _rows(conn, OUTBOX, [o for w in batch for o in w.outbox_rows])
     return []
 
 
@@ -258,12 +302,6 @@ class JSONText(str):
     by many rows): ``insert_rows`` binds it as it is, where it would encode any other value."""
 
     __slots__ = ()
-
-
-def _insert(table: Table, names: tuple[str, ...], dialect: str, ignore: bool) -> Any:
-    # inline: no RETURNING of the new keys (nobody reads them)
-    stmt = _dialect_insert(dialect, table).values({n: _bind(table, n) for n in names}).inline()
-    return stmt.on_conflict_do_nothing() if ignore else stmt
 
 
 def _keeping_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:

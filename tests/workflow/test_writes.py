@@ -377,5 +377,5 @@ def test_postgresql_statements_are_prepared_unless_the_connection_forbids_it(
             case_id = _case(s, network, 7 + prepared)
             fire(s, case_id, "withdraw", actor=student_actor(s, case_id), now=START)
             statements = [r[0] for r in raw.execute("SELECT statement FROM pg_prepared_statements")]
-            assert any(q.startswith("UPDATE cases SET") for q in statements) is prepared
+            assert any(q.startswith("WITH swap AS") for q in statements) is prepared
             s.rollback()
