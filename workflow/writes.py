@@ -112,6 +112,9 @@ def _insert(
     if not rows:
         # inline: no RETURNING of the new keys (nobody reads them)
         stmt = stmt.values({n: _bind(table, n) for n in names}).inline()
+    elif guard is None:
+        numbered = [{n: _bind(table, n, f"{prefix}{i}_{n}") for n in names} for i in range(rows)]
+        stmt = stmt.values(numbered).inline()
     else:
         each = [
             select(*(_bind(table, n, f"{prefix}{i}_{n}") for n in names)).where(guard)
@@ -174,7 +177,6 @@ def _native_psycopg() -> Dialect:
 
 
 _SWAP = fastread.Reads(_swap)
-_INSERT = fastread.Reads(_insert)
 _DROP = fastread.Reads(_drop_unplanned)
 _ONE = fastread.Reads(_one_statement)
 
@@ -195,12 +197,36 @@ def _drop_values(w: Write) -> dict[str, Any]:
     return values
 
 
-def _rows(conn: Connection, table: Table, rows: list[dict[str, Any]], ignore: bool = False) -> None:
-    """INSERT rows of one event or of a batch (dicts with the same keys)."""
-    if rows:
-        dialect = conn.dialect
-        compiled = _INSERT.get(dialect, table, tuple(rows[0]), dialect.name, ignore)
-        fastread.run_many(conn, compiled, rows)
+def _rows(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], ignore: bool = False
+) -> None:
+    """INSERT rows (dicts with the same keys) of one event, a batch or an import, many per
+    statement: SQLite spends about half of a one-row INSERT on running the statement, and
+    psycopg pipelines each row of an ``executemany`` as a statement of its own (a cohort of
+    1,000 cases on PostgreSQL: 0.86 s with executemany, against 0.28 s for one statement per
+    table). Full statements of ``_ROWS_PER_STATEMENT`` rows, the rest in powers of two, so
+    that few shapes are ever compiled."""
+    if not rows:
+        return
+    names = tuple(rows[0])
+    dialect, cur = conn.dialect, None
+    if dialect.driver == "psycopg":  # more than 50 parameters: see _native_psycopg
+        from psycopg import RawCursor
+
+        dialect, cur = _native_psycopg(), fastread.cursor(conn, RawCursor)
+    per = max(1, min(_ROWS_PER_STATEMENT, 999 // len(names)))  # SQLite's oldest limit
+    sizes = [per] * (len(rows) // per)
+    rest = len(rows) % per
+    while rest:
+        sizes.append(1 << (rest.bit_length() - 1))
+        rest -= sizes[-1]
+    start = 0
+    for size in sizes:
+        compiled = _insert_keeping_text(dialect, table, names, ignore, size)
+        values: dict[str, Any] = {}
+        _numbered(values, "r", rows[start : start + size])
+        fastread.run(conn, compiled, values, cur)
+        start += size
 
 
 def _numbered(values: dict[str, Any], prefix: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -308,22 +334,36 @@ def _keeping_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda value: value if value.__class__ is JSONText else process(value)
 
 
+_ROWS_PER_STATEMENT = 64
+_INSERTS: dict[tuple[Any, ...], fastread.Compiled] = {}
+
+
 def _insert_keeping_text(
-    table: Table, names: tuple[str, ...], dialect: Dialect, ignore: bool
+    dialect: Dialect, table: Table, names: tuple[str, ...], ignore: bool, rows: int
 ) -> fastread.Compiled:
-    """The INSERT of ``names``, its JSON columns binding JSONText values as they are."""
-    compiled = fastread.compile_statement(_insert(table, names, dialect.name, ignore), dialect)
+    """The INSERT of ``rows`` rows of ``names`` (``_insert``), compiled once, its JSON
+    columns binding JSONText values as they are."""
+    key = (dialect.name, dialect.driver, dialect.paramstyle, table, names, ignore, rows)
+    found = _INSERTS.get(key)
+    if found is not None:
+        return found
+    compiled = fastread.compile_statement(
+        _insert(table, names, dialect.name, ignore, rows), dialect
+    )
     json_columns = {n for n in names if isinstance(table.c[n].type, JSON)}
-    return replace(
+    found = _INSERTS[key] = replace(
         compiled,
         binds=tuple(
-            (name, _keeping_text(process) if name in json_columns and process else process)
+            (
+                name,
+                _keeping_text(process)
+                if process and name.split("_", 1)[1] in json_columns
+                else process,
+            )
             for name, process in compiled.binds
         ),
     )
-
-
-_INSERTS: dict[tuple[Any, ...], fastread.Compiled] = {}
+    return found
 
 
 def insert_rows(
@@ -335,20 +375,12 @@ def insert_rows(
     ignore_duplicates: bool = False,
 ) -> None:
     """INSERT ``rows`` (dicts with the same keys, or tuples of the values of ``columns`` in
-    that order) as Core would store them, in one ``executemany``. ``ignore_duplicates``:
+    that order) as Core would store them, many per statement (``_rows``). ``ignore_duplicates``:
     rows that collide with a unique key are skipped (``ON CONFLICT DO NOTHING``)."""
-    if not rows:
-        return
-    names = tuple(rows[0]) if columns is None else columns
-    dialect = conn.dialect
-    key = (dialect.name, dialect.driver, table, names, ignore_duplicates)
-    compiled = _INSERTS.get(key)
-    if compiled is None:
-        compiled = _INSERTS[key] = _insert_keeping_text(table, names, dialect, ignore_duplicates)
     values: Sequence[Mapping[str, Any]] = (
         rows if columns is None else [dict(zip(columns, row, strict=True)) for row in rows]
     )
-    fastread.run_many(conn, compiled, values)
+    _rows(conn, table, values, ignore_duplicates)
 
 
 def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
