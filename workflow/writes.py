@@ -27,6 +27,7 @@ from sqlalchemy import (
     Connection,
     Table,
     bindparam,
+    column,
     delete,
     exists,
     func,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy import values as values_list
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -92,6 +94,26 @@ def _swap(extra: tuple[str, ...]) -> Any:
         update(CASES)
         .where(CASES.c.id == bindparam("case_id"), CASES.c.version == bindparam("old_version"))
         .values({c: _bind(CASES, c) for c in BASE + extra})
+    )
+
+
+def _swap_many(extra: tuple[str, ...], rows: int) -> Any:
+    """The compare-and-swap of ``rows`` cases in one statement (``UPDATE ... FROM VALUES``;
+    PostgreSQL: SQLite names no columns of a VALUES list), parameters ``s{i}_{name}``."""
+    names = ("case_id", "old_version", *BASE, *extra)
+    types = {"case_id": CASES.c.id.type, "old_version": CASES.c.version.type}
+    listed = values_list(
+        *(column(n, types.get(n) or CASES.c[n].type) for n in names), name="swapped"
+    ).data(
+        [
+            tuple(bindparam(f"s{i}_{n}", type_=types.get(n) or CASES.c[n].type) for n in names)
+            for i in range(rows)
+        ]
+    )
+    return (
+        update(CASES)
+        .where(CASES.c.id == listed.c.case_id, CASES.c.version == listed.c.old_version)
+        .values({c: listed.c[c] for c in BASE + extra})
     )
 
 
@@ -177,6 +199,7 @@ def _native_psycopg() -> Dialect:
 
 
 _SWAP = fastread.Reads(_swap)
+_SWAP_MANY = fastread.Reads(_swap_many)
 _DROP = fastread.Reads(_drop_unplanned)
 _ONE = fastread.Reads(_one_statement)
 
@@ -215,13 +238,8 @@ def _rows(
 
         dialect, cur = _native_psycopg(), fastread.cursor(conn, RawCursor)
     per = max(1, min(_ROWS_PER_STATEMENT, 999 // len(names)))  # SQLite's oldest limit
-    sizes = [per] * (len(rows) // per)
-    rest = len(rows) % per
-    while rest:
-        sizes.append(1 << (rest.bit_length() - 1))
-        rest -= sizes[-1]
     start = 0
-    for size in sizes:
+    for size in _sizes(len(rows), per):
         compiled = _insert_keeping_text(dialect, table, names, ignore, size)
         values: dict[str, Any] = {}
         _numbered(values, "r", rows[start : start + size])
@@ -288,9 +306,13 @@ def write_many(conn: Connection, batch: list[Write]) -> list[int]:
     by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for w in batch:
         by_shape.setdefault(_extra(w), []).append(_swap_values(w))
-    changed = sum(
-        fastread.run_many(conn, _SWAP.get(dialect, extra), rows) for extra, rows in by_shape.items()
-    )
+    if dialect.driver == "psycopg":  # one statement per 64 cases, not one per case
+        changed = sum(_swap_psycopg(conn, extra, rows) for extra, rows in by_shape.items())
+    else:
+        changed = sum(
+            fastread.run_many(conn, _SWAP.get(dialect, extra), rows)
+            for extra, rows in by_shape.items()
+        )
     if changed != len(batch):
         return _lost(conn, batch)
     _rows(conn, EVENTS, [w.event_row for w in batch])
@@ -303,6 +325,30 @@ def write_many(conn: Connection, batch: list[Write]) -> list[int]:
     _rows(conn, REMINDERS, [p for w in replanned for p in w.plan or ()], ignore=True)
     _rows(conn, OUTBOX, [o for w in batch for o in w.outbox_rows])
     return []
+
+
+def _sizes(count: int, per: int) -> list[int]:
+    """``count`` rows as statements of ``per`` rows, the rest in powers of two (so that few
+    shapes are ever compiled)."""
+    sizes = [per] * (count // per)
+    rest = count % per
+    while rest:
+        sizes.append(1 << (rest.bit_length() - 1))
+        rest -= sizes[-1]
+    return sizes
+
+
+def _swap_psycopg(conn: Connection, extra: tuple[str, ...], rows: list[dict[str, Any]]) -> int:
+    from psycopg import RawCursor
+
+    cur, changed, start = fastread.cursor(conn, RawCursor), 0, 0
+    for size in _sizes(len(rows), _ROWS_PER_STATEMENT):
+        values: dict[str, Any] = {}
+        _numbered(values, "s", rows[start : start + size])
+        compiled = _SWAP_MANY.get(_native_psycopg(), extra, size)
+        changed += fastread.run(conn, compiled, values, cur).rowcount
+        start += size
+    return changed
 
 
 def _lost(conn: Connection, batch: list[Write]) -> list[int]:
