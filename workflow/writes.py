@@ -12,7 +12,10 @@ session's own DB-API cursor with the column types' conversions (``workflow.fastr
 after the other, stopping at a lost swap; on PostgreSQL, where a transition is bound by round
 trips (bench/transitions.py), the same statements travel as the parts of ONE statement of
 data-modifying CTEs, each written only if the swap returned its row. A batch sends each
-statement once for all rows (``executemany``: one call into sqlite3, pipelined by psycopg).
+statement once for all its rows: on PostgreSQL one statement per table whatever the size of
+the batch, the rows as one array per column (``unnest``, ``= ANY``), so one shape is compiled
+and one round trip made; on SQLite many rows per statement or an ``executemany`` (one call
+into sqlite3, which has no round trips to save).
 """
 
 from __future__ import annotations
@@ -25,9 +28,13 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     Connection,
+    Enum,
+    Integer,
+    String,
     Table,
+    Text,
+    any_,
     bindparam,
-    column,
     delete,
     exists,
     func,
@@ -37,7 +44,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy import values as values_list
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -97,24 +103,40 @@ def _swap(extra: tuple[str, ...]) -> Any:
     )
 
 
-def _swap_many(extra: tuple[str, ...], rows: int) -> Any:
-    """The compare-and-swap of ``rows`` cases in one statement (``UPDATE ... FROM VALUES``;
-    PostgreSQL: SQLite names no columns of a VALUES list), parameters ``s{i}_{name}``."""
+def _unnest(table: Table, names: tuple[str, ...], types: Mapping[str, Any]) -> Any:
+    """Rows as one array per column, ``unnest(:a, :b, ...) AS rows(a, b, ...)``
+    (PostgreSQL): one statement, one shape, whatever the number of rows. Strings travel as
+    text (an explicit cast to ``varchar(n)`` would cut a longer value silently; assigning
+    text to the column checks its length)."""
+    arrays = []
+    for n in names:
+        type_ = types.get(n) or table.c[n].type
+        if isinstance(type_, String) and not isinstance(type_, Enum):
+            type_ = Text()
+        arrays.append(bindparam(n, type_=postgresql.ARRAY(type_)))
+    return func.unnest(*arrays).table_valued(*names).render_derived(name="rows")
+
+
+def _swap_arrays(extra: tuple[str, ...]) -> Any:
+    """The compare-and-swap of a batch's cases in one statement (``UPDATE ... FROM
+    unnest``, PostgreSQL), one array per column."""
     names = ("case_id", "old_version", *BASE, *extra)
-    types = {"case_id": CASES.c.id.type, "old_version": CASES.c.version.type}
-    listed = values_list(
-        *(column(n, types.get(n) or CASES.c[n].type) for n in names), name="swapped"
-    ).data(
-        [
-            tuple(bindparam(f"s{i}_{n}", type_=types.get(n) or CASES.c[n].type) for n in names)
-            for i in range(rows)
-        ]
-    )
+    rows = _unnest(CASES, names, {"case_id": CASES.c.id.type, "old_version": CASES.c.version.type})
     return (
         update(CASES)
-        .where(CASES.c.id == listed.c.case_id, CASES.c.version == listed.c.old_version)
-        .values({c: listed.c[c] for c in BASE + extra})
+        .where(CASES.c.id == rows.c.case_id, CASES.c.version == rows.c.old_version)
+        .values({c: rows.c[c] for c in BASE + extra})
     )
+
+
+def _insert_arrays(table: Table, names: tuple[str, ...], ignore: bool) -> Any:
+    """INSERT the rows of one array per column (``INSERT ... SELECT FROM unnest``,
+    PostgreSQL)."""
+    rows = _unnest(table, names, {})
+    stmt = pg_insert(table).from_select(
+        list(names), select(*(rows.c[n] for n in names)), include_defaults=False
+    )
+    return stmt.on_conflict_do_nothing() if ignore else stmt
 
 
 def _insert(
@@ -164,6 +186,30 @@ def _drop_unplanned(size: int, guard: Any = None) -> Any:
     return stmt
 
 
+def _drop_unplanned_arrays() -> Any:
+    """DELETE the pending reminders of a batch's cases that their plans do not keep, in ONE
+    statement whatever the batch (PostgreSQL): the cases and the plans travel as arrays
+    (``= ANY(:case_ids)``, ``unnest`` of the plans' columns)."""
+    planned = (
+        func.unnest(
+            bindparam("plan_case_ids", type_=postgresql.ARRAY(Integer())),
+            bindparam("plan_kinds", type_=postgresql.ARRAY(Text())),
+            bindparam("plan_due_at", type_=postgresql.ARRAY(REMINDERS.c.due_at.type)),
+        )
+        .table_valued("case_id", "kind", "due_at")
+        .render_derived(name="planned")
+    )
+    return delete(REMINDERS).where(
+        REMINDERS.c.case_id == any_(bindparam("case_ids", type_=postgresql.ARRAY(Integer()))),
+        REMINDERS.c.done_at.is_(None),
+        ~exists().where(
+            planned.c.case_id == REMINDERS.c.case_id,
+            planned.c.kind == REMINDERS.c.kind,
+            planned.c.due_at == REMINDERS.c.due_at,
+        ),
+    )
+
+
 def _one_statement(
     extra: tuple[str, ...],
     event: tuple[str, ...],
@@ -198,9 +244,28 @@ def _native_psycopg() -> Dialect:
     return postgresql.psycopg.dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
 
 
+def _binary_arrays(raw: Any) -> Any:
+    """A ``RawCursor`` (see ``_native_psycopg``) that sends lists as binary arrays: as text,
+    psycopg escapes every item of an array of strings or JSON with a regular expression
+    (a batch of 1,000 cases: about 1 s of the batch's 1.3 s)."""
+    from psycopg import RawCursor
+    from psycopg.types.array import ListBinaryDumper
+
+    cur = RawCursor(raw)
+    cur.adapters.register_dumper(list, ListBinaryDumper)
+    return cur
+
+
+def _run_arrays(conn: Connection, reads: fastread.Reads, values: Any, *shape: Any) -> Any:
+    """Run a statement of ``_unnest`` arrays (psycopg), its lists sent as binary arrays."""
+    cur = fastread.cursor(conn, _binary_arrays)
+    return fastread.run(conn, reads.get(_native_psycopg(), *shape), values, cur)
+
+
 _SWAP = fastread.Reads(_swap)
-_SWAP_MANY = fastread.Reads(_swap_many)
+_SWAP_ARRAYS = fastread.Reads(_swap_arrays)
 _DROP = fastread.Reads(_drop_unplanned)
+_DROP_ARRAYS = fastread.Reads(_drop_unplanned_arrays)
 _ONE = fastread.Reads(_one_statement)
 
 
@@ -224,19 +289,20 @@ def _rows(
     conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], ignore: bool = False
 ) -> None:
     """INSERT rows (dicts with the same keys) of one event, a batch or an import, many per
-    statement: SQLite spends about half of a one-row INSERT on running the statement, and
-    psycopg pipelines each row of an ``executemany`` as a statement of its own (a cohort of
-    1,000 cases on PostgreSQL: 0.86 s with executemany, against 0.28 s for one statement per
-    table). Full statements of ``_ROWS_PER_STATEMENT`` rows, the rest in powers of two, so
-    that few shapes are ever compiled."""
+    statement. psycopg: ONE statement of one array per column (``_insert_arrays``), whatever
+    the number of rows (statements of 64 rows of parameters cost a cohort of 1,000 cases
+    about 100 round trips and 16 compilations of 10-30 ms in its first run). SQLite, which
+    spends about half of a one-row INSERT on running the statement: full statements of
+    ``_ROWS_PER_STATEMENT`` rows, the rest in powers of two, so that few shapes are ever
+    compiled."""
     if not rows:
         return
     names = tuple(rows[0])
     dialect, cur = conn.dialect, None
-    if dialect.driver == "psycopg":  # more than 50 parameters: see _native_psycopg
-        from psycopg import RawCursor
-
-        dialect, cur = _native_psycopg(), fastread.cursor(conn, RawCursor)
+    if dialect.driver == "psycopg":  # one statement of one array per column
+        compiled = _insert_arrays_keeping_text(_native_psycopg(), table, names, ignore)
+        fastread.run(conn, compiled, _columns(rows), fastread.cursor(conn, _binary_arrays))
+        return
     per = max(1, min(_ROWS_PER_STATEMENT, 999 // len(names)))  # SQLite's oldest limit
     start = 0
     for size in _sizes(len(rows), per):
@@ -245,6 +311,11 @@ def _rows(
         _numbered(values, "r", rows[start : start + size])
         fastread.run(conn, compiled, values, cur)
         start += size
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Rows (dicts with the same keys) as one list per key (the arrays of ``_unnest``)."""
+    return {name: [row[name] for row in rows] for name in rows[0]}
 
 
 def _numbered(values: dict[str, Any], prefix: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -306,8 +377,11 @@ def write_many(conn: Connection, batch: list[Write]) -> list[int]:
     by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for w in batch:
         by_shape.setdefault(_extra(w), []).append(_swap_values(w))
-    if dialect.driver == "psycopg":  # one statement per 64 cases, not one per case
-        changed = sum(_swap_psycopg(conn, extra, rows) for extra, rows in by_shape.items())
+    if dialect.driver == "psycopg":  # one statement for the batch, not one per case
+        changed = sum(
+            _run_arrays(conn, _SWAP_ARRAYS, _columns(rows), extra).rowcount
+            for extra, rows in by_shape.items()
+        )
     else:
         changed = sum(
             fastread.run_many(conn, _SWAP.get(dialect, extra), rows)
@@ -317,11 +391,21 @@ def write_many(conn: Connection, batch: list[Write]) -> list[int]:
         return _lost(conn, batch)
     _rows(conn, EVENTS, [w.event_row for w in batch])
     replanned = [w for w in batch if w.plan is not None]
-    by_size: dict[int, list[dict[str, Any]]] = {}
-    for w in replanned:
-        by_size.setdefault(len(w.plan or ()), []).append(_drop_values(w))
-    for size, rows in by_size.items():
-        fastread.run_many(conn, _DROP.get(dialect, size), rows)
+    if replanned and dialect.driver == "psycopg":  # one statement, not one per case
+        plan = [p for w in replanned for p in w.plan or ()]
+        values = {
+            "case_ids": [w.case_id for w in replanned],
+            "plan_case_ids": [w.case_id for w in replanned for _ in w.plan or ()],
+            "plan_kinds": [p["kind"] for p in plan],
+            "plan_due_at": [p["due_at"] for p in plan],
+        }
+        _run_arrays(conn, _DROP_ARRAYS, values)
+    else:  # SQLite: one executemany per plan length (one call into sqlite3)
+        by_size: dict[int, list[dict[str, Any]]] = {}
+        for w in replanned:
+            by_size.setdefault(len(w.plan or ()), []).append(_drop_values(w))
+        for size, rows in by_size.items():
+            fastread.run_many(conn, _DROP.get(dialect, size), rows)
     _rows(conn, REMINDERS, [p for w in replanned for p in w.plan or ()], ignore=True)
     _rows(conn, OUTBOX, [o for w in batch for o in w.outbox_rows])
     return []
@@ -336,19 +420,6 @@ def _sizes(count: int, per: int) -> list[int]:
         sizes.append(1 << (rest.bit_length() - 1))
         rest -= sizes[-1]
     return sizes
-
-
-def _swap_psycopg(conn: Connection, extra: tuple[str, ...], rows: list[dict[str, Any]]) -> int:
-    from psycopg import RawCursor
-
-    cur, changed, start = fastread.cursor(conn, RawCursor), 0, 0
-    for size in _sizes(len(rows), _ROWS_PER_STATEMENT):
-        values: dict[str, Any] = {}
-        _numbered(values, "s", rows[start : start + size])
-        compiled = _SWAP_MANY.get(_native_psycopg(), extra, size)
-        changed += fastread.run(conn, compiled, values, cur).rowcount
-        start += size
-    return changed
 
 
 def _lost(conn: Connection, batch: list[Write]) -> list[int]:
@@ -410,6 +481,41 @@ def _insert_keeping_text(
         ),
     )
     return found
+
+
+def _insert_arrays_keeping_text(
+    dialect: Dialect, table: Table, names: tuple[str, ...], ignore: bool
+) -> fastread.Compiled:
+    """The INSERT of rows as arrays (``_insert_arrays``, psycopg), compiled once, its JSON
+    columns binding JSONText values as the text they are."""
+    key = ("arrays", dialect.name, dialect.driver, dialect.paramstyle, table, names, ignore)
+    found = _INSERTS.get(key)
+    if found is not None:
+        return found
+    from psycopg.types.json import Json, Jsonb
+
+    compiled = fastread.compile_statement(_insert_arrays(table, names, ignore), dialect)
+    binds = []
+    for name, process in compiled.binds:
+        type_ = table.c[name].type.dialect_impl(dialect)
+        if isinstance(type_, JSON):
+            item = type_.bind_processor(dialect)  # type: ignore[no-untyped-call]
+            wrap = Jsonb if isinstance(type_, postgresql.JSONB) else Json
+            process = _array_keeping_text(item, wrap)
+        binds.append((name, process))
+    found = _INSERTS[key] = replace(compiled, binds=tuple(binds))
+    return found
+
+
+def _array_keeping_text(
+    item: Callable[[Any], Any] | None, wrap: Callable[..., Any]
+) -> Callable[[Any], Any]:
+    """An array's bind processor that wraps JSONText items as the JSON text they are
+    (psycopg's ``Json(obj, dumps)``) and binds the others as the JSON type does."""
+    return lambda values: [
+        wrap(v, str) if v.__class__ is JSONText else (v if item is None else item(v))
+        for v in values
+    ]
 
 
 def insert_rows(

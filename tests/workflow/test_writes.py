@@ -152,6 +152,26 @@ def test_json_text_is_stored_as_it_is(session: Session, network: Network) -> Non
     assert got.result == {"grade": "27"}
 
 
+def test_a_string_too_long_for_its_column_is_refused_not_cut(
+    session: Session, network: Network
+) -> None:
+    """Rows many at once (arrays on PostgreSQL) keep the column's length check."""
+    row = {
+        "institution_id": None,
+        "filename": "f.xml",
+        "file_sha256": "0" * 65,
+        "line": 1,
+        "learner": {"name": "A"},
+        "result": {"grade": "27"},
+        "status": "unmatched",
+        "imported_at": START,
+    }
+    if session.get_bind().dialect.name == "sqlite":  # SQLite does not check lengths
+        pytest.skip("SQLite stores a string of any length")
+    with pytest.raises(exc.DBAPIError):
+        writes.insert_rows(session.connection(), ImportedResult.__table__, [row, row])
+
+
 def test_naive_instants_are_refused(session: Session, network: Network) -> None:
     case_id = _case(session, network, 3)
     w, _ = _write_for(session, case_id)
