@@ -217,6 +217,25 @@ def run_many(
     return int(cur.rowcount)
 
 
+def run_converted(
+    conn: Connection, compiled: Compiled, params: Sequence[Any], many: bool = False
+) -> int:
+    """Run ``compiled`` with parameters already in the driver's order and converted by the
+    statement's own processors (``Compiled.binds``; e.g. a column of many rows converted at
+    once); ``many``: ``params`` is a list of such sequences (``executemany``). The number of
+    rows changed."""
+    cur = cursor(conn)
+    try:
+        if many:
+            cur.executemany(compiled.sql, params)
+        else:
+            cur.execute(compiled.sql, params, **_prepare(conn))
+    except conn.dialect.loaded_dbapi.Error as exc:
+        conn.connection.info.pop(_CURSOR, None)
+        raise driver_error(conn, exc, compiled.sql, params, cur) from exc
+    return int(cur.rowcount)
+
+
 def fetch_on(
     conn: Connection, compiled: Compiled, values: Mapping[str, Any]
 ) -> list[tuple[Any, ...]]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -286,31 +287,52 @@ def _drop_values(w: Write) -> dict[str, Any]:
 
 
 def _rows(
-    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], ignore: bool = False
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Any],
+    ignore: bool = False,
+    names: tuple[str, ...] | None = None,
 ) -> None:
-    """INSERT rows (dicts with the same keys) of one event, a batch or an import, many per
-    statement. psycopg: ONE statement of one array per column (``_insert_arrays``), whatever
-    the number of rows (statements of 64 rows of parameters cost a cohort of 1,000 cases
-    about 100 round trips and 16 compilations of 10-30 ms in its first run). SQLite, which
-    spends about half of a one-row INSERT on running the statement: full statements of
-    ``_ROWS_PER_STATEMENT`` rows, the rest in powers of two, so that few shapes are ever
-    compiled."""
+    """INSERT rows (dicts with the same keys, or tuples of the values of ``names``) of one
+    event, a batch or an import, many per statement, converted a column at a time by the
+    statement's own processors. psycopg: ONE statement of one array per column
+    (``_insert_arrays``), whatever the number of rows (statements of 64 rows of parameters
+    cost a cohort of 1,000 cases about 100 round trips and 16 compilations of 10-30 ms in its
+    first run). SQLite, which spends about half of a one-row INSERT on running the
+    statement: full statements of ``_ROWS_PER_STATEMENT`` rows (one ``executemany``), the
+    rest in powers of two, so that few shapes are ever compiled."""
     if not rows:
         return
-    names = tuple(rows[0])
-    dialect, cur = conn.dialect, None
+    if names is None:
+        names = tuple(rows[0])
+        columns: list[Sequence[Any]] = [[row[n] for row in rows] for n in names]
+    else:
+        columns = list(zip(*rows, strict=True))
+    dialect = conn.dialect
     if dialect.driver == "psycopg":  # one statement of one array per column
         compiled = _insert_arrays_keeping_text(_native_psycopg(), table, names, ignore)
-        fastread.run(conn, compiled, _columns(rows), fastread.cursor(conn, _binary_arrays))
+        values = dict(zip(names, columns, strict=True))
+        fastread.run(conn, compiled, values, fastread.cursor(conn, _binary_arrays))
         return
     per = max(1, min(_ROWS_PER_STATEMENT, 999 // len(names)))  # SQLite's oldest limit
-    start = 0
-    for size in _sizes(len(rows), per):
+    sizes = _sizes(len(rows), per)
+    processors = dict(_insert_keeping_text(dialect, table, names, ignore, sizes[0]).binds)
+    converted = [
+        column if process is None else [process(v) for v in column]
+        for column, process in zip(columns, (processors[f"r0_{n}"] for n in names), strict=True)
+    ]
+    flat = list(chain.from_iterable(zip(*converted, strict=True)))
+    width, start, full = len(names), 0, len(rows) // per
+    if full > 1:  # the full statements in one call
+        step = per * width
+        chunks = [flat[i * step : (i + 1) * step] for i in range(full)]
+        compiled = _insert_keeping_text(dialect, table, names, ignore, per)
+        fastread.run_converted(conn, compiled, chunks, many=True)
+        start, sizes = full * step, sizes[full:]
+    for size in sizes:
         compiled = _insert_keeping_text(dialect, table, names, ignore, size)
-        values: dict[str, Any] = {}
-        _numbered(values, "r", rows[start : start + size])
-        fastread.run(conn, compiled, values, cur)
-        start += size
+        fastread.run_converted(conn, compiled, flat[start : start + size * width])
+        start += size * width
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
@@ -467,6 +489,10 @@ def _insert_keeping_text(
     compiled = fastread.compile_statement(
         _insert(table, names, dialect.name, ignore, rows), dialect
     )
+    # _rows binds the values row after row, column after column, as they are numbered
+    order = tuple(f"r{i}_{n}" for i in range(rows) for n in names)
+    if compiled.positional != order or compiled.defaults:
+        raise AssertionError(f"{compiled.sql}: parameters not in row order")
     json_columns = {n for n in names if isinstance(table.c[n].type, JSON)}
     found = _INSERTS[key] = replace(
         compiled,
@@ -529,10 +555,7 @@ def insert_rows(
     """INSERT ``rows`` (dicts with the same keys, or tuples of the values of ``columns`` in
     that order) as Core would store them, many per statement (``_rows``). ``ignore_duplicates``:
     rows that collide with a unique key are skipped (``ON CONFLICT DO NOTHING``)."""
-    values: Sequence[Mapping[str, Any]] = (
-        rows if columns is None else [dict(zip(columns, row, strict=True)) for row in rows]
-    )
-    _rows(conn, table, values, ignore_duplicates)
+    _rows(conn, table, rows, ignore_duplicates, columns)
 
 
 def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
