@@ -299,8 +299,10 @@ def _rows(
     (``_insert_arrays``), whatever the number of rows (statements of 64 rows of parameters
     cost a cohort of 1,000 cases about 100 round trips and 16 compilations of 10-30 ms in its
     first run). SQLite, which spends about half of a one-row INSERT on running the
-    statement: full statements of ``_ROWS_PER_STATEMENT`` rows (one ``executemany``), the
-    rest in powers of two, so that few shapes are ever compiled."""
+    statement: full statements of ``_ROWS_PER_STATEMENT`` rows, the rest row by row with
+    the one-row INSERT an event uses, each in one ``executemany``; so two shapes per table
+    (the 64-row one costs 5-10 ms to compile, once per process: powers of two for the rest
+    made six more, ~0.1 s in the first cohort decision of a process)."""
     if not rows:
         return
     if names is None:
@@ -315,24 +317,24 @@ def _rows(
         fastread.run(conn, compiled, values, fastread.cursor(conn, _binary_arrays))
         return
     per = max(1, min(_ROWS_PER_STATEMENT, 999 // len(names)))  # SQLite's oldest limit
-    sizes = _sizes(len(rows), per)
-    processors = dict(_insert_keeping_text(dialect, table, names, ignore, sizes[0]).binds)
+    one = _insert_keeping_text(dialect, table, names, ignore, 1)  # an event's own INSERT
+    processors = dict(one.binds)
     converted = [
         column if process is None else [process(v) for v in column]
         for column, process in zip(columns, (processors[f"r0_{n}"] for n in names), strict=True)
     ]
     flat = list(chain.from_iterable(zip(*converted, strict=True)))
-    width, start, full = len(names), 0, len(rows) // per
-    if full > 1:  # the full statements in one call
-        step = per * width
+    width, full = len(names), len(rows) // per
+    step = per * width
+    if full:  # the full statements in one call
         chunks = [flat[i * step : (i + 1) * step] for i in range(full)]
         compiled = _insert_keeping_text(dialect, table, names, ignore, per)
         fastread.run_converted(conn, compiled, chunks, many=True)
-        start, sizes = full * step, sizes[full:]
-    for size in sizes:
-        compiled = _insert_keeping_text(dialect, table, names, ignore, size)
-        fastread.run_converted(conn, compiled, flat[start : start + size * width])
-        start += size * width
+    rest = [flat[i : i + width] for i in range(full * step, len(flat), width)]
+    if len(rest) == 1:
+        fastread.run_converted(conn, one, rest[0])
+    elif rest:  # the rest row by row in one call: no other shape to compile
+        fastread.run_converted(conn, one, rest, many=True)
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
@@ -431,17 +433,6 @@ def write_many(conn: Connection, batch: list[Write]) -> list[int]:
     _rows(conn, REMINDERS, [p for w in replanned for p in w.plan or ()], ignore=True)
     _rows(conn, OUTBOX, [o for w in batch for o in w.outbox_rows])
     return []
-
-
-def _sizes(count: int, per: int) -> list[int]:
-    """``count`` rows as statements of ``per`` rows, the rest in powers of two (so that few
-    shapes are ever compiled)."""
-    sizes = [per] * (count // per)
-    rest = count % per
-    while rest:
-        sizes.append(1 << (rest.bit_length() - 1))
-        rest -= sizes[-1]
-    return sizes
 
 
 def _lost(conn: Connection, batch: list[Write]) -> list[int]:
