@@ -14,8 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -43,7 +44,27 @@ def _tune_sqlite(engine: Engine) -> None:
         try:
             conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            conn._handle_dbapi_exception(exc, "BEGIN IMMEDIATE", (), None, None)
+            raise driver_error(conn, exc, "BEGIN IMMEDIATE", ()) from exc
+
+
+def driver_error(
+    conn: Connection, exc: BaseException, statement: str, params: Any, cursor: Any = None
+) -> BaseException:
+    """The SQLAlchemy exception ``Connection.execute`` raises for the driver error ``exc``
+    (``IntegrityError``, ``OperationalError``, ...), for a statement sent straight to the
+    DB-API connection; a connection the error shows lost is invalidated first, as
+    ``Connection.execute`` does, so the pool does not hand it out again."""
+    lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)  # type: ignore[arg-type]
+    if lost:
+        conn.invalidate(exc)
+    return DBAPIError.instance(
+        statement,
+        params,
+        exc,
+        conn.dialect.loaded_dbapi.Error,
+        connection_invalidated=lost,
+        dialect=conn.dialect,
+    )
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

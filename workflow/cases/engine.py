@@ -5,15 +5,14 @@ state through the procedure's static machine, appends a hash-chained audit event
 the case's clocks and writes the notification intents into the outbox, all inside the
 caller's transaction. It never commits: the boundary (request, task run, CLI command) does.
 
-The hot path (``_load`` of one case and ``writes.write``) runs on the DB-API cursor of the
-session's own connection (sqlite3, psycopg), with SQL rendered once per shape and the
-conversions the column types would do: one read (with ``FOR UPDATE`` on PostgreSQL; SQLite
-transactions already hold the write lock via ``BEGIN IMMEDIATE``) and a compare-and-swap
-``UPDATE ... WHERE version = :old`` followed by the inserts. On PostgreSQL the update and the
-inserts travel as one prepared statement (data-modifying CTEs), because a transition there is
-bound by round trips (see bench/transitions.py). Batches (``fire_many``) check each case in
-Python as ``fire`` does and write set-based (``writes.write_many``: one statement per table on
-PostgreSQL, one ``executemany`` per statement on SQLite).
+The hot path (``_load`` of one case and ``writes.write``) runs Core statements compiled once
+on the DB-API cursor of the session's own connection (``workflow.cases.fastread``): one read (with
+``FOR UPDATE`` on PostgreSQL; SQLite transactions already hold the write lock via ``BEGIN
+IMMEDIATE``) and a compare-and-swap ``UPDATE ... WHERE version = :old`` followed by the
+inserts; on PostgreSQL the writes travel in one pipeline, because a transition there is bound
+by round trips (see bench/transitions.py). Batches (``fire_many``) check each case in Python as
+``fire`` does and write with the same statements (``writes.write_many``: each statement sent
+once for all rows).
 """
 
 from __future__ import annotations
@@ -28,13 +27,12 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, column, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from config.procedure import EventDef, Procedure, get_procedure
 from config.settings import Settings, get_settings
 from models import Case, Institution, Offering
-from workflow.cases import audit
+from workflow.cases import audit, fastread
 from workflow.cases import storage as writes
 from workflow.cases.deadlines import Clocks, Scheduled, next_clocks, schedule
 from workflow.cases.guards import GUARDS, GuardContext
@@ -142,20 +140,27 @@ if CaseRow._fields != tuple(_LOAD.selected_columns.keys()):  # pragma: no cover
 # The columns every event writes that a loaded row carries (all but updated_at, always new).
 _ROW_BASE = tuple(c for c in writes.BASE if c in CaseRow._fields)
 _row_base = operator.attrgetter(*_ROW_BASE)
-_INSTANTS = tuple(CaseRow._fields.index(c) for c in ("due_at", "decision_due_at", "appeal_ends_at"))
-_RESULT = CaseRow._fields.index("result")
-_DATES = tuple(
-    CaseRow._fields.index(c) for c in ("offering_start", "offering_end", "offering_exam")
-)
 
 
-@functools.cache
-def _load_sql(kind: str) -> str:
-    """The SELECT of one case rendered once for the fast path's driver: qmark for sqlite3
-    (SQLite transactions hold the write lock already); pyformat and FOR UPDATE for psycopg."""
-    if kind == "sqlite":
-        return str(_LOAD.compile(dialect=sqlite.dialect()))
-    return str(_LOAD_LOCKED.compile(dialect=postgresql.psycopg.dialect()))  # type: ignore[no-untyped-call]
+def _load_statement(dialect: str) -> Any:
+    """One case, locked (``FOR UPDATE`` on PostgreSQL; SQLite transactions hold the write
+    lock already)."""
+    return _LOAD_LOCKED if dialect == "postgresql" else _LOAD
+
+
+def _load_many_statement(dialect: str) -> Any:
+    """Many cases by id, in id order (locked on PostgreSQL): the ids as one JSON array on
+    SQLite, one integer array on PostgreSQL, so that one compiled statement serves any
+    number of them."""
+    if dialect == "sqlite":
+        ids: Any = select(column("value")).select_from(func.json_each(bindparam("ids")))
+        return _LOAD_BASE.where(Case.id.in_(ids)).order_by(Case.id)
+    query = _LOAD_BASE.where(Case.id == func.any(bindparam("ids"))).order_by(Case.id)
+    return query.with_for_update(of=Case)
+
+
+_LOAD_ONE = fastread.Reads(_load_statement)
+_LOAD_MANY = fastread.Reads(_load_many_statement)
 
 
 def _load(session: Session, case_id: int) -> Any:
@@ -165,72 +170,18 @@ def _load(session: Session, case_id: int) -> Any:
 
 
 def _load_on(conn: Connection, case_id: int) -> Any:
-    """``_load`` on the session's connection: through its own DB-API cursor (sqlite3,
-    psycopg), with the conversions of the column types; through Core for other drivers."""
-    kind = writes.fast_kind(conn)
-    if kind is None:
-        locked = conn.dialect.name == "postgresql"
-        return conn.execute(_LOAD_LOCKED if locked else _LOAD, {"case_id": case_id}).first()
-    if kind == "sqlite":
-        raw = writes.fetch_one(conn, _load_sql(kind), (case_id,))
-        return None if raw is None else _sqlite_row(raw)
-    raw = writes.fetch_one(
-        conn, _load_sql(kind), {"case_id": case_id}, prepare=writes.pg_prepare(conn)
-    )
-    return None if raw is None else _pg_row(raw)
-
-
-def _sqlite_row(raw: Any) -> CaseRow:
-    """A loaded row as the column types hand it back on SQLite."""
-    values = list(raw)
-    for i in _INSTANTS:
-        values[i] = writes.sqlite_instant_result(values[i])
-    values[_RESULT] = writes.sqlite_json_result(values[_RESULT])
-    for i in _DATES:
-        values[i] = writes.sqlite_date_result(values[i])
-    return CaseRow._make(values)
-
-
-def _pg_row(raw: Any) -> CaseRow:
-    """A loaded row as the column types hand it back on PostgreSQL."""
-    values = list(raw)
-    for i in _INSTANTS:
-        values[i] = writes.pg_instant_result(values[i])
-    return CaseRow._make(values)
-
-
-@functools.cache
-def _load_many_sql(kind: str) -> str:
-    """The SELECT of many cases (by id, in id order) for the fast path's driver: the ids as
-    one JSON array on SQLite, one integer array on PostgreSQL (locked there)."""
-    if kind == "sqlite":
-        ids: Any = select(column("value")).select_from(func.json_each(bindparam("ids")))
-        return str(
-            _LOAD_BASE.where(Case.id.in_(ids)).order_by(Case.id).compile(dialect=sqlite.dialect())
-        )
-    query = (
-        _LOAD_BASE.where(Case.id == func.any(bindparam("ids")))
-        .order_by(Case.id)
-        .with_for_update(of=Case)
-    )
-    return str(query.compile(dialect=postgresql.psycopg.dialect()))  # type: ignore[no-untyped-call]
+    """``_load`` on the session's connection (compiled once, run on its DB-API cursor)."""
+    compiled = _LOAD_ONE.get(conn.dialect, conn.dialect.name)
+    rows = fastread.fetch_on(conn, compiled, {"case_id": case_id})
+    return CaseRow._make(rows[0]) if rows else None
 
 
 def _load_many(session: Session, case_ids: list[int]) -> list[CaseRow]:
     """The rows of many cases, in id order (locked on PostgreSQL)."""
     conn = session.connection()
-    kind = writes.fast_kind(conn)
-    if kind is None:
-        query = _LOAD_BASE.where(Case.id.in_(case_ids)).order_by(Case.id)
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update(of=Case)
-        return [CaseRow._make(r) for r in conn.execute(query)]
-    cur = writes.dbapi_cursor(conn)
-    if kind == "sqlite":
-        writes.run(conn, cur, _load_many_sql(kind), (json.dumps(case_ids),))
-        return [_sqlite_row(raw) for raw in cur.fetchall()]
-    writes.run(conn, cur, _load_many_sql(kind), {"ids": case_ids}, prepare=writes.pg_prepare(conn))
-    return [_pg_row(raw) for raw in cur.fetchall()]
+    ids: Any = json.dumps(case_ids) if conn.dialect.name == "sqlite" else case_ids
+    compiled = _LOAD_MANY.get(conn.dialect, conn.dialect.name)
+    return [CaseRow._make(r) for r in fastread.fetch_on(conn, compiled, {"ids": ids})]
 
 
 @functools.cache

@@ -37,27 +37,31 @@ def record(
         return 0
     if decisions is not None and not all(case_id in decisions for case_id in by_case):
         decisions = None
+    # Core on the session's connection (no ORM entities are loaded here): this runs inside
+    # every decision's transaction.
+    conn = session.connection()
     columns: list[Any] = [Case.id, Case.institution_id, Offering.institution_id, Offering.code]
     if decisions is None:
         columns.append(Case.decision)
-    cases = session.execute(
+    cases = conn.execute(
         select(*columns)
         .join(Offering, Offering.id == Case.offering_id)
         .where(Case.id.in_(list(by_case)))
     ).all()
     targets: dict[int, list[str]] = defaultdict(list)
-    for case_id, code in session.execute(
+    for case_id, code in conn.execute(
         select(case_targets.c.case_id, Module.code)
         .join(Module, Module.id == case_targets.c.module_id)
         .where(case_targets.c.case_id.in_(list(by_case)))
     ):
         targets[case_id].append(code)
+    homes = {home for _, home, *_ in cases}
     module_ids = {
         (inst, code): (mid, version)
-        for mid, code, version, inst in session.execute(
-            select(
-                Module.id, Module.code, Module.regulation_version, Programme.institution_id
-            ).join(Programme, Programme.id == Module.programme_id)
+        for mid, code, version, inst in conn.execute(
+            select(Module.id, Module.code, Module.regulation_version, Programme.institution_id)
+            .join(Programme, Programme.id == Module.programme_id)
+            .where(Programme.institution_id.in_(homes))
         )
     }
     rows = []

@@ -1235,52 +1235,14 @@ def _cached(
     return found
 
 
-_Frozen = TypeVar("_Frozen")
-
-
-def _draft_class(cls: type) -> Any:
-    """A private, mutable dataclass with the very slots of the frozen, slotted dataclass
-    ``cls``. A draft is filled with plain slot stores and then made a ``cls`` in place
-    (``draft.__class__ = cls``, which CPython allows between classes of one layout): that
-    skips the frozen ``__init__`` (an ``object.__setattr__`` call per field, which for
-    CourseResult's 28 fields cost more than reading the result from the tree) and lets a
-    result be completed when its report ends before it is frozen. From then on it is an
-    ordinary ``cls`` instance."""
-    names = [f.name for f in dataclasses.fields(cls)]
-    return dataclasses.make_dataclass(f"_Draft{cls.__name__}", names, slots=True)
-
-
-def _becomes(draft: Any, cls: type) -> bool:
-    """Whether this interpreter lets a ``draft`` instance become a ``cls`` instance."""
-    count = len(dataclasses.fields(cls))
-    try:
-        probe = draft(*range(count))
-        probe.__class__ = cls
-    except TypeError:  # pragma: no cover - not CPython
-        return False
-    return [getattr(probe, f.name) for f in dataclasses.fields(cls)] == list(range(count))
-
-
-def _fast_constructor(cls: type[_Frozen]) -> Callable[..., _Frozen]:
-    """A positional constructor for a frozen, slotted dataclass that builds a draft and
-    freezes it (see ``_draft_class``); ``cls`` itself where that is not possible."""
-    draft = _draft_class(cls)
-    if not _becomes(draft, cls):  # pragma: no cover - not CPython
-        return cls
-
-    def make(*values: Any) -> _Frozen:
-        instance = draft(*values)
-        instance.__class__ = cls
-        return instance  # type: ignore[no-any-return]
-
-    return make
-
-
-_new_identifier: Final = _fast_constructor(Identifier)
-_new_text: Final = _fast_constructor(LocalizedText)
-_ResultDraft: Final[Any] = _draft_class(CourseResult)
-_DRAFTS_BECOME_RESULTS: Final = _becomes(_ResultDraft, CourseResult)
 _RESULT_FIELDS: Final = tuple(f.name for f in dataclasses.fields(CourseResult))
+# A result is read before its report's grading schemes (they come after the results in the
+# file), so it is gathered in a mutable draft with CourseResult's fields and built when the
+# report ends.
+_ResultDraft: Final[Any] = dataclasses.make_dataclass(
+    "_ResultDraft", list(_RESULT_FIELDS), slots=True
+)
+_draft_values: Final = operator.attrgetter(*_RESULT_FIELDS)
 
 
 @dataclass
@@ -1328,7 +1290,7 @@ def _identifier(element: etree._Element, words: dict[str, str] | None = None) ->
         if found is None:
             found = words[kind] = " ".join(kind.split())
         kind = found
-    return _new_identifier(kind, _token(element))
+    return Identifier(kind, _token(element))
 
 
 def _identifier_list(elements: Iterable[etree._Element]) -> tuple[Identifier, ...]:
@@ -1609,7 +1571,7 @@ class _Collector:
             if tag == _T_IDENTIFIER:
                 identifiers += (_identifier(child, words),)
             elif tag == _T_TITLE:
-                titles += (_new_text(_token(child), child.get(_XML_LANG)),)
+                titles += (LocalizedText(_token(child), child.get(_XML_LANG)),)
             elif tag == _SPECIFIES:
                 break
             elif tag == _T_TYPE:
@@ -1730,11 +1692,7 @@ class _Collector:
         results = self.results
         for draft in self.pending_results:
             draft.grading_scheme_description = schemes.get(draft.grading_scheme_id or "", ())
-            if _DRAFTS_BECOME_RESULTS:
-                draft.__class__ = CourseResult
-                results.append(draft)
-            else:  # pragma: no cover - not CPython
-                results.append(CourseResult(*(getattr(draft, n) for n in _RESULT_FIELDS)))
+            results.append(CourseResult(*_draft_values(draft)))
         self.pending_results.clear()
 
     def _attachment(self, attachment: etree._Element) -> None:
