@@ -9,30 +9,15 @@ import tomllib
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.procedure import DEFAULT_PROCEDURE, get_procedure, parse_procedure
-from models import Case, CaseEvent
+from models import Case
+from tests.workflow.refusals import case_in, events
 from workflow.cases.engine import fire
-from workflow.demo import Network, create_case
+from workflow.demo import Network
 from workflow.errors import ValidationFailed
-
-
-def case_in(session: Session, network: Network, state: str) -> int:
-    return create_case(
-        session,
-        network,
-        target=state,
-        term="next" if state == "planned" else "past",
-        matriculation="F1",
-        name="Fay",
-        email="fay@example.org",
-    )
-
-
-def events(session: Session, case_id: int) -> int:
-    return session.scalar(select(func.count()).where(CaseEvent.case_id == case_id)) or 0
 
 
 @pytest.mark.parametrize(

@@ -6,33 +6,17 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Case, CaseEvent, HomeAchievement, Module, Offering, Role, case_targets
+from models import Case, HomeAchievement, Module, Offering, Role, case_targets
+from tests.workflow.refusals import case_in, events
 from workflow.cases.engine import StaleVersion, fire
-from workflow.demo import Network, create_case, student_actor
+from workflow.demo import Network, student_actor
 from workflow.errors import Forbidden, GuardFailed, IllegalTransition, ValidationFailed
 from workflow.policy.actors import Actor
 
 LATER = dt.datetime(2027, 1, 15, 12, 0, tzinfo=dt.UTC)
-
-
-def case_in(session: Session, network: Network, state: str, n: int = 0) -> int:
-    term = "next" if state == "planned" else "past"
-    return create_case(
-        session,
-        network,
-        target=state,
-        term=term,
-        matriculation=f"G{n}",
-        name=f"Gina {n}",
-        email=f"g{n}@example.org",
-    )
-
-
-def events(session: Session, case_id: int) -> int:
-    return session.scalar(select(func.count()).where(CaseEvent.case_id == case_id)) or 0
 
 
 @pytest.mark.parametrize(
