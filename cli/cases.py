@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cli import context as ctx
 from cli.context import (
@@ -43,7 +44,7 @@ from workflow import (
 app = typer.Typer(no_args_is_help=True, help="Open, move and inspect cases.")
 
 
-def _find_offering(s: Any, course: str, term: str | None, partner: str | None) -> Offering:
+def _find_offering(s: Session, course: str, term: str | None, partner: str | None) -> Offering:
     query = select(Offering).join(Institution).where(Offering.code == course)
     if term:
         query = query.where(Offering.term == term)

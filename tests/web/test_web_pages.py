@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from web_harness import client, csrf_of, student_link, student_login
 
+from models import User
 from models.db import session_factory, transaction
 from workflow.policy import auth
 
@@ -36,6 +37,18 @@ def test_language_by_browser_and_by_choice(app: Any) -> None:
         r = c.post("/language", data={"lang": "de", "csrf": token, "back": "/login"})
         assert r.status_code == 303
         assert "Anmelden" in c.get("/login", headers={"Accept-Language": "en"}).text
+
+
+def test_a_signed_in_choice_of_language_is_kept_for_the_account(
+    clerk: Any, engine: Engine
+) -> None:
+    """The choice is stored with the user, so her e-mails and next sign-in use it too."""
+    for lang in ("en", "de"):
+        r = clerk.post("/language", data={"lang": lang, "csrf": clerk.csrf, "back": "/cases"})
+        assert r.status_code == 303
+        with session_factory(engine)() as s:
+            user = s.scalars(select(User).where(User.username == "clerk")).one()
+            assert user.preferred_language == lang
 
 
 def test_sign_in_dashboard_and_sign_out(clerk: Any, world: Any) -> None:

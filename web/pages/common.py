@@ -7,12 +7,12 @@ hands to the error handler of ``web.problems``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
@@ -22,6 +22,9 @@ from web.problems import Problem
 from web.runtime import Runtime, runtime
 from web.security import LANG_COOKIE, SESSION_COOKIE, Principal, authenticate, csrf_ok
 from workflow import Action, require
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 TEMPLATES.env.filters.update(i18n.NUMBER_FILTERS)
@@ -122,7 +125,7 @@ def page(
         yield session, principal, rt
 
 
-def install_sign_in_redirect(app: Any) -> None:
+def install_sign_in_redirect(app: FastAPI) -> None:
     @app.exception_handler(SignIn)
     async def _sign_in(request: Request, exc: SignIn) -> Response:
         response = RedirectResponse("/login", status_code=303)
@@ -130,7 +133,7 @@ def install_sign_in_redirect(app: Any) -> None:
         return response
 
 
-async def in_thread(fn: Any, *args: Any) -> Any:
+async def in_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(fn, *args)
+    return await run_in_threadpool(fn, *args, **kwargs)

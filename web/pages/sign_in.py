@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from models import Student, User
 from web import i18n
 from web.pages.common import error_page, page, page_language, render
 from web.problems import Problem
@@ -132,11 +131,8 @@ def language(
         )
         if not csrf_ok(expected, csrf):
             raise Problem(403, "Forbidden", "the form has expired; reload the page", code="csrf")
-        if principal is not None and principal.actor.id is not None:
-            model = Student if principal.is_student else User
-            row = session.get(model, principal.actor.id)
-            if row is not None:
-                row.preferred_language = lang
+        if principal is not None:
+            auth.remember_language(session, principal.actor, lang)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, **cookie_args(request))
     return response

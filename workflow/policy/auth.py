@@ -127,6 +127,15 @@ def actor_for_student_id(session: Session, student_id: int) -> Actor | None:
     )
 
 
+def remember_language(session: Session, actor: Actor, language: str) -> None:
+    """Keep a signed-in person's chosen language for their e-mails and next sign-in."""
+    if actor.id is None:
+        return
+    row = session.get(Student if actor.role == Role.STUDENT else User, actor.id)
+    if isinstance(row, Student | User):
+        row.preferred_language = language
+
+
 def authenticate_student(
     session: Session, institution_code: str, matriculation: str, password: str
 ) -> Student | None:
