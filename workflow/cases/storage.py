@@ -301,8 +301,9 @@ def _rows(
     first run). SQLite, which spends about half of a one-row INSERT on running the
     statement: full statements of ``_ROWS_PER_STATEMENT`` rows, the rest row by row with
     the one-row INSERT an event uses, each in one ``executemany``; so two shapes per table
-    (the 64-row one costs 5-10 ms to compile, once per process: powers of two for the rest
-    made six more, ~0.1 s in the first cohort decision of a process)."""
+    (compiled once per process; the cost of compiling grows with the parameters: 64 rows
+    cost 5-10 ms per table, about 0.1 s in the first cohort decision of a process, for no
+    measurable gain over 16 rows when warm; powers of two for the rest made six more)."""
     if not rows:
         return
     if names is None:
@@ -464,7 +465,7 @@ def _keeping_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda value: value if value.__class__ is JSONText else process(value)
 
 
-_ROWS_PER_STATEMENT = 64
+_ROWS_PER_STATEMENT = 16
 _INSERTS: dict[tuple[Any, ...], fastread.Compiled] = {}
 
 
