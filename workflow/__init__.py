@@ -42,7 +42,7 @@ from workflow.cases.sweep import (
     sweep,
 )
 from workflow.catalogues import LANGUAGES as CATALOGUE_LANGUAGES
-from workflow.catalogues import Say, say, translations
+from workflow.catalogues import N_, Say, say, translations
 from workflow.decisions.cohort import (
     CONVERTING_EVENTS,
     decide,
@@ -147,6 +147,7 @@ __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MIN_PASSWORD_LENGTH",
     "NOTICE_EVENTS",
+    "N_",
     "ROUNDINGS",
     "Action",
     "Actor",

@@ -28,7 +28,16 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
-__all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "Say", "catalogue_path", "say", "translations"]
+__all__ = [
+    "DOMAIN",
+    "LANGUAGES",
+    "LOCALE_DIR",
+    "N_",
+    "Say",
+    "catalogue_path",
+    "say",
+    "translations",
+]
 
 LOCALE_DIR: Final = Path(__file__).resolve().parent / "locale"
 DOMAIN: Final = "recog"
@@ -66,3 +75,8 @@ def say(language: str) -> Say:
         return gettext(msgid) % values
 
     return _
+
+
+def N_(msgid: str) -> str:
+    """Mark ``msgid`` as a message id for extraction, to be translated later."""
+    return msgid
