@@ -65,12 +65,8 @@ typecheck: $(VENV)/.installed-test
 # and add new ones to (and drop unused ones from) both catalogues; then translate every new
 # entry in workflow/locale/{de,en}/LC_MESSAGES/recog.po. tests/workflow/test_catalogues.py
 # fails until each has words in both, and while this target would still change a file.
-LOCALE := workflow/locale
 messages: $(VENV)/.installed-test
-	$(BIN)/pybabel extract --mapping-file=babel.cfg --omit-header --no-location --sort-output \
-		--output-file=$(LOCALE)/recog.pot .
-	$(BIN)/pybabel update --domain=recog --input-file=$(LOCALE)/recog.pot --output-dir=$(LOCALE) \
-		--no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/messages
 
 lock: | $(UV)
 	$(UV) lock --upgrade --python $(PYTHON)
