@@ -15,7 +15,7 @@ SYNC   := $(UV) sync --locked --inexact --python $(PYTHON)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint typecheck format lock bench install install-test clean
+.PHONY: run test lint typecheck format lock bench install install-test clean messages
 
 $(UV): requirements-tools.txt
 	$(PYTHON) -m venv $(TOOLS)
@@ -60,6 +60,13 @@ format: $(VENV)/.installed-test
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
+
+# The texts: re-extract the message ids from code and templates (babel.cfg) into the template
+# and add new ones to (and drop unused ones from) both catalogues; then translate every new
+# entry in workflow/locale/{de,en}/LC_MESSAGES/recog.po. tests/workflow/test_catalogues.py
+# fails until each has words in both, and while this target would still change a file.
+messages: $(VENV)/.installed-test
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/messages
 
 lock: | $(UV)
 	$(UV) lock --upgrade --python $(PYTHON)

@@ -61,6 +61,17 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def check_mail() -> None:
+    """Stop a command that sends e-mail if the procedure names a message Recog cannot write."""
+    from config.errors import ConfigurationError
+    from tasks.messages import check_procedure
+
+    try:
+        check_procedure()
+    except ConfigurationError as exc:
+        fail(str(exc))
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"error: {message}", markup=False, soft_wrap=True)
     raise typer.Exit(code)

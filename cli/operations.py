@@ -43,6 +43,7 @@ def remind(as_json: JsonOpt = False) -> None:
     """Run one deadline sweep now: send due reminders, lapse and close what is due."""
     from workflow import sweep
 
+    ctx.check_mail()
     with unit_of_work() as s:
         result = sweep(s, now=ctx.now(), settings=ctx.settings())
     if as_json:
@@ -120,6 +121,7 @@ def outbox_relay() -> None:
     from tasks.delivery import Transports, relay
 
     settings = ctx.settings()
+    ctx.check_mail()
     ctx.require_schema()
     result = relay(
         session_factory(ctx.engine()),
@@ -161,6 +163,7 @@ def _celery_argv(kind: str, settings: Any) -> list[str]:
 def worker() -> None:
     """Run a Celery worker (as many as you like, on as many machines as you like)."""
     settings = ctx.settings()
+    ctx.check_mail()
     os.execv(sys.executable, [sys.executable, "-m", "celery", *_celery_argv("worker", settings)])
 
 
@@ -189,6 +192,7 @@ def up(
     from workflow import has_data, seed_demo
 
     settings = ctx.settings()
+    ctx.check_mail()
     db_upgrade()
     if demo:
         with unit_of_work() as s:

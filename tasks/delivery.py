@@ -33,13 +33,15 @@ from workflow import (
     Claimed,
     FileStore,
     Notice,
-    format_date,
     keep_notice,
     notice_inputs,
     outbox,
     render_notice,
     render_notice_html,
     status_link_for_delivery,
+)
+from workflow import (
+    format_datetime as local_datetime,
 )
 
 log = logging.getLogger("recog.delivery")
@@ -158,11 +160,8 @@ def _local(instant: Any, zone: Any, language: str) -> str | None:
     German, "15 June 2026 24:00" in English."""
     if not isinstance(instant, dt.datetime):
         return None
-    # A deadline at 00:00 is the end of the day before: say "24:00" of that day, as the law does.
-    local = instant.astimezone(zone)
-    if local.hour == 0 and local.minute == 0:
-        return f"{format_date((local - dt.timedelta(days=1)).date(), language)} 24:00"
-    return f"{format_date(local.date(), language)} {local:%H:%M}"
+    # A deadline at 00:00 is the end of the day before: "24:00" of that day, as the law says.
+    return local_datetime(instant.astimezone(zone), language)
 
 
 def compose(

@@ -12,6 +12,7 @@ import functools
 import logging
 from typing import Any
 
+from celery.signals import worker_init
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,10 +20,17 @@ from config.celery import celery_app
 from config.settings import get_settings
 from models.db import make_engine, session_factory, transaction
 from tasks.delivery import Transports, relay
+from tasks.messages import check_procedure
 from workflow import sweep
 
 log = logging.getLogger("recog.tasks")
 app = celery_app()
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+def _check_procedure(**_kwargs: Any) -> None:
+    """A worker does not start with a procedure naming an e-mail it cannot write."""
+    check_procedure()
 
 
 @functools.cache

@@ -1,15 +1,22 @@
 """Notification e-mails in English and German: subject, plain text and HTML for each template.
 
-The wording lives in one phrase catalogue per language (``templates/mail/en.toml`` and
-``de.toml``, the same keys in both); two Jinja2 layouts (``layout.txt``, ``layout.html``) put
-the phrases together. A student learns what happened, what happens next, by when and what to do
-now; a decision lists what was credited, and a refusal adds its reasons, advice and the
-instructions on legal remedies. Office recipients get a short, factual note. Dates arrive
-preformatted in local time (``due_at_local``); credits and grades are written as the language
-writes them (``workflow.format_credits``, ``format_grade``: "5,0" and "1,7" in German).
+The wording lives in the gettext catalogues (``workflow/locale/<language>/LC_MESSAGES/
+recog.po``, message ids ``mail.*``); ``templates/mail/parts.toml`` says which messages exist
+and which parts each has for which recipient, and two Jinja2 layouts (``layout.txt``,
+``layout.html``) put the parts together. A student learns what happened, what happens next,
+by when and what to do now; a decision lists what was credited, and a refusal adds its
+reasons, advice and the instructions on legal remedies. Office recipients get a short,
+factual note. Dates arrive preformatted in local time (``due_at_local``, through
+``workflow.format_datetime``); credits and grades are written as the language writes them
+(``workflow.format_credits``, ``format_grade``: "5,0" and "1,7" in German).
 
-Only the facts named in ``render``'s context are ever used, so an e-mail address or any other
-secret passed along by mistake never reaches a text; ``status_url`` goes to students only.
+Only the facts named in ``render``'s context are ever used (a phrase's ``%(name)s`` can name
+only them), so an e-mail address or any other secret passed along by mistake never reaches a
+text; ``status_url`` goes to students only.
+
+A procedure whose event names a message that is not here is refused when Recog starts
+(``check_procedure``, called by the app, the worker and the commands that send mail), not at
+the first delivery.
 """
 
 from __future__ import annotations
@@ -22,12 +29,14 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from config.procedure import get_procedure
-from workflow import format_credits, format_grade
+from config.errors import ConfigurationError
+from config.procedure import Procedure, get_procedure
+from workflow import N_, Say, format_credits, format_grade, say
 
 MAIL_DIR = Path(__file__).with_name("templates") / "mail"
+PARTS_FILE = MAIL_DIR / "parts.toml"
 
 LANGUAGES = ("de", "en")
 RECIPIENTS = ("student", "clerk", "examiner", "board")
@@ -84,19 +93,46 @@ def templates() -> list[str]:
 
 
 def message_of(template: str) -> str:
-    """The catalogue entry a template is worded by: the message its event names in the
-    procedure (``message``, its own name unless it says otherwise), else the template."""
+    """The message a template is worded by: the message its event names in the procedure
+    (``message``, its own name unless it says otherwise), else the template."""
     event = get_procedure().events.get(template)
     return event.message if event is not None else template
 
 
-def _entry(catalogue: Mapping[str, Any], template: str, language: str) -> dict[str, Any]:
+@functools.cache
+def parts() -> dict[str, dict[str, list[str]]]:
+    """Every message, with the parts it has for each recipient it has words for
+    (``templates/mail/parts.toml``)."""
+    with PARTS_FILE.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def check_procedure(proc: Procedure | None = None) -> None:
+    """Refuse a procedure whose event tells someone (``notify``) by a message (``message``,
+    the event's own name by default) the e-mails do not have, naming the procedure's file,
+    the event and the message (``ConfigurationError``). The app, the worker and the commands
+    that send mail call it at start-up, where both the procedure and the e-mails are known
+    (config/ does not know tasks/)."""
+    proc = proc or get_procedure()
+    known = parts()
+    for name, event in proc.events.items():
+        if event.notify and event.message not in known:
+            raise ConfigurationError(
+                f"{proc.source}: event {name!r} sends the e-mail message {event.message!r}, "
+                f"which the e-mail catalogue does not have (known: {', '.join(sorted(known))}); "
+                f"add it to {PARTS_FILE} and its words to both catalogues, or name another "
+                "message"
+            )
+
+
+def _message(template: str) -> dict[str, list[str]]:
     message = message_of(template)
-    entry: dict[str, Any] | None = catalogue["messages"].get(message)
+    entry = parts().get(message)
     if entry is None:
         raise ValueError(
-            f"{template!r} sends the message {message!r}, which {MAIL_DIR / language}.toml "
-            "does not word; add [messages.<id>] there or name another message in the procedure"
+            f"{template!r} sends the message {message!r}, which {PARTS_FILE} does not list; "
+            "add it there (and its words to both catalogues) or name another message in the "
+            "procedure"
         )
     return entry
 
@@ -114,8 +150,44 @@ def recipients(template: str) -> list[str]:
     """The recipients ``template`` has wording of its own for (others get a generic note;
     students never do: a template without student wording refuses a student)."""
     _check(template, "template", templates())
-    written = _entry(_catalogue("en"), template, "en")
+    written = _message(template)
     return [r for r in RECIPIENTS if r in written]
+
+
+# What an office recipient without words of its own is told.
+_GENERIC: dict[str, str] = {
+    "happened": N_("mail.generic.office.happened"),
+    "action": N_("mail.generic.office.action"),
+}
+
+# The by-when sentence by deadline kind (config.procedure.KNOWN_DEADLINES), for students and
+# for the office.
+_DUE: dict[bool, dict[str, str]] = {
+    True: {
+        "enrolment": N_("mail.due.student.enrolment"),
+        "result": N_("mail.due.student.result"),
+        "transcript": N_("mail.due.student.transcript"),
+        "retake": N_("mail.due.student.retake"),
+        "submission": N_("mail.due.student.submission"),
+        "decision": N_("mail.due.student.decision"),
+        "info_reply": N_("mail.due.student.info_reply"),
+        "appeal_window": N_("mail.due.student.appeal_window"),
+        "board_decision": N_("mail.due.student.board_decision"),
+        "other": N_("mail.due.student.other"),
+    },
+    False: {
+        "enrolment": N_("mail.due.office.enrolment"),
+        "result": N_("mail.due.office.result"),
+        "transcript": N_("mail.due.office.transcript"),
+        "retake": N_("mail.due.office.retake"),
+        "submission": N_("mail.due.office.submission"),
+        "decision": N_("mail.due.office.decision"),
+        "info_reply": N_("mail.due.office.info_reply"),
+        "appeal_window": N_("mail.due.office.appeal_window"),
+        "board_decision": N_("mail.due.office.board_decision"),
+        "other": N_("mail.due.office.other"),
+    },
+}
 
 
 def render(template: str, *, recipient: str, language: str, context: Mapping[str, Any]) -> Rendered:
@@ -127,54 +199,68 @@ def render(template: str, *, recipient: str, language: str, context: Mapping[str
     _check(language, "language", LANGUAGES)
     _check(template, "template", templates())
     _check(recipient, "recipient", RECIPIENTS)
-    catalogue = _catalogue(language)
-    entry = _entry(catalogue, template, language)
+    entry = _message(template)
+    message = message_of(template)
     student = recipient == "student"
-    wording: dict[str, str] | None = entry.get(recipient)
-    if wording is None:
-        if student:
-            raise ValueError(
-                f"template {template!r} has no wording for students; it is "
-                f"written for: {', '.join(recipients(template))}"
-            )
-        wording = catalogue["generic"]["office"]
+    written = entry.get(recipient)
+    if written is None and student:
+        raise ValueError(
+            f"template {template!r} has no wording for students; it is "
+            f"written for: {', '.join(recipients(template))}"
+        )
+    gettext = say(language)
+    # The message's parts are named by parts.toml (extract_parts gives their ids to Babel).
+    ids = (
+        {name: f"mail.{message}.{recipient}.{name}" for name in written}
+        if written is not None
+        else _GENERIC
+    )
 
-    values = _values(template, student, language, catalogue, context)
-    values["title"] = _say(wording.get("subject") or entry["subject"], values)
-    subject = _say(catalogue["text"]["subject"], values)
+    def part(name: str, values: Mapping[str, Any]) -> str:
+        msgid = ids.get(name)
+        return gettext(msgid, **values).strip() if msgid else ""
+
+    values = _values(template, student, language, gettext, context)
+    subject_id = f"mail.{message}.subject"
+    values["title"] = part("subject", values) or gettext(subject_id, **values).strip()
+    # The generic office note says the state only when there is one.
+    values["current_status"] = (
+        gettext("mail.current_status", **values) if values["state_label"] else ""
+    )
+    subject = gettext("mail.subject", **values)
     due = ""
     if values["due_at_local"]:
-        kind = values["due_kind"]
-        by_kind = catalogue["due"]["student" if student else "office"]
-        due = _say(wording.get("due") or by_kind.get(kind) or by_kind["other"], values)
-    text_labels: dict[str, str] = catalogue["text"]
+        by_kind = _DUE[student]
+        sentence = by_kind.get(values["due_kind"]) or by_kind["other"]
+        due = part("due", values) or gettext(sentence, **values).strip()
     layout = {
         "language": language,
         "subject": subject,
         "student": student,
-        "t": text_labels,
-        "greeting": _say(
-            text_labels["greeting_named"]
+        "_": gettext,
+        "greeting": (
+            gettext("mail.greeting_named", **values)
             if student and values["student_name"]
-            else text_labels["greeting_student"]
+            else gettext("mail.greeting_student")
             if student
-            else text_labels["greeting_office"],
-            values,
+            else gettext("mail.greeting_office")
         ),
-        "happened": _say(wording["happened"], values),
-        "next": _say(wording.get("next", ""), values),
+        "happened": part("happened", values),
+        "next": part("next", values),
         "due": due,
-        "action": _say(wording["action"], values),
+        "action": part("action", values),
         "message": values["message"],
-        "message_heading": wording.get("message_heading") or text_labels["message"],
-        "decision": _decision(context.get("decision"), language, catalogue),
+        "message_heading": part("message_heading", values) or gettext("mail.message"),
+        "decision": _decision(context.get("decision"), language, gettext),
         "legal": (
-            _say(text_labels["legal"], values) if student and template in LEGAL_REMEDIES else ""
+            gettext("mail.legal", **values).strip()
+            if student and template in LEGAL_REMEDIES
+            else ""
         ),
         "status_url": values["status_url"] if student else "",
         "office_name": values["office_name"],
         "office_email": values["office_email"],
-        "footer": _say(text_labels["footer"], values),
+        "footer": gettext("mail.footer", **values).strip(),
     }
     env = _environment()
     text = env.get_template("layout.txt").render(layout)
@@ -189,8 +275,7 @@ def _check(value: str, what: str, allowed: tuple[str, ...] | list[str]) -> None:
 
 @functools.cache
 def _environment() -> Environment:
-    # Phrases are compiled with from_string and produce plain text, so string templates are
-    # not escaped (default_for_string=False); the HTML layout escapes everything it inserts.
+    # The layouts are files: the HTML one escapes everything it inserts, the text one nothing.
     return Environment(
         loader=FileSystemLoader(MAIL_DIR),
         autoescape=select_autoescape(["html"], default_for_string=False),
@@ -200,19 +285,15 @@ def _environment() -> Environment:
     )
 
 
-@functools.cache
-def _catalogue(language: str) -> dict[str, Any]:
-    with (MAIL_DIR / f"{language}.toml").open("rb") as fh:
-        return tomllib.load(fh)
-
-
-@functools.cache
-def _phrase(source: str) -> Template:
-    return _environment().from_string(source)
-
-
-def _say(source: str, values: Mapping[str, Any]) -> str:
-    return _phrase(source).render(values).strip() if source else ""
+def extract_parts(fileobj: Any, keywords: Any, comment_tags: Any, options: Any) -> Any:
+    """Babel's extraction method for ``parts.toml`` (babel.cfg): the message ids of every
+    message's subject and parts, so ``make messages`` and the catalogue test know them."""
+    listed: dict[str, dict[str, list[str]]] = tomllib.loads(fileobj.read().decode("utf-8"))
+    for message, by_recipient in listed.items():
+        yield 0, None, f"mail.{message}.subject", []
+        for recipient, names in by_recipient.items():
+            for name in names:
+                yield 0, None, f"mail.{message}.{recipient}.{name}", []
 
 
 def _case_id(context: Mapping[str, Any]) -> int:
@@ -229,14 +310,9 @@ def _text(value: Any) -> str:
 
 
 def _values(
-    template: str,
-    student: bool,
-    language: str,
-    catalogue: Mapping[str, Any],
-    context: Mapping[str, Any],
+    template: str, student: bool, language: str, _: Say, context: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The facts every phrase may use: all defined, empty strings where unknown."""
-    text_labels = catalogue["text"]
     values: dict[str, Any] = {key: _text(context.get(key)) for key in _TEXT_KEYS}
     values["case_id"] = _case_id(context)
     if not values["due_kind"]:
@@ -255,20 +331,27 @@ def _values(
 
     title, code, term = values["course_title"], values["course_code"], values["term"]
     details = ", ".join(part for part in (code, term) if part)
-    quoted = f"{text_labels['quote_open']}{title}{text_labels['quote_close']}" if title else ""
+    quoted = _("mail.quote_open") + title + _("mail.quote_close") if title else ""
     course = " ".join(
         part for part in (quoted, f"({details})" if details and title else details) if part
     )
     values["course_ref"] = f" {course}" if course else ""
     values["partner_ref"] = ""
     values["by_due"] = values["by_appeal_end"] = ""
-    # These three are phrases themselves; render them after the facts they use are set.
+    values["time_limit"] = values["office_ref"] = values["status_ref"] = ""
+    # These are phrases themselves, each said only when its fact is known; render them after
+    # the facts they use are set.
     if values["partner_name"]:
-        values["partner_ref"] = _phrase(text_labels["partner_ref"]).render(values)
+        values["partner_ref"] = _("mail.partner_ref", **values)
     if values["due_at_local"]:
-        values["by_due"] = _phrase(text_labels["by_due"]).render(values)
+        values["by_due"] = _("mail.by_due", **values)
     if values["appeal_ends_local"]:
-        values["by_appeal_end"] = _phrase(text_labels["by_appeal_end"]).render(values)
+        values["by_appeal_end"] = _("mail.by_appeal_end", **values)
+        values["time_limit"] = _("mail.time_limit", **values)
+    if values["office_name"]:
+        values["office_ref"] = _("mail.office_ref", **values)
+    if values["state_label"]:
+        values["status_ref"] = _("mail.status_ref", **values)
     return values
 
 
@@ -301,12 +384,12 @@ def _total(raw: Mapping[str, Any], language: str) -> str:
     return format_credits(total, language)
 
 
-def _decision(raw: Any, language: str, catalogue: Mapping[str, Any]) -> dict[str, Any] | None:
+def _decision(raw: Any, language: str, _: Say) -> dict[str, Any] | None:
     """The decision as the layouts show it, or None when there is nothing to show."""
     if not isinstance(raw, Mapping):
         return None
     reasons_raw = raw.get("reasons")
-    criteria: Mapping[str, str] = catalogue["criteria"]
+    criteria = _criteria(_)
     reasons: list[tuple[str, str]]
     if isinstance(reasons_raw, Mapping):
         reasons = [
@@ -322,11 +405,20 @@ def _decision(raw: Any, language: str, catalogue: Mapping[str, Any]) -> dict[str
     shown = {
         "modules": _modules(raw.get("modules"), language),
         "ects": _total(raw, language),
-        "grade": catalogue["text"]["passed"]
-        if grade.lower() == "passed"
-        else format_grade(grade, language),
+        "grade": _("mail.passed") if grade.lower() == "passed" else format_grade(grade, language),
         "not_credited": _modules(raw.get("not_credited"), language),
         "reasons": reasons,
         "advice": _text(raw.get("advice")),
     }
     return shown if any(shown.values()) else None
+
+
+def _criteria(_: Say) -> dict[str, str]:
+    """The criteria of a substantial difference, as the pages name them too."""
+    return {
+        "level": _("criterion.level"),
+        "workload": _("criterion.workload"),
+        "learning_outcomes": _("criterion.learning_outcomes"),
+        "profile": _("criterion.profile"),
+        "quality": _("criterion.quality"),
+    }

@@ -242,6 +242,7 @@ done.de = "Formale Prüfung bestanden"
 actors = ["clerk"]
 guards = ["examiner_assigned"]
 notify = ["examiner"]
+message = "state_changed"
 prerequisite = "the formal check must be finished first"
 fields.examiner = { type = "text" }
 """

@@ -29,7 +29,10 @@ STATIC = Path(__file__).with_name("static")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    from tasks.messages import check_procedure
+
     settings = settings or get_settings()
+    check_procedure()  # a procedure naming an e-mail Recog cannot write stops the start
     runtime = Runtime.build(settings)
 
     @asynccontextmanager

@@ -4,7 +4,8 @@ web/, cli/ and tasks/ import from here only; inside workflow/, modules import ea
 their full path. The sub-packages: policy (who may do what), cases (the case engine: fire,
 storage, guards, deadlines, audit, outbox, sweep, reads), office (reference data),
 transcripts (in and out), grading (conversion), decisions (notices, precedents, cohorts);
-texts writes grades, ECTS credits, decimals and dates for people in their language.
+texts writes grades, ECTS credits, decimals and dates for people in their language, and
+catalogues holds their words (the gettext catalogues of pages, e-mails and notices).
 """
 
 from workflow.cases import (
@@ -40,6 +41,8 @@ from workflow.cases.outbox import (
 from workflow.cases.sweep import (
     sweep,
 )
+from workflow.catalogues import LANGUAGES as CATALOGUE_LANGUAGES
+from workflow.catalogues import N_, Say, say, translations
 from workflow.decisions.cohort import (
     CONVERTING_EVENTS,
     decide,
@@ -118,6 +121,7 @@ from workflow.policy.permissions import (
 from workflow.texts import (
     format_credits,
     format_date,
+    format_datetime,
     format_decimal,
     format_ects,
     format_grade,
@@ -133,6 +137,7 @@ from workflow.transcripts.importing import (
 )
 
 __all__ = [
+    "CATALOGUE_LANGUAGES",
     "CONVERTING_EVENTS",
     "CRITERIA",
     "DEFAULT_SCHEMES",
@@ -142,6 +147,7 @@ __all__ = [
     "MAX_DOCUMENT_BYTES",
     "MIN_PASSWORD_LENGTH",
     "NOTICE_EVENTS",
+    "N_",
     "ROUNDINGS",
     "Action",
     "Actor",
@@ -159,6 +165,7 @@ __all__ = [
     "ImportReport",
     "NotFound",
     "Notice",
+    "Say",
     "StaleVersion",
     "TranscriptRejected",
     "ValidationFailed",
@@ -180,6 +187,7 @@ __all__ = [
     "fire",
     "format_credits",
     "format_date",
+    "format_datetime",
     "format_decimal",
     "format_ects",
     "format_grade",
@@ -202,11 +210,13 @@ __all__ = [
     "render_notice_html",
     "require",
     "rounding_policy",
+    "say",
     "seed_demo",
     "set_student_password",
     "set_targets",
     "status_link_for_delivery",
     "sweep",
+    "translations",
     "waiting_cases",
     "waiting_cohorts",
 ]

@@ -89,3 +89,12 @@ def format_ects(value: object, language: str) -> str:
 def format_date(day: dt.date, language: str) -> str:
     """A calendar day (a local date; convert instants first): "07.12.2026" / "7 December 2026"."""
     return _babel_date(day, format=_DATE_FORMATS.get(language, "long"), locale=_locale(language))
+
+
+def format_datetime(local: dt.datetime, language: str) -> str:
+    """A local date and time (convert an instant to the institution's zone first):
+    "15.06.2026 14:30" in German, "15 June 2026 14:30" in English. 00:00 is written as 24:00
+    of the day before, as a deadline that ends at midnight is counted and read."""
+    if local.hour == 0 and local.minute == 0:
+        return f"{format_date((local - dt.timedelta(days=1)).date(), language)} 24:00"
+    return f"{format_date(local.date(), language)} {local:%H:%M}"

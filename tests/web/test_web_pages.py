@@ -4,6 +4,7 @@ dashboard's filters and the forms' refusals."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -39,9 +40,25 @@ def test_language_by_browser_and_by_choice(app: Any) -> None:
         assert "Anmelden" in c.get("/login", headers={"Accept-Language": "en"}).text
 
 
-def test_a_signed_in_choice_of_language_is_kept_for_the_account(
-    clerk: Any, engine: Engine
-) -> None:
+def test_pages_in_two_languages_at_once_never_mix(app: Any) -> None:
+    """Each render carries its own language's words (no environment is shared between
+    languages), so German and English requests served at the same time never mix."""
+    words = {"de": ("Anmelden", "Benutzername"), "en": ("Sign in", "User name")}
+
+    with client(app) as c:
+
+        def fetch(lang: str) -> tuple[str, str]:
+            return lang, c.get("/login", headers={"Accept-Language": lang}).text
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            pages = list(pool.map(fetch, ["de", "en"] * 30))
+    for lang, text in pages:
+        other = "en" if lang == "de" else "de"
+        assert all(f">{word}<" in text for word in words[lang]), lang
+        assert not any(f">{word}<" in text for word in words[other]), lang
+
+
+def test_a_signed_in_choice_of_language_is_kept_for_the_account(clerk: Any, engine: Engine) -> None:
     """The choice is stored with the user, so her e-mails and next sign-in use it too."""
     for lang in ("en", "de"):
         r = clerk.post("/language", data={"lang": lang, "csrf": clerk.csrf, "back": "/cases"})

@@ -659,3 +659,21 @@ def test_inconsistent_precedents(
     assert f'href="/cases/{yes}"' in section
     assert f'href="/cases/{no}"' in section
     assert "INF-HCI" in section
+
+
+def test_dates_on_pages_are_written_as_the_language_writes_them(
+    app: Any, engine: Engine, world: Any, data_dir: Path, examiner: Any
+) -> None:
+    (decided,) = in_review(engine, world, data_dir, 1)
+    with transaction(session_factory(engine)) as s:
+        fire(
+            s, decided, "recognize", actor=world.net.examiner, now=NOW, data={"modules": ["INF-ML"]}
+        )
+    english = speak(examiner, "en").get(f"/cases/{decided}").text
+    decision = english.split('id="decision-h"')[1].split("</section>")[0]
+    assert "<dd>2 November 2026</dd>" in decision  # decided_at, in the institution's zone
+    assert "2 November 2026 10:00" in english  # the timeline: 09:00 UTC is 10:00 in Berlin
+    assert "02.11.2026" not in english
+    german = speak(examiner, "de").get(f"/cases/{decided}").text
+    assert "<dd>02.11.2026</dd>" in german.split('id="decision-h"')[1].split("</section>")[0]
+    assert "02.11.2026 10:00" in german

@@ -356,7 +356,7 @@ def test_every_event_renders_the_required_parts(
 
     # Reasons per criterion and how recognition could still be obtained, for every refusal.
     if decision["outcome"] in ("partially_recognized", "rejected"):
-        labels = notices._CRITERION_LABELS[language]
+        labels = notices.criterion_labels(language)
         for criterion, reason in decision["reasons"].items():
             assert f"{labels[criterion]} {reason}" in text
         assert "wesentliche" in text if de else "substantial differences" in text

@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from workflow.texts import format_credits, format_date, format_decimal, format_ects, format_grade
+from workflow.texts import (
+    format_credits,
+    format_date,
+    format_datetime,
+    format_decimal,
+    format_ects,
+    format_grade,
+)
 
 
 @pytest.mark.parametrize(
@@ -62,3 +70,15 @@ def test_dates() -> None:
     assert format_date(day, "de") == "07.12.2026"
     assert format_date(day, "en") == "7 December 2026"
     assert format_date(dt.date(2026, 3, 2), "en") == "2 March 2026"
+
+
+def test_date_times() -> None:
+    # What a person reads on pages and in e-mails: the local date as the language writes it and
+    # the time; midnight, the end of a deadline, is 24:00 of the day before.
+    berlin = ZoneInfo("Europe/Berlin")
+    afternoon = dt.datetime(2026, 12, 7, 14, 30, tzinfo=berlin)
+    assert format_datetime(afternoon, "de") == "07.12.2026 14:30"
+    assert format_datetime(afternoon, "en") == "7 December 2026 14:30"
+    midnight = dt.datetime(2026, 12, 8, 0, 0, tzinfo=berlin)
+    assert format_datetime(midnight, "de") == "07.12.2026 24:00"
+    assert format_datetime(midnight, "en") == "7 December 2026 24:00"

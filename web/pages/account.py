@@ -51,9 +51,9 @@ def account(request: Request) -> Response:
     with page(request) as (s, p, _rt):
         if not p.is_student:
             return error_page(request, 404, "", "")
-        t = i18n.translator(page_language(request, p.language))
+        _ = i18n.translator(page_language(request, p.language))
         saved = request.query_params.get("saved") == "1"
-        return _account_page(request, s, p, notice=t("password_saved") if saved else None)
+        return _account_page(request, s, p, notice=_("page.password_saved") if saved else None)
 
 
 @router.post("/account/password")
@@ -71,11 +71,11 @@ def account_password(
     with page(request, form={"csrf": csrf}) as (s, p, rt):
         if not p.is_student:
             return error_page(request, 404, "", "")
-        t = i18n.translator(page_language(request, p.language))
+        _ = i18n.translator(page_language(request, p.language))
         problem = (
-            t("password_short")
+            _("page.password_short")
             if len(password) < MIN_PASSWORD_LENGTH
-            else t("password_mismatch")
+            else _("page.password_mismatch")
             if password != password2
             else None
         )
@@ -85,7 +85,7 @@ def account_password(
         try:
             set_student_password(s, p.actor.id, password)
         except ValidationFailed:  # the institution does not enable student passwords
-            return _account_page(request, s, p, error=t("account_disabled"), status=403)
+            return _account_page(request, s, p, error=_("page.account_disabled"), status=403)
         started = auth.start_session(s, now=rt.now(), student_id=p.actor.id)
     response = RedirectResponse("/account?saved=1", status_code=303)
     response.set_cookie(SESSION_COOKIE, started.token, **cookie_args(request))

@@ -204,13 +204,13 @@ def _case_page(
 @router.get("/cases/{case_id}")
 def case_page(request: Request, case_id: Id) -> Response:
     with page(request) as (s, p, rt):
+        _ = i18n.translator(page_language(request, p.language))
         notice = {
-            "sent": "link_sent",
-            "unchanged": "link_not_sent",
-            "revoked": "links_revoked",
+            "sent": _("page.link_sent"),
+            "unchanged": _("page.link_not_sent"),
+            "revoked": _("page.links_revoked"),
         }.get(request.query_params.get("notice", ""))
-        t = i18n.translator(page_language(request, p.language))
-        return _case_page(request, s, p, rt, case_id, notice=t(notice) if notice else None)
+        return _case_page(request, s, p, rt, case_id, notice=notice)
 
 
 def _refused(

@@ -152,8 +152,8 @@ def _cohort_decide(request: Request, form: Any) -> Response:
                 raise ValidationFailed("confirm that you have checked the listed cases")
             waiting = waiting_cases(s, offering_id=offering, module_code=module, actor=p.actor)
             if waiting != expected:
-                t = i18n.translator(page_language(request, p.language))
-                raise Conflict(t("cohort_changed"))
+                _ = i18n.translator(page_language(request, p.language))
+                raise Conflict(_("page.cohort_changed"))
             fired = decide(
                 s,
                 offering_id=offering,

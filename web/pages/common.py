@@ -21,7 +21,14 @@ from web import i18n
 from web.problems import Problem
 from web.runtime import Runtime, runtime
 from web.security import LANG_COOKIE, SESSION_COOKIE, Principal, authenticate, csrf_ok
-from workflow import Action, require
+from workflow import (
+    DIFFERENCE_THRESHOLD,
+    Action,
+    format_date,
+    format_datetime,
+    format_decimal,
+    require,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -56,26 +63,40 @@ def render(
     rt = runtime(request)
     zone = rt.settings.zone
 
-    def local(instant: dt.datetime | None, with_time: bool = True) -> str:
-        if instant is None:
+    def local(instant: dt.datetime | str | None, with_time: bool = True) -> str:
+        """An instant as the page's language writes it in the institution's zone
+        ("07.12.2026 14:30", "7 December 2026 14:30"; a deadline at 00:00 is 24:00 of the day
+        before); an ISO string (a decision's ``decided_at``) is read first."""
+        if instant is None or instant == "":
             return "–"
+        if isinstance(instant, str):
+            try:
+                parsed = dt.datetime.fromisoformat(instant)
+            except ValueError:
+                return instant
+            instant = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
         value = instant.astimezone(zone)
-        if with_time and value.hour == 0 and value.minute == 0:
-            # A deadline at 00:00 is the end of the day before ("24:00"), as the law counts.
-            value -= dt.timedelta(days=1)
-            return value.strftime("%d.%m.%Y") + " 24:00"
-        return value.strftime("%d.%m.%Y %H:%M" if with_time else "%d.%m.%Y")
+        if with_time:
+            return format_datetime(value, lang)
+        return format_date(value.date(), lang)
 
+    # The words come with the render's own context, never from a shared environment, so two
+    # requests in different languages rendered at the same time cannot mix
+    # (tests/web/test_web_pages.py).
+    _ = i18n.translator(lang)
     base = {
         "request": request,
         "lang": lang,
-        "t": i18n.translator(lang),
+        "_": _,
+        "gettext": _,
+        "flag": format_decimal(DIFFERENCE_THRESHOLD, lang),
+        "words": i18n.words(_),
         "states": i18n.states(lang),
         "events": i18n.events(lang),
-        "criteria": i18n.CRITERIA[lang],
-        "deadlines": i18n.DEADLINES[lang],
+        "criteria": i18n.criteria(_),
+        "deadlines": i18n.deadlines(_),
         "local": local,
-        "kinds": i18n.DOCUMENT_KINDS[lang],
+        "kinds": i18n.document_kinds(_),
         "todo_map": i18n.student_todo(lang),
         "happened": i18n.timeline(lang),
         "principal": principal,
@@ -89,9 +110,9 @@ def error_page(
 ) -> Response:
     """The page for a refusal (no database access: it must work when the database fails)."""
     lang = page_language(request)
-    t = i18n.translator(lang)
+    _ = i18n.translator(lang)
     if status == 404:
-        title, detail = t("not_found"), t("not_found_text")
+        title, detail = _("page.not_found"), _("page.not_found_text")
     response = render(
         request, "error.html", {"title": title, "detail": detail}, status=status, language=lang
     )

@@ -63,7 +63,7 @@ def login(
             403, "Forbidden", "the sign-in form has expired; reload the page", code="csrf"
         )
     rt = runtime(request)
-    t = i18n.translator(page_language(request))
+    _ = i18n.translator(page_language(request))
     client = request.client.host if request.client else "unknown"
     keys = auth.throttle_keys(username, client)
     with rt.unit_of_work() as session:
@@ -73,12 +73,12 @@ def login(
             seconds = int(wait) + 1
             return _login_page(
                 request,
-                error=t("login_slow", seconds=seconds),
+                error=_("page.login_slow", seconds=seconds),
                 status=429,
                 headers={"Retry-After": str(seconds)},
             )
         started = None
-        matriculation, _, institution = username.partition("@")
+        matriculation, _at, institution = username.partition("@")
         user = auth.authenticate_user(session, username, password)
         if user is not None:
             started = auth.start_session(session, now=now, user_id=user.id)
@@ -93,7 +93,7 @@ def login(
             failed = False
             rt.throttle.success(session, keys)
     if failed:
-        return _login_page(request, error=t("login_failed"), status=401)
+        return _login_page(request, error=_("page.login_failed"), status=401)
     assert started is not None
     response = RedirectResponse("/cases", status_code=303)
     response.set_cookie(SESSION_COOKIE, started.token, **cookie_args(request))

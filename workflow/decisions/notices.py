@@ -8,10 +8,11 @@ art. V.1 and III.3(5), § 63a HG NRW: recognition unless the institution shows a
 difference); for a refusal, full or partial, how recognition could still be obtained; and the
 instructions on legal remedies (Rechtsbehelfsbelehrung) with the date the period ends.
 
-The wording lives in Jinja2 templates (``templates/notice/de.html``, ``en.html``, both built on
-``base.html``); this module prepares every value they show (dates in the institution's zone,
-numbers in the language's notation), so the same inputs always give the same HTML. Free text is
-autoescaped.
+The wording lives in the gettext catalogues (``notice.*`` in ``workflow/locale``), put together
+by one Jinja2 template (``templates/notice/notice.html``, built on ``base.html``) rendered with
+the language's words; this module prepares every value it shows (dates in the institution's
+zone, numbers in the language's notation), so the same inputs always give the same HTML. Free
+text is autoescaped, and so is every value a sentence of the catalogue is filled with.
 
 The PDF is rendered by WeasyPrint from that HTML alone: ``base_url=None`` and a URL fetcher that
 refuses every URL (file, http, data, anything), so neither a template nor injected text can make
@@ -32,7 +33,9 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
+from workflow.catalogues import N_, Say, say, translations
 from workflow.errors import ValidationFailed
 from workflow.texts import format_credits, format_date, format_decimal, format_grade
 
@@ -43,6 +46,7 @@ __all__ = [
     "TEMPLATE_DIR",
     "Notice",
     "URLRefused",
+    "criterion_labels",
     "format_date",
     "html_to_pdf",
     "last_day_of_period",
@@ -64,51 +68,6 @@ _OUTCOMES: Final[Mapping[str, frozenset[str]]] = {
     "reject": frozenset({"rejected"}),
     "grant_appeal": frozenset({"recognized"}),
     "dismiss_appeal": frozenset({"rejected", "partially_recognized"}),
-}
-
-_CRITERION_LABELS: Final[Mapping[str, Mapping[str, str]]] = {
-    "de": {
-        "level": "Niveau",
-        "workload": "Arbeitsaufwand (Umfang in ECTS-Leistungspunkten)",
-        "learning_outcomes": "Lernergebnisse (erworbene Kompetenzen)",
-        "profile": "Profil",
-        "quality": "Qualität (Qualitätssicherung)",
-    },
-    "en": {
-        "level": "Level",
-        "workload": "Workload (ECTS credits)",
-        "learning_outcomes": "Learning outcomes (competences acquired)",
-        "profile": "Profile",
-        "quality": "Quality (quality assurance)",
-    },
-}
-
-_PASSED: Final[Mapping[str, str]] = {"de": "bestanden", "en": "passed"}
-
-_METHODS: Final[Mapping[str, Mapping[str, str]]] = {
-    "de": {
-        "bavarian": "modifizierte bayerische Formel",
-        "percentile": "Prozentrangverfahren (ECTS-Notenverteilungstabellen, EGRACONS)",
-        "passfail": "Bestanden/nicht bestanden (keine Umrechnung)",
-    },
-    "en": {
-        "bavarian": "modified Bavarian formula",
-        "percentile": "percentile method (ECTS grading tables, EGRACONS)",
-        "passfail": "pass/fail (no conversion)",
-    },
-}
-
-_ROUNDING: Final[Mapping[str, Mapping[str, str]]] = {
-    "de": {
-        "nearest": "Rundung auf die nächste Notenstufe (1,0 1,3 1,7 … 4,0); liegt der Wert genau "
-        "zwischen zwei Stufen, gilt die bessere",
-        "truncate": "Abschneiden nach der ersten Nachkommastelle",
-    },
-    "en": {
-        "nearest": "rounded to the nearest German grade step (1.0 1.3 1.7 … 4.0); a value exactly "
-        "between two steps gets the better one",
-        "truncate": "truncated after the first decimal",
-    },
 }
 
 _FORMULA: Final = "x = 1 + 3 × (Nmax − Nd) / (Nmax − Nmin)"
@@ -213,7 +172,7 @@ def render_notice_html(
         appeal_ends_at=appeal_ends_at,
         zone=zone,
     )
-    return _environment().get_template(f"{language}.html").render(context)
+    return _environment().get_template("notice.html").render(context)
 
 
 class URLRefused(ValueError):
@@ -294,6 +253,20 @@ def _environment() -> Environment:
     )
 
 
+def _html_gettext(language: str) -> Say:
+    """The template's ``_``: the catalogue's sentence (the catalogues are the project's own
+    text, written as the HTML shows it) with its values escaped as they go in (a value already
+    safe, such as a sentence made by ``_``, is kept), as Jinja2's new-style gettext does under
+    autoescaping."""
+    gettext = translations(language).gettext
+
+    def _(msgid: str, /, **values: object) -> Markup:
+        # The sentence is the project's (a reviewed catalogue); the values are escaped by %.
+        return Markup(gettext(msgid)) % values  # noqa: S704
+
+    return _
+
+
 def _context(
     *,
     event: str,
@@ -367,6 +340,7 @@ def _context(
 
     return {
         "lang": lang,
+        "_": _html_gettext(lang),
         "event": event,
         "outcome": outcome,
         "refusal": refusal,
@@ -440,7 +414,8 @@ def _lines(value: object) -> list[str]:
 def _grade(value: object, lang: str) -> str:
     text = _text(value)
     if text.lower() == "passed":
-        return _PASSED[lang]
+        _ = say(lang)
+        return _("notice.passed")
     return format_grade(text, lang)
 
 
@@ -487,7 +462,7 @@ def _reasons(value: object, lang: str) -> list[dict[str, str]]:
     """Per criterion, in the canonical order; unknown criteria follow under their own name."""
     if not isinstance(value, Mapping):
         return []
-    labels = _CRITERION_LABELS[lang]
+    labels = _criteria(say(lang))
     ordered = [c for c in CRITERIA if c in value] + sorted(k for k in value if k not in CRITERIA)
     return [
         {"criterion": str(key), "label": labels.get(str(key), str(key)), "text": _text(value[key])}
@@ -501,21 +476,37 @@ def _show(value: object, lang: str) -> str:
     return format_decimal(_text(value), lang, max_places=4)
 
 
-_GROUPS: dict[str, dict[str, str]] = {
-    "de": {
-        "isced": "Fachgebiet ISCED-F",
-        "offering": "Kurs",
-        "module": "Modul",
-        "programme": "Studiengang",
-        "all": "gesamte Hochschule",
-    },
-    "en": {
-        "isced": "field ISCED-F",
-        "offering": "course",
-        "module": "module",
-        "programme": "programme",
-        "all": "whole institution",
-    },
+def criterion_labels(language: str) -> dict[str, str]:
+    """The criteria as a notice in ``language`` names them."""
+    return _criteria(say(language))
+
+
+def _criteria(_: Say) -> dict[str, str]:
+    """The criteria as a notice names them (with what each measures)."""
+    return {
+        "level": _("notice.criterion.level"),
+        "workload": _("notice.criterion.workload"),
+        "learning_outcomes": _("notice.criterion.learning_outcomes"),
+        "profile": _("notice.criterion.profile"),
+        "quality": _("notice.criterion.quality"),
+    }
+
+
+_METHODS: Final = {
+    "bavarian": N_("notice.method.bavarian"),
+    "percentile": N_("notice.method.percentile"),
+    "passfail": N_("notice.method.passfail"),
+}
+_ROUNDING: Final = {
+    "nearest": N_("notice.rounding.nearest"),
+    "truncate": N_("notice.rounding.truncate"),
+}
+_GROUPS: Final = {
+    "isced": N_("notice.group.isced"),
+    "offering": N_("notice.group.offering"),
+    "module": N_("notice.group.module"),
+    "programme": N_("notice.group.programme"),
+    "all": N_("notice.group.all"),
 }
 
 
@@ -523,30 +514,24 @@ def _table_line(table: object, side: str, lang: str) -> str:
     """Which grade distribution a percentile conversion used: its reference group and year."""
     if not isinstance(table, Mapping):
         return ""
+    _ = say(lang)
     kind = _text(table.get("scope")).split(":", 1)[0]
-    group = " ".join(
-        part for part in (_GROUPS[lang].get(kind, kind), _text(table.get("group"))) if part
-    )
+    label = _(_GROUPS[kind]) if kind in _GROUPS else kind
+    group = " ".join(part for part in (label, _text(table.get("group"))) if part)
     year = _text(table.get("reference_year"))
-    if lang == "de":
-        whose = (
-            "Notenverteilung der Partnerhochschule"
-            if side == "partner"
-            else "Notenverteilung der Hochschule"
-        )
-        return f"{whose}: {group}, Bezugsjahr {year}"
-    whose = "partner's grade distribution" if side == "partner" else "home grade distribution"
-    return f"{whose}: {group}, reference year {year}"
+    if side == "partner":
+        return _("notice.table.partner", group=group, year=year)
+    return _("notice.table.home", group=group, year=year)
 
 
 def _conversion(value: object, lang: str) -> dict[str, Any] | None:
     """What the notice says about the grade conversion, as lines in ``lang``."""
     if not isinstance(value, Mapping):
         return None
+    _ = say(lang)
     method = _text(value.get("method"))
     raw_parameters = value.get("parameters")
     parameters: Mapping[str, Any] = raw_parameters if isinstance(raw_parameters, Mapping) else {}
-    de = lang == "de"
     lines: list[str] = []
     if method == "bavarian":
         nmax, nmin, nd = (_text(parameters.get(k)) for k in ("nmax", "nmin", "nd"))
@@ -555,25 +540,22 @@ def _conversion(value: object, lang: str) -> dict[str, Any] | None:
         ordinals = parameters.get("ordinals")
         if isinstance(ordinals, Mapping) and ordinals:
             mapping = ", ".join(f"{k} = {v}" for k, v in ordinals.items())
-            lines.append(
-                f"Buchstabennoten als Rangzahlen: {mapping}"
-                if de
-                else f"letter grades as ordinals: {mapping}"
-            )
+            lines.append(_("notice.conversion.ordinals", mapping=mapping))
         lines.append(
-            f"Nmax (beste Note) = {_show(nmax, lang)}, Nmin (niedrigste Bestehensnote) = "
-            f"{_show(nmin, lang)}, Nd (erzielte Note) = {_show(nd, lang)}"
-            if de
-            else f"Nmax (best grade) = {_show(nmax, lang)}, Nmin (lowest pass) = "
-            f"{_show(nmin, lang)}, Nd (grade achieved) = {_show(nd, lang)}"
+            _(
+                "notice.conversion.parameters",
+                nmax=_show(nmax, lang),
+                nmin=_show(nmin, lang),
+                nd=_show(nd, lang),
+            )
         )
         if effective:
             lines.append(
-                f"als beste Note wird die effektive Bestnote {_show(effective, lang)} statt "
-                f"{_show(nmax, lang)} verwendet"
-                if de
-                else f"the effective best grade {_show(effective, lang)} is used instead of "
-                f"{_show(nmax, lang)}"
+                _(
+                    "notice.conversion.effective",
+                    effective=_show(effective, lang),
+                    nmax=_show(nmax, lang),
+                )
             )
         exact = value.get("exact")
         formula = (
@@ -585,7 +567,7 @@ def _conversion(value: object, lang: str) -> dict[str, Any] | None:
         lines.append(formula)
         rounding = _text(parameters.get("rounding"))
         if rounding:
-            step = _ROUNDING[lang].get(rounding, rounding)
+            step = _(_ROUNDING[rounding]) if rounding in _ROUNDING else rounding
             if _text(exact):
                 step += f": {_show(exact, lang)} → {_grade(value.get('grade'), lang)}"
             lines.append(step)
@@ -595,38 +577,32 @@ def _conversion(value: object, lang: str) -> dict[str, Any] | None:
             band = details.get("band")
             if isinstance(band, Mapping):
                 lines.append(
-                    f"Bereich der Note {_text(band.get('label'))} in der Notenverteilung der "
-                    f"Partnerhochschule: {_show(band.get('lower'), lang)} % bis "
-                    f"{_show(band.get('upper'), lang)} %"
-                    if de
-                    else f"range of the grade {_text(band.get('label'))} in the partner's grade "
-                    f"distribution: {_show(band.get('lower'), lang)} % to "
-                    f"{_show(band.get('upper'), lang)} %"
+                    _(
+                        "notice.conversion.band",
+                        label=_text(band.get("label")),
+                        lower=_show(band.get("lower"), lang),
+                        upper=_show(band.get("upper"), lang),
+                    )
                 )
             lines.append(
-                f"Mittelpunkt {_show(details.get('midpoint'), lang)} %: entspricht "
-                f"{_grade(details.get('by_midpoint'), lang)} in der Notenverteilung der "
-                "Hochschule"
-                if de
-                else f"midpoint {_show(details.get('midpoint'), lang)} %: corresponds to "
-                f"{_grade(details.get('by_midpoint'), lang)} in the home grade distribution"
+                _(
+                    "notice.conversion.midpoint",
+                    midpoint=_show(details.get("midpoint"), lang),
+                    grade=_grade(details.get("by_midpoint"), lang),
+                )
             )
             lines.append(
-                f"größte Überschneidung: {_grade(details.get('by_largest_overlap'), lang)}"
-                if de
-                else f"largest overlap: {_grade(details.get('by_largest_overlap'), lang)}"
+                _(
+                    "notice.conversion.overlap",
+                    grade=_grade(details.get("by_largest_overlap"), lang),
+                )
             )
         tables = parameters.get("tables")
         if isinstance(tables, Mapping):
             shown = [_table_line(tables.get(side), side, lang) for side in ("partner", "home")]
             lines.extend(line for line in shown if line)
     elif method == "passfail":
-        lines.append(
-            "eine Bestanden/nicht-bestanden-Bewertung erhält keine Zahlennote; sie lautet "
-            "„bestanden“"
-            if de
-            else "a pass/fail result gets no numeric grade; it stays “passed”"
-        )
+        lines.append(_("notice.conversion.passfail"))
     if not lines:
         # A method this notice does not describe itself: the conversion's own record of its
         # steps (kept in English with the decision).
@@ -636,7 +612,7 @@ def _conversion(value: object, lang: str) -> dict[str, Any] | None:
     return {
         "original": _text(value.get("original")),
         "scheme": _text(value.get("scheme")),
-        "method": _METHODS[lang].get(method, method),
+        "method": _(_METHODS[method]) if method in _METHODS else method,
         "grade": _grade(value.get("grade"), lang),
         "lines": lines,
     }

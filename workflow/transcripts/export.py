@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
+from workflow.catalogues import N_, say
 from workflow.decisions.notices import CRITERIA, decision_date
 from workflow.errors import ValidationFailed
 from workflow.texts import format_decimal, format_ects, format_grade
@@ -67,33 +68,17 @@ _PASSFAIL_SCHEME: Final = "passfail"
 _NOT_XML: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _COUNTRY: Final = re.compile(r"[A-Z]{2}")
 
-_OUTCOME_TEXT: Final[Mapping[str, Mapping[str, str]]] = {
-    "en": {
-        "recognized": "recognised",
-        "partially_recognized": "partially recognised",
-        "rejected": "refused",
-    },
-    "de": {
-        "recognized": "anerkannt",
-        "partially_recognized": "teilweise anerkannt",
-        "rejected": "abgelehnt",
-    },
+_OUTCOMES: Final = {
+    "recognized": N_("export.outcome.recognized"),
+    "partially_recognized": N_("export.outcome.partially_recognized"),
+    "rejected": N_("export.outcome.rejected"),
 }
-_CRITERION_TEXT: Final[Mapping[str, Mapping[str, str]]] = {
-    "en": {
-        "level": "level",
-        "workload": "workload",
-        "learning_outcomes": "learning outcomes",
-        "profile": "profile",
-        "quality": "quality",
-    },
-    "de": {
-        "level": "Niveau",
-        "workload": "Arbeitsaufwand",
-        "learning_outcomes": "Lernergebnisse",
-        "profile": "Profil",
-        "quality": "Qualität",
-    },
+_CRITERIA: Final = {
+    "level": N_("export.criterion.level"),
+    "workload": N_("export.criterion.workload"),
+    "learning_outcomes": N_("export.criterion.learning_outcomes"),
+    "profile": N_("export.criterion.profile"),
+    "quality": N_("export.criterion.quality"),
 }
 
 
@@ -446,20 +431,25 @@ def _foreign_scheme_descriptions(code: str, conversion: object) -> Iterable[tupl
     best = lowest = ""
     if isinstance(parameters, Mapping) and "ordinals" not in parameters:
         best, lowest = _clean(parameters.get("nmax")), _clean(parameters.get("nmin"))
-    if best and lowest:
-        en = (format_decimal(best, "en"), format_decimal(lowest, "en"))
-        de = (format_decimal(best, "de"), format_decimal(lowest, "de"))
-        return (
-            ("en", f"Grading scheme {code}: best grade {en[0]}, lowest pass {en[1]}."),
-            ("de", f"Notenskala {code}: beste Note {de[0]}, niedrigste Bestehensnote {de[1]}."),
-        )
-    return (("en", f"Grading scheme {code}."), ("de", f"Notenskala {code}."))
+    described = []
+    for lang in ("en", "de"):
+        _ = say(lang)
+        if best and lowest:
+            text = _(
+                "export.scheme_range",
+                code=code,
+                best=format_decimal(best, lang),
+                lowest=format_decimal(lowest, lang),
+            )
+        else:
+            text = _("export.scheme", code=code)
+        described.append((lang, text))
+    return described
 
 
 def _title(course_title: str, partner_name: str, lang: str) -> str:
-    if lang == "de":
-        return f"Anerkennung: {course_title} ({partner_name})"
-    return f"Recognition: {course_title} ({partner_name})"
+    _ = say(lang)
+    return _("export.title", course=course_title, partner=partner_name)
 
 
 def _module_list(modules: Sequence[Mapping[str, str]], lang: str) -> str:
@@ -475,22 +465,28 @@ def _description(
     case_id: int,
     lang: str,
 ) -> str:
-    de = lang == "de"
+    _ = say(lang)
     course_ref = f"{_clean(course.get('title'))} ({_clean(course.get('code'))})"
     lines = [
-        f"{home_name}, Antrag {case_id}: {course_ref} wird {_OUTCOME_TEXT['de'][outcome]}."
-        if de
-        else f"{home_name}, case {case_id}: {course_ref} is {_OUTCOME_TEXT['en'][outcome]}."
+        _(
+            "export.decided",
+            home=home_name,
+            case_id=case_id,
+            course=course_ref,
+            outcome=_(_OUTCOMES[outcome]),
+        )
     ]
     if modules:
         grade = _clean(decision.get("grade"))
-        passed = "bestanden" if de else grade
-        shown_grade = passed if grade.lower() == "passed" else format_grade(grade, lang)
+        shown_grade = _("export.passed") if grade.lower() == "passed" else format_grade(grade, lang)
         total = format_ects(_clean(decision.get("ects")), lang)
         lines.append(
-            f"Anerkannt für: {_module_list(modules, lang)}; insgesamt {total}; Note: {shown_grade}."
-            if de
-            else f"Credited as: {_module_list(modules, lang)}; total {total}; grade: {shown_grade}."
+            _(
+                "export.credited",
+                modules=_module_list(modules, lang),
+                total=total,
+                grade=shown_grade,
+            )
         )
     conversion = decision.get("conversion")
     if isinstance(conversion, Mapping):
@@ -502,42 +498,35 @@ def _description(
                 for key, value in parameters.items()
                 if not isinstance(value, Mapping | list | tuple)
             )
-        original = _clean(conversion.get("original"))
-        scheme = _clean(conversion.get("scheme"))
-        method = _clean(conversion.get("method"))
         exact = format_decimal(_clean(conversion.get("exact")), lang, max_places=4)
-        converted = format_grade(_clean(conversion.get("grade")), lang)
+        steps = f" ({shown})" if shown else ""
+        result = f", x = {exact}" if exact else ""
         lines.append(
-            f"Notenumrechnung: Originalnote {original} (Skala {scheme}), Verfahren {method}"
-            f"{f' ({shown})' if shown else ''}{f', x = {exact}' if exact else ''} → "
-            f"{converted}."
-            if de
-            else f"Grade conversion: original grade {original} (scheme {scheme}), method "
-            f"{method}{f' ({shown})' if shown else ''}{f', x = {exact}' if exact else ''} -> "
-            f"{converted}."
+            _(
+                "export.conversion",
+                original=_clean(conversion.get("original")),
+                scheme=_clean(conversion.get("scheme")),
+                method=_clean(conversion.get("method")),
+                parameters=steps,
+                exact=result,
+                grade=format_grade(_clean(conversion.get("grade")), lang),
+            )
         )
     not_credited = _modules(decision.get("not_credited"))
     if not_credited:
-        lines.append(
-            f"Nicht anerkannt: {_module_list(not_credited, lang)}."
-            if de
-            else f"Not credited: {_module_list(not_credited, lang)}."
-        )
+        lines.append(_("export.not_credited", modules=_module_list(not_credited, lang)))
     reasons = decision.get("reasons")
     if isinstance(reasons, Mapping) and reasons:
-        labels = _CRITERION_TEXT[lang]
         ordered = [c for c in CRITERIA if c in reasons] + sorted(
             str(k) for k in reasons if k not in CRITERIA
         )
-        lines.append("Wesentliche Unterschiede:" if de else "Substantial differences:")
-        lines.extend(f"- {labels.get(c, c)}: {_clean(reasons[c])}" for c in ordered)
+        lines.append(_("export.differences"))
+        lines.extend(
+            f"- {_(_CRITERIA[c]) if c in _CRITERIA else c}: {_clean(reasons[c])}" for c in ordered
+        )
     advice = _clean(decision.get("advice"))
     if advice:
-        lines.append(
-            f"Wie die Anerkennung noch erreicht werden kann: {advice}"
-            if de
-            else f"How recognition could still be obtained: {advice}"
-        )
+        lines.append(_("export.advice", advice=advice))
     return "\n".join(lines)
 
 
