@@ -116,15 +116,32 @@ def actor_for_user_id(session: Session, user_id: int) -> Actor | None:
     return actor_for_user(session, user)
 
 
+def actor_for_username(session: Session, username: str) -> Actor | None:
+    """The active office user of this user name as an actor (the CLI's ``--actor NAME``)."""
+    user = session.execute(select(User).where(User.username == username)).scalar()
+    if user is None or not user.active:
+        return None
+    return actor_for_user(session, user)
+
+
 def actor_for_student_id(session: Session, student_id: int) -> Actor | None:
     row = session.execute(
         select(Student.id, Student.institution_id).where(Student.id == student_id)
     ).first()
     if row is None:
         return None
-    return Actor(
-        role=Role.STUDENT, id=row.id, institution_id=row.institution_id, label=f"student#{row.id}"
-    )
+    return Actor.student(row.id, row.institution_id)
+
+
+def actor_for_case_student(session: Session, case_id: int) -> Actor | None:
+    """The student of a case as an actor (the CLI's ``--actor student`` acting on the case,
+    through the office); None when there is no such case."""
+    row = session.execute(
+        select(Case.student_id, Case.institution_id).where(Case.id == case_id)
+    ).first()
+    if row is None:
+        return None
+    return Actor.student(row.student_id, row.institution_id)
 
 
 def remember_language(session: Session, actor: Actor, language: str) -> None:
