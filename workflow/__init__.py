@@ -41,6 +41,7 @@ from workflow.cases.sweep import (
     sweep,
 )
 from workflow.decisions.cohort import (
+    COHORT_EVENTS,
     CONVERTING_EVENTS,
     decide,
     methods,
@@ -133,6 +134,7 @@ from workflow.transcripts.importing import (
 )
 
 __all__ = [
+    "COHORT_EVENTS",
     "CONVERTING_EVENTS",
     "CRITERIA",
     "DEFAULT_SCHEMES",

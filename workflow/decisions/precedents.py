@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from models import Case, Institution, Module, Offering, Precedent, Programme, case_targets
 from workflow.cases.storage import insert_ignoring_duplicates
+from workflow.policy.actors import Actor, case_scope
+from workflow.policy.permissions import Action, require
 
 DECISIONS = frozenset({"recognize", "recognize_partially", "reject", "grant_appeal"})
 
@@ -151,12 +153,14 @@ def for_case(session: Session, case_id: int, *, now: dt.datetime) -> dict[str, A
 
 
 def inconsistent(
-    session: Session, *, now: dt.datetime, institution_id: int | None = None
+    session: Session, *, actor: Actor | None, now: dt.datetime
 ) -> list[dict[str, Any]]:
     """Pairs (partner course, module, regulation version) decided differently by valid
     precedents: credited in one case, not credited in another, or with different grades.
-    ``institution_id`` narrows it to one home institution's precedents (an office sees only
-    its own; None is the operator's view of all)."""
+    Only who may check precedents asks (the permission table), and sees the precedents of
+    the cases they may see (``case_scope``: an office its institution's, an examiner their
+    programmes'); ``actor=None`` is the operator's view of all."""
+    require(actor, Action.CHECK_PRECEDENTS)
     query = (
         select(
             Precedent.partner_id,
@@ -175,8 +179,8 @@ def inconsistent(
         )
         .order_by(Precedent.id)
     )
-    if institution_id is not None:
-        query = query.where(Precedent.institution_id == institution_id)
+    if actor is not None:
+        query = query.join(Case, Case.id == Precedent.case_id).where(case_scope(actor))
     rows = session.execute(query)
     pairs: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
     for r in rows:

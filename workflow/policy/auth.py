@@ -215,6 +215,33 @@ def load_session(session: Session, token: str, *, now: dt.datetime) -> WebSessio
     return row
 
 
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who a live browser session belongs to: the actor, their language and name."""
+
+    actor: Actor
+    language: str | None
+    name: str
+
+
+def signed_in(session: Session, row: WebSession) -> SignedIn | None:
+    """The person of a live session (``load_session``): an active office user or a student;
+    None when the user was deactivated or the person is gone."""
+    if row.user_id is not None:
+        user = session.get(User, row.user_id)
+        if user is None or not user.active:
+            return None
+        return SignedIn(actor_for_user(session, user), user.preferred_language, user.display_name)
+    student = session.get(Student, row.student_id) if row.student_id is not None else None
+    if student is None:
+        return None
+    return SignedIn(
+        Actor.student(student.id, student.institution_id),
+        student.preferred_language,
+        student.name,
+    )
+
+
 def end_session(session: Session, token: str) -> None:
     session.execute(delete(WebSession).where(WebSession.token_hash == digest(token)))
 
