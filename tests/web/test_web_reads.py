@@ -159,3 +159,19 @@ def test_an_examiner_sees_only_the_precedents_of_their_programmes(
     checked = recog("precedents", "check", "--actor", "outsider", "--json")
     assert checked.exit_code == 0, checked.output
     assert json.loads(checked.output) == []
+
+
+def test_the_cohort_events_of_the_api_are_the_workflows(app: Any, clerk_api: Any) -> None:
+    """The API publishes and checks the workflow's one list of cohort events."""
+    from workflow import COHORT_EVENTS
+
+    schema = clerk_api.get("/api/v1/openapi.json").json()
+    assert schema["components"]["schemas"]["CohortIn"]["properties"]["event"]["enum"] == list(
+        COHORT_EVENTS
+    )
+    r = clerk_api.post(
+        "/api/v1/cohorts/decide",
+        json={"offering_id": 1, "module": "INF-ML", "event": "recognize_partially"},
+    )
+    assert r.status_code == 422, r.text
+    assert "a cohort is decided by recognize or reject" in r.text

@@ -17,6 +17,7 @@ from web.problems import Problem, status_of
 from web.runtime import Runtime
 from web.security import Principal
 from workflow import (
+    COHORT_EVENTS,
     CONVERTING_EVENTS,
     GERMAN_STEPS,
     Conflict,
@@ -80,6 +81,8 @@ def _cohort_page(
         "cohort.html",
         {
             "cases": cases,
+            "cohort_events": COHORT_EVENTS,
+            "converting_events": CONVERTING_EVENTS,
             "offering": offering,
             "module": module,
             "course": course,
