@@ -25,25 +25,13 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
 from config.procedure import get_procedure
-from workflow import format_credits, format_grade
+from config.settings import get_settings
+from workflow import format_credits, format_grade, reminder_kinds
 
 MAIL_DIR = Path(__file__).with_name("templates") / "mail"
 
 LANGUAGES = ("de", "en")
 RECIPIENTS = ("student", "clerk", "examiner", "board")
-REMINDERS = (
-    "enrolment.lapse",
-    "result.missing",
-    "transcript.remind",
-    "transcript.escalate",
-    "submission.remind",
-    "decision.remind50",
-    "decision.remind80",
-    "decision.escalate",
-    "info_reply.remind",
-    "info_reply.passed",
-    "board_decision.escalate",
-)
 OTHER = ("status_link",)
 
 # Decisions that refuse something carry the instructions on legal remedies (§ 37(6) VwVfG,
@@ -78,9 +66,16 @@ def events() -> tuple[str, ...]:
     return ("open", *get_procedure().events)
 
 
+def reminders() -> tuple[str, ...]:
+    """The templates of reminders and escalations: those the deadline sweep plans for the
+    clocks the procedure's states run (``workflow.reminder_kinds``)."""
+    deadlines = {s.deadline: None for s in get_procedure().states.values() if s.deadline}
+    return reminder_kinds(deadlines, get_settings())
+
+
 def templates() -> list[str]:
     """Every template name ``render`` accepts: the procedure's events, reminders, status link."""
-    return [*events(), *REMINDERS, *OTHER]
+    return [*events(), *reminders(), *OTHER]
 
 
 def message_of(template: str) -> str:

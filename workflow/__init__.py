@@ -21,6 +21,9 @@ from workflow.cases.casefile import (
     open_case,
     set_targets,
 )
+from workflow.cases.deadlines import (
+    reminder_kinds,
+)
 from workflow.cases.documents import (
     DocumentStore,
     FileStore,
@@ -200,6 +203,7 @@ __all__ = [
     "pending",
     "preview",
     "queries",
+    "reminder_kinds",
     "render_notice",
     "render_notice_html",
     "require",
