@@ -32,8 +32,10 @@ DEFAULT_PROCEDURE = Path(__file__).with_name("procedure.toml")
 LANGUAGES = ("en", "de")
 # The widths of the columns that store a state and an event name (models/tables.py).
 STATE_WIDTH, EVENT_WIDTH = 24, 40
-# What the engine knows how to do; a procedure can only name these (see workflow/cases/guards.py and
-# workflow/cases/deadlines.py for their meaning). States and events are the procedure's own.
+# What the engine knows how to do; a procedure can only name these (see workflow/cases/deadlines.py
+# for their meaning). States and events are the procedure's own. The guards are named by the
+# registry that runs them (workflow/cases/guards.py ``GUARDS``): config does not import the
+# workflow, so the workflow checks the procedure's guard names when it first uses a procedure.
 KNOWN_ROLES = ("clerk", "examiner", "board", "admin", "student", "import", "timer")
 KNOWN_RECIPIENTS = ("student", "clerk", "examiner", "board")
 KNOWN_DEADLINES = (
@@ -46,23 +48,6 @@ KNOWN_DEADLINES = (
     "info_reply",
     "appeal_window",
     "board_decision",
-)
-KNOWN_GUARDS = (
-    "course_offered",
-    "result_data",
-    "document_attached",
-    "target_set",
-    "not_passed_at_home",
-    "examiner_assigned",
-    "assigned_examiner",
-    "message_given",
-    "recognition_data",
-    "partial_recognition_data",
-    "rejection_reasons",
-    "inside_appeal_window",
-    "reasons_given",
-    "appeal_window_over",
-    "deadline_passed",
 )
 
 
@@ -283,6 +268,16 @@ def _names(source: str, where: str, values: Any, known: tuple[str, ...]) -> tupl
     return tuple(values)
 
 
+def _words_list(source: str, where: str, values: Any) -> tuple[str, ...]:
+    """A list of plain names whose meaning another layer knows (the guards)."""
+    if isinstance(values, str) or not isinstance(values, list):
+        raise _fail(source, f"{where} must be a list of names")
+    for value in values:
+        if not isinstance(value, str) or not value.isidentifier():
+            raise _fail(source, f"{where}: {value!r} is not a name (letters, digits, _)")
+    return tuple(values)
+
+
 def _words(source: str, where: str, key: str, raw: Any) -> Mapping[str, str]:
     """A text in every language of ``LANGUAGES`` (label.en = ..., label.de = ...)."""
     if not isinstance(raw, dict) or not all(
@@ -371,7 +366,7 @@ def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
             sources=tuple(sources),
             dest=spec["to"],
             actors=actors,
-            guards=_names(source, f"{where}: guards", spec.get("guards", []), KNOWN_GUARDS),
+            guards=_words_list(source, f"{where}: guards", spec.get("guards", [])),
             notify=_names(source, f"{where}: notify", spec.get("notify", []), KNOWN_RECIPIENTS),
             prerequisite=str(spec.get("prerequisite") or f"{name} must happen first"),
             fields=_fields(source, where, spec.get("fields", {}), actors),

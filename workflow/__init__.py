@@ -35,6 +35,7 @@ from workflow.cases.engine import (
 from workflow.cases.guards import (
     CRITERIA,
     GERMAN_STEPS,
+    procedure,
 )
 from workflow.cases.outbox import (
     Addressee,
@@ -202,6 +203,7 @@ __all__ = [
     "outbox",
     "pending",
     "preview",
+    "procedure",
     "queries",
     "reminder_kinds",
     "render_notice",

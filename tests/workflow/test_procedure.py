@@ -66,7 +66,10 @@ def test_the_default_procedure_loads_into_one_machine() -> None:
             "event retake has no actor: say who may fire it",
         ),
         (lambda r: event(r, "retake").update({"actors": ["dean"]}), "unknown 'dean'"),
-        (lambda r: event(r, "submit").update({"guards": ["is_sunny"]}), "unknown 'is_sunny'"),
+        (
+            lambda r: event(r, "submit").update({"guards": ["is sunny"]}),
+            "event submit: guards: 'is sunny' is not a name",
+        ),
         (
             lambda r: r.update({"events": [e for e in r["events"] if e["name"] != "appeal"]}),
             "unreachable state(s) from planned: appealed",
@@ -122,3 +125,21 @@ def test_diagrams_name_every_transition() -> None:
         for src in ev.sources:
             assert f"{src} --> {ev.dest}: {ev.name}" in mermaid
             assert f'{src} -> {ev.dest} [label="{ev.name}"];' in dot
+
+
+def test_a_guard_the_engine_does_not_know_is_named_before_a_case_is_touched() -> None:
+    """The config layer knows guard names only as names; the workflow's one registry
+    (``guards.GUARDS``) checks them when the engine first takes the procedure."""
+    from workflow.cases.guards import GUARDS, checked
+
+    proc = parse_procedure(
+        changed(lambda r: event(r, "submit").update({"guards": ["is_sunny"]})), "office.toml"
+    )
+    with pytest.raises(ConfigurationError) as err:
+        checked(proc)
+    assert str(err.value).startswith(
+        "procedure office.toml: event submit: guards names unknown 'is_sunny'; known: "
+    )
+    default = load_procedure()
+    assert checked(default) is default
+    assert {g for e in default.events.values() for g in e.guards} == set(GUARDS)
