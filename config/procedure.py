@@ -58,6 +58,10 @@ class StateDef:
     final: bool
     deadline: str | None
     todo: Mapping[str, str]  # the student's next step, by language
+    # A final state that leaves the student free to open a new case for the same course
+    # offering (the case ended without a decision: withdrawn, lapsed); any other state
+    # blocks a second case, so one course is not decided twice.
+    allows_new_case: bool = False
 
     @property
     def label(self) -> str:
@@ -187,6 +191,10 @@ class Procedure:
     events: dict[str, EventDef]
     source: str
     machine: Machine = field(repr=False, compare=False)
+
+    def allowing_new_case(self) -> frozenset[str]:
+        """The states whose case does not block a new one for the same course offering."""
+        return frozenset(s.name for s in self.states.values() if s.allows_new_case)
 
     def allowed_from(self, state: str) -> list[EventDef]:
         return [ev for ev in self.events.values() if state in ev.sources]
@@ -330,12 +338,22 @@ def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
         final = bool(spec.get("final", False))
         if final and deadline:
             raise _fail(source, f"state {name} is final and cannot have a deadline")
+        allows_new_case = spec.get("allows_new_case", False)
+        if not isinstance(allows_new_case, bool):
+            raise _fail(source, f"state {name}: allows_new_case must be true or false")
+        if allows_new_case and not final:
+            raise _fail(
+                source,
+                f"state {name}: allows_new_case is for final states (a running case blocks "
+                "a second one for the same course)",
+            )
         states[name] = StateDef(
             name,
             _words(source, f"state {name}", "label", spec.get("label")),
             final,
             deadline,
             _words(source, f"state {name}", "todo", spec.get("todo")),
+            allows_new_case,
         )
     if not states:
         raise _fail(source, "no states defined")

@@ -102,7 +102,7 @@ def open_case(
         select(Case.id).where(
             Case.student_id == student_id,
             Case.offering_id == offering_id,
-            Case.state.not_in(("withdrawn", "lapsed")),
+            Case.state.not_in(proc.allowing_new_case()),
         )
     ).scalar()
     if duplicate is not None:
