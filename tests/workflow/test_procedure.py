@@ -185,3 +185,25 @@ def test_a_case_ended_without_a_decision_does_not_block_a_new_one(
         session, student_id=student_id, offering_id=offering_id, actor=network.clerk, now=later
     )
     assert fired.case_id != case_id
+
+
+def test_the_deciding_events_are_those_whose_guards_write_the_decision() -> None:
+    """Precedents are recorded for the events a guard of ``DECIDING_GUARDS`` checks, so an
+    office's own deciding event (here: the board recognising in part) records them too."""
+    from workflow.cases.guards import decision_events
+
+    assert decision_events(load_procedure()) == {
+        "recognize",
+        "recognize_partially",
+        "reject",
+        "grant_appeal",
+    }
+    office = parse_procedure(
+        changed(
+            lambda r: event(r, "dismiss_appeal").update(
+                {"guards": ["reasons_given", "partial_recognition_data"]}
+            )
+        ),
+        "office.toml",
+    )
+    assert "dismiss_appeal" in decision_events(office)

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Integer, literal, or_, select
 from sqlalchemy.orm import Session
 
 from config.errors import ConfigurationError
-from config.procedure import Procedure, get_procedure
+from config.procedure import EventDef, Procedure, get_procedure
 from config.settings import Settings
 from models import (
     Document,
@@ -537,6 +537,21 @@ GUARDS: dict[str, Callable[[GuardContext], None]] = {
     "appeal_window_over": appeal_window_over,
     "deadline_passed": deadline_passed,
 }
+
+# The guards that write the case's decision (``_decision``): an event checked by one of them
+# decides the case, and its decision becomes a precedent (``decisions.precedents``).
+DECIDING_GUARDS = frozenset({"recognition_data", "partial_recognition_data", "rejection_reasons"})
+
+
+def decides(event: EventDef) -> bool:
+    """Whether ``event`` decides a case (one of its guards writes the decision)."""
+    return not DECIDING_GUARDS.isdisjoint(event.guards)
+
+
+def decision_events(proc: Procedure) -> frozenset[str]:
+    """The events of ``proc`` that decide a case."""
+    return frozenset(name for name, ev in proc.events.items() if decides(ev))
+
 
 # The procedures whose guard names were checked against ``GUARDS`` (by object: a process
 # has one, the tests load several); weak, so a procedure let go is not kept alive here.

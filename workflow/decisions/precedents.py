@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config.procedure import get_procedure
 from config.settings import Settings
 from models import Case, Institution, Module, Offering, Precedent, Programme, case_targets
+from workflow.cases.guards import decision_events
 from workflow.cases.storage import insert_ignoring_duplicates
 from workflow.policy.actors import Actor, case_scope
 from workflow.policy.permissions import Action, require
-
-DECISIONS = frozenset({"recognize", "recognize_partially", "reject", "grant_appeal"})
 
 
 def record(
@@ -34,7 +34,8 @@ def record(
     """Write the precedents of decision events (one row per module decided). ``decisions``:
     the decision each case was just given, by case id (read from the cases unless given for
     every one of them)."""
-    by_case = {f.case_id: f for f in fired if f.event in DECISIONS}
+    deciding = decision_events(get_procedure())
+    by_case = {f.case_id: f for f in fired if f.event in deciding}
     if not by_case:
         return 0
     if decisions is not None and not all(case_id in decisions for case_id in by_case):
@@ -203,4 +204,4 @@ def inconsistent(
     return found
 
 
-__all__ = ["DECISIONS", "Offering", "for_case", "inconsistent", "record"]
+__all__ = ["Offering", "for_case", "inconsistent", "record"]
