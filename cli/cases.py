@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cli import context as ctx
@@ -26,9 +25,10 @@ from cli.context import (
     unit_of_work,
 )
 from config.procedure import get_procedure
-from models import Institution, Offering
+from models import Offering
 from workflow import (
     Action,
+    Actor,
     FileStore,
     allowed,
     assign_examiner,
@@ -44,22 +44,21 @@ from workflow import (
 app = typer.Typer(no_args_is_help=True, help="Open, move and inspect cases.")
 
 
-def _find_offering(s: Session, course: str, term: str | None, partner: str | None) -> Offering:
-    query = select(Offering).join(Institution).where(Offering.code == course)
-    if term:
-        query = query.where(Offering.term == term)
-    if partner:
-        query = query.where(Institution.code == partner)
-    found = list(s.scalars(query.limit(5)))
+def _find_offering(
+    s: Session, course: str, term: str | None, partner: str | None, actor: Actor
+) -> Offering:
+    found, total = queries.catalogue(
+        s, actor=actor, code=course, term=term, partner=partner, limit=1
+    )
     if not found:
         fail(
             f"no course offering {course}"
             + (f" in term {term}" if term else "")
             + (f" at {partner}" if partner else "")
         )
-    if len(found) > 1:
+    if total > 1:
         fail(f"course code {course} is ambiguous; add --term and/or --partner")
-    return found[0]
+    return found[0][0]
 
 
 @app.command("open")
@@ -79,8 +78,6 @@ def case_open(
     as_json: JsonOpt = False,
 ) -> None:
     """Open a case for a student and a partner course (the student is created if new)."""
-    from models import Module, Programme
-
     with unit_of_work() as s:
         who = resolve_actor(s, actor)
         home_id = who.institution_id
@@ -96,17 +93,8 @@ def case_open(
             email=email,
             preferred_language=language,
         )
-        offering = _find_offering(s, course, term, partner)
-        module_ids = []
-        for code in target or []:
-            mid = s.execute(
-                select(Module.id)
-                .join(Programme)
-                .where(Module.code == code, Programme.institution_id == home_id)
-            ).scalar()
-            if mid is None:
-                fail(f"unknown home module {code}")
-            module_ids.append(mid)
+        offering = _find_offering(s, course, term, partner, who)
+        module_ids = queries.home_module_ids(s, target or [], institution_id=home_id)
         fired = open_case(
             s,
             student_id=stud.id,

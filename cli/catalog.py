@@ -7,12 +7,19 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from sqlalchemy import select
 
 from cli import context as ctx
-from cli.context import JsonOpt, console, fail, print_json, print_table, unit_of_work
-from models import Institution, Offering
-from workflow import catalog
+from cli.context import (
+    ActorOpt,
+    JsonOpt,
+    as_viewer,
+    console,
+    fail,
+    print_json,
+    print_table,
+    unit_of_work,
+)
+from workflow import catalog, queries
 
 catalog_app = typer.Typer(no_args_is_help=True, help="The partner course catalogue.")
 modules_app = typer.Typer(no_args_is_help=True, help="Home programmes and modules.")
@@ -49,17 +56,13 @@ def catalog_import(file: Annotated[Path, typer.Argument(help="CSV or JSON file."
 
 @catalog_app.command("list")
 def catalog_list(
-    term: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False
+    term: Annotated[str | None, typer.Option()] = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """List the catalogue."""
+    """List the catalogue (as the actor sees it, with --actor)."""
     with unit_of_work() as s:
-        query = (
-            select(Offering, Institution.code)
-            .join(Institution)
-            .order_by(Offering.term, Institution.code, Offering.code)
-        )
-        if term:
-            query = query.where(Offering.term == term)
+        found, _ = queries.catalogue(s, actor=as_viewer(s, actor), term=term)
         rows = [
             {
                 "id": o.id,
@@ -74,7 +77,7 @@ def catalog_list(
                 "exam_date": o.exam_date,
                 "status": o.status,
             }
-            for o, code in s.execute(query)
+            for o, code in found
         ]
     if as_json:
         print_json(rows)

@@ -14,13 +14,13 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from config.settings import Settings, get_settings
-from models import Case, Role, Student, User
+from models import Role
 from models.db import make_engine, session_factory, transaction
-from workflow import Actor, Forbidden, NotFound
+from workflow import Actor, Forbidden, NotFound, auth
 
 # Piped output (files, tests, other programs) gets wide lines instead of wrapped table cells.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -155,39 +155,26 @@ def resolve_actor(session: Session, name: str | None, case_id: int | None = None
         return Actor.system(Role(name))
     if name.startswith("student#"):
         raw = name.removeprefix("student#")
-        student = session.get(Student, int(raw)) if raw.isdigit() and len(raw) < 10 else None
-        if student is None:
+        found = auth.actor_for_student_id(session, int(raw)) if _id(raw) else None
+        if found is None:
             raise NotFound(f"there is no student {raw!r} (--actor student#ID takes a student id)")
-        return Actor(
-            role=Role.STUDENT,
-            id=student.id,
-            institution_id=student.institution_id,
-            label=f"student#{student.id}",
-        )
+        return found
     if name == Role.STUDENT.value:
         if case_id is None:
             fail("--actor student needs a case")
-        row = session.execute(
-            select(Case.student_id, Case.institution_id).where(Case.id == case_id)
-        ).first()
-        if row is None:
+        found = auth.actor_for_case_student(session, case_id)
+        if found is None:
             raise NotFound(f"case {case_id} not found")
-        return Actor(
-            role=Role.STUDENT,
-            id=row.student_id,
-            institution_id=row.institution_id,
-            label=f"student#{row.student_id}",
-        )
-    user = session.execute(select(User).where(User.username == name)).scalar()
-    if user is None or not user.active:
+        return found
+    found = auth.actor_for_username(session, name)
+    if found is None:
         raise NotFound(f"there is no active user {name!r} (add one: recog user add)")
-    return Actor(
-        role=Role(user.role),
-        id=user.id,
-        institution_id=user.institution_id,
-        programme_ids=frozenset(p.id for p in user.programmes),
-        label=user.username,
-    )
+    return found
+
+
+def _id(raw: str) -> bool:
+    """A database id as typed: digits that fit the column."""
+    return raw.isdigit() and len(raw) < 10
 
 
 def local(instant: dt.datetime | None) -> str:

@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
 
-from cli.context import JsonOpt, console, fail, print_json, print_table, unit_of_work
-from models import Institution
-from workflow import catalog
+from cli.context import (
+    ActorOpt,
+    JsonOpt,
+    as_viewer,
+    console,
+    fail,
+    print_json,
+    print_table,
+    unit_of_work,
+)
+from workflow import catalog, queries
 
 app = typer.Typer(no_args_is_help=True, help="Home and partner institutions.")
 
@@ -62,8 +69,8 @@ def institution_set(
 
 
 @app.command("list")
-def institution_list(as_json: JsonOpt = False) -> None:
-    """List institutions."""
+def institution_list(actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """List institutions (those the actor sees, with --actor: the partners and their own)."""
     with unit_of_work() as s:
         rows = [
             {
@@ -75,7 +82,9 @@ def institution_list(as_json: JsonOpt = False) -> None:
                 "erasmus_code": i.erasmus_code,
                 "student_passwords": i.student_passwords,
             }
-            for i in s.scalars(select(Institution).order_by(Institution.kind, Institution.code))
+            for i in sorted(
+                queries.institutions(s, actor=as_viewer(s, actor)), key=lambda i: (i.kind, i.code)
+            )
         ]
     if as_json:
         print_json(rows)

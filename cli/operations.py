@@ -12,12 +12,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
 from cli import context as ctx
 from cli.context import JsonOpt, console, local, print_json, print_table, unit_of_work
 from config.procedure import get_procedure
-from models import Student
 from models.migrate import current_revision, upgrade
 from workflow import FileStore, catalog, queries
 
@@ -206,7 +204,6 @@ def up(
     with unit_of_work() as s:
         counts = queries.count_by_state(s, actor=None)
         overdue = queries.list_cases(s, actor=None, now=ctx.now(), overdue=True, limit=10_000)
-        students = s.scalar(select(Student.id).limit(1))
     proc = get_procedure()
     table = Table(title="Cases by state")
     table.add_column("state")
@@ -215,7 +212,7 @@ def up(
         table.add_row(state, str(counts.get(state, 0)))
     console.print(table)
     console.print(f"{len(overdue)} case(s) overdue. Data directory: {settings.data_dir}")
-    if students is None:
+    if not counts:
         console.print("No cases yet. Try: recog up --demo")
     console.print("Next: recog case list --overdue, recog case show ID, recog workflow show")
     if demo:

@@ -5,18 +5,19 @@ from __future__ import annotations
 import typer
 
 from cli import context as ctx
-from cli.context import JsonOpt, console, print_json, unit_of_work
+from cli.context import ActorOpt, JsonOpt, as_viewer, console, print_json, unit_of_work
 
 app = typer.Typer(no_args_is_help=True, help="The office's past decisions.")
 
 
 @app.command("check")
-def precedents_check(as_json: JsonOpt = False) -> None:
-    """Pairs (partner course, home module) that valid precedents decided differently."""
+def precedents_check(actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
+    """Pairs (partner course, home module) that valid precedents decided differently (of
+    the actor's cases, with --actor)."""
     from workflow import inconsistent
 
     with unit_of_work() as s:
-        rows = inconsistent(s, now=ctx.now())
+        rows = inconsistent(s, actor=as_viewer(s, actor), now=ctx.now())
     if as_json:
         print_json(rows)
         return

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.context import JsonOpt, fail, print_json, print_table
-from config.procedure import get_procedure
+from workflow import procedure
 
 app = typer.Typer(no_args_is_help=True, help="The recognition procedure.")
 
@@ -17,8 +17,9 @@ def workflow_show(
     fmt: Annotated[str, typer.Option("--format", help="mermaid, dot or table.")] = "mermaid",
     as_json: JsonOpt = False,
 ) -> None:
-    """Print the procedure: a Mermaid or DOT diagram, or a table of events."""
-    proc = get_procedure()
+    """Print the procedure: a Mermaid or DOT diagram, or a table of events (its guards
+    checked against the engine's first, so an office's copy is checked here)."""
+    proc = procedure()
     if as_json:
         print_json(
             {

@@ -32,8 +32,10 @@ DEFAULT_PROCEDURE = Path(__file__).with_name("procedure.toml")
 LANGUAGES = ("en", "de")
 # The widths of the columns that store a state and an event name (models/tables.py).
 STATE_WIDTH, EVENT_WIDTH = 24, 40
-# What the engine knows how to do; a procedure can only name these (see workflow/cases/guards.py and
-# workflow/cases/deadlines.py for their meaning). States and events are the procedure's own.
+# What the engine knows how to do; a procedure can only name these (see workflow/cases/deadlines.py
+# for their meaning). States and events are the procedure's own. The guards are named by the
+# registry that runs them (workflow/cases/guards.py ``GUARDS``): config does not import the
+# workflow, so the workflow checks the procedure's guard names when it first uses a procedure.
 KNOWN_ROLES = ("clerk", "examiner", "board", "admin", "student", "import", "timer")
 KNOWN_RECIPIENTS = ("student", "clerk", "examiner", "board")
 KNOWN_DEADLINES = (
@@ -47,23 +49,6 @@ KNOWN_DEADLINES = (
     "appeal_window",
     "board_decision",
 )
-KNOWN_GUARDS = (
-    "course_offered",
-    "result_data",
-    "document_attached",
-    "target_set",
-    "not_passed_at_home",
-    "examiner_assigned",
-    "assigned_examiner",
-    "message_given",
-    "recognition_data",
-    "partial_recognition_data",
-    "rejection_reasons",
-    "inside_appeal_window",
-    "reasons_given",
-    "appeal_window_over",
-    "deadline_passed",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +58,10 @@ class StateDef:
     final: bool
     deadline: str | None
     todo: Mapping[str, str]  # the student's next step, by language
+    # A final state that leaves the student free to open a new case for the same course
+    # offering (the case ended without a decision: withdrawn, lapsed); any other state
+    # blocks a second case, so one course is not decided twice.
+    allows_new_case: bool = False
 
     @property
     def label(self) -> str:
@@ -203,6 +192,10 @@ class Procedure:
     source: str
     machine: Machine = field(repr=False, compare=False)
 
+    def allowing_new_case(self) -> frozenset[str]:
+        """The states whose case does not block a new one for the same course offering."""
+        return frozenset(s.name for s in self.states.values() if s.allows_new_case)
+
     def allowed_from(self, state: str) -> list[EventDef]:
         return [ev for ev in self.events.values() if state in ev.sources]
 
@@ -283,6 +276,16 @@ def _names(source: str, where: str, values: Any, known: tuple[str, ...]) -> tupl
     return tuple(values)
 
 
+def _words_list(source: str, where: str, values: Any) -> tuple[str, ...]:
+    """A list of plain names whose meaning another layer knows (the guards)."""
+    if isinstance(values, str) or not isinstance(values, list):
+        raise _fail(source, f"{where} must be a list of names")
+    for value in values:
+        if not isinstance(value, str) or not value.isidentifier():
+            raise _fail(source, f"{where}: {value!r} is not a name (letters, digits, _)")
+    return tuple(values)
+
+
 def _words(source: str, where: str, key: str, raw: Any) -> Mapping[str, str]:
     """A text in every language of ``LANGUAGES`` (label.en = ..., label.de = ...)."""
     if not isinstance(raw, dict) or not all(
@@ -335,12 +338,22 @@ def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
         final = bool(spec.get("final", False))
         if final and deadline:
             raise _fail(source, f"state {name} is final and cannot have a deadline")
+        allows_new_case = spec.get("allows_new_case", False)
+        if not isinstance(allows_new_case, bool):
+            raise _fail(source, f"state {name}: allows_new_case must be true or false")
+        if allows_new_case and not final:
+            raise _fail(
+                source,
+                f"state {name}: allows_new_case is for final states (a running case blocks "
+                "a second one for the same course)",
+            )
         states[name] = StateDef(
             name,
             _words(source, f"state {name}", "label", spec.get("label")),
             final,
             deadline,
             _words(source, f"state {name}", "todo", spec.get("todo")),
+            allows_new_case,
         )
     if not states:
         raise _fail(source, "no states defined")
@@ -371,7 +384,7 @@ def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
             sources=tuple(sources),
             dest=spec["to"],
             actors=actors,
-            guards=_names(source, f"{where}: guards", spec.get("guards", []), KNOWN_GUARDS),
+            guards=_words_list(source, f"{where}: guards", spec.get("guards", [])),
             notify=_names(source, f"{where}: notify", spec.get("notify", []), KNOWN_RECIPIENTS),
             prerequisite=str(spec.get("prerequisite") or f"{name} must happen first"),
             fields=_fields(source, where, spec.get("fields", {}), actors),

@@ -33,26 +33,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from config.errors import ConfigurationError
 from config.procedure import Procedure, get_procedure
-from workflow import N_, Say, format_credits, format_grade, say
+from config.settings import get_settings
+from workflow import N_, Say, format_credits, format_grade, reminder_kinds, say
 
 MAIL_DIR = Path(__file__).with_name("templates") / "mail"
 PARTS_FILE = MAIL_DIR / "parts.toml"
 
 LANGUAGES = ("de", "en")
 RECIPIENTS = ("student", "clerk", "examiner", "board")
-REMINDERS = (
-    "enrolment.lapse",
-    "result.missing",
-    "transcript.remind",
-    "transcript.escalate",
-    "submission.remind",
-    "decision.remind50",
-    "decision.remind80",
-    "decision.escalate",
-    "info_reply.remind",
-    "info_reply.passed",
-    "board_decision.escalate",
-)
 OTHER = ("status_link",)
 
 # Decisions that refuse something carry the instructions on legal remedies (§ 37(6) VwVfG,
@@ -87,9 +75,16 @@ def events() -> tuple[str, ...]:
     return ("open", *get_procedure().events)
 
 
+def reminders() -> tuple[str, ...]:
+    """The templates of reminders and escalations: those the deadline sweep plans for the
+    clocks the procedure's states run (``workflow.reminder_kinds``)."""
+    deadlines = {s.deadline: None for s in get_procedure().states.values() if s.deadline}
+    return reminder_kinds(deadlines, get_settings())
+
+
 def templates() -> list[str]:
     """Every template name ``render`` accepts: the procedure's events, reminders, status link."""
-    return [*events(), *REMINDERS, *OTHER]
+    return [*events(), *reminders(), *OTHER]
 
 
 def message_of(template: str) -> str:

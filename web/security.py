@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from models import Role, Student, User, WebSession
+from models import Role, WebSession
 from workflow import Actor, auth
 
 SESSION_COOKIE = "recog_session"
@@ -107,26 +107,13 @@ def authenticate(request: Request, session: Session, now: dt.datetime) -> Princi
     row = auth.load_session(session, cookie, now=now)
     if row is None:
         return None
-    if row.user_id is not None:
-        user = session.get(User, row.user_id)
-        if user is None or not user.active:
-            return None
-        return Principal(
-            actor=auth.actor_for_user(session, user),
-            language=user.preferred_language,
-            name=user.display_name,
-            web_session=row,
-            session_token=cookie,
-        )
-    assert row.student_id is not None
-    student = session.get(Student, row.student_id)
-    actor = auth.actor_for_student_id(session, row.student_id)
-    if student is None or actor is None:
+    person = auth.signed_in(session, row)
+    if person is None:
         return None
     return Principal(
-        actor=actor,
-        language=student.preferred_language,
-        name=student.name,
+        actor=person.actor,
+        language=person.language,
+        name=person.name,
         web_session=row,
         session_token=cookie,
     )

@@ -22,6 +22,9 @@ from workflow.cases.casefile import (
     open_case,
     set_targets,
 )
+from workflow.cases.deadlines import (
+    reminder_kinds,
+)
 from workflow.cases.documents import (
     DocumentStore,
     FileStore,
@@ -33,6 +36,7 @@ from workflow.cases.engine import (
 from workflow.cases.guards import (
     CRITERIA,
     GERMAN_STEPS,
+    procedure,
 )
 from workflow.cases.outbox import (
     Addressee,
@@ -44,6 +48,7 @@ from workflow.cases.sweep import (
 from workflow.catalogues import LANGUAGES as CATALOGUE_LANGUAGES
 from workflow.catalogues import N_, Say, say, translations
 from workflow.decisions.cohort import (
+    COHORT_EVENTS,
     CONVERTING_EVENTS,
     decide,
     methods,
@@ -138,6 +143,7 @@ from workflow.transcripts.importing import (
 
 __all__ = [
     "CATALOGUE_LANGUAGES",
+    "COHORT_EVENTS",
     "CONVERTING_EVENTS",
     "CRITERIA",
     "DEFAULT_SCHEMES",
@@ -205,7 +211,9 @@ __all__ = [
     "outbox",
     "pending",
     "preview",
+    "procedure",
     "queries",
+    "reminder_kinds",
     "render_notice",
     "render_notice_html",
     "require",

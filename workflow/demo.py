@@ -62,9 +62,7 @@ def student_actor(session: Session, case_id: int) -> Actor:
     student_id, inst = session.execute(
         select(Case.student_id, Case.institution_id).where(Case.id == case_id)
     ).one()
-    return Actor(
-        role=Role.STUDENT, id=student_id, institution_id=inst, label=f"student#{student_id}"
-    )
+    return Actor.student(student_id, inst)
 
 
 PARTNERS = [

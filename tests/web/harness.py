@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from config.settings import Settings, load_settings
-from models import Case, Module, Offering, Programme, Role
+from models import Case, Module, Offering, Programme
 from models.db import session_factory, transaction
 from workflow.cases.documents import FileStore
 from workflow.demo import Network, actor_for, create_case, seed_network
@@ -185,7 +185,7 @@ def api_token(engine: Engine, username: str, now: dt.datetime) -> str:
 
 
 def student_actor(world: World, case_id: int) -> Actor:
-    return Actor(role=Role.STUDENT, id=world.students[case_id], institution_id=world.net.home_id)
+    return Actor.student(world.students[case_id], world.net.home_id)
 
 
 # --- real servers ------------------------------------------------------------------------------

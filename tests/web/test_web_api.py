@@ -27,7 +27,9 @@ def test_reference_data_and_me(clerk_api: Any) -> None:
     assert me["role"] == "clerk"
     codes = [i["code"] for i in clerk_api.get("/api/v1/institutions").json()]
     assert "tdu.fi" in codes
-    assert "uni-b.example" in codes
+    # The partners and the office's own institution; another home institution is not shown.
+    assert "uni-musterstadt.de" in codes
+    assert "uni-b.example" not in codes
     progs = clerk_api.get("/api/v1/programmes").json()
     assert {p["code"] for p in progs} == {"INF-BSC", "MATH-BSC"}
     assert any(m["code"] == "INF-ML" for m in clerk_api.get("/api/v1/modules").json())

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from web_harness import api_token, client, login, settings_for, student_login
 
 from config.procedure import get_procedure
-from models import Case, CaseEvent, Role
+from models import Case, CaseEvent
 from models.db import session_factory
 from web.problems import status_of
 from workflow.demo import MINIMAL_PDF
@@ -41,9 +41,7 @@ def snapshot(engine: Engine) -> dict[int, tuple[str, int, int]]:
 
 def actor_of(world: Any, label: str, case_id: int, student_case: int) -> Actor:
     if label == "student":
-        return Actor(
-            role=Role.STUDENT, id=world.students[student_case], institution_id=world.net.home_id
-        )
+        return Actor.student(world.students[student_case], world.net.home_id)
     net = world.other if label == "clerk_b" else world.net
     return {
         "clerk": net.clerk,

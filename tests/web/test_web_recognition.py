@@ -652,6 +652,11 @@ def test_inconsistent_precedents(
     ]
     with bearer(app, engine, world.users["clerk_b"]) as other_office:
         assert other_office.get("/api/v1/precedents/inconsistent").json() == []
+    # An examiner sees the precedents of their programmes' cases, not another programme's.
+    with bearer(app, engine, world.users["examiner"]) as theirs:
+        assert theirs.get("/api/v1/precedents/inconsistent").json() == found
+    with bearer(app, engine, world.users["outsider"]) as other_programme:
+        assert other_programme.get("/api/v1/precedents/inconsistent").json() == []
     with client(app) as student:
         student_login(student, engine, world.students[world.cases["rejected"]], NOW)
         assert student.get("/api/v1/precedents/inconsistent").status_code == 403

@@ -162,3 +162,30 @@ def test_a_field_only_some_roles_may_give_is_refused_to_the_others(
             procedure=office,
         )
     assert session.scalar(select(Case.state).where(Case.id == case_id)) == "enrolled"
+
+
+def test_a_procedure_naming_an_unknown_guard_is_refused_by_fire(
+    session: Session, network: Network
+) -> None:
+    """An office's procedure passes the config layer with any guard name; the engine names
+    the file, the event and the guard the first time it is given the procedure."""
+    from config.errors import ConfigurationError
+
+    raw = tomllib.loads(DEFAULT_PROCEDURE.read_text(encoding="utf-8"))
+    next(e for e in raw["events"] if e["name"] == "enrol")["guards"] = ["is_sunny"]
+    office = parse_procedure(raw, "office.toml")
+    case_id = case_in(session, network, "planned")
+    now = session.scalar(select(Case.updated_at).where(Case.id == case_id))
+    assert now is not None
+    with pytest.raises(
+        ConfigurationError, match=r"office\.toml: event enrol: guards names unknown"
+    ):
+        fire(
+            session,
+            case_id,
+            "withdraw",
+            actor=network.clerk,
+            now=now + dt.timedelta(hours=1),
+            procedure=office,
+        )
+    assert session.scalar(select(Case.state).where(Case.id == case_id)) == "planned"

@@ -9,17 +9,19 @@ from typing import Any
 
 import pytest
 
+from config.settings import get_settings
 from tasks.messages import (
     LANGUAGES,
     RECIPIENTS,
-    REMINDERS,
     Rendered,
     parts,
     recipients,
+    reminders,
     render,
     templates,
 )
 from tasks.messages import events as procedure_events
+from workflow import reminder_kinds
 
 EVENTS = procedure_events()  # the default procedure's, as the tests run with it
 
@@ -93,9 +95,9 @@ def _mail(
 
 def test_templates_cover_the_procedure_the_reminders_and_the_status_link() -> None:
     names = templates()
-    assert len(names) == len(set(names)) == 31
+    assert len(names) == len(set(names)) == 30
     assert set(EVENTS) <= set(names)
-    assert set(REMINDERS) <= set(names)
+    assert set(reminders()) <= set(names)
     assert "status_link" in names
     for event in EVENTS:
         assert "student" in recipients(event), event  # every state change is told to students
@@ -310,7 +312,6 @@ def test_office_recipients_never_get_legal_remedies_or_the_student_salutation(
         ("info_reply.remind", "student", "Answer the question on your status page by " + DUE),
         ("info_reply.passed", "examiner", "not answered"),
         ("board_decision.escalate", "board", "overdue"),
-        ("enrolment.lapse", "student", "lapses"),
         ("result.missing", "clerk", "Ask the partner for the result"),
         ("submission.remind", "student", "Request recognition on your status page by " + DUE),
         ("status_link", "student", STATUS_URL),
@@ -321,8 +322,28 @@ def test_reminders_have_their_own_wording(template: str, recipient: str, wording
 
 
 def test_reminder_subjects_differ_by_kind() -> None:
-    subjects = {_mail(kind, recipients(kind)[0]).subject for kind in REMINDERS}
-    assert len(subjects) == len(REMINDERS)
+    subjects = {_mail(kind, recipients(kind)[0]).subject for kind in reminders()}
+    assert len(subjects) == len(reminders())
+
+
+def test_the_reminders_are_those_the_procedures_clocks_plan() -> None:
+    """Derived from the deadlines the procedure's states run and what ``schedule`` plans for
+    each (a lapse or close is the timer firing an event, which has its own message)."""
+    assert reminders() == (
+        "result.missing",
+        "transcript.remind",
+        "transcript.escalate",
+        "submission.remind",
+        "decision.remind50",
+        "decision.remind80",
+        "decision.escalate",
+        "info_reply.remind",
+        "info_reply.passed",
+        "board_decision.escalate",
+    )
+    settings = get_settings()
+    assert reminder_kinds(["transcript"], settings) == ("transcript.remind", "transcript.escalate")
+    assert reminder_kinds(["enrolment", "appeal_window"], settings) == ()
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -6,9 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from config.procedure import EventDef
 from models import Role
 from workflow.errors import Forbidden, NotFound
-from workflow.policy.actors import Actor
+from workflow.policy.actors import Actor, check_may_fire
 from workflow.policy.permissions import PERMISSIONS, Action, allowed, require
 
 
@@ -45,3 +46,34 @@ def test_a_case_out_of_sight_is_not_found_before_the_role_is_judged() -> None:
     with pytest.raises(Forbidden):
         require(student, Action.ASSIGN_EXAMINER, own)
     require(student, Action.SET_TARGETS, own)
+
+
+def test_an_event_refused_to_a_role_names_it_with_its_article() -> None:
+    """The engine's refusal of a role reads as English: "an examiner", "an admin", "a clerk"."""
+    event = EventDef(
+        name="provide_info",
+        sources=("info_requested",),
+        dest="in_review",
+        actors=("student",),
+        guards=(),
+        notify=(),
+        prerequisite="",
+    )
+    for role, words in (
+        (Role.EXAMINER, "an examiner"),
+        (Role.ADMIN, "an admin"),
+        (Role.CLERK, "a clerk"),
+        (Role.BOARD, "a board"),
+    ):
+        with pytest.raises(Forbidden) as err:
+            check_may_fire(Actor(role=role, id=1, institution_id=1), event, "case 4")
+        assert str(err.value) == (
+            f"cannot provide_info case 4: {words} may not do this; it is for the student"
+        )
+
+
+def test_a_student_actor_is_built_one_way() -> None:
+    assert Actor.student(5, 1) == Actor(
+        role=Role.STUDENT, id=5, institution_id=1, label="student#5"
+    )
+    assert str(Actor.student(5, 1)) == "student#5"

@@ -75,7 +75,7 @@ def test_precedents_expire_with_time_and_with_new_regulations(
 def test_check_lists_pairs_decided_differently(session: Session, network: Network) -> None:
     a, b = in_review(session, network, 1), in_review(session, network, 2)
     fire(session, a, "recognize", actor=network.examiner, now=LATER, data={"modules": "INF-ML"})
-    assert precedents.inconsistent(session, now=LATER) == []
+    assert precedents.inconsistent(session, actor=None, now=LATER) == []
     fire(
         session,
         b,
@@ -84,7 +84,7 @@ def test_check_lists_pairs_decided_differently(session: Session, network: Networ
         now=LATER,
         data={"reasons": {"level": "EQF 5 instead of 6"}, "advice": "Take the home exam"},
     )
-    found = precedents.inconsistent(session, now=LATER)
+    found = precedents.inconsistent(session, actor=None, now=LATER)
     assert len(found) == 1
     assert found[0]["module"] == "INF-ML"
     assert sorted(d["outcome"] for d in found[0]["decisions"]) == ["credited", "not_credited"]

@@ -4,15 +4,22 @@ make when adapting it stops start-up with a sentence naming it."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from config.errors import ConfigurationError
 from config.procedure import DEFAULT_PROCEDURE, load_procedure, parse_procedure
 from config.settings import load_settings
+from models import Case
+from workflow.cases.casefile import open_case
+from workflow.demo import Network
+from workflow.errors import GuardFailed
 
 RAW = tomllib.loads(DEFAULT_PROCEDURE.read_text(encoding="utf-8"))
 
@@ -66,7 +73,10 @@ def test_the_default_procedure_loads_into_one_machine() -> None:
             "event retake has no actor: say who may fire it",
         ),
         (lambda r: event(r, "retake").update({"actors": ["dean"]}), "unknown 'dean'"),
-        (lambda r: event(r, "submit").update({"guards": ["is_sunny"]}), "unknown 'is_sunny'"),
+        (
+            lambda r: event(r, "submit").update({"guards": ["is sunny"]}),
+            "event submit: guards: 'is sunny' is not a name",
+        ),
         (
             lambda r: r.update({"events": [e for e in r["events"] if e["name"] != "appeal"]}),
             "unreachable state(s) from planned: appealed",
@@ -86,6 +96,10 @@ def test_the_default_procedure_loads_into_one_machine() -> None:
         (lambda r: r["events"].append(dict(event(r, "enrol"))), "event enrol is defined twice"),
         (lambda r: event(r, "close").update({"from": ["closed"]}), "leaves final state closed"),
         (lambda r: r.update({"initial": "dreaming"}), "initial state 'dreaming'"),
+        (
+            lambda r: r["states"]["submitted"].update({"allows_new_case": True}),
+            "state submitted: allows_new_case is for final states",
+        ),
     ],
 )
 def test_a_wrong_definition_is_named(edit: Any, message: str) -> None:
@@ -122,3 +136,74 @@ def test_diagrams_name_every_transition() -> None:
         for src in ev.sources:
             assert f"{src} --> {ev.dest}: {ev.name}" in mermaid
             assert f'{src} -> {ev.dest} [label="{ev.name}"];' in dot
+
+
+def test_a_guard_the_engine_does_not_know_is_named_before_a_case_is_touched() -> None:
+    """The config layer knows guard names only as names; the workflow's one registry
+    (``guards.GUARDS``) checks them when the engine first takes the procedure."""
+    from workflow.cases.guards import GUARDS, checked
+
+    proc = parse_procedure(
+        changed(lambda r: event(r, "submit").update({"guards": ["is_sunny"]})), "office.toml"
+    )
+    with pytest.raises(ConfigurationError) as err:
+        checked(proc)
+    assert str(err.value).startswith(
+        "procedure office.toml: event submit: guards names unknown 'is_sunny'; known: "
+    )
+    default = load_procedure()
+    assert checked(default) is default
+    assert {g for e in default.events.values() for g in e.guards} == set(GUARDS)
+
+
+def test_a_case_ended_without_a_decision_does_not_block_a_new_one(
+    session: Session, network: Network
+) -> None:
+    """Which final states leave the student free to open the same course again is the
+    procedure's ``allows_new_case``, not a list in the code."""
+    from tests.workflow.refusals import case_in
+
+    assert load_procedure().allowing_new_case() == {"withdrawn", "lapsed"}
+    case_id = case_in(session, network, "withdrawn")
+    student_id, offering_id, now = session.execute(
+        select(Case.student_id, Case.offering_id, Case.updated_at).where(Case.id == case_id)
+    ).one()
+    strict = parse_procedure(
+        changed(lambda r: r["states"]["withdrawn"].pop("allows_new_case")), "office.toml"
+    )
+    later = now + dt.timedelta(hours=1)
+    with pytest.raises(GuardFailed, match=f"already has case {case_id} for this course offering"):
+        open_case(
+            session,
+            student_id=student_id,
+            offering_id=offering_id,
+            actor=network.clerk,
+            now=later,
+            procedure=strict,
+        )
+    fired = open_case(
+        session, student_id=student_id, offering_id=offering_id, actor=network.clerk, now=later
+    )
+    assert fired.case_id != case_id
+
+
+def test_the_deciding_events_are_those_whose_guards_write_the_decision() -> None:
+    """Precedents are recorded for the events a guard of ``DECIDING_GUARDS`` checks, so an
+    office's own deciding event (here: the board recognising in part) records them too."""
+    from workflow.cases.guards import decision_events
+
+    assert decision_events(load_procedure()) == {
+        "recognize",
+        "recognize_partially",
+        "reject",
+        "grant_appeal",
+    }
+    office = parse_procedure(
+        changed(
+            lambda r: event(r, "dismiss_appeal").update(
+                {"guards": ["reasons_given", "partial_recognition_data"]}
+            )
+        ),
+        "office.toml",
+    )
+    assert "dismiss_appeal" in decision_events(office)

@@ -7,9 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
 from fastapi.responses import Response
-from sqlalchemy import func, select
 
-from models import Institution, Offering
 from web.api.common import call, idempotent
 from web.api.schemas import ImportOut, InstitutionOut, ModuleOut, OfferingOut, Page, ProgrammeOut
 from web.files import as_file, import_upload
@@ -21,10 +19,11 @@ router = APIRouter()
 
 @router.get("/institutions", response_model=list[InstitutionOut], tags=["reference"])
 def institutions(request: Request) -> list[Any]:
-    with call(request) as (s, _, _rt):
+    """The partner institutions and your own."""
+    with call(request) as (s, p, _rt):
         return [
             InstitutionOut.model_validate(i, from_attributes=True)
-            for i in s.scalars(select(Institution).order_by(Institution.code))
+            for i in queries.institutions(s, actor=p.actor)
         ]
 
 
@@ -57,28 +56,18 @@ def catalogue(
     term: Annotated[str | None, Query(max_length=20)] = None,
 ) -> dict[str, Any]:
     """The partner course catalogue (offerings), paginated."""
-    with call(request) as (s, _, _rt):
-        query = select(Offering, Institution.code.label("partner")).join(
-            Institution, Institution.id == Offering.institution_id
+    with call(request) as (s, p, _rt):
+        rows, total = queries.catalogue(
+            s, actor=p.actor, partner=partner, term=term, limit=limit, offset=offset
         )
-        if partner:
-            query = query.where(Institution.code == partner)
-        if term:
-            query = query.where(Offering.term == term)
-        total = s.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = s.execute(
-            query.order_by(Institution.code, Offering.term, Offering.code)
-            .limit(limit)
-            .offset(offset)
-        ).all()
         items = [
             OfferingOut.model_validate(
                 {
-                    **{c.key: getattr(r.Offering, c.key) for c in Offering.__table__.columns},
-                    "partner": r.partner,
+                    **{k: getattr(o, k) for k in OfferingOut.model_fields if k != "partner"},
+                    "partner": code,
                 }
             ).model_dump(mode="json")
-            for r in rows
+            for o, code in rows
         ]
         return {"items": items, "total": total, "limit": limit, "offset": offset}
 

@@ -110,4 +110,4 @@ def inconsistent_precedents(request: Request) -> Any:
     from workflow import inconsistent
 
     with call(request, action=Action.CHECK_PRECEDENTS) as (s, p, rt):
-        return inconsistent(s, now=rt.now(), institution_id=p.actor.institution_id)
+        return inconsistent(s, actor=p.actor, now=rt.now())

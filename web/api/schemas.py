@@ -6,10 +6,10 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from web.params import Id
-from workflow import DIFFERENCE_THRESHOLD
+from workflow import COHORT_EVENTS, DIFFERENCE_THRESHOLD
 
 
 class Strict(BaseModel):
@@ -416,8 +416,23 @@ class CohortPreviewOut(BaseModel):
 class CohortIn(Strict):
     offering_id: int = Field(ge=1, le=2**31 - 1)
     module: str = Field(min_length=1, max_length=60, description="The target module's code.")
-    # workflow.decisions.cohort.COHORT_EVENTS: a partial recognition is decided case by case.
-    event: Literal["recognize", "reject"]
+    # The workflow's one list (a partial recognition is decided case by case); the
+    # workflow refuses any other event too, this only publishes the list and answers 422.
+    event: str = Field(
+        description="The decision for every case.",
+        json_schema_extra={"enum": list(COHORT_EVENTS)},
+    )
+
+    @field_validator("event")
+    @classmethod
+    def _a_cohort_event(cls, value: str) -> str:
+        if value not in COHORT_EVENTS:
+            raise ValueError(
+                f"a cohort is decided by {' or '.join(COHORT_EVENTS)}; "
+                "other decisions are taken case by case"
+            )
+        return value
+
     data: dict[str, Any] = Field(
         default_factory=dict,
         description="The event data for every case; without `grade`, "

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from models import Institution, User
+from models import User
 from web.api.common import call, idempotent
 from web.api.schemas import UserIn, UserOut
 from workflow import Action, catalog, queries
@@ -37,8 +37,8 @@ def users(request: Request) -> list[dict[str, Any]]:
 def create_user(request: Request, body: UserIn) -> Response:
     """Add an office user to your institution (admins only)."""
     with call(request, action=Action.ADD_USER, write=True) as (s, p, _rt):
-        inst = s.get(Institution, p.actor.institution_id)
-        assert inst is not None
+        inst = queries.own_institution(s, actor=p.actor)
+        assert inst is not None  # ADD_USER is for office roles, of an institution
 
         def run() -> tuple[int, Any]:
             user = catalog.add_user(

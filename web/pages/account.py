@@ -8,11 +8,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from models import Institution, Student
 from web import i18n
 from web.pages.common import error_page, page, page_language, render
 from web.security import SESSION_COOKIE, Principal, cookie_args
-from workflow import ValidationFailed, auth
+from workflow import ValidationFailed, auth, queries
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,10 +25,10 @@ def _account_page(
     notice: str | None = None,
     status: int = 200,
 ) -> Response:
-    student = s.get(Student, p.actor.id)
-    assert student is not None
-    inst = s.get(Institution, student.institution_id)
-    assert inst is not None
+    assert p.actor.id is not None
+    student = queries.student(s, p.actor.id, actor=p.actor)
+    inst = queries.own_institution(s, actor=p.actor)
+    assert inst is not None  # a student's actor carries their institution
     return render(
         request,
         "student_account.html",

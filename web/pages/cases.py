@@ -8,12 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.errors import RecogError
 from config.procedure import get_procedure
-from models import Institution, User
 from web import files, i18n
 from web.actions import CRITERIA, DECISIONS, STRUCTURED_REASONS, form_data, open_events
 from web.files import download_response, read_upload, safe_filename
@@ -23,6 +21,7 @@ from web.problems import Problem, status_of
 from web.runtime import Runtime
 from web.security import Principal
 from workflow import (
+    COHORT_EVENTS,
     DOCUMENT_KINDS,
     GERMAN_STEPS,
     Action,
@@ -112,7 +111,9 @@ def case_list(request: Request) -> Response:
                 "pages": pages,
                 "query": query,
                 "all_states": list(get_procedure().states),
-                "inconsistent": inconsistent(s, now=now, institution_id=p.actor.institution_id),
+                "inconsistent": inconsistent(s, actor=p.actor, now=now)
+                if allowed(p.actor, Action.CHECK_PRECEDENTS)
+                else [],
                 "cohorts": [c for c in waiting_cohorts(s, actor=p.actor) if c["waiting"] > 1]
                 if allowed(p.actor, Action.DECIDE_COHORT)
                 else [],
@@ -135,25 +136,16 @@ def _case_page(
 ) -> HTMLResponse:
     now = rt.now()
     detail = queries.case_detail(s, case_id, actor=p.actor, now=now)
-    examiner_id = (
-        s.execute(select(User.id).where(User.username == detail["examiner"])).scalar()
-        if detail["examiner"]
-        else None
-    )
+    examiner_id = detail["examiner_id"]
     history = queries.history(s, case_id, actor=p.actor)
     events = open_events(p.actor, detail, examiner_id, now)
-    home = s.get(Institution, p.actor.institution_id) if p.actor.institution_id else None
+    home = queries.own_institution(s, actor=p.actor)
     modules: list[Any] = []
     examiners: list[Any] = []
     if not p.is_student:
         modules = queries.office_modules(s, actor=p.actor)
-        # Unassigned: those who hold the case's programme first (they can review it).
-        examiners = queries.office_examiners(
-            s,
-            actor=p.actor,
-            case_id=case_id if detail.get("examiner") is None else None,
-            active_only=True,
-        )
+        # Those who may review the case (and the one assigned), as assigning checks it.
+        examiners = queries.office_examiners(s, actor=p.actor, case_id=case_id, active_only=True)
     template = "student_case.html" if p.is_student else "case.html"
     conversion = None
     cohort_offers: list[dict[str, Any]] = []
@@ -163,7 +155,7 @@ def _case_page(
         )
         if (
             allowed(p.actor, Action.DECIDE_COHORT)
-            and detail["state"] == "in_review"
+            and detail["state"] in get_procedure().sources_of(*COHORT_EVENTS)
             and examiner_id == p.actor.id
         ):
             for target in detail["targets"]:

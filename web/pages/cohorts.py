@@ -10,7 +10,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from config.errors import RecogError
-from models import Institution
 from web import i18n
 from web.actions import CRITERIA, form_data
 from web.pages.common import SignIn, in_thread, page, page_language, render
@@ -18,12 +17,14 @@ from web.problems import Problem, status_of
 from web.runtime import Runtime
 from web.security import Principal
 from workflow import (
+    COHORT_EVENTS,
     CONVERTING_EVENTS,
     GERMAN_STEPS,
     Conflict,
     ValidationFailed,
     decide,
     preview,
+    queries,
     waiting_cases,
 )
 from workflow import methods as cohort_methods
@@ -58,8 +59,6 @@ def _cohort_page(
     decided: int | None = None,
     chosen: str | None = None,
 ) -> HTMLResponse:
-    from models import Offering
-
     cases = preview(
         s,
         offering_id=offering,
@@ -67,8 +66,8 @@ def _cohort_page(
         actor=p.actor,
         rounding=rt.settings.grade_rounding,
     )
-    course = s.get(Offering, offering) if cases else None
-    partner = s.get(Institution, course.institution_id) if course else None
+    # The course is named only to whom a case of it waits for (else the page shows none).
+    course, partner = queries.course(s, offering, actor=p.actor) if cases else (None, None)
     allowed = cohort_methods(cases)
     # The grading tables the percentile conversions used, each named once (as on a case page).
     used: dict[tuple[str, int], dict[str, Any]] = {}
@@ -82,6 +81,8 @@ def _cohort_page(
         "cohort.html",
         {
             "cases": cases,
+            "cohort_events": COHORT_EVENTS,
+            "converting_events": CONVERTING_EVENTS,
             "offering": offering,
             "module": module,
             "course": course,

@@ -22,13 +22,13 @@ from models import (
     Programme,
     Role,
     Student,
-    User,
     case_targets,
 )
 from workflow.cases import audit
 from workflow.cases.deadlines import Clocks, next_clocks, schedule
 from workflow.cases.documents import DocumentStore
 from workflow.cases.engine import FiredEvent, _append, record
+from workflow.cases.guards import reviewer
 from workflow.errors import Conflict, GuardFailed, NotFound, ValidationFailed
 from workflow.policy.actors import Actor
 from workflow.policy.permissions import Action, require
@@ -102,7 +102,7 @@ def open_case(
         select(Case.id).where(
             Case.student_id == student_id,
             Case.offering_id == offering_id,
-            Case.state.not_in(("withdrawn", "lapsed")),
+            Case.state.not_in(proc.allowing_new_case()),
         )
     ).scalar()
     if duplicate is not None:
@@ -179,11 +179,11 @@ def assign_examiner(
     channel: str = "api",
 ) -> FiredEvent:
     case = _visible_case(session, case_id, actor, Action.ASSIGN_EXAMINER)
-    user = session.execute(select(User).where(User.username == username)).scalar()
-    if user is None or user.institution_id != case.institution_id:
-        raise NotFound(f"there is no user {username!r} in this case's institution")
-    if user.role != Role.EXAMINER.value or not user.active:
-        raise ValidationFailed(f"{username!r} is not an active examiner")
+    found = reviewer(
+        session, username, institution_id=case.institution_id, programme_id=case.programme_id
+    )
+    if found.refusal is not None:
+        raise (NotFound if found.unknown else ValidationFailed)(found.refusal)
     return record(
         session,
         case_id,
@@ -191,8 +191,8 @@ def assign_examiner(
         actor=actor,
         now=now,
         channel=channel,
-        data={"examiner_id": user.id},
-        updates={"examiner_id": user.id},
+        data={"examiner_id": found.user_id},
+        updates={"examiner_id": found.user_id},
         action=Action.ASSIGN_EXAMINER,
     )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -208,6 +209,23 @@ def schedule(
     else:
         raise ValueError(f"unknown deadline kind {kind!r}")
     return [item for item in plan if item.due_at > now]
+
+
+def reminder_kinds(deadlines: Iterable[str], settings: Settings) -> tuple[str, ...]:
+    """The reminders and escalations (``notify`` items) ``schedule`` plans for these deadline
+    kinds, each once, in the order planned: the e-mail templates a procedure whose states
+    run these clocks needs. Derived from ``schedule`` itself, like ``superseded_kinds``."""
+    start = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
+    kinds: dict[str, None] = {}
+    for deadline in deadlines:
+        plan = schedule(
+            Clocks(start + dt.timedelta(days=3650), deadline),
+            now=start,
+            zone=ZoneInfo("UTC"),
+            settings=settings,
+        )
+        kinds.update((item.kind, None) for item in plan if item.action == "notify")
+    return tuple(kinds)
 
 
 def superseded_kinds(settings: Settings) -> frozenset[str]:

@@ -35,7 +35,7 @@ from models import Case, Institution, Offering
 from workflow.cases import audit, fastread
 from workflow.cases import storage as writes
 from workflow.cases.deadlines import Clocks, Scheduled, next_clocks, schedule
-from workflow.cases.guards import GUARDS, GuardContext
+from workflow.cases.guards import GUARDS, GuardContext, checked, decides
 from workflow.decisions import precedents
 from workflow.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
 from workflow.policy.actors import Actor, acting_role, check_may_fire, may_see
@@ -528,7 +528,7 @@ def fire(
     (changed concurrently).
     """
     _check_now(now)
-    proc = procedure or get_procedure()
+    proc = checked(procedure or get_procedure())
     settings = settings or get_settings()
     ev = _event_def(proc, event)
     conn = session.connection()
@@ -556,7 +556,7 @@ def fire(
         raise _conflict(session, case_id, event)
     if w.outbox_rows:
         session.info["recog_outbox_written"] = True
-    if event in precedents.DECISIONS:
+    if decides(ev):
         precedents.record(session, [fired], settings=settings)
     return fired
 
@@ -577,7 +577,7 @@ def fire_many(
     writes go out set-based (a handful of statements, not a handful per case).
     ``data_for(row)`` gives each case its own data (e.g. its student's converted grade)."""
     _check_now(now)
-    proc = get_procedure()
+    proc = checked(get_procedure())
     settings = settings or get_settings()
     ev = _event_def(proc, event)
     ids = sorted(set(case_ids))  # a fixed lock order: two batches never deadlock
@@ -608,7 +608,7 @@ def fire_many(
     savepoint = session.begin_nested()
     try:
         conflicts = writes.write_many(session.connection(), [w for w, _ in prepared])
-        if not conflicts and event in precedents.DECISIONS:
+        if not conflicts and decides(ev):
             precedents.record(
                 session,
                 fired,

@@ -9,17 +9,28 @@ the engine writes.
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Integer, literal, or_, select
 from sqlalchemy.orm import Session
 
-from config.procedure import KNOWN_GUARDS, get_procedure
+from config.errors import ConfigurationError
+from config.procedure import EventDef, Procedure, get_procedure
 from config.settings import Settings
-from models import Document, HomeAchievement, Module, Programme, Role, User, case_targets
+from models import (
+    Document,
+    HomeAchievement,
+    Module,
+    Programme,
+    Role,
+    User,
+    case_targets,
+    user_programmes,
+)
 from workflow.errors import DomainError, Forbidden, GuardFailed
 from workflow.grading.grades import convert
 from workflow.policy.actors import Actor
@@ -137,6 +148,63 @@ def not_passed_at_home(ctx: GuardContext) -> None:
         )
 
 
+def may_review(user_id: Any, programme_id: Any) -> ColumnElement[bool]:
+    """Who may review a case, as SQL: an examiner who holds the case's programme (any
+    examiner of its institution while the case has no programme yet). ``user_id`` and
+    ``programme_id`` are columns or values; the examiners a page offers and the check of an
+    assignment use this one rule."""
+    programme = (
+        programme_id
+        if isinstance(programme_id, ColumnElement)
+        else literal(programme_id, Integer())
+    )
+    holds = (
+        select(user_programmes.c.user_id)
+        .where(
+            user_programmes.c.user_id == user_id,
+            user_programmes.c.programme_id == programme,
+        )
+        .exists()
+    )
+    return or_(programme.is_(None), holds)
+
+
+@dataclass(frozen=True, slots=True)
+class Reviewer:
+    """An examiner named for a case: their id, or why they cannot review it (``unknown``: no
+    such user in the case's institution)."""
+
+    user_id: int | None
+    refusal: str | None = None
+    unknown: bool = False
+
+
+def reviewer(
+    session: Session, username: str, *, institution_id: int, programme_id: int | None
+) -> Reviewer:
+    """Whether ``username`` may review a case of this institution and programme: an active
+    examiner of the institution who holds the programme (``may_review``)."""
+    user = session.execute(
+        select(
+            User.id,
+            User.role,
+            User.institution_id,
+            User.active,
+            may_review(User.id, programme_id).label("reviews"),
+        ).where(User.username == username)
+    ).first()
+    if user is None or user.institution_id != institution_id:
+        return Reviewer(None, f"there is no user {username!r} in this case's institution", True)
+    if user.role != Role.EXAMINER.value or not user.active:
+        return Reviewer(None, f"{username!r} is not an active examiner")
+    if not user.reviews:
+        code = session.scalar(select(Programme.code).where(Programme.id == programme_id))
+        return Reviewer(
+            None, f"{username!r} does not examine the case's programme {code}; assign one who does"
+        )
+    return Reviewer(user.id)
+
+
 def examiner_assigned(ctx: GuardContext) -> None:
     wanted = ctx.data.get("examiner")
     if wanted is None:
@@ -146,17 +214,16 @@ def examiner_assigned(ctx: GuardContext) -> None:
                 "field examiner (their user name)"
             )
         return
-    user = ctx.session.execute(
-        select(User.id, User.role, User.institution_id, User.active).where(
-            User.username == str(wanted)
-        )
-    ).first()
-    if user is None or user.institution_id != ctx.row.institution_id:
-        raise ctx.fail(f"there is no user {wanted!r} in this institution")
-    if user.role != Role.EXAMINER.value or not user.active:
-        raise ctx.fail(f"{wanted!r} is not an active examiner")
-    ctx.updates["examiner_id"] = user.id
-    ctx.data["examiner_id"] = user.id
+    found = reviewer(
+        ctx.session,
+        str(wanted),
+        institution_id=ctx.row.institution_id,
+        programme_id=ctx.row.programme_id,
+    )
+    if found.refusal is not None:
+        raise ctx.fail(found.refusal)
+    ctx.updates["examiner_id"] = found.user_id
+    ctx.data["examiner_id"] = found.user_id
     del ctx.data["examiner"]  # the audit trail keeps ids, not names
 
 
@@ -471,7 +538,43 @@ GUARDS: dict[str, Callable[[GuardContext], None]] = {
     "deadline_passed": deadline_passed,
 }
 
-# The procedure file is validated (config layer) against the guard names it may use; they
-# must be exactly the guards written here.
-if set(GUARDS) != set(KNOWN_GUARDS):  # pragma: no cover
-    raise RuntimeError("config.procedure.KNOWN_GUARDS must name exactly the guards of GUARDS")
+# The guards that write the case's decision (``_decision``): an event checked by one of them
+# decides the case, and its decision becomes a precedent (``decisions.precedents``).
+DECIDING_GUARDS = frozenset({"recognition_data", "partial_recognition_data", "rejection_reasons"})
+
+
+def decides(event: EventDef) -> bool:
+    """Whether ``event`` decides a case (one of its guards writes the decision)."""
+    return not DECIDING_GUARDS.isdisjoint(event.guards)
+
+
+def decision_events(proc: Procedure) -> frozenset[str]:
+    """The events of ``proc`` that decide a case."""
+    return frozenset(name for name, ev in proc.events.items() if decides(ev))
+
+
+# The procedures whose guard names were checked against ``GUARDS`` (by object: a process
+# has one, the tests load several); weak, so a procedure let go is not kept alive here.
+_CHECKED: weakref.WeakValueDictionary[int, Procedure] = weakref.WeakValueDictionary()
+
+
+def checked(proc: Procedure) -> Procedure:
+    """``proc``, once its events name only guards of ``GUARDS`` (the one registry: the
+    config layer cannot import it); else a ``ConfigurationError`` naming the procedure's
+    file, the event and the guard. The engine asks this before it uses a procedure."""
+    if _CHECKED.get(id(proc)) is proc:
+        return proc
+    for ev in proc.events.values():
+        for guard in ev.guards:
+            if guard not in GUARDS:
+                raise ConfigurationError(
+                    f"procedure {proc.source}: event {ev.name}: guards names unknown "
+                    f"{guard!r}; known: {', '.join(GUARDS)}"
+                )
+    _CHECKED[id(proc)] = proc
+    return proc
+
+
+def procedure() -> Procedure:
+    """The process's procedure (``config.procedure.get_procedure``), its guards checked."""
+    return checked(get_procedure())

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from config.procedure import get_procedure
 from config.settings import Settings
 from models import (
     Case,
@@ -30,7 +31,7 @@ from models import (
     Student,
     User,
 )
-from workflow.decisions.precedents import DECISIONS
+from workflow.cases.guards import decision_events
 from workflow.errors import NotFound, ValidationFailed
 
 
@@ -241,10 +242,11 @@ def _standing(session: Session, case_id: int, seq: int) -> dict[str, Any] | None
         .where(CaseEvent.case_id == case_id, CaseEvent.seq < seq)
         .order_by(CaseEvent.seq.desc())
     )
+    deciding = decision_events(get_procedure())
     for name, data in earlier:
         if data and "decision" in data:
             return dict(data["decision"])
-        if name in DECISIONS:
+        if name in deciding:
             # Decided before events kept their decision (an older Recog, a case in its
             # appeal window at the upgrade): the case's decision is the best there is.
             return session.scalar(select(Case.decision).where(Case.id == case_id))

@@ -9,8 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, false, func, or_, select
-from sqlalchemy import case as sql_case
+from sqlalchemy import and_, bindparam, false, func, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from config.procedure import get_procedure
@@ -20,6 +19,7 @@ from models import (
     Document,
     ImportedResult,
     Institution,
+    InstitutionKind,
     Module,
     Offering,
     Programme,
@@ -29,6 +29,7 @@ from models import (
     user_programmes,
 )
 from workflow.cases import fastread
+from workflow.cases.guards import may_review
 from workflow.decisions import precedents
 from workflow.errors import NotFound
 from workflow.policy import auth
@@ -185,6 +186,7 @@ def case_detail(
         },
         "targets": [{"code": t.code, "title": t.title, "ects": str(t.ects)} for t in targets],
         "examiner": examiner.username if examiner else None,
+        "examiner_id": examiner.id if examiner else None,
         "deadline": {
             "kind": case.due_kind,
             "due_at": case.due_at,
@@ -721,28 +723,24 @@ def office_users(session: Session, *, actor: Actor) -> list[User]:
 def office_examiners(
     session: Session, *, actor: Actor, case_id: int | None = None, active_only: bool = False
 ) -> list[Any]:
-    """The examiners of the actor's institution (id, username, display name); with a case,
-    those who hold the case's programme first (they can review it)."""
+    """The examiners of the actor's institution (id, username, display name); for a case,
+    those who may review it (``guards.may_review``: who holds the case's programme, any
+    examiner while it has none) and the one assigned to it."""
     query = select(User.id, User.username, User.display_name).where(
         _own(User.institution_id, actor), User.role == Role.EXAMINER.value
     )
     if active_only:
         query = query.where(User.active.is_(True))
-    order: list[Any] = []
     if case_id is not None:
-        programme = (
-            select(Case.programme_id).where(Case.id == case_id, case_scope(actor)).scalar_subquery()
+        case = (
+            select(Case.programme_id, Case.examiner_id)
+            .where(Case.id == case_id, case_scope(actor))
+            .subquery()
         )
-        holds = (
-            select(user_programmes.c.user_id)
-            .where(
-                user_programmes.c.user_id == User.id,
-                user_programmes.c.programme_id == programme,
-            )
-            .exists()
+        query = query.join(case, true()).where(
+            or_(case.c.examiner_id == User.id, may_review(User.id, case.c.programme_id))
         )
-        order.append(sql_case((holds, 0), else_=1))
-    return list(session.execute(query.order_by(*order, User.display_name, User.username)))
+    return list(session.execute(query.order_by(User.display_name, User.username)))
 
 
 def partner_codes(session: Session) -> list[str]:
@@ -752,3 +750,94 @@ def partner_codes(session: Session) -> list[str]:
             select(Institution.code).where(Institution.kind == "partner").order_by(Institution.code)
         )
     )
+
+
+def _institution_scope(actor: Actor | None) -> Any:
+    """The institutions an actor may see: the partners (the network's shared reference data)
+    and their own institution, not another home institution; everything for the operator."""
+    if actor is None:
+        return true()
+    return or_(Institution.kind == InstitutionKind.PARTNER.value, _own(Institution.id, actor))
+
+
+def institutions(session: Session, *, actor: Actor | None) -> list[Institution]:
+    """The institutions ``actor`` may see, by code."""
+    return list(
+        session.scalars(
+            select(Institution).where(_institution_scope(actor)).order_by(Institution.code)
+        )
+    )
+
+
+def own_institution(session: Session, *, actor: Actor) -> Institution | None:
+    """The actor's own institution (None for an actor of none: a system actor of the network)."""
+    if actor.institution_id is None:
+        return None
+    return session.get(Institution, actor.institution_id)
+
+
+def _catalogue_scope(actor: Actor | None) -> Any:
+    """The partner catalogue is shared by the network: every actor of an institution sees it
+    (a student chooses from it, an office opens cases for it); an actor of none sees nothing."""
+    if actor is None or actor.role in (Role.IMPORT, Role.TIMER):
+        return true()
+    return true() if actor.institution_id is not None else false()
+
+
+def catalogue(
+    session: Session,
+    *,
+    actor: Actor | None,
+    partner: str | None = None,
+    term: str | None = None,
+    code: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[tuple[Offering, str]], int]:
+    """A page of the partner course offerings ``actor`` may see, each with its partner's code,
+    by partner, term and code, and how many there are. ``partner`` is a partner's code."""
+    query = (
+        select(Offering, Institution.code.label("partner"))
+        .join(Institution, Institution.id == Offering.institution_id)
+        .where(_catalogue_scope(actor))
+    )
+    if partner:
+        query = query.where(Institution.code == partner)
+    if term:
+        query = query.where(Offering.term == term)
+    if code:
+        query = query.where(Offering.code == code)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    query = query.order_by(Institution.code, Offering.term, Offering.code).offset(offset)
+    rows = session.execute(query if limit is None else query.limit(limit)).all()
+    return [(r.Offering, r.partner) for r in rows], total
+
+
+def course(
+    session: Session, offering_id: int, *, actor: Actor | None
+) -> tuple[Offering, Institution]:
+    """One course offering of the catalogue and its partner; not found unless the actor may
+    see it."""
+    found = session.execute(
+        select(Offering, Institution)
+        .join(Institution, Institution.id == Offering.institution_id)
+        .where(Offering.id == offering_id, _catalogue_scope(actor))
+    ).first()
+    if found is None:
+        raise NotFound(f"course offering {offering_id} not found")
+    return found[0], found[1]
+
+
+def home_module_ids(session: Session, codes: list[str], *, institution_id: int) -> list[int]:
+    """The ids of the home modules of one institution with these codes, in their order."""
+    found = dict(
+        session.execute(
+            select(Module.code, Module.id)
+            .join(Programme, Programme.id == Module.programme_id)
+            .where(Module.code.in_(codes), Programme.institution_id == institution_id)
+        ).all()
+    )
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise NotFound(f"unknown home module {', '.join(missing)}")
+    return [found[c] for c in codes]

@@ -17,12 +17,10 @@ from workflow.cases.casefile import attach_document
 from workflow.cases.deadlines import add_months, end_of_day, last_day
 from workflow.cases.documents import DocumentStore
 from workflow.cases.outbox import moment
-from workflow.decisions.notices import Notice
+from workflow.decisions.notices import EVENTS, Notice
 from workflow.policy.actors import Actor
 
-NOTICE_EVENTS = frozenset(
-    {"recognize", "recognize_partially", "reject", "grant_appeal", "dismiss_appeal"}
-)
+NOTICE_EVENTS = frozenset(EVENTS)  # the decisions a notice is written for
 
 
 def _facts(

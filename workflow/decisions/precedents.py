@@ -15,11 +15,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config.procedure import get_procedure
 from config.settings import Settings
 from models import Case, Institution, Module, Offering, Precedent, Programme, case_targets
+from workflow.cases.guards import decision_events
 from workflow.cases.storage import insert_ignoring_duplicates
-
-DECISIONS = frozenset({"recognize", "recognize_partially", "reject", "grant_appeal"})
+from workflow.policy.actors import Actor, case_scope
+from workflow.policy.permissions import Action, require
 
 
 def record(
@@ -32,7 +34,8 @@ def record(
     """Write the precedents of decision events (one row per module decided). ``decisions``:
     the decision each case was just given, by case id (read from the cases unless given for
     every one of them)."""
-    by_case = {f.case_id: f for f in fired if f.event in DECISIONS}
+    deciding = decision_events(get_procedure())
+    by_case = {f.case_id: f for f in fired if f.event in deciding}
     if not by_case:
         return 0
     if decisions is not None and not all(case_id in decisions for case_id in by_case):
@@ -151,12 +154,14 @@ def for_case(session: Session, case_id: int, *, now: dt.datetime) -> dict[str, A
 
 
 def inconsistent(
-    session: Session, *, now: dt.datetime, institution_id: int | None = None
+    session: Session, *, actor: Actor | None, now: dt.datetime
 ) -> list[dict[str, Any]]:
     """Pairs (partner course, module, regulation version) decided differently by valid
     precedents: credited in one case, not credited in another, or with different grades.
-    ``institution_id`` narrows it to one home institution's precedents (an office sees only
-    its own; None is the operator's view of all)."""
+    Only who may check precedents asks (the permission table), and sees the precedents of
+    the cases they may see (``case_scope``: an office its institution's, an examiner their
+    programmes'); ``actor=None`` is the operator's view of all."""
+    require(actor, Action.CHECK_PRECEDENTS)
     query = (
         select(
             Precedent.partner_id,
@@ -175,8 +180,8 @@ def inconsistent(
         )
         .order_by(Precedent.id)
     )
-    if institution_id is not None:
-        query = query.where(Precedent.institution_id == institution_id)
+    if actor is not None:
+        query = query.join(Case, Case.id == Precedent.case_id).where(case_scope(actor))
     rows = session.execute(query)
     pairs: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
     for r in rows:
@@ -199,4 +204,4 @@ def inconsistent(
     return found
 
 
-__all__ = ["DECISIONS", "Offering", "for_case", "inconsistent", "record"]
+__all__ = ["Offering", "for_case", "inconsistent", "record"]

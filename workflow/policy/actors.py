@@ -35,6 +35,16 @@ class Actor:
             raise ValueError(f"{role} is not a system role")
         return cls(role=role, institution_id=institution_id, label=role.value)
 
+    @classmethod
+    def student(cls, student_id: int, institution_id: int | None) -> Actor:
+        """A student acting for themself (``student#ID`` in the audit trail and the CLI)."""
+        return cls(
+            role=Role.STUDENT,
+            id=student_id,
+            institution_id=institution_id,
+            label=f"student#{student_id}",
+        )
+
     def __str__(self) -> str:
         return self.label or f"{self.role.value}#{self.id}"
 
@@ -124,10 +134,16 @@ def acting_role(actor: Actor, event: EventDef) -> str | None:
     return None
 
 
+def with_article(noun: str) -> str:
+    """``noun`` after its indefinite article: "an examiner", "an admin", "a clerk" (the role
+    names all start as they sound)."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 def check_may_fire(actor: Actor, event: EventDef, case_ref: str) -> None:
     if acting_role(actor, event) is None:
         allowed = " or ".join(event.actors)
         raise Forbidden(
-            f"cannot {event.name} {case_ref}: a {actor.role.value} may not do "
+            f"cannot {event.name} {case_ref}: {with_article(actor.role.value)} may not do "
             f"this; it is for the {allowed}"
         )

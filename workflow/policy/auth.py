@@ -116,15 +116,32 @@ def actor_for_user_id(session: Session, user_id: int) -> Actor | None:
     return actor_for_user(session, user)
 
 
+def actor_for_username(session: Session, username: str) -> Actor | None:
+    """The active office user of this user name as an actor (the CLI's ``--actor NAME``)."""
+    user = session.execute(select(User).where(User.username == username)).scalar()
+    if user is None or not user.active:
+        return None
+    return actor_for_user(session, user)
+
+
 def actor_for_student_id(session: Session, student_id: int) -> Actor | None:
     row = session.execute(
         select(Student.id, Student.institution_id).where(Student.id == student_id)
     ).first()
     if row is None:
         return None
-    return Actor(
-        role=Role.STUDENT, id=row.id, institution_id=row.institution_id, label=f"student#{row.id}"
-    )
+    return Actor.student(row.id, row.institution_id)
+
+
+def actor_for_case_student(session: Session, case_id: int) -> Actor | None:
+    """The student of a case as an actor (the CLI's ``--actor student`` acting on the case,
+    through the office); None when there is no such case."""
+    row = session.execute(
+        select(Case.student_id, Case.institution_id).where(Case.id == case_id)
+    ).first()
+    if row is None:
+        return None
+    return Actor.student(row.student_id, row.institution_id)
 
 
 def remember_language(session: Session, actor: Actor, language: str) -> None:
@@ -196,6 +213,33 @@ def load_session(session: Session, token: str, *, now: dt.datetime) -> WebSessio
         row.last_seen_at = now
         row.expires_at = min(now + SESSION_IDLE, row.created_at + SESSION_ABSOLUTE)
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who a live browser session belongs to: the actor, their language and name."""
+
+    actor: Actor
+    language: str | None
+    name: str
+
+
+def signed_in(session: Session, row: WebSession) -> SignedIn | None:
+    """The person of a live session (``load_session``): an active office user or a student;
+    None when the user was deactivated or the person is gone."""
+    if row.user_id is not None:
+        user = session.get(User, row.user_id)
+        if user is None or not user.active:
+            return None
+        return SignedIn(actor_for_user(session, user), user.preferred_language, user.display_name)
+    student = session.get(Student, row.student_id) if row.student_id is not None else None
+    if student is None:
+        return None
+    return SignedIn(
+        Actor.student(student.id, student.institution_id),
+        student.preferred_language,
+        student.name,
+    )
 
 
 def end_session(session: Session, token: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from models import Role
 from workflow.errors import Forbidden, NotFound
-from workflow.policy.actors import Actor, may_see
+from workflow.policy.actors import Actor, may_see, with_article
 
 
 class Action(StrEnum):
@@ -115,5 +115,6 @@ def require(actor: Actor | None, action: Action, case: Any = None) -> None:
     if actor.role not in PERMISSIONS[action].roles:
         rule = PERMISSIONS[action]
         who = " or ".join(r.value for r in Role if r in rule.roles and r not in _SYSTEM)
-        article = "an" if actor.role.value[0] in "aeiou" else "a"
-        raise Forbidden(f"{article} {actor.role.value} may not {rule.doing}; it is for the {who}")
+        raise Forbidden(
+            f"{with_article(actor.role.value)} may not {rule.doing}; it is for the {who}"
+        )
