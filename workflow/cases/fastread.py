@@ -45,6 +45,10 @@ class Compiled:
     _convert: tuple[tuple[int, Callable[[Any], Any]], ...] = field(
         init=False, repr=False, compare=False
     )
+    # The positions of a row's columns that have a result processor, with it.
+    _convert_row: tuple[tuple[int, Callable[[Any], Any]], ...] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         procs = dict(self.binds)
@@ -61,6 +65,8 @@ class Compiled:
         object.__setattr__(self, "_names", names)
         object.__setattr__(self, "_get", getter)
         object.__setattr__(self, "_convert", convert)
+        convert_row = tuple((i, p) for i, p in enumerate(self.results) if p is not None)
+        object.__setattr__(self, "_convert_row", convert_row)
 
     def params(self, values: Mapping[str, Any]) -> Any:
         if self.defaults:
@@ -73,7 +79,12 @@ class Compiled:
         return dict(zip(self._names, done, strict=True))
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(v if p is None else p(v) for v, p in zip(raw, self.results, strict=True))
+        if not self._convert_row:
+            return tuple(raw)
+        done = list(raw)
+        for i, process in self._convert_row:
+            done[i] = process(done[i])
+        return tuple(done)
 
 
 _INSTANTS: dict[tuple[str, str, str], Processor] = {}
