@@ -34,7 +34,15 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from config.errors import ConfigurationError
 from config.procedure import Procedure, get_procedure
 from config.settings import get_settings
-from workflow import N_, Say, format_credits, format_grade, reminder_kinds, say
+from workflow import (
+    N_,
+    Say,
+    criterion_words,
+    format_credits,
+    format_grade,
+    reminder_kinds,
+    say,
+)
 
 MAIL_DIR = Path(__file__).with_name("templates") / "mail"
 PARTS_FILE = MAIL_DIR / "parts.toml"
@@ -384,7 +392,7 @@ def _decision(raw: Any, language: str, _: Say) -> dict[str, Any] | None:
     if not isinstance(raw, Mapping):
         return None
     reasons_raw = raw.get("reasons")
-    criteria = _criteria(_)
+    criteria = criterion_words(_)
     reasons: list[tuple[str, str]]
     if isinstance(reasons_raw, Mapping):
         reasons = [
@@ -406,14 +414,3 @@ def _decision(raw: Any, language: str, _: Say) -> dict[str, Any] | None:
         "advice": _text(raw.get("advice")),
     }
     return shown if any(shown.values()) else None
-
-
-def _criteria(_: Say) -> dict[str, str]:
-    """The criteria of a substantial difference, as the pages name them too."""
-    return {
-        "level": _("criterion.level"),
-        "workload": _("criterion.workload"),
-        "learning_outcomes": _("criterion.learning_outcomes"),
-        "profile": _("criterion.profile"),
-        "quality": _("criterion.quality"),
-    }

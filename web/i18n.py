@@ -101,17 +101,6 @@ def timeline(language: str) -> dict[str, str]:
 # one not listed here.
 
 
-def criteria(_: Say) -> dict[str, str]:
-    """The criteria of a substantial difference (workflow.CRITERIA)."""
-    return {
-        "level": _("criterion.level"),
-        "workload": _("criterion.workload"),
-        "learning_outcomes": _("criterion.learning_outcomes"),
-        "profile": _("criterion.profile"),
-        "quality": _("criterion.quality"),
-    }
-
-
 def deadlines(_: Say) -> dict[str, str]:
     """The deadline kinds (config.procedure.KNOWN_DEADLINES)."""
     return {

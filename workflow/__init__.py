@@ -47,6 +47,7 @@ from workflow.cases.sweep import (
 )
 from workflow.catalogues import LANGUAGES as CATALOGUE_LANGUAGES
 from workflow.catalogues import N_, Say, say, translations
+from workflow.catalogues import criteria as criterion_words
 from workflow.decisions.cohort import (
     COHORT_EVENTS,
     CONVERTING_EVENTS,
@@ -187,6 +188,7 @@ __all__ = [
     "compare",
     "convert",
     "convert_by_tables",
+    "criterion_words",
     "decide",
     "delete_table",
     "export_decision_document",

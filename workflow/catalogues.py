@@ -80,3 +80,15 @@ def say(language: str) -> Say:
 def N_(msgid: str) -> str:
     """Mark ``msgid`` as a message id for extraction, to be translated later."""
     return msgid
+
+
+def criteria(_: Say) -> dict[str, str]:
+    """The criteria of a substantial difference (``workflow.CRITERIA``) as the pages and the
+    e-mails name them (notices and exports say more: their own ids)."""
+    return {
+        "level": _("criterion.level"),
+        "workload": _("criterion.workload"),
+        "learning_outcomes": _("criterion.learning_outcomes"),
+        "profile": _("criterion.profile"),
+        "quality": _("criterion.quality"),
+    }

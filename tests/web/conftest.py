@@ -7,6 +7,7 @@ import datetime as dt
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,23 @@ def _cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
         auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     )
     monkeypatch.setattr(auth, "_DUMMY_HASH", auth._hasher.hash("dummy"))
+
+
+@pytest.fixture
+def cli_in_process(
+    engine: Engine, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Any]:
+    """The ``recog`` CLI (its Typer app) in this process, on the world's database at the
+    tests' moment: a function of the arguments that returns Typer's ``Result``."""
+    from typer.testing import CliRunner
+
+    import cli.context as ctx
+    from cli.main import app
+
+    settings = web_harness.settings_for(engine, data_dir)
+    monkeypatch.setattr(ctx, "engine", lambda: engine)
+    monkeypatch.setattr(ctx, "require_schema", lambda: True)
+    monkeypatch.setattr(ctx, "settings", lambda: settings)
+    monkeypatch.setattr(ctx, "now", lambda: NOW)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, list(args))

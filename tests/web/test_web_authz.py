@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
-from typer.testing import CliRunner
-from web_harness import api_token, client, login, settings_for, student_login
+from web_harness import api_token, client, login, student_login
 
 from config.procedure import get_procedure
 from models import Case, CaseEvent
@@ -57,26 +56,15 @@ Recog = Callable[..., tuple[int, int | None]]
 
 
 @pytest.fixture
-def recog(engine: Engine, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Recog:
+def recog(cli_in_process: Callable[..., Any]) -> Recog:
     """The ``recog`` CLI in this process, on the world's database at the tests' moment.
     Returns (the HTTP status the API gives the same refusal, the CLI's exit status), or
     (200, 0) when the command succeeded; the refusal's class decides both, through the one
     mapping each interface uses."""
-    from conftest import NOW
-
     import cli.context as ctx
-    from cli.main import app
-
-    settings = settings_for(engine, data_dir)
-    monkeypatch.setattr(ctx, "engine", lambda: engine)
-    monkeypatch.setattr(ctx, "require_schema", lambda: True)
-    monkeypatch.setattr(ctx, "settings", lambda: settings)
-    monkeypatch.setattr(ctx, "now", lambda: NOW)
-    runner = CliRunner()
 
     def run(*args: str) -> tuple[int, int | None]:
-        result = runner.invoke(app, list(args))
-        exc = result.exception
+        exc = cli_in_process(*args).exception
         if exc is None:
             return 200, 0
         if isinstance(exc, SystemExit):

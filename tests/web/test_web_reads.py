@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
-from typer.testing import CliRunner, Result
-from web_harness import api_token, build_world, client, login, settings_for
+from typer.testing import Result
+from web_harness import api_token, build_world, client, login
 
 from models import Case, Module, Offering, Role
 from models.db import session_factory
@@ -39,18 +39,9 @@ Recog = Callable[..., Result]
 
 
 @pytest.fixture
-def recog(engine: Engine, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Recog:
+def recog(cli_in_process: Recog) -> Recog:
     """The ``recog`` CLI in this process, on the world's database, at the tests' moment."""
-    import cli.context as ctx
-    from cli.main import app
-
-    settings = settings_for(engine, data_dir)
-    monkeypatch.setattr(ctx, "engine", lambda: engine)
-    monkeypatch.setattr(ctx, "require_schema", lambda: True)
-    monkeypatch.setattr(ctx, "settings", lambda: settings)
-    monkeypatch.setattr(ctx, "now", lambda: NOW)
-    runner = CliRunner()
-    return lambda *args: runner.invoke(app, list(args))
+    return cli_in_process
 
 
 def bearer(app: Any, engine: Engine, username: str) -> Any:

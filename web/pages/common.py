@@ -24,6 +24,7 @@ from web.security import LANG_COOKIE, SESSION_COOKIE, Principal, authenticate, c
 from workflow import (
     DIFFERENCE_THRESHOLD,
     Action,
+    criterion_words,
     format_date,
     format_datetime,
     format_decimal,
@@ -93,7 +94,7 @@ def render(
         "words": i18n.words(_),
         "states": i18n.states(lang),
         "events": i18n.events(lang),
-        "criteria": i18n.criteria(_),
+        "criteria": criterion_words(_),
         "deadlines": i18n.deadlines(_),
         "local": local,
         "kinds": i18n.document_kinds(_),
