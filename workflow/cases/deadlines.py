@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import holidays
-
 from config.procedure import KNOWN_DEADLINES
 from config.settings import Settings
 
 
 @functools.cache
 def _holidays(region: str) -> Any:
+    # Imported on first use: the package loads every calendar it knows (about 0.2 s), which
+    # a command that computes no deadline should not pay.
+    import holidays
+
     country, _, subdiv = region.partition("-")
     return holidays.country_holidays(country, subdiv=subdiv or None)
 

@@ -51,8 +51,16 @@ MAX_DELAY_SECONDS = 15 * 60
 THROTTLE_FORGET = dt.timedelta(hours=24)
 
 _hasher = PasswordHasher()  # argon2id by default
-# Verified when the user does not exist, so both answers take the same time.
-_DUMMY_HASH = _hasher.hash("recog-dummy-password-never-valid")
+# Verified when the user does not exist, so both answers take the same time. Made on the
+# first sign-in, not at import: hashing costs about 0.15 s, which every `recog` command paid.
+_DUMMY_HASH: str | None = None
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _hasher.hash("recog-dummy-password-never-valid")
+    return _DUMMY_HASH
 
 
 def new_secret() -> str:
@@ -78,7 +86,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored: str | None, password: str) -> bool:
     """True if ``password`` matches ``stored``; the same work is done for a missing hash."""
     try:
-        return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+        return _hasher.verify(stored or _dummy_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
