@@ -39,9 +39,7 @@ def test_language_by_browser_and_by_choice(app: Any) -> None:
         assert "Anmelden" in c.get("/login", headers={"Accept-Language": "en"}).text
 
 
-def test_a_signed_in_choice_of_language_is_kept_for_the_account(
-    clerk: Any, engine: Engine
-) -> None:
+def test_a_signed_in_choice_of_language_is_kept_for_the_account(clerk: Any, engine: Engine) -> None:
     """The choice is stored with the user, so her e-mails and next sign-in use it too."""
     for lang in ("en", "de"):
         r = clerk.post("/language", data={"lang": lang, "csrf": clerk.csrf, "back": "/cases"})
