@@ -1,4 +1,5 @@
-"""Shared fixtures: real SQLite and PostgreSQL databases, migrated once, and a seeded network.
+"""Shared fixtures: real SQLite and PostgreSQL databases, migrated once, and a home office
+made by the test factories (tests/factories.py).
 
 PostgreSQL tests skip when the server is absent, except where CI=true or
 RECOG_REQUIRE_SERVICES=1: there a missing service fails the run.
@@ -30,7 +31,7 @@ from config.settings import get_settings  # noqa: E402  (after the environment i
 from models.base import Base  # noqa: E402
 from models.db import make_engine, session_factory  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
-from workflow.demo import Network, seed_network  # noqa: E402
+from tests.factories import Office, bound, musterstadt  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get(
     "RECOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -114,16 +115,17 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 
 @pytest.fixture
-def network(engine: Engine) -> Network:
-    """The demo institutions, modules, catalogue and office users, committed."""
-    with session_factory(engine)() as s, s.begin():
-        return seed_network(s, today=NOW.date())
+def network(engine: Engine) -> Office:
+    """A home office (Universität Musterstadt, tests/factories.py ``musterstadt``), committed."""
+    with session_factory(engine)() as s, s.begin(), bound(s):
+        return musterstadt()
 
 
 @pytest.fixture
-def session(engine: Engine, network: Network) -> Iterator[Session]:
-    """A session inside one transaction, rolled back after the test."""
-    with session_factory(engine)() as s, s.begin():
+def session(engine: Engine, network: Office) -> Iterator[Session]:
+    """A session inside one transaction, rolled back after the test; the factories write
+    into it."""
+    with session_factory(engine)() as s, s.begin(), bound(s):
         yield s
         s.rollback()
 
