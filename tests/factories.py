@@ -278,6 +278,20 @@ HOME_MODULES = [
 ]
 
 
+def home_modules(*codes: str, home_id: int | None = None) -> list[Module]:
+    """The home's modules of these codes, in this order (default: ``default_home()``'s)."""
+    home_id = home_id or default_home().id
+    found = {
+        m.code: m
+        for m in current_session().scalars(
+            select(Module).join(Programme).where(
+                Programme.institution_id == home_id, Module.code.in_(codes)
+            )
+        )
+    }
+    return [found[c] for c in codes]
+
+
 def musterstadt(code: str = "uni-musterstadt.de") -> Office:
     """Universität Musterstadt: programme INF-BSC with the modules of ``HOME_MODULES``, and
     the users clerk, examiner, board and admin (``clerk@<code>`` ... for any other code)."""
