@@ -165,6 +165,22 @@ class OfferingFactory(_RowFactory):
     quality_assurance = "ENQA-registered agency"
     grading_scheme = "it"
 
+    @classmethod
+    def _create(cls, model_class: type[Offering], *args: Any, **kwargs: Any) -> Offering:
+        """The partner's offering of that code and term if it exists (cases share it)."""
+        found = (
+            current_session()
+            .execute(
+                select(Offering).where(
+                    Offering.institution_id == kwargs["institution"].id,
+                    Offering.code == kwargs["code"],
+                    Offering.term == kwargs["term"],
+                )
+            )
+            .scalar()
+        )
+        return found or super()._create(model_class, *args, **kwargs)  # type: ignore[no-any-return]
+
 
 class StudentFactory(_RowFactory):
     class Meta:
