@@ -18,7 +18,7 @@ checkout is on ``sys.path``, pyproject's ``pythonpath``; one name, so one module
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -300,9 +300,9 @@ def home_modules(*codes: str, home_id: int | None = None) -> list[Module]:
     found = {
         m.code: m
         for m in current_session().scalars(
-            select(Module).join(Programme).where(
-                Programme.institution_id == home_id, Module.code.in_(codes)
-            )
+            select(Module)
+            .join(Programme)
+            .where(Programme.institution_id == home_id, Module.code.in_(codes))
         )
     }
     return [found[c] for c in codes]
@@ -389,16 +389,20 @@ TYPE_DATA: dict[str, Callable[[_Step], Any]] = {
 }
 
 
-def event_data(step: _Step) -> dict[str, Any]:
-    """Data for one event that satisfies its guards and required fields."""
+def event_data(
+    event: EventDef, *, now: dt.datetime, targets: Sequence[str], others: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Data for ``event`` at ``now`` that satisfies its guards and required fields, for a
+    case with these target module codes (``others``: the programme's other modules)."""
+    step = _Step(event, now, list(targets), list(others))
     data: dict[str, Any] = {}
-    for guard in step.event.guards:
+    for guard in event.guards:
         if guard in GUARD_DATA:
             data.update(GUARD_DATA[guard](step))
-    for name, spec in step.event.fields.items():
+    for name, spec in event.fields.items():
         if spec.required and name not in data:
             data[name] = TYPE_DATA[spec.type](step)
-    return {k: v for k, v in data.items() if k in step.event.fields}
+    return {k: v for k, v in data.items() if k in event.fields}
 
 
 def office_actor(session: Session, case: Case, role: str) -> Actor:
@@ -497,7 +501,7 @@ def walk(
             actor=office_actor(session, case, ev.actors[0]),
             now=now,
             data={
-                **event_data(_Step(ev, now, targets, others)),
+                **event_data(ev, now=now, targets=targets, others=others),
                 **(data or {}).get(ev.name, {}),
             },
             channel=CHANNEL,
