@@ -317,10 +317,10 @@ class CaseMachine(RuleBasedStateMachine):
             return IllegalTransition
         if acting_role(actor, ev) is None:
             return Forbidden
-        if "assigned_examiner" in ev.guards and row.examiner_id != actor.id:
-            return Forbidden
         if mode == "none" and ev.required:
             return ValidationFailed  # fire checks the declared fields before the guards
+        if "assigned_examiner" in ev.guards and row.examiner_id != actor.id:
+            return Forbidden  # a guard
         if mode == "none" and DATA_GUARDS & set(ev.guards):
             return GuardFailed
         if mode != "full":
