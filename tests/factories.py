@@ -134,20 +134,25 @@ class ModuleFactory(_RowFactory):
     regulation_version = "PO 2024"
 
 
+TERM_STARTS = {"past": -150, "recent": -100, "current": -30, "upcoming": 60}
+
+
 class OfferingFactory(_RowFactory):
-    """A partner's course in one term. The term is placed relative to ``today``: by default
-    it began 100 days ago (exam and results lie in the past); traits ``past`` (150 days),
-    ``current`` (30 days, exam ahead) and ``upcoming`` (starts in 60 days)."""
+    """A partner's course in one term, placed relative to ``today`` by ``when`` (or the
+    trait of that name): "recent" (the default: began 100 days ago, exam and results are
+    past), "past" (150 days ago), "current" (30 days ago, the exam ahead) or "upcoming"
+    (starts in 60 days); ``starts_in`` gives the days exactly."""
 
     class Meta:
         model = Offering
 
     class Params:
         today = TODAY
-        starts_in = -100  # days from today
-        past = factory.Trait(starts_in=-150)
-        current = factory.Trait(starts_in=-30)
-        upcoming = factory.Trait(starts_in=60)
+        when = "recent"
+        starts_in = factory.LazyAttribute(lambda o: TERM_STARTS[o.when])  # days from today
+        past = factory.Trait(when="past")
+        current = factory.Trait(when="current")
+        upcoming = factory.Trait(when="upcoming")
 
     institution = factory.SubFactory(PartnerFactory)
     code = factory.Sequence(lambda n: f"C-{n:03d}")
