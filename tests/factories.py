@@ -410,24 +410,53 @@ def event_data(
     return {k: v for k, v in data.items() if k in event.fields}
 
 
-def office_actor(session: Session, case: Case, role: str) -> Actor:
-    """The case's examiner, or the first active user of ``role`` in the case's institution."""
-    if role in (Role.IMPORT.value, Role.TIMER.value):
-        return Actor.system(Role(role))
-    if role == Role.STUDENT.value:
-        return student_actor(session, case.id)
-    query = select(User).where(
-        User.institution_id == case.institution_id, User.role == role, User.active
-    )
-    if role == Role.EXAMINER.value and case.examiner_id is not None:
-        query = select(User).where(User.id == case.examiner_id)
-    elif role == Role.EXAMINER.value and case.programme_id is not None:
-        query = query.where(User.programmes.any(Programme.id == case.programme_id))
-    user = session.execute(query.order_by(User.id).limit(1)).scalar()
-    if user is None:
-        programmes = [session.get(Programme, case.programme_id)] if case.programme_id else []
-        user = UserFactory(institution_id=case.institution_id, role=role, programmes=programmes)
-    return actor(user)
+class Cast:
+    """Who acts on one case: the system roles, its student, and the first active user of
+    each office role in its institution (the examiner: the case's own, else one of its
+    programme), each looked up once; a role nobody holds is given to a new user."""
+
+    def __init__(self, session: Session, case_id: int, **known: Actor) -> None:
+        self.session, self.case_id = session, case_id
+        self.row = session.execute(
+            select(Case.institution_id, Case.programme_id, Case.student_id).where(
+                Case.id == case_id
+            )
+        ).one()
+        self.known = dict(known)
+
+    def __call__(self, role: str) -> Actor:
+        if role not in self.known:
+            self.known[role] = self._find(role)
+        return self.known[role]
+
+    def _find(self, role: str) -> Actor:
+        if role in (Role.IMPORT.value, Role.TIMER.value):
+            return Actor.system(Role(role))
+        if role == Role.STUDENT.value:
+            return Actor(
+                role=Role.STUDENT,
+                id=self.row.student_id,
+                institution_id=self.row.institution_id,
+                label=f"student#{self.row.student_id}",
+            )
+        query = select(User).where(
+            User.institution_id == self.row.institution_id, User.role == role, User.active
+        )
+        if role == Role.EXAMINER.value:
+            assigned = self.session.scalar(select(Case.examiner_id).where(Case.id == self.case_id))
+            if assigned is not None:
+                query = select(User).where(User.id == assigned)
+            elif self.row.programme_id is not None:
+                query = query.where(User.programmes.any(Programme.id == self.row.programme_id))
+        user = self.session.execute(query.order_by(User.id).limit(1)).scalar()
+        if user is None:
+            programme = self.row.programme_id and self.session.get(Programme, self.row.programme_id)
+            user = UserFactory(
+                institution_id=self.row.institution_id,
+                role=role,
+                programmes=[programme] if programme else [],
+            )
+        return actor(user)
 
 
 def walk(
@@ -440,6 +469,7 @@ def walk(
     store: DocumentStore | None = None,
     data: dict[str, dict[str, Any]] | None = None,
     settings: Settings | None = None,
+    cast: Cast | None = None,
 ) -> dt.datetime:
     """Fire the shortest path of the procedure's events from the case's state to ``state``,
     ``step`` apart; returns the time of the last event. Results come after the course's
@@ -448,11 +478,25 @@ def walk(
     proc = get_procedure()
     settings = settings or get_settings()
     store = store or MemoryStore()
-    case = session.get(Case, case_id)
-    assert case is not None
+    cast = cast or Cast(session, case_id)
+    case = session.execute(
+        select(
+            Case.state,
+            Case.programme_id,
+            Case.examiner_id,
+            Offering.exam_date,
+            Offering.end_date,
+            Institution.timezone,
+        )
+        .join(Offering, Offering.id == Case.offering_id)
+        .join(Institution, Institution.id == Case.institution_id)
+        .where(Case.id == case_id)
+    ).one()
     path = proc.path_to(case.state, {state})
     if path is None:
         raise ValueError(f"{state} cannot be reached from {case.state}")
+    if not path:
+        return now
     targets = list(
         session.scalars(select(Module.code).join(Case.targets).where(Case.id == case_id))
     )
@@ -463,16 +507,16 @@ def walk(
             .order_by(Module.id)
         )
     )
-    zone = ZoneInfo(session.get(Institution, case.institution_id).timezone or settings.timezone)  # type: ignore[union-attr]
+    exam = dt.datetime.combine(
+        case.exam_date or case.end_date,
+        dt.time(10),
+        tzinfo=ZoneInfo(case.timezone or settings.timezone),
+    )
+    examiner_assigned = case.examiner_id is not None
     for ev in path:
         now += step
-        session.refresh(case)
-        clerk = office_actor(session, case, Role.CLERK.value)
         if "result_data" in ev.guards:
-            offering = session.get(Offering, case.offering_id)
-            assert offering is not None
-            exam = offering.exam_date or offering.end_date
-            now = max(now, dt.datetime.combine(exam, dt.time(10), tzinfo=zone) + step)
+            now = max(now, exam + step)
         if "document_attached" in ev.guards:
             attach_document(
                 session,
@@ -482,28 +526,32 @@ def walk(
                 media_type="application/pdf",
                 kind="transcript",
                 store=store,
-                actor=clerk,
+                actor=cast("clerk"),
                 now=now,
                 channel=CHANNEL,
             )
-        if "examiner_assigned" in ev.guards and case.examiner_id is None:
-            examiner = office_actor(session, case, Role.EXAMINER.value)
-            assign_examiner(session, case_id, examiner.label, actor=clerk, now=now, channel=CHANNEL)
-            session.refresh(case)
-        limit = (
-            case.due_at
-            if "deadline_passed" in ev.guards
-            else case.appeal_ends_at
-            if "appeal_window_over" in ev.guards
-            else None
-        )
-        if limit is not None and now < limit:
-            now = limit + dt.timedelta(minutes=1)
+        if "examiner_assigned" in ev.guards and not examiner_assigned:
+            assign_examiner(
+                session,
+                case_id,
+                cast("examiner").label,
+                actor=cast("clerk"),
+                now=now,
+                channel=CHANNEL,
+            )
+            examiner_assigned = True
+        if "deadline_passed" in ev.guards or "appeal_window_over" in ev.guards:
+            due, appeal_ends = session.execute(
+                select(Case.due_at, Case.appeal_ends_at).where(Case.id == case_id)
+            ).one()
+            limit = due if "deadline_passed" in ev.guards else appeal_ends
+            if limit is not None and now < limit:
+                now = limit + dt.timedelta(minutes=1)
         fire(
             session,
             case_id,
             ev.name,
-            actor=office_actor(session, case, ev.actors[0]),
+            actor=cast(ev.actors[0]),
             now=now,
             data={
                 **event_data(ev, now=now, targets=targets, others=others),
@@ -605,6 +653,7 @@ class CaseFactory(factory.Factory):
             store=store,
             data=data,
             settings=settings,
+            cast=Cast(session, opened.case_id, clerk=clerk),
         )
         case = session.get(Case, opened.case_id)
         assert case is not None

@@ -12,7 +12,7 @@ from web_harness import api_token, client, student_login
 
 from models import CaseEvent, Outbox
 from models.db import session_factory
-from workflow.demo import MINIMAL_PDF
+from tests.factories import MINIMAL_PDF
 
 PROBLEM = "application/problem+json"
 
