@@ -117,7 +117,10 @@ class ProgrammeFactory(_RowFactory):
     class Meta:
         model = Programme
 
-    institution = factory.SubFactory(InstitutionFactory)
+    class Params:
+        institution = None  # an Institution row (default: ``default_home()``)
+
+    institution_id = factory.LazyAttribute(lambda o: (o.institution or default_home()).id)
     code = factory.Sequence(lambda n: f"PRG-{n}")
     title = factory.LazyAttribute(lambda o: f"Programme {o.code}")
     degree = "B.Sc."
