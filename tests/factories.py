@@ -500,16 +500,21 @@ def walk(
         raise ValueError(f"{state} cannot be reached from {case.state}")
     if not path:
         return now
-    targets = list(
-        session.scalars(select(Module.code).join(Case.targets).where(Case.id == case_id))
-    )
-    others = list(
-        session.scalars(
-            select(Module.code)
-            .where(Module.programme_id == case.programme_id, Module.code.not_in(targets))
-            .order_by(Module.id)
-        )
-    )
+    codes: list[list[str]] = []  # [targets, others], read when an event takes a list
+
+    def modules() -> list[list[str]]:
+        if not codes:
+            targets = list(
+                session.scalars(select(Module.code).join(Case.targets).where(Case.id == case_id))
+            )
+            others = session.scalars(
+                select(Module.code)
+                .where(Module.programme_id == case.programme_id, Module.code.not_in(targets))
+                .order_by(Module.id)
+            )
+            codes.extend([targets, list(others)])
+        return codes
+
     exam = dt.datetime.combine(
         case.exam_date or case.end_date,
         dt.time(10),
@@ -550,6 +555,8 @@ def walk(
             limit = due if "deadline_passed" in ev.guards else appeal_ends
             if limit is not None and now < limit:
                 now = limit + dt.timedelta(minutes=1)
+        lists = any(f.type == "list" for f in ev.fields.values())
+        targets, others = modules() if lists else ([], [])
         fire(
             session,
             case_id,
