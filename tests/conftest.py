@@ -7,6 +7,7 @@ RECOG_REQUIRE_SERVICES=1: there a missing service fails the run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -177,6 +178,25 @@ def cli(tmp_path: Path) -> Callable[..., CliResult]:
 
     run.env = env  # type: ignore[attr-defined]
     return run
+
+
+@pytest.fixture
+def cli_db(sqlite_template: Path, tmp_path: Path) -> Iterator[Callable[[], Any]]:
+    """The database where the ``cli`` fixture's commands look, migrated and empty, and a way
+    to fill it with the factories: ``with cli_db() as s: CaseFactory(...)`` (committed)."""
+    target = tmp_path / "var" / "recog.sqlite3"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(sqlite_template, target)
+    engine = make_engine(f"sqlite:///{target}")
+
+    @contextlib.contextmanager
+    def seeding() -> Iterator[Session]:
+        with session_factory(engine)() as s, s.begin(), bound(s):
+            yield s
+
+    seeding.path = target  # type: ignore[attr-defined]
+    yield seeding
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")
