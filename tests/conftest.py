@@ -220,15 +220,6 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
-@pytest.fixture
-def demo_db(demo_template: Path, tmp_path: Path) -> Path:
-    """A private copy of the demo database, where the ``cli`` fixture looks for it."""
-    target = tmp_path / "var" / "recog.sqlite3"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(demo_template, target)
-    return target
-
-
 # --- a copy of the procedure with one more state ---------------------------------------------
 
 EXTRA_STATE = """
