@@ -1,7 +1,7 @@
 """Stateful properties of ``fire``: random events, actors and clock moves on one case (SQLite).
 
-A hypothesis ``RuleBasedStateMachine`` drives a case (opened and walked to a random state by the
-demo driver) with events chosen from the whole procedure, legal or not, fired by every role
+A hypothesis ``RuleBasedStateMachine`` drives a case (opened and walked to a random state by
+``CaseFactory``) with events chosen from the whole procedure, legal or not, fired by every role
 (including the wrong ones, a student of another case and a clerk of another institution), with
 plausible, missing or incomplete data, while the clock moves forward by minutes to weeks. Each
 step runs in its own transaction and commits, as a boundary would, even after a refusal (so
