@@ -1,4 +1,5 @@
-"""Shared fixtures: real SQLite and PostgreSQL databases, migrated once, and a seeded network.
+"""Shared fixtures: real SQLite and PostgreSQL databases, migrated once, and a home office
+made by the test factories (tests/factories.py).
 
 PostgreSQL tests skip when the server is absent, except where CI=true or
 RECOG_REQUIRE_SERVICES=1: there a missing service fails the run.
@@ -6,6 +7,7 @@ RECOG_REQUIRE_SERVICES=1: there a missing service fails the run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -30,7 +32,7 @@ from config.settings import get_settings  # noqa: E402  (after the environment i
 from models.base import Base  # noqa: E402
 from models.db import make_engine, session_factory  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
-from workflow.demo import Network, seed_network  # noqa: E402
+from tests.factories import Office, bound, musterstadt  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get(
     "RECOG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -114,16 +116,17 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 
 @pytest.fixture
-def network(engine: Engine) -> Network:
-    """The demo institutions, modules, catalogue and office users, committed."""
-    with session_factory(engine)() as s, s.begin():
-        return seed_network(s, today=NOW.date())
+def network(engine: Engine) -> Office:
+    """A home office (Universität Musterstadt, tests/factories.py ``musterstadt``), committed."""
+    with session_factory(engine)() as s, s.begin(), bound(s):
+        return musterstadt()
 
 
 @pytest.fixture
-def session(engine: Engine, network: Network) -> Iterator[Session]:
-    """A session inside one transaction, rolled back after the test."""
-    with session_factory(engine)() as s, s.begin():
+def session(engine: Engine, network: Office) -> Iterator[Session]:
+    """A session inside one transaction, rolled back after the test; the factories write
+    into it."""
+    with session_factory(engine)() as s, s.begin(), bound(s):
         yield s
         s.rollback()
 
@@ -177,6 +180,25 @@ def cli(tmp_path: Path) -> Callable[..., CliResult]:
     return run
 
 
+@pytest.fixture
+def cli_db(sqlite_template: Path, tmp_path: Path) -> Iterator[Callable[[], Any]]:
+    """The database where the ``cli`` fixture's commands look, migrated and empty, and a way
+    to fill it with the factories: ``with cli_db() as s: CaseFactory(...)`` (committed)."""
+    target = tmp_path / "var" / "recog.sqlite3"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(sqlite_template, target)
+    engine = make_engine(f"sqlite:///{target}")
+
+    @contextlib.contextmanager
+    def seeding() -> Iterator[Session]:
+        with session_factory(engine)() as s, s.begin(), bound(s):
+            yield s
+
+    seeding.path = target  # type: ignore[attr-defined]
+    yield seeding
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database seeded by the real `recog up --demo`, made once per test run."""
@@ -196,15 +218,6 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=root,
     )
     return db
-
-
-@pytest.fixture
-def demo_db(demo_template: Path, tmp_path: Path) -> Path:
-    """A private copy of the demo database, where the ``cli`` fixture looks for it."""
-    target = tmp_path / "var" / "recog.sqlite3"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(demo_template, target)
-    return target
 
 
 # --- a copy of the procedure with one more state ---------------------------------------------

@@ -3,8 +3,9 @@
 ``recog up --demo`` seeds a home university, three partner universities, a catalogue, 50
 cases spread over every state, and grading tables for percentile conversion (the Italian
 partner's and the office's own). Every case gets there by real events with real guards, so its
-audit trail verifies and its deadlines are what the engine computed. Tests and benchmarks use
-the same driver (``advance``) instead of pasting state into rows.
+audit trail verifies and its deadlines are what the engine computed. The benchmarks in bench/
+use the same driver (``create_case``) instead of pasting state into rows; the tests build
+their own data (tests/factories.py), so changing the demo changes no test.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from config.settings import Settings, get_settings
 from models import Case, Institution, Module, Offering, Outbox, Programme, Role, User
 from workflow.cases.casefile import assign_examiner, attach_document, open_case
 from workflow.cases.documents import DocumentStore, MemoryStore
-from workflow.cases.engine import FiredEvent, fire
+from workflow.cases.engine import fire
 from workflow.office.catalog import add_institution, add_user, find_or_create_student
 from workflow.policy.actors import Actor
 
@@ -35,7 +36,7 @@ MINIMAL_PDF = (
 
 @dataclass
 class Network:
-    """Ids of the seeded network, for the driver and for tests."""
+    """Ids of the seeded network, for the driver and the benchmarks."""
 
     home_id: int
     clerk: Actor
@@ -47,7 +48,7 @@ class Network:
     modules: list[str] = field(default_factory=list)
 
 
-def actor_for(session: Session, username: str) -> Actor:
+def _actor_for(session: Session, username: str) -> Actor:
     user = session.execute(select(User).where(User.username == username)).scalar_one()
     return Actor(
         role=Role(user.role),
@@ -58,7 +59,7 @@ def actor_for(session: Session, username: str) -> Actor:
     )
 
 
-def student_actor(session: Session, case_id: int) -> Actor:
+def _student_actor(session: Session, case_id: int) -> Actor:
     student_id, inst = session.execute(
         select(Case.student_id, Case.institution_id).where(Case.id == case_id)
     ).one()
@@ -85,22 +86,16 @@ MODULES = [
 ]
 
 
-def seed_network(
-    session: Session,
-    *,
-    today: dt.date,
-    home_code: str = "uni-musterstadt.de",
-) -> Network:
+def seed_network(session: Session, *, today: dt.date) -> Network:
     """The demo institutions, catalogue, modules and office users (no cases)."""
-    n_institutions = session.scalar(select(func.count(Institution.id)))
     home = add_institution(
         session,
-        code=home_code,
+        code="uni-musterstadt.de",
         name="Universität Musterstadt",
         country="DE",
         kind="home",
         office_email="pruefungsamt@uni-musterstadt.example",
-        erasmus_code=f"D  MUSTER{n_institutions:02d}",
+        erasmus_code="D  MUSTER00",
     )
     prog = Programme(
         institution_id=home.id, code="INF-BSC", title="Informatik (B.Sc.)", degree="B.Sc."
@@ -151,8 +146,6 @@ def seed_network(
                 session.flush()
                 offerings.setdefault(term, offering.id)
                 offerings[f"{term}:{p_code}:{i}"] = offering.id
-    suffix = "" if home_code == "uni-musterstadt.de" else f"@{home_code}"
-    mail = suffix.replace("@", ".")
     users = {}
     for role, display, progs in [
         ("clerk", "Clara Sachbearbeiterin", []),
@@ -162,21 +155,21 @@ def seed_network(
     ]:
         users[role] = add_user(
             session,
-            username=f"{role}{suffix}",
+            username=role,
             role=role,
             institution=home.code,
             display_name=display,
             programmes=progs,
-            email=f"{role}{mail}@uni-musterstadt.example",
+            email=f"{role}@uni-musterstadt.example",
         )
     clerk, examiner, board, admin = (users[r] for r in ("clerk", "examiner", "board", "admin"))
     return Network(
         home_id=home.id,
-        clerk=actor_for(session, clerk.username),
-        examiner=actor_for(session, examiner.username),
+        clerk=_actor_for(session, clerk.username),
+        examiner=_actor_for(session, examiner.username),
         examiner_username=examiner.username,
-        board=actor_for(session, board.username),
-        admin=actor_for(session, admin.username),
+        board=_actor_for(session, board.username),
+        admin=_actor_for(session, admin.username),
         offerings=offerings,
         modules=[m[2] for m in MODULES],
     )
@@ -214,7 +207,7 @@ def _actor(role: str, session: Session, case_id: int, net: Network) -> Actor:
         "board": net.board,
         "import": Actor.system(Role.IMPORT),
         "timer": Actor.system(Role.TIMER),
-    }.get(role) or student_actor(session, case_id)
+    }.get(role) or _student_actor(session, case_id)
 
 
 def advance(
@@ -561,9 +554,7 @@ __all__ = [
     "DEMO_PARTNER_TABLE",
     "MINIMAL_PDF",
     "DemoSummary",
-    "FiredEvent",
     "Network",
-    "actor_for",
     "advance",
     "create_case",
     "event_data",
@@ -571,5 +562,4 @@ __all__ = [
     "seed_demo",
     "seed_grading_tables",
     "seed_network",
-    "student_actor",
 ]

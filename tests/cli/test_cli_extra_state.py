@@ -10,13 +10,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.factories import CaseFactory, musterstadt
+
 
 def test_a_case_goes_through_an_added_state(
-    cli: Callable[..., Any], demo_db: Path, extra_state_procedure: Path, tmp_path: Path
+    cli: Callable[..., Any], cli_db: Any, extra_state_procedure: Path, tmp_path: Path
 ) -> None:
+    with cli_db():
+        musterstadt()
+        CaseFactory(state="submitted")
     env = {"RECOG_PROCEDURE_FILE": str(extra_state_procedure)}
     assert "formal_check" in cli("workflow", "show", **env).out
-    cli("outbox", "relay", **env)  # what the demo left pending, so that only ours follows
+    cli("outbox", "relay", **env)  # what the case's history left pending: only ours follows
     mails = tmp_path / "var" / "mail"
     before = set(mails.glob("*.eml"))
     case = str(cli("case", "list", "--state", "submitted", "--json", **env).json()[0]["id"])

@@ -1,4 +1,4 @@
-"""`recog grade table` end to end on the demo: a clerk imports the partner's table and the
+"""`recog grade table` end to end: a clerk imports the partner's table and the
 office's distribution (a bad file changes nothing and says where it is wrong), `recog case
 show` puts both conversions side by side, the examiner decides by percentiles, and `recog
 grade convert --percentile` converts with stored tables."""
@@ -9,6 +9,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from tests.factories import CaseFactory, musterstadt
 
 # Italian grades of the case's partner: 27 covers the band 2 to 10 %, midpoint 6 %, which lies
 # in the home band of 1.3 (5 to 13 %); the Bavarian formula gives 1.7: they differ by 0.4.
@@ -27,8 +31,16 @@ HOME = [
 ]
 
 
+@pytest.fixture
+def review_db(cli_db: Any) -> None:
+    """A case in review whose partner result is 27 on the Italian scale; no grading tables."""
+    with cli_db():
+        musterstadt()
+        CaseFactory(state="in_review", data={"pass_course": {"grade": "27", "scheme": "it"}})
+
+
 def test_import_show_decide_and_convert(
-    cli: Callable[..., Any], demo_db: Path, tmp_path: Path
+    cli: Callable[..., Any], review_db: None, tmp_path: Path
 ) -> None:
     case = str(next(c["id"] for c in cli("case", "list", "--state", "in_review", "--json").json()))
     shown = cli("case", "show", case, "--json").json()
@@ -37,7 +49,7 @@ def test_import_show_decide_and_convert(
     assert shown["conversions"]["percentile"] is None
     # The same shape as the API's conversions: a missing table is said by tables_missing.
     assert "no partner grading table" in shown["conversions"]["tables_missing"]
-    # The demo seeds the Italian partner's table and the programme's distribution only.
+    # No table of this partner is stored yet.
     seeded = cli("grade", "table", "list", "--json").json()
     assert partner not in {t["institution"] for t in seeded}
 
@@ -122,11 +134,13 @@ BANDS = [("18-20", 40), ("21-24", 50), ("25-27", 8), ("28-30", 2)]
 PERCENT = [("90-100", 10), ("80-89.9", 20), ("70-79.9", 30), ("60-69.9", 25), ("50-59.9", 15)]
 
 
-def test_a_partner_table_of_ranges(cli: Callable[..., Any], demo_db: Path, tmp_path: Path) -> None:
+def test_a_partner_table_of_ranges(
+    cli: Callable[..., Any], review_db: None, tmp_path: Path
+) -> None:
     case = str(next(c["id"] for c in cli("case", "list", "--state", "in_review", "--json").json()))
     shown = cli("case", "show", case, "--json").json()
     partner, module = shown["course"]["partner"], shown["targets"][0]["code"]
-    seeded = cli("grade", "table", "list", "--json").json()  # the demo's own tables
+    seeded = cli("grade", "table", "list", "--json").json()  # the tables stored before
 
     bad = tmp_path / "bad.csv"
     bad.write_text(

@@ -1,5 +1,5 @@
-"""The operating commands end to end on the demo: reminders, the outbox, transcripts,
-precedents, exports and cohort decisions, as a clerk would run them."""
+"""The operating commands end to end: reminders, the outbox, transcripts, precedents, exports
+and cohort decisions, as a clerk would run them."""
 
 from __future__ import annotations
 
@@ -10,13 +10,22 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
+from sqlalchemy import delete
+
+from models import Outbox
+from tests.factories import CaseFactory, OfferingFactory, musterstadt
 
 EXAMPLE = (
     Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "elmo" / "example.xml"
 )
 
 
-def test_remind_and_deliver(cli: Callable[..., Any], demo_db: Path, tmp_path: Path) -> None:
+def test_remind_and_deliver(cli: Callable[..., Any], cli_db: Any, tmp_path: Path) -> None:
+    with cli_db() as s:
+        musterstadt()
+        for state in ("course_passed", "submitted", "in_review"):  # reminders due by now
+            CaseFactory(state=state, offering=OfferingFactory(past=True))
+        s.execute(delete(Outbox))  # the invented history is not mailed, the reminders are
     sweep = cli("remind", "--json").json()
     assert sweep["claimed"] > 0
     assert sweep["notifications"] > 0
@@ -35,9 +44,16 @@ def test_remind_and_deliver(cli: Callable[..., Any], demo_db: Path, tmp_path: Pa
 
 def test_decide_export_and_check(
     cli: Callable[..., Any],
-    demo_db: Path,
+    cli_db: Any,
     tmp_path: Path,
 ) -> None:
+    with cli_db():
+        musterstadt()
+        CaseFactory.create_batch(2, state="in_review")
+        # One course and module decided both ways: an inconsistent precedent.
+        course = OfferingFactory(code="TWICE")
+        CaseFactory(state="recognized", offering=course)
+        CaseFactory(state="rejected", offering=course)
     waiting = cli("case", "list", "--state", "in_review", "--json").json()
     case = str(waiting[0]["id"])
     shown = cli("case", "show", case, "--json").json()
@@ -57,7 +73,7 @@ def test_decide_export_and_check(
     decision = cli("case", "show", case, "--json").json()["decision"]
     assert decision["conversion"]["method"] == "bavarian"  # the grade was converted
     assert decision["grade"] == decision["conversion"]["grade"]
-    # The demo decided one course both ways; the check says so and fails.
+    # One course was decided both ways; the check says so and fails.
     check = cli("precedents", "check", check=False)
     assert check.code == 1
     assert "credited" in check.out
@@ -77,7 +93,9 @@ def test_decide_export_and_check(
     assert "has no decision yet" in refused.err
 
 
-def test_transcript_import_waits_for_a_clerk(cli: Callable[..., Any], demo_db: Path) -> None:
+def test_transcript_import_waits_for_a_clerk(cli: Callable[..., Any], cli_db: Any) -> None:
+    with cli_db():
+        musterstadt()  # no case of the transcript's student
     report = cli("transcript", "import", str(EXAMPLE), "--json").json()
     assert report["format"] == "ELMO 1.7"
     assert {r["status"] for r in report["results"]} == {"unmatched"}
@@ -89,7 +107,10 @@ def test_transcript_import_waits_for_a_clerk(cli: Callable[..., Any], demo_db: P
     assert bomb.err.startswith("error: schema.xsd")
 
 
-def test_cohort_needs_waiting_cases(cli: Callable[..., Any], demo_db: Path) -> None:
+def test_cohort_needs_waiting_cases(cli: Callable[..., Any], cli_db: Any) -> None:
+    with cli_db():
+        musterstadt()
+        assert OfferingFactory().id == 1  # a course without cases
     result = cli(
         "cohort",
         "decide",

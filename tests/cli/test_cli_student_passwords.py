@@ -4,13 +4,17 @@ password (which each student then sets on their status page), or stops it."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from tests.factories import PartnerFactory, musterstadt
 
 HOME = "uni-musterstadt.de"
 
 
-def test_institution_set_student_passwords(cli: Callable[..., Any], demo_db: Path) -> None:
+def test_institution_set_student_passwords(cli: Callable[..., Any], cli_db: Any) -> None:
+    with cli_db():
+        musterstadt()
+        PartnerFactory()
     assert (
         cli("institution", "set", HOME, "--student-passwords").out.strip()
         == f"{HOME}: student passwords enabled"

@@ -57,28 +57,19 @@ def test_head_constant_names_the_newest_migration() -> None:
 def test_upgrade_keeps_existing_data_on_sqlite(tmp_path: Path) -> None:
     """Each migration applies to a database that already holds cases (SQLite rebuilds tables
     with foreign keys pointing at them)."""
-    import datetime as dt
 
     from sqlalchemy import func, select
 
     from models import Case, CaseEvent
     from models.db import session_factory
+    from tests.factories import CaseFactory, bound, make_office
     from workflow.cases.audit import verify
-    from workflow.demo import create_case, seed_network
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
     upgrade(engine)
-    with session_factory(engine)() as s, s.begin():
-        net = seed_network(s, today=dt.date(2026, 11, 2))
-        create_case(
-            s,
-            net,
-            target="in_review",
-            term="recent",
-            matriculation="M1",
-            name="M",
-            email="m@example.org",
-        )
+    with session_factory(engine)() as s, s.begin(), bound(s):
+        make_office()
+        CaseFactory(state="in_review")
     downgrade(engine, "0001")
     assert current_revision(engine) == "0001"
     upgrade(engine)

@@ -39,8 +39,17 @@ from sqlalchemy.orm import Session
 from config.settings import Settings
 from models import Outbox
 from models.db import session_factory
+from tests.factories import (
+    HOME_MODULES,
+    CaseFactory,
+    OfferingFactory,
+    Office,
+    bound,
+    home_modules,
+    musterstadt,
+    student_actor,
+)
 from workflow.cases.engine import FiredEvent, fire
-from workflow.demo import Network, create_case, seed_network, student_actor
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -494,23 +503,20 @@ def seed(
     *,
     today: dt.date,
     cases: Sequence[tuple[str, str]],
-) -> tuple[Network, list[int]]:
-    """The demo network and one case per (target state, term), committed; the notifications
-    of their invented history are dropped, as ``seed_demo`` does."""
-    with session_factory(engine)() as s, s.begin():
-        net = seed_network(s, today=today)
+) -> tuple[Office, list[int]]:
+    """A home office and one case per (state, term of its course: ``OfferingFactory``'s
+    ``when``), committed; the notifications of their invented history are dropped."""
+    with session_factory(engine)() as s, s.begin(), bound(s):
+        net = musterstadt()
         ids = [
-            create_case(
-                s,
-                net,
-                target=target,
-                term=term,
-                matriculation=f"M{4200 + i}",
-                name=f"{STUDENT_NAME} {i}",
-                email=f"zoe.{i}@student.example.org",
-                partner=i,
-                course=i,
-            )
+            CaseFactory(
+                state=target,
+                offering=OfferingFactory(when=term, today=today),
+                student__matriculation_number=f"M{4200 + i}",
+                student__name=f"{STUDENT_NAME} {i}",
+                student__email=f"zoe.{i}@student.example.org",
+                targets=home_modules(HOME_MODULES[i % 4][0]),
+            ).id
             for i, (target, term) in enumerate(cases)
         ]
         s.execute(delete(Outbox))

@@ -37,19 +37,21 @@ from models import Case, CaseEvent, Module, Outbox, Role
 from models.base import Base
 from models.db import make_engine, session_factory
 from tasks.delivery import MemoryTransport, Transports, message_id, relay
+from tests.factories import (
+    MINIMAL_PDF,
+    CaseFactory,
+    OfferingFactory,
+    Office,
+    bound,
+    event_data,
+    musterstadt,
+    student_actor,
+)
 from workflow.cases import audit, outbox
 from workflow.cases.casefile import assign_examiner, attach_document
 from workflow.cases.documents import MemoryStore
 from workflow.cases.engine import fire
 from workflow.decisions.notice_issue import NOTICE_EVENTS
-from workflow.demo import (
-    MINIMAL_PDF,
-    Network,
-    create_case,
-    event_data,
-    seed_network,
-    student_actor,
-)
 from workflow.errors import ValidationFailed
 from workflow.policy.actors import Actor
 
@@ -58,6 +60,9 @@ PROC = get_procedure()
 # clock the relay claims by (it delivers only rows that are due now).
 TODAY = dt.date(2026, 1, 12)
 START = dt.datetime(2026, 1, 12, 9, 0, tzinfo=dt.UTC)
+# The reasons and advice of a rejection, which its mails must quote.
+REASONS = {"learning_outcomes": "The course covers about half of the module's outcomes."}
+REJECTION = {"reasons": REASONS, "advice": "Take the home module's exam."}
 
 
 def every_path(proc: Procedure) -> list[tuple[str, ...]]:
@@ -105,7 +110,7 @@ class Played:
     texts: dict[str, str] = field(default_factory=dict)  # event name -> its tagged free text
 
 
-def _actor(ev: EventDef, session: Session, case_id: int, net: Network) -> Actor:
+def _actor(ev: EventDef, session: Session, case_id: int, net: Office) -> Actor:
     role = ev.actors[0]
     if role == "student":
         return student_actor(session, case_id)
@@ -127,7 +132,7 @@ def _case_then(session: Session, case_id: int) -> dict[str, Any]:
 
 def play(
     factory: Callable[[], Session],
-    net: Network,
+    net: Office,
     number: int,
     path: tuple[str, ...],
     *,
@@ -136,19 +141,19 @@ def play(
     """Open a case and fire ``path`` on it, one committed transaction per event (as the web,
     the CLI and the timer do), calling ``after_each`` after every commit."""
     store = MemoryStore()
-    with factory() as s, s.begin():
-        case_id = create_case(
-            s,
-            net,
-            target="planned",
-            term="next",
-            matriculation=f"L{number:04d}",
-            name=f"Late Student {number}",
-            email=f"late{number}@example.org",
-            language=("de", "en")[number % 2],
-            partner=1,
-            now=START,
-        )
+    with factory() as s, s.begin(), bound(s):
+        case_id = CaseFactory(
+            state="planned",
+            # One course for every case, named alike in the twin runs.
+            offering=OfferingFactory(
+                upcoming=True, today=TODAY, institution__code="partner.example", code="LATE-1"
+            ),
+            student__matriculation_number=f"L{number:04d}",
+            student__name=f"Late Student {number}",
+            student__email=f"late{number}@example.org",
+            student__preferred_language=("de", "en")[number % 2],
+            present=START,
+        ).id
         played = Played(case_id, path)
         played.after[1] = _case_then(s, case_id)
         targets = list(s.scalars(select(Module.code).join(Case.targets).where(Case.id == case_id)))
@@ -182,9 +187,9 @@ def play(
                 limit = row.due_at if name == "lapse" else row.appeal_ends_at
                 if limit is not None and now < limit:
                     now = limit + dt.timedelta(minutes=1)
-            data = event_data(ev, net, targets)
-            if name in ("pass_course", "fail_course"):
-                data["date"] = now.date().isoformat()
+            data = event_data(ev, now=now, targets=targets, others=["INF-WP2"])
+            if name == "reject":
+                data |= REJECTION
             # Free text unique to this case and event, so a mail quoting another moment's
             # text (or another case's) is caught.
             for key in ("message", "advice"):
@@ -242,8 +247,8 @@ class Run:
 def _run(make: Callable[[], Engine], settings: Settings, *, timely: bool) -> Run:
     engine = make()
     factory = session_factory(engine)
-    with factory() as s, s.begin():
-        net = seed_network(s, today=TODAY)
+    with factory() as s, s.begin(), bound(s):
+        net = musterstadt()
     memory = MemoryTransport()
     transports = Transports(mail=memory, webhooks=memory)
     tally = {"sent": 0, "failed": 0}
@@ -401,21 +406,19 @@ def _text(mail: EmailMessage) -> str:
 
 
 def test_a_row_queued_before_messages_carried_their_moment_is_told_from_the_case(
-    engine: Engine, network: Network
+    engine: Engine, network: Office
 ) -> None:
     factory = session_factory(engine)
-    with factory() as s, s.begin():
-        case_id = create_case(
-            s,
-            network,
-            target="planned",
-            term="next",
-            matriculation="OLD1",
-            name="Olde Row",
-            email="olde@example.org",
-            language="en",
-            now=dt.datetime.now(dt.UTC),  # due now: the relay delivers what is due
-        )
+    with factory() as s, s.begin(), bound(s):
+        case_id = CaseFactory(
+            state="planned",
+            offering=OfferingFactory(upcoming=True),
+            student__matriculation_number="OLD1",
+            student__name="Olde Row",
+            student__email="olde@example.org",
+            student__preferred_language="en",
+            present=dt.datetime.now(dt.UTC),
+        ).id
         # The payload an older Recog wrote: ids, event and state, no clocks.
         s.execute(
             update(Outbox)
@@ -429,16 +432,14 @@ def test_a_row_queued_before_messages_carried_their_moment_is_told_from_the_case
     assert "status: Planned." in _text(memory.mails[0])
 
 
-def test_a_decision_cannot_be_smuggled_in_as_event_data(session: Session, network: Network) -> None:
-    case_id = create_case(
-        session,
-        network,
-        target="planned",
-        term="next",
-        matriculation="FAKE1",
-        name="Fay Ke",
-        email="fake@example.org",
-    )
+def test_a_decision_cannot_be_smuggled_in_as_event_data(session: Session, network: Office) -> None:
+    case_id = CaseFactory(
+        state="planned",
+        offering=OfferingFactory(upcoming=True),
+        student__matriculation_number="FAKE1",
+        student__name="Fay Ke",
+        student__email="fake@example.org",
+    ).id
     with pytest.raises(ValidationFailed, match="takes no field 'decision'"):
         fire(
             session,
@@ -452,20 +453,18 @@ def test_a_decision_cannot_be_smuggled_in_as_event_data(session: Session, networ
 
 
 def test_a_decision_made_before_events_kept_theirs_is_told_from_the_case(
-    engine: Engine, network: Network
+    engine: Engine, network: Office
 ) -> None:
     factory = session_factory(engine)
-    with factory() as s, s.begin():
-        case_id = create_case(
-            s,
-            network,
-            target="rejected",
-            term="recent",
-            matriculation="OLD2",
-            name="Olde Decision",
-            email="olde2@example.org",
-            language="en",
-        )
+    with factory() as s, s.begin(), bound(s):
+        case_id = CaseFactory(
+            state="rejected",
+            data={"reject": REJECTION},
+            student__matriculation_number="OLD2",
+            student__name="Olde Decision",
+            student__email="olde2@example.org",
+            student__preferred_language="en",
+        ).id
         # The rejection as an older Recog recorded it: its fields, not the decision itself.
         seq, data = s.execute(
             select(CaseEvent.seq, CaseEvent.data).where(

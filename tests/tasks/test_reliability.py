@@ -50,10 +50,10 @@ from models import Case, CaseEvent, Outbox, Reminder, Role
 from models.db import make_engine, session_factory, transaction
 from tasks.delivery import Transports, relay
 from tasks.kick import relay_soon, wrote_outbox
+from tests.factories import CaseFactory, OfferingFactory, Office, bound, musterstadt, student_actor
 from workflow.cases import outbox
 from workflow.cases.engine import fire
 from workflow.cases.sweep import SweepResult, sweep
-from workflow.demo import Network, create_case, seed_network, student_actor
 from workflow.errors import GuardFailed
 from workflow.policy.actors import Actor
 
@@ -436,19 +436,16 @@ def test_the_same_task_message_twice_sends_one_email(
 
 def test_a_transition_that_rolls_back_leaves_no_trace_and_sends_nothing(
     engine: Engine,
-    network: Network,
+    network: Office,
 ) -> None:
     factory = session_factory(engine)
-    with transaction(factory) as s:
-        case_id = create_case(
-            s,
-            network,
-            target="transcript_received",
-            term="recent",
-            matriculation="R1",
-            name="Rolf Rück",
-            email="r@example.org",
-        )
+    with transaction(factory) as s, bound(s):
+        case_id = CaseFactory(
+            state="transcript_received",
+            student__matriculation_number="R1",
+            student__name="Rolf Rück",
+            student__email="r@example.org",
+        ).id
         s.execute(delete(Outbox))  # its invented history is not mailed
     before = (outbox_rows(engine), count(engine, select(func.count(CaseEvent.id))))
 
@@ -503,17 +500,15 @@ def test_a_reminder_on_a_dst_day_fires_once_at_nine_local(
     settings = load_settings(skip_non_working_days=False)
     factory = session_factory(engine)
     result_day = day - dt.timedelta(days=1 + settings.transcript_due_days)
-    with transaction(factory) as s:
-        net = seed_network(s, today=dt.date(2026, 1, 15))
-        case_id = create_case(
-            s,
-            net,
-            target="enrolled",
-            term="current",
-            matriculation="T1",
-            name="Tim Takt",
-            email="t@example.org",
-        )
+    with transaction(factory) as s, bound(s):
+        net = musterstadt()
+        case_id = CaseFactory(
+            state="enrolled",
+            offering=OfferingFactory(current=True, today=dt.date(2026, 1, 15)),
+            student__matriculation_number="T1",
+            student__name="Tim Takt",
+            student__email="t@example.org",
+        ).id
         fire(
             s,
             case_id,
@@ -560,18 +555,16 @@ def test_a_reminder_on_a_dst_day_fires_once_at_nine_local(
 
 def test_the_appeal_window_takes_an_appeal_until_its_last_second_then_closes(
     session: Session,
-    network: Network,
+    network: Office,
 ) -> None:
     appealing, silent = (
-        create_case(
-            session,
-            network,
-            target="rejected",
-            term="past",
-            matriculation=f"W{i}",
-            name=f"Wanda Window {i}",
-            email=f"w{i}@example.org",
-        )
+        CaseFactory(
+            state="rejected",
+            offering=OfferingFactory(past=True),
+            student__matriculation_number=f"W{i}",
+            student__name=f"Wanda Window {i}",
+            student__email=f"w{i}@example.org",
+        ).id
         for i in range(2)
     )
     ends = session.scalar(select(Case.appeal_ends_at).where(Case.id == silent))
@@ -615,21 +608,18 @@ def test_the_appeal_window_takes_an_appeal_until_its_last_second_then_closes(
 
 def test_a_transition_posts_one_signed_webhook_without_personal_data(
     engine: Engine,
-    network: Network,
+    network: Office,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     secret = "whsec-test-7f3a9c"
     factory = session_factory(engine)
-    with transaction(factory) as s:
-        case_id = create_case(
-            s,
-            network,
-            target="transcript_received",
-            term="recent",
-            matriculation="9876543",
-            name=STUDENT_NAME,
-            email="zoe.quellmann@student.example.org",
-        )
+    with transaction(factory) as s, bound(s):
+        case_id = CaseFactory(
+            state="transcript_received",
+            student__matriculation_number="9876543",
+            student__name=STUDENT_NAME,
+            student__email="zoe.quellmann@student.example.org",
+        ).id
         s.execute(delete(Outbox))
     with WebhookReceiver() as hooks, SmtpSink() as sink:
         monkeypatch.setenv("RECOG_WEBHOOKS", json.dumps({"uni-musterstadt.de": [hooks.url]}))

@@ -21,12 +21,23 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from config.settings import Settings, load_settings
-from models import Case, Module, Offering, Programme
+from models import Case, Module, Offering
 from models.db import session_factory, transaction
+from tests.factories import (
+    HOME_MODULES,
+    CaseFactory,
+    OfferingFactory,
+    Office,
+    ProgrammeFactory,
+    UserFactory,
+    actor,
+    bound,
+    home_modules,
+    musterstadt,
+)
 from workflow.cases.documents import FileStore
-from workflow.demo import Network, actor_for, create_case, seed_network
 from workflow.grading import tables as gt
-from workflow.office.catalog import add_user, set_user_password
+from workflow.office.catalog import set_user_password
 from workflow.policy import auth
 from workflow.policy.actors import Actor
 
@@ -50,8 +61,8 @@ MATRIX_STATES = (
 
 @dataclass
 class World:
-    net: Network
-    other: Network  # a second home institution
+    net: Office
+    other: Office  # a second home institution
     outsider: Actor  # an examiner of home A, of another programme
     cases: dict[str, int] = field(default_factory=dict)  # state -> case id (home A)
     students: dict[int, int] = field(default_factory=dict)  # case id -> student id
@@ -72,26 +83,21 @@ def build_world(
 ) -> World:
     """Two home institutions with users (passwords set), and one case per state in A."""
     store = FileStore(data_dir / "documents")
-    with transaction(session_factory(engine)) as s:
-        net = seed_network(s, today=now.date())
-        # Two years earlier: the shared partners' catalogue gets other terms, not duplicates.
-        other = seed_network(
-            s, today=now.date() - dt.timedelta(days=730), home_code="uni-b.example"
+    with transaction(session_factory(engine)) as s, bound(s):
+        net = musterstadt()
+        other = musterstadt("uni-b.example")
+        math = ProgrammeFactory(institution_id=net.home_id, code="MATH-BSC", title="Mathematik")
+        outsider = actor(
+            UserFactory(
+                username="outsider",
+                role="examiner",
+                institution_id=net.home_id,
+                programmes=[math],
+                email="outsider@uni-musterstadt.example",
+            )
         )
-        math = Programme(institution_id=net.home_id, code="MATH-BSC", title="Mathematik")
-        s.add(math)
-        s.flush()
-        add_user(
-            s,
-            username="outsider",
-            role="examiner",
-            institution="uni-musterstadt.de",
-            programmes=["MATH-BSC"],
-            email="outsider@uni-musterstadt.example",
-        )
-        outsider = actor_for(s, "outsider")
         world = World(net=net, other=other, outsider=outsider)
-        for label, actor in [
+        for label, who in [
             ("clerk", net.clerk),
             ("examiner", net.examiner),
             ("board", net.board),
@@ -99,38 +105,31 @@ def build_world(
             ("outsider", outsider),
             ("clerk_b", other.clerk),
         ]:
-            set_user_password(s, actor.label, PASSWORD)
-            world.users[label] = actor.label
+            set_user_password(s, who.label, PASSWORD)
+            world.users[label] = who.label
         for i, state in enumerate(states):
-            term = "recent" if state not in ("planned",) else "next"
-            case_id = create_case(
-                s,
-                net,
-                target=state,
-                term=term,
-                matriculation=f"47{i:05d}",
-                name=f"Student {i}",
-                email=f"s{i}@student.example",
-                language="en",
-                partner=i // 4,
-                course=i,
+            world.cases[state] = CaseFactory(
+                state=state,
+                offering=OfferingFactory(upcoming=state == "planned", today=now.date()),
+                student__institution_id=net.home_id,
+                student__matriculation_number=f"47{i:05d}",
+                student__name=f"Student {i}",
+                student__email=f"s{i}@student.example",
+                student__preferred_language="en",
+                targets=home_modules(HOME_MODULES[i % 4][0]),
                 store=store,
-                now=now,
-            )
-            world.cases[state] = case_id
-        world.case_b = create_case(
-            s,
-            other,
-            target="submitted",
-            term="recent",
-            matriculation="9000001",
-            name="Other Student",
-            email="o@student.example",
+                present=now,
+            ).id
+        world.case_b = CaseFactory(
+            state="submitted",
+            offering=OfferingFactory(today=now.date()),
+            student__institution_id=other.home_id,
+            student__matriculation_number="9000001",
+            student__name="Other Student",
+            student__email="o@student.example",
             store=store,
-            now=now,
-        )
-        from models import Case
-
+            present=now,
+        ).id
         world.students = {r.id: r.student_id for r in s.execute(select(Case.id, Case.student_id))}
     return world
 

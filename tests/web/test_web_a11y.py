@@ -16,9 +16,17 @@ import pytest
 from conftest import chromium_or_skip
 from web_harness import PASSWORD, sign_in, student_link, uvicorn_server
 
+from models import Student
 from models.db import make_engine, session_factory, transaction
+from tests.factories import (
+    HOME_MODULES,
+    CaseFactory,
+    OfferingFactory,
+    bound,
+    home_modules,
+    musterstadt,
+)
 from workflow.cases.documents import FileStore
-from workflow.demo import create_case, seed_network
 from workflow.office.catalog import set_user_password
 
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
@@ -35,57 +43,53 @@ def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     engine = make_engine(f"sqlite:///{db}")
     now = dt.datetime.now(dt.UTC)
     store = FileStore(root / "var" / "documents")
-    with transaction(session_factory(engine)) as s:
-        net = seed_network(s, today=now.date())
+    with transaction(session_factory(engine)) as s, bound(s):
+        musterstadt()
         for user in ("clerk", "examiner"):
             set_user_password(s, user, PASSWORD)
-        cases = {
-            target: create_case(
-                s,
-                net,
-                target=target,
-                term="past",
-                matriculation=f"4711{i}",
-                name=f"Ada Lovelace {i}",
-                email=f"ada{i}@student.example",
-                language="en",
-                course=i,
+
+        def course(i: int) -> Any:  # one course of last term per number, with its module
+            return {
+                "offering": OfferingFactory(
+                    past=True, today=now.date(), institution__code="partner.example", code=f"C{i}"
+                ),
+                "targets": home_modules(HOME_MODULES[i][0]),
+            }
+
+        made = {
+            target: CaseFactory(
+                state=target,
+                student__matriculation_number=f"4711{i}",
+                student__name=f"Ada Lovelace {i}",
+                student__email=f"ada{i}@student.example",
+                student__preferred_language="en",
                 store=store,
-                now=now,
+                present=now,
+                **course(i),
             )
             for i, target in enumerate(("submitted", "in_review", "rejected"))
         }
         # The rejected case's student has a second case, waiting for their answer.
-        cases["info_requested"] = create_case(
-            s,
-            net,
-            target="info_requested",
-            term="past",
-            matriculation="47112",
-            name="Ada Lovelace 2",
-            email="ada2@student.example",
-            language="en",
-            course=3,
+        made["info_requested"] = CaseFactory(
+            state="info_requested",
+            student=s.get(Student, made["rejected"].student_id),
             store=store,
-            now=now,
+            present=now,
+            **course(3),
         )
         # A second case in review of the same course and module: a cohort for the examiner.
-        cases["cohort"] = create_case(
-            s,
-            net,
-            target="in_review",
-            term="past",
-            matriculation="47119",
-            name="Bo Chen",
-            email="bo@student.example",
-            language="en",
-            course=1,
+        made["cohort"] = CaseFactory(
+            state="in_review",
+            student__matriculation_number="47119",
+            student__name="Bo Chen",
+            student__email="bo@student.example",
+            student__preferred_language="en",
             store=store,
-            now=now,
+            present=now,
+            **course(1),
         )
-        from models import Case
-
-        student = s.get(Case, cases["rejected"]).student_id  # type: ignore[union-attr]
+        cases = {name: case.id for name, case in made.items()}
+        student = made["rejected"].student_id
     env = {
         "RECOG_DATABASE_URL": f"sqlite:///{db}",
         "RECOG_DATA_DIR": str(root / "var"),

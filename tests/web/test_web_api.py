@@ -11,8 +11,8 @@ from sqlalchemy import Engine, func, select
 from web_harness import api_token, client, student_login
 
 from models import CaseEvent, Outbox
-from models.db import session_factory
-from workflow.demo import MINIMAL_PDF
+from models.db import session_factory, transaction
+from tests.factories import MINIMAL_PDF, TERM_STARTS, OfferingFactory, PartnerFactory, bound
 
 PROBLEM = "application/problem+json"
 
@@ -22,7 +22,24 @@ def events_of(engine: Engine, case_id: int) -> int:
         return s.scalar(select(func.count()).where(CaseEvent.case_id == case_id)) or 0
 
 
-def test_reference_data_and_me(clerk_api: Any) -> None:
+@pytest.fixture
+def catalogue(engine: Engine) -> None:
+    """The partners' catalogue: four courses in each of four terms at tdu.fi and unl.fr."""
+    partners = [("tdu.fi", "FI", "fi"), ("unl.fr", "FR", "fr")]
+    with transaction(session_factory(engine)) as s, bound(s):
+        for code, country, scheme in partners:
+            partner = PartnerFactory(code=code, country=country)
+            for when in TERM_STARTS:
+                for i in range(4):
+                    OfferingFactory(
+                        institution=partner,
+                        code=f"{country}-{i + 1:02d}",
+                        when=when,
+                        grading_scheme=scheme,
+                    )
+
+
+def test_reference_data_and_me(clerk_api: Any, catalogue: None) -> None:
     me = clerk_api.get("/api/v1/me").json()
     assert me["role"] == "clerk"
     codes = [i["code"] for i in clerk_api.get("/api/v1/institutions").json()]
@@ -48,7 +65,7 @@ def test_unauthenticated_is_a_problem(anon: Any) -> None:
     assert anon.get("/api/v1/me", headers={"Authorization": "Bearer nope"}).status_code == 401
 
 
-def test_catalogue_import(clerk_api: Any) -> None:
+def test_catalogue_import(clerk_api: Any, catalogue: None) -> None:
     csv = (
         "institution,code,term,title,ects,language,eqf_level,learning_outcomes,"
         "assessment_type,participation_mode,start_date,end_date,grading_scheme\n"
@@ -134,7 +151,9 @@ def test_case_list_filters_sorting_pagination(clerk_api: Any, world: Any) -> Non
     assert clerk_api.get("/api/v1/cases", params={"sort": "name"}).status_code == 422
 
 
-def test_open_show_fire_history(clerk_api: Any, world: Any, engine: Engine) -> None:
+def test_open_show_fire_history(
+    clerk_api: Any, world: Any, engine: Engine, catalogue: None
+) -> None:
     sid = clerk_api.post(
         "/api/v1/students",
         json={"matriculation_number": "777", "name": "Grace Hopper", "email": "grace@example.org"},

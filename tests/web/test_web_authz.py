@@ -16,8 +16,8 @@ from web_harness import api_token, client, login, student_login
 from config.procedure import get_procedure
 from models import Case, CaseEvent
 from models.db import session_factory
+from tests.factories import MINIMAL_PDF
 from web.problems import status_of
-from workflow.demo import MINIMAL_PDF
 from workflow.policy.actors import Actor, acting_role, may_see
 from workflow.policy.permissions import Action, allowed
 

@@ -14,8 +14,8 @@ from conftest import chromium_or_skip
 from web_harness import PASSWORD, sign_in, student_link, uvicorn_server
 
 from models.db import make_engine, session_factory, transaction
+from tests.factories import CaseFactory, OfferingFactory, bound, musterstadt
 from workflow.cases.documents import FileStore
-from workflow.demo import create_case, seed_network
 from workflow.office.catalog import set_user_password
 
 
@@ -26,25 +26,21 @@ def live(sqlite_template: Path, tmp_path: Path) -> Any:
     shutil.copy(sqlite_template, db)
     engine = make_engine(f"sqlite:///{db}")
     now = dt.datetime.now(dt.UTC)
-    with transaction(session_factory(engine)) as s:
-        net = seed_network(s, today=now.date())
+    with transaction(session_factory(engine)) as s, bound(s):
+        musterstadt()
         for user in ("clerk", "examiner"):
             set_user_password(s, user, PASSWORD)
-        case_id = create_case(
-            s,
-            net,
-            target="submitted",
-            term="past",
-            matriculation="4711",
-            name="Ada Lovelace",
-            email="ada@student.example",
-            language="en",
+        case = CaseFactory(
+            state="submitted",
+            offering=OfferingFactory(past=True, today=now.date()),
+            student__matriculation_number="4711",
+            student__name="Ada Lovelace",
+            student__email="ada@student.example",
+            student__preferred_language="en",
             store=FileStore(tmp_path / "var" / "documents"),
-            now=now,
+            present=now,
         )
-        from models import Case
-
-        student_id = s.get(Case, case_id).student_id  # type: ignore[union-attr]
+        case_id, student_id = case.id, case.student_id
     token = student_link(engine, student_id, now)
     env = {
         "RECOG_DATABASE_URL": f"sqlite:///{db}",

@@ -15,8 +15,8 @@ from web_harness import PASSWORD, url_of, uvicorn_server
 
 from models import LoginThrottle
 from models.db import session_factory, transaction
-from workflow.demo import seed_network
-from workflow.office.catalog import add_user, set_user_password
+from tests.factories import UserFactory, bound, musterstadt
+from workflow.office.catalog import set_user_password
 from workflow.policy import auth
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -70,10 +70,9 @@ def test_bruteforce_is_slowed_down_across_two_processes(
     engine: Engine,
     tmp_path: Path,
 ) -> None:
-    from conftest import NOW
 
-    with transaction(session_factory(engine)) as s:
-        seed_network(s, today=NOW.date())
+    with transaction(session_factory(engine)) as s, bound(s):
+        musterstadt()
         set_user_password(s, "clerk", PASSWORD)
     env = {
         "RECOG_DATABASE_URL": url_of(engine),
@@ -93,13 +92,11 @@ def test_bruteforce_is_slowed_down_across_two_processes_through_redis(
     Redis may serve other runs at the same time: this one signs in as a user of its own, from
     a loopback address of its own, and deletes only its own two keys."""
     import redis
-    from conftest import NOW
 
     username = f"clerk-{secrets.token_hex(4)}"
     source = ".".join(["127", *(str(secrets.randbelow(250) + 2) for _ in range(3))])
-    with transaction(session_factory(sqlite_engine)) as s:
-        seed_network(s, today=NOW.date())
-        add_user(s, username=username, role="clerk", institution="uni-musterstadt.de")
+    with transaction(session_factory(sqlite_engine)) as s, bound(s):
+        UserFactory(username=username, role="clerk")
         set_user_password(s, username, PASSWORD)
     keys = [f"recog:throttle:{k}" for k in auth.throttle_keys(username, source)]
     client = redis.Redis.from_url(redis_url, socket_timeout=2)

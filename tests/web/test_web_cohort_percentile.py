@@ -26,8 +26,8 @@ from web_harness import (
 from config.settings import load_settings
 from models import Case, CaseEvent, GradingTable, Institution, Module, Offering
 from models.db import make_engine, session_factory, transaction
+from tests.factories import CaseFactory, OfferingFactory, bound, home_modules
 from workflow.cases.documents import FileStore
-from workflow.demo import DEMO_PARTNER_TABLE, create_case
 from workflow.grading import tables as gt
 
 PROBLEM = "application/problem+json"
@@ -69,6 +69,11 @@ def examiner_api(app: Any, engine: Engine, world: Any) -> Any:
         yield c
 
 
+def french_course() -> Offering:
+    """The cohort's course: one recent offering of the French partner (the same each call)."""
+    return OfferingFactory(institution__code="unl.fr", institution__country="FR", code="FR-01")
+
+
 def cohort(
     engine: Engine, world: Any, data_dir: Path, results: list[tuple[str, str]]
 ) -> tuple[list[int], int]:
@@ -76,22 +81,19 @@ def cohort(
     student with their own partner result (grade, scheme); the cases and the offering."""
     store = FileStore(data_dir / "documents")
     ids = []
-    with transaction(session_factory(engine)) as s:
+    with transaction(session_factory(engine)) as s, bound(s):
         for i, (grade, scheme) in enumerate(results):
-            case_id = create_case(
-                s,
-                world.net,
-                target="in_review",
-                term="recent",
-                matriculation=f"P{i:05d}",
-                name=f"Cohort {i}",
-                email=f"p{i}@student.example",
-                language="en",
-                partner=2,
-                course=0,
+            case_id = CaseFactory(
+                state="in_review",
+                offering=french_course(),
+                student__matriculation_number=f"P{i:05d}",
+                student__name=f"Cohort {i}",
+                student__email=f"p{i}@student.example",
+                student__preferred_language="en",
+                targets=home_modules("INF-ML"),
                 store=store,
-                now=NOW,
-            )
+                present=NOW,
+            ).id
             result = dict(s.scalar(select(Case.result).where(Case.id == case_id)) or {})
             s.execute(
                 update(Case)
@@ -435,21 +437,18 @@ def test_the_default_stays_the_bavarian_formula(
 
     # An API client that names no method, as before percentile conversion existed.
     store = FileStore(data_dir / "documents")
-    with transaction(session_factory(engine)) as s:
+    with transaction(session_factory(engine)) as s, bound(s):
         api_cases = [
-            create_case(
-                s,
-                world.net,
-                target="in_review",
-                term="recent",
-                matriculation=f"Q{i}",
-                name=f"Api {i}",
-                email=f"q{i}@student.example",
-                partner=2,
-                course=0,
+            CaseFactory(
+                state="in_review",
+                offering=french_course(),
+                student__matriculation_number=f"Q{i}",
+                student__name=f"Api {i}",
+                student__email=f"q{i}@student.example",
+                targets=home_modules("INF-ML"),
                 store=store,
-                now=NOW,
-            )
+                present=NOW,
+            ).id
             for i in range(2)
         ]
         for case_id in api_cases:
@@ -494,6 +493,7 @@ def test_the_demo_seeds_grading_tables_and_a_waiting_case_shows_both(
     demo_template: Path, tmp_path: Path
 ) -> None:
     from web.app import create_app
+    from workflow.demo import DEMO_PARTNER_TABLE  # the demo is the subject
 
     db = tmp_path / "demo.sqlite3"
     shutil.copy(demo_template, db)

@@ -22,6 +22,7 @@ from web_harness import (
 
 from models import Case, GradingTable, Module, Offering
 from models.db import session_factory, transaction
+from tests.factories import PartnerFactory, bound
 
 PROBLEM = "application/problem+json"
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
@@ -206,6 +207,8 @@ CSV = "kind,institution,scheme,isced,reference_year,grade,percentage\n"
 def test_offices_import_and_list_grading_tables(
     app: Any, engine: Engine, world: Any, clerk_api: Any
 ) -> None:
+    with transaction(session_factory(engine)) as s, bound(s):
+        PartnerFactory(code="unitol.it", country="IT")  # the partner the file names
     good = (
         CSV
         + "".join(f"partner,unitol.it,ects,0612,2025,{x},{p}\n" for x, p in PARTNER)

@@ -14,14 +14,15 @@ from web_harness import api_token, build_world, client, login, store_example_tab
 
 from models import Case, CaseEvent, ImportedResult, Offering, Precedent
 from models.db import session_factory, transaction
+from tests.factories import HOME_MODULES, CaseFactory, OfferingFactory, bound, home_modules
 from workflow.cases.casefile import open_case
 from workflow.cases.documents import FileStore
 from workflow.cases.engine import fire
-from workflow.demo import PARTNERS, create_case
 from workflow.office.catalog import add_institution, find_or_create_student
 
 PROBLEM = "application/problem+json"
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+FRENCH = "unl.fr"  # the partner of the cohort tests' courses
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "elmo"
 EXAMPLE = REFERENCE / "example.xml"
 WARSAW_COURSE = "1000-217bMRJ"
@@ -150,27 +151,28 @@ def in_review(
     course: int = 0,
     grades: list[str] | None = None,
 ) -> list[int]:
-    """``n`` cases in review of one recent unl.fr offering, with the examiner; each student
-    with their own partner grade (Italian 30..18 scale) when ``grades`` are given."""
+    """``n`` cases in review of one recent offering of the French partner, with the examiner;
+    each student with their own partner grade (Italian 30..18 scale) when ``grades`` are
+    given. A ``course`` number is one offering and one target module."""
     store = FileStore(data_dir / "documents")
     ids = []
-    with transaction(session_factory(engine)) as s:
+    with transaction(session_factory(engine)) as s, bound(s):
+        offering = OfferingFactory(
+            institution__code=FRENCH, institution__country="FR", code=f"FR-{course + 1:02d}"
+        )
         for i in range(n):
             ids.append(
-                create_case(
-                    s,
-                    world.net,
-                    target="in_review",
-                    term="recent",
-                    matriculation=f"C{course}{i:04d}",
-                    name=f"Cohort {i}",
-                    email=f"c{course}{i}@student.example",
-                    language="en",
-                    partner=2,
-                    course=course,
+                CaseFactory(
+                    state="in_review",
+                    offering=offering,
+                    student__matriculation_number=f"C{course}{i:04d}",
+                    student__name=f"Cohort {i}",
+                    student__email=f"c{course}{i}@student.example",
+                    student__preferred_language="en",
+                    targets=home_modules(HOME_MODULES[course % 4][0]),
                     store=store,
-                    now=NOW,
-                )
+                    present=NOW,
+                ).id
             )
         for case_id, grade in zip(ids, grades or [], strict=False):
             result = dict(s.scalar(select(Case.result).where(Case.id == case_id)) or {})
@@ -645,7 +647,7 @@ def test_inconsistent_precedents(
     found = clerk_api.get("/api/v1/precedents/inconsistent").json()
     assert len(found) == 1
     pair = found[0]
-    assert (pair["partner"], pair["module"]) == (PARTNERS[2][0], "INF-HCI")
+    assert (pair["partner"], pair["module"]) == (FRENCH, "INF-HCI")
     assert sorted((d["case"], d["outcome"]) for d in pair["decisions"]) == [
         (yes, "credited"),
         (no, "not_credited"),

@@ -7,20 +7,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import CaseEvent
-from workflow.demo import Network, create_case
+from tests.factories import CaseFactory, OfferingFactory, Office, StudentFactory
 
 
-def case_in(session: Session, network: Network, state: str, n: int = 0) -> int:
-    term = "next" if state == "planned" else "past"
-    return create_case(
-        session,
-        network,
-        target=state,
-        term=term,
-        matriculation=f"G{n}",
+def case_in(session: Session, network: Office, state: str, n: int = 0) -> int:
+    """A case of the office's home in ``state``, on a course of last term (a planned one on
+    a course that starts in two months)."""
+    offering = OfferingFactory(upcoming=True) if state == "planned" else OfferingFactory(past=True)
+    student = StudentFactory(
+        institution_id=network.home_id,
+        matriculation_number=f"G{n}",
         name=f"Gina {n}",
         email=f"g{n}@example.org",
     )
+    return int(CaseFactory(state=state, student=student, offering=offering).id)
 
 
 def events(session: Session, case_id: int) -> int:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Module, Offering
+from tests.factories import PartnerFactory
 from workflow.errors import ValidationFailed
 from workflow.imports import ImportRejected
 from workflow.office.catalog import import_catalogue, import_modules
@@ -24,6 +25,12 @@ GOOD = (
     "tdu.fi,FI-900,2027-03,Quantum Computing,5.0,en,7,Explain qubits,written exam,online,"
     "FINEEC,2027-03-01,2027-06-01,2027-05-20,fi\n"
 )
+
+
+@pytest.fixture(autouse=True)
+def partner(session: Session) -> None:
+    """The Finnish partner the files name."""
+    PartnerFactory(code="tdu.fi", name="Tampere Digital University", country="FI")
 
 
 def write(tmp_path: Path, body: str, name: str = "catalog.csv") -> Path:

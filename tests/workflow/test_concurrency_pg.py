@@ -26,9 +26,19 @@ from sqlalchemy import Engine, func, select
 from config.procedure import get_procedure
 from models import Case, CaseEvent
 from models.db import make_engine, session_factory
+from tests.factories import (
+    HOME_MODULES,
+    CaseFactory,
+    OfferingFactory,
+    actor_named,
+    bound,
+    event_data,
+    home_modules,
+    musterstadt,
+    student_actor,
+)
 from workflow.cases import audit
 from workflow.cases.engine import fire
-from workflow.demo import actor_for, create_case, event_data, seed_network, student_actor
 from workflow.errors import Conflict, DomainError, IllegalTransition
 from workflow.policy.actors import Actor
 
@@ -60,7 +70,7 @@ def racer(
     out: list[Outcome] = []
     try:
         with factory() as s:
-            examiner = actor_for(s, examiner_username)
+            examiner = actor_named(s, examiner_username)
             students = {case_id: student_actor(s, case_id) for case_id, *_ in rounds}
         for case_id, event, data, now in rounds:
             actor: Actor = students[case_id] if event == "withdraw" else examiner
@@ -84,23 +94,20 @@ def racer(
 
 
 def _prepare(engine: Engine) -> tuple[str, dict[int, int], list[list[Round]]]:
-    """The network and ROUNDS cases in review with the examiner assigned: the examiner's
+    """A home office and ROUNDS cases in review with the examiner assigned: the examiner's
     user name, each case's version, and the rounds of both processes."""
     proc = get_procedure()
-    with session_factory(engine)() as s, s.begin():
-        net = seed_network(s, today=NOW.date())
+    with session_factory(engine)() as s, s.begin(), bound(s):
+        net = musterstadt()
         ids = [
-            create_case(
-                s,
-                net,
-                target="in_review",
-                term="past",
-                matriculation=f"{4800000 + i}",
-                name=f"Student {i}",
-                email=f"student{i}@student.example",
-                partner=i % 3,
-                course=i % 4,
-            )
+            CaseFactory(
+                state="in_review",
+                offering=OfferingFactory(past=True, today=NOW.date()),
+                student__matriculation_number=f"{4800000 + i}",
+                student__name=f"Student {i}",
+                student__email=f"student{i}@student.example",
+                targets=home_modules(HOME_MODULES[i % 4][0]),
+            ).id
             for i in range(ROUNDS)
         ]
         cases = s.scalars(select(Case).where(Case.id.in_(ids))).all()
@@ -113,7 +120,9 @@ def _prepare(engine: Engine) -> tuple[str, dict[int, int], list[list[Round]]]:
         sides: list[list[Round]] = [[], []]
         for i, case_id in enumerate(ids):
             for side, event in enumerate(PAIRS[i % len(PAIRS)]):
-                data = event_data(proc.events[event], net, targets[case_id])
+                data = event_data(
+                    proc.events[event], now=now, targets=targets[case_id], others=["INF-WP2"]
+                )
                 sides[side].append((case_id, event, data, now))
         return net.examiner_username, {c.id: c.version for c in cases}, sides
 

@@ -12,9 +12,14 @@ from sqlalchemy.orm import Session
 
 from config.settings import load_settings
 from models import Case
+from tests.factories import (
+    CaseFactory,
+    OfferingFactory,
+    Office,
+    student_actor,
+)
 from workflow.cases.deadlines import Clocks, add_months, end_of_day, next_clocks
 from workflow.cases.engine import fire
-from workflow.demo import Network, create_case, student_actor
 from workflow.errors import GuardFailed
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -112,17 +117,15 @@ def test_a_period_ending_on_a_weekend_or_holiday_ends_on_the_next_working_day() 
 
 def test_a_case_through_info_request_keeps_its_decision_time(
     session: Session,
-    network: Network,
+    network: Office,
 ) -> None:
-    case_id = create_case(
-        session,
-        network,
-        target="in_review",
-        term="past",
-        matriculation="D1",
-        name="Dora D",
-        email="d@example.org",
-    )
+    case_id = CaseFactory(
+        state="in_review",
+        offering=OfferingFactory(past=True),
+        student__matriculation_number="D1",
+        student__name="Dora D",
+        student__email="d@example.org",
+    ).id
     due = session.scalar(select(Case.due_at).where(Case.id == case_id))
     assert due is not None
     at = session.scalar(select(Case.updated_at).where(Case.id == case_id))
@@ -155,17 +158,15 @@ def test_a_case_through_info_request_keeps_its_decision_time(
 
 def test_appeal_one_second_before_the_end_is_accepted_and_after_refused(
     session: Session,
-    network: Network,
+    network: Office,
 ) -> None:
-    case_id = create_case(
-        session,
-        network,
-        target="rejected",
-        term="past",
-        matriculation="A1",
-        name="Ari A",
-        email="a@example.org",
-    )
+    case_id = CaseFactory(
+        state="rejected",
+        offering=OfferingFactory(past=True),
+        student__matriculation_number="A1",
+        student__name="Ari A",
+        student__email="a@example.org",
+    ).id
     ends = session.scalar(select(Case.appeal_ends_at).where(Case.id == case_id))
     assert ends is not None
     student = student_actor(session, case_id)

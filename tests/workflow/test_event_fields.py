@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from config.procedure import DEFAULT_PROCEDURE, get_procedure, parse_procedure
 from models import Case
+from tests.factories import Office
 from tests.workflow.refusals import case_in, events
 from workflow.cases.engine import fire
-from workflow.demo import Network
 from workflow.errors import ValidationFailed
 
 
@@ -90,7 +90,7 @@ from workflow.errors import ValidationFailed
 )
 def test_fire_refuses_a_field_the_event_does_not_take(
     session: Session,
-    network: Network,
+    network: Office,
     state: str,
     event: str,
     role: str,
@@ -110,7 +110,7 @@ def test_fire_refuses_a_field_the_event_does_not_take(
     assert session.scalar(select(Case.state).where(Case.id == case_id)) == state
 
 
-def test_a_number_in_a_text_field_is_kept_as_its_text(session: Session, network: Network) -> None:
+def test_a_number_in_a_text_field_is_kept_as_its_text(session: Session, network: Office) -> None:
     case_id = case_in(session, network, "enrolled")
     now = session.scalar(select(Case.updated_at).where(Case.id == case_id))
     assert now is not None
@@ -141,7 +141,7 @@ def test_every_event_declares_its_fields_once() -> None:
 
 
 def test_a_field_only_some_roles_may_give_is_refused_to_the_others(
-    session: Session, network: Network
+    session: Session, network: Office
 ) -> None:
     """``by``: an office may say that only the import gives a result's source."""
     raw = tomllib.loads(DEFAULT_PROCEDURE.read_text(encoding="utf-8"))
@@ -165,7 +165,7 @@ def test_a_field_only_some_roles_may_give_is_refused_to_the_others(
 
 
 def test_a_procedure_naming_an_unknown_guard_is_refused_by_fire(
-    session: Session, network: Network
+    session: Session, network: Office
 ) -> None:
     """An office's procedure passes the config layer with any guard name; the engine names
     the file, the event and the guard the first time it is given the procedure."""

@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import ApiToken, Case, Role, User
+from tests.factories import CaseFactory, OfferingFactory, Office, bound, musterstadt, student_actor
 from workflow.cases import fastread, queries
-from workflow.demo import Network, create_case, student_actor
 from workflow.errors import NotFound
 from workflow.policy import auth
 from workflow.policy.actors import Actor, case_scope
@@ -24,7 +24,7 @@ from workflow.policy.actors import Actor, case_scope
 NOW = dt.datetime(2027, 3, 1, 9, 0, tzinfo=dt.UTC)
 
 
-def _cases(session: Session, net: Network) -> list[int]:
+def _cases(session: Session, net: Office) -> list[int]:
     specs = [
         ("submitted", "past"),
         ("in_review", "past"),
@@ -32,20 +32,18 @@ def _cases(session: Session, net: Network) -> list[int]:
         ("recognized", "past"),
     ]
     return [
-        create_case(
-            session,
-            net,
-            target=target,
-            term=term,
-            matriculation=f"F{i}",
-            name=f"Student {i}",
-            email=f"f{i}@example.org",
-        )
+        CaseFactory(
+            state=target,
+            offering=OfferingFactory(**{term: True}, today=NOW.date()),
+            student__matriculation_number=f"F{i}",
+            student__name=f"Student {i}",
+            student__email=f"f{i}@example.org",
+        ).id
         for i, (target, term) in enumerate(specs)
     ]
 
 
-def _actors(session: Session, net: Network, case_ids: list[int]) -> list[Actor]:
+def _actors(session: Session, net: Office, case_ids: list[int]) -> list[Actor]:
     examiner = net.examiner
     return [
         net.clerk,
@@ -73,7 +71,7 @@ def _actors(session: Session, net: Network, case_ids: list[int]) -> list[Actor]:
 
 def test_case_status_matches_the_orm_scope_for_every_actor(
     session: Session,
-    network: Network,
+    network: Office,
 ) -> None:
     case_ids = _cases(session, network)
     probe = [*case_ids, 999_999]
@@ -111,7 +109,7 @@ def test_case_status_matches_the_orm_scope_for_every_actor(
     assert checked >= 20  # both answers occur: visible and hidden cases
 
 
-def test_api_token_actor_matches_the_user(session: Session, network: Network) -> None:
+def test_api_token_actor_matches_the_user(session: Session, network: Office) -> None:
     token_id, token = auth.create_api_token(
         session, user_id=network.examiner.id or 0, name="t", now=NOW
     )
@@ -140,7 +138,7 @@ def test_api_token_actor_matches_the_user(session: Session, network: Network) ->
     assert auth.actor_for_api_token(session, token, now=NOW) is None
 
 
-def _token_users(session: Session, net: Network) -> list[int]:
+def _token_users(session: Session, net: Office) -> list[int]:
     """Every kind of token holder: each office role, an examiner of a programme without
     cases, and a clerk of another institution."""
     from models import Programme
@@ -173,7 +171,7 @@ def _token_users(session: Session, net: Network) -> list[int]:
     return [i for i in ids if i is not None]
 
 
-def _home_code(session: Session, net: Network) -> str:
+def _home_code(session: Session, net: Office) -> str:
     from models import Institution
 
     code = session.scalar(select(Institution.code).where(Institution.id == net.home_id))
@@ -198,7 +196,7 @@ def _one_step(found: queries.TokenStatus | None) -> Any:
 
 
 def test_token_and_status_in_one_statement_match_the_two_steps(
-    session: Session, network: Network
+    session: Session, network: Office
 ) -> None:
     case_ids = [*_cases(session, network), 999_999]
     tokens = [
@@ -225,10 +223,9 @@ def test_async_poll_answers_as_the_sync_one(pg_engine: Any) -> None:
     import psycopg
 
     from models.db import session_factory
-    from workflow.demo import seed_network
 
-    with session_factory(pg_engine)() as s, s.begin():
-        net = seed_network(s, today=NOW.date())
+    with session_factory(pg_engine)() as s, s.begin(), bound(s):
+        net = musterstadt()
         case_ids = [*_cases(s, net), 999_999]
         tokens = [
             auth.create_api_token(s, user_id=uid, name="a", now=NOW)[1]
@@ -266,7 +263,7 @@ def test_async_poll_answers_as_the_sync_one(pg_engine: Any) -> None:
 
 
 def test_literals_in_a_compiled_statement_keep_their_values(
-    session: Session, network: Network
+    session: Session, network: Office
 ) -> None:
     compiled = fastread.compile_statement(
         select(Case.id).where(Case.id == 1), session.get_bind().dialect

@@ -13,17 +13,25 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Case, GradingTable, Institution, Module, Offering, Programme
 from models.db import make_engine, session_factory
 from models.migrate import current_revision, downgrade, head_revision, upgrade
+from tests.factories import (
+    CaseFactory,
+    InstitutionFactory,
+    OfferingFactory,
+    Office,
+    PartnerFactory,
+    bound,
+    musterstadt,
+)
 from workflow.cases.documents import MemoryStore
 from workflow.cases.engine import fire
 from workflow.decisions.notices import render_notice_html
-from workflow.demo import Network, create_case, seed_network
 from workflow.errors import GuardFailed, ValidationFailed
 from workflow.grading import tables as gt
 from workflow.imports import ImportRejected
@@ -60,6 +68,20 @@ def home_grades(rows: list[tuple[str, int]] = HOME) -> list[gt.Grade]:
     return gt.home_grades([(label, Decimal(p), None) for label, p in rows])
 
 
+ITALIAN = "unitol.it"  # the partner whose tables the tests store
+
+
+@pytest.fixture
+def network(network: Office, engine: Engine) -> Office:
+    """The home office, the Italian partner, and the Finnish and French ones the import files
+    name."""
+    with session_factory(engine)() as s, s.begin(), bound(s):
+        PartnerFactory(code=ITALIAN, name="Università Telematica di Trento", country="IT")
+        PartnerFactory(code="tdu.fi", name="Tampere Digital University", country="FI")
+        PartnerFactory(code="unl.fr", name="Université Numérique de Lyon", country="FR")
+    return network
+
+
 def offering_of(session: Session, case_id: int) -> Offering:
     return session.execute(
         select(Offering).join(Case, Case.offering_id == Offering.id).where(Case.id == case_id)
@@ -68,24 +90,21 @@ def offering_of(session: Session, case_id: int) -> Offering:
 
 def review_case(
     session: Session,
-    net: Network,
+    net: Office,
     *,
     grade: str = "C",
     scheme: str = "ects",
     matriculation: str = "G1",
 ) -> int:
     """A case in review whose partner grade is ``grade`` on ``scheme``."""
-    case_id = create_case(
-        session,
-        net,
-        target="in_review",
-        term="recent",
-        matriculation=matriculation,
-        name="Grace Table",
-        email=f"{matriculation}@example.org",
-        partner=1,
-        now=NOW,
-    )
+    case_id = CaseFactory(
+        state="in_review",
+        offering=OfferingFactory(institution__code=ITALIAN, code="IT-01"),
+        student__matriculation_number=matriculation,
+        student__name="Grace Table",
+        student__email=f"{matriculation}@example.org",
+        present=NOW,
+    ).id
     result = dict(session.scalar(select(Case.result).where(Case.id == case_id)) or {})
     session.execute(
         update(Case)
@@ -109,7 +128,7 @@ def refused(session: Session, row: GradingTable) -> None:
 
 def test_a_table_is_created_replaced_or_left_unchanged(
     session: Session,
-    network: Network,
+    network: Office,
 ) -> None:
     partner = session.execute(
         select(Institution.id).where(Institution.code == "unitol.it")
@@ -163,7 +182,7 @@ def test_a_table_is_created_replaced_or_left_unchanged(
 
 
 def test_the_database_refuses_a_table_with_two_reference_groups(
-    session: Session, network: Network
+    session: Session, network: Office
 ) -> None:
     module = session.execute(select(Module.id).where(Module.code == "INF-ML")).scalars().first()
     refused(
@@ -202,8 +221,9 @@ def test_the_database_refuses_a_table_with_two_reference_groups(
 def test_migration_0005_goes_down_and_up_keeping_the_data(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'tables.sqlite3'}")
     upgrade(engine)
-    with session_factory(engine)() as s, s.begin():
-        net = seed_network(s, today=NOW.date())
+    with session_factory(engine)() as s, s.begin(), bound(s):
+        net = musterstadt()
+        OfferingFactory.create_batch(3)
         s.execute(update(Offering).values(isced_code="0613"))
         gt.store_table(
             s,
@@ -329,7 +349,7 @@ def warsaw(session: Session, *, scheme: str = "pl", code: str = "1000-217bMRJ") 
     return partner
 
 
-def test_the_ewp_grade_conversion_table_is_kept(session: Session, network: Network) -> None:
+def test_the_ewp_grade_conversion_table_is_kept(session: Session, network: Office) -> None:
     partner = warsaw(session)
     report = import_transcript(session, EWP, store=MemoryStore(), now=NOW)
     kept = [t for t in report.tables if t["table"]]
@@ -363,7 +383,7 @@ def test_the_ewp_grade_conversion_table_is_kept(session: Session, network: Netwo
     assert session.scalar(select(func.count()).select_from(GradingTable)) == 1
 
 
-def test_an_unknown_partner_keeps_no_table(session: Session, network: Network) -> None:
+def test_an_unknown_partner_keeps_no_table(session: Session, network: Office) -> None:
     report = import_transcript(session, EWP, store=MemoryStore(), now=NOW)
     assert report.tables == [
         {
@@ -377,7 +397,7 @@ def test_an_unknown_partner_keeps_no_table(session: Session, network: Network) -
 
 
 def test_a_result_distribution_becomes_its_offerings_table(
-    session: Session, network: Network
+    session: Session, network: Office
 ) -> None:
     """The EWP example with the course's own code: its offering learns its ISCED-F field and
     keeps the course's result distribution (counts, failed results included)."""
@@ -425,7 +445,7 @@ def table_file(tmp_path: Path, rows: list[str], column: str = "percentage") -> P
 
 
 def test_a_file_imports_partner_tables_and_home_distributions(
-    session: Session, network: Network, tmp_path: Path
+    session: Session, network: Office, tmp_path: Path
 ) -> None:
     term = offering_of(session, review_case(session, network)).term
     rows = [f"partner,unitol.it,ects,0612,,,,,2025,{x},{p}" for x, p in PARTNER]
@@ -452,7 +472,7 @@ def test_a_file_imports_partner_tables_and_home_distributions(
     assert (again.created, again.updated, again.unchanged) == (0, 0, 4)
 
 
-def test_counts_become_percentages(session: Session, network: Network, tmp_path: Path) -> None:
+def test_counts_become_percentages(session: Session, network: Office, tmp_path: Path) -> None:
     rows = [
         f"home,uni-musterstadt.de,,,,,,,2025,{x},{n}"
         for x, n in [("1.0", 1), ("2.0", 2), ("3.0", 1)]
@@ -467,7 +487,7 @@ def test_counts_become_percentages(session: Session, network: Network, tmp_path:
 
 
 def test_bad_rows_are_refused_with_line_and_field_and_nothing_is_imported(
-    session: Session, network: Network, tmp_path: Path
+    session: Session, network: Office, tmp_path: Path
 ) -> None:
     rows = [
         "partner,unitol.it,ects,0612,,,,,2025,A,60",  # line 2
@@ -504,9 +524,9 @@ def test_bad_rows_are_refused_with_line_and_field_and_nothing_is_imported(
 
 
 def test_an_office_may_import_only_its_own_home_distribution(
-    session: Session, network: Network, tmp_path: Path
+    session: Session, network: Office, tmp_path: Path
 ) -> None:
-    seed_network(session, today=NOW.date() - dt.timedelta(days=730), home_code="uni-b.example")
+    InstitutionFactory(code="uni-b.example")  # another home institution
     rows = [f"home,uni-b.example,,,,,,,2025,{x},{p}" for x, p in HOME]
     with pytest.raises(ImportRejected, match=r"uni-b\.example is not your institution"):
         gt.import_file(
@@ -515,7 +535,7 @@ def test_an_office_may_import_only_its_own_home_distribution(
 
 
 def test_the_catalogue_takes_an_isced_code(
-    session: Session, network: Network, tmp_path: Path
+    session: Session, network: Office, tmp_path: Path
 ) -> None:
     path = tmp_path / "catalog.csv"
     path.write_text(
@@ -535,7 +555,7 @@ def test_the_catalogue_takes_an_isced_code(
 # --- finding a case's tables -------------------------------------------------------------------
 
 
-def test_the_most_specific_table_wins(session: Session, network: Network) -> None:
+def test_the_most_specific_table_wins(session: Session, network: Office) -> None:
     case_id = review_case(session, network)
     offering = offering_of(session, case_id)
     offering.isced_code = "0612"
@@ -596,7 +616,7 @@ def test_the_most_specific_table_wins(session: Session, network: Network) -> Non
     assert tables.partner.scope_label == f"course {offering.code} ({offering.term})"
 
 
-def test_a_table_on_another_scheme_is_not_used(session: Session, network: Network) -> None:
+def test_a_table_on_another_scheme_is_not_used(session: Session, network: Office) -> None:
     case_id = review_case(session, network, grade="27", scheme="it")
     gt.store_table(
         session,
@@ -646,7 +666,7 @@ def tables_for(session: Session, case_id: int) -> tuple[int, int]:
 
 
 def test_a_percentile_decision_stores_its_method_and_tables(
-    session: Session, network: Network
+    session: Session, network: Office
 ) -> None:
     case_id = review_case(session, network)
     partner_id, home_id = tables_for(session, case_id)
@@ -751,7 +771,7 @@ def test_a_percentile_decision_stores_its_method_and_tables(
     assert parse_transcript(exported, filename="export.xml").results
 
 
-def test_the_bavarian_formula_stays_the_default(session: Session, network: Network) -> None:
+def test_the_bavarian_formula_stays_the_default(session: Session, network: Office) -> None:
     case_id = review_case(session, network)
     tables_for(session, case_id)
     fire(
@@ -762,7 +782,7 @@ def test_the_bavarian_formula_stays_the_default(session: Session, network: Netwo
 
 
 def test_a_chosen_grade_is_kept_beside_the_percentile_conversion(
-    session: Session, network: Network
+    session: Session, network: Office
 ) -> None:
     case_id = review_case(session, network)
     tables_for(session, case_id)
@@ -792,7 +812,7 @@ def test_a_chosen_grade_is_kept_beside_the_percentile_conversion(
     ],
 )
 def test_a_percentile_decision_without_tables_or_with_a_made_up_method_is_refused(
-    session: Session, network: Network, conversion: object, message: str
+    session: Session, network: Office, conversion: object, message: str
 ) -> None:
     case_id = review_case(session, network)
     refusal = ValidationFailed if isinstance(conversion, dict) else GuardFailed
@@ -857,7 +877,7 @@ def test_a_range_written_wrong_is_refused(label: str) -> None:
 
 
 def test_named_grades_that_mention_numbers_keep_the_files_order(
-    session: Session, network: Network, tmp_path: Path
+    session: Session, network: Office, tmp_path: Path
 ) -> None:
     # A scheme Recog does not know, grades named with their ranges: labels, kept best first as
     # the file lists them (as before grades in bands were read), not refused as bad ranges.
@@ -930,7 +950,7 @@ def test_bands_of_a_scheme_recog_does_not_know_keep_the_files_order() -> None:
 
 
 def test_a_table_of_ranges_is_stored_and_read_back_with_its_bounds(
-    session: Session, network: Network
+    session: Session, network: Office
 ) -> None:
     partner = session.execute(
         select(Institution.id).where(Institution.code == "unitol.it")
@@ -960,7 +980,7 @@ def test_a_table_of_ranges_is_stored_and_read_back_with_its_bounds(
 
 
 def test_a_file_of_ranges_is_imported_from_csv_and_json(
-    session: Session, network: Network, tmp_path: Path
+    session: Session, network: Office, tmp_path: Path
 ) -> None:
     # CSV: a decimal comma inside a comma-separated file is quoted
     rows = [f'partner,unitol.it,es,0612,,,,,2025,"{x}",{p}' for x, p in SPANISH]
@@ -998,7 +1018,7 @@ def test_a_file_of_ranges_is_imported_from_csv_and_json(
 
 
 def test_bad_bands_are_refused_with_line_and_field_and_nothing_is_imported(
-    session: Session, network: Network, tmp_path: Path
+    session: Session, network: Office, tmp_path: Path
 ) -> None:
     rows = [
         "partner,unitol.it,pct,0611,,,,,2025,90-100,50",  # line 2
@@ -1036,7 +1056,7 @@ def test_bad_bands_are_refused_with_line_and_field_and_nothing_is_imported(
 
 
 def test_a_transcripts_table_of_ranges_is_kept_and_a_bad_one_skipped(
-    session: Session, network: Network
+    session: Session, network: Office
 ) -> None:
     warsaw(session)  # its offering is on the Polish scale 5..3
     bands = {
@@ -1134,7 +1154,7 @@ def spanish_tables(session: Session) -> gt.CaseTables:
     ],
 )
 def test_a_grade_is_converted_as_the_band_that_holds_it(
-    session: Session, network: Network, grade: str, band: str, german: str
+    session: Session, network: Office, grade: str, band: str, german: str
 ) -> None:
     conversion = gt.convert_by_tables(grade, "es", spanish_tables(session))
     assert conversion.percentile is not None
@@ -1165,7 +1185,7 @@ def test_a_grade_is_converted_as_the_band_that_holds_it(
     ],
 )
 def test_a_grade_in_no_band_or_a_failing_one_is_refused(
-    session: Session, network: Network, grade: str, message: str
+    session: Session, network: Office, grade: str, message: str
 ) -> None:
     tables = spanish_tables(session)
     assert tables.partner is not None
@@ -1175,7 +1195,7 @@ def test_a_grade_in_no_band_or_a_failing_one_is_refused(
 
 
 def test_a_percentile_decision_with_a_partner_table_of_ranges(
-    session: Session, network: Network, tmp_path: Path
+    session: Session, network: Office, tmp_path: Path
 ) -> None:
     """End to end: the office imports the Spanish partner's table in bands and its own
     distribution of single German steps; the examiner decides by percentiles on 7,5."""

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Case, HomeAchievement, Module, Offering, Role, case_targets
+from tests.factories import Office, student_actor
 from tests.workflow.refusals import case_in, events
 from workflow.cases.engine import StaleVersion, fire
-from workflow.demo import Network, student_actor
 from workflow.errors import Forbidden, GuardFailed, IllegalTransition, ValidationFailed
 from workflow.policy.actors import Actor
 
@@ -85,7 +85,7 @@ LATER = dt.datetime(2027, 1, 15, 12, 0, tzinfo=dt.UTC)
 )
 def test_guard_refusal_names_what_to_do(
     session: Session,
-    network: Network,
+    network: Office,
     state: str,
     event: str,
     role: str,
@@ -108,7 +108,7 @@ def test_guard_refusal_names_what_to_do(
 
 def test_submit_without_target_and_already_passed_at_home(
     session: Session,
-    network: Network,
+    network: Office,
 ) -> None:
     case_id = case_in(session, network, "transcript_received")
     student = student_actor(session, case_id)
@@ -124,7 +124,7 @@ def test_submit_without_target_and_already_passed_at_home(
         fire(session, case_id, "submit", actor=student, now=LATER)
 
 
-def test_only_the_assigned_examiner_decides(session: Session, network: Network) -> None:
+def test_only_the_assigned_examiner_decides(session: Session, network: Office) -> None:
     case_id = case_in(session, network, "in_review")
     colleague = Actor(
         role=Role.EXAMINER,
@@ -143,7 +143,7 @@ def test_only_the_assigned_examiner_decides(session: Session, network: Network) 
         )
 
 
-def test_cancelled_course_cannot_be_enrolled(session: Session, network: Network) -> None:
+def test_cancelled_course_cannot_be_enrolled(session: Session, network: Office) -> None:
     case_id = case_in(session, network, "planned")
     offering_id = session.scalar(select(Case.offering_id).where(Case.id == case_id))
     offering = session.get(Offering, offering_id)
@@ -154,7 +154,7 @@ def test_cancelled_course_cannot_be_enrolled(session: Session, network: Network)
         fire(session, case_id, "enrol", actor=network.clerk, now=LATER)
 
 
-def test_unknown_event_and_illegal_event_messages(session: Session, network: Network) -> None:
+def test_unknown_event_and_illegal_event_messages(session: Session, network: Office) -> None:
     case_id = case_in(session, network, "course_passed")
     with pytest.raises(ValidationFailed, match="unknown event 'fly'; events are: enrol"):
         fire(session, case_id, "fly", actor=network.clerk, now=LATER)
@@ -165,7 +165,7 @@ def test_unknown_event_and_illegal_event_messages(session: Session, network: Net
     )
 
 
-def test_stale_version_is_a_conflict_naming_the_state(session: Session, network: Network) -> None:
+def test_stale_version_is_a_conflict_naming_the_state(session: Session, network: Office) -> None:
     case_id = case_in(session, network, "enrolled")
     version = session.scalar(select(Case.version).where(Case.id == case_id))
     assert version is not None
@@ -181,7 +181,7 @@ def test_stale_version_is_a_conflict_naming_the_state(session: Session, network:
         )
 
 
-def test_naive_now_is_refused(session: Session, network: Network) -> None:
+def test_naive_now_is_refused(session: Session, network: Office) -> None:
     case_id = case_in(session, network, "planned")
     with pytest.raises(ValueError, match="timezone-aware"):
         fire(session, case_id, "enrol", actor=network.clerk, now=dt.datetime(2026, 1, 1))  # noqa: DTZ001  the point of the test

@@ -11,31 +11,34 @@ from sqlalchemy.orm import Session
 
 from config.settings import load_settings
 from models import Case, CaseEvent, Module, Precedent
+from tests.factories import (
+    HOME_MODULES,
+    CaseFactory,
+    OfferingFactory,
+    Office,
+    home_modules,
+)
 from workflow.cases.engine import fire
 from workflow.decisions import cohort, precedents
-from workflow.demo import Network, create_case
 from workflow.errors import GuardFailed
 
 LATER = dt.datetime(2027, 1, 10, 12, 0, tzinfo=dt.UTC)
 
 
-def in_review(session: Session, network: Network, n: int, *, course: int = 0) -> int:
-    return create_case(
-        session,
-        network,
-        target="in_review",
-        term="recent",
-        matriculation=f"P{n:04d}",
-        name=f"Pat {n}",
-        email=f"p{n}@example.org",
-        course=course,
-        partner=0,
-    )
+def in_review(session: Session, network: Office, n: int, *, course: int = 0) -> int:
+    """Student ``n``'s case in review on one partner's course ``course`` (the cases of a
+    course share its offering and target module)."""
+    return CaseFactory(
+        state="in_review",
+        offering=OfferingFactory(institution__code="partner.example", code=f"COURSE-{course}"),
+        student__matriculation_number=f"P{n:04d}",
+        student__name=f"Pat {n}",
+        student__email=f"p{n}@example.org",
+        targets=home_modules(HOME_MODULES[course % 4][0]),
+    ).id
 
 
-def test_a_decision_becomes_a_precedent_and_is_suggested(
-    session: Session, network: Network
-) -> None:
+def test_a_decision_becomes_a_precedent_and_is_suggested(session: Session, network: Office) -> None:
     first = in_review(session, network, 1)
     fired = fire(
         session, first, "recognize", actor=network.examiner, now=LATER, data={"modules": "INF-ML"}
@@ -55,7 +58,7 @@ def test_a_decision_becomes_a_precedent_and_is_suggested(
 
 
 def test_precedents_expire_with_time_and_with_new_regulations(
-    session: Session, network: Network
+    session: Session, network: Office
 ) -> None:
     first = in_review(session, network, 1)
     fire(session, first, "recognize", actor=network.examiner, now=LATER, data={"modules": "INF-ML"})
@@ -72,7 +75,7 @@ def test_precedents_expire_with_time_and_with_new_regulations(
     assert changed["expired"][0]["why"] == "regulations changed to PO 2027"
 
 
-def test_check_lists_pairs_decided_differently(session: Session, network: Network) -> None:
+def test_check_lists_pairs_decided_differently(session: Session, network: Office) -> None:
     a, b = in_review(session, network, 1), in_review(session, network, 2)
     fire(session, a, "recognize", actor=network.examiner, now=LATER, data={"modules": "INF-ML"})
     assert precedents.inconsistent(session, actor=None, now=LATER) == []
@@ -90,13 +93,13 @@ def test_check_lists_pairs_decided_differently(session: Session, network: Networ
     assert sorted(d["outcome"] for d in found[0]["decisions"]) == ["credited", "not_credited"]
 
 
-def _cohort(session: Session, network: Network, size: int) -> list[int]:
+def _cohort(session: Session, network: Office, size: int) -> list[int]:
     return [in_review(session, network, n) for n in range(size)]
 
 
 def test_cohort_decision_converts_each_grade_one_event_per_case(
     session: Session,
-    network: Network,
+    network: Office,
 ) -> None:
     cases = _cohort(session, network, 6)
     # Give the students different partner grades, as a real cohort has.
@@ -124,7 +127,7 @@ def test_cohort_decision_converts_each_grade_one_event_per_case(
     assert session.scalar(select(func.count()).select_from(Precedent)) == len(cases)
 
 
-def test_cohort_of_200_is_all_or_none(session: Session, network: Network) -> None:
+def test_cohort_of_200_is_all_or_none(session: Session, network: Office) -> None:
     cases = _cohort(session, network, 200)
     offering = session.scalar(select(Case.offering_id).where(Case.id == cases[0]))
     assert offering is not None
@@ -163,7 +166,7 @@ def test_cohort_of_200_is_all_or_none(session: Session, network: Network) -> Non
 
 def test_a_cohort_by_percentiles_names_every_case_it_cannot_convert(
     session: Session,
-    network: Network,
+    network: Office,
 ) -> None:
     from decimal import Decimal
 

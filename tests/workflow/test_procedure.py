@@ -17,8 +17,8 @@ from config.errors import ConfigurationError
 from config.procedure import DEFAULT_PROCEDURE, load_procedure, parse_procedure
 from config.settings import load_settings
 from models import Case
+from tests.factories import Office
 from workflow.cases.casefile import open_case
-from workflow.demo import Network
 from workflow.errors import GuardFailed
 
 RAW = tomllib.loads(DEFAULT_PROCEDURE.read_text(encoding="utf-8"))
@@ -157,7 +157,7 @@ def test_a_guard_the_engine_does_not_know_is_named_before_a_case_is_touched() ->
 
 
 def test_a_case_ended_without_a_decision_does_not_block_a_new_one(
-    session: Session, network: Network
+    session: Session, network: Office
 ) -> None:
     """Which final states leave the student free to open the same course again is the
     procedure's ``allows_new_case``, not a list in the code."""

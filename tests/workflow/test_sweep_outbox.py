@@ -13,11 +13,11 @@ from config.settings import load_settings
 from models import Case, Outbox, Reminder
 from models.db import session_factory
 from tasks.delivery import DeliveryError, MemoryTransport, Transports, relay
+from tests.factories import CaseFactory, OfferingFactory, Office, bound, home_modules, student_actor
 from workflow.cases import outbox
 from workflow.cases.deadlines import superseded_kinds
 from workflow.cases.engine import fire
 from workflow.cases.sweep import sweep
-from workflow.demo import Network, create_case, student_actor
 
 SETTINGS = load_settings(outbox_backoff_seconds=10, outbox_max_attempts=3)
 
@@ -33,17 +33,14 @@ def reminders(session: Session, case_id: int) -> list[tuple[str, dt.datetime, bo
 
 def test_entering_a_state_plans_its_reminders_and_leaving_drops_them(
     session: Session,
-    network: Network,
+    network: Office,
 ) -> None:
-    case_id = create_case(
-        session,
-        network,
-        target="in_review",
-        term="recent",
-        matriculation="R1",
-        name="R One",
-        email="r1@example.org",
-    )
+    case_id = CaseFactory(
+        state="in_review",
+        student__matriculation_number="R1",
+        student__name="R One",
+        student__email="r1@example.org",
+    ).id
     kinds = [k for k, _, done in reminders(session, case_id) if not done]
     assert kinds == ["decision.remind50", "decision.remind80", "decision.escalate"]
     at = session.scalar(select(Case.updated_at).where(Case.id == case_id))
@@ -60,16 +57,14 @@ def test_entering_a_state_plans_its_reminders_and_leaving_drops_them(
     assert pending == ["info_reply.remind", "info_reply.passed"]
 
 
-def test_sweep_does_what_is_due_once_and_nothing_else(session: Session, network: Network) -> None:
-    case_id = create_case(
-        session,
-        network,
-        target="course_passed",
-        term="past",
-        matriculation="R2",
-        name="R Two",
-        email="r2@example.org",
-    )
+def test_sweep_does_what_is_due_once_and_nothing_else(session: Session, network: Office) -> None:
+    case_id = CaseFactory(
+        state="course_passed",
+        offering=OfferingFactory(past=True),
+        student__matriculation_number="R2",
+        student__name="R Two",
+        student__email="r2@example.org",
+    ).id
     plan = reminders(session, case_id)
     assert [k for k, _, _ in plan] == ["transcript.remind", "transcript.escalate"]
     first_due = plan[0][1]
@@ -87,17 +82,15 @@ def test_sweep_does_what_is_due_once_and_nothing_else(session: Session, network:
 
 def test_overdue_reminders_of_one_deadline_collapse_into_the_latest(
     session: Session,
-    network: Network,
+    network: Office,
 ) -> None:
-    case_id = create_case(
-        session,
-        network,
-        target="submitted",
-        term="past",
-        matriculation="R3",
-        name="R Three",
-        email="r3@example.org",
-    )
+    case_id = CaseFactory(
+        state="submitted",
+        offering=OfferingFactory(past=True),
+        student__matriculation_number="R3",
+        student__name="R Three",
+        student__email="r3@example.org",
+    ).id
     late = max(d for _, d, _ in reminders(session, case_id)) + dt.timedelta(days=1)
     result = sweep(session, now=late, settings=SETTINGS)
     assert result.claimed == 3
@@ -120,16 +113,14 @@ def test_overdue_reminders_of_one_deadline_collapse_into_the_latest(
     }
 
 
-def test_small_batches_collapse_overdue_reminders_too(session: Session, network: Network) -> None:
-    case_id = create_case(
-        session,
-        network,
-        target="submitted",
-        term="past",
-        matriculation="R7",
-        name="R Seven",
-        email="r7@example.org",
-    )
+def test_small_batches_collapse_overdue_reminders_too(session: Session, network: Office) -> None:
+    case_id = CaseFactory(
+        state="submitted",
+        offering=OfferingFactory(past=True),
+        student__matriculation_number="R7",
+        student__name="R Seven",
+        student__email="r7@example.org",
+    ).id
     late = max(d for _, d, _ in reminders(session, case_id)) + dt.timedelta(days=1)
     # One reminder per sweep: the 50 % one is claimed alone, but the 80 % one is due as well.
     results = [sweep(session, now=late, settings=SETTINGS, limit=1) for _ in range(4)]
@@ -146,26 +137,20 @@ def test_only_earlier_reminders_to_the_same_person_can_be_superseded() -> None:
     assert superseded_kinds(SETTINGS) == {"decision.remind50"}
 
 
-def test_sweep_fires_the_timer_events(session: Session, network: Network) -> None:
-    lapsing = create_case(
-        session,
-        network,
-        target="transcript_received",
-        term="recent",
-        matriculation="R4",
-        name="R Four",
-        email="r4@example.org",
-    )
-    closing = create_case(
-        session,
-        network,
-        target="rejected",
-        term="recent",
-        matriculation="R5",
-        name="R Five",
-        email="r5@example.org",
-        course=1,
-    )
+def test_sweep_fires_the_timer_events(session: Session, network: Office) -> None:
+    lapsing = CaseFactory(
+        state="transcript_received",
+        student__matriculation_number="R4",
+        student__name="R Four",
+        student__email="r4@example.org",
+    ).id
+    closing = CaseFactory(
+        state="rejected",
+        student__matriculation_number="R5",
+        student__name="R Five",
+        student__email="r5@example.org",
+        targets=home_modules("INF-CC"),
+    ).id
     due = session.scalar(
         select(func.max(Reminder.due_at)).where(
             Reminder.case_id.in_([lapsing, closing]), Reminder.action == "fire"
@@ -180,16 +165,13 @@ def test_sweep_fires_the_timer_events(session: Session, network: Network) -> Non
     assert states == {lapsing: "lapsed", closing: "closed"}
 
 
-def test_a_refused_timer_event_is_recorded_not_lost(session: Session, network: Network) -> None:
-    case_id = create_case(
-        session,
-        network,
-        target="transcript_received",
-        term="recent",
-        matriculation="R6",
-        name="R Six",
-        email="r6@example.org",
-    )
+def test_a_refused_timer_event_is_recorded_not_lost(session: Session, network: Office) -> None:
+    case_id = CaseFactory(
+        state="transcript_received",
+        student__matriculation_number="R6",
+        student__name="R Six",
+        student__email="r6@example.org",
+    ).id
     lapse = session.execute(
         select(Reminder).where(Reminder.case_id == case_id, Reminder.action == "fire")
     ).scalar_one()
@@ -215,17 +197,14 @@ class FailingMail:
         raise DeliveryError("SMTP 127.0.0.1:1: connection refused")
 
 
-def _one_notification(engine: Engine, network: Network) -> int:
-    with session_factory(engine)() as s, s.begin():
-        case_id = create_case(
-            s,
-            network,
-            target="submitted",
-            term="recent",
-            matriculation="O1",
-            name="Olga O",
-            email="o@example.org",
-        )
+def _one_notification(engine: Engine, network: Office) -> int:
+    with session_factory(engine)() as s, s.begin(), bound(s):
+        case_id = CaseFactory(
+            state="submitted",
+            student__matriculation_number="O1",
+            student__name="Olga O",
+            student__email="o@example.org",
+        ).id
         s.execute(update(Outbox).values(status="sent"))  # only the next event counts
         at = s.scalar(select(Case.updated_at).where(Case.id == case_id))
         assert at is not None
@@ -235,7 +214,7 @@ def _one_notification(engine: Engine, network: Network) -> int:
         return case_id
 
 
-def test_relay_delivers_each_row_once(engine: Engine, network: Network) -> None:
+def test_relay_delivers_each_row_once(engine: Engine, network: Office) -> None:
     case_id = _one_notification(engine, network)
     memory = MemoryTransport()
     transports = Transports(mail=memory, webhooks=memory)
@@ -253,7 +232,7 @@ def test_relay_delivers_each_row_once(engine: Engine, network: Network) -> None:
     assert "Olga" not in "".join(str(m["Message-ID"]) for m in memory.mails)
 
 
-def test_failures_back_off_then_dead_letter_then_retry(engine: Engine, network: Network) -> None:
+def test_failures_back_off_then_dead_letter_then_retry(engine: Engine, network: Office) -> None:
     _one_notification(engine, network)
     failing = FailingMail()
     factory = session_factory(engine)
@@ -268,7 +247,7 @@ def test_failures_back_off_then_dead_letter_then_retry(engine: Engine, network: 
     assert all(8 <= w <= 10 for w in waits)  # first backoff: 10 s
     assert relay(factory, settings=SETTINGS, transports=transports).failed == 0  # not yet due
     for _ in range(2):
-        with factory() as s, s.begin():
+        with factory() as s, s.begin(), bound(s):
             s.execute(
                 update(Outbox)
                 .where(Outbox.status == "pending")
@@ -279,7 +258,7 @@ def test_failures_back_off_then_dead_letter_then_retry(engine: Engine, network: 
         dead = outbox.listing(s, failed_only=True)
     assert {r["status"] for r in dead} == {"dead"}
     assert {r["attempts"] for r in dead} == {3}
-    with factory() as s, s.begin():
+    with factory() as s, s.begin(), bound(s):
         for row in dead:
             outbox.retry(s, row["id"], now=dt.datetime.now(dt.UTC))
     memory = MemoryTransport()
@@ -287,22 +266,20 @@ def test_failures_back_off_then_dead_letter_then_retry(engine: Engine, network: 
     assert (healed.sent, len(memory.mails)) == (2, 2)
 
 
-def test_a_rolled_back_transition_leaves_no_outbox_row(engine: Engine, network: Network) -> None:
+def test_a_rolled_back_transition_leaves_no_outbox_row(engine: Engine, network: Office) -> None:
     factory = session_factory(engine)
-    with factory() as s, s.begin():
-        case_id = create_case(
-            s,
-            network,
-            target="planned",
-            term="next",
-            matriculation="RB",
-            name="Rolf B",
-            email="rb@example.org",
-        )
+    with factory() as s, s.begin(), bound(s):
+        case_id = CaseFactory(
+            state="planned",
+            offering=OfferingFactory(upcoming=True),
+            student__matriculation_number="RB",
+            student__name="Rolf B",
+            student__email="rb@example.org",
+        ).id
         before = s.scalar(select(func.count()).select_from(Outbox))
 
     def failing_request() -> None:
-        with factory() as s, s.begin():
+        with factory() as s, s.begin(), bound(s):
             fire(s, case_id, "enrol", actor=network.clerk, now=dt.datetime.now(dt.UTC))
             raise RuntimeError("the request failed after the transition")
 

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Case, CaseEvent, Document, ImportedResult, Offering, Student
+from tests.factories import Office, walk
 from workflow.cases.casefile import open_case
 from workflow.cases.documents import MemoryStore
-from workflow.demo import Network, advance
 from workflow.errors import ValidationFailed
 from workflow.office.catalog import add_institution, find_or_create_student
 from workflow.transcripts.importing import import_transcript, match_by_hand, pending
@@ -26,7 +26,7 @@ NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 
 def warsaw_case(
     session: Session,
-    net: Network,
+    net: Office,
     *,
     matno: str = "W1",
     state: str = "enrolled",
@@ -83,18 +83,17 @@ def warsaw_case(
         actor=net.clerk,
         now=dt.datetime(2014, 9, 1, tzinfo=dt.UTC),
     )
-    advance(
+    walk(
         session,
         opened.case_id,
         state,
-        net,
         now=dt.datetime(2014, 9, 2, tzinfo=dt.UTC),
         store=MemoryStore(),
     )
     return opened.case_id
 
 
-def test_the_official_example_lands_on_its_case(session: Session, network: Network) -> None:
+def test_the_official_example_lands_on_its_case(session: Session, network: Office) -> None:
     case_id = warsaw_case(session, network)
     store = MemoryStore()
     report = import_transcript(session, EXAMPLE, store=store, now=NOW)
@@ -131,7 +130,7 @@ def test_the_official_example_lands_on_its_case(session: Session, network: Netwo
 
 def test_ambiguous_student_waits_and_a_clerk_matches_it(
     session: Session,
-    network: Network,
+    network: Office,
 ) -> None:
     first = warsaw_case(session, network, matno="A1")
     second = warsaw_case(session, network, matno="A2")  # same name and birthday
@@ -152,14 +151,14 @@ def test_ambiguous_student_waits_and_a_clerk_matches_it(
     assert resolved.status == "resolved"
 
 
-def test_unknown_learner_waits(session: Session, network: Network) -> None:
+def test_unknown_learner_waits(session: Session, network: Office) -> None:
     warsaw_case(session, network, name="Somebody Else")
     report = import_transcript(session, EXAMPLE, store=MemoryStore(), now=NOW)
     assert {r["status"] for r in report.results} == {"unmatched"}
     assert all("no student" in r["note"] for r in report.results)
 
 
-def test_ewp_response_imports(session: Session, network: Network) -> None:
+def test_ewp_response_imports(session: Session, network: Office) -> None:
     report = import_transcript(session, EWP, store=MemoryStore(), now=NOW)
     assert report.format.startswith("EWP")
     assert report.results
@@ -175,7 +174,7 @@ def test_ewp_response_imports(session: Session, network: Network) -> None:
     ],
 )
 def test_a_bad_file_changes_nothing(
-    session: Session, network: Network, content: bytes, message: str
+    session: Session, network: Office, content: bytes, message: str
 ) -> None:
     case_id = warsaw_case(session, network)
     before = (

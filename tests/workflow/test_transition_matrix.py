@@ -17,10 +17,20 @@ from sqlalchemy.orm import Session
 from config.procedure import EventDef, get_procedure
 from models import Case, CaseEvent, Outbox, Role
 from models.db import make_engine, session_factory
+from tests.factories import (
+    HOME_MODULES,
+    MINIMAL_PDF,
+    CaseFactory,
+    OfferingFactory,
+    Office,
+    bound,
+    event_data,
+    home_modules,
+    musterstadt,
+)
 from workflow.cases.casefile import attach_document
 from workflow.cases.documents import MemoryStore
 from workflow.cases.engine import fire
-from workflow.demo import MINIMAL_PDF, Network, create_case, event_data, seed_network
 from workflow.errors import Forbidden, IllegalTransition, NotFound
 from workflow.policy.actors import Actor
 
@@ -34,42 +44,40 @@ TODAY = dt.date(2026, 11, 2)
 def world(
     sqlite_template: Path,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Engine, Network, dict[str, int], int]]:
+) -> Iterator[tuple[Engine, Office, dict[str, int], int]]:
     """One committed case per state (and a second student's case) on a private database."""
     path = tmp_path_factory.mktemp("matrix") / "recog.sqlite3"
     shutil.copy(sqlite_template, path)
     engine = make_engine(f"sqlite:///{path}")
-    with session_factory(engine)() as s, s.begin():
-        net = seed_network(s, today=TODAY)
+    with session_factory(engine)() as s, s.begin(), bound(s):
+        net = musterstadt()
         cases = {}
         for i, state in enumerate(STATES):
-            term = "next" if state == "planned" else "current" if state == "withdrawn" else "past"
-            cases[state] = create_case(
-                s,
-                net,
-                target=state,
-                term=term,
-                matriculation=f"M{i:03d}",
-                name=f"Student {i}",
-                email=f"s{i}@example.org",
-                course=i,
+            term = (
+                "upcoming" if state == "planned" else "current" if state == "withdrawn" else "past"
             )
-        other = create_case(
-            s,
-            net,
-            target="planned",
-            term="next",
-            matriculation="OTHER",
-            name="Other Student",
-            email="other@example.org",
-            course=1,
-        )
+            cases[state] = CaseFactory(
+                state=state,
+                offering=OfferingFactory(**{term: True}, today=TODAY),
+                student__matriculation_number=f"M{i:03d}",
+                student__name=f"Student {i}",
+                student__email=f"s{i}@example.org",
+                targets=home_modules(HOME_MODULES[i % 4][0]),
+            ).id
+        other = CaseFactory(
+            state="planned",
+            offering=OfferingFactory(upcoming=True, today=TODAY),
+            student__matriculation_number="OTHER",
+            student__name="Other Student",
+            student__email="other@example.org",
+            targets=home_modules("INF-CC"),
+        ).id
     yield engine, net, cases, other
     engine.dispose()
 
 
 @pytest.fixture
-def tx(world: tuple[Engine, Network, dict[str, int], int]) -> Iterator[Session]:
+def tx(world: tuple[Engine, Office, dict[str, int], int]) -> Iterator[Session]:
     """A session whose every change is rolled back after the test."""
     engine = world[0]
     with engine.connect() as conn:
@@ -82,7 +90,7 @@ def tx(world: tuple[Engine, Network, dict[str, int], int]) -> Iterator[Session]:
             outer.rollback()
 
 
-def actor_of(role: str, net: Network, session: Session, case_id: int) -> Actor:
+def actor_of(role: str, net: Office, session: Session, case_id: int) -> Actor:
     if role == "student":
         sid, inst = session.execute(
             select(Case.student_id, Case.institution_id).where(Case.id == case_id)
@@ -109,7 +117,7 @@ def snapshot(session: Session, case_id: int) -> tuple[Any, ...]:
 
 def prepare(
     session: Session,
-    net: Network,
+    net: Office,
     case_id: int,
     ev: EventDef,
 ) -> tuple[dt.datetime, dict[str, Any]]:
@@ -122,10 +130,7 @@ def prepare(
         now = max(now, row.due_at + dt.timedelta(minutes=1))
     if ev.name == "close" and row.appeal_ends_at is not None:
         now = max(now, row.appeal_ends_at + dt.timedelta(minutes=1))
-    targets = ["INF-ML", "INF-CC", "INF-HCI", "INF-WP1", "INF-WP2"]
-    data = event_data(ev, net, targets)
-    if ev.name in ("pass_course", "fail_course"):
-        data["date"] = now.date().isoformat()
+    data = event_data(ev, now=now, targets=["INF-ML"], others=["INF-WP2"])
     if ev.name == "recognize" or ev.name == "grant_appeal" or ev.name == "recognize_partially":
         data["modules"] = ["INF-ML"]
     if ev.name == "start_review":

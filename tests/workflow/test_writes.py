@@ -15,13 +15,19 @@ import pytest
 from sqlalchemy import Engine, Table, exc, func, select, update
 from sqlalchemy.orm import Session
 
-from models import Case, CaseEvent, ImportedResult, Outbox, Reminder
+from models import Case, CaseEvent, ImportedResult, Offering, Outbox, Reminder
 from models.db import make_engine, session_factory
+from tests.factories import (
+    CaseFactory,
+    OfferingFactory,
+    Office,
+    bound,
+    student_actor,
+)
 from workflow.cases import audit, engine
 from workflow.cases import storage as writes
 from workflow.cases.engine import fire
 from workflow.decisions import cohort
-from workflow.demo import Network, create_case, student_actor
 from workflow.errors import Conflict
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -31,16 +37,20 @@ LATER = dt.datetime(2027, 1, 10, 12, 0, 0, 654321, tzinfo=dt.UTC)
 TABLES: tuple[Any, ...] = (CaseEvent, Outbox, Reminder)
 
 
-def _case(session: Session, network: Network, n: int, target: str = "submitted") -> int:
-    return create_case(
-        session,
-        network,
-        target=target,
-        term="recent" if target == "in_review" else "past",
-        matriculation=f"WR{n:03d}",
-        name=f"Write {n}",
-        email=f"write{n}@student.example",
-    )
+def _case(
+    session: Session,
+    network: Office,
+    n: int,
+    target: str = "submitted",
+    offering: Offering | None = None,
+) -> int:
+    return CaseFactory(
+        state=target,
+        offering=offering or OfferingFactory(past=target != "in_review"),
+        student__matriculation_number=f"WR{n:03d}",
+        student__name=f"Write {n}",
+        student__email=f"write{n}@student.example",
+    ).id
 
 
 def snapshot(session: Session, case_id: int) -> dict[str, list[tuple[Any, ...]]]:
@@ -61,7 +71,7 @@ def snapshot(session: Session, case_id: int) -> dict[str, list[tuple[Any, ...]]]
     return seen
 
 
-def test_load_gives_the_row_core_gives(session: Session, network: Network) -> None:
+def test_load_gives_the_row_core_gives(session: Session, network: Office) -> None:
     case_id = _case(session, network, 1)
     case = session.get(Case, case_id)
     assert case is not None
@@ -85,7 +95,7 @@ def test_load_gives_the_row_core_gives(session: Session, network: Network) -> No
     assert [tuple(r) for r in many] == [tuple(core)]
 
 
-def test_what_fire_writes_reads_back_through_the_orm(session: Session, network: Network) -> None:
+def test_what_fire_writes_reads_back_through_the_orm(session: Session, network: Office) -> None:
     case_id = _case(session, network, 2)
     data = {"z": 1, "a": "Grüße \u2603", "nested": {"list": [None, True, 1.25]}}
     fired = fire(session, case_id, "withdraw", actor=student_actor(session, case_id), now=START)
@@ -135,7 +145,7 @@ def test_what_fire_writes_reads_back_through_the_orm(session: Session, network: 
     assert stored.available_at == START
 
 
-def test_json_text_is_stored_as_it_is(session: Session, network: Network) -> None:
+def test_json_text_is_stored_as_it_is(session: Session, network: Office) -> None:
     """A JSONText value is not encoded a second time (imports share one encoding)."""
     row = {
         "institution_id": None,
@@ -159,7 +169,7 @@ def test_json_text_is_stored_as_it_is(session: Session, network: Network) -> Non
     "engine", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
 def test_a_string_too_long_for_its_column_is_refused_not_cut(
-    session: Session, network: Network
+    session: Session, network: Office
 ) -> None:
     """Rows many at once (arrays on PostgreSQL) keep the column's length check."""
     row = {
@@ -176,7 +186,7 @@ def test_a_string_too_long_for_its_column_is_refused_not_cut(
         writes.insert_rows(session.connection(), ImportedResult.__table__, [row, row])
 
 
-def test_naive_instants_are_refused(session: Session, network: Network) -> None:
+def test_naive_instants_are_refused(session: Session, network: Office) -> None:
     case_id = _case(session, network, 3)
     w, _ = _write_for(session, case_id)
     naive = dt.datetime(2026, 1, 1)  # noqa: DTZ001
@@ -204,7 +214,7 @@ def _write_for(session: Session, case_id: int) -> tuple[writes.Write, Any]:
     )
 
 
-def test_a_lost_compare_and_swap_writes_nothing(session: Session, network: Network) -> None:
+def test_a_lost_compare_and_swap_writes_nothing(session: Session, network: Office) -> None:
     case_id = _case(session, network, 4)
     w, _ = _write_for(session, case_id)
     stale = writes.Write(
@@ -221,7 +231,7 @@ def test_a_lost_compare_and_swap_writes_nothing(session: Session, network: Netwo
 
 def test_fire_marks_the_session_when_it_wrote_to_the_outbox(
     session: Session,
-    network: Network,
+    network: Office,
 ) -> None:
     case_id = _case(session, network, 5)
     session.info.pop("recog_outbox_written", None)
@@ -229,7 +239,7 @@ def test_fire_marks_the_session_when_it_wrote_to_the_outbox(
     assert session.info.get("recog_outbox_written") is True
 
 
-def test_driver_errors_surface_as_sqlalchemy_errors(session: Session, network: Network) -> None:
+def test_driver_errors_surface_as_sqlalchemy_errors(session: Session, network: Office) -> None:
     case_id = _case(session, network, 6)
     w, _ = _write_for(session, case_id)
     dup = writes.Write(
@@ -272,8 +282,10 @@ def test_begin_immediate_errors_are_sqlalchemy_errors(
         eng.dispose()
 
 
-def _in_review(session: Session, network: Network, n: int) -> int:
-    case_id = _case(session, network, 100 + n, target="in_review")
+def _in_review(session: Session, network: Office, n: int) -> int:
+    # One course offering: a cohort.
+    cohort_course = OfferingFactory(institution__code="partner.example", code="COHORT")
+    case_id = _case(session, network, 100 + n, target="in_review", offering=cohort_course)
     # Different partner grades, one that cannot be converted (stored with its error).
     result = dict(session.scalar(select(Case.result).where(Case.id == case_id)) or {})
     result["grade"] = ("30", "27", "27", "nonsense")[n % 4]
@@ -281,7 +293,7 @@ def _in_review(session: Session, network: Network, n: int) -> int:
     return case_id
 
 
-def _decide(session: Session, network: Network, cases: list[int], event: str) -> None:
+def _decide(session: Session, network: Office, cases: list[int], event: str) -> None:
     offering = session.scalar(select(Case.offering_id).where(Case.id == cases[0]))
     assert offering is not None
     data: dict[str, Any] = {"modules": "INF-ML", "grade": "2.0"}
@@ -304,7 +316,7 @@ def _decide(session: Session, network: Network, cases: list[int], event: str) ->
 
 @pytest.mark.parametrize("event", ["recognize", "reject"])
 def test_a_batch_writes_each_case_as_one_event_would(
-    session: Session, network: Network, event: str
+    session: Session, network: Office, event: str
 ) -> None:
     cases = [_in_review(session, network, n) for n in range(5)]
     before = {c: snapshot(session, c) for c in cases}
@@ -325,7 +337,7 @@ def test_a_batch_writes_each_case_as_one_event_would(
 
 def test_a_batch_that_loses_a_compare_and_swap_leaves_nothing_behind(
     session: Session,
-    network: Network,
+    network: Office,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cases = [_in_review(session, network, n) for n in range(4)]
@@ -391,11 +403,11 @@ def test_result_json_text_is_json_dumps(values: tuple[Any, ...]) -> None:
 @pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # prepared statements: PG
 def test_postgresql_statements_are_prepared_unless_the_connection_forbids_it(
     engine: Engine,
-    network: Network,
+    network: Office,
 ) -> None:
     for threshold, prepared in ((5, True), (None, False)):  # None: e.g. behind PgBouncer
         engine.dispose()  # a fresh connection: nothing prepared yet
-        with session_factory(engine)() as s, s.begin():
+        with session_factory(engine)() as s, s.begin(), bound(s):
             raw = s.connection().connection.driver_connection
             raw.prepare_threshold = threshold
             case_id = _case(s, network, 7 + prepared)
