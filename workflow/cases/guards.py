@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, literal, or_, select
+from sqlalchemy import ColumnElement, Integer, bindparam, literal, or_, select
 from sqlalchemy.orm import Session
 
 from config.errors import ConfigurationError
@@ -251,23 +251,33 @@ def _codes(ctx: GuardContext, key: str) -> list[str]:
     return list(dict.fromkeys(value))
 
 
+# The home modules an event names, by code: of the case's institution, and of its programme
+# once it has one. Built once (building the statement cost more than running it).
+_MODULES_OF_INSTITUTION = (
+    select(Module.code, Module.title, Module.ects, Module.programme_id, Module.regulation_version)
+    .join(Programme, Programme.id == Module.programme_id)
+    .where(
+        Programme.institution_id == bindparam("institution_id"),
+        Module.code.in_(bindparam("codes", expanding=True)),
+    )
+)
+_MODULES_OF_PROGRAMME = _MODULES_OF_INSTITUTION.where(
+    Module.programme_id == bindparam("programme_id")
+)
+
+
 def _modules(ctx: GuardContext, key: str) -> list[dict[str, Any]]:
     codes = _codes(ctx, key)
     cache_key = ("modules", ctx.row.institution_id, ctx.row.programme_id, tuple(codes))
     if cache_key in ctx.cache:
         ctx.data[key] = codes
         return list(ctx.cache[cache_key])
-    query = (
-        select(
-            Module.code, Module.title, Module.ects, Module.programme_id, Module.regulation_version
-        )
-        .join(Programme, Programme.id == Module.programme_id)
-        .where(Programme.institution_id == ctx.row.institution_id, Module.code.in_(codes))
-    )
+    params: dict[str, Any] = {"institution_id": ctx.row.institution_id, "codes": codes}
+    query = _MODULES_OF_INSTITUTION
     if ctx.row.programme_id is not None:
-        query = query.where(Module.programme_id == ctx.row.programme_id)
+        query, params["programme_id"] = _MODULES_OF_PROGRAMME, ctx.row.programme_id
     found: dict[str, Any] = {}
-    for mod in ctx.session.execute(query):
+    for mod in ctx.session.connection().execute(query, params):  # Core: no ORM layer needed
         if mod.code in found:
             raise ctx.fail(
                 f"module code {mod.code} exists in several programmes; set the "

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from config.procedure import get_procedure
@@ -22,6 +22,28 @@ from workflow.cases.guards import decision_events
 from workflow.cases.storage import insert_ignoring_duplicates
 from workflow.policy.actors import Actor, case_scope
 from workflow.policy.permissions import Action, require
+
+# The statements ``record`` runs on every decision, built once: building a statement with
+# SQLAlchemy costs more than running it (about 1 ms of the 2-3 ms a decision spent here).
+_CASES = (
+    select(Case.id, Case.institution_id, Offering.institution_id, Offering.code)
+    .join(Offering, Offering.id == Case.offering_id)
+    .where(Case.id.in_(bindparam("ids", expanding=True)))
+)
+_CASES_AND_DECISIONS = _CASES.add_columns(Case.decision)
+_TARGETS = (
+    select(case_targets.c.case_id, Module.code)
+    .join(Module, Module.id == case_targets.c.module_id)
+    .where(case_targets.c.case_id.in_(bindparam("ids", expanding=True)))
+)
+_MODULES = (
+    select(Module.id, Module.code, Module.regulation_version, Programme.institution_id)
+    .join(Programme, Programme.id == Module.programme_id)
+    .where(
+        Programme.institution_id.in_(bindparam("homes", expanding=True)),
+        Module.code.in_(bindparam("codes", expanding=True)),
+    )
+)
 
 
 def record(
@@ -43,34 +65,34 @@ def record(
     # Core on the session's connection (no ORM entities are loaded here): this runs inside
     # every decision's transaction.
     conn = session.connection()
-    columns: list[Any] = [Case.id, Case.institution_id, Offering.institution_id, Offering.code]
-    if decisions is None:
-        columns.append(Case.decision)
-    cases = conn.execute(
-        select(*columns)
-        .join(Offering, Offering.id == Case.offering_id)
-        .where(Case.id.in_(list(by_case)))
-    ).all()
+    ids = {"ids": list(by_case)}
+    cases = conn.execute(_CASES if decisions is not None else _CASES_AND_DECISIONS, ids).all()
+    decided = {row[0]: (row[4] if decisions is None else decisions[row[0]]) or {} for row in cases}
     targets: dict[int, list[str]] = defaultdict(list)
-    for case_id, code in conn.execute(
-        select(case_targets.c.case_id, Module.code)
-        .join(Module, Module.id == case_targets.c.module_id)
-        .where(case_targets.c.case_id.in_(list(by_case)))
-    ):
-        targets[case_id].append(code)
+    if any(d.get("outcome") == "rejected" for d in decided.values()):
+        for case_id, code in conn.execute(_TARGETS, ids):
+            targets[case_id].append(code)
+    decided_codes = {
+        m["code"]
+        for d in decided.values()
+        for k in ("modules", "not_credited")
+        for m in d.get(k) or ()
+    } | {code for listed in targets.values() for code in listed}
     homes = {home for _, home, *_ in cases}
-    module_ids = {
-        (inst, code): (mid, version)
-        for mid, code, version, inst in conn.execute(
-            select(Module.id, Module.code, Module.regulation_version, Programme.institution_id)
-            .join(Programme, Programme.id == Module.programme_id)
-            .where(Programme.institution_id.in_(homes))
-        )
-    }
+    module_ids = (
+        {
+            (inst, code): (mid, version)
+            for mid, code, version, inst in conn.execute(
+                _MODULES, {"homes": list(homes), "codes": sorted(decided_codes)}
+            )
+        }
+        if decided_codes
+        else {}
+    )
     rows = []
-    for case_id, home, partner, course, *read in cases:
+    for case_id, home, partner, course, *_ in cases:
         fired_event = by_case[case_id]
-        decision = (read[0] if decisions is None else decisions[case_id]) or {}
+        decision = decided[case_id]
         credited = [m["code"] for m in decision.get("modules", [])]
         refused = [m["code"] for m in decision.get("not_credited", [])]
         if decision.get("outcome") == "rejected":
