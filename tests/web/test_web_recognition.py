@@ -5,6 +5,7 @@ downloads, and inconsistent precedents. SQLite throughout; PostgreSQL where it i
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -684,3 +685,11 @@ def test_dates_on_pages_are_written_as_the_language_writes_them(
     german = speak(examiner, "de").get(f"/cases/{decided}").text
     assert "<dd>02.11.2026</dd>" in german.split('id="decision-h"')[1].split("</section>")[0]
     assert "02.11.2026 10:00" in german
+    # the partner's result: its date too (it was written as stored, 2026-11-02)
+    for page, label, written in (
+        (english, "Partner result", r"\d{1,2} [A-Z][a-z]+ \d{4}"),
+        (german, "Ergebnis des Partners", r"\d{2}\.\d{2}\.\d{4}"),
+    ):
+        shown = page.split(f"<dt>{label}</dt><dd>")[1].split("</dd>")[0]
+        assert re.search(written, shown), shown
+        assert not re.search(r"\d{4}-\d{2}-\d{2}", shown), shown
