@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import factory
 from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from config.procedure import EventDef, get_procedure
 from config.settings import Settings, get_settings
@@ -37,6 +37,7 @@ from workflow.cases.casefile import assign_examiner, attach_document, open_case
 from workflow.cases.documents import DocumentStore, MemoryStore
 from workflow.cases.engine import fire
 from workflow.policy.actors import Actor
+from workflow.policy.auth import actor_for_user
 
 # The tests' present (tests/conftest.py NOW); offerings are dated relative to its day.
 TODAY = dt.date(2026, 11, 2)
@@ -222,14 +223,10 @@ class UserFactory(_RowFactory):
 
 
 def actor(user: User) -> Actor:
-    """The office user as the engine sees it."""
-    return Actor(
-        role=Role(user.role),
-        id=user.id,
-        institution_id=user.institution_id,
-        programme_ids=frozenset(p.id for p in user.programmes),
-        label=user.username,
-    )
+    """The office user as the engine sees it (as signing in makes it)."""
+    session = object_session(user)
+    assert session is not None, "a user of a session"
+    return actor_for_user(session, user)
 
 
 def actor_named(session: Session, username: str) -> Actor:

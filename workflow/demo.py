@@ -27,6 +27,7 @@ from workflow.cases.documents import DocumentStore, MemoryStore
 from workflow.cases.engine import fire
 from workflow.office.catalog import add_institution, add_user, find_or_create_student
 from workflow.policy.actors import Actor
+from workflow.policy.auth import actor_for_user
 
 MINIMAL_PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages"
@@ -50,13 +51,7 @@ class Network:
 
 def _actor_for(session: Session, username: str) -> Actor:
     user = session.execute(select(User).where(User.username == username)).scalar_one()
-    return Actor(
-        role=Role(user.role),
-        id=user.id,
-        institution_id=user.institution_id,
-        programme_ids=frozenset(p.id for p in user.programmes),
-        label=user.username,
-    )
+    return actor_for_user(session, user)
 
 
 def _student_actor(session: Session, case_id: int) -> Actor:
