@@ -72,12 +72,15 @@ def record(
     if any(d.get("outcome") == "rejected" for d in decided.values()):
         for case_id, code in conn.execute(_TARGETS, ids):
             targets[case_id].append(code)
-    decided_codes = {
-        m["code"]
-        for d in decided.values()
-        for k in ("modules", "not_credited")
-        for m in d.get(k) or ()
-    } | {code for listed in targets.values() for code in listed}
+    # Per case, the module codes credited and not credited (a rejection: all its targets).
+    outcomes: dict[int, tuple[tuple[str, list[str]], ...]] = {}
+    for case_id, decision in decided.items():
+        credited = [m["code"] for m in decision.get("modules", [])]
+        refused = [m["code"] for m in decision.get("not_credited", [])]
+        if decision.get("outcome") == "rejected":
+            refused = targets[case_id]
+        outcomes[case_id] = (("credited", credited), ("not_credited", refused))
+    decided_codes = {code for pairs in outcomes.values() for _, codes in pairs for code in codes}
     homes = {home for _, home, *_ in cases}
     module_ids = (
         {
@@ -93,11 +96,7 @@ def record(
     for case_id, home, partner, course, *_ in cases:
         fired_event = by_case[case_id]
         decision = decided[case_id]
-        credited = [m["code"] for m in decision.get("modules", [])]
-        refused = [m["code"] for m in decision.get("not_credited", [])]
-        if decision.get("outcome") == "rejected":
-            refused = targets[case_id]
-        for outcome, codes in (("credited", credited), ("not_credited", refused)):
+        for outcome, codes in outcomes[case_id]:
             for code in codes:
                 if (home, code) not in module_ids:
                     continue
