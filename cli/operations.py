@@ -121,15 +121,15 @@ def outbox_relay() -> None:
     settings = ctx.settings()
     ctx.check_mail()
     ctx.require_schema()
-    result = relay(
-        session_factory(ctx.engine()),
-        settings=settings,
-        transports=Transports.from_settings(settings),
-        limit=10_000,
-    )
-    console.print(
-        f"outbox: {result.sent} sent, {result.failed} failed ({result.dead} dead-lettered)"
-    )
+    factory = session_factory(ctx.engine())
+    transports = Transports.from_settings(settings)
+    sent = failed = dead = 0
+    while True:  # a relay's batch is bounded by time (half a lease): go on while it leaves rows
+        result = relay(factory, settings=settings, transports=transports, limit=10_000)
+        sent, failed, dead = sent + result.sent, failed + result.failed, dead + result.dead
+        if not result.released:
+            break
+    console.print(f"outbox: {sent} sent, {failed} failed ({dead} dead-lettered)")
 
 
 def _celery_argv(kind: str, settings: Any) -> list[str]:
