@@ -11,16 +11,18 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from harness import SmtpSink, WebhookReceiver, outbox_rows, seed, submit
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 
 from config.settings import Settings, load_settings
 from models import Outbox
 from models.db import session_factory, transaction
 from tasks.delivery import RelayResult, Transports, relay
+from tests.factories import CaseFactory, musterstadt
 from workflow.cases import outbox
 from workflow.errors import ValidationFailed
 
@@ -218,3 +220,37 @@ def test_a_relay_that_stood_still_past_its_lease_sends_nothing_more(engine: Engi
         assert sorted(counts.values()) == [1, 2]
         rows = outbox_rows(engine)
         assert {(r.status, r.attempts) for r in rows} == {("sent", 2)}
+
+
+@pytest.mark.slow
+def test_recog_outbox_relay_goes_on_until_every_batch_is_done(
+    cli: Callable[..., Any], cli_db: Any
+) -> None:
+    """`recog outbox relay` delivers what is due now: when a batch ends after half a lease,
+    it claims the rest in the next one, each row once."""
+    with cli_db() as s:
+        musterstadt()
+        ids = [
+            CaseFactory(
+                state="transcript_received",
+                student__matriculation_number=f"L{i}",
+                student__email=f"l{i}@student.example.org",
+            ).id
+            for i in range(3)
+        ]
+        s.execute(delete(Outbox))
+        for case_id in ids:  # two e-mails each: the student and the office
+            submit(s, case_id)
+    with SmtpSink(delay=DELAY) as sink:
+        out = cli(
+            "outbox",
+            "relay",
+            RECOG_SMTP_HOST="127.0.0.1",
+            RECOG_SMTP_PORT=str(sink.port),
+            RECOG_SMTP_SECURITY="none",
+            RECOG_OUTBOX_LEASE_SECONDS=str(LEASE),
+        ).out
+        assert "outbox: 6 sent, 0 failed" in out
+        counts = sink.by_message_id()
+        assert len(counts) == 6
+        assert set(counts.values()) == {1}
