@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from typing import Annotated, Any
 
 import typer
@@ -121,15 +118,15 @@ def outbox_relay() -> None:
     settings = ctx.settings()
     ctx.check_mail()
     ctx.require_schema()
-    result = relay(
-        session_factory(ctx.engine()),
-        settings=settings,
-        transports=Transports.from_settings(settings),
-        limit=10_000,
-    )
-    console.print(
-        f"outbox: {result.sent} sent, {result.failed} failed ({result.dead} dead-lettered)"
-    )
+    factory = session_factory(ctx.engine())
+    transports = Transports.from_settings(settings)
+    sent = failed = dead = 0
+    while True:  # a relay's batch is bounded by time (half a lease): go on while it leaves rows
+        result = relay(factory, settings=settings, transports=transports, limit=10_000)
+        sent, failed, dead = sent + result.sent, failed + result.failed, dead + result.dead
+        if not result.released:
+            break
+    console.print(f"outbox: {sent} sent, {failed} failed ({dead} dead-lettered)")
 
 
 def _celery_argv(kind: str, settings: Any) -> list[str]:
@@ -233,7 +230,10 @@ def demo_password(name: str) -> str:
 
 
 def _run_children(settings: Any, port: int) -> None:
-    """Web server, worker and beat as child processes; Ctrl-C (or SIGTERM) stops them all."""
+    """Web server, worker and beat as child processes, each restarted with a back-off if it
+    stops unexpectedly (cli/supervise.py); Ctrl-C (or SIGTERM) stops them all."""
+    from cli.supervise import Supervisor
+
     mail = (
         f"SMTP {settings.smtp_host}:{settings.smtp_port}"
         if settings.smtp_host
@@ -244,50 +244,27 @@ def _run_children(settings: Any, port: int) -> None:
     console.print(
         f"Recog is at {url} (API docs: {url}api/docs); e-mail goes to {mail}. Press Ctrl-C to stop."
     )
-    children = {
-        kind: subprocess.Popen(
-            [sys.executable, "-m", "celery", *_celery_argv(kind, settings)], env=env
-        )
-        for kind in ("worker", "beat")
-    }
-    children["web server"] = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "web.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
+    celery = [sys.executable, "-m", "celery"]
+    supervisor = Supervisor(
+        {
+            "worker": [*celery, *_celery_argv("worker", settings)],
+            "beat": [*celery, *_celery_argv("beat", settings)],
+            "web server": [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "web.app:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
+        },
         env=env,
+        say=lambda line: console.print(line, markup=False),
+        warn=lambda line: ctx.err_console.print(f"error: {line}", markup=False),
     )
-    stop = False
-
-    def _stop(_signo: int, _frame: Any) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        while not stop:
-            dead = [k for k, p in children.items() if p.poll() is not None]
-            if dead:
-                ctx.err_console.print(f"error: the {', '.join(dead)} stopped unexpectedly")
-                break
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    console.print("stopping worker and beat ...")
-    for proc in children.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in children.values():
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    supervisor.run()
     console.print("stopped")

@@ -352,6 +352,9 @@ class Outbox(Base):
     created_at: Mapped[dt.datetime]
     sent_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The token of the relay's claim that holds the row (random, per claim): only that relay
+    # may renew the lease or record the outcome, so a relay whose lease ran out cannot.
+    lease_token: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'sent', 'dead')", name="status"),

@@ -17,6 +17,7 @@ import os
 import smtplib
 import ssl
 import tempfile
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -272,6 +273,10 @@ class RelayResult:
     sent: int = 0
     failed: int = 0
     dead: int = 0
+    # Claimed but not started before the relay's time was up: due again at once.
+    released: int = 0
+    # Claimed, but another relay holds the row by the time this one came to it.
+    taken_over: int = 0
 
 
 def relay(
@@ -282,26 +287,95 @@ def relay(
     ids: list[int] | None = None,
     limit: int = 100,
 ) -> RelayResult:
-    """Claim (one transaction), deliver each row, record each outcome (one transaction
-    per row): a crash between the two leaves the row to be tried again after its lease."""
-    now = dt.datetime.now(dt.UTC)
+    """Claim up to ``limit`` due rows (one transaction), then one row at a time: renew its
+    lease and read what its message needs (one transaction), deliver, record the outcome
+    (one transaction). A crash leaves the row to be tried again after its lease.
+
+    No row is started later than half a lease after the claim; the rest are released for
+    the next relay (``RelayResult.released``). A row in the batch thus always has half a
+    lease left when its turn comes, and its renewal gives it a full lease for its own
+    delivery, however slow the mail server: a batch never outlives its lease. A row whose
+    lease passed to another relay all the same (this process stood still) is skipped.
+    """
+    started = time.monotonic()
+    budget = settings.outbox_lease_seconds / 2
     with factory() as session, session.begin():
-        claimed = outbox.claim(session, now=now, settings=settings, limit=limit, ids=ids)
-        # Read everything needed for the messages while the rows are ours.
-        prepared = []
-        for item in claimed:
-            to, facts, institution = outbox.context(session, item)
-            facts["status_url"] = _status_url(session, item, facts, settings, now)
-            notice = _notice_inputs(session, item, to, settings)
-            prepared.append((item, to, facts, institution, notice))
+        claimed = outbox.claim(
+            session, now=dt.datetime.now(dt.UTC), settings=settings, limit=limit, ids=ids
+        )
     result = RelayResult()
     try:
-        _deliver_all(factory, prepared, settings, transports, result)
+        for index, item in enumerate(claimed):
+            if index and time.monotonic() - started > budget:  # the first: always progress
+                with factory() as session, session.begin():
+                    result.released = outbox.release(
+                        session, claimed[index:], now=dt.datetime.now(dt.UTC)
+                    )
+                break
+            _relay_one(factory, item, settings, transports, result)
     finally:
         close = getattr(transports.mail, "close", None)
         if close is not None:
             close()
     return result
+
+
+def _relay_one(
+    factory: sessionmaker[Session],
+    item: Claimed,
+    settings: Settings,
+    transports: Transports,
+    result: RelayResult,
+) -> None:
+    """Renew the lease of one claimed row and read its message's facts while it is ours,
+    then deliver it and record the outcome (only if it is still ours)."""
+    try:
+        with factory() as session, session.begin():
+            now = dt.datetime.now(dt.UTC)
+            if not outbox.renew(session, item, now=now, settings=settings):
+                log.warning(
+                    "outbox %s (case %s): another relay holds it now", item.id, item.case_id
+                )
+                result.taken_over += 1
+                return
+            to, facts, institution = outbox.context(session, item)
+            facts["status_url"] = _status_url(session, item, facts, settings, now)
+            notice_inputs_ = _notice_inputs(session, item, to, settings)
+        attachments = _notice(factory, item, notice_inputs_, settings)
+        deliver(item, to, facts, institution, transports, settings, attachments)
+    except Exception as exc:  # recorded on the row and logged: never lost, never silent
+        if isinstance(exc, DeliveryError):
+            log.warning(
+                "outbox %s (case %s, %s) failed: %s", item.id, item.case_id, item.channel, exc
+            )
+        else:  # a bug (e.g. in a template): keep the traceback for the operator
+            log.exception("outbox %s (case %s) could not be composed", item.id, item.case_id)
+        with factory() as session, session.begin():
+            status = outbox.mark_failed(
+                session,
+                item,
+                now=dt.datetime.now(dt.UTC),
+                error=f"{type(exc).__name__}: {exc}",
+                settings=settings,
+            )
+        if status is None:
+            result.taken_over += 1
+        else:
+            result.failed += 1
+            result.dead += status == "dead"
+        return
+    with factory() as session, session.begin():
+        held = outbox.mark_sent(session, item, now=dt.datetime.now(dt.UTC))
+    if held:
+        result.sent += 1
+    else:  # one delivery outlasted a whole lease: the new holder sends it again
+        log.warning(
+            "outbox %s (case %s) was delivered after its lease had passed to another relay; "
+            "it may arrive twice, under the same Message-ID or Idempotency-Key",
+            item.id,
+            item.case_id,
+        )
+        result.taken_over += 1
 
 
 def _status_url(
@@ -366,37 +440,3 @@ def _notice(
         )
     content = notice.pdf if media == "application/pdf" else notice.html.encode()
     return ((notice.filename, content, media),)
-
-
-def _deliver_all(
-    factory: sessionmaker[Session],
-    prepared: list[Any],
-    settings: Settings,
-    transports: Transports,
-    result: RelayResult,
-) -> None:
-    for item, to, facts, institution, notice_inputs_ in prepared:
-        try:
-            attachments = _notice(factory, item, notice_inputs_, settings)
-            deliver(item, to, facts, institution, transports, settings, attachments)
-        except Exception as exc:  # recorded on the row and logged: never lost, never silent
-            if isinstance(exc, DeliveryError):
-                log.warning(
-                    "outbox %s (case %s, %s) failed: %s", item.id, item.case_id, item.channel, exc
-                )
-            else:  # a bug (e.g. in a template): keep the traceback for the operator
-                log.exception("outbox %s (case %s) could not be composed", item.id, item.case_id)
-            with factory() as session, session.begin():
-                status = outbox.mark_failed(
-                    session,
-                    item.id,
-                    now=dt.datetime.now(dt.UTC),
-                    error=f"{type(exc).__name__}: {exc}",
-                    settings=settings,
-                )
-            result.failed += 1
-            result.dead += status == "dead"
-        else:
-            with factory() as session, session.begin():
-                outbox.mark_sent(session, item.id, now=dt.datetime.now(dt.UTC))
-            result.sent += 1

@@ -50,11 +50,22 @@ def relay_outbox(ids: list[int] | None = None) -> dict[str, int]:
         ids=ids,
         limit=500,
     )
-    if result.sent or result.failed:
+    if result.sent or result.failed or result.released:
         log.info(
-            "outbox: %d sent, %d failed (%d dead-lettered)", result.sent, result.failed, result.dead
+            "outbox: %d sent, %d failed (%d dead-lettered), %d left for the next relay",
+            result.sent,
+            result.failed,
+            result.dead,
+            result.released,
         )
-    return {"sent": result.sent, "failed": result.failed, "dead": result.dead}
+    if result.released:  # the batch's time was up (see ``relay``): the next relay goes on
+        relay_outbox.delay(ids)
+    return {
+        "sent": result.sent,
+        "failed": result.failed,
+        "dead": result.dead,
+        "released": result.released,
+    }
 
 
 @app.task(name="recog.sweep_deadlines", acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]

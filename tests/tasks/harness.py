@@ -9,6 +9,7 @@ test file's directory on ``sys.path``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import email
@@ -89,8 +90,11 @@ def require_service(name: str, reason: str) -> None:
 class _Recorder:
     messages: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    delay: float = 0.0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:  # a slow mail server; other connections are served meanwhile
+            await asyncio.sleep(self.delay)
         raw = envelope.original_content or envelope.content
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
@@ -100,11 +104,12 @@ class _Recorder:
 
 
 class SmtpSink:
-    """An SMTP server on 127.0.0.1 that keeps every message and counts them by Message-ID."""
+    """An SMTP server on 127.0.0.1 that keeps every message and counts them by Message-ID;
+    with ``delay``, it takes that many seconds to accept each message."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, delay: float = 0.0) -> None:
         self.port = port or free_port()
-        self._recorder = _Recorder()
+        self._recorder = _Recorder(delay=delay)
         self._controller: Controller | None = None
 
     def start(self) -> SmtpSink:

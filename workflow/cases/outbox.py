@@ -3,15 +3,20 @@ and what clerks see and replay.
 
 Rows are written by ``fire`` in the transaction of the change. A relay claims them with a
 lease (``available_at`` moves into the future; on PostgreSQL through ``FOR UPDATE SKIP
-LOCKED``, so relays never claim the same row), commits, delivers, and marks them sent or
-failed in a second transaction. A relay that dies mid-delivery loses nothing: the lease runs
-out and another relay tries again. Failures back off exponentially; past the maximum number
-of attempts a row is dead-lettered until a clerk retries it.
+LOCKED``, so relays never claim the same row) and a fresh random ``lease_token``, commits,
+and then works row by row: it ``renew``s the row's lease just before delivering it, and
+records the outcome (``mark_sent``, ``mark_failed``) or hands unstarted rows back
+(``release``). Each of these acts only while the row still carries the relay's token, so a
+relay whose lease ran out (a slow mail server, a long batch) finds the row taken over and
+leaves it alone instead of sending it a second time. A relay that dies mid-delivery loses
+nothing: the lease runs out and another relay tries again. Failures back off exponentially;
+past the maximum number of attempts a row is dead-lettered until a clerk retries it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +51,8 @@ class Claimed:
     template: str
     payload: dict[str, Any]
     attempts: int
+    # The claim's token: only its holder may renew the lease, record the outcome or release.
+    lease: str = ""
 
 
 def claim(
@@ -56,7 +63,8 @@ def claim(
     limit: int = 100,
     ids: list[int] | None = None,
 ) -> list[Claimed]:
-    """Reserve up to ``limit`` due rows for delivery (a lease of ``outbox_lease_seconds``)."""
+    """Reserve up to ``limit`` due rows for delivery: a lease of ``outbox_lease_seconds``
+    under a fresh token that the rows' ``Claimed`` carry (and a row's earlier holder lacks)."""
     due = (
         select(Outbox.id)
         .where(Outbox.status == OutboxStatus.PENDING.value, Outbox.available_at <= now)
@@ -68,10 +76,11 @@ def claim(
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     lease = now + dt.timedelta(seconds=settings.outbox_lease_seconds)
+    token = secrets.token_hex(16)
     rows = session.execute(
         update(Outbox)
         .where(Outbox.id.in_(due.scalar_subquery()))
-        .values(available_at=lease, attempts=Outbox.attempts + 1)
+        .values(available_at=lease, attempts=Outbox.attempts + 1, lease_token=token)
         .returning(
             Outbox.id,
             Outbox.dedup_key,
@@ -82,25 +91,51 @@ def claim(
             Outbox.template,
             Outbox.payload,
             Outbox.attempts,
+            Outbox.lease_token,
         )
         .execution_options(synchronize_session=False)
     ).all()
     return sorted((Claimed(*r) for r in rows), key=lambda c: c.id)
 
 
-def mark_sent(session: Session, outbox_id: int, *, now: dt.datetime) -> None:
-    session.execute(
-        update(Outbox)
-        .where(Outbox.id == outbox_id)
-        .values(status=OutboxStatus.SENT.value, sent_at=now, last_error=None)
+def _held(item: Claimed) -> Any:
+    """The row of ``item`` as long as its claim's holder still holds it (a row lock on
+    PostgreSQL for the statement it is part of)."""
+    return (
+        (Outbox.id == item.id)
+        & (Outbox.lease_token == item.lease)
+        & (Outbox.status == OutboxStatus.PENDING.value)
     )
 
 
+def renew(session: Session, item: Claimed, *, now: dt.datetime, settings: Settings) -> bool:
+    """Extend the lease of ``item`` to a full ``outbox_lease_seconds`` from ``now``, right
+    before it is delivered. False: the lease ran out and another relay claimed the row (or a
+    clerk put it back in line): the caller must not deliver it."""
+    lease = now + dt.timedelta(seconds=settings.outbox_lease_seconds)
+    done = session.execute(update(Outbox).where(_held(item)).values(available_at=lease))
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def mark_sent(session: Session, item: Claimed, *, now: dt.datetime) -> bool:
+    """Record ``item`` as delivered, only by the holder of its lease; False if another relay
+    holds the row now (it will deliver it again, under the same Message-ID)."""
+    done = session.execute(
+        update(Outbox)
+        .where(_held(item))
+        .values(status=OutboxStatus.SENT.value, sent_at=now, last_error=None, lease_token=None)
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
 def mark_failed(
-    session: Session, outbox_id: int, *, now: dt.datetime, error: str, settings: Settings
-) -> str:
-    """Record a failed attempt: back off, or dead-letter after the maximum attempts."""
-    attempts = session.scalar(select(Outbox.attempts).where(Outbox.id == outbox_id)) or 0
+    session: Session, item: Claimed, *, now: dt.datetime, error: str, settings: Settings
+) -> str | None:
+    """Record a failed attempt: back off, or dead-letter after the maximum attempts. Only by
+    the holder of its lease: None (and nothing recorded) if another relay holds the row now."""
+    attempts = session.scalar(select(Outbox.attempts).where(_held(item)))
+    if attempts is None:
+        return None
     if attempts >= settings.outbox_max_attempts:
         status, retry_at = OutboxStatus.DEAD.value, now
     else:
@@ -108,12 +143,31 @@ def mark_failed(
         retry_at = now + dt.timedelta(
             seconds=settings.outbox_backoff_seconds * 2 ** max(0, attempts - 1)
         )
-    session.execute(
+    done = session.execute(
         update(Outbox)
-        .where(Outbox.id == outbox_id)
-        .values(status=status, available_at=retry_at, last_error=error[:1000])
+        .where(_held(item))
+        .values(status=status, available_at=retry_at, last_error=error[:1000], lease_token=None)
     )
-    return status
+    return status if done.rowcount else None  # type: ignore[attr-defined]
+
+
+def release(session: Session, items: list[Claimed], *, now: dt.datetime) -> int:
+    """Hand back claimed rows this relay will not start (its time is up): due again at once
+    for any relay, and the claim does not count as an attempt. Rows another relay holds by
+    now are left alone. Returns how many were handed back."""
+    released = 0
+    for lease in {item.lease for item in items}:
+        done = session.execute(
+            update(Outbox)
+            .where(
+                Outbox.id.in_([item.id for item in items if item.lease == lease]),
+                Outbox.lease_token == lease,
+                Outbox.status == OutboxStatus.PENDING.value,
+            )
+            .values(available_at=now, attempts=Outbox.attempts - 1, lease_token=None)
+        )
+        released += done.rowcount  # type: ignore[attr-defined]
+    return released
 
 
 def retry(session: Session, outbox_id: int, *, now: dt.datetime) -> None:
@@ -125,7 +179,14 @@ def retry(session: Session, outbox_id: int, *, now: dt.datetime) -> None:
         raise ValidationFailed(
             f"outbox row {outbox_id} was delivered at {row.sent_at}; nothing to retry"
         )
+    if row.lease_token is not None and row.available_at > now:
+        # A relay holds it and may be sending it right now: another claim would send it twice.
+        raise ValidationFailed(
+            f"outbox row {outbox_id} is being delivered by a relay (its lease runs until "
+            f"{row.available_at:%Y-%m-%d %H:%M:%S} UTC); retry it only if it fails"
+        )
     row.status, row.available_at, row.attempts = OutboxStatus.PENDING.value, now, 0
+    row.lease_token = None
 
 
 def listing(
