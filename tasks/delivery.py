@@ -33,6 +33,7 @@ from workflow import (
     Claimed,
     FileStore,
     Notice,
+    accounts,
     keep_notice,
     notice_inputs,
     outbox,
@@ -290,6 +291,9 @@ def relay(
         # Read everything needed for the messages while the rows are ours.
         prepared = []
         for item in claimed:
+            if item.template == accounts.INVITATION_TEMPLATE:
+                prepared.append(_prepare_invitation(session, item, settings, now))
+                continue
             to, facts, institution = outbox.context(session, item)
             facts["status_url"] = _status_url(session, item, facts, settings, now)
             notice = _notice_inputs(session, item, to, settings)
@@ -302,6 +306,42 @@ def relay(
         if close is not None:
             close()
     return result
+
+
+def _prepare_invitation(
+    session: Session, item: Claimed, settings: Settings, now: dt.datetime
+) -> tuple[Any, ...]:
+    """An office user's invitation: the link is minted now (as a status link is); a failure
+    to prepare it is recorded on the row like a failed delivery, never raised past the claim."""
+    from zoneinfo import ZoneInfo
+
+    from tasks.messages import render_invitation
+
+    try:
+        with session.begin_nested():
+            mail = accounts.invitation_for_delivery(session, item.payload, now=now)
+        zone = ZoneInfo(mail.timezone or settings.timezone)
+        rendered = render_invitation(
+            mail.language,
+            name=mail.name,
+            username=mail.username,
+            url=mail.url,
+            expires_local=local_datetime(mail.expires_at.astimezone(zone), mail.language),
+            office_name=mail.office_name,
+            office_email=mail.office_email,
+        )
+    except Exception as exc:
+        return (item, None, exc, None, None)
+    msg = EmailMessage()
+    msg["Subject"] = rendered.subject
+    msg["From"] = settings.mail_from
+    msg["To"] = mail.email or ""
+    msg["Message-ID"] = message_id(item, settings)
+    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    return (item, None, msg, None, None)
 
 
 def _status_url(
@@ -328,6 +368,7 @@ def _notice_inputs(
         item.recipient != "student"
         or item.channel != "email"
         or item.event_seq is None
+        or item.case_id is None
         or item.template not in NOTICE_EVENTS
     ):
         return None
@@ -340,7 +381,7 @@ def _notice(
     factory: sessionmaker[Session], item: Claimed, inputs: dict[str, Any] | None, settings: Settings
 ) -> tuple[tuple[str, bytes, str], ...]:
     """Render the notice outside any transaction (it takes a while), keep it with the case."""
-    if inputs is None:
+    if inputs is None or item.case_id is None:
         return ()
     media = "application/pdf"
     try:
@@ -377,8 +418,15 @@ def _deliver_all(
 ) -> None:
     for item, to, facts, institution, notice_inputs_ in prepared:
         try:
-            attachments = _notice(factory, item, notice_inputs_, settings)
-            deliver(item, to, facts, institution, transports, settings, attachments)
+            if to is None:  # an invitation, composed when claimed (or its failure)
+                if isinstance(facts, Exception):
+                    raise facts
+                if not facts["To"]:
+                    raise DeliveryError(f"no e-mail address for the invited {item.recipient}")
+                transports.mail.send(facts)
+            else:
+                attachments = _notice(factory, item, notice_inputs_, settings)
+                deliver(item, to, facts, institution, transports, settings, attachments)
         except Exception as exc:  # recorded on the row and logged: never lost, never silent
             if isinstance(exc, DeliveryError):
                 log.warning(
