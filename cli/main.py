@@ -21,6 +21,7 @@ from cli.institutions import app as inst_app
 from cli.precedents import app as precedents_app
 from cli.transcripts import app as transcript_app
 from cli.users import app as user_app
+from cli.users import token_app
 from cli.webcmd import web as web_command
 from cli.workflow_cmd import app as workflow_app
 from config.errors import RecogError
@@ -37,6 +38,7 @@ for sub, name in [
     (catalog_app, "catalog"),
     (modules_app, "modules"),
     (user_app, "user"),
+    (token_app, "token"),
     (inst_app, "institution"),
     (audit_app, "audit"),
     (workflow_app, "workflow"),

@@ -146,6 +146,12 @@ class Settings(BaseSettings):
         "open Recog at (e.g. https://recog.uni-x.de); student "
         "e-mails then carry a fresh personal status link.",
     )
+    invitation_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="Days an office user's e-mailed invitation to set a password stays valid.",
+    )
 
     # Delivery of notifications.
     smtp_host: str | None = Field(

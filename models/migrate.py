@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0008"
+HEAD = "0010"
 
 
 def alembic_config(url: str) -> Config:

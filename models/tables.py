@@ -340,7 +340,8 @@ class Outbox(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     # Deterministic, so a replayed transition or delivery can never produce a second row.
     dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    # None for a message about no case (an office user's invitation: the payload names them).
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     event_seq: Mapped[int | None]
     channel: Mapped[str] = mapped_column(String(12))  # email, webhook
     recipient: Mapped[str] = mapped_column(String(12))  # a role: student, clerk, examiner, ...
@@ -389,7 +390,9 @@ class WebSession(Base):
 
 
 class ApiToken(Base):
-    """A bearer token for an integration, acting as its office user; stored hashed."""
+    """A bearer token for an integration, acting as its office user; stored hashed. Its
+    ``scope`` (read, write, admin) caps what it may do beneath the user's role; a token made
+    by another token names it as ``parent_id`` and is revoked with it."""
 
     __tablename__ = "api_tokens"
     __personal_data__: ClassVar[tuple[str, ...]] = ()
@@ -402,6 +405,30 @@ class ApiToken(Base):
     expires_at: Mapped[dt.datetime | None]
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
+    # Tokens made before scopes existed could do all their user could: they keep that.
+    scope: Mapped[str] = mapped_column(String(8), server_default="admin")
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True
+    )
+
+    __table_args__ = (CheckConstraint("scope IN ('read', 'write', 'admin')", name="scope"),)
+
+
+class UserInvitation(Base):
+    """A one-time link for an office user to set their password. The e-mail's relay mints
+    the secret when it composes the message (only its SHA-256 is kept); the expiry is fixed
+    when the invitation is made. Setting the password through any of a user's invitations
+    uses them all up."""
+
+    __tablename__ = "user_invitations"
+    __personal_data__: ClassVar[tuple[str, ...]] = ()
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
 
 
 class StatusLink(Base):

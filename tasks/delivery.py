@@ -34,6 +34,7 @@ from workflow import (
     Claimed,
     FileStore,
     Notice,
+    accounts,
     keep_notice,
     notice_inputs,
     outbox,
@@ -338,11 +339,22 @@ def _relay_one(
                 )
                 result.taken_over += 1
                 return
-            to, facts, institution = outbox.context(session, item)
-            facts["status_url"] = _status_url(session, item, facts, settings, now)
-            notice_inputs_ = _notice_inputs(session, item, to, settings)
-        attachments = _notice(factory, item, notice_inputs_, settings)
-        deliver(item, to, facts, institution, transports, settings, attachments)
+            if item.template == accounts.INVITATION_TEMPLATE:
+                invitation = _prepare_invitation(session, item, settings, now)
+            else:
+                invitation = None
+                to, facts, institution = outbox.context(session, item)
+                facts["status_url"] = _status_url(session, item, facts, settings, now)
+                notice_inputs_ = _notice_inputs(session, item, to, settings)
+        if invitation is not None:  # an office user's invitation, composed while the row is ours
+            if isinstance(invitation, Exception):
+                raise invitation
+            if not invitation["To"]:
+                raise DeliveryError(f"no e-mail address for the invited {item.recipient}")
+            transports.mail.send(invitation)
+        else:
+            attachments = _notice(factory, item, notice_inputs_, settings)
+            deliver(item, to, facts, institution, transports, settings, attachments)
     except Exception as exc:  # recorded on the row and logged: never lost, never silent
         if isinstance(exc, DeliveryError):
             log.warning(
@@ -378,6 +390,42 @@ def _relay_one(
         result.taken_over += 1
 
 
+def _prepare_invitation(
+    session: Session, item: Claimed, settings: Settings, now: dt.datetime
+) -> EmailMessage | Exception:
+    """An office user's invitation: the link is minted now (as a status link is); a failure
+    to prepare it is recorded on the row like a failed delivery, never raised past the claim."""
+    from zoneinfo import ZoneInfo
+
+    from tasks.messages import render_invitation
+
+    try:
+        with session.begin_nested():
+            mail = accounts.invitation_for_delivery(session, item.payload, now=now)
+        zone = ZoneInfo(mail.timezone or settings.timezone)
+        rendered = render_invitation(
+            mail.language,
+            name=mail.name,
+            username=mail.username,
+            url=mail.url,
+            expires_local=local_datetime(mail.expires_at.astimezone(zone), mail.language),
+            office_name=mail.office_name,
+            office_email=mail.office_email,
+        )
+    except Exception as exc:  # recorded on the row like a failed delivery
+        return exc
+    msg = EmailMessage()
+    msg["Subject"] = rendered.subject
+    msg["From"] = settings.mail_from
+    msg["To"] = mail.email or ""
+    msg["Message-ID"] = message_id(item, settings)
+    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    return msg
+
+
 def _status_url(
     session: Session, item: Claimed, facts: dict[str, Any], settings: Settings, now: dt.datetime
 ) -> str | None:
@@ -402,6 +450,7 @@ def _notice_inputs(
         item.recipient != "student"
         or item.channel != "email"
         or item.event_seq is None
+        or item.case_id is None
         or item.template not in NOTICE_EVENTS
     ):
         return None
@@ -414,7 +463,7 @@ def _notice(
     factory: sessionmaker[Session], item: Claimed, inputs: dict[str, Any] | None, settings: Settings
 ) -> tuple[tuple[str, bytes, str], ...]:
     """Render the notice outside any transaction (it takes a while), keep it with the case."""
-    if inputs is None:
+    if inputs is None or item.case_id is None:
         return ()
     media = "application/pdf"
     try:

@@ -414,3 +414,46 @@ def _decision(raw: Any, language: str, _: Say) -> dict[str, Any] | None:
         "advice": _text(raw.get("advice")),
     }
     return shown if any(shown.values()) else None
+
+
+def render_invitation(
+    language: str,
+    *,
+    name: str,
+    username: str,
+    url: str,
+    expires_local: str,
+    office_name: str,
+    office_email: str | None,
+) -> Rendered:
+    """The e-mail inviting an office user to set their password through a one-time link.
+    Concerning no case, it has none of a case message's parts; its words are ``mail.invitation.*``
+    in the catalogues."""
+    from html import escape
+
+    _check(language, "language", LANGUAGES)
+    _ = say(language)
+    values = {"name": name, "username": username, "office_name": office_name}
+    subject = _("mail.invitation.subject")
+    paragraphs = [
+        _("mail.invitation.greeting", **values),
+        _("mail.invitation.happened", **values),
+        _("mail.invitation.action"),
+    ]
+    after = [
+        _("mail.invitation.expires", expires=expires_local),
+        _("mail.invitation.ignore"),
+    ]
+    closing = [_("mail.sign_off"), office_name, *([office_email] if office_email else [])]
+    text = "\n\n".join([*paragraphs, url, *after, "\n".join(closing)]) + "\n"
+    html = (
+        f'<!DOCTYPE html>\n<html lang="{language}"><head><meta charset="utf-8">'
+        f"<title>{escape(subject)}</title></head><body>\n"
+        + "".join(f"<p>{escape(p)}</p>\n" for p in paragraphs)
+        + f'<p><a href="{escape(url)}">{escape(url)}</a></p>\n'
+        + "".join(f"<p>{escape(p)}</p>\n" for p in after)
+        + "<p>"
+        + "<br>\n".join(escape(line) for line in closing)
+        + "</p>\n</body></html>\n"
+    )
+    return Rendered(subject=subject, text=text, html=html)

@@ -110,10 +110,12 @@ from workflow.office.catalog import (
     set_student_password,
 )
 from workflow.policy import (
+    accounts,
     auth,
 )
 from workflow.policy.actors import (
     Actor,
+    Scope,
     acting_role,
 )
 from workflow.policy.auth import (
@@ -173,9 +175,11 @@ __all__ = [
     "NotFound",
     "Notice",
     "Say",
+    "Scope",
     "StaleVersion",
     "TranscriptRejected",
     "ValidationFailed",
+    "accounts",
     "acting_role",
     "allowed",
     "assign_examiner",

@@ -151,7 +151,8 @@ def cli_in_process(
     engine: Engine, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., Any]:
     """The ``recog`` CLI (its Typer app) in this process, on the world's database at the
-    tests' moment: a function of the arguments that returns Typer's ``Result``."""
+    tests' moment: a function of the arguments (and ``input=``, its standard input) that
+    returns Typer's ``Result``."""
     from typer.testing import CliRunner
 
     import cli.context as ctx
@@ -163,4 +164,4 @@ def cli_in_process(
     monkeypatch.setattr(ctx, "settings", lambda: settings)
     monkeypatch.setattr(ctx, "now", lambda: NOW)
     runner = CliRunner()
-    return lambda *args: runner.invoke(app, list(args))
+    return lambda *args, input=None: runner.invoke(app, list(args), input=input)

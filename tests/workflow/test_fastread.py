@@ -19,7 +19,7 @@ from tests.factories import CaseFactory, OfferingFactory, Office, bound, musters
 from workflow.cases import fastread, queries
 from workflow.errors import NotFound
 from workflow.policy import auth
-from workflow.policy.actors import Actor, case_scope
+from workflow.policy.actors import Actor, Scope, case_scope
 
 NOW = dt.datetime(2027, 3, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -111,7 +111,7 @@ def test_case_status_matches_the_orm_scope_for_every_actor(
 
 def test_api_token_actor_matches_the_user(session: Session, network: Office) -> None:
     token_id, token = auth.create_api_token(
-        session, user_id=network.examiner.id or 0, name="t", now=NOW
+        session, user_id=network.examiner.id or 0, name="t", now=NOW, scope=Scope.WRITE
     )
     actor = auth.actor_for_api_token(session, token, now=NOW)
     assert actor == Actor(
@@ -120,6 +120,8 @@ def test_api_token_actor_matches_the_user(session: Session, network: Office) -> 
         institution_id=network.examiner.institution_id,
         programme_ids=network.examiner.programme_ids,
         label=network.examiner_username,
+        scope=Scope.WRITE,
+        token_id=token_id,
     )
     last_used = session.scalar(select(ApiToken.last_used_at).where(ApiToken.id == token_id))
     assert last_used == NOW
@@ -206,7 +208,7 @@ def test_token_and_status_in_one_statement_match_the_two_steps(
     revoked_id, revoked = auth.create_api_token(
         session, user_id=network.clerk.id or 0, name="r", now=NOW
     )
-    auth.revoke_api_token(session, revoked_id, user_id=network.clerk.id or 0, now=NOW)
+    auth.revoke_api_token(session, revoked_id, actor=None, now=NOW)
     answers = []
     for token in [*tokens, revoked, "rcg_unknown"]:
         for case_id in case_ids:

@@ -161,20 +161,34 @@ class UserOut(BaseModel):
 class TokenIn(Strict):
     name: str = Field(min_length=1, max_length=120)
     expires_in_days: int | None = Field(default=None, ge=1, le=730)
+    scope: Literal["read", "write", "admin"] = Field(
+        default="read",
+        description="read: see; write: also change cases and data; admin: also manage users "
+        "(admins only). A token may make tokens of its own scope or less.",
+    )
 
 
 class TokenOut(BaseModel):
     id: int
     name: str
+    scope: str
+    parent_id: int | None
     created_at: dt.datetime
     expires_at: dt.datetime | None
     last_used_at: dt.datetime | None
     revoked_at: dt.datetime | None
 
 
+class Invited(BaseModel):
+    username: str
+    expires_at: dt.datetime
+
+
 class NewToken(BaseModel):
     id: int
     name: str
+    scope: str
+    expires_at: dt.datetime | None
     token: str
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -9,8 +10,8 @@ from fastapi.responses import Response
 
 from models import User
 from web.api.common import call, idempotent
-from web.api.schemas import UserIn, UserOut
-from workflow import Action, catalog, queries
+from web.api.schemas import Invited, UserIn, UserOut
+from workflow import Action, accounts, catalog, queries
 
 router = APIRouter()
 
@@ -56,3 +57,27 @@ def create_user(request: Request, body: UserIn) -> Response:
             return 201, _user_out(user)
 
         return idempotent(request, s, p, body.model_dump(), run)
+
+
+@router.post("/users/{username}/disable", response_model=UserOut, tags=["users"])
+def disable_user(request: Request, username: str) -> dict[str, Any]:
+    """Disable a user of your institution (admins only): their sessions end, their tokens
+    and invitations are revoked."""
+    with call(request, action=Action.MANAGE_USERS, write=True) as (s, p, rt):
+        return _user_out(accounts.disable_user(s, username, actor=p.actor, now=rt.now()))
+
+
+@router.post("/users/{username}/invite", response_model=Invited, status_code=202, tags=["users"])
+def invite_user(request: Request, username: str) -> dict[str, Any]:
+    """E-mail a user of your institution a one-time link to set their password (admins
+    only); the link is built from RECOG_PUBLIC_URL and expires after RECOG_INVITATION_DAYS."""
+    with call(request, action=Action.MANAGE_USERS, write=True) as (s, p, rt):
+        expires = accounts.invite_user(
+            s,
+            username,
+            actor=p.actor,
+            now=rt.now(),
+            public_url=rt.settings.public_url,
+            lifetime=dt.timedelta(days=rt.settings.invitation_days),
+        )
+        return {"username": username, "expires_at": expires}

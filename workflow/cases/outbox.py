@@ -44,7 +44,7 @@ from workflow.errors import NotFound, ValidationFailed
 class Claimed:
     id: int
     dedup_key: str
-    case_id: int
+    case_id: int | None  # None: a message about no case (an invitation)
     event_seq: int | None
     channel: str
     recipient: str
@@ -384,7 +384,7 @@ def context(session: Session, item: Claimed) -> tuple[Addressee, dict[str, Any],
     then = (
         None
         if item.event_seq is None
-        else moment(session, item.case_id, item.event_seq, payload=item.payload)
+        else moment(session, case.id, item.event_seq, payload=item.payload)
     )
     if then is not None:
         facts.update(

@@ -9,6 +9,7 @@ cannot be probed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, false, true
@@ -18,16 +19,35 @@ from models import Case, Role
 from workflow.errors import Forbidden
 
 
+class Scope(StrEnum):
+    """What an API token may do, beneath its user's role: ``read`` sees, ``write`` also
+    changes cases and the office's data, ``admin`` also manages users and their access."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Scope).index(self)
+
+    def covers(self, needed: Scope) -> bool:
+        return self.rank >= needed.rank
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """An authenticated actor. ``id`` is a user id for office roles and a student id for
-    students; the system roles (import, timer) carry no id."""
+    students; the system roles (import, timer) carry no id. An actor acting through an API
+    token carries the token's id and ``scope``; everyone else has no scope to stay within."""
 
     role: Role
     id: int | None = None
     institution_id: int | None = None
     programme_ids: frozenset[int] = field(default_factory=frozenset)
     label: str = ""
+    scope: Scope | None = None
+    token_id: int | None = None
 
     @classmethod
     def system(cls, role: Role, institution_id: int | None = None) -> Actor:
@@ -126,7 +146,10 @@ def may_see(actor: Actor, row: Any) -> bool:
 
 def acting_role(actor: Actor, event: EventDef) -> str | None:
     """The role under which ``actor`` may fire ``event``, or None. An admin may do what a
-    clerk may; nobody else borrows another role (decisions stay with examiners and board)."""
+    clerk may; nobody else borrows another role (decisions stay with examiners and board).
+    An API token fires no event unless its scope covers ``write``."""
+    if actor.scope is not None and not actor.scope.covers(Scope.WRITE):
+        return None
     if actor.role.value in event.actors:
         return actor.role.value
     if actor.role is Role.ADMIN and Role.CLERK.value in event.actors:
@@ -140,7 +163,18 @@ def with_article(noun: str) -> str:
     return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
 
+def check_scope(actor: Actor | None, needed: Scope, doing: str) -> None:
+    """Refuse an actor acting through a token whose scope does not cover ``needed``."""
+    if actor is None or actor.scope is None or actor.scope.covers(needed):
+        return
+    raise Forbidden(
+        f"this API token has the scope {actor.scope.value}; to {doing} it needs the scope "
+        f"{needed.value} (create a token with --scope {needed.value})"
+    )
+
+
 def check_may_fire(actor: Actor, event: EventDef, case_ref: str) -> None:
+    check_scope(actor, Scope.WRITE, f"{event.name} {case_ref}")
     if acting_role(actor, event) is None:
         allowed = " or ".join(event.actors)
         raise Forbidden(

@@ -33,8 +33,8 @@ from models import (
     user_programmes,
 )
 from workflow.cases import fastread
-from workflow.errors import NotFound, ValidationFailed
-from workflow.policy.actors import Actor
+from workflow.errors import Forbidden, NotFound, ValidationFailed
+from workflow.policy.actors import Actor, Scope
 
 STATUS_LINK_LIFETIME = dt.timedelta(days=30)
 SESSION_IDLE = dt.timedelta(hours=2)
@@ -269,8 +269,11 @@ def create_api_token(
     name: str,
     now: dt.datetime,
     expires_at: dt.datetime | None = None,
+    scope: Scope = Scope.ADMIN,
+    parent_id: int | None = None,
 ) -> tuple[int, str]:
-    """A new bearer token for an integration acting as ``user_id``; shown once."""
+    """A new bearer token for an integration acting as ``user_id``; shown once. The
+    interfaces go through ``issue_api_token``, which checks who may make which token."""
     name = name.strip()
     if not name or len(name) > 120:
         raise ValidationFailed("a token needs a name of 1 to 120 characters")
@@ -285,10 +288,84 @@ def create_api_token(
             token_hash=digest(token),
             created_at=now,
             expires_at=expires_at,
+            scope=Scope(scope).value,
+            parent_id=parent_id,
         )
         .returning(ApiToken.id)
     ).scalar_one()
     return token_id, token
+
+
+def parse_scope(raw: str) -> Scope:
+    try:
+        return Scope(raw.strip().lower())
+    except ValueError:
+        raise ValidationFailed(
+            f"unknown token scope {raw!r}; use one of {', '.join(s.value for s in Scope)}"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    id: int
+    name: str
+    scope: Scope
+    expires_at: dt.datetime | None
+    token: str  # the secret: shown once, never stored
+
+
+def issue_api_token(
+    session: Session,
+    *,
+    actor: Actor | None,
+    user_id: int,
+    name: str,
+    scope: Scope,
+    now: dt.datetime,
+    expires_at: dt.datetime | None = None,
+) -> IssuedToken:
+    """The one way an interface makes an API token (the API for its caller, the CLI for any
+    user). A token may make tokens of its own scope or less, which end when it ends (they
+    expire no later and are revoked with it); an ``admin`` scope is for admins' tokens. The
+    console (``actor`` None) may make any token for any active user."""
+    from workflow.policy.permissions import Action, require
+
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise NotFound(f"there is no active user with id {user_id}")
+    if actor is not None:
+        require(actor, Action.USE_API_TOKENS)
+        if actor.id != user_id:
+            raise Forbidden("an API token acts as the user who makes it")
+    else:
+        require(actor_for_user(session, user), Action.USE_API_TOKENS)
+    if scope is Scope.ADMIN and user.role != Role.ADMIN.value:
+        raise ValidationFailed(
+            f"the scope admin is for an admin's tokens; {user.username} is a {user.role} "
+            "(use --scope read or write)"
+        )
+    parent_id = actor.token_id if actor is not None else None
+    if actor is not None and actor.scope is not None:
+        if not actor.scope.covers(scope):
+            raise Forbidden(
+                f"this API token has the scope {actor.scope.value}; it may make tokens of "
+                f"that scope or less, not {scope.value}"
+            )
+        parent_expiry = session.scalar(
+            select(ApiToken.expires_at).where(ApiToken.id == actor.token_id)
+        )
+        if parent_expiry is not None and (expires_at is None or expires_at > parent_expiry):
+            expires_at = parent_expiry  # a child never outlives its parent
+    token_id, token = create_api_token(
+        session,
+        user_id=user_id,
+        name=name,
+        now=now,
+        expires_at=expires_at,
+        scope=scope,
+        parent_id=parent_id,
+    )
+    return IssuedToken(token_id, name.strip(), scope, expires_at, token)
 
 
 def token_select() -> Any:
@@ -301,6 +378,7 @@ def token_select() -> Any:
             User.role,
             User.institution_id,
             User.username,
+            ApiToken.scope,
         )
         .join(User, User.id == ApiToken.user_id)
         .where(
@@ -344,7 +422,13 @@ def token_touch(
 
 def _token_actor(row: tuple[Any, ...], programmes: frozenset[int]) -> Actor:
     return Actor(
-        role=Role(row[3]), id=row[2], institution_id=row[4], programme_ids=programmes, label=row[5]
+        role=Role(row[3]),
+        id=row[2],
+        institution_id=row[4],
+        programme_ids=programmes,
+        label=row[5],
+        scope=Scope(row[6]),
+        token_id=row[0],
     )
 
 
@@ -368,30 +452,84 @@ def actor_for_api_token(session: Session, token: str, *, now: dt.datetime) -> Ac
     return _token_actor(row, programmes)
 
 
-def list_api_tokens(session: Session, *, user_id: int) -> list[dict[str, Any]]:
-    rows = session.execute(
+def list_api_tokens(session: Session, *, user_id: int | None = None) -> list[dict[str, Any]]:
+    """The tokens of a user (of every user: None, for the console), never their secret."""
+    query = (
         select(
             ApiToken.id,
             ApiToken.name,
+            User.username.label("user"),
+            ApiToken.scope,
+            ApiToken.parent_id,
             ApiToken.created_at,
             ApiToken.expires_at,
             ApiToken.last_used_at,
             ApiToken.revoked_at,
         )
-        .where(ApiToken.user_id == user_id)
+        .join(User, User.id == ApiToken.user_id)
         .order_by(ApiToken.id)
     )
-    return [dict(r._mapping) for r in rows]
+    if user_id is not None:
+        query = query.where(ApiToken.user_id == user_id)
+    return [dict(r._mapping) for r in session.execute(query)]
 
 
-def revoke_api_token(session: Session, token_id: int, *, user_id: int, now: dt.datetime) -> None:
+def _descendants(session: Session, token_id: int) -> set[int]:
+    """``token_id`` and every token made from it, however deep."""
+    found, frontier = {token_id}, {token_id}
+    while frontier:
+        frontier = (
+            set(session.scalars(select(ApiToken.id).where(ApiToken.parent_id.in_(frontier))))
+            - found
+        )
+        found |= frontier
+    return found
+
+
+def revoke_api_token(
+    session: Session, token_id: int, *, actor: Actor | None, now: dt.datetime
+) -> int:
+    """Revoke a token and every token made from it (its children, theirs, ...); returns how
+    many were still live. A user revokes their own tokens, an admin also those of their
+    institution's users, the console any; a token itself only itself and what it made, so a
+    leaked token cannot revoke its owner's other tokens."""
+    from workflow.policy.permissions import Action, allowed, require
+
+    row = session.execute(
+        select(ApiToken.id, ApiToken.user_id, User.institution_id)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.id == token_id)
+    ).first()
+    missing = NotFound(f"API token {token_id} not found")
+    if row is None:
+        raise missing
+    if actor is not None:
+        require(actor, Action.USE_API_TOKENS)
+        own = row.user_id == actor.id
+        admin = allowed(actor, Action.MANAGE_USERS) and row.institution_id == actor.institution_id
+        if not own and not admin:
+            raise missing
+        if actor.token_id is not None and token_id not in _descendants(session, actor.token_id):
+            raise Forbidden(
+                f"an API token may revoke itself and the tokens it made, not token {token_id}"
+            )
+    ids = _descendants(session, token_id)
     result: Any = session.execute(
         update(ApiToken)
-        .where(ApiToken.id == token_id, ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .where(ApiToken.id.in_(ids), ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    if not result.rowcount:
-        raise NotFound(f"API token {token_id} not found")
+    return int(result.rowcount or 0)
+
+
+def revoke_user_access(session: Session, user_id: int, *, now: dt.datetime) -> None:
+    """End every browser session of a user and revoke all their tokens (a user disabled)."""
+    session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
 
 
 # --- status links ----------------------------------------------------------------------------

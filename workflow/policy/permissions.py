@@ -22,7 +22,7 @@ from typing import Any
 
 from models import Role
 from workflow.errors import Forbidden, NotFound
-from workflow.policy.actors import Actor, may_see, with_article
+from workflow.policy.actors import Actor, Scope, check_scope, may_see, with_article
 
 
 class Action(StrEnum):
@@ -46,6 +46,7 @@ class Action(StrEnum):
     REVOKE_STATUS_LINKS = "revoke_status_links"
     SEE_USERS = "see_users"
     ADD_USER = "add_user"
+    MANAGE_USERS = "manage_users"
     USE_API_TOKENS = "use_api_tokens"
 
 
@@ -53,6 +54,8 @@ class Action(StrEnum):
 class Permission:
     roles: frozenset[Role]
     doing: str  # completes "a student may not ...", for the refusal
+    # The API token scope it takes (sessions and the console have none to stay within).
+    scope: Scope = Scope.WRITE
 
 
 _SYSTEM = (Role.IMPORT, Role.TIMER)  # not named in refusals: no person acts as them
@@ -72,36 +75,47 @@ PERMISSIONS: Mapping[Action, Permission] = MappingProxyType(
             _OFFICE | {Role.STUDENT, Role.IMPORT, Role.TIMER}, "attach documents"
         ),
         Action.IMPORT_TRANSCRIPT: Permission(_OFFICE | {Role.IMPORT}, "import transcripts"),
-        Action.SEE_PENDING_RESULTS: Permission(_OFFICE, "see waiting transcript results"),
+        Action.SEE_PENDING_RESULTS: Permission(
+            _OFFICE, "see waiting transcript results", Scope.READ
+        ),
         Action.MATCH_BY_HAND: Permission(_OFFICE, "match a transcript result to a case by hand"),
         # The assigned examiner, other students' precedents and the office's conversions
         # are the office's internal working; the student sees the decision, not these.
         Action.SEE_INTERNALS: Permission(
             _STAFF | {Role.IMPORT, Role.TIMER},
             "see the examiner, the precedents and the grade conversions",
+            Scope.READ,
         ),
-        Action.EXPORT_DECISION: Permission(_STAFF | {Role.STUDENT}, "export decisions"),
+        Action.EXPORT_DECISION: Permission(_STAFF | {Role.STUDENT}, "export decisions", Scope.READ),
         # A cohort decision is a decision: only examiners take it, on their own cases.
         Action.DECIDE_COHORT: Permission(frozenset({Role.EXAMINER}), "decide cohorts"),
-        Action.CHECK_PRECEDENTS: Permission(_STAFF, "check the precedents"),
+        Action.CHECK_PRECEDENTS: Permission(_STAFF, "check the precedents", Scope.READ),
         Action.IMPORT_CATALOGUE: Permission(_OFFICE, "import the course catalogue"),
-        Action.SEE_GRADING_TABLES: Permission(_STAFF, "see grading tables"),
+        Action.SEE_GRADING_TABLES: Permission(_STAFF, "see grading tables", Scope.READ),
         Action.IMPORT_GRADING_TABLES: Permission(_OFFICE, "import grading tables"),
-        Action.SEE_STUDENTS: Permission(_OFFICE, "see the office's students"),
+        Action.SEE_STUDENTS: Permission(_OFFICE, "see the office's students", Scope.READ),
         Action.REGISTER_STUDENT: Permission(_OFFICE, "register students"),
         Action.SEND_STATUS_LINK: Permission(_OFFICE | {Role.STUDENT}, "send status links"),
         Action.REVOKE_STATUS_LINKS: Permission(_OFFICE, "revoke status links"),
-        Action.SEE_USERS: Permission(_OFFICE, "see the office's users"),
-        Action.ADD_USER: Permission(frozenset({Role.ADMIN}), "add users"),
-        # Tokens act as an office user; a student signs in by link or password instead.
-        Action.USE_API_TOKENS: Permission(_STAFF, "hold API tokens"),
+        Action.SEE_USERS: Permission(_OFFICE, "see the office's users", Scope.READ),
+        Action.ADD_USER: Permission(frozenset({Role.ADMIN}), "add users", Scope.ADMIN),
+        # Disable users, invite them to set a password, see and revoke anyone's tokens.
+        Action.MANAGE_USERS: Permission(frozenset({Role.ADMIN}), "manage users", Scope.ADMIN),
+        # Tokens act as an office user; a student signs in by link or password instead. Any
+        # scope may list its user's tokens and make tokens of its own scope or less
+        # (``auth.issue_api_token``), which are revoked with it.
+        Action.USE_API_TOKENS: Permission(_STAFF, "hold API tokens", Scope.READ),
     }
 )
 
 
 def allowed(actor: Actor | None, action: Action) -> bool:
     """Whether ``actor`` may do ``action`` (on a case they may see)."""
-    return actor is None or actor.role in PERMISSIONS[action].roles
+    if actor is None:
+        return True
+    rule = PERMISSIONS[action]
+    in_scope = actor.scope is None or actor.scope.covers(rule.scope)
+    return in_scope and actor.role in rule.roles
 
 
 def require(actor: Actor | None, action: Action, case: Any = None) -> None:
@@ -112,6 +126,7 @@ def require(actor: Actor | None, action: Action, case: Any = None) -> None:
         return
     if case is not None and not may_see(actor, case):
         raise NotFound(f"case {case.id} not found")
+    check_scope(actor, PERMISSIONS[action].scope, PERMISSIONS[action].doing)
     if actor.role not in PERMISSIONS[action].roles:
         rule = PERMISSIONS[action]
         who = " or ".join(r.value for r in Role if r in rule.roles and r not in _SYSTEM)

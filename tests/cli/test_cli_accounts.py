@@ -1,0 +1,45 @@
+"""The first admin of an empty installation, through the real `recog` console script: an
+institution, `recog user add --role admin`, `recog user set-password` from standard input,
+`recog user list` and a token for a campus system."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+HOME = "uni-x.de"
+PASSWORD = "correct horse battery staple"
+
+
+def test_empty_installation_to_first_admin(cli: Callable[..., Any], cli_db: Any) -> None:
+    cli("institution", "add", HOME, "--name", "Universität X", "--country", "DE", "--kind", "home")
+    added = cli("user", "add", "ada", "--role", "admin", "--institution", HOME)
+    assert "added admin ada" in added.out
+    assert "recog user set-password ada" in added.out
+    assert "ada has no e-mail address and will get no notifications" in added.err
+    # Never from an argument: there is no option for it.
+    refused = cli("user", "set-password", "ada", "--password", PASSWORD, check=False)
+    assert refused.code == 2
+    empty = cli("user", "set-password", "ada", stdin="", check=False)
+    assert (empty.code, empty.err.strip()) == (
+        1,
+        "error: no password on standard input; nothing changed",
+    )
+    cli("user", "set-password", "ada", stdin=PASSWORD + "\n")
+    [ada] = cli("user", "list", "--json").json()
+    assert (ada["username"], ada["role"], ada["active"], ada["has_password"]) == (
+        "ada",
+        "admin",
+        True,
+        True,
+    )
+    made = cli("token", "create", "--user", "ada", "--name", "campus", "--scope", "admin")
+    assert made.out.strip().startswith("rcg_")
+    assert "not shown again" in made.err
+    [token] = cli("token", "list", "--json").json()
+    assert (token["user"], token["scope"], token["revoked_at"]) == ("ada", "admin", None)
+    assert "token" not in token  # the secret is never listed
+    disabled = cli("user", "disable", "ada")
+    assert "disabled ada" in disabled.out
+    [token] = cli("token", "list", "--json").json()
+    assert token["revoked_at"] is not None
