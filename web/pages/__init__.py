@@ -13,9 +13,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from web.pages import account, cases, cohorts, sign_in, transcripts
-from web.pages.common import error_page, install_sign_in_redirect
+from web.pages.common import SignIn, error_page, install_sign_in_redirect
 
-__all__ = ["error_page", "install_sign_in_redirect", "router"]
+__all__ = ["SignIn", "error_page", "install_sign_in_redirect", "router"]
 
 router = APIRouter(include_in_schema=False)
 for _resource in (sign_in, cases, transcripts, cohorts, account):

@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 
 from config.errors import RecogError
 from web import files, recognition
-from web.files import safe_filename
+from web.files import safe_filename, upload
 from web.pages.common import SignIn, page, render
 from web.params import Id
 from web.problems import Problem, status_of
+from web.runtime import runtime
 from web.security import Principal
 from workflow import Action, ValidationFailed, import_transcript, match_by_hand, queries
 
@@ -50,7 +51,7 @@ def _transcripts_page(
             "pending": waiting,
             "error": error,
             "matched": int(matched) if matched.isdigit() and len(matched) < 10 else None,
-            "max_mb": files.MAX_TRANSCRIPT_BYTES // (1024 * 1024),
+            "max_mb": runtime(request).settings.max_transcript_bytes // (1024 * 1024),
         },
         principal=p,
         status=status,
@@ -75,6 +76,7 @@ def _transcripts_refused(request: Request, exc: Exception) -> Response:
 
 
 @router.post("/transcripts")
+@upload("transcripts", action=Action.IMPORT_TRANSCRIPT)
 def transcript_upload(
     request: Request,
     file: Annotated[UploadFile, File()],
@@ -82,7 +84,7 @@ def transcript_upload(
 ) -> Response:
     try:
         with page(request, form={"csrf": csrf}, action=Action.IMPORT_TRANSCRIPT) as (s, p, rt):
-            content = files.read_transcript(file)
+            content = files.read_transcript(file, rt.settings.max_transcript_bytes)
             report = import_transcript(
                 s,
                 content,
