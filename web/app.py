@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     problems.install(app, error_page=pages.error_page)
     pages.install_sign_in_redirect(app)
-    uploads.install(app, sign_in=pages.SignIn)
+    uploads.install(app)
     app.add_middleware(SecurityHeaders)
 
     @app.get("/api/docs", include_in_schema=False)

@@ -64,6 +64,21 @@ class Problem(Exception):
         self.code = code
 
 
+class SignIn(Exception):
+    """Not signed in (or the session ended): a page sends the browser to the sign-in page."""
+
+
+def unauthorized() -> Problem:
+    """The API's answer to a request without a valid session or token."""
+    return Problem(
+        401,
+        "Unauthorized",
+        "sign in, or send an API token as 'Authorization: Bearer TOKEN'",
+        code="unauthorized",
+        headers={"WWW-Authenticate": 'Bearer realm="recog"'},
+    )
+
+
 class BodyTooLarge(StarletteHTTPException):
     """A request body passed its route's limit while it was read (``web.uploads``). An HTTP
     exception, so that FastAPI's body parsing passes it on instead of answering 400."""

@@ -12,9 +12,10 @@ from web.api.common import call, idempotent
 from web.api.schemas import ImportOut, InstitutionOut, ModuleOut, OfferingOut, Page, ProgrammeOut
 from web.files import as_file, import_upload, upload
 from web.params import Limit, Offset
+from web.uploads import GuardedRoute
 from workflow import Action, catalog, queries
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.get("/institutions", response_model=list[InstitutionOut], tags=["reference"])

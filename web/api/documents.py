@@ -12,9 +12,10 @@ from web.api.common import call, idempotent
 from web.api.schemas import DocumentOut
 from web.files import MEDIA_TYPES, download_response, read_upload, safe_filename, upload
 from web.params import Id
+from web.uploads import GuardedRoute
 from workflow import DOCUMENT_KINDS, ValidationFailed, attach_document, queries
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.get("/cases/{case_id}/documents", response_model=list[DocumentOut], tags=["documents"])

@@ -14,9 +14,10 @@ from web.api.common import call, idempotent
 from web.api.schemas import ConversionsOut, GradingTableImportOut, GradingTableOut
 from web.files import as_file, import_upload, safe_filename, upload
 from web.params import Id
+from web.uploads import GuardedRoute
 from workflow import Action, NotFound
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.get("/grading-tables", response_model=list[GradingTableOut], tags=["reference"])

@@ -14,9 +14,10 @@ from web.api.schemas import MatchIn, MatchOut, PendingResultOut, TranscriptRepor
 from web.files import read_transcript, safe_filename, upload
 from web.params import Id
 from web.recognition import report_json
+from web.uploads import GuardedRoute
 from workflow import Action, queries
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.post("/transcripts", response_model=TranscriptReportOut, tags=["transcripts"])

@@ -10,9 +10,10 @@ from fastapi.responses import Response
 from models import User
 from web.api.common import call, idempotent
 from web.api.schemas import UserIn, UserOut
+from web.uploads import GuardedRoute
 from workflow import Action, catalog, queries
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 def _user_out(u: User) -> dict[str, Any]:

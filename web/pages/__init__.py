@@ -13,10 +13,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from web.pages import account, cases, cohorts, sign_in, transcripts
-from web.pages.common import SignIn, error_page, install_sign_in_redirect
+from web.pages.common import error_page, install_sign_in_redirect
+from web.uploads import GuardedRoute
 
-__all__ = ["SignIn", "error_page", "install_sign_in_redirect", "router"]
+__all__ = ["error_page", "install_sign_in_redirect", "router"]
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=GuardedRoute)
 for _resource in (sign_in, cases, transcripts, cohorts, account):
     router.include_router(_resource.router)

@@ -15,11 +15,12 @@ from config.procedure import get_procedure
 from web import files, i18n
 from web.actions import CRITERIA, DECISIONS, STRUCTURED_REASONS, form_data, open_events
 from web.files import download_response, read_upload, safe_filename, upload
-from web.pages.common import PAGE_SIZE, SignIn, in_thread, page, page_language, render
+from web.pages.common import PAGE_SIZE, in_thread, page, page_language, render
 from web.params import Id
-from web.problems import Problem, status_of
+from web.problems import Problem, SignIn, status_of
 from web.runtime import Runtime
 from web.security import Principal
+from web.uploads import GuardedRoute
 from workflow import (
     COHORT_EVENTS,
     GERMAN_STEPS,
@@ -37,7 +38,7 @@ from workflow import (
     waiting_cohorts,
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=GuardedRoute)
 
 
 def _filters(request: Request) -> dict[str, Any]:

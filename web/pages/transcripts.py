@@ -11,14 +11,15 @@ from sqlalchemy.orm import Session
 from config.errors import RecogError
 from web import files, recognition
 from web.files import safe_filename, upload
-from web.pages.common import SignIn, page, render
+from web.pages.common import page, render
 from web.params import Id
-from web.problems import Problem, status_of
+from web.problems import Problem, SignIn, status_of
 from web.runtime import runtime
 from web.security import Principal
+from web.uploads import GuardedRoute
 from workflow import Action, ValidationFailed, import_transcript, match_by_hand, queries
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=GuardedRoute)
 
 
 def _transcripts_page(
