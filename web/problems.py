@@ -89,10 +89,10 @@ class BodyTooLarge(StarletteHTTPException):
 
 
 # The database's or the disk's own words for "no room" and "read-only": the service is
-# unavailable for a while, not broken (SQLite's messages; PostgreSQL's SQLSTATE classes
-# 53 insufficient resources and 25006 read-only transaction).
+# unavailable for a while, not broken (SQLite's messages; PostgreSQL's SQLSTATEs
+# 53100 disk full and 25006 read-only transaction).
 _UNAVAILABLE_MESSAGES = ("database or disk is full", "readonly database", "read-only file system")
-_UNAVAILABLE_SQLSTATES = ("53100", "53200", "25006")
+_UNAVAILABLE_SQLSTATES = ("53100", "25006")
 _UNAVAILABLE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
