@@ -19,12 +19,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from typing import Annotated, Any, get_args, get_type_hints
 
 import httpx
 import pytest
 from conftest import NOW
-from fastapi import UploadFile
+from fastapi import APIRouter, FastAPI, File, UploadFile
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import Engine, event, func
 from sqlalchemy import select as sql_select
@@ -383,19 +383,24 @@ def test_a_read_only_database_answers_503_with_retry_after(
         app.state.runtime.engine.dispose()
 
 
-def test_a_full_database_answers_503_and_imports_nothing(
+def test_a_full_or_read_only_database_answers_503_and_imports_nothing(
     app: Any, engine: Engine, world: Any, clerk_api: Any
 ) -> None:
     """SQLite's ``max_page_count`` holds the database at its size: a write that needs a new
-    page fails with sqlite3's real "database or disk is full"."""
-    if engine.dialect.name != "sqlite":
-        pytest.skip("the page limit is SQLite's")
+    page fails with sqlite3's real "database or disk is full". PostgreSQL: the server's own
+    read-only transactions (SQLSTATE 25006), as on a standby or a full disk's emergency."""
     rt = app.state.runtime
     rt.engine.dispose()
+    limit = (
+        "PRAGMA max_page_count = 1"  # i.e. the database's current size
+        if engine.dialect.name == "sqlite"
+        else "SET default_transaction_read_only = on"
+    )
 
     @event.listens_for(rt.engine, "connect")
     def _full(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.execute("PRAGMA max_page_count = 1")  # i.e. the current size
+        dbapi_connection.execute(limit)
+        dbapi_connection.commit()  # psycopg began a transaction for the SET
 
     rows = ["kind,institution,scheme,isced,course,term,programme,module,reference_year,grade,count"]
     for year in range(1900, 2300):
@@ -495,3 +500,20 @@ def test_a_full_disk_under_an_upload_answers_503_and_stores_nothing(
     assert {p for p in documents.rglob("*") if p.is_file()} == before
     with session_factory(sqlite_engine)() as s:
         assert s.scalar(sql_select(func.count()).select_from(Document)) == count
+
+
+def take(file: Annotated[UploadFile, File()]) -> None:
+    """An upload endpoint without its ``@upload`` declaration."""
+
+
+def test_an_unguarded_or_undeclared_upload_route_stops_the_start() -> None:
+    """A route added later cannot slip past the guard: ``install`` names it."""
+    from web import uploads
+
+    for route_class, words in ((APIRoute, "is not guarded"), (uploads.GuardedRoute, "no limit")):
+        router = APIRouter(route_class=route_class)
+        router.post("/take")(take)
+        app = FastAPI()
+        app.include_router(router)
+        with pytest.raises(RuntimeError, match=words):
+            uploads.install(app)
