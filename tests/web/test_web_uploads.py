@@ -517,3 +517,17 @@ def test_an_unguarded_or_undeclared_upload_route_stops_the_start() -> None:
         app.include_router(router)
         with pytest.raises(RuntimeError, match=words):
             uploads.install(app)
+
+
+def test_an_oversize_page_upload_says_so_in_the_page_language(app: Any, clerk: Any) -> None:
+    rt = app.state.runtime
+    rt.settings = rt.settings.model_copy(update={"max_transcript_bytes": 2048})
+    for language, words in (("de", "Datei zu groß"), ("en", "File too large")):
+        r = clerk.post(
+            "/transcripts",
+            data={"csrf": clerk.csrf},
+            files={"file": ("tor.xml", b"<x>" + b" " * 100_000 + b"</x>", "text/xml")},
+            headers={"Accept-Language": language},
+        )
+        assert r.status_code == 413
+        assert words in r.text

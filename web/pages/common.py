@@ -110,6 +110,8 @@ def error_page(
     _ = i18n.translator(lang)
     if status == 404:
         title, detail = _("page.not_found"), _("page.not_found_text")
+    elif status == 413:
+        title, detail = _("page.too_large"), _("page.too_large_text")
     elif status == 503:
         title, detail = _("page.unavailable"), _("page.unavailable_text")
     response = render(
