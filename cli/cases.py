@@ -36,6 +36,7 @@ from workflow import (
     case_side_by_side,
     catalog,
     fire,
+    media_type_of,
     open_case,
     queries,
     set_targets,
@@ -206,10 +207,10 @@ def case_attach(
     """Attach a document to a case (stored by its SHA-256 under the data directory)."""
     if not file.is_file():
         fail(f"{file}: no such file")
-    content = file.read_bytes()
-    media = {".pdf": "application/pdf", ".xml": "application/xml"}.get(
-        file.suffix.lower(), "application/octet-stream"
-    )
+    limit = ctx.settings().max_document_bytes
+    with file.open("rb") as fh:
+        content = fh.read(limit + 1)  # never more than the limit into memory
+    media = media_type_of(file.name)
     with unit_of_work() as s:
         who = resolve_actor(s, actor, case)
         doc_id, _ = attach_document(
@@ -223,6 +224,7 @@ def case_attach(
             actor=who,
             now=ctx.now(),
             channel="cli",
+            max_bytes=limit,
         )
     console.print(f"case {case}: document {doc_id} ({kind}, {len(content)} bytes) attached")
 

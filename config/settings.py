@@ -198,6 +198,34 @@ class Settings(BaseSettings):
         description="Redis: seconds before an unacknowledged task is redelivered.",
     )
 
+    max_document_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1024,
+        description="Largest document a case takes (an upload is refused with 413 while it is "
+        "read, as soon as its body passes this plus 64 KiB for the form around it).",
+    )
+    max_transcript_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1024,
+        description="Largest transcript of records uploaded for import (ELMO or EWP XML).",
+    )
+    max_import_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        description="Largest catalogue or grading-table import file uploaded.",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body of any other route (forms, JSON).",
+    )
+    retry_after_seconds: int = Field(
+        default=120,
+        ge=1,
+        description="Retry-After of a 503 answered when the disk is full or the database "
+        "read-only.",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

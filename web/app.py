@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from config.settings import Settings, get_settings
-from web import api, pages, problems
+from web import api, pages, problems, uploads
 from web.runtime import Runtime
 from web.security import SecurityHeaders
 
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     problems.install(app, error_page=pages.error_page)
     pages.install_sign_in_redirect(app)
+    uploads.install(app)
     app.add_middleware(SecurityHeaders)
 
     @app.get("/api/docs", include_in_schema=False)

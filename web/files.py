@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from fastapi import UploadFile
@@ -21,26 +22,28 @@ from sqlalchemy.orm import Session
 
 from web.problems import Problem
 from web.runtime import Runtime
-from workflow import MAX_DOCUMENT_BYTES, Actor, ValidationFailed, export_decision_document
+from workflow import (
+    DOCUMENT_TYPES,
+    Action,
+    Actor,
+    check_document,
+    export_decision_document,
+)
 
-MAX_IMPORT_BYTES = 5 * 1024 * 1024
-MAX_TRANSCRIPT_BYTES = 20 * 1024 * 1024
 TRANSCRIPT_TYPES = ("application/xml", "text/xml")
-# Accepted uploads, each with the first bytes its content must start with.
-MEDIA_TYPES: dict[str, tuple[bytes, ...]] = {
-    "application/pdf": (b"%PDF-",),
-    "application/xml": (b"<?xml", b"<"),
-    "text/xml": (b"<?xml", b"<"),
-    "image/png": (b"\x89PNG\r\n\x1a\n",),
-    "image/jpeg": (b"\xff\xd8\xff",),
-}
+# Accepted uploads, each with the first bytes its content must start with (the workflow's
+# one list, which the CLI's ``case attach`` checks too).
+MEDIA_TYPES = DOCUMENT_TYPES
+# What a multipart form may carry beside its file: the boundaries, the part headers and the
+# small fields (csrf, kind).
+FORM_OVERHEAD = 64 * 1024
 
 __all__ = [
-    "MAX_DOCUMENT_BYTES",
-    "MAX_IMPORT_BYTES",
-    "MAX_TRANSCRIPT_BYTES",
+    "FORM_OVERHEAD",
     "MEDIA_TYPES",
     "TRANSCRIPT_TYPES",
+    "UPLOADS",
+    "Upload",
     "as_file",
     "download_response",
     "elmo_export",
@@ -48,42 +51,74 @@ __all__ = [
     "read_transcript",
     "read_upload",
     "safe_filename",
+    "upload",
 ]
+
+
+# --- which routes take uploads -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What an upload route takes, checked before its body is read (``web.uploads``):
+    ``limit`` names the setting of its file's size (``documents``, ``transcripts`` or
+    ``imports``), ``action`` the permission the actor needs, ``case_param`` the path
+    parameter of a case the actor must see and may attach documents to."""
+
+    limit: Literal["documents", "transcripts", "imports"]
+    action: Action | None = None
+    case_param: str | None = None
+
+    def file_bytes(self, settings: Any) -> int:
+        return int(getattr(settings, f"max_{self.limit[:-1]}_bytes"))
+
+
+UPLOADS: dict[Callable[..., Any], Upload] = {}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def upload(
+    limit: Literal["documents", "transcripts", "imports"],
+    *,
+    action: Action | None = None,
+    case_param: str | None = None,
+) -> Callable[[F], F]:
+    """Declare an endpoint an upload route (put it under the route's decorator): the app
+    refuses to start with an upload route that has no declaration."""
+
+    def mark(fn: F) -> F:
+        UPLOADS[fn] = Upload(limit, action, case_param)
+        return fn
+
+    return mark
 
 
 # --- uploads -----------------------------------------------------------------------------------
 
 
-def read_upload(file: UploadFile) -> tuple[bytes, str]:
+def _too_large(what: str, limit: int) -> Problem:
+    return Problem(
+        413, "Content Too Large", f"{what} may have at most {limit} bytes", code="too_large"
+    )
+
+
+def read_upload(file: UploadFile, max_bytes: int) -> tuple[bytes, str]:
     """The upload's bytes and media type, refused unless its type is accepted and its
-    content starts the way that type must."""
+    content starts the way that type must (``workflow.check_document``, as for the CLI)."""
     media_type = (file.content_type or "").split(";")[0].strip().lower()
-    signatures = MEDIA_TYPES.get(media_type)
-    if signatures is None:
+    if media_type not in DOCUMENT_TYPES:
         raise Problem(
             415,
             "Unsupported Media Type",
             f"{media_type or 'no type'} is not accepted; upload one of {', '.join(MEDIA_TYPES)}",
             code="media_type",
         )
-    content = file.file.read(MAX_DOCUMENT_BYTES + 1)
-    if len(content) > MAX_DOCUMENT_BYTES:
-        raise Problem(
-            413,
-            "Content Too Large",
-            f"a document may have at most {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB",
-            code="too_large",
-        )
-    if not content:
-        raise ValidationFailed("the file is empty")
-    if not content.lstrip().startswith(signatures):
-        raise Problem(
-            415,
-            "Unsupported Media Type",
-            f"the file's content is not {media_type}",
-            code="media_type",
-        )
-    return content, media_type
+    content = file.file.read(max_bytes + 1)
+    if len(content) > max_bytes:
+        raise _too_large("a document", max_bytes)
+    name = safe_filename(file.filename)
+    return content, check_document(content, media_type, filename=name, max_bytes=max_bytes)
 
 
 def safe_filename(name: str | None) -> str:
@@ -92,7 +127,7 @@ def safe_filename(name: str | None) -> str:
     return cleaned.strip(". ") or "document"
 
 
-def read_transcript(file: UploadFile) -> bytes:
+def read_transcript(file: UploadFile, max_bytes: int) -> bytes:
     """The bytes of an uploaded transcript: XML by its declared type, within the size limit.
     Whether it is a well-formed, valid ELMO or EWP document the parser decides (and names
     the file, line and element when it is not)."""
@@ -106,27 +141,19 @@ def read_transcript(file: UploadFile) -> bytes:
             "(ELMO 1.7, ELMO 2.0 or an EWP transcript-of-records response)",
             code="media_type",
         )
-    content = file.file.read(MAX_TRANSCRIPT_BYTES + 1)
-    if len(content) > MAX_TRANSCRIPT_BYTES:
-        raise Problem(
-            413,
-            "Content Too Large",
-            f"a transcript may have at most {MAX_TRANSCRIPT_BYTES // (1024 * 1024)} MB",
-            code="too_large",
-        )
+    content = file.file.read(max_bytes + 1)
+    if len(content) > max_bytes:
+        raise _too_large("a transcript", max_bytes)
     return content
 
 
-def import_upload(file: UploadFile, what: str, default: str) -> tuple[bytes, str, str]:
+def import_upload(
+    file: UploadFile, what: str, default: str, max_bytes: int
+) -> tuple[bytes, str, str]:
     """An uploaded CSV or JSON import: its bytes (413 past the limit), its name and suffix."""
-    content = file.file.read(MAX_IMPORT_BYTES + 1)
-    if len(content) > MAX_IMPORT_BYTES:
-        raise Problem(
-            413,
-            "Content Too Large",
-            f"a {what} file may have at most {MAX_IMPORT_BYTES} bytes",
-            code="too_large",
-        )
+    content = file.file.read(max_bytes + 1)
+    if len(content) > max_bytes:
+        raise _too_large(f"a {what} file", max_bytes)
     name = file.filename or default
     return content, name, ".json" if name.lower().endswith(".json") else ".csv"
 

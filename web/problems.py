@@ -6,12 +6,14 @@ with their traceback and answered without any detail.
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config.errors import RecogError
@@ -22,7 +24,9 @@ from workflow import (
     IllegalTransition,
     NotFound,
     StaleVersion,
+    TooLarge,
     TranscriptRejected,
+    UnsupportedDocument,
     ValidationFailed,
 )
 
@@ -33,6 +37,8 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (StaleVersion, 412, "Precondition Failed"),
     (Conflict, 409, "Conflict"),
     (NotFound, 404, "Not Found"),
+    (TooLarge, 413, "Content Too Large"),
+    (UnsupportedDocument, 415, "Unsupported Media Type"),
     (ValidationFailed, 422, "Unprocessable Content"),
     (GuardFailed, 422, "Unprocessable Content"),
     (IllegalTransition, 409, "Conflict"),
@@ -56,6 +62,52 @@ class Problem(Exception):
         self.status, self.title, self.detail = status, title, detail
         self.headers = headers or {}
         self.code = code
+
+
+class SignIn(Exception):
+    """Not signed in (or the session ended): a page sends the browser to the sign-in page."""
+
+
+def unauthorized() -> Problem:
+    """The API's answer to a request without a valid session or token."""
+    return Problem(
+        401,
+        "Unauthorized",
+        "sign in, or send an API token as 'Authorization: Bearer TOKEN'",
+        code="unauthorized",
+        headers={"WWW-Authenticate": 'Bearer realm="recog"'},
+    )
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """A request body passed its route's limit while it was read (``web.uploads``). An HTTP
+    exception, so that FastAPI's body parsing passes it on instead of answering 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body may have at most {limit} bytes")
+        self.limit = limit
+
+
+# The database's or the disk's own words for "no room" and "read-only": the service is
+# unavailable for a while, not broken (SQLite's messages; PostgreSQL's SQLSTATEs
+# 53100 disk full and 25006 read-only transaction).
+_UNAVAILABLE_MESSAGES = ("database or disk is full", "readonly database", "read-only file system")
+_UNAVAILABLE_SQLSTATES = ("53100", "25006")
+_UNAVAILABLE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk is full or the database read-only (503, not 500)."""
+    if isinstance(exc, OSError):
+        return exc.errno in _UNAVAILABLE_ERRNOS
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+        state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if state in _UNAVAILABLE_SQLSTATES:
+            return True
+        text = str(orig).lower()
+        return any(m in text for m in _UNAVAILABLE_MESSAGES)
+    return False
 
 
 def status_of(exc: Exception) -> tuple[int, str, str]:
@@ -147,6 +199,15 @@ def install(app: FastAPI, error_page: ErrorPage) -> None:
             headers=exc.headers,
         )
 
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> Response:
+        detail = str(exc.detail)
+        if _wants_page(request):
+            return _page(request, 413, "Content Too Large", detail)
+        return problem_response(
+            413, "Content Too Large", detail, code="too_large", instance=request.url.path
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = str(exc.detail)
@@ -182,6 +243,29 @@ def install(app: FastAPI, error_page: ErrorPage) -> None:
             instance=request.url.path,
             extra={"errors": errors},
         )
+
+    async def _out_of_room(request: Request, exc: Exception) -> Response:
+        if not unavailable(exc):
+            return await _unexpected(request, exc)
+        # The operator must make room (or the database writable): say so in the log once
+        # per request, without the traceback; the client is told to come back.
+        log.error("unavailable on %s %s: %s", request.method, request.url.path, exc)
+        seconds = str(request.app.state.runtime.settings.retry_after_seconds)
+        detail = "Recog cannot store anything at the moment; try again later"
+        headers = {"Retry-After": seconds}
+        if _wants_page(request):
+            return _page(request, 503, "Service Unavailable", detail, headers)
+        return problem_response(
+            503,
+            "Service Unavailable",
+            detail,
+            code="unavailable",
+            instance=request.url.path,
+            headers=headers,
+        )
+
+    app.add_exception_handler(DBAPIError, _out_of_room)
+    app.add_exception_handler(OSError, _out_of_room)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

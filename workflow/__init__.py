@@ -15,10 +15,13 @@ from workflow.cases import (
 )
 from workflow.cases.casefile import (
     DOCUMENT_KINDS,
+    DOCUMENT_TYPES,
     MAX_DOCUMENT_BYTES,
     assign_examiner,
     attach_document,
+    check_document,
     export_decision_document,
+    media_type_of,
     open_case,
     set_targets,
 )
@@ -81,6 +84,8 @@ from workflow.errors import (
     GuardFailed,
     IllegalTransition,
     NotFound,
+    TooLarge,
+    UnsupportedDocument,
     ValidationFailed,
 )
 from workflow.grading.grades import (
@@ -122,8 +127,10 @@ from workflow.policy.auth import (
     status_link_for_delivery,
 )
 from workflow.policy.permissions import (
+    DOCUMENT_ACTIONS,
     Action,
     allowed,
+    document_kinds,
     require,
 )
 from workflow.texts import (
@@ -151,7 +158,9 @@ __all__ = [
     "CRITERIA",
     "DEFAULT_SCHEMES",
     "DIFFERENCE_THRESHOLD",
+    "DOCUMENT_ACTIONS",
     "DOCUMENT_KINDS",
+    "DOCUMENT_TYPES",
     "GERMAN_STEPS",
     "MAX_DOCUMENT_BYTES",
     "MIN_PASSWORD_LENGTH",
@@ -177,7 +186,9 @@ __all__ = [
     "Say",
     "Scope",
     "StaleVersion",
+    "TooLarge",
     "TranscriptRejected",
+    "UnsupportedDocument",
     "ValidationFailed",
     "accounts",
     "acting_role",
@@ -189,12 +200,14 @@ __all__ = [
     "bavarian",
     "case_side_by_side",
     "catalog",
+    "check_document",
     "compare",
     "convert",
     "convert_by_tables",
     "criterion_words",
     "decide",
     "delete_table",
+    "document_kinds",
     "export_decision_document",
     "fire",
     "format_credits",
@@ -211,6 +224,7 @@ __all__ = [
     "keep_notice",
     "list_tables",
     "match_by_hand",
+    "media_type_of",
     "methods",
     "notice_inputs",
     "open_case",

@@ -16,6 +16,8 @@ __all__ = [
     "GuardFailed",
     "IllegalTransition",
     "NotFound",
+    "TooLarge",
+    "UnsupportedDocument",
     "ValidationFailed",
 ]
 
@@ -58,3 +60,15 @@ class Conflict(DomainError):
     """Somebody changed the case concurrently; the message names the state it is in now."""
 
     code = "conflict"
+
+
+class UnsupportedDocument(ValidationFailed):
+    """A document's type is not accepted, or its content is not what its type says."""
+
+    code = "media_type"
+
+
+class TooLarge(ValidationFailed):
+    """A document or file is larger than the configured limit; nothing was read further."""
+
+    code = "too_large"

@@ -91,9 +91,7 @@ def read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     sample = text[:4096]
     delimiter = ";" if sample.count(";") > sample.count(",") else ","
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    if not reader.fieldnames:
-        raise ValidationFailed(f"{path.name}: the file is empty; expected a header line")
-    for row in reader:
+    for row in _csv_rows(reader, path):
         if None in row:
             raise ValidationFailed(
                 f"{path.name}, line {reader.line_num}: more values than columns in the header"
@@ -108,6 +106,19 @@ def read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 if k is not None
             },
         )
+
+
+def _csv_rows(reader: csv.DictReader[str], path: Path) -> Iterator[dict[str | Any, Any]]:
+    """The reader's rows; what the csv module cannot read (a field past its size limit, a
+    stray NUL byte) is refused naming the line, not left to fail as an internal error."""
+    try:
+        if not reader.fieldnames:
+            raise ValidationFailed(f"{path.name}: the file is empty; expected a header line")
+        yield from reader
+    except csv.Error as exc:
+        raise ValidationFailed(
+            f"{path.name}, line {reader.line_num}: not readable as CSV ({exc})"
+        ) from None
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -287,9 +287,8 @@ def test_upload_size_limit(
     world: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import web.files
-
-    monkeypatch.setattr(web.files, "MAX_DOCUMENT_BYTES", 1000)
+    rt = clerk_api.app.state.runtime
+    monkeypatch.setattr(rt, "settings", rt.settings.model_copy(update={"max_document_bytes": 1000}))
     r = clerk_api.post(
         f"/api/v1/cases/{world.cases['enrolled']}/documents",
         files={"file": ("big.pdf", MINIMAL_PDF + b"0" * 2000, "application/pdf")},

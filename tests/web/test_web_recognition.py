@@ -209,10 +209,9 @@ def test_transcript_upload_api(
     )
     assert wrong_type.status_code == 415
     assert wrong_type.headers["content-type"] == PROBLEM
-    import web.files
-
+    rt = app.state.runtime
     with monkeypatch.context() as m:
-        m.setattr(web.files, "MAX_TRANSCRIPT_BYTES", 1000)
+        m.setattr(rt, "settings", rt.settings.model_copy(update={"max_transcript_bytes": 1000}))
         big = clerk_api.post(
             "/api/v1/transcripts", files={"file": ("example.xml", example, "text/xml")}
         )

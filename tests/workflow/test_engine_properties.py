@@ -493,7 +493,9 @@ class CaseMachine(RuleBasedStateMachine):
                 channel="test",
             )
         )
-        self._record(outcome, "attach_document", ok=kind in ("clerk", "admin", "student", "import"))
+        # A transcript: the office's or an import's, never the student's (the permission
+        # table's ATTACH_TRANSCRIPT).
+        self._record(outcome, "attach_document", ok=kind in ("clerk", "admin", "import"))
 
     def assign(self, kind: str, username: str) -> None:
         actor = self.actors[kind]

@@ -12,7 +12,8 @@ from fastapi import APIRouter
 
 from web.api import auth, cases, catalog, cohorts, documents, grading, students, transcripts, users
 from web.api.common import PROBLEMS
+from web.uploads import GuardedRoute
 
-router = APIRouter(prefix="/api/v1", responses=PROBLEMS)
+router = APIRouter(prefix="/api/v1", responses=PROBLEMS, route_class=GuardedRoute)
 for _resource in (auth, catalog, students, cases, documents, users, transcripts, cohorts, grading):
     router.include_router(_resource.router)

@@ -12,9 +12,10 @@ from fastapi.responses import JSONResponse, Response
 from web.api.common import call
 from web.api.schemas import Me, NewToken, TokenIn, TokenOut
 from web.params import Id
+from web.uploads import GuardedRoute
 from workflow import Action, Scope, auth
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.get("/me", response_model=Me, tags=["auth"])

@@ -13,7 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from web.api.common import call, case_version, fired_out, idempotent, unauthorized
+from web.api.common import call, case_version, fired_out, idempotent
 from web.api.schemas import (
     CaseDetail,
     CaseIn,
@@ -26,8 +26,10 @@ from web.api.schemas import (
 )
 from web.files import elmo_export
 from web.params import Id, IfMatch, Limit, Offset
+from web.problems import unauthorized
 from web.runtime import runtime
 from web.security import Principal, bearer
+from web.uploads import GuardedRoute
 from workflow import (
     Action,
     NotFound,
@@ -39,7 +41,7 @@ from workflow import (
     set_targets,
 )
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.get("/cases", response_model=Page, tags=["cases"])

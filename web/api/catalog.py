@@ -10,11 +10,12 @@ from fastapi.responses import Response
 
 from web.api.common import call, idempotent
 from web.api.schemas import ImportOut, InstitutionOut, ModuleOut, OfferingOut, Page, ProgrammeOut
-from web.files import as_file, import_upload
+from web.files import as_file, import_upload, upload
 from web.params import Limit, Offset
+from web.uploads import GuardedRoute
 from workflow import Action, catalog, queries
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.get("/institutions", response_model=list[InstitutionOut], tags=["reference"])
@@ -73,10 +74,13 @@ def catalogue(
 
 
 @router.post("/catalogue/import", response_model=ImportOut, tags=["reference"])
+@upload("imports", action=Action.IMPORT_CATALOGUE)
 def catalogue_import(request: Request, file: Annotated[UploadFile, File()]) -> Response:
     """Import partner course offerings (CSV or JSON, all rows checked first)."""
-    content, _name, suffix = import_upload(file, "catalogue", "catalogue.csv")
-    with call(request, action=Action.IMPORT_CATALOGUE, write=True) as (s, p, _rt):
+    with call(request, action=Action.IMPORT_CATALOGUE, write=True) as (s, p, rt):
+        content, _name, suffix = import_upload(
+            file, "catalogue", "catalogue.csv", rt.settings.max_import_bytes
+        )
 
         def run() -> tuple[int, Any]:
             with as_file(content, "catalogue", suffix) as path:

@@ -9,9 +9,10 @@ from fastapi.responses import Response
 
 from web.api.common import call, idempotent
 from web.api.schemas import CohortIn, CohortOut, CohortPreviewOut, CohortResultOut, InconsistentPair
+from web.uploads import GuardedRoute
 from workflow import Action, Conflict, NotFound
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.get("/cohorts", response_model=list[CohortOut], tags=["cohorts"])

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import IdempotencyKey
-from web.problems import PROBLEM, Problem
+from web.problems import PROBLEM, Problem, unauthorized
 from web.runtime import Runtime, runtime
 from web.security import Principal, authenticate, csrf_ok
 from workflow import Action, ValidationFailed, require
@@ -62,16 +62,6 @@ def call(
         if action is not None:
             require(principal.actor, action)
         yield session, principal, rt
-
-
-def unauthorized() -> Problem:
-    return Problem(
-        401,
-        "Unauthorized",
-        "sign in, or send an API token as 'Authorization: Bearer TOKEN'",
-        code="unauthorized",
-        headers={"WWW-Authenticate": 'Bearer realm="recog"'},
-    )
 
 
 def case_version(if_match: str | None) -> int | None:

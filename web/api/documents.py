@@ -10,11 +10,12 @@ from fastapi.responses import Response
 
 from web.api.common import call, idempotent
 from web.api.schemas import DocumentOut
-from web.files import MEDIA_TYPES, download_response, read_upload, safe_filename
+from web.files import MEDIA_TYPES, download_response, read_upload, safe_filename, upload
 from web.params import Id
+from web.uploads import GuardedRoute
 from workflow import DOCUMENT_KINDS, ValidationFailed, attach_document, queries
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.get("/cases/{case_id}/documents", response_model=list[DocumentOut], tags=["documents"])
@@ -26,6 +27,7 @@ def documents(request: Request, case_id: Id) -> Any:
 @router.post(
     "/cases/{case_id}/documents", response_model=DocumentOut, status_code=201, tags=["documents"]
 )
+@upload("documents", case_param="case_id")
 def upload_document(
     request: Request,
     case_id: Id,
@@ -38,7 +40,7 @@ def upload_document(
             raise ValidationFailed(
                 f"unknown document kind {kind!r}; use one of {', '.join(DOCUMENT_KINDS)}"
             )
-        content, media_type = read_upload(file)
+        content, media_type = read_upload(file, rt.settings.max_document_bytes)
         filename = safe_filename(file.filename)
 
         def run() -> tuple[int, Any]:
@@ -53,6 +55,7 @@ def upload_document(
                 actor=p.actor,
                 now=rt.now(),
                 channel="api",
+                max_bytes=rt.settings.max_document_bytes,
             )
             doc = queries.document(s, case_id, doc_id, actor=p.actor)
             return 201, DocumentOut.model_validate(doc, from_attributes=True).model_dump(

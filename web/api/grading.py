@@ -12,11 +12,12 @@ from fastapi.responses import Response
 
 from web.api.common import call, idempotent
 from web.api.schemas import ConversionsOut, GradingTableImportOut, GradingTableOut
-from web.files import as_file, import_upload, safe_filename
+from web.files import as_file, import_upload, safe_filename, upload
 from web.params import Id
+from web.uploads import GuardedRoute
 from workflow import Action, NotFound
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.get("/grading-tables", response_model=list[GradingTableOut], tags=["reference"])
@@ -33,6 +34,7 @@ def grading_tables_list(
 
 
 @router.post("/grading-tables/import", response_model=GradingTableImportOut, tags=["reference"])
+@upload("imports", action=Action.IMPORT_GRADING_TABLES)
 def grading_tables_import(
     request: Request,
     file: Annotated[
@@ -48,8 +50,10 @@ def grading_tables_import(
     any problem and nothing is imported, 422 naming line and field)."""
     from workflow import import_file
 
-    content, name, suffix = import_upload(file, "grading table", "grading-tables.csv")
     with call(request, action=Action.IMPORT_GRADING_TABLES, write=True) as (s, p, rt):
+        content, name, suffix = import_upload(
+            file, "grading table", "grading-tables.csv", rt.settings.max_import_bytes
+        )
 
         def run() -> tuple[int, Any]:
             with as_file(content, "grading-tables", suffix) as path:

@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse, Response
 from web.api.common import call, idempotent
 from web.api.schemas import Page, Queued, Revoked, StudentIn, StudentOut
 from web.params import Id, Limit, Offset
+from web.uploads import GuardedRoute
 from workflow import Action, ValidationFailed, auth, catalog, queries
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.get("/students", response_model=Page, tags=["students"])

@@ -11,15 +11,17 @@ from fastapi.responses import Response
 
 from web.api.common import call, idempotent
 from web.api.schemas import MatchIn, MatchOut, PendingResultOut, TranscriptReportOut
-from web.files import read_transcript, safe_filename
+from web.files import read_transcript, safe_filename, upload
 from web.params import Id
 from web.recognition import report_json
+from web.uploads import GuardedRoute
 from workflow import Action, queries
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.post("/transcripts", response_model=TranscriptReportOut, tags=["transcripts"])
+@upload("transcripts", action=Action.IMPORT_TRANSCRIPT)
 def upload_transcript(
     request: Request,
     file: Annotated[
@@ -36,7 +38,7 @@ def upload_transcript(
     from workflow import import_transcript
 
     with call(request, action=Action.IMPORT_TRANSCRIPT, write=True) as (s, p, rt):
-        content = read_transcript(file)
+        content = read_transcript(file, rt.settings.max_transcript_bytes)
         name = safe_filename(file.filename or "transcript.xml")
 
         def run() -> tuple[int, Any]:

@@ -11,9 +11,10 @@ from fastapi.responses import Response
 from models import User
 from web.api.common import call, idempotent
 from web.api.schemas import Invited, UserIn, UserOut
+from web.uploads import GuardedRoute
 from workflow import Action, accounts, catalog, queries
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 def _user_out(u: User) -> dict[str, Any]:

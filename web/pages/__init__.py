@@ -14,9 +14,10 @@ from fastapi import APIRouter
 
 from web.pages import account, cases, cohorts, invitation, sign_in, transcripts
 from web.pages.common import error_page, install_sign_in_redirect
+from web.uploads import GuardedRoute
 
 __all__ = ["error_page", "install_sign_in_redirect", "router"]
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=GuardedRoute)
 for _resource in (sign_in, cases, transcripts, cohorts, account, invitation):
     router.include_router(_resource.router)

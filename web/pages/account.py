@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 from web import i18n
 from web.pages.common import error_page, page, page_language, render
 from web.security import SESSION_COOKIE, Principal, cookie_args
+from web.uploads import GuardedRoute
 from workflow import ValidationFailed, auth, queries
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=GuardedRoute)
 
 
 def _account_page(

@@ -14,21 +14,22 @@ from config.errors import RecogError
 from config.procedure import get_procedure
 from web import files, i18n
 from web.actions import CRITERIA, DECISIONS, STRUCTURED_REASONS, form_data, open_events
-from web.files import download_response, read_upload, safe_filename
-from web.pages.common import PAGE_SIZE, SignIn, in_thread, page, page_language, render
+from web.files import download_response, read_upload, safe_filename, upload
+from web.pages.common import PAGE_SIZE, in_thread, page, page_language, render
 from web.params import Id
-from web.problems import Problem, status_of
+from web.problems import Problem, SignIn, status_of
 from web.runtime import Runtime
 from web.security import Principal
+from web.uploads import GuardedRoute
 from workflow import (
     COHORT_EVENTS,
-    DOCUMENT_KINDS,
     GERMAN_STEPS,
     Action,
     allowed,
     attach_document,
     auth,
     case_side_by_side,
+    document_kinds,
     fire,
     inconsistent,
     queries,
@@ -37,7 +38,7 @@ from workflow import (
     waiting_cohorts,
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=GuardedRoute)
 
 
 def _filters(request: Request) -> dict[str, Any]:
@@ -183,7 +184,7 @@ def _case_page(
             "criteria_keys": CRITERIA,
             "structured": STRUCTURED_REASONS,
             "decisions": DECISIONS,
-            "document_kinds": DOCUMENT_KINDS if not p.is_student else ("evidence",),
+            "document_kinds": document_kinds(p.actor),
             "form": form or {},
             "office": home,
             "student_view": p.is_student,
@@ -249,6 +250,7 @@ def _case_event(request: Request, case_id: Id, form: Any) -> Response:
 
 
 @router.post("/cases/{case_id}/documents")
+@upload("documents", case_param="case_id")
 def case_document(
     request: Request,
     case_id: Id,
@@ -259,7 +261,7 @@ def case_document(
     try:
         with page(request, form={"csrf": csrf}) as (s, p, rt):
             queries.case_status(s, case_id, actor=p.actor, now=rt.now())  # 404 first
-            content, media_type = read_upload(file)
+            content, media_type = read_upload(file, rt.settings.max_document_bytes)
             attach_document(
                 s,
                 case_id,
@@ -271,6 +273,7 @@ def case_document(
                 actor=p.actor,
                 now=rt.now(),
                 channel="web",
+                max_bytes=rt.settings.max_document_bytes,
             )
     except (SignIn, Problem):
         raise

@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from config.errors import RecogError
 from web import i18n
 from web.actions import CRITERIA, form_data
-from web.pages.common import SignIn, in_thread, page, page_language, render
-from web.problems import Problem, status_of
+from web.pages.common import in_thread, page, page_language, render
+from web.problems import Problem, SignIn, status_of
 from web.runtime import Runtime
 from web.security import Principal
+from web.uploads import GuardedRoute
 from workflow import (
     COHORT_EVENTS,
     CONVERTING_EVENTS,
@@ -29,7 +30,7 @@ from workflow import (
 )
 from workflow import methods as cohort_methods
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=GuardedRoute)
 
 
 def _cohort_params(source: Any) -> tuple[int, str]:

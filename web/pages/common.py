@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from web import i18n
-from web.problems import Problem
+from web.problems import Problem, SignIn
 from web.runtime import Runtime, runtime
 from web.security import LANG_COOKIE, SESSION_COOKIE, Principal, authenticate, csrf_ok
 from workflow import (
@@ -37,10 +37,6 @@ T = TypeVar("T")
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 TEMPLATES.env.filters.update(i18n.NUMBER_FILTERS)
 PAGE_SIZE = 25
-
-
-class SignIn(Exception):
-    """Not signed in (or the session ended): go to the sign-in page."""
 
 
 def page_language(request: Request, preferred: str | None = None) -> str:
@@ -114,6 +110,10 @@ def error_page(
     _ = i18n.translator(lang)
     if status == 404:
         title, detail = _("page.not_found"), _("page.not_found_text")
+    elif status == 413:
+        title, detail = _("page.too_large"), _("page.too_large_text")
+    elif status == 503:
+        title, detail = _("page.unavailable"), _("page.unavailable_text")
     response = render(
         request, "error.html", {"title": title, "detail": detail}, status=status, language=lang
     )

@@ -18,9 +18,10 @@ from web.pages.common import page_language, render
 from web.problems import Problem
 from web.runtime import runtime
 from web.security import PRE_CSRF_COOKIE, SESSION_COOKIE, cookie_args, csrf_ok
+from web.uploads import GuardedRoute
 from workflow import MIN_PASSWORD_LENGTH, ValidationFailed, accounts, auth
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=GuardedRoute)
 
 INVITE_COOKIE = "recog_invite"
 

@@ -21,9 +21,10 @@ from web.security import (
     cookie_args,
     csrf_ok,
 )
+from web.uploads import GuardedRoute
 from workflow import auth
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=GuardedRoute)
 
 
 @router.get("/")

@@ -10,14 +10,16 @@ from sqlalchemy.orm import Session
 
 from config.errors import RecogError
 from web import files, recognition
-from web.files import safe_filename
-from web.pages.common import SignIn, page, render
+from web.files import safe_filename, upload
+from web.pages.common import page, render
 from web.params import Id
-from web.problems import Problem, status_of
+from web.problems import Problem, SignIn, status_of
+from web.runtime import runtime
 from web.security import Principal
+from web.uploads import GuardedRoute
 from workflow import Action, ValidationFailed, import_transcript, match_by_hand, queries
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=GuardedRoute)
 
 
 def _transcripts_page(
@@ -50,7 +52,7 @@ def _transcripts_page(
             "pending": waiting,
             "error": error,
             "matched": int(matched) if matched.isdigit() and len(matched) < 10 else None,
-            "max_mb": files.MAX_TRANSCRIPT_BYTES // (1024 * 1024),
+            "max_mb": runtime(request).settings.max_transcript_bytes // (1024 * 1024),
         },
         principal=p,
         status=status,
@@ -75,6 +77,7 @@ def _transcripts_refused(request: Request, exc: Exception) -> Response:
 
 
 @router.post("/transcripts")
+@upload("transcripts", action=Action.IMPORT_TRANSCRIPT)
 def transcript_upload(
     request: Request,
     file: Annotated[UploadFile, File()],
@@ -82,7 +85,7 @@ def transcript_upload(
 ) -> Response:
     try:
         with page(request, form={"csrf": csrf}, action=Action.IMPORT_TRANSCRIPT) as (s, p, rt):
-            content = files.read_transcript(file)
+            content = files.read_transcript(file, rt.settings.max_transcript_bytes)
             report = import_transcript(
                 s,
                 content,

@@ -29,12 +29,65 @@ from workflow.cases.deadlines import Clocks, next_clocks, schedule
 from workflow.cases.documents import DocumentStore
 from workflow.cases.engine import FiredEvent, _append, record
 from workflow.cases.guards import reviewer
-from workflow.errors import Conflict, GuardFailed, NotFound, ValidationFailed
+from workflow.errors import (
+    Conflict,
+    GuardFailed,
+    NotFound,
+    TooLarge,
+    UnsupportedDocument,
+    ValidationFailed,
+)
 from workflow.policy.actors import Actor
-from workflow.policy.permissions import Action, require
+from workflow.policy.permissions import DOCUMENT_ACTIONS, Action, require
 
-MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
-DOCUMENT_KINDS = ("transcript", "evidence", "notice", "correspondence")
+MAX_DOCUMENT_BYTES = 20 * 1024 * 1024  # the default of RECOG_MAX_DOCUMENT_BYTES
+DOCUMENT_KINDS = tuple(DOCUMENT_ACTIONS)  # transcript, evidence, notice, correspondence
+# The documents a person may attach (web or CLI alike), each with the first bytes its
+# content must start with. The system's own documents (a notice in HTML, an import's XML)
+# are made by Recog and not checked here.
+DOCUMENT_TYPES: dict[str, tuple[bytes, ...]] = {
+    "application/pdf": (b"%PDF-",),
+    "application/xml": (b"<?xml", b"<"),
+    "text/xml": (b"<?xml", b"<"),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+}
+# The type a file on disk declares by its name (the CLI's ``case attach``).
+DOCUMENT_SUFFIXES: dict[str, str] = {
+    ".pdf": "application/pdf",
+    ".xml": "application/xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+}
+
+
+def media_type_of(filename: str) -> str:
+    """The media type a file name declares (empty when its suffix declares none we take)."""
+    name = filename.lower()
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    return DOCUMENT_SUFFIXES.get(suffix, "")
+
+
+def check_document(
+    content: bytes, media_type: str, *, filename: str, max_bytes: int = MAX_DOCUMENT_BYTES
+) -> str:
+    """The one document check of every interface: a type we accept, content that starts the
+    way that type must, not empty, not over ``max_bytes``. Returns the normalised type."""
+    declared = media_type.split(";")[0].strip().lower()
+    signatures = DOCUMENT_TYPES.get(declared)
+    if signatures is None:
+        raise UnsupportedDocument(
+            f"{filename}: {declared or 'no type'} is not accepted; attach one of "
+            f"{', '.join(DOCUMENT_TYPES)} ({', '.join(DOCUMENT_SUFFIXES)})"
+        )
+    if not content:
+        raise ValidationFailed(f"{filename}: the file is empty")
+    if len(content) > max_bytes:
+        raise TooLarge(f"{filename} is larger than {max_bytes} bytes, the most a document may have")
+    if not content.lstrip().startswith(signatures):
+        raise UnsupportedDocument(f"{filename}: the file's content is not {declared}")
+    return declared
 
 
 def _home_modules(session: Session, institution_id: int, module_ids: list[int]) -> list[Any]:
@@ -254,18 +307,20 @@ def attach_document(
     actor: Actor,
     now: dt.datetime,
     channel: str = "api",
+    max_bytes: int = MAX_DOCUMENT_BYTES,
 ) -> tuple[int, FiredEvent]:
-    """Store a document for a case and record it in the audit trail."""
+    """Store a document for a case and record it in the audit trail. Who may attach which
+    kind is the permission table's (``DOCUMENT_ACTIONS``); what a person attaches passes
+    ``check_document`` first, whichever interface it came through."""
     if kind not in DOCUMENT_KINDS:
         raise ValidationFailed(
             f"unknown document kind {kind!r}; use one of {', '.join(DOCUMENT_KINDS)}"
         )
-    if not content:
+    if actor is None or actor.role not in (Role.IMPORT, Role.TIMER):
+        _visible_case(session, case_id, actor, DOCUMENT_ACTIONS[kind])
+        media_type = check_document(content, media_type, filename=filename, max_bytes=max_bytes)
+    elif not content:
         raise ValidationFailed(f"{filename}: the file is empty")
-    if len(content) > MAX_DOCUMENT_BYTES:
-        raise ValidationFailed(
-            f"{filename}: {len(content)} bytes; at most {MAX_DOCUMENT_BYTES} are accepted"
-        )
     fired = record(
         session,
         case_id,
@@ -274,7 +329,7 @@ def attach_document(
         now=now,
         channel=channel,
         data={"kind": kind, "media_type": media_type, "size": len(content)},
-        action=Action.ATTACH_DOCUMENT,
+        action=DOCUMENT_ACTIONS[kind],
     )
     sha = store.put(content)
     doc_id = session.execute(

@@ -35,10 +35,15 @@ class FileStore:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             # Write-then-rename: a crash never leaves a truncated file under a valid digest.
+            # A failed write (the disk full) removes its temporary file again.
             fd, tmp = tempfile.mkstemp(dir=path.parent)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(content)
-            os.replace(tmp, path)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(content)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         return sha
 
     def get(self, sha256: str) -> bytes:

@@ -34,6 +34,7 @@ from models import (
 from workflow.errors import DomainError, Forbidden, GuardFailed
 from workflow.grading.grades import convert
 from workflow.policy.actors import Actor
+from workflow.policy.permissions import PERMISSIONS, Action
 
 GERMAN_STEPS = ("1.0", "1.3", "1.7", "2.0", "2.3", "2.7", "3.0", "3.3", "3.7", "4.0")
 PASSED = "passed"
@@ -105,9 +106,17 @@ def result_data(ctx: GuardContext) -> None:
 
 
 def document_attached(ctx: GuardContext) -> None:
+    """A transcript of records is attached by someone the permission table lets attach one
+    (the office or an import); a document of kind transcript anybody else added (a student,
+    before the table said so) does not count."""
+    roles = [r.value for r in PERMISSIONS[Action.ATTACH_TRANSCRIPT].roles]
     found = ctx.session.execute(
         select(Document.id)
-        .where(Document.case_id == ctx.row.id, Document.kind == "transcript")
+        .where(
+            Document.case_id == ctx.row.id,
+            Document.kind == "transcript",
+            Document.uploaded_by_role.in_(roles),
+        )
         .limit(1)
     ).first()
     if found is None:

@@ -30,6 +30,10 @@ class Action(StrEnum):
     SET_TARGETS = "set_targets"
     ASSIGN_EXAMINER = "assign_examiner"
     ATTACH_DOCUMENT = "attach_document"
+    ATTACH_TRANSCRIPT = "attach_transcript"
+    ATTACH_NOTICE = "attach_notice"
+    ATTACH_EVIDENCE = "attach_evidence"
+    ATTACH_CORRESPONDENCE = "attach_correspondence"
     IMPORT_TRANSCRIPT = "import_transcript"
     SEE_PENDING_RESULTS = "see_pending_results"
     MATCH_BY_HAND = "match_by_hand"
@@ -70,10 +74,20 @@ PERMISSIONS: Mapping[Action, Permission] = MappingProxyType(
         # Until submission the student shapes their own request (a learning agreement).
         Action.SET_TARGETS: Permission(_OFFICE | {Role.STUDENT}, "set a case's target modules"),
         Action.ASSIGN_EXAMINER: Permission(_OFFICE, "assign examiners"),
-        # Imports and timers attach the transcript and notices they produce.
+        # Who may attach a document of some kind (checked before an upload is read); which
+        # kind each may attach is one of the four rows below (``DOCUMENT_ACTIONS``).
         Action.ATTACH_DOCUMENT: Permission(
             _OFFICE | {Role.STUDENT, Role.IMPORT, Role.TIMER}, "attach documents"
         ),
+        # A transcript is the partner's proof and lets the office record it as received:
+        # the office or an import adds it, never the student.
+        Action.ATTACH_TRANSCRIPT: Permission(
+            _OFFICE | {Role.IMPORT}, "attach transcripts of records"
+        ),
+        # A notice is the office's decision (the timer issues it for the examiner).
+        Action.ATTACH_NOTICE: Permission(_OFFICE | {Role.TIMER}, "attach notices"),
+        Action.ATTACH_EVIDENCE: Permission(_OFFICE | {Role.STUDENT}, "attach evidence"),
+        Action.ATTACH_CORRESPONDENCE: Permission(_OFFICE | {Role.STUDENT}, "attach correspondence"),
         Action.IMPORT_TRANSCRIPT: Permission(_OFFICE | {Role.IMPORT}, "import transcripts"),
         Action.SEE_PENDING_RESULTS: Permission(
             _OFFICE, "see waiting transcript results", Scope.READ
@@ -107,6 +121,22 @@ PERMISSIONS: Mapping[Action, Permission] = MappingProxyType(
         Action.USE_API_TOKENS: Permission(_STAFF, "hold API tokens", Scope.READ),
     }
 )
+
+
+# The permission that lets an actor attach a document of each kind (workflow.DOCUMENT_KINDS).
+DOCUMENT_ACTIONS: Mapping[str, Action] = MappingProxyType(
+    {
+        "transcript": Action.ATTACH_TRANSCRIPT,
+        "evidence": Action.ATTACH_EVIDENCE,
+        "notice": Action.ATTACH_NOTICE,
+        "correspondence": Action.ATTACH_CORRESPONDENCE,
+    }
+)
+
+
+def document_kinds(actor: Actor | None) -> tuple[str, ...]:
+    """The kinds of document ``actor`` may attach (to a case they may see)."""
+    return tuple(kind for kind, action in DOCUMENT_ACTIONS.items() if allowed(actor, action))
 
 
 def allowed(actor: Actor | None, action: Action) -> bool:
