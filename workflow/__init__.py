@@ -59,8 +59,10 @@ from workflow.decisions.cohort import (
 )
 from workflow.decisions.notice_issue import (
     NOTICE_EVENTS,
+    NoticePreview,
     keep_notice,
     notice_inputs,
+    preview_notice,
 )
 from workflow.decisions.notices import (
     Notice,
@@ -172,6 +174,7 @@ __all__ = [
     "ImportReport",
     "NotFound",
     "Notice",
+    "NoticePreview",
     "Say",
     "StaleVersion",
     "TranscriptRejected",
@@ -213,6 +216,7 @@ __all__ = [
     "outbox",
     "pending",
     "preview",
+    "preview_notice",
     "procedure",
     "queries",
     "reminder_kinds",
