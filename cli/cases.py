@@ -332,24 +332,44 @@ def case_export(
 
 @app.command("list")
 def case_list(
+    search: Annotated[
+        str | None,
+        typer.Option(
+            "--search",
+            "-q",
+            help="Free text: every word in the student's name or matriculation number, the "
+            "course's code or title, or the case number (any case).",
+        ),
+    ] = None,
     state: Annotated[str | None, typer.Option(help="Only cases in this state.")] = None,
+    partner: Annotated[
+        str | None, typer.Option(help="Only cases at this partner (its SCHAC code).")
+    ] = None,
+    course: Annotated[
+        str | None, typer.Option(help="Only cases of this partner course code.")
+    ] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="Only cases past a deadline.")] = False,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List cases (the actor's, if --actor is given), overdue ones first with --overdue."""
+    """List cases (the actor's, if --actor is given), overdue ones first with --overdue: the
+    same search as the dashboard's and the API's."""
     proc = get_procedure()
     if state and state not in proc.states:
         fail(f"unknown state {state!r}; states are: {', '.join(proc.states)}")
     with unit_of_work() as s:
-        rows = queries.list_cases(
+        rows, total = queries.search_cases(
             s,
             actor=as_viewer(s, actor),
             now=ctx.now(),
             state=state,
+            partner=partner,
+            course=course,
             overdue=overdue,
+            text=search,
+            sort="due_at" if overdue else "id",
             limit=limit,
             offset=offset,
         )
@@ -360,6 +380,8 @@ def case_list(
         r["due"] = f"{r['due_kind'] or '-'} {local(r['due_at'])}"
         r["late"] = f"[bold red]{r['overdue_days']} d[/]" if r["overdue_days"] else ""
     print_table(["id", "state", "student", "partner", "course", "term", "due", "late"], rows)
+    if total > offset + len(rows):
+        console.print(f"{len(rows)} of {total} shown; see more with --offset {offset + len(rows)}")
 
 
 @app.command("history")

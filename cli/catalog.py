@@ -57,12 +57,14 @@ def catalog_import(file: Annotated[Path, typer.Argument(help="CSV or JSON file."
 @catalog_app.command("list")
 def catalog_list(
     term: Annotated[str | None, typer.Option()] = None,
+    partner: Annotated[str | None, typer.Option(help="Only this partner (SCHAC code).")] = None,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the catalogue (as the actor sees it, with --actor)."""
+    """List the catalogue (as the actor sees it, with --actor): each course with its learning
+    outcomes and assessment, what an examiner compares."""
     with unit_of_work() as s:
-        found, _ = queries.catalogue(s, actor=as_viewer(s, actor), term=term)
+        found, _ = queries.catalogue(s, actor=as_viewer(s, actor), term=term, partner=partner)
         rows = [
             {
                 "id": o.id,
@@ -73,7 +75,14 @@ def catalog_list(
                 "ects": str(o.ects),
                 "eqf_level": o.eqf_level,
                 "language": o.language,
+                "learning_outcomes": o.learning_outcomes,
+                "assessment_type": o.assessment_type,
+                "participation_mode": o.participation_mode,
+                "quality_assurance": o.quality_assurance,
+                "grading_scheme": o.grading_scheme,
+                "isced_code": o.isced_code,
                 "start_date": o.start_date,
+                "end_date": o.end_date,
                 "exam_date": o.exam_date,
                 "status": o.status,
             }
@@ -82,10 +91,46 @@ def catalog_list(
     if as_json:
         print_json(rows)
         return
-    print_table(["id", "partner", "code", "term", "title", "ects", "exam_date", "status"], rows)
+    print_table(
+        [
+            "id",
+            "partner",
+            "code",
+            "term",
+            "title",
+            "ects",
+            "eqf_level",
+            "assessment_type",
+            "learning_outcomes",
+            "grading_scheme",
+            "exam_date",
+            "status",
+        ],
+        rows,
+    )
 
 
 @modules_app.command("import")
 def modules_import(file: Annotated[Path, typer.Argument(help="CSV or JSON file.")]) -> None:
     """Import home programmes and modules; existing ones are updated."""
     _progress_import("modules", file)
+
+
+@modules_app.command("list")
+def modules_list(
+    programme: Annotated[str | None, typer.Option(help="Only this programme (its code).")] = None,
+    institution: Annotated[
+        str | None, typer.Option(help="Only this home institution (SCHAC code).")
+    ] = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the home modules (with --actor: of the actor's institution), by programme."""
+    with unit_of_work() as s:
+        rows = queries.home_modules(
+            s, actor=as_viewer(s, actor), institution=institution, programme=programme
+        )
+    if as_json:
+        print_json(rows)
+        return
+    print_table(["institution", "programme", "code", "title", "ects", "regulation_version"], rows)

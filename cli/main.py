@@ -18,6 +18,7 @@ from cli.catalog import catalog_app, modules_app
 from cli.cohorts import app as cohort_app
 from cli.grade import app as grade_app
 from cli.institutions import app as inst_app
+from cli.notices import app as notice_app
 from cli.precedents import app as precedents_app
 from cli.transcripts import app as transcript_app
 from cli.users import app as user_app
@@ -46,6 +47,7 @@ for sub, name in [
     (transcript_app, "transcript"),
     (precedents_app, "precedents"),
     (cohort_app, "cohort"),
+    (notice_app, "notice"),
 ]:
     app.add_typer(sub, name=name)
 

@@ -9,6 +9,7 @@ kombu's SQLAlchemy transport; production: Redis (``RECOG_BROKER_URL=redis://...`
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -62,6 +63,19 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 @functools.cache
 def celery_app() -> Celery:
     """The process's Celery app, configured from the settings on first use."""
+    settings = get_settings()
+    prepare_broker(settings.broker)
     app = Celery("recog", include=["tasks.jobs"])
-    app.conf.update(celery_config(get_settings()))
+    app.conf.update(celery_config(settings))
     return app
+
+
+def prepare_broker(broker: str) -> None:
+    """Create the directory of an embedded SQLite broker file (by default the data directory)
+    when it is missing: kombu does not, and a first command on a fresh machine would otherwise
+    fail to queue its doorbell task (OperationalError) although nothing is wrong."""
+    if not broker.startswith("sqla+sqlite:///"):
+        return
+    database = broker.removeprefix("sqla+sqlite:///").partition("?")[0]
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, String, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import GenericFunction
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
@@ -35,6 +38,7 @@ def _tune_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA journal_size_limit={SQLITE_JOURNAL_SIZE_LIMIT}")
         cur.close()
+        dbapi_conn.create_function(_SQLITE_FOLD, 1, _fold, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -45,6 +49,32 @@ def _tune_sqlite(engine: Engine) -> None:
             conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise driver_error(conn, exc, "BEGIN IMMEDIATE", ()) from exc
+
+
+_SQLITE_FOLD = "recog_fold"
+
+
+def _fold(value: object) -> str | None:
+    return None if value is None else str(value).lower()
+
+
+class fold(GenericFunction[str]):
+    """``lower()`` of a text for case-insensitive search, umlauts included: SQLite's own
+    ``lower()`` folds ASCII only, so there it is Python's ``str.lower`` registered on each
+    connection; PostgreSQL's ``lower()`` follows the database's (UTF-8) character type."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(fold, "sqlite")
+def _fold_sqlite(element: fold, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{_SQLITE_FOLD}({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(fold)
+def _fold_default(element: fold, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
 
 
 def driver_error(

@@ -62,8 +62,10 @@ from workflow.decisions.cohort import (
 )
 from workflow.decisions.notice_issue import (
     NOTICE_EVENTS,
+    NoticePreview,
     keep_notice,
     notice_inputs,
+    preview_notice,
 )
 from workflow.decisions.notices import (
     Notice,
@@ -183,6 +185,7 @@ __all__ = [
     "ImportReport",
     "NotFound",
     "Notice",
+    "NoticePreview",
     "Say",
     "Scope",
     "StaleVersion",
@@ -231,6 +234,7 @@ __all__ = [
     "outbox",
     "pending",
     "preview",
+    "preview_notice",
     "procedure",
     "queries",
     "reminder_kinds",

@@ -56,6 +56,14 @@ def cases(
         int | None, Query(ge=1, le=2**31 - 1, description="the examiner's user id")
     ] = None,
     overdue: bool = False,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=120,
+            description="free text: every word in the student's name or matriculation "
+            "number, the course's code or title, or the case number (any case)",
+        ),
+    ] = None,
     sort: Literal["id", "state", "due_at", "updated_at", "course", "partner"] = "id",
     order: Literal["asc", "desc"] = "asc",
 ) -> dict[str, Any]:
@@ -70,6 +78,7 @@ def cases(
             course=course,
             examiner_id=examiner,
             overdue=overdue,
+            text=q,
             sort=sort,
             descending=order == "desc",
             limit=limit,

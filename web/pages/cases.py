@@ -53,6 +53,7 @@ def _filters(request: Request) -> dict[str, Any]:
         if q.get("examiner", "").isdigit() and len(q["examiner"]) < 10
         else None,
         "overdue": q.get("overdue") == "1",
+        "q": " ".join((q.get("q") or "")[:120].split()) or None,
         "sort": q.get("sort") if q.get("sort") in queries.SORTS else "id",
         "order": "desc" if q.get("order") == "desc" else "asc",
     }
@@ -84,6 +85,7 @@ def case_list(request: Request) -> Response:
             course=f["course"],
             examiner_id=f["examiner"],
             overdue=f["overdue"],
+            text=f["q"],
             sort=f["sort"],
             descending=f["order"] == "desc",
             limit=PAGE_SIZE,

@@ -419,6 +419,8 @@ def _grade(ctx: GuardContext) -> str:
         except InvalidOperation:
             grade = raw
         converted = conversion.get("grade") if conversion else None
+        if not raw:
+            raise ctx.fail(_no_grade(ctx, conversion))
         if grade not in GERMAN_STEPS and grade != converted:
             raise ctx.fail(
                 f"the converted grade must be one of {' '.join(GERMAN_STEPS)} or "
@@ -426,6 +428,23 @@ def _grade(ctx: GuardContext) -> str:
             )
     ctx.data["grade"] = grade
     return grade
+
+
+def _no_grade(ctx: GuardContext, conversion: dict[str, Any] | None) -> str:
+    """Why no grade could be taken: none was given and the partner's grade does not convert."""
+    ask = f"give the German grade as grade= (one of {' '.join(GERMAN_STEPS)} or 'passed')"
+    result = ctx.row.result or {}
+    if conversion is not None and conversion.get("error"):
+        return (
+            f"{ask}: the partner's grade {conversion['original']} ({conversion['scheme']}) "
+            f"cannot be converted: {conversion['error']}"
+        )
+    if result.get("grade") and not result.get("scheme"):
+        return (
+            f"{ask}: the partner's grade {result['grade']} was recorded without its grading "
+            "scheme (scheme= with the result), so it cannot be converted"
+        )
+    return f"{ask}: the case has no partner grade to convert"
 
 
 def _ects(ctx: GuardContext, modules: list[dict[str, Any]]) -> str:

@@ -28,6 +28,7 @@ from models import (
     User,
     user_programmes,
 )
+from models.db import fold
 from workflow.cases import fastread
 from workflow.cases.guards import may_review
 from workflow.decisions import precedents
@@ -249,6 +250,7 @@ def search_cases(
     course: str | None = None,
     examiner_id: int | None = None,
     overdue: bool = False,
+    text: str | None = None,
     sort: str = "id",
     descending: bool = False,
     limit: int = 50,
@@ -258,15 +260,18 @@ def search_cases(
 
     ``partner`` is the partner institution's code, ``course`` the offering's code,
     ``examiner_id`` the assigned examiner's user id (ids, never names, travel in URLs);
-    ``sort`` a key of ``SORTS``.
+    ``text`` the free-text search (``matching``); ``sort`` a key of ``SORTS``.
     """
     if sort not in SORTS:
         raise ValueError(f"unknown sort key {sort!r}")
     base = (
         select(Case.id)
+        .join(Student, Student.id == Case.student_id)
         .join(Offering, Offering.id == Case.offering_id)
         .join(Institution, Institution.id == Offering.institution_id)
     )
+    if text:
+        base = base.where(*matching(text))
     if state:
         base = base.where(Case.state == state)
     if partner:
@@ -298,7 +303,6 @@ def search_cases(
             Offering.term,
             Institution.code.label("partner"),
         )
-        .join(Student, Student.id == Case.student_id)
         .order_by(*order)
         .limit(limit)
         .offset(offset)
@@ -336,6 +340,25 @@ def search_cases(
         for r in rows
     ]
     return items, total
+
+
+# What the free-text search looks in: the student's name and matriculation number, the
+# course's code and title (and the case number, for a word that is one).
+SEARCHED = (Student.name, Student.matriculation_number, Offering.code, Offering.title)
+
+
+def matching(text: str) -> list[Any]:
+    """The conditions of a free-text search: every word of ``text`` is found, ignoring case
+    (umlauts too, on SQLite and PostgreSQL alike), in one of ``SEARCHED``, or is the case
+    number (``42`` or ``#42``)."""
+    conditions = []
+    for word in text.lower().split():
+        found = [fold(column).contains(word, autoescape=True) for column in SEARCHED]
+        number = word.removeprefix("#")
+        if number.isdigit() and len(number) < 10:
+            found.append(Case.id == int(number))
+        conditions.append(or_(*found))
+    return conditions
 
 
 def count_overdue(session: Session, *, actor: Actor | None, now: dt.datetime) -> int:
@@ -680,6 +703,39 @@ def office_modules(session: Session, *, actor: Actor) -> list[Any]:
             .order_by(Module.code)
         )
     )
+
+
+def home_modules(
+    session: Session,
+    *,
+    actor: Actor | None,
+    institution: str | None = None,
+    programme: str | None = None,
+) -> list[dict[str, Any]]:
+    """The home modules ``actor`` may see (their own institution's; every institution's for
+    the operator), by institution, programme and code, each with its programme and the
+    columns of the modules import. ``institution`` and ``programme`` are codes."""
+    query = (
+        select(
+            Institution.code.label("institution"),
+            Programme.code.label("programme"),
+            Programme.title.label("programme_title"),
+            Module.code,
+            Module.title,
+            Module.ects,
+            Module.regulation_version,
+        )
+        .join(Programme, Programme.id == Module.programme_id)
+        .join(Institution, Institution.id == Programme.institution_id)
+    )
+    if actor is not None:
+        query = query.where(_own(Programme.institution_id, actor))
+    if institution:
+        query = query.where(Institution.code == institution)
+    if programme:
+        query = query.where(Programme.code == programme)
+    rows = session.execute(query.order_by(Institution.code, Programme.code, Module.code))
+    return [{**r._asdict(), "ects": str(r.ects)} for r in rows]
 
 
 def office_students(

@@ -5,6 +5,7 @@ retried: the PDF is byte-for-byte reproducible, so a retry finds the document it
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,8 +18,10 @@ from workflow.cases.casefile import attach_document
 from workflow.cases.deadlines import add_months, end_of_day, last_day
 from workflow.cases.documents import DocumentStore
 from workflow.cases.outbox import moment
-from workflow.decisions.notices import EVENTS, Notice
+from workflow.decisions.notices import EVENTS, LANGUAGES, Notice, render_notice_html
+from workflow.errors import NotFound, ValidationFailed
 from workflow.policy.actors import Actor
+from workflow.policy.permissions import Action, require
 
 NOTICE_EVENTS = frozenset(EVENTS)  # the decisions a notice is written for
 
@@ -88,6 +91,69 @@ def notice_inputs(
         "appeal_ends_at": ends,
         "zone": zone,
     }
+
+
+@dataclass(frozen=True)
+class NoticePreview:
+    """A decision's notice rendered for reading, neither sent nor stored: which decision it
+    is (the event, its number in the audit trail, when it happened) and its HTML."""
+
+    case_id: int
+    seq: int
+    event: str
+    at: dt.datetime
+    language: str
+    html: str
+    inputs: dict[str, Any]
+
+
+def preview_notice(
+    session: Session,
+    case_id: int,
+    *,
+    actor: Actor | None,
+    settings: Settings,
+    seq: int | None = None,
+    language: str | None = None,
+) -> NoticePreview:
+    """The notice of a case's decision (its latest, or the decision event ``seq``) exactly as
+    the delivery renders it for the student (in the student's language unless ``language``),
+    without sending or storing anything: the office reads what the student gets."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} not found")
+    require(actor, Action.PREVIEW_NOTICE, case)
+    if language is not None and language not in LANGUAGES:
+        raise ValidationFailed(f"a notice is written in {' or '.join(LANGUAGES)}, not {language!r}")
+    query = select(CaseEvent.seq, CaseEvent.event, CaseEvent.at).where(
+        CaseEvent.case_id == case_id, CaseEvent.event.in_(NOTICE_EVENTS)
+    )
+    if seq is not None:
+        query = query.where(CaseEvent.seq == seq)
+    found = session.execute(query.order_by(CaseEvent.seq.desc()).limit(1)).first()
+    if found is None:
+        if seq is not None:
+            raise NotFound(
+                f"event {seq} of case {case_id} is no decision with a notice "
+                f"({', '.join(EVENTS)}); see: recog case history {case_id}"
+            )
+        raise NotFound(
+            f"case {case_id} has no decision yet (it is {case.state}); a notice is written "
+            f"for {', '.join(EVENTS)}"
+        )
+    student = session.get(Student, case.student_id)
+    assert student is not None
+    chosen = language or student.preferred_language
+    inputs = notice_inputs(session, case_id, found.seq, language=chosen, settings=settings)
+    return NoticePreview(
+        case_id=case_id,
+        seq=found.seq,
+        event=found.event,
+        at=found.at,
+        language=chosen,
+        html=render_notice_html(**inputs),
+        inputs=inputs,
+    )
 
 
 def keep_notice(

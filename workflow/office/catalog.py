@@ -34,6 +34,7 @@ from models import (
     User,
 )
 from workflow.errors import NotFound, ValidationFailed
+from workflow.grading.grades import DEFAULT_SCHEMES
 from workflow.imports import ImportRejected, RowError, validate_rows
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -148,6 +149,15 @@ def import_catalogue(
                     where,
                     "institution",
                     f"{row.institution} is a home institution; the catalogue lists partner courses",
+                )
+            )
+        if row.grading_scheme.lower() not in DEFAULT_SCHEMES:
+            errors.append(
+                RowError(
+                    where,
+                    "grading_scheme",
+                    f"unknown grading scheme {row.grading_scheme!r}; known schemes: "
+                    + ", ".join(sorted(DEFAULT_SCHEMES)),
                 )
             )
     _check_duplicates(rows, lambda r: (r.institution, r.code, r.term), errors, "course")
@@ -347,6 +357,10 @@ class StudentIn(BaseModel):
     date_of_birth: dt.date | None = None
 
 
+# What a new student is registered with (the API's schema requires both; the CLI asks here).
+_NEW_STUDENT = (("name", "a name (--name)"), ("email", "an e-mail address (--email)"))
+
+
 def find_or_create_student(session: Session, institution_id: int, **values: Any) -> Student:
     """The student with this matriculation number, created from the given details if new."""
     matno = str(values.get("matriculation_number") or "").strip()
@@ -357,6 +371,11 @@ def find_or_create_student(session: Session, institution_id: int, **values: Any)
     ).scalar()
     if student is not None:
         return student
+    missing = [what for key, what in _NEW_STUDENT if not str(values.get(key) or "").strip()]
+    if matno and missing:
+        raise ValidationFailed(
+            f"there is no student {matno} yet: a new student needs " + " and ".join(missing)
+        )
     data = _validated(StudentIn, "student", **values)
     student = Student(institution_id=institution_id, **data.model_dump())
     session.add(student)

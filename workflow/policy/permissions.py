@@ -39,6 +39,7 @@ class Action(StrEnum):
     MATCH_BY_HAND = "match_by_hand"
     SEE_INTERNALS = "see_internals"
     EXPORT_DECISION = "export_decision"
+    PREVIEW_NOTICE = "preview_notice"
     DECIDE_COHORT = "decide_cohort"
     CHECK_PRECEDENTS = "check_precedents"
     IMPORT_CATALOGUE = "import_catalogue"
@@ -101,6 +102,8 @@ PERMISSIONS: Mapping[Action, Permission] = MappingProxyType(
             Scope.READ,
         ),
         Action.EXPORT_DECISION: Permission(_STAFF | {Role.STUDENT}, "export decisions", Scope.READ),
+        # The student reads the notice that was sent; a preview is the office's check.
+        Action.PREVIEW_NOTICE: Permission(_STAFF, "preview decision notices", Scope.READ),
         # A cohort decision is a decision: only examiners take it, on their own cases.
         Action.DECIDE_COHORT: Permission(frozenset({Role.EXAMINER}), "decide cohorts"),
         Action.CHECK_PRECEDENTS: Permission(_STAFF, "check the precedents", Scope.READ),
