@@ -74,6 +74,9 @@ from workflow.demo import (
     has_data,
     seed_demo,
 )
+from workflow.demo import (
+    refuse_in_production as refuse_demo_in_production,
+)
 from workflow.errors import (
     Conflict,
     DomainError,
@@ -215,6 +218,7 @@ __all__ = [
     "preview",
     "procedure",
     "queries",
+    "refuse_demo_in_production",
     "reminder_kinds",
     "render_notice",
     "render_notice_html",
