@@ -18,6 +18,7 @@ import argparse
 import datetime as dt
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -223,6 +224,10 @@ def main() -> None:
         "RECOG_DATABASE_URL": url,
         "RECOG_DATA_DIR": tempfile.mkdtemp(),
         "RECOG_ENVIRONMENT": "production",
+        # What production requires (config/settings.py): a strong key and the public address
+        # (which also makes 127.0.0.1 the one host name the server answers to).
+        "RECOG_SECRET_KEY": secrets.token_urlsafe(32),
+        "RECOG_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
     server = subprocess.Popen(
         [

@@ -184,9 +184,14 @@ def up(
 ) -> None:
     """Run Recog: migrate, seed the demo if asked, report, then run the web server, the
     worker and the scheduler (beat) together until Ctrl-C."""
-    from workflow import has_data, seed_demo
+    from workflow import ValidationFailed, has_data, refuse_demo_in_production, seed_demo
 
     settings = ctx.settings()
+    if demo:
+        try:  # before anything is migrated or started
+            refuse_demo_in_production(settings)
+        except ValidationFailed as exc:
+            ctx.fail(str(exc))
     ctx.check_mail()
     db_upgrade()
     if demo:
@@ -260,6 +265,7 @@ def _run_children(settings: Any, port: int) -> None:
                 "--port",
                 str(port),
                 "--no-access-log",
+                "--no-proxy-headers",  # the app believes forwarded headers (RECOG_TRUSTED_PROXIES)
             ],
         },
         env=env,

@@ -27,6 +27,7 @@ def web(
         port=port,
         workers=workers,
         access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        # Forwarded headers are believed by the app, from RECOG_TRUSTED_PROXIES only
+        # (web.app.install_boundary); uvicorn's own handling would trust 127.0.0.1.
+        proxy_headers=False,
     )

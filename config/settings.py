@@ -7,16 +7,60 @@ A wrong value stops start-up with a message that names the variable and what it 
 from __future__ import annotations
 
 import functools
+import ipaddress
+import math
+import os
+from collections import Counter
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.errors import ConfigurationError
 
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "password", "xxx", "todo"}
+
+# Where `make run` / `recog up` serve the web in development, and so what e-mailed links point
+# at there when RECOG_PUBLIC_URL is not set.
+DEVELOPMENT_URL = "http://127.0.0.1:8000"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+
+# A secret Recog itself checks with (RECOG_SECRET_KEY, RECOG_WEBHOOK_SECRET): at least this
+# long, and at least this many bits by the estimate of ``secret_bits``.
+SECRET_MIN_LENGTH = 32
+SECRET_MIN_BITS = 128
+
+
+def secret_bits(value: str) -> float:
+    """Estimated entropy of a secret: its length times the Shannon entropy of its own
+    character frequencies. Repetition (``changeme1changeme1...``) and small alphabets score
+    low, whatever the words; a random ``secrets.token_urlsafe(32)`` scores about 210."""
+    if not value:
+        return 0.0
+    n = len(value)
+    per_char = -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+    return max(0.0, n * per_char)
+
+
+def weak_secret(value: str) -> str | None:
+    """Why a secret is too weak, or None. The rule is length and estimated entropy, not a
+    list of words (docs: README, Configuration)."""
+    if len(value) < SECRET_MIN_LENGTH:
+        return (
+            f"is too short ({len(value)} characters; at least {SECRET_MIN_LENGTH}); "
+            "generate one, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    bits = secret_bits(value)
+    if bits < SECRET_MIN_BITS:
+        return (
+            f"is too predictable (about {bits:.0f} bits of entropy estimated from its "
+            f"characters; at least {SECRET_MIN_BITS}); generate one, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return None
 
 
 class Settings(BaseSettings):
@@ -153,6 +197,22 @@ class Settings(BaseSettings):
         description="Days an office user's e-mailed invitation to set a password stays valid.",
     )
 
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="JSON list of host names the web answers to (the Host header); default: "
+        "the host of RECOG_PUBLIC_URL, plus 127.0.0.1 and localhost outside production.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="JSON list of proxy addresses or networks (CIDR) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; default: none.",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Key that signs the login's device cookies; required in production; "
+        "elsewhere a random key is kept in <data_dir>/secret_key.",
+    )
+
     # Delivery of notifications.
     smtp_host: str | None = Field(
         default=None,
@@ -244,6 +304,29 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s) address")
         return value.rstrip("/") if value else value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)"
+                ) from None
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not item or any(c in item for c in "/:@ []"):
+                raise ValueError(
+                    f"{item!r} is not a host name (e.g. recog.uni-x.de or *.uni-x.de; "
+                    "no scheme, port or path)"
+                )
+        return [item.lower() for item in value]
+
     @field_validator("database_url", "broker_url")
     @classmethod
     def _url_has_scheme(cls, value: str | None) -> str | None:
@@ -268,12 +351,89 @@ class Settings(BaseSettings):
             ) from None
         return value
 
-    @field_validator("smtp_password", "webhook_secret")
+    @field_validator("smtp_password", "webhook_secret", "secret_key")
     @classmethod
     def _not_placeholder(cls, value: str | None) -> str | None:
         if value is not None and value.lower() in PLACEHOLDERS:
             raise ValueError("is a placeholder; set the real secret")
         return value
+
+    @model_validator(mode="after")
+    def _production_and_webhooks(self) -> Settings:
+        problems = []
+        if self.webhooks and not self.webhook_secret:
+            # Refused at start-up, not at the first delivery (an unsigned webhook would fail
+            # there, or worse, be accepted by a receiver that does not check).
+            problems.append(
+                "RECOG_WEBHOOK_SECRET: required when RECOG_WEBHOOKS is set (the bodies are "
+                "signed with it)"
+            )
+        if self.environment == "production":
+            # Secrets Recog checks against are ours to choose: weak ones are refused. (The
+            # SMTP password is the mail provider's; only placeholders are refused there.)
+            for name in ("secret_key", "webhook_secret"):
+                value = getattr(self, name)
+                why = weak_secret(value) if value is not None else None
+                if why:
+                    problems.append(f"RECOG_{name.upper()}: {why}")
+            if self.secret_key is None:
+                problems.append(
+                    "RECOG_SECRET_KEY: required in production (it signs the login's device "
+                    "cookies; every web process must have the same)"
+                )
+            if self.public_url is None:
+                problems.append(
+                    "RECOG_PUBLIC_URL: required in production (e-mailed links are built "
+                    "from it and from nothing else)"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def link_base(self) -> str | None:
+        """The only base of links in e-mails: RECOG_PUBLIC_URL; in development without it,
+        where `make run` serves. Never the Host header of a request."""
+        if self.public_url:
+            return self.public_url
+        return DEVELOPMENT_URL if self.environment == "development" else None
+
+    @property
+    def trusted_hosts(self) -> list[str] | None:
+        """The Host header values the web answers to; None: any (the test environment
+        without RECOG_ALLOWED_HOSTS, where test clients name their own hosts)."""
+        if self.allowed_hosts:
+            return list(self.allowed_hosts)
+        if self.environment == "test":
+            return None
+        hosts = []
+        if self.link_base:
+            hosts.append((urlsplit(self.link_base).hostname or "").lower())
+        if self.environment != "production":
+            hosts.extend(LOOPBACK_HOSTS)
+        return [h for h in dict.fromkeys(hosts) if h]
+
+    def signing_key(self) -> bytes:
+        """The key that signs device cookies: RECOG_SECRET_KEY (required in production), else
+        a random key kept in ``<data_dir>/secret_key``, made on first use, so that every
+        process of one installation signs alike and `make run` needs no setting."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret_key"
+        try:
+            return path.read_bytes().strip()
+        except FileNotFoundError:
+            pass
+        import secrets
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_bytes().strip()
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+        return path.read_bytes().strip()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -303,9 +463,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            field = ".".join(str(part) for part in err["loc"]) or "settings"
+            field = ".".join(str(part) for part in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"RECOG_{field.upper()}: {msg}")
+            # A rule over several settings names its variables itself.
+            problems.append(f"RECOG_{field.upper()}: {msg}" if field else msg)
         raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
 
 

@@ -401,7 +401,9 @@ def _prepare_invitation(
 
     try:
         with session.begin_nested():
-            mail = accounts.invitation_for_delivery(session, item.payload, now=now)
+            mail = accounts.invitation_for_delivery(
+                session, item.payload, now=now, public_url=settings.public_url
+            )
         zone = ZoneInfo(mail.timezone or settings.timezone)
         rendered = render_invitation(
             mail.language,
@@ -430,12 +432,11 @@ def _status_url(
     session: Session, item: Claimed, facts: dict[str, Any], settings: Settings, now: dt.datetime
 ) -> str | None:
     """A student's e-mail carries a fresh personal status link, minted now (only its hash is
-    stored; see docs/adr/0002-web-auth.md): where Recog's public address is known."""
+    stored; see docs/adr/0002-web-auth.md), on the configured public address only."""
     if item.recipient != "student" or item.channel != "email":
         return None
-    base = item.payload.get("base_url") or settings.public_url
     return status_link_for_delivery(
-        session, {"base_url": base, "student_id": facts["student_id"]}, now=now
+        session, facts["student_id"], link_base=settings.link_base, now=now
     )
 
 

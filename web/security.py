@@ -21,6 +21,7 @@ from workflow import Actor, auth
 SESSION_COOKIE = "recog_session"
 PRE_CSRF_COOKIE = "recog_precsrf"  # double-submit token for forms without a session (login)
 LANG_COOKIE = "recog_lang"
+DEVICE_COOKIE = "recog_device"  # a browser that signed in before (workflow.policy.auth)
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "

@@ -79,6 +79,9 @@ from workflow.demo import (
     has_data,
     seed_demo,
 )
+from workflow.demo import (
+    refuse_in_production as refuse_demo_in_production,
+)
 from workflow.errors import (
     Conflict,
     DomainError,
@@ -237,6 +240,7 @@ __all__ = [
     "preview_notice",
     "procedure",
     "queries",
+    "refuse_demo_in_production",
     "reminder_kinds",
     "render_notice",
     "render_notice_html",

@@ -25,6 +25,7 @@ from models import Case, Institution, Module, Offering, Outbox, Programme, Role,
 from workflow.cases.casefile import assign_examiner, attach_document, open_case
 from workflow.cases.documents import DocumentStore, MemoryStore
 from workflow.cases.engine import fire
+from workflow.errors import ValidationFailed
 from workflow.office.catalog import add_institution, add_user, find_or_create_student
 from workflow.policy.actors import Actor
 from workflow.policy.auth import actor_for_user
@@ -81,8 +82,20 @@ MODULES = [
 ]
 
 
+def refuse_in_production(settings: Settings | None = None) -> None:
+    """The demo is impossible in production: its office users have published passwords
+    (``<name>-demo-pass``) and its data is invented. Every demo seeding path calls this."""
+    settings = settings or get_settings()
+    if settings.environment == "production":
+        raise ValidationFailed(
+            "the demo network cannot be seeded where RECOG_ENVIRONMENT=production: its users "
+            "have published passwords; run without --demo, or use a development installation"
+        )
+
+
 def seed_network(session: Session, *, today: dt.date) -> Network:
     """The demo institutions, catalogue, modules and office users (no cases)."""
+    refuse_in_production()
     home = add_institution(
         session,
         code="uni-musterstadt.de",
@@ -554,6 +567,7 @@ __all__ = [
     "create_case",
     "event_data",
     "has_data",
+    "refuse_in_production",
     "seed_demo",
     "seed_grading_tables",
     "seed_network",

@@ -74,8 +74,13 @@ def url_of(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
+PUBLIC_URL = "https://recog.example"  # where e-mailed links point in the web tests
+
+
 def settings_for(engine: Engine, data_dir: Path) -> Settings:
-    return load_settings(database_url=url_of(engine), data_dir=data_dir, environment="test")
+    return load_settings(
+        database_url=url_of(engine), data_dir=data_dir, environment="test", public_url=PUBLIC_URL
+    )
 
 
 def build_world(
@@ -217,6 +222,7 @@ def uvicorn_server(
             "--workers",
             str(workers),
             "--no-access-log",
+            "--no-proxy-headers",  # as recog web and recog up: the app decides (trusted_proxies)
         ],
         env={**os.environ, **env},
         stdout=out,

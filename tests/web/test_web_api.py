@@ -116,7 +116,8 @@ def test_status_link_resend_and_revoke(clerk_api: Any, engine: Engine, world: An
         rows = s.scalars(select(Outbox).where(Outbox.template == "status_link")).all()
     assert len(rows) == 1
     assert rows[0].recipient == "student"
-    assert set(rows[0].payload) == {"case_id", "student_id", "base_url"}  # no token at rest
+    # No token at rest, and no address either: the link is built on RECOG_PUBLIC_URL.
+    assert set(rows[0].payload) == {"case_id", "student_id"}
     assert clerk_api.delete(f"/api/v1/students/{sid}/status-links").status_code == 200
 
 

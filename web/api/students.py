@@ -57,7 +57,7 @@ def send_status_link(request: Request, student_id: Id) -> Any:
         if not case_ids:
             raise ValidationFailed("the student has no case yet; a status link shows cases")
         queued = auth.queue_status_link(
-            s, case_ids[0], base_url=str(request.base_url), now=rt.now()
+            s, case_ids[0], link_base=rt.settings.link_base, now=rt.now()
         )
         detail = (
             "the e-mail is queued"

@@ -310,7 +310,7 @@ def case_status_link(
         else:
             require(p.actor, Action.SEND_STATUS_LINK)
             queued = auth.queue_status_link(
-                s, status["id"], base_url=str(request.base_url), now=rt.now()
+                s, status["id"], link_base=rt.settings.link_base, now=rt.now()
             )
             notice = "sent" if queued else "unchanged"
     return RedirectResponse(f"/cases/{case_id}?notice={notice}", status_code=303)

@@ -14,6 +14,7 @@ from web.pages.common import error_page, page, page_language, render
 from web.problems import Problem
 from web.runtime import runtime
 from web.security import (
+    DEVICE_COOKIE,
     LANG_COOKIE,
     PRE_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -66,9 +67,11 @@ def login(
     rt = runtime(request)
     _ = i18n.translator(page_language(request))
     client = request.client.host if request.client else "unknown"
-    keys = auth.throttle_keys(username, client)
+    now = rt.now()
+    key = rt.settings.signing_key()
+    device = auth.trusted_device(key, request.cookies.get(DEVICE_COOKIE), username, now=now)
+    keys = auth.throttle_keys(username, client, device)
     with rt.unit_of_work() as session:
-        now = rt.now()
         wait = rt.throttle.attempt(session, keys, now)
         if wait > 0:
             seconds = int(wait) + 1
@@ -99,6 +102,14 @@ def login(
     response = RedirectResponse("/cases", status_code=303)
     response.set_cookie(SESSION_COOKIE, started.token, **cookie_args(request))
     response.delete_cookie(PRE_CSRF_COOKIE, path="/")
+    # This browser is now known for this user name: its next sign-ins have their own
+    # allowance (a fresh cookie each time; signed, HttpOnly, Secure, sent to /login only).
+    response.set_cookie(
+        DEVICE_COOKIE,
+        auth.device_cookie(key, username, now=now),
+        max_age=int(auth.DEVICE_COOKIE_LIFETIME.total_seconds()),
+        **{**cookie_args(request), "path": "/login", "samesite": "strict"},
+    )
     return response
 
 

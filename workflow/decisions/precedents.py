@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from config.procedure import get_procedure
 from config.settings import Settings
@@ -43,6 +43,17 @@ _MODULES = (
         Programme.institution_id.in_(bindparam("homes", expanding=True)),
         Module.code.in_(bindparam("codes", expanding=True)),
     )
+)
+
+
+# A decision replaced later in the same case (a rejection overturned on appeal, whose grant is
+# the case's decision now) is no precedent: only each case's latest deciding event counts. Its
+# rows stay (nothing is lost; the audit trail tells the story); the reads skip them.
+_LATER = aliased(Precedent)
+_CURRENT = ~(
+    select(_LATER.id)
+    .where(_LATER.case_id == Precedent.case_id, _LATER.event_seq > Precedent.event_seq)
+    .exists()
 )
 
 
@@ -123,7 +134,8 @@ def record(
 
 def for_case(session: Session, case_id: int, *, now: dt.datetime) -> dict[str, Any]:
     """The valid precedents for a case's (partner course, target module) pairs, and the
-    decision they suggest per module (the most recent one)."""
+    decision they suggest per module (the most recent one). A decision its case replaced
+    (overturned on appeal) is none: the decision that replaced it is."""
     case = session.execute(
         select(Case.institution_id, Offering.institution_id, Offering.code)
         .join(Offering, Offering.id == Case.offering_id)
@@ -149,6 +161,7 @@ def for_case(session: Session, case_id: int, *, now: dt.datetime) -> dict[str, A
             Precedent.partner_id == partner,
             Precedent.course_code == course,
             Precedent.case_id != case_id,
+            _CURRENT,
         )
         .order_by(Precedent.decided_at.desc())
     )
@@ -179,6 +192,7 @@ def inconsistent(
 ) -> list[dict[str, Any]]:
     """Pairs (partner course, module, regulation version) decided differently by valid
     precedents: credited in one case, not credited in another, or with different grades.
+    Each case counts with its standing decision only (not one overturned on appeal).
     Only who may check precedents asks (the permission table), and sees the precedents of
     the cases they may see (``case_scope``: an office its institution's, an examiner their
     programmes'); ``actor=None`` is the operator's view of all."""
@@ -197,7 +211,9 @@ def inconsistent(
         .join(Module, Module.id == Precedent.module_id)
         .join(Institution, Institution.id == Precedent.partner_id)
         .where(
-            Precedent.expires_at > now, Precedent.regulation_version == Module.regulation_version
+            Precedent.expires_at > now,
+            Precedent.regulation_version == Module.regulation_version,
+            _CURRENT,
         )
         .order_by(Precedent.id)
     )

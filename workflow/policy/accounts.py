@@ -131,7 +131,9 @@ def invite_user(
             channel="email",
             recipient=user.role,
             template=INVITATION_TEMPLATE,
-            payload={"user_id": user.id, "base_url": base, "expires_at": expires.isoformat()},
+            # Ids and the expiry only: the link is built from RECOG_PUBLIC_URL when the e-mail
+            # is written (as status links are), never from anything a request carried.
+            payload={"user_id": user.id, "expires_at": expires.isoformat()},
             status="pending",
             attempts=0,
             available_at=now,
@@ -158,10 +160,16 @@ class InvitationMail:
 
 
 def invitation_for_delivery(
-    session: Session, payload: dict[str, Any], *, now: dt.datetime
+    session: Session, payload: dict[str, Any], *, now: dt.datetime, public_url: str | None
 ) -> InvitationMail:
     """For the relay: mint the link an invitation e-mail carries, at the moment it is
-    composed, with the expiry fixed when the invitation was made."""
+    composed, with the expiry fixed when the invitation was made, on Recog's configured
+    public address (``RECOG_PUBLIC_URL``; an address stored in an older row is ignored)."""
+    base = (public_url or "").rstrip("/")
+    if not base.startswith(("https://", "http://")):
+        raise ValidationFailed(
+            "an invitation link needs Recog's public address: set RECOG_PUBLIC_URL"
+        )
     user = session.get(User, payload.get("user_id"))
     if user is None:
         raise NotFound(f"the invited user {payload.get('user_id')} no longer exists")
@@ -181,7 +189,7 @@ def invitation_for_delivery(
         language=user.preferred_language,
         office_name=home.name,
         office_email=home.office_email,
-        url=f"{str(payload['base_url']).rstrip('/')}/invite/{token}",
+        url=f"{base}/invite/{token}",
         expires_at=expires,
         timezone=home.timezone,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -45,8 +46,12 @@ RESEND_WINDOW_SECONDS = 300
 MIN_PASSWORD = 12
 
 # Failed logins: the first few are free, then each failure doubles the wait, up to a cap.
-# A growing delay, never a permanent lock-out (an attacker cannot lock a user out for long).
+# An unknown client is slowed per account and per address; a browser that signed in as the
+# user before (its device cookie) has an allowance of its own, which no one else's guesses
+# use up: guessing stays slow, and the owner is not locked out (OWASP, "Slow brute force
+# attacks: device cookies").
 FREE_FAILURES = 3
+DEVICE_COOKIE_LIFETIME = dt.timedelta(days=180)
 MAX_DELAY_SECONDS = 15 * 60
 THROTTLE_FORGET = dt.timedelta(hours=24)
 
@@ -579,13 +584,22 @@ def revoke_status_links(session: Session, student_id: int, *, now: dt.datetime) 
     return int(result.rowcount or 0)
 
 
-def queue_status_link(session: Session, case_id: int, *, base_url: str, now: dt.datetime) -> bool:
+def queue_status_link(
+    session: Session, case_id: int, *, link_base: str | None, now: dt.datetime
+) -> bool:
     """Queue the ``status_link`` e-mail to the student of a case; False if one was queued
-    within the last few minutes. The row holds ids and the site's base URL, never a token:
-    the relay mints a fresh link at delivery (``status_link_for_delivery``; ADR 0002)."""
+    within the last few minutes. ``link_base`` is the configured public address
+    (``Settings.link_base``): without one there is no link to send, and that is refused.
+    The row holds ids only, never a token nor an address: the relay mints a fresh link at
+    delivery, on the configured address (``status_link_for_delivery``; ADR 0002)."""
     student_id = session.execute(select(Case.student_id).where(Case.id == case_id)).scalar()
     if student_id is None:
         raise NotFound(f"case {case_id} not found")
+    if not link_base:
+        raise ValidationFailed(
+            "no status link can be sent: RECOG_PUBLIC_URL is not set (the address students "
+            "open Recog at; e-mailed links are built from it only)"
+        )
     window = int(now.timestamp()) // RESEND_WINDOW_SECONDS
     key = f"status_link:{student_id}:{window}"
     if session.execute(select(Outbox.id).where(Outbox.dedup_key == key)).first():
@@ -598,7 +612,7 @@ def queue_status_link(session: Session, case_id: int, *, base_url: str, now: dt.
             channel="email",
             recipient="student",
             template="status_link",
-            payload={"case_id": case_id, "student_id": student_id, "base_url": base_url},
+            payload={"case_id": case_id, "student_id": student_id},
             status="pending",
             attempts=0,
             available_at=now,
@@ -610,13 +624,14 @@ def queue_status_link(session: Session, case_id: int, *, base_url: str, now: dt.
 
 
 def status_link_for_delivery(
-    session: Session, payload: dict[str, Any], *, now: dt.datetime
+    session: Session, student_id: int, *, link_base: str | None, now: dt.datetime
 ) -> str | None:
     """For the relay: mint the link a ``status_link`` (or any student) e-mail carries, at
-    the moment it is composed. Returns the full URL, or None without a base URL."""
-    base = str(payload.get("base_url") or "").rstrip("/")
-    student_id = payload.get("student_id")
-    if not base.startswith(("https://", "http://")) or not isinstance(student_id, int):
+    the moment it is composed, on the configured public address (``Settings.link_base``)
+    and nothing else: not a request's Host header, not an address stored with the row
+    (rows queued before this rule carry one; it is ignored). None without an address."""
+    base = (link_base or "").rstrip("/")
+    if not base.startswith(("https://", "http://")):
         return None
     return f"{base}/s/{mint_status_link(session, student_id, now=now)}"
 
@@ -677,6 +692,46 @@ def throttle_success(session: Session, keys: list[str]) -> None:
     session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(keys)))
 
 
-def throttle_keys(username: str, client: str) -> list[str]:
-    """Per account and per client; hashed, so the table holds no user names or addresses."""
-    return ["account:" + digest(username.strip().lower())[:40], "client:" + digest(client)[:40]]
+def _account(username: str) -> str:
+    return digest(username.strip().lower())[:40]
+
+
+def throttle_keys(username: str, client: str, device: str | None = None) -> list[str]:
+    """The keys one sign-in attempt counts on: a trusted device's own key (``device``, from
+    ``trusted_device``) alone; else per account and per client. Hashed, so the table holds
+    no user names or addresses."""
+    if device is not None:
+        return [device]
+    return ["account:" + _account(username), "client:" + digest(client)[:40]]
+
+
+def _device_mac(key: bytes, username: str, body: str) -> str:
+    message = f"recog-device|{_account(username)}|{body}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def device_cookie(key: bytes, username: str, *, now: dt.datetime) -> str:
+    """The value of a device cookie for a browser that just signed in as ``username``: a
+    random id and an expiry, signed with ``key`` and bound to that user name (the name
+    itself is not in it)."""
+    expires = int((now + DEVICE_COOKIE_LIFETIME).timestamp())
+    body = f"{secrets.token_urlsafe(16)}.{expires}"
+    return f"{body}.{_device_mac(key, username, body)}"
+
+
+def trusted_device(
+    key: bytes, cookie: str | None, username: str, *, now: dt.datetime
+) -> str | None:
+    """The throttle key of the device behind ``cookie`` if the cookie is genuine, unexpired
+    and was issued for this user name; else None (the client counts as unknown)."""
+    if not cookie or len(cookie) > 200:
+        return None
+    body, _dot, mac = cookie.rpartition(".")
+    nonce, _dot, expires = body.partition(".")
+    if not nonce or not expires.isdigit():
+        return None
+    if not hmac.compare_digest(mac, _device_mac(key, username, body)):
+        return None
+    if int(expires) <= now.timestamp():
+        return None
+    return "device:" + digest(nonce)[:40]
