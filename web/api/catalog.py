@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from web.api.common import call, idempotent
 from web.api.schemas import ImportOut, InstitutionOut, ModuleOut, OfferingOut, Page, ProgrammeOut
-from web.files import as_file, import_upload
+from web.files import as_file, import_upload, safe_filename
 from web.params import Limit, Offset
 from workflow import Action, catalog, queries
 
@@ -75,12 +75,12 @@ def catalogue(
 @router.post("/catalogue/import", response_model=ImportOut, tags=["reference"])
 def catalogue_import(request: Request, file: Annotated[UploadFile, File()]) -> Response:
     """Import partner course offerings (CSV or JSON, all rows checked first)."""
-    content, _name, suffix = import_upload(file, "catalogue", "catalogue.csv")
+    content, name, suffix = import_upload(file, "catalogue", "catalogue.csv")
     with call(request, action=Action.IMPORT_CATALOGUE, write=True) as (s, p, _rt):
 
         def run() -> tuple[int, Any]:
             with as_file(content, "catalogue", suffix) as path:
-                summary = catalog.import_catalogue(s, path)
+                summary = catalog.import_catalogue(s, path, filename=safe_filename(name))
             return 200, {"created": summary.created, "updated": summary.updated}
 
         body = {"sha256": hashlib.sha256(content).hexdigest(), "suffix": suffix}

@@ -1280,7 +1280,7 @@ def import_file(
     same institution, scheme, reference group and year. With ``home_institution_id`` (an
     office acting through the web) home distributions of other institutions are refused."""
     name = filename or path.name  # an upload is read from a temporary file
-    rows, errors = validate_rows(path, TableRow)
+    rows, errors = validate_rows(path, TableRow, name)
     groups: dict[tuple[Any, ...], list[tuple[str, TableRow]]] = defaultdict(list)
     for where, row in rows:
         groups[row.key()].append((where, row))

@@ -126,10 +126,12 @@ def import_catalogue(
     path: Path,
     *,
     progress: Progress | None = None,
+    filename: str | None = None,
 ) -> ImportSummary:
     """Import partner course offerings from CSV/JSON; update existing ones by institution,
     code and term. All rows are validated first; any problem and nothing is written."""
-    rows, errors = validate_rows(path, OfferingRow)
+    name = filename or path.name  # an upload is read from a temporary file
+    rows, errors = validate_rows(path, OfferingRow, name)
     institutions = _institutions(session)
     for where, row in rows:
         inst = institutions.get(row.institution)
@@ -152,7 +154,7 @@ def import_catalogue(
             )
     _check_duplicates(rows, lambda r: (r.institution, r.code, r.term), errors, "course")
     if errors:
-        raise ImportRejected(path.name, errors)
+        raise ImportRejected(name, errors)
 
     existing = {(o.institution_id, o.code, o.term): o for o in session.scalars(select(Offering))}
     created = updated = 0
@@ -182,9 +184,11 @@ def import_modules(
     path: Path,
     *,
     progress: Progress | None = None,
+    filename: str | None = None,
 ) -> ImportSummary:
     """Import home programmes and modules; update by institution, programme and code."""
-    rows, errors = validate_rows(path, ModuleRow)
+    name = filename or path.name  # an upload is read from a temporary file
+    rows, errors = validate_rows(path, ModuleRow, name)
     institutions = _institutions(session)
     for where, row in rows:
         inst = institutions.get(row.institution)
@@ -207,7 +211,7 @@ def import_modules(
             )
     _check_duplicates(rows, lambda r: (r.institution, r.programme, r.code), errors, "module")
     if errors:
-        raise ImportRejected(path.name, errors)
+        raise ImportRejected(name, errors)
 
     programmes = {(p.institution_id, p.code): p for p in session.scalars(select(Programme))}
     modules = {(m.programme_id, m.code): m for m in session.scalars(select(Module))}
