@@ -41,6 +41,7 @@ from workflow.policy.actors import (
     scope_shape,
     symbolic_scope,
 )
+from workflow.policy.disclosure import disclosed_cases, disclosed_history
 from workflow.policy.permissions import Action, allowed, require
 from workflow.transcripts.importing import waiting_states
 
@@ -208,11 +209,13 @@ def case_detail(
 
 
 def history(session: Session, case_id: int, *, actor: Actor | None) -> list[dict[str, Any]]:
+    """The case's audit trail as ``actor`` may see it (``policy.disclosure``: a student sees
+    no office actor, no internal data, no hashes)."""
     _visible_case(session, case_id, actor)
     events = session.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)
     )
-    return [
+    entries = [
         {
             "seq": e.seq,
             "at": e.at,
@@ -227,6 +230,7 @@ def history(session: Session, case_id: int, *, actor: Actor | None) -> list[dict
         }
         for e in events
     ]
+    return disclosed_history(actor, entries)
 
 
 SORTS: dict[str, Any] = {
@@ -274,6 +278,8 @@ def search_cases(
     if course:
         base = base.where(Offering.code == course)
     if examiner_id is not None:
+        # Filtering by examiner would tell a student who reviews their case.
+        require(actor, Action.SEE_INTERNALS)
         base = base.where(Case.examiner_id == examiner_id)
     if overdue:
         base = base.where(Case.due_at <= now)
@@ -335,7 +341,7 @@ def search_cases(
         }
         for r in rows
     ]
-    return items, total
+    return disclosed_cases(actor, items), total
 
 
 def count_overdue(session: Session, *, actor: Actor | None, now: dt.datetime) -> int:
