@@ -80,7 +80,9 @@ def catalogue_import(request: Request, file: Annotated[UploadFile, File()]) -> R
 
         def run() -> tuple[int, Any]:
             with as_file(content, "catalogue", suffix) as path:
-                summary = catalog.import_catalogue(s, path, filename=safe_filename(name))
+                summary = catalog.import_catalogue(
+                    s, path, filename=safe_filename(name), actor=p.actor
+                )
             return 200, {"created": summary.created, "updated": summary.updated}
 
         body = {"sha256": hashlib.sha256(content).hexdigest(), "suffix": suffix}

@@ -63,6 +63,7 @@ from workflow.grading.grades import (
     percentile,
 )
 from workflow.imports import ImportRejected, RowError, validate_rows
+from workflow.office.sharing import acting_home, partner_used_by_others
 from workflow.policy.actors import Actor
 from workflow.policy.permissions import Action, require
 
@@ -1272,13 +1273,20 @@ def import_file(
     now: dt.datetime,
     home_institution_id: int | None = None,
     filename: str | None = None,
+    actor: Actor | None = None,
 ) -> TableImport:
     """Import partner tables and home distributions from CSV/JSON, one row per grade.
 
     Every row and every table is checked first; any problem and nothing is imported (the
     errors name file, line and field). A table replaces the one entered by hand before for the
     same institution, scheme, reference group and year. With ``home_institution_id`` (an
-    office acting through the web) home distributions of other institutions are refused."""
+    office acting through the web) home distributions of other institutions are refused.
+    An office's ``actor`` (it gives the home institution too) may not enter a partner table
+    that another home institution's cases would be converted by: partner tables are shared
+    by the network, changed by the operator only (docs/adr/0014-shared-partner-data.md)."""
+    require(actor, Action.IMPORT_GRADING_TABLES)
+    if acting_home(actor) is not None:
+        home_institution_id = acting_home(actor)
     name = filename or path.name  # an upload is read from a temporary file
     rows, errors = validate_rows(path, TableRow, name)
     groups: dict[tuple[Any, ...], list[tuple[str, TableRow]]] = defaultdict(list)
@@ -1326,6 +1334,27 @@ def import_file(
         problem = _resolve_group(session, first, inst.id, target)
         if problem is not None:
             errors.append(RowError(where, problem[0], problem[1]))
+            continue
+        if (
+            first.kind == "partner"
+            and home_institution_id is not None
+            and partner_used_by_others(
+                session,
+                inst.id,
+                first.scheme or "",
+                home_institution_id,
+                target.get("offering_id"),
+            )
+        ):
+            errors.append(
+                RowError(
+                    where,
+                    "institution",
+                    f"cases of another home institution are converted by {inst.code}'s "
+                    f"tables on {first.scheme}; a shared partner table is changed by the "
+                    "operator only",
+                )
+            )
             continue
         seen: dict[str, str] = {}
         for row_where, row in group:
