@@ -63,7 +63,11 @@ from workflow.grading.grades import (
     percentile,
 )
 from workflow.imports import ImportRejected, RowError, validate_rows
-from workflow.office.sharing import acting_home, partner_used_by_others
+from workflow.office.sharing import (
+    acting_home,
+    offerings_used_by_others,
+    partner_used_by_others,
+)
 from workflow.policy.actors import Actor
 from workflow.policy.permissions import Action, require
 
@@ -1031,6 +1035,13 @@ def _offering_for(candidates: list[_Offering], day: dt.date | None) -> _Offering
     return max(started, key=lambda o: o.start_date) if started else None
 
 
+# Why an office's transcript upload keeps no table (or ISCED-F code) that others use.
+SHARED_NOTE = (
+    "used by cases of another home institution; shared partner data are changed by the "
+    "operator only"
+)
+
+
 def from_transcript(
     session: Session,
     transcript: Transcript,
@@ -1038,12 +1049,17 @@ def from_transcript(
     *,
     now: dt.datetime,
     filename: str,
+    home_institution_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """Keep what a transcript says about grade distributions: each EWP
     ``gradeConversionTable/iscedTable`` as the partner's table for that ISCED-F field, each
     ELMO ``resultDistribution`` as the table of its course offering, and each course's ISCED-F
     code on an offering that has none yet. Returns one report line per table (stored,
-    updated, unchanged or skipped with the reason); never refuses the transcript."""
+    updated, unchanged or skipped with the reason); never refuses the transcript.
+
+    With ``home_institution_id`` (an office uploads it) nothing is kept that another home
+    institution's cases use: such a table or ISCED-F code is skipped, the report says why
+    (docs/adr/0014-shared-partner-data.md)."""
     courses = [c for c in transcript.courses if c.result_distribution or c.isced_code]
     if not courses and not transcript.grade_conversion_tables:
         return []
@@ -1082,6 +1098,18 @@ def from_transcript(
             and ISCED_PATTERN.fullmatch(course.isced_code)
         ):
             given_field.add(offering.id)
+            if home_institution_id is not None and offerings_used_by_others(
+                session, [offering.id], home_institution_id
+            ):
+                report.append(
+                    {
+                        "table": None,
+                        "status": "skipped",
+                        "what": f"course {offering.code} ({offering.term})",
+                        "note": SHARED_NOTE,
+                    }
+                )
+                continue
             session.execute(
                 update(Offering)
                 .where(Offering.id == offering.id)
@@ -1125,6 +1153,11 @@ def from_transcript(
         except ValidationFailed as exc:
             report.append({"table": None, "status": "skipped", "what": what, "note": exc.message})
             continue
+        if home_institution_id is not None and partner_used_by_others(
+            session, partner.id, scheme, home_institution_id
+        ):
+            report.append({"table": None, "status": "skipped", "what": what, "note": SHARED_NOTE})
+            continue
         table_id, status = store_table(
             session,
             kind="partner",
@@ -1160,6 +1193,11 @@ def from_transcript(
             scheme, grades = partner_grades(counted, [offering.grading_scheme])
         except ValidationFailed as exc:
             report.append({"table": None, "status": "skipped", "what": what, "note": exc.message})
+            continue
+        if home_institution_id is not None and partner_used_by_others(
+            session, partner.id, scheme, home_institution_id, offering.id
+        ):
+            report.append({"table": None, "status": "skipped", "what": what, "note": SHARED_NOTE})
             continue
         day = course.result_date or transcript.issued_at.date()
         table_id, status = store_table(
