@@ -123,3 +123,31 @@ def test_the_cli_refuses_deep_event_data(cli_in_process: Any, world: Any, tmp_pa
     )
     assert status == 1, said
     assert "data.json: cannot read JSON data: nested too deeply" in said
+
+
+DEEP_XML = (
+    '<?xml version="1.0"?><elmo xmlns="https://github.com/emrex-eu/elmo-schemas/tree/v1">'
+    + "<a>" * 100_000
+    + "</a>" * 100_000
+    + "</elmo>"
+)
+
+
+def test_the_transcript_import_refuses_deep_xml(
+    clerk_api: Any, cli_in_process: Any, engine: Engine, tmp_path: Path
+) -> None:
+    """Transcripts are XML: the same answer for nesting past reason, API and CLI."""
+    before = _counts(engine)
+    r = clerk_api.post(
+        "/api/v1/transcripts",
+        files={"file": ("deep.xml", DEEP_XML.encode(), "application/xml")},
+    )
+    assert r.status_code in (400, 422), r.text
+    assert "deep.xml" in r.json()["detail"]
+    assert "nested deeper than" in r.json()["detail"]
+    path = tmp_path / "deep.xml"
+    path.write_text(DEEP_XML, encoding="utf-8")
+    said, status = _cli(cli_in_process, "transcript", "import", str(path))
+    assert status == 1, said
+    assert "nested deeper than" in said
+    assert _counts(engine) == before
