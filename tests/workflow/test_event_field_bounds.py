@@ -182,3 +182,41 @@ def test_an_office_may_tighten_a_bound(session: Session, network: Office) -> Non
             data={"date": "2026-01-15", "grade": "100"},
             procedure=office,
         )
+
+
+def test_the_audit_trail_takes_no_event_larger_than_its_cap(
+    session: Session, network: Office
+) -> None:
+    """The last line before the append-only trail: even an office's widest bounds (here a
+    field of its own: a mapping of up to 1,000 texts of 100,000 characters) cannot put more
+    than ``MAX_EVENT_DATA`` into one event."""
+    from workflow.cases.engine import MAX_EVENT_DATA
+
+    raw = tomllib.loads(DEFAULT_PROCEDURE.read_text(encoding="utf-8"))
+    enrol = next(e for e in raw["events"] if e["name"] == "enrol")
+    enrol["fields"] = {
+        "notes": {"type": "mapping", "max_length": 100_000, "max_items": 1000},
+    }
+    office = parse_procedure(raw, "office.toml")
+    case_id = case_in(session, network, "planned")
+    now = session.scalar(select(Case.updated_at).where(Case.id == case_id))
+    assert now is not None
+    before = events(session, case_id)
+    notes = {f"n{i}": "x" * 100_000 for i in range(3)}
+    assert len(notes) * 100_000 > MAX_EVENT_DATA
+    with pytest.raises(ValidationFailed) as err:
+        fire(
+            session,
+            case_id,
+            "enrol",
+            actor=network.clerk,
+            now=now + dt.timedelta(hours=1),
+            data={"notes": notes},
+            procedure=office,
+        )
+    assert str(err.value) == (
+        f"cannot enrol case {case_id}: its data is too large or too deeply nested for the "
+        f"audit trail (at most {MAX_EVENT_DATA} characters)"
+    )
+    assert events(session, case_id) == before
+    assert session.scalar(select(Case.state).where(Case.id == case_id)) == "planned"
