@@ -25,7 +25,7 @@ catalog_app = typer.Typer(no_args_is_help=True, help="The partner course catalog
 modules_app = typer.Typer(no_args_is_help=True, help="Home programmes and modules.")
 
 
-def _progress_import(kind: str, file: Path) -> None:
+def _progress_import(kind: str, file: Path, actor: str | None) -> None:
     if not file.is_file():
         fail(f"{file}: no such file")
     with (
@@ -44,14 +44,19 @@ def _progress_import(kind: str, file: Path) -> None:
             bar.update(task, completed=done, total=total)
 
         importer = catalog.import_catalogue if kind == "catalog" else catalog.import_modules
-        summary = importer(s, file, progress=progress)
+        # Without --actor the operator imports (for the network); with it, the office's
+        # rules apply (docs/adr/0014-shared-partner-data.md).
+        summary = importer(s, file, progress=progress, actor=as_viewer(s, actor))
     console.print(f"{file.name}: {summary.created} created, {summary.updated} updated")
 
 
 @catalog_app.command("import")
-def catalog_import(file: Annotated[Path, typer.Argument(help="CSV or JSON file.")]) -> None:
-    """Import partner course offerings; existing ones (institution, code, term) are updated."""
-    _progress_import("catalog", file)
+def catalog_import(
+    file: Annotated[Path, typer.Argument(help="CSV or JSON file.")], actor: ActorOpt = None
+) -> None:
+    """Import partner course offerings; existing ones (institution, code, term) are updated
+    (with --actor: only those no other home institution's cases use)."""
+    _progress_import("catalog", file, actor)
 
 
 @catalog_app.command("list")
@@ -111,9 +116,12 @@ def catalog_list(
 
 
 @modules_app.command("import")
-def modules_import(file: Annotated[Path, typer.Argument(help="CSV or JSON file.")]) -> None:
-    """Import home programmes and modules; existing ones are updated."""
-    _progress_import("modules", file)
+def modules_import(
+    file: Annotated[Path, typer.Argument(help="CSV or JSON file.")], actor: ActorOpt = None
+) -> None:
+    """Import home programmes and modules; existing ones are updated (with --actor: the
+    actor's own institution's only)."""
+    _progress_import("modules", file, actor)
 
 
 @modules_app.command("list")

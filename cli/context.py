@@ -117,8 +117,10 @@ def parse_data(pairs: list[str], data_file: Path | None) -> dict[str, Any]:
     if data_file is not None:
         try:
             loaded = json.loads(data_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError, a giant number
             fail(f"{data_file}: cannot read JSON data: {exc}")
+        except RecursionError:
+            fail(f"{data_file}: cannot read JSON data: nested too deeply")
         if not isinstance(loaded, dict):
             fail(f"{data_file}: expected a JSON object")
         data.update(loaded)
@@ -130,7 +132,7 @@ def parse_data(pairs: list[str], data_file: Path | None) -> dict[str, Any]:
             value: Any = json.loads(raw)
             if not isinstance(value, list | dict | bool | int | float):
                 value = raw
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON (or nested past reason): the text
             value = raw
         # Numbers stay text: grades and credits are exact decimals, not floats.
         if isinstance(value, int | float) and not isinstance(value, bool):

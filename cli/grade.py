@@ -165,6 +165,15 @@ app.add_typer(table_app, name="table")
 @table_app.command("import")
 def table_import(
     file: Annotated[Path, typer.Argument(help="CSV (or JSON) file, one row per grade.")],
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--actor",
+            envvar="RECOG_ACTOR",
+            help="An office user: its own home distributions, and no partner table another "
+            "home institution's cases use (without it: the operator).",
+        ),
+    ] = None,
 ) -> None:
     """Import partner grading tables and home grade distributions (one row per grade).
 
@@ -172,13 +181,13 @@ def table_import(
     grade, percentage or count, and at most one reference group: isced, course and term
     (a partner's course offering), programme, or module (with its programme if the code is
     not unique). Every row is checked first; any problem and nothing is imported."""
-    from cli.context import console, fail, now, unit_of_work
+    from cli.context import as_viewer, console, fail, now, unit_of_work
     from workflow import import_file
 
     if not file.is_file():
         fail(f"{file}: no such file")
     with unit_of_work() as s:
-        summary = import_file(s, file, now=now())
+        summary = import_file(s, file, now=now(), actor=as_viewer(s, actor))
     console.print(
         f"{file.name}: {summary.created} tables created, {summary.updated} "
         f"replaced, {summary.unchanged} unchanged"

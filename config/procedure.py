@@ -68,6 +68,16 @@ class StateDef:
         return self.labels[LANGUAGES[0]]
 
 
+def _shown(value: Any) -> str:
+    """A refused value as a refusal quotes it: short, whatever was sent."""
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    text = repr(value)
+    return text if len(text) <= 42 else f"{text[:40]}..."
+
+
 def _text(value: Any) -> str:
     # Numbers are accepted as their written form: "27" and 27 are the same grade.
     if isinstance(value, str):
@@ -85,9 +95,9 @@ def _number(value: Any) -> Any:
     try:
         number = Decimal(str(value).strip().replace(",", "."))
     except InvalidOperation:
-        raise ValueError(f"must be a number such as 7.5, not {value!r}") from None
+        raise ValueError(f"must be a number such as 7.5, not {_shown(value)}") from None
     if not number.is_finite():
-        raise ValueError(f"must be a number such as 7.5, not {value!r}")
+        raise ValueError(f"must be a number such as 7.5, not {_shown(value)}")
     return value
 
 
@@ -96,7 +106,7 @@ def _integer(value: Any) -> Any:
         return value
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return value
-    raise ValueError(f"must be a whole number, not {value!r}")
+    raise ValueError(f"must be a whole number, not {_shown(value)}")
 
 
 def _date(value: Any) -> Any:
@@ -109,7 +119,7 @@ def _date(value: Any) -> Any:
             pass
         else:
             return value
-    raise ValueError(f"must be a date as YYYY-MM-DD, not {value!r}")
+    raise ValueError(f"must be a date as YYYY-MM-DD, not {_shown(value)}")
 
 
 def _list(value: Any) -> Any:
@@ -127,6 +137,19 @@ def _mapping(value: Any) -> Any:
     ):
         return value
     raise ValueError("must be a mapping of names to texts")
+
+
+# How much an event field may hold, unless the procedure says otherwise (``max_length``: the
+# characters of a value, or of each item of a list or mapping; ``max_items``: the items of a
+# list or mapping). Event data ends up in the append-only audit trail, so every field is
+# bounded; an office may tighten or widen a bound, never beyond ``MAX_LENGTH``/``MAX_ITEMS``.
+DEFAULT_MAX_LENGTH: Mapping[str, int] = MappingProxyType(
+    {"text": 2000, "number": 40, "integer": 40, "date": 40, "list": 120, "mapping": 4000}
+)
+DEFAULT_MAX_ITEMS = 50
+MAX_LENGTH, MAX_ITEMS = 100_000, 1000
+# A mapping's keys are names (the criteria of a refusal), never long texts.
+MAX_KEY_LENGTH = 64
 
 
 # The types an event field may have, each with its check; the check returns the value to
@@ -152,6 +175,39 @@ class FieldDef:
     required: bool
     by: tuple[str, ...]
     check: Callable[[Any], Any] = field(repr=False, compare=False)  # FIELD_TYPES[type], once
+    max_length: int = 2000
+    max_items: int = DEFAULT_MAX_ITEMS
+
+    def bounded(self, value: Any) -> Any:
+        """``value`` checked for its type and size (ValueError saying what is wrong), as it is
+        kept: the size is checked before the type, so an oversize value costs no more than
+        its length."""
+        if isinstance(value, list | dict):
+            if self.type not in ("list", "mapping"):
+                return self.check(value)  # the type's own refusal
+            if len(value) > self.max_items:
+                raise ValueError(f"has {len(value)} items; it may have at most {self.max_items}")
+            items = value.values() if isinstance(value, dict) else value
+            for key in value if isinstance(value, dict) else ():
+                if isinstance(key, str) and len(key) > MAX_KEY_LENGTH:
+                    raise ValueError(
+                        f"has a name of {len(key)} characters; names have at most {MAX_KEY_LENGTH}"
+                    )
+            for item in items:
+                if isinstance(item, str) and len(item) > self.max_length:
+                    raise ValueError(
+                        f"has an item of {len(item)} characters; each may have at most "
+                        f"{self.max_length}"
+                    )
+            return self.check(value)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            # Integers are measured by their digits (sys.int_info caps their text anyway).
+            length = len(value) if isinstance(value, str) else len(str(abs(value)))
+            # A list given as one text (comma-separated) may hold all its items.
+            limit = self.max_length * (self.max_items if self.type == "list" else 1)
+            if length > limit:
+                raise ValueError(f"has {length} characters; it may have at most {limit}")
+        return self.check(value)
 
     def describe(self) -> str:
         return f"{self.name} ({self.type}{', required' if self.required else ''})"
@@ -296,6 +352,14 @@ def _words(source: str, where: str, key: str, raw: Any) -> Mapping[str, str]:
     return MappingProxyType({lang: raw[lang].strip() for lang in LANGUAGES})
 
 
+def _bound(source: str, where: str, value: Any, ceiling: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= ceiling:
+        raise _fail(
+            source, f"{where} must be a whole number from 1 to {ceiling}, not {_shown(value)}"
+        )
+    return value
+
+
 def _fields(source: str, where: str, raw: Any, actors: tuple[str, ...]) -> Mapping[str, FieldDef]:
     if not isinstance(raw, dict):
         raise _fail(source, f"{where}: fields must be a table of field = {{ type = ... }}")
@@ -306,15 +370,32 @@ def _fields(source: str, where: str, raw: Any, actors: tuple[str, ...]) -> Mappi
             raise _fail(source, f"{at}: a field name is a plain word (letters, digits, _)")
         if not isinstance(spec, dict):
             raise _fail(source, f'{at} must be a table such as {{ type = "text" }}')
-        unknown = set(spec) - {"type", "required", "by"}
+        unknown = set(spec) - {"type", "required", "by", "max_length", "max_items"}
         if unknown:
             raise _fail(source, f"{at}: unknown key(s) {', '.join(sorted(unknown))}")
         kind = spec.get("type")
         if not isinstance(kind, str) or kind not in FIELD_TYPES:
             raise _fail(source, f"{at}: type {kind!r} is not one of {', '.join(FIELD_TYPES)}")
         by = _names(source, f"{at}: by", spec.get("by", list(actors)), actors)
+        max_length = _bound(
+            source,
+            f"{at}: max_length",
+            spec.get("max_length", DEFAULT_MAX_LENGTH[kind]),
+            MAX_LENGTH,
+        )
+        if "max_items" in spec and kind not in ("list", "mapping"):
+            raise _fail(source, f"{at}: max_items is for list and mapping fields, not {kind}")
+        max_items = _bound(
+            source, f"{at}: max_items", spec.get("max_items", DEFAULT_MAX_ITEMS), MAX_ITEMS
+        )
         fields[name] = FieldDef(
-            name, kind, bool(spec.get("required", False)), by, FIELD_TYPES[kind]
+            name,
+            kind,
+            bool(spec.get("required", False)),
+            by,
+            FIELD_TYPES[kind],
+            max_length,
+            max_items,
         )
     return MappingProxyType(fields)
 

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from web.api.common import call, idempotent
 from web.api.schemas import ImportOut, InstitutionOut, ModuleOut, OfferingOut, Page, ProgrammeOut
-from web.files import as_file, import_upload, upload
+from web.files import as_file, import_upload, safe_filename, upload
 from web.params import Limit, Offset
 from web.uploads import GuardedRoute
 from workflow import Action, catalog, queries
@@ -78,13 +78,15 @@ def catalogue(
 def catalogue_import(request: Request, file: Annotated[UploadFile, File()]) -> Response:
     """Import partner course offerings (CSV or JSON, all rows checked first)."""
     with call(request, action=Action.IMPORT_CATALOGUE, write=True) as (s, p, rt):
-        content, _name, suffix = import_upload(
+        content, name, suffix = import_upload(
             file, "catalogue", "catalogue.csv", rt.settings.max_import_bytes
         )
 
         def run() -> tuple[int, Any]:
             with as_file(content, "catalogue", suffix) as path:
-                summary = catalog.import_catalogue(s, path)
+                summary = catalog.import_catalogue(
+                    s, path, filename=safe_filename(name), actor=p.actor
+                )
             return 200, {"created": summary.created, "updated": summary.updated}
 
         body = {"sha256": hashlib.sha256(content).hexdigest(), "suffix": suffix}

@@ -63,6 +63,7 @@ def grading_tables_import(
                     now=rt.now(),
                     home_institution_id=p.actor.institution_id,
                     filename=safe_filename(name),
+                    actor=p.actor,
                 )
             return 200, {
                 "created": summary.created,

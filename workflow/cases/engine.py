@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import operator
 from collections.abc import Callable
@@ -40,6 +41,11 @@ from workflow.decisions import precedents
 from workflow.errors import Conflict, IllegalTransition, NotFound, ValidationFailed
 from workflow.policy.actors import Actor, acting_role, check_may_fire, may_see
 from workflow.policy.permissions import Action, require
+
+# The most an audit event's data may hold, as canonical JSON: the procedure bounds each field
+# (config/procedure.py), a decision adds its conversion; the trail is append-only, so what
+# enters it must stay readable (served, exported, verified) for ever.
+MAX_EVENT_DATA = 256 * 1024
 
 
 class StaleVersion(Conflict):
@@ -260,7 +266,18 @@ def _build(
     """Everything one audit event writes (case update, audit row, outbox rows, reminder
     plan), computed in Python; nothing is sent to the database here."""
     seq = row.version + 1
-    data_digest = audit.digest(data)
+    # The fields are bounded by the procedure (``_checked_data``); this is the last line
+    # before the append-only trail, for what the guards and ``record`` add.
+    try:
+        text = audit.canonical(data)
+    except (RecursionError, ValueError):
+        text = None
+    if text is None or len(text) > MAX_EVENT_DATA:
+        raise ValidationFailed(
+            f"cannot {event} {case_ref(row.id)}: its data is too large or too deeply nested "
+            f"for the audit trail (at most {MAX_EVENT_DATA} characters)"
+        )
+    data_digest = hashlib.sha256(text.encode()).hexdigest()
     new_hash = audit.chain_hash(
         row.chain_head,
         case_id=row.id,
@@ -392,7 +409,7 @@ def _checked_data(ev: EventDef, role: str, data: dict[str, Any] | None, ref: str
                 f"not by the {role}"
             )
         try:
-            checked[key] = spec.check(value)
+            checked[key] = spec.bounded(value)
         except ValueError as exc:
             raise ValidationFailed(f"cannot {ev.name} {ref}: {key} {exc}") from None
     for spec in ev.required:

@@ -42,6 +42,7 @@ from workflow.policy.actors import (
     scope_shape,
     symbolic_scope,
 )
+from workflow.policy.disclosure import disclosed_cases, disclosed_history
 from workflow.policy.permissions import Action, allowed, require
 from workflow.transcripts.importing import waiting_states
 
@@ -209,11 +210,13 @@ def case_detail(
 
 
 def history(session: Session, case_id: int, *, actor: Actor | None) -> list[dict[str, Any]]:
+    """The case's audit trail as ``actor`` may see it (``policy.disclosure``: a student sees
+    no office actor, no internal data, no hashes)."""
     _visible_case(session, case_id, actor)
     events = session.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)
     )
-    return [
+    entries = [
         {
             "seq": e.seq,
             "at": e.at,
@@ -228,6 +231,7 @@ def history(session: Session, case_id: int, *, actor: Actor | None) -> list[dict
         }
         for e in events
     ]
+    return disclosed_history(actor, entries)
 
 
 SORTS: dict[str, Any] = {
@@ -279,6 +283,8 @@ def search_cases(
     if course:
         base = base.where(Offering.code == course)
     if examiner_id is not None:
+        # Filtering by examiner would tell a student who reviews their case.
+        require(actor, Action.SEE_INTERNALS)
         base = base.where(Case.examiner_id == examiner_id)
     if overdue:
         base = base.where(Case.due_at <= now)
@@ -339,7 +345,7 @@ def search_cases(
         }
         for r in rows
     ]
-    return items, total
+    return disclosed_cases(actor, items), total
 
 
 # What the free-text search looks in: the student's name and matriculation number, the

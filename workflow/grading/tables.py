@@ -63,6 +63,11 @@ from workflow.grading.grades import (
     percentile,
 )
 from workflow.imports import ImportRejected, RowError, validate_rows
+from workflow.office.sharing import (
+    acting_home,
+    offerings_used_by_others,
+    partner_used_by_others,
+)
 from workflow.policy.actors import Actor
 from workflow.policy.permissions import Action, require
 
@@ -1030,6 +1035,13 @@ def _offering_for(candidates: list[_Offering], day: dt.date | None) -> _Offering
     return max(started, key=lambda o: o.start_date) if started else None
 
 
+# Why an office's transcript upload keeps no table (or ISCED-F code) that others use.
+SHARED_NOTE = (
+    "used by cases of another home institution; shared partner data are changed by the "
+    "operator only"
+)
+
+
 def from_transcript(
     session: Session,
     transcript: Transcript,
@@ -1037,12 +1049,17 @@ def from_transcript(
     *,
     now: dt.datetime,
     filename: str,
+    home_institution_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """Keep what a transcript says about grade distributions: each EWP
     ``gradeConversionTable/iscedTable`` as the partner's table for that ISCED-F field, each
     ELMO ``resultDistribution`` as the table of its course offering, and each course's ISCED-F
     code on an offering that has none yet. Returns one report line per table (stored,
-    updated, unchanged or skipped with the reason); never refuses the transcript."""
+    updated, unchanged or skipped with the reason); never refuses the transcript.
+
+    With ``home_institution_id`` (an office uploads it) nothing is kept that another home
+    institution's cases use: such a table or ISCED-F code is skipped, the report says why
+    (docs/adr/0014-shared-partner-data.md)."""
     courses = [c for c in transcript.courses if c.result_distribution or c.isced_code]
     if not courses and not transcript.grade_conversion_tables:
         return []
@@ -1081,6 +1098,18 @@ def from_transcript(
             and ISCED_PATTERN.fullmatch(course.isced_code)
         ):
             given_field.add(offering.id)
+            if home_institution_id is not None and offerings_used_by_others(
+                session, [offering.id], home_institution_id
+            ):
+                report.append(
+                    {
+                        "table": None,
+                        "status": "skipped",
+                        "what": f"course {offering.code} ({offering.term})",
+                        "note": SHARED_NOTE,
+                    }
+                )
+                continue
             session.execute(
                 update(Offering)
                 .where(Offering.id == offering.id)
@@ -1124,6 +1153,11 @@ def from_transcript(
         except ValidationFailed as exc:
             report.append({"table": None, "status": "skipped", "what": what, "note": exc.message})
             continue
+        if home_institution_id is not None and partner_used_by_others(
+            session, partner.id, scheme, home_institution_id
+        ):
+            report.append({"table": None, "status": "skipped", "what": what, "note": SHARED_NOTE})
+            continue
         table_id, status = store_table(
             session,
             kind="partner",
@@ -1159,6 +1193,11 @@ def from_transcript(
             scheme, grades = partner_grades(counted, [offering.grading_scheme])
         except ValidationFailed as exc:
             report.append({"table": None, "status": "skipped", "what": what, "note": exc.message})
+            continue
+        if home_institution_id is not None and partner_used_by_others(
+            session, partner.id, scheme, home_institution_id, offering.id
+        ):
+            report.append({"table": None, "status": "skipped", "what": what, "note": SHARED_NOTE})
             continue
         day = course.result_date or transcript.issued_at.date()
         table_id, status = store_table(
@@ -1272,15 +1311,22 @@ def import_file(
     now: dt.datetime,
     home_institution_id: int | None = None,
     filename: str | None = None,
+    actor: Actor | None = None,
 ) -> TableImport:
     """Import partner tables and home distributions from CSV/JSON, one row per grade.
 
     Every row and every table is checked first; any problem and nothing is imported (the
     errors name file, line and field). A table replaces the one entered by hand before for the
     same institution, scheme, reference group and year. With ``home_institution_id`` (an
-    office acting through the web) home distributions of other institutions are refused."""
+    office acting through the web) home distributions of other institutions are refused.
+    An office's ``actor`` (it gives the home institution too) may not enter a partner table
+    that another home institution's cases would be converted by: partner tables are shared
+    by the network, changed by the operator only (docs/adr/0014-shared-partner-data.md)."""
+    require(actor, Action.IMPORT_GRADING_TABLES)
+    if acting_home(actor) is not None:
+        home_institution_id = acting_home(actor)
     name = filename or path.name  # an upload is read from a temporary file
-    rows, errors = validate_rows(path, TableRow)
+    rows, errors = validate_rows(path, TableRow, name)
     groups: dict[tuple[Any, ...], list[tuple[str, TableRow]]] = defaultdict(list)
     for where, row in rows:
         groups[row.key()].append((where, row))
@@ -1326,6 +1372,27 @@ def import_file(
         problem = _resolve_group(session, first, inst.id, target)
         if problem is not None:
             errors.append(RowError(where, problem[0], problem[1]))
+            continue
+        if (
+            first.kind == "partner"
+            and home_institution_id is not None
+            and partner_used_by_others(
+                session,
+                inst.id,
+                first.scheme or "",
+                home_institution_id,
+                target.get("offering_id"),
+            )
+        ):
+            errors.append(
+                RowError(
+                    where,
+                    "institution",
+                    f"cases of another home institution are converted by {inst.code}'s "
+                    f"tables on {first.scheme}; a shared partner table is changed by the "
+                    "operator only",
+                )
+            )
             continue
         seen: dict[str, str] = {}
         for row_where, row in group:

@@ -36,6 +36,9 @@ from models import (
 from workflow.errors import NotFound, ValidationFailed
 from workflow.grading.grades import DEFAULT_SCHEMES
 from workflow.imports import ImportRejected, RowError, validate_rows
+from workflow.office.sharing import acting_home, offerings_used_by_others
+from workflow.policy.actors import Actor
+from workflow.policy.permissions import Action, require
 
 Progress = Callable[[int, int], None]  # (done, total)
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
@@ -99,6 +102,12 @@ class ImportSummary:
         return self.created + self.updated
 
 
+def _position(error: RowError) -> tuple[int, str]:
+    """Problems in file order (line 7 before line 12), however they were found."""
+    number = error.where.rsplit(" ", 1)[-1]
+    return (int(number) if number.isdigit() else 0, error.where)
+
+
 def _institutions(session: Session) -> dict[str, Institution]:
     return {i.code: i for i in session.scalars(select(Institution))}
 
@@ -127,10 +136,18 @@ def import_catalogue(
     path: Path,
     *,
     progress: Progress | None = None,
+    filename: str | None = None,
+    actor: Actor | None = None,
 ) -> ImportSummary:
     """Import partner course offerings from CSV/JSON; update existing ones by institution,
-    code and term. All rows are validated first; any problem and nothing is written."""
-    rows, errors = validate_rows(path, OfferingRow)
+    code and term. All rows are validated first; any problem and nothing is written.
+
+    An office's ``actor`` may change an existing offering only while no other home
+    institution's cases use it (docs/adr/0014-shared-partner-data.md); the operator
+    (``actor`` None) may change any."""
+    require(actor, Action.IMPORT_CATALOGUE)
+    name = filename or path.name  # an upload is read from a temporary file
+    rows, errors = validate_rows(path, OfferingRow, name)
     institutions = _institutions(session)
     for where, row in rows:
         inst = institutions.get(row.institution)
@@ -161,10 +178,29 @@ def import_catalogue(
                 )
             )
     _check_duplicates(rows, lambda r: (r.institution, r.code, r.term), errors, "course")
-    if errors:
-        raise ImportRejected(path.name, errors)
-
     existing = {(o.institution_id, o.code, o.term): o for o in session.scalars(select(Offering))}
+    home_id = acting_home(actor)
+    if home_id is not None and not errors:
+        changing = {}
+        for where, row in rows:
+            offering = existing.get((institutions[row.institution].id, row.code, row.term))
+            values = row.model_dump(exclude={"institution"})
+            if offering is not None and any(getattr(offering, k) != v for k, v in values.items()):
+                changing[offering.id] = (where, row)
+        for offering_id in sorted(offerings_used_by_others(session, changing, home_id)):
+            where, row = changing[offering_id]
+            errors.append(
+                RowError(
+                    where,
+                    "code",
+                    f"{row.institution} {row.code} ({row.term}) is used by cases of another "
+                    "home institution; a shared offering is changed by the operator only",
+                )
+            )
+    if errors:
+        errors.sort(key=_position)
+        raise ImportRejected(name, errors)
+
     created = updated = 0
     for n, (_, row) in enumerate(rows, start=1):
         values = row.model_dump(exclude={"institution"})
@@ -192,13 +228,27 @@ def import_modules(
     path: Path,
     *,
     progress: Progress | None = None,
+    filename: str | None = None,
+    actor: Actor | None = None,
 ) -> ImportSummary:
-    """Import home programmes and modules; update by institution, programme and code."""
-    rows, errors = validate_rows(path, ModuleRow)
+    """Import home programmes and modules; update by institution, programme and code. An
+    office's ``actor`` imports its own institution's only; the operator (None) any."""
+    require(actor, Action.IMPORT_MODULES)
+    name = filename or path.name  # an upload is read from a temporary file
+    rows, errors = validate_rows(path, ModuleRow, name)
     institutions = _institutions(session)
+    home_id = acting_home(actor)
     for where, row in rows:
         inst = institutions.get(row.institution)
-        if inst is None:
+        if inst is not None and home_id is not None and inst.id != home_id:
+            errors.append(
+                RowError(
+                    where,
+                    "institution",
+                    f"{row.institution} is not your institution; import only your own modules",
+                )
+            )
+        elif inst is None:
             errors.append(
                 RowError(
                     where,
@@ -217,7 +267,7 @@ def import_modules(
             )
     _check_duplicates(rows, lambda r: (r.institution, r.programme, r.code), errors, "module")
     if errors:
-        raise ImportRejected(path.name, errors)
+        raise ImportRejected(name, errors)
 
     programmes = {(p.institution_id, p.code): p for p in session.scalars(select(Programme))}
     modules = {(m.programme_id, m.code): m for m in session.scalars(select(Module))}

@@ -43,6 +43,7 @@ class Action(StrEnum):
     DECIDE_COHORT = "decide_cohort"
     CHECK_PRECEDENTS = "check_precedents"
     IMPORT_CATALOGUE = "import_catalogue"
+    IMPORT_MODULES = "import_modules"
     SEE_GRADING_TABLES = "see_grading_tables"
     IMPORT_GRADING_TABLES = "import_grading_tables"
     SEE_STUDENTS = "see_students"
@@ -107,7 +108,10 @@ PERMISSIONS: Mapping[Action, Permission] = MappingProxyType(
         # A cohort decision is a decision: only examiners take it, on their own cases.
         Action.DECIDE_COHORT: Permission(frozenset({Role.EXAMINER}), "decide cohorts"),
         Action.CHECK_PRECEDENTS: Permission(_STAFF, "check the precedents", Scope.READ),
+        # Partner data are shared by the network: an office changes only what no other home
+        # institution's cases use (workflow/office/sharing.py, docs/adr/0014).
         Action.IMPORT_CATALOGUE: Permission(_OFFICE, "import the course catalogue"),
+        Action.IMPORT_MODULES: Permission(_OFFICE, "import home modules"),
         Action.SEE_GRADING_TABLES: Permission(_STAFF, "see grading tables", Scope.READ),
         Action.IMPORT_GRADING_TABLES: Permission(_OFFICE, "import grading tables"),
         Action.SEE_STUDENTS: Permission(_OFFICE, "see the office's students", Scope.READ),

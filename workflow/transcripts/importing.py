@@ -331,7 +331,12 @@ def import_transcript(
     actor = Actor.system(Role.IMPORT)
     report = ImportReport(name, str(transcript.version))
     report.tables = grading_tables.from_transcript(
-        session, transcript, partner, now=now, filename=name
+        session,
+        transcript,
+        partner,
+        now=now,
+        filename=name,
+        home_institution_id=home_institution_id,
     )
     learner = JSONText(json.dumps(_learner_json(transcript.learner)))  # the same for all
     done = set(
