@@ -87,7 +87,8 @@ def course_offered(ctx: GuardContext) -> None:
     if ctx.row.offering_status != "offered":
         raise ctx.fail(
             f"the course {ctx.row.offering_code} ({ctx.row.offering_term}) is "
-            f"{ctx.row.offering_status}, not offered"
+            f"{ctx.row.offering_status}, not offered; the student can only withdraw the case "
+            "(a clerk may open a new one on an offered course)"
         )
 
 
@@ -112,8 +113,8 @@ def document_attached(ctx: GuardContext) -> None:
     ).first()
     if found is None:
         raise ctx.fail(
-            "no transcript of records is attached; attach the partner's transcript "
-            "(a document of kind transcript) first"
+            "no transcript of records is attached; a clerk must attach the partner's "
+            "transcript (a document of kind transcript) first"
         )
 
 
@@ -128,7 +129,8 @@ def _target_ids(ctx: GuardContext) -> list[int]:
 def target_set(ctx: GuardContext) -> None:
     if not _target_ids(ctx):
         raise ctx.fail(
-            "no target module is set; name the home module(s) it should be credited to first"
+            "no target module is set; the student or a clerk must first name the home "
+            "module(s) it should be credited to"
         )
 
 
@@ -144,7 +146,8 @@ def not_passed_at_home(ctx: GuardContext) -> None:
     if passed:
         listed = ", ".join(f"{code} (passed {day})" for code, day in passed)
         raise ctx.fail(
-            f"the student has already passed {listed} at home; choose another target module"
+            f"the student has already passed {listed} at home; the student or a clerk must "
+            "choose another target module"
         )
 
 
@@ -210,7 +213,7 @@ def examiner_assigned(ctx: GuardContext) -> None:
     if wanted is None:
         if ctx.row.examiner_id is None:
             raise ctx.fail(
-                "no examiner is assigned; assign one first, or name one in the "
+                "no examiner is assigned; a clerk must assign one first, or name one in the "
                 "field examiner (their user name)"
             )
         return
@@ -229,7 +232,10 @@ def examiner_assigned(ctx: GuardContext) -> None:
 
 def assigned_examiner(ctx: GuardContext) -> None:
     if ctx.row.examiner_id != ctx.actor.id:
-        raise Forbidden(f"cannot {ctx.event} {ctx.case_ref}: it is assigned to another examiner")
+        raise Forbidden(
+            f"cannot {ctx.event} {ctx.case_ref}: it is assigned to another examiner; only "
+            "they may act on it (a clerk can assign it to you)"
+        )
 
 
 def message_given(ctx: GuardContext) -> None:
@@ -505,7 +511,7 @@ def inside_appeal_window(ctx: GuardContext) -> None:
         raise ctx.fail(
             f"the appeal window ended at {ends:%Y-%m-%d %H:%M} UTC"
             if ends
-            else "there is no open appeal window"
+            else "there is no open appeal window (it opens when a decision is issued)"
         )
 
 
@@ -516,8 +522,8 @@ def appeal_window_over(ctx: GuardContext) -> None:
     ends = ctx.row.appeal_ends_at
     if ends is not None and ctx.now < ends:
         raise ctx.fail(
-            f"the appeal window is open until {ends:%Y-%m-%d %H:%M} UTC; the case "
-            "can be closed after that"
+            f"the appeal window is open until {ends:%Y-%m-%d %H:%M} UTC; after that a "
+            "clerk may close the case (the timer closes it at that moment)"
         )
 
 
@@ -525,8 +531,8 @@ def deadline_passed(ctx: GuardContext) -> None:
     due = ctx.row.due_at
     if due is None or ctx.now < due:
         raise ctx.fail(
-            f"its deadline ({ctx.row.due_kind}) has not passed yet"
-            + (f"; it is due {due:%Y-%m-%d %H:%M} UTC" if due else "")
+            f"its deadline ({ctx.row.due_kind}) has not passed yet; the timer lets it lapse "
+            "only then" + (f"; it is due {due:%Y-%m-%d %H:%M} UTC" if due else "")
         )
 
 

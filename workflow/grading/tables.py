@@ -667,7 +667,11 @@ class CaseTables:
             parts.append(f"no partner grading table for {self.partner_wanted}")
         if self.home is None:
             parts.append(f"no home grade distribution for {self.home_wanted}")
-        return "; ".join(parts) + " (import the missing table first)" if parts else ""
+        if not parts:
+            return ""
+        return "; ".join(parts) + (
+            " (a clerk must import the missing table first: recog grade table import FILE.csv)"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
