@@ -34,6 +34,7 @@ from models import (
     User,
 )
 from workflow.errors import NotFound, ValidationFailed
+from workflow.grading.grades import scheme_misfit
 from workflow.imports import ImportRejected, RowError, validate_rows
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -150,6 +151,8 @@ def import_catalogue(
                     f"{row.institution} is a home institution; the catalogue lists partner courses",
                 )
             )
+        elif (misfit := scheme_misfit(row.grading_scheme, inst.country)) is not None:
+            errors.append(RowError(where, "grading_scheme", misfit))
     _check_duplicates(rows, lambda r: (r.institution, r.code, r.term), errors, "course")
     if errors:
         raise ImportRejected(path.name, errors)
