@@ -80,6 +80,7 @@ def events(language: str) -> dict[str, str]:
         "assign_examiner": _("record.assign_examiner"),
         "set_targets": _("record.set_targets"),
         "attach_document": _("record.attach_document"),
+        "record_result_date": _("record.record_result_date"),
     }
     return {**record, **{n: e.labels[language] for n, e in get_procedure().events.items()}}
 
@@ -92,6 +93,7 @@ def timeline(language: str) -> dict[str, str]:
         "assign_examiner": _("record.assign_examiner.done"),
         "set_targets": _("record.set_targets.done"),
         "attach_document": _("record.attach_document.done"),
+        "record_result_date": _("record.record_result_date.done"),
     }
     return {**record, **{n: e.done[language] for n, e in get_procedure().events.items()}}
 

@@ -20,6 +20,7 @@ from workflow.cases.casefile import (
     attach_document,
     export_decision_document,
     open_case,
+    record_result_date,
     set_targets,
 )
 from workflow.cases.deadlines import (
@@ -215,6 +216,7 @@ __all__ = [
     "preview",
     "procedure",
     "queries",
+    "record_result_date",
     "reminder_kinds",
     "render_notice",
     "render_notice_html",

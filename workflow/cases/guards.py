@@ -31,7 +31,7 @@ from models import (
     case_targets,
     user_programmes,
 )
-from workflow.errors import DomainError, Forbidden, GuardFailed
+from workflow.errors import DomainError, Forbidden, GuardFailed, ValidationFailed
 from workflow.grading.grades import convert
 from workflow.policy.actors import Actor
 
@@ -40,6 +40,8 @@ PASSED = "passed"
 # The criteria of a "substantial difference" (Lisbon Recognition Convention, ECTS Users' Guide).
 CRITERIA = ("level", "workload", "learning_outcomes", "profile", "quality")
 MAX_TEXT = 5000
+# The ``source`` of a result read from a partner's transcript (workflow.transcripts.importing).
+FROM_TRANSCRIPT = "transcript import"
 
 
 @dataclass
@@ -71,6 +73,8 @@ def _text(ctx: GuardContext, key: str, what: str) -> str:
 
 def _date(ctx: GuardContext, key: str, what: str) -> dt.date:
     value = ctx.data.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ctx.fail(f"{what} is required (the field {key}, as YYYY-MM-DD)")
     try:
         day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
     except ValueError:
@@ -94,7 +98,23 @@ def course_offered(ctx: GuardContext) -> None:
 
 def result_data(ctx: GuardContext) -> None:
     result: dict[str, Any] = {"passed": ctx.event == "pass_course"}
-    result["date"] = _date(ctx, "date", "the result date").isoformat()
+    given = ctx.data.get("date")
+    from_transcript = ctx.actor.role is Role.IMPORT or ctx.data.get("source") == FROM_TRANSCRIPT
+    if from_transcript and (given is None or given == ""):
+        # A transcript without the result's date (imported, or matched by a clerk): kept
+        # unknown, never the import day; a clerk records it (casefile.record_result_date)
+        # before a decision credits it.
+        ctx.data.pop("date", None)
+        result["date"] = None
+    elif given is None or (isinstance(given, str) and not given.strip()):
+        # As the engine refuses a missing required field (the procedure cannot say "required
+        # but for a transcript's result").
+        raise ValidationFailed(
+            f"cannot {ctx.event} {ctx.case_ref}: date is required (the date of the result, "
+            "as YYYY-MM-DD)"
+        )
+    else:
+        result["date"] = _date(ctx, "date", "the result date").isoformat()
     if ctx.event == "pass_course":
         result["grade"] = _text(ctx, "grade", "the grade as printed on the transcript")
     elif isinstance(ctx.data.get("grade"), str):
@@ -473,12 +493,26 @@ def _decision(ctx: GuardContext, outcome: str, **parts: Any) -> None:
     ctx.updates["decision"] = decision
 
 
+def _result_date_known(ctx: GuardContext) -> None:
+    """A decision that credits the course needs the date of the partner's result; an
+    imported one may have come without it (``result_data``)."""
+    result = ctx.row.result
+    if result and "date" in result and not result["date"]:
+        raise ctx.fail(
+            "the date of the partner's result is unknown (the transcript gave none); a clerk "
+            "must record it first (on the case page, or: recog case result-date "
+            f"{ctx.row.id} YYYY-MM-DD)"
+        )
+
+
 def recognition_data(ctx: GuardContext) -> None:
+    _result_date_known(ctx)
     modules = _modules(ctx, "modules")
     _decision(ctx, "recognized", modules=modules, ects=_ects(ctx, modules), grade=_grade(ctx))
 
 
 def partial_recognition_data(ctx: GuardContext) -> None:
+    _result_date_known(ctx)
     modules = _modules(ctx, "modules")
     not_credited = _modules(ctx, "not_credited")
     overlap = {m["code"] for m in modules} & {m["code"] for m in not_credited}

@@ -29,6 +29,7 @@ class Action(StrEnum):
     OPEN_CASE = "open_case"
     SET_TARGETS = "set_targets"
     ASSIGN_EXAMINER = "assign_examiner"
+    RECORD_RESULT_DATE = "record_result_date"
     ATTACH_DOCUMENT = "attach_document"
     IMPORT_TRANSCRIPT = "import_transcript"
     SEE_PENDING_RESULTS = "see_pending_results"
@@ -67,6 +68,8 @@ PERMISSIONS: Mapping[Action, Permission] = MappingProxyType(
         # Until submission the student shapes their own request (a learning agreement).
         Action.SET_TARGETS: Permission(_OFFICE | {Role.STUDENT}, "set a case's target modules"),
         Action.ASSIGN_EXAMINER: Permission(_OFFICE, "assign examiners"),
+        # A transcript without the result's date: the office asks the partner and records it.
+        Action.RECORD_RESULT_DATE: Permission(_OFFICE, "record the date of a partner's result"),
         # Imports and timers attach the transcript and notices they produce.
         Action.ATTACH_DOCUMENT: Permission(
             _OFFICE | {Role.STUDENT, Role.IMPORT, Role.TIMER}, "attach documents"
