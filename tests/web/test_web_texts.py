@@ -172,7 +172,7 @@ def _strings(value: Any) -> Iterator[str]:
     elif isinstance(value, dict):
         for item in value.values():
             yield from _strings(item)
-    elif isinstance(value, list):
+    elif isinstance(value, list | tuple):
         for item in value:
             yield from _strings(item)
 
@@ -366,3 +366,23 @@ def test_every_mail_is_german() -> None:
     assert not leaks, "English in German e-mails:\n" + "\n".join(
         f"{which}: {texts}" for which, texts in leaks.items()
     )
+
+
+def test_every_notice_is_german() -> None:
+    """The decision notice of every deciding event, in German: no English once the data it
+    was given (names, titles, reasons, the partner's words) is out."""
+    from tests.workflow.test_notices import CASES, COURSE, INSTITUTION, kwargs
+    from workflow.decisions.notices import render_notice_html
+
+    given = [CASES, COURSE, INSTITUTION, {"name": "Jörg Müller-Weiß"}]
+    data = sorted(
+        (s for value in given for s in _strings(value) if len(s) >= 3), key=len, reverse=True
+    )
+    leaks = {}
+    for event in CASES:
+        html = render_notice_html(**kwargs(event, "de"))
+        assert "Bescheid über die Anerkennung" in html
+        found = english_in(html, data)
+        if found:
+            leaks[event] = found
+    assert not leaks, f"English in German notices: {leaks}"
