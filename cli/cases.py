@@ -39,6 +39,7 @@ from workflow import (
     media_type_of,
     open_case,
     queries,
+    record_result_date,
     set_targets,
 )
 
@@ -182,6 +183,19 @@ def case_assign(case: int, examiner: str, actor: ActorOpt = None) -> None:
     console.print(f"case {case}: examiner {examiner} assigned")
 
 
+@app.command("result-date")
+def case_result_date(
+    case: int,
+    date: Annotated[str, typer.Argument(help="The date of the partner's result, YYYY-MM-DD.")],
+    actor: ActorOpt = None,
+) -> None:
+    """Record the date of a partner's result that its transcript left unknown."""
+    with unit_of_work() as s:
+        who = resolve_actor(s, actor, case)
+        record_result_date(s, case, date, actor=who, now=ctx.now(), channel="cli")
+    console.print(f"case {case}: result date {date} recorded")
+
+
 @app.command("target")
 def case_target(
     case: int,
@@ -261,7 +275,23 @@ def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> No
     console.print(f"Examiner:  {detail['examiner'] or '-'}")
     console.print(f"Deadline:  {dl['kind'] or '-'} {local(dl['due_at'])}{late}")
     if detail["result"]:
-        console.print(f"Result:    {json.dumps(detail['result'], ensure_ascii=False)}")
+        console.print(
+            f"Result:    {json.dumps(detail['result'], ensure_ascii=False)}", markup=False
+        )
+    for flag in detail["result_flags"]:
+        if flag["field"] == "date":
+            console.print(
+                "Flag:      the result's date is unknown (the transcript gave none); a clerk "
+                f"records it: recog case result-date {detail['id']} YYYY-MM-DD",
+                markup=False,
+            )
+        else:
+            what = "ECTS credits" if flag["field"] == "ects" else "EQF level"
+            console.print(
+                f"Flag:      {what} {flag['result']} on the transcript, "
+                f"{flag['catalogue']} in the catalogue",
+                markup=False,
+            )
     shown = detail.get("conversions")
     if shown:
         for method, name in (("bavarian", "Bavarian"), ("percentile", "Percentile")):

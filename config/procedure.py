@@ -467,7 +467,10 @@ def parse_procedure(raw: dict[str, Any], source: str) -> Procedure:
             actors=actors,
             guards=_words_list(source, f"{where}: guards", spec.get("guards", [])),
             notify=_names(source, f"{where}: notify", spec.get("notify", []), KNOWN_RECIPIENTS),
-            prerequisite=str(spec.get("prerequisite") or f"{name} must happen first"),
+            prerequisite=str(
+                spec.get("prerequisite")
+                or f"{name} must happen first (done by the {' or '.join(actors)})"
+            ),
             fields=_fields(source, where, spec.get("fields", {}), actors),
             labels=_words(source, where, "label", spec.get("label")),
             done=_words(source, where, "done", spec.get("done")),

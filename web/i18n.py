@@ -5,10 +5,11 @@ looked up by kind (states, events, deadlines, ...): the words themselves are the
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 
 from config.procedure import get_procedure
-from workflow import Say, format_credits, format_date, format_decimal, format_grade, say
+from workflow import N_, Say, format_credits, format_date, format_decimal, format_grade, say
 
 LANGUAGES = ("en", "de")
 # The pages' Jinja2 filters for numbers people read: ``{{ grade | grade(lang) }}`` ("1,7"),
@@ -80,6 +81,7 @@ def events(language: str) -> dict[str, str]:
         "assign_examiner": _("record.assign_examiner"),
         "set_targets": _("record.set_targets"),
         "attach_document": _("record.attach_document"),
+        "record_result_date": _("record.record_result_date"),
     }
     return {**record, **{n: e.labels[language] for n, e in get_procedure().events.items()}}
 
@@ -92,6 +94,7 @@ def timeline(language: str) -> dict[str, str]:
         "assign_examiner": _("record.assign_examiner.done"),
         "set_targets": _("record.set_targets.done"),
         "attach_document": _("record.attach_document.done"),
+        "record_result_date": _("record.record_result_date.done"),
     }
     return {**record, **{n: e.done[language] for n, e in get_procedure().events.items()}}
 
@@ -177,3 +180,38 @@ def words(_: Say) -> dict[str, dict[str, str]]:
             "skipped": _("page.r_skipped"),
         },
     }
+
+
+# What the transcript import notes about a result (workflow.transcripts.importing: kept in
+# English for the CLI and the API), as the pages say it in their language. A note not listed
+# here is shown as it is.
+_IMPORT_NOTES = (
+    (re.compile(r"unknown partner institution (?P<code>.+)"), N_("page.note_unknown_partner")),
+    (
+        re.compile(r"no student of this institution matches the learner"),
+        N_("page.note_no_student"),
+    ),
+    (
+        re.compile(r"no case of this student waits for this course's result"),
+        N_("page.note_no_case"),
+    ),
+    (re.compile(r"(?P<n>\d+) cases could take this result"), N_("page.note_several_cases")),
+    (re.compile(r"already imported"), N_("page.note_already_imported")),
+    (
+        re.compile(r"matched by hand by user (?P<user>\d+): (?P<events>.+)"),
+        N_("page.note_matched_by_hand"),
+    ),
+    # A refusal of the case's events: the domain's sentence, as every page shows refusals.
+    (re.compile(r"case (?P<case>\d+): (?P<reason>.+)"), N_("page.note_refused")),
+)
+
+
+def import_note(note: str | None, _: Say) -> str | None:
+    """A transcript result's import note in the page's language."""
+    if not note:
+        return note
+    for pattern, msgid in _IMPORT_NOTES:
+        found = pattern.fullmatch(note)
+        if found:
+            return _(msgid, **found.groupdict())
+    return note

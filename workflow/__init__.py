@@ -23,6 +23,7 @@ from workflow.cases.casefile import (
     export_decision_document,
     media_type_of,
     open_case,
+    record_result_date,
     set_targets,
 )
 from workflow.cases.deadlines import (
@@ -240,6 +241,7 @@ __all__ = [
     "preview_notice",
     "procedure",
     "queries",
+    "record_result_date",
     "refuse_demo_in_production",
     "reminder_kinds",
     "render_notice",

@@ -74,7 +74,7 @@ def test_the_case_page_shows_both_conversions_and_the_tables_used(
     module = grade_c(engine, case_id)
     before = recognize_form(examiner.get(f"/cases/{case_id}").text)
     assert "the percentile conversion needs the partner&#39;s ECTS grading table" in before
-    assert "no partner grading table for" in before
+    assert "No grading table of the partner" in before  # which table, in the page's words
     assert 'name="conversion"' not in before  # one method: nothing to choose
     partner_id, home_id = store_tables(engine, case_id)
 

@@ -74,6 +74,11 @@ def test_json_import(session: Session, tmp_path: Path) -> None:
         (GOOD.replace("2027-05-20", "someday"), "line 3, field exam_date"),
         (GOOD.replace("tdu.fi", "uni-musterstadt.de"), "is a home institution"),
         (
+            GOOD.replace(",fi\n", ",it\n"),
+            "line 3, field grading_scheme: grading scheme 'it' is the national scale of IT, "
+            "not of the partner's country FI; use fi or ects or passfail",
+        ),
+        (
             GOOD + GOOD,
             "line 4, field code: duplicate course tdu.fi/FI-900/2027-03 (also at line 3)",
         ),

@@ -35,7 +35,7 @@ from workflow.errors import ValidationFailed
             "pass_course",
             "clerk",
             {"date": "2026-01-15", "grade": "27", "decision": "x"},
-            "it takes no field 'decision'; pass_course takes date (date, required), "
+            "it takes no field 'decision'; pass_course takes date (date), "
             "grade (text, required), scheme (text)",
         ),
         (

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config.procedure import get_procedure
 from models import Case, HomeAchievement, Module, Offering, Role, case_targets
 from tests.factories import Office, student_actor
 from tests.workflow.refusals import case_in, events
@@ -161,7 +162,8 @@ def test_unknown_event_and_illegal_event_messages(session: Session, network: Off
     with pytest.raises(IllegalTransition) as err:
         fire(session, case_id, "submit", actor=student_actor(session, case_id), now=LATER)
     assert str(err.value) == (
-        f"cannot submit case {case_id}: it is course_passed; a transcript must be received first"
+        f"cannot submit case {case_id}: it is course_passed; a clerk (or the transcript "
+        "import) must attach the transcript and record it as received first"
     )
 
 
@@ -185,3 +187,30 @@ def test_naive_now_is_refused(session: Session, network: Office) -> None:
     case_id = case_in(session, network, "planned")
     with pytest.raises(ValueError, match="timezone-aware"):
         fire(session, case_id, "enrol", actor=network.clerk, now=dt.datetime(2026, 1, 1))  # noqa: DTZ001  the point of the test
+
+
+@pytest.mark.parametrize("event", list(get_procedure().events))
+def test_each_prerequisite_names_who_acts_next(event: str) -> None:
+    """What a refusal says must happen first names the roles the procedure lets fire that
+    event (``actors``): "an examiner must start the review" was wrong, starting it is the
+    clerk's step."""
+    ev = get_procedure().events[event]
+    said = ev.prerequisite
+    for role in ev.actors:
+        assert role in said, f"{event}: {said!r} does not name the {role} (actors {ev.actors})"
+    others = {"clerk", "examiner", "board", "student"} - set(ev.actors)
+    subject = said.split(" must ")[0]  # who must do it
+    named = {role for role in others if role in subject}
+    assert not named, f"{event}: {said!r} asks the {named}, who may not fire it"
+
+
+def test_start_review_refusal_says_a_clerk_starts_it(session: Session, network: Office) -> None:
+    case_id = case_in(session, network, "submitted")
+    before = events(session, case_id)
+    with pytest.raises(IllegalTransition) as err:
+        fire(session, case_id, "recognize", actor=network.examiner, now=LATER, data={})
+    assert str(err.value) == (
+        f"cannot recognize case {case_id}: it is submitted; a clerk must assign an examiner "
+        "and start the review first"
+    )
+    assert events(session, case_id) == before

@@ -22,6 +22,7 @@ from web.api.schemas import (
     ExaminerIn,
     Fired,
     Page,
+    ResultDateIn,
     TargetsIn,
 )
 from web.files import elmo_export
@@ -37,6 +38,7 @@ from workflow import (
     fire,
     open_case,
     queries,
+    record_result_date,
     require,
     set_targets,
 )
@@ -190,6 +192,17 @@ def put_examiner(request: Request, case_id: Id, body: ExaminerIn, if_match: IfMa
     with call(request, write=True) as (s, p, rt):
         _expect(s, p, case_id, expected, rt.now(), action=Action.ASSIGN_EXAMINER)
         return fired_out(assign_examiner(s, case_id, body.username, actor=p.actor, now=rt.now()))
+
+
+@router.put("/cases/{case_id}/result-date", response_model=Fired, tags=["cases"])
+def put_result_date(
+    request: Request, case_id: Id, body: ResultDateIn, if_match: IfMatch = None
+) -> Any:
+    """Record the date of the partner's result that its transcript left unknown."""
+    expected = case_version(if_match)
+    with call(request, write=True) as (s, p, rt):
+        _expect(s, p, case_id, expected, rt.now(), action=Action.RECORD_RESULT_DATE)
+        return fired_out(record_result_date(s, case_id, body.date, actor=p.actor, now=rt.now()))
 
 
 @router.put("/cases/{case_id}/targets", response_model=Fired, tags=["cases"])

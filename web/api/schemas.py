@@ -108,6 +108,10 @@ class ExaminerIn(Strict):
     username: str = Field(min_length=1, max_length=80)
 
 
+class ResultDateIn(Strict):
+    date: dt.date = Field(description="The date of the partner's result (YYYY-MM-DD).")
+
+
 class TargetsIn(Strict):
     modules: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
         min_length=1, max_length=20
@@ -312,6 +316,12 @@ class CaseDetail(BaseModel):
     decision_clock: DecisionClock
     appeal_ends_at: dt.datetime | None
     result: dict[str, Any] | None = Field(description="The partner result as recorded.")
+    result_flags: list[dict[str, Any]] = Field(
+        description="What to check about the result before deciding: its date unknown "
+        "(field date; a clerk records it: PUT .../result-date), its ECTS or EQF level other "
+        "than the catalogue's (field ects or eqf_level, with the result's and the "
+        "catalogue's value)."
+    )
     decision: dict[str, Any] | None = Field(
         description="The decision with its modules, ECTS, grade, conversion and reasons."
     )

@@ -33,6 +33,7 @@ from workflow import (
     fire,
     inconsistent,
     queries,
+    record_result_date,
     require,
     waiting_cases,
     waiting_cohorts,
@@ -190,6 +191,7 @@ def _case_page(
             "form": form or {},
             "office": home,
             "student_view": p.is_student,
+            "may_record_date": allowed(p.actor, Action.RECORD_RESULT_DATE),
         },
         principal=p,
         status=status,
@@ -248,6 +250,24 @@ def _case_event(request: Request, case_id: Id, form: Any) -> Response:
         raise
     except RecogError as exc:
         return _refused(request, case_id, exc, form={"event": event, **data})
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+@router.post("/cases/{case_id}/result-date")
+def case_result_date(
+    request: Request,
+    case_id: Id,
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    date: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """The office records the date of a partner's result that its transcript left unknown."""
+    try:
+        with page(request, form={"csrf": csrf}) as (s, p, rt):
+            record_result_date(s, case_id, date, actor=p.actor, now=rt.now(), channel="web")
+    except (SignIn, Problem):
+        raise
+    except RecogError as exc:
+        return _refused(request, case_id, exc)
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
 

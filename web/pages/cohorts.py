@@ -27,6 +27,7 @@ from workflow import (
     preview,
     queries,
     waiting_cases,
+    waiting_cohorts,
 )
 from workflow import methods as cohort_methods
 
@@ -111,10 +112,38 @@ def _cohort_page(
     )
 
 
+def _chooser(
+    request: Request, s: Session, p: Principal, *, wrong: bool, status: int
+) -> HTMLResponse:
+    """The form to choose a cohort: the (course offering, target module) groups waiting
+    for this examiner, and the two fields; ``wrong`` when the address named no valid one."""
+    cohorts = waiting_cohorts(s, actor=p.actor)
+    return render(
+        request,
+        "cohort_choose.html",
+        {
+            "cohorts": cohorts,
+            "offerings": list({c["offering_id"]: c for c in cohorts}.values()),
+            "modules": sorted({c["module"] for c in cohorts}),
+            "wrong": wrong,
+            "given_offering": str(request.query_params.get("offering") or "")[:12],
+            "given_module": str(request.query_params.get("module") or "")[:60],
+        },
+        principal=p,
+        status=status,
+    )
+
+
 @router.get("/cohorts")
 def cohort(request: Request) -> Response:
     with page(request) as (s, p, rt):
-        offering, module = _cohort_params(request.query_params)
+        query = request.query_params
+        try:
+            offering, module = _cohort_params(query)
+        except ValidationFailed:
+            # No cohort named (or not a valid one): the form to choose one, not an error page.
+            named = bool(query.get("offering") or query.get("module"))
+            return _chooser(request, s, p, wrong=named, status=422 if named else 200)
         done = request.query_params.get("decided", "")
         return _cohort_page(
             request,

@@ -9,9 +9,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from config.errors import RecogError
-from web import files, recognition
+from web import files, i18n, recognition
 from web.files import safe_filename, upload
-from web.pages.common import page, render
+from web.pages.common import page, page_language, render
 from web.params import Id
 from web.problems import Problem, SignIn, status_of
 from web.runtime import runtime
@@ -41,6 +41,9 @@ def _transcripts_page(
         k: sum(1 for r in report if r["status"] == k)
         for k in ("matched", "unmatched", "ambiguous", "resolved")
     }
+    _ = i18n.translator(page_language(request, p.language))
+    for row in (*report, *waiting):
+        row["note"] = i18n.import_note(row.get("note"), _)
     matched = q.get("matched", "")
     return render(
         request,

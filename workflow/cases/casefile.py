@@ -250,6 +250,58 @@ def assign_examiner(
     )
 
 
+def record_result_date(
+    session: Session,
+    case_id: int,
+    day: dt.date | str,
+    *,
+    actor: Actor,
+    now: dt.datetime,
+    channel: str = "api",
+) -> FiredEvent:
+    """A clerk records the date of the partner's result that a transcript left unknown (an
+    imported result without a date is kept without one, never given the import day); a
+    decision that credits the course waits for it (``guards.result_date_known``)."""
+    case = _visible_case(session, case_id, actor, Action.RECORD_RESULT_DATE)
+    result = dict(case.result or {})
+    if not result:
+        raise GuardFailed(
+            f"cannot record the result date of case {case_id}: it has no partner result yet "
+            f"(it is {case.state}); the date comes with the result (pass_course or fail_course)"
+        )
+    if result.get("date"):
+        raise GuardFailed(
+            f"cannot record the result date of case {case_id}: it is known already "
+            f"({result['date']}, in the audit trail); nothing was changed"
+        )
+    if isinstance(day, str):
+        try:
+            day = dt.date.fromisoformat(day.strip())
+        except ValueError:
+            raise ValidationFailed(
+                f"the result date must be a date as YYYY-MM-DD (the field date), not {day!r}"
+            ) from None
+    if day > now.date() + dt.timedelta(days=1):
+        raise ValidationFailed(f"the result date {day} lies in the future (the field date)")
+    start = case.offering.start_date
+    if day < start:
+        raise ValidationFailed(
+            f"the result date {day} is before the course started ({start}) (the field date)"
+        )
+    result["date"] = day.isoformat()
+    return record(
+        session,
+        case_id,
+        "record_result_date",
+        actor=actor,
+        now=now,
+        channel=channel,
+        data={"date": day.isoformat()},
+        updates={"result": result},
+        action=Action.RECORD_RESULT_DATE,
+    )
+
+
 def set_targets(
     session: Session,
     case_id: int,

@@ -31,7 +31,7 @@ from models import (
     case_targets,
     user_programmes,
 )
-from workflow.errors import DomainError, Forbidden, GuardFailed
+from workflow.errors import DomainError, Forbidden, GuardFailed, ValidationFailed
 from workflow.grading.grades import convert
 from workflow.policy.actors import Actor
 from workflow.policy.permissions import PERMISSIONS, Action
@@ -41,6 +41,8 @@ PASSED = "passed"
 # The criteria of a "substantial difference" (Lisbon Recognition Convention, ECTS Users' Guide).
 CRITERIA = ("level", "workload", "learning_outcomes", "profile", "quality")
 MAX_TEXT = 5000
+# The ``source`` of a result read from a partner's transcript (workflow.transcripts.importing).
+FROM_TRANSCRIPT = "transcript import"
 
 
 @dataclass
@@ -72,6 +74,8 @@ def _text(ctx: GuardContext, key: str, what: str) -> str:
 
 def _date(ctx: GuardContext, key: str, what: str) -> dt.date:
     value = ctx.data.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ctx.fail(f"{what} is required (the field {key}, as YYYY-MM-DD)")
     try:
         day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
     except ValueError:
@@ -88,13 +92,30 @@ def course_offered(ctx: GuardContext) -> None:
     if ctx.row.offering_status != "offered":
         raise ctx.fail(
             f"the course {ctx.row.offering_code} ({ctx.row.offering_term}) is "
-            f"{ctx.row.offering_status}, not offered"
+            f"{ctx.row.offering_status}, not offered; the student can only withdraw the case "
+            "(a clerk may open a new one on an offered course)"
         )
 
 
 def result_data(ctx: GuardContext) -> None:
     result: dict[str, Any] = {"passed": ctx.event == "pass_course"}
-    result["date"] = _date(ctx, "date", "the result date").isoformat()
+    given = ctx.data.get("date")
+    from_transcript = ctx.actor.role is Role.IMPORT or ctx.data.get("source") == FROM_TRANSCRIPT
+    if from_transcript and (given is None or given == ""):
+        # A transcript without the result's date (imported, or matched by a clerk): kept
+        # unknown, never the import day; a clerk records it (casefile.record_result_date)
+        # before a decision credits it.
+        ctx.data.pop("date", None)
+        result["date"] = None
+    elif given is None or (isinstance(given, str) and not given.strip()):
+        # As the engine refuses a missing required field (the procedure cannot say "required
+        # but for a transcript's result").
+        raise ValidationFailed(
+            f"cannot {ctx.event} {ctx.case_ref}: date is required (the date of the result, "
+            "as YYYY-MM-DD)"
+        )
+    else:
+        result["date"] = _date(ctx, "date", "the result date").isoformat()
     if ctx.event == "pass_course":
         result["grade"] = _text(ctx, "grade", "the grade as printed on the transcript")
     elif isinstance(ctx.data.get("grade"), str):
@@ -121,8 +142,8 @@ def document_attached(ctx: GuardContext) -> None:
     ).first()
     if found is None:
         raise ctx.fail(
-            "no transcript of records is attached; attach the partner's transcript "
-            "(a document of kind transcript) first"
+            "no transcript of records is attached; a clerk must attach the partner's "
+            "transcript (a document of kind transcript) first"
         )
 
 
@@ -137,7 +158,8 @@ def _target_ids(ctx: GuardContext) -> list[int]:
 def target_set(ctx: GuardContext) -> None:
     if not _target_ids(ctx):
         raise ctx.fail(
-            "no target module is set; name the home module(s) it should be credited to first"
+            "no target module is set; the student or a clerk must first name the home "
+            "module(s) it should be credited to"
         )
 
 
@@ -153,7 +175,8 @@ def not_passed_at_home(ctx: GuardContext) -> None:
     if passed:
         listed = ", ".join(f"{code} (passed {day})" for code, day in passed)
         raise ctx.fail(
-            f"the student has already passed {listed} at home; choose another target module"
+            f"the student has already passed {listed} at home; the student or a clerk must "
+            "choose another target module"
         )
 
 
@@ -219,7 +242,7 @@ def examiner_assigned(ctx: GuardContext) -> None:
     if wanted is None:
         if ctx.row.examiner_id is None:
             raise ctx.fail(
-                "no examiner is assigned; assign one first, or name one in the "
+                "no examiner is assigned; a clerk must assign one first, or name one in the "
                 "field examiner (their user name)"
             )
         return
@@ -238,7 +261,10 @@ def examiner_assigned(ctx: GuardContext) -> None:
 
 def assigned_examiner(ctx: GuardContext) -> None:
     if ctx.row.examiner_id != ctx.actor.id:
-        raise Forbidden(f"cannot {ctx.event} {ctx.case_ref}: it is assigned to another examiner")
+        raise Forbidden(
+            f"cannot {ctx.event} {ctx.case_ref}: it is assigned to another examiner; only "
+            "they may act on it (a clerk can assign it to you)"
+        )
 
 
 def message_given(ctx: GuardContext) -> None:
@@ -495,12 +521,26 @@ def _decision(ctx: GuardContext, outcome: str, **parts: Any) -> None:
     ctx.updates["decision"] = decision
 
 
+def _result_date_known(ctx: GuardContext) -> None:
+    """A decision that credits the course needs the date of the partner's result; an
+    imported one may have come without it (``result_data``)."""
+    result = ctx.row.result
+    if result and "date" in result and not result["date"]:
+        raise ctx.fail(
+            "the date of the partner's result is unknown (the transcript gave none); a clerk "
+            "must record it first (on the case page, or: recog case result-date "
+            f"{ctx.row.id} YYYY-MM-DD)"
+        )
+
+
 def recognition_data(ctx: GuardContext) -> None:
+    _result_date_known(ctx)
     modules = _modules(ctx, "modules")
     _decision(ctx, "recognized", modules=modules, ects=_ects(ctx, modules), grade=_grade(ctx))
 
 
 def partial_recognition_data(ctx: GuardContext) -> None:
+    _result_date_known(ctx)
     modules = _modules(ctx, "modules")
     not_credited = _modules(ctx, "not_credited")
     overlap = {m["code"] for m in modules} & {m["code"] for m in not_credited}
@@ -533,7 +573,7 @@ def inside_appeal_window(ctx: GuardContext) -> None:
         raise ctx.fail(
             f"the appeal window ended at {ends:%Y-%m-%d %H:%M} UTC"
             if ends
-            else "there is no open appeal window"
+            else "there is no open appeal window (it opens when a decision is issued)"
         )
 
 
@@ -544,8 +584,8 @@ def appeal_window_over(ctx: GuardContext) -> None:
     ends = ctx.row.appeal_ends_at
     if ends is not None and ctx.now < ends:
         raise ctx.fail(
-            f"the appeal window is open until {ends:%Y-%m-%d %H:%M} UTC; the case "
-            "can be closed after that"
+            f"the appeal window is open until {ends:%Y-%m-%d %H:%M} UTC; after that a "
+            "clerk may close the case (the timer closes it at that moment)"
         )
 
 
@@ -553,8 +593,8 @@ def deadline_passed(ctx: GuardContext) -> None:
     due = ctx.row.due_at
     if due is None or ctx.now < due:
         raise ctx.fail(
-            f"its deadline ({ctx.row.due_kind}) has not passed yet"
-            + (f"; it is due {due:%Y-%m-%d %H:%M} UTC" if due else "")
+            f"its deadline ({ctx.row.due_kind}) has not passed yet; the timer lets it lapse "
+            "only then" + (f"; it is due {due:%Y-%m-%d %H:%M} UTC" if due else "")
         )
 
 

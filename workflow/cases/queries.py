@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import and_, bindparam, false, func, or_, select, true
@@ -126,6 +127,32 @@ def _visible_case(session: Session, case_id: int, actor: Actor | None) -> Case:
     return case
 
 
+def result_flags(
+    result: dict[str, Any] | None, *, ects: Decimal | str, eqf_level: int | None
+) -> list[dict[str, Any]]:
+    """What the office and the examiner must see about a partner's result before deciding:
+    its date unknown (a transcript gave none; a clerk records it), its ECTS credits or EQF
+    level other than the catalogue's for the course. Each flag names the ``field``, the
+    ``result``'s value and the ``catalogue``'s."""
+    if not result:
+        return []
+    flags: list[dict[str, Any]] = []
+    if "date" in result and not result["date"]:
+        flags.append({"field": "date", "result": None, "catalogue": None})
+    given = result.get("ects")
+    if given not in (None, ""):
+        try:
+            differs = Decimal(str(given).replace(",", ".")) != Decimal(str(ects))
+        except InvalidOperation:
+            differs = True
+        if differs:
+            flags.append({"field": "ects", "result": str(given), "catalogue": str(ects)})
+    level = result.get("eqf_level")
+    if level not in (None, "") and str(level) != str(eqf_level):
+        flags.append({"field": "eqf_level", "result": str(level), "catalogue": str(eqf_level)})
+    return flags
+
+
 def case_detail(
     session: Session,
     case_id: int,
@@ -200,6 +227,7 @@ def case_detail(
         },
         "appeal_ends_at": case.appeal_ends_at,
         "result": case.result,
+        "result_flags": result_flags(case.result, ects=offering.ects, eqf_level=offering.eqf_level),
         "decision": case.decision,
         "documents": [dict(d._mapping) for d in documents],
         "next_events": next_events,

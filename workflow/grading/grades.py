@@ -442,6 +442,35 @@ _SCHEME_FIELDS: Final = (
 )
 
 
+# The built-in national scales and the country (ISO 3166-1 alpha-2) whose institutions grade
+# on them; the others (``ects``, ``passfail``, an office's own) may be any partner's.
+NATIONAL_SCHEMES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "fi": "FI",
+        "it": "IT",
+        "fr": "FR",
+        "fr-eff17": "FR",
+        "es": "ES",
+        "nl": "NL",
+        "pl": "PL",
+        "de": "DE",
+    }
+)
+
+
+def scheme_misfit(scheme: str, country: str) -> str | None:
+    """Why a course of a partner in ``country`` cannot be graded on ``scheme`` (a national
+    scale of another country: a French course on the Italian scale), or None if it can."""
+    home = NATIONAL_SCHEMES.get(scheme)
+    if home is None or home == country.upper():
+        return None
+    fitting = [code for code, land in NATIONAL_SCHEMES.items() if land == country.upper()]
+    return (
+        f"grading scheme {scheme!r} is the national scale of {home}, not of the partner's "
+        f"country {country}; use {' or '.join([*fitting, 'ects', 'passfail'])}"
+    )
+
+
 def get_scheme(code: str, schemes: Mapping[str, GradingScheme] | None = None) -> GradingScheme:
     """Look a scheme up by code (case-insensitive); the error lists the known codes."""
     known = DEFAULT_SCHEMES if schemes is None else schemes

@@ -27,8 +27,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 from pathlib import Path
@@ -661,6 +661,9 @@ class CaseTables:
     home: StoredTable | None
     partner_wanted: str
     home_wanted: str
+    # The same, as values a page puts into its own language's words: partner, scheme, course,
+    # isced (partner); modules, isced (home).
+    wanted: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def known(self) -> bool:
@@ -672,7 +675,11 @@ class CaseTables:
             parts.append(f"no partner grading table for {self.partner_wanted}")
         if self.home is None:
             parts.append(f"no home grade distribution for {self.home_wanted}")
-        return "; ".join(parts) + " (import the missing table first)" if parts else ""
+        if not parts:
+            return ""
+        return "; ".join(parts) + (
+            " (a clerk must import the missing table first: recog grade table import FILE.csv)"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -835,6 +842,15 @@ def tables_for_case(
         home_wanted=(
             f"{'module ' + modules if modules else 'the case'}{field_text} or the institution"
         ),
+        wanted={
+            "partner": {
+                "partner": row.partner,
+                "scheme": scheme,
+                "course": row.code,
+                "isced": field_text,
+            },
+            "home": {"modules": modules, "isced": field_text},
+        },
     )
 
 
@@ -970,6 +986,12 @@ def side_by_side_view(
         "tables_known": tables.known,
         "tables": tables.to_dict(),
         "tables_missing": None if tables.known else tables.missing(),
+        # What is missing, for a page to say in its language: the side and what was looked for.
+        "tables_wanted": {
+            side: dict(tables.wanted.get(side, {}))
+            for side, found in (("partner", tables.partner), ("home", tables.home))
+            if found is None
+        },
         "difference": None if both is None or both.difference is None else str(both.difference),
         "differs": bool(both and both.differs),
         "threshold": str(DIFFERENCE_THRESHOLD),

@@ -34,7 +34,7 @@ from models import (
     User,
 )
 from workflow.errors import NotFound, ValidationFailed
-from workflow.grading.grades import DEFAULT_SCHEMES
+from workflow.grading.grades import DEFAULT_SCHEMES, scheme_misfit
 from workflow.imports import ImportRejected, RowError, validate_rows
 from workflow.office.sharing import acting_home, offerings_used_by_others
 from workflow.policy.actors import Actor
@@ -177,6 +177,11 @@ def import_catalogue(
                     + ", ".join(sorted(DEFAULT_SCHEMES)),
                 )
             )
+        elif (
+            inst is not None
+            and (misfit := scheme_misfit(row.grading_scheme, inst.country)) is not None
+        ):
+            errors.append(RowError(where, "grading_scheme", misfit))
     _check_duplicates(rows, lambda r: (r.institution, r.code, r.term), errors, "course")
     existing = {(o.institution_id, o.code, o.term): o for o in session.scalars(select(Offering))}
     home_id = acting_home(actor)

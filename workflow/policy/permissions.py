@@ -29,6 +29,7 @@ class Action(StrEnum):
     OPEN_CASE = "open_case"
     SET_TARGETS = "set_targets"
     ASSIGN_EXAMINER = "assign_examiner"
+    RECORD_RESULT_DATE = "record_result_date"
     ATTACH_DOCUMENT = "attach_document"
     ATTACH_TRANSCRIPT = "attach_transcript"
     ATTACH_NOTICE = "attach_notice"
@@ -76,6 +77,8 @@ PERMISSIONS: Mapping[Action, Permission] = MappingProxyType(
         # Until submission the student shapes their own request (a learning agreement).
         Action.SET_TARGETS: Permission(_OFFICE | {Role.STUDENT}, "set a case's target modules"),
         Action.ASSIGN_EXAMINER: Permission(_OFFICE, "assign examiners"),
+        # A transcript without the result's date: the office asks the partner and records it.
+        Action.RECORD_RESULT_DATE: Permission(_OFFICE, "record the date of a partner's result"),
         # Who may attach a document of some kind (checked before an upload is read); which
         # kind each may attach is one of the four rows below (``DOCUMENT_ACTIONS``).
         Action.ATTACH_DOCUMENT: Permission(

@@ -29,6 +29,7 @@ from models import Case, ImportedResult, Institution, Offering, Role, Student
 from workflow.cases.casefile import attach_document
 from workflow.cases.documents import DocumentStore
 from workflow.cases.engine import fire
+from workflow.cases.guards import FROM_TRANSCRIPT
 from workflow.cases.storage import JSONText, insert_rows
 from workflow.errors import DomainError, NotFound, ValidationFailed
 from workflow.grading import tables as grading_tables
@@ -256,17 +257,20 @@ def apply_result(
     fired = []
     passed = result["status"] == "passed"
     if state in get_procedure().sources_of(*RESULT_EVENTS):
-        offering = session.execute(
-            select(Offering.grading_scheme, Offering.exam_date)
+        scheme = session.scalar(
+            select(Offering.grading_scheme)
             .join(Case, Case.offering_id == Offering.id)
             .where(Case.id == case_id)
-        ).one()
+        )
         data = {
             "grade": result.get("grade") or ("passed" if passed else "failed"),
-            "date": result.get("date") or (offering.exam_date or now.date()).isoformat(),
-            "scheme": offering.grading_scheme,
-            "source": "transcript import",
+            "scheme": scheme,
+            "source": FROM_TRANSCRIPT,
         }
+        if result.get("date"):
+            # Without one the date stays unknown (not the import day, not the catalogue's
+            # planned exam): the case asks a clerk to record it.
+            data["date"] = result["date"]
         for key in ("ects", "eqf_level", "language"):
             if result.get(key) is not None:
                 data[key] = result[key]
