@@ -170,13 +170,25 @@ def seed_network(session: Session, *, today: dt.date) -> Network:
     )
 
 
-def event_data(ev: EventDef, net: Network, targets: list[str]) -> dict[str, Any]:
-    """Plausible data for ``ev`` that satisfies its guards."""
+# A passing and a failing grade on each demo partner's grading scheme (``PARTNERS``).
+DEMO_GRADES: dict[str, tuple[str, str]] = {"fi": ("4", "0"), "it": ("27", "15"), "fr": ("14", "8")}
+
+
+def event_data(
+    ev: EventDef, net: Network, targets: list[str], course: Any = None
+) -> dict[str, Any]:
+    """Plausible data for ``ev`` that satisfies its guards. A result is graded on the
+    scheme of ``course`` (the case's offering: its ``grading_scheme``, ``ects`` and
+    ``eqf_level``), the Italian partner's when none is given."""
     first = targets[:1] or net.modules[:1]
     reasons = {"learning_outcomes": "The course covers about half of the module's outcomes."}
+    scheme = course.grading_scheme if course is not None else "it"
+    passing, failing = DEMO_GRADES[scheme]
+    ects = str(course.ects) if course is not None else "5.0"
+    eqf = {"eqf_level": course.eqf_level} if course is not None else {}
     canned: dict[str, dict[str, Any]] = {
-        "pass_course": {"grade": "27", "scheme": "it", "ects": "5.0"},
-        "fail_course": {"grade": "15", "scheme": "it"},
+        "pass_course": {"grade": passing, "scheme": scheme, "ects": ects, **eqf},
+        "fail_course": {"grade": failing, "scheme": scheme, **eqf},
         "request_info": {"message": "Please send the syllabus with the weekly topics."},
         "provide_info": {"message": "The syllabus is attached."},
         "recognize": {"modules": first, "grade": "1.7"},
@@ -227,6 +239,11 @@ def advance(
     targets = list(
         session.scalars(select(Module.code).join(Case.targets).where(Case.id == case_id))
     )
+    course = session.execute(
+        select(Offering.grading_scheme, Offering.ects, Offering.eqf_level)
+        .join(Case, Case.offering_id == Offering.id)
+        .where(Case.id == case_id)
+    ).one()
     for ev in path:
         now += step
         if ev.name == "receive_transcript":
@@ -254,7 +271,7 @@ def advance(
             if limit is not None and now < limit:
                 now = limit + dt.timedelta(minutes=1)
         role = "timer" if ev.name == "lapse" else ev.actors[0]
-        data = event_data(ev, net, targets)
+        data = event_data(ev, net, targets, course)
         if ev.name in ("pass_course", "fail_course"):
             data["date"] = now.date().isoformat()
         fire(
