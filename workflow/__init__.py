@@ -109,6 +109,10 @@ from workflow.office.catalog import (
     MIN_PASSWORD_LENGTH,
     set_student_password,
 )
+from workflow.office.zones import (
+    case_zones,
+    institution_zone,
+)
 from workflow.policy import (
     auth,
 )
@@ -131,6 +135,7 @@ from workflow.texts import (
     format_decimal,
     format_ects,
     format_grade,
+    format_instant,
 )
 from workflow.transcripts.elmo import (
     TranscriptRejected,
@@ -184,6 +189,7 @@ __all__ = [
     "auth",
     "bavarian",
     "case_side_by_side",
+    "case_zones",
     "catalog",
     "compare",
     "convert",
@@ -199,11 +205,13 @@ __all__ = [
     "format_decimal",
     "format_ects",
     "format_grade",
+    "format_instant",
     "get_table",
     "has_data",
     "import_file",
     "import_transcript",
     "inconsistent",
+    "institution_zone",
     "keep_notice",
     "list_tables",
     "match_by_hand",

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Integer, bindparam, literal, or_, select
 from sqlalchemy.orm import Session
@@ -31,9 +32,12 @@ from models import (
     case_targets,
     user_programmes,
 )
+from workflow.cases.deadlines import local_date
 from workflow.errors import DomainError, Forbidden, GuardFailed
 from workflow.grading.grades import convert
+from workflow.office.zones import zone_named
 from workflow.policy.actors import Actor
+from workflow.texts import format_instant
 
 GERMAN_STEPS = ("1.0", "1.3", "1.7", "2.0", "2.3", "2.7", "3.0", "3.3", "3.7", "4.0")
 PASSED = "passed"
@@ -58,6 +62,15 @@ class GuardContext:
     def fail(self, why: str) -> GuardFailed:
         return GuardFailed(f"cannot {self.event} {self.case_ref}: {why}")
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The case's institution's zone: its deadlines are counted, and said, in it."""
+        return zone_named(getattr(self.row, "timezone", None), self.settings)
+
+    def when(self, instant: dt.datetime) -> str:
+        """``instant`` as a refusal says it: local time of the case's institution."""
+        return format_instant(instant, self.zone)
+
 
 def _text(ctx: GuardContext, key: str, what: str) -> str:
     value = ctx.data.get(key)
@@ -77,7 +90,7 @@ def _date(ctx: GuardContext, key: str, what: str) -> dt.date:
         raise ctx.fail(
             f"{what} must be a date as YYYY-MM-DD (the field {key}), not {value!r}"
         ) from None
-    if day > ctx.now.date() + dt.timedelta(days=1):
+    if day > local_date(ctx.now, ctx.zone) + dt.timedelta(days=1):
         raise ctx.fail(f"{what} {day} lies in the future")
     ctx.data[key] = day.isoformat()
     return day
@@ -503,7 +516,7 @@ def inside_appeal_window(ctx: GuardContext) -> None:
     ends = ctx.row.appeal_ends_at
     if ends is None or ctx.now >= ends:
         raise ctx.fail(
-            f"the appeal window ended at {ends:%Y-%m-%d %H:%M} UTC"
+            f"the appeal window ended at {ctx.when(ends)}"
             if ends
             else "there is no open appeal window"
         )
@@ -516,8 +529,7 @@ def appeal_window_over(ctx: GuardContext) -> None:
     ends = ctx.row.appeal_ends_at
     if ends is not None and ctx.now < ends:
         raise ctx.fail(
-            f"the appeal window is open until {ends:%Y-%m-%d %H:%M} UTC; the case "
-            "can be closed after that"
+            f"the appeal window is open until {ctx.when(ends)}; the case can be closed after that"
         )
 
 
@@ -526,7 +538,7 @@ def deadline_passed(ctx: GuardContext) -> None:
     if due is None or ctx.now < due:
         raise ctx.fail(
             f"its deadline ({ctx.row.due_kind}) has not passed yet"
-            + (f"; it is due {due:%Y-%m-%d %H:%M} UTC" if due else "")
+            + (f"; it is due {ctx.when(due)}" if due else "")
         )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from config.procedure import get_procedure
-from config.settings import Settings
+from config.settings import Settings, get_settings
 from models import (
     Case,
     CaseEvent,
@@ -33,6 +33,8 @@ from models import (
 )
 from workflow.cases.guards import decision_events
 from workflow.errors import NotFound, ValidationFailed
+from workflow.office.zones import case_zones
+from workflow.texts import format_instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +118,17 @@ def mark_failed(
     return status
 
 
-def retry(session: Session, outbox_id: int, *, now: dt.datetime) -> None:
+def retry(
+    session: Session, outbox_id: int, *, now: dt.datetime, settings: Settings | None = None
+) -> None:
     """Put a dead-lettered (or pending) row back in line for immediate delivery."""
     row = session.get(Outbox, outbox_id)
     if row is None:
         raise NotFound(f"outbox row {outbox_id} not found")
     if row.status == OutboxStatus.SENT.value:
-        raise ValidationFailed(
-            f"outbox row {outbox_id} was delivered at {row.sent_at}; nothing to retry"
-        )
+        zone = case_zones(session, [row.case_id], settings or get_settings()).get(row.case_id)
+        sent = format_instant(row.sent_at, zone) if row.sent_at and zone else "an unknown time"
+        raise ValidationFailed(f"outbox row {outbox_id} was delivered at {sent}; nothing to retry")
     row.status, row.available_at, row.attempts = OutboxStatus.PENDING.value, now, 0
 
 
