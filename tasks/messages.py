@@ -40,6 +40,7 @@ from workflow import (
     criterion_words,
     format_credits,
     format_grade,
+    objectionable,
     reminder_kinds,
     say,
 )
@@ -51,9 +52,14 @@ LANGUAGES = ("de", "en")
 RECIPIENTS = ("student", "clerk", "examiner", "board")
 OTHER = ("status_link",)
 
-# Decisions that refuse something carry the instructions on legal remedies (§ 37(6) VwVfG,
-# § 58 VwGO; recognition law: a refusal states how recognition could still be obtained).
-LEGAL_REMEDIES = frozenset({"reject", "recognize_partially"})
+
+def legal_remedies() -> frozenset[str]:
+    """The events whose student e-mail carries the instructions on the objection (§ 37(6)
+    VwVfG, § 58 VwGO): every decision of the office an objection lies against, a full
+    recognition too (``workflow.objectionable``); the board's decision on an objection names
+    its own remedy, an action, in its notice."""
+    return objectionable(get_procedure())
+
 
 # Free-text and display facts a phrase may use; anything else in the context is ignored.
 _TEXT_KEYS = (
@@ -257,7 +263,7 @@ def render(template: str, *, recipient: str, language: str, context: Mapping[str
         "decision": _decision(context.get("decision"), language, gettext),
         "legal": (
             gettext("mail.legal", **values).strip()
-            if student and template in LEGAL_REMEDIES
+            if student and template in legal_remedies()
             else ""
         ),
         "status_url": values["status_url"] if student else "",

@@ -36,7 +36,9 @@ from workflow.cases.engine import (
 from workflow.cases.guards import (
     CRITERIA,
     GERMAN_STEPS,
+    objectionable,
     procedure,
+    why_no_objection,
 )
 from workflow.cases.outbox import (
     Addressee,
@@ -217,6 +219,7 @@ __all__ = [
     "match_by_hand",
     "methods",
     "notice_inputs",
+    "objectionable",
     "open_case",
     "outbox",
     "pending",
@@ -237,4 +240,5 @@ __all__ = [
     "translations",
     "waiting_cases",
     "waiting_cohorts",
+    "why_no_objection",
 ]

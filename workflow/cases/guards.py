@@ -23,6 +23,7 @@ from config.errors import ConfigurationError
 from config.procedure import EventDef, Procedure, get_procedure
 from config.settings import Settings
 from models import (
+    Case,
     Document,
     HomeAchievement,
     Module,
@@ -471,6 +472,7 @@ def _reasons(ctx: GuardContext) -> dict[str, str]:
 def _decision(ctx: GuardContext, outcome: str, **parts: Any) -> None:
     decision = {
         "outcome": outcome,
+        "event": ctx.event,  # whose decision: the office's, or the board's on an objection
         "decided_at": ctx.now.isoformat(),
         "decided_by": ctx.actor.id,
         **parts,
@@ -512,24 +514,78 @@ def rejection_reasons(ctx: GuardContext) -> None:
     )
 
 
+def _window_closed(ends: dt.datetime | None, now: dt.datetime, zone: dt.tzinfo) -> str | None:
+    if ends is None:
+        return "there is no open appeal window"
+    if now >= ends:
+        return f"the appeal window ended at {format_instant(ends, zone)}"
+    return None
+
+
 def inside_appeal_window(ctx: GuardContext) -> None:
-    ends = ctx.row.appeal_ends_at
-    if ends is None or ctx.now >= ends:
-        raise ctx.fail(
-            f"the appeal window ended at {ctx.when(ends)}"
-            if ends
-            else "there is no open appeal window"
+    why = _window_closed(ctx.row.appeal_ends_at, ctx.now, ctx.zone)
+    if why:
+        raise ctx.fail(why)
+
+
+# An objection (Widerspruch, § 70 VwGO) lies against every decision of the office, a full
+# recognition too (it is an administrative act: its grade or credits may be contested), within
+# the appeal window; against the board's decision on an objection the remedy is an action at
+# the administrative court (§§ 68, 74 VwGO), outside Recog. docs/adr/0015-appeal-and-finality.md
+OBJECTION = "objection_open"
+
+
+def decisions_on_objection(proc: Procedure) -> frozenset[str]:
+    """The events that decide an objection: those from a state that filing one (an event
+    checked by ``objection_open``) leads to; in the default procedure the board's
+    ``grant_appeal`` and ``dismiss_appeal``."""
+    filed = {ev.dest for ev in proc.events.values() if OBJECTION in ev.guards}
+    return frozenset(ev.name for ev in proc.events.values() if filed.intersection(ev.sources))
+
+
+def objectionable(proc: Procedure) -> frozenset[str]:
+    """The deciding events an objection lies against: the office's decisions (a full
+    recognition too), not the board's on an objection. Their notices and e-mails instruct on
+    the objection."""
+    return decision_events(proc) - decisions_on_objection(proc)
+
+
+def why_no_objection(
+    proc: Procedure,
+    decision: Mapping[str, Any] | None,
+    appeal_ends: dt.datetime | None,
+    now: dt.datetime,
+    zone: dt.tzinfo,
+) -> str | None:
+    """Why a student may not object to the case's decision now (None: they may). The one
+    rule the guard applies and the pages use to offer the objection."""
+    if decision and decision.get("event") in decisions_on_objection(proc):
+        return (
+            "the examination board has decided on the objection; a further objection is not "
+            "available (the board's notice names the remedy: an action at the administrative "
+            "court)"
         )
+    return _window_closed(appeal_ends, now, zone)
+
+
+def objection_open(ctx: GuardContext) -> None:
+    # The decision is read here only: the engine's row leaves it out (it is large, and only
+    # an objection needs it).
+    decision = ctx.session.scalar(select(Case.decision).where(Case.id == ctx.row.id))
+    why = why_no_objection(procedure(), decision, ctx.row.appeal_ends_at, ctx.now, ctx.zone)
+    if why:
+        raise ctx.fail(why)
 
 
 def appeal_window_over(ctx: GuardContext) -> None:
-    appealable = get_procedure().guarded_from("inside_appeal_window")
-    if ctx.row.state not in appealable and ctx.actor.role is not Role.TIMER:
-        return  # what cannot be appealed may be booked at once; the timer waits for finality
+    """A decision becomes final when its appeal window ends (§ 70 VwGO): until then no case
+    is closed, whoever asks and whatever was decided; a student who wants it final sooner
+    waives the remedy (``waive_appeal``)."""
     ends = ctx.row.appeal_ends_at
     if ends is not None and ctx.now < ends:
         raise ctx.fail(
-            f"the appeal window is open until {ctx.when(ends)}; the case can be closed after that"
+            f"the appeal window is open until {ctx.when(ends)}; the case can be closed after "
+            "that, or sooner if the student waives the right to object"
         )
 
 
@@ -556,6 +612,7 @@ GUARDS: dict[str, Callable[[GuardContext], None]] = {
     "partial_recognition_data": partial_recognition_data,
     "rejection_reasons": rejection_reasons,
     "inside_appeal_window": inside_appeal_window,
+    "objection_open": objection_open,
     "appeal_window_over": appeal_window_over,
     "deadline_passed": deadline_passed,
 }
