@@ -241,6 +241,8 @@ def render(template: str, *, recipient: str, language: str, context: Mapping[str
     if values["due_at_local"]:
         by_kind = _DUE[student]
         sentence = by_kind.get(values["due_kind"]) or by_kind["other"]
+        if values["due_passed"]:
+            sentence = N_("mail.due_passed")  # never "by" a day that is gone
         due = part("due", values) or gettext(sentence, **values).strip()
     layout = {
         "language": language,
@@ -324,6 +326,8 @@ def _values(
     """The facts every phrase may use: all defined, empty strings where unknown."""
     values: dict[str, Any] = {key: _text(context.get(key)) for key in _TEXT_KEYS}
     values["case_id"] = _case_id(context)
+    # The deadline had passed when the message's moment came (``tasks.delivery.compose``).
+    values["due_passed"] = context.get("due_passed") is True
     if not values["due_kind"]:
         head = template.partition(".")[0]
         values["due_kind"] = head if "." in template else _deadline_after(template)
@@ -353,7 +357,9 @@ def _values(
     if values["partner_name"]:
         values["partner_ref"] = _("mail.partner_ref", **values)
     if values["due_at_local"]:
-        values["by_due"] = _("mail.by_due", **values)
+        values["by_due"] = _(
+            N_("mail.by_due_passed") if values["due_passed"] else N_("mail.by_due"), **values
+        )
     if values["appeal_ends_local"]:
         values["by_appeal_end"] = _("mail.by_appeal_end", **values)
         values["time_limit"] = _("mail.time_limit", **values)

@@ -477,3 +477,23 @@ def test_every_template_has_a_message() -> None:
     # The words of each part are in both gettext catalogues (tests/workflow/test_catalogues.py
     # fails on one missing in either); "state_changed" words events an office adds (message =).
     assert set(parts()) == {*templates(), "state_changed"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize(
+    ("template", "recipient"),
+    [("transcript.remind", "student"), ("decision.remind80", "examiner"), ("open", "student")],
+)
+def test_a_message_whose_deadline_has_passed_never_says_by_it(
+    template: str, recipient: str, language: str
+) -> None:
+    """Sent after its deadline (a reminder at 9:00 after a deadline at 24:00, a late sweep, a
+    case opened after the enrolment period): the words say the deadline has passed."""
+    on_time = _mail(template, recipient, language, due_passed=False).text
+    late = _mail(template, recipient, language, due_passed=True).text
+    passed = {"en": f"the deadline was {DUE}", "de": f"endete am {DUE}"}[language]
+    assert passed.lower() not in on_time.lower()
+    assert passed.lower() in late.lower()
+    by = {"en": f"by {DUE}", "de": f"bis zum {DUE}"}[language]
+    assert by in on_time
+    assert by not in late

@@ -287,3 +287,21 @@ def superseded_kinds(settings: Settings) -> frozenset[str]:
             ):
                 kinds.add(item.kind)
     return frozenset(kinds)
+
+
+def overtaken_kinds(settings: Settings) -> dict[str, str | None]:
+    """The reminders ``schedule`` plans *before* a deadline, each with what it becomes when
+    a sweep finds its deadline already passed (the sweep did not run for a while): the
+    deadline's first message at or after it ("the answer is overdue"), sent to the same
+    recipient; None when the deadline has no message (its lapse tells). Its own words ("3
+    days left") would be untrue by then. Derived from ``schedule`` itself."""
+    start = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
+    due = start + dt.timedelta(days=3650)
+    kinds: dict[str, str | None] = {}
+    for deadline in KNOWN_DEADLINES:
+        plan = schedule(Clocks(due, deadline), now=start, zone=ZoneInfo("UTC"), settings=settings)
+        after = [i.kind for i in plan if i.action == "notify" and i.due_at >= due]
+        for item in plan:
+            if item.action == "notify" and item.due_at < due:
+                kinds[item.kind] = after[0] if after else None
+    return kinds

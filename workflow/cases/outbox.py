@@ -337,5 +337,6 @@ def context(session: Session, item: Claimed) -> tuple[Addressee, dict[str, Any],
             appeal_ends_at=then.appeal_ends_at,
             decision=then.decision,
             message=then.message,
+            moment=then.at,
         )
     return to, facts, home.code
