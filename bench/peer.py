@@ -382,6 +382,12 @@ class Recog:
 
     def __call__(self, case_id: int, event: str, source: str, data: dict[str, Any]) -> None:
         role = ROLE[event]
+        if event == "close":
+            # Recog closes a decision only when it is final: after the appeal window or the
+            # student's waiver (docs/adr/0015-appeal-and-finality.md). The lifecycle's last
+            # step, done at once, is the waiver here (it also tells the office: one more
+            # outbox row than the peers' "close").
+            event, role = "waive_appeal", "student"
         actor = self.students[case_id] if role == "student" else self.actors[role]
         now = dt.datetime.now(UTC)
         if event == "pass_course":

@@ -106,6 +106,7 @@ def case_open(
             target_module_ids=module_ids,
             channel="cli",
         )
+        zone = ctx.zones(s, [fired.case_id]).get(fired.case_id)
     if as_json:
         print_json(
             {
@@ -118,7 +119,7 @@ def case_open(
         return
     console.print(
         f"opened case {fired.case_id} ({fired.to_state}); next deadline: "
-        f"{fired.due_kind or '-'} {local(fired.due_at)}"
+        f"{fired.due_kind or '-'} {local(fired.due_at, zone)}"
     )
 
 
@@ -153,6 +154,7 @@ def case_fire(
             channel="cli",
             expected_version=version,
         )
+        zone = ctx.zones(s, [fired.case_id]).get(fired.case_id)
     if as_json:
         print_json(
             {
@@ -170,7 +172,7 @@ def case_fire(
     console.print(
         f"case {fired.case_id}: {fired.event}: {fired.from_state} -> "
         f"{fired.to_state}; next deadline: {fired.due_kind or '-'} "
-        f"{local(fired.due_at)}; {len(fired.outbox)} notification(s) queued"
+        f"{local(fired.due_at, zone)}; {len(fired.outbox)} notification(s) queued"
     )
 
 
@@ -253,6 +255,7 @@ def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> No
             detail["conversions"] = case_side_by_side(
                 s, case, actor=viewer, rounding=ctx.settings().grade_rounding
             )
+        zone = ctx.zones(s, [case]).get(case)
     if as_json:
         print_json(detail)
         return
@@ -273,7 +276,7 @@ def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> No
     targets = ", ".join(f"{t['code']} {t['title']}" for t in detail["targets"]) or "-"
     console.print(f"Targets:   {targets}")
     console.print(f"Examiner:  {detail['examiner'] or '-'}")
-    console.print(f"Deadline:  {dl['kind'] or '-'} {local(dl['due_at'])}{late}")
+    console.print(f"Deadline:  {dl['kind'] or '-'} {local(dl['due_at'], zone)}{late}")
     if detail["result"]:
         console.print(
             f"Result:    {json.dumps(detail['result'], ensure_ascii=False)}", markup=False
@@ -323,7 +326,7 @@ def case_show(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) -> No
         console.print(
             f"Precedent: case {p['case']}: {p['module']} {p['outcome']}"
             + (f" ({p['grade']})" if p["grade"] else "")
-            + f", {p['decided_at']:%Y-%m-%d}"
+            + f", {local(p['decided_at'], zone)}"
         )
     for module_code, p in shown_precedents["suggestion"].items():
         console.print(
@@ -403,11 +406,12 @@ def case_list(
             limit=limit,
             offset=offset,
         )
+        zone_of = ctx.zones(s, [r["id"] for r in rows])
     if as_json:
         print_json(rows)
         return
     for r in rows:
-        r["due"] = f"{r['due_kind'] or '-'} {local(r['due_at'])}"
+        r["due"] = f"{r['due_kind'] or '-'} {local(r['due_at'], zone_of.get(r['id']))}"
         r["late"] = f"[bold red]{r['overdue_days']} d[/]" if r["overdue_days"] else ""
     print_table(["id", "state", "student", "partner", "course", "term", "due", "late"], rows)
     if total > offset + len(rows):
@@ -419,11 +423,12 @@ def case_history(case: int, actor: ActorOpt = None, as_json: JsonOpt = False) ->
     """The audit trail of one case, oldest first."""
     with unit_of_work() as s:
         rows = queries.history(s, case, actor=as_viewer(s, actor, case))
+        zone = ctx.zones(s, [case]).get(case)
     if as_json:
         print_json(rows)
         return
     for r in rows:
-        r["when"] = local(r["at"])
+        r["when"] = local(r["at"], zone)
         r["change"] = f"{r['from'] or '-'} -> {r['to']}" if r["from"] != r["to"] else "-"
         r["who"] = f"{r['actor_role']}#{r['actor_id']}" if r["actor_id"] else r["actor_role"]
         r["details"] = json.dumps(r["data"], ensure_ascii=False)[:60]

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from config.settings import Settings, get_settings
 from models import Role
 from models.db import make_engine, session_factory, transaction
-from workflow import Actor, Forbidden, NotFound, auth
+from workflow import Actor, Forbidden, NotFound, auth, case_zones, format_instant
 
 # Piped output (files, tests, other programs) gets wide lines instead of wrapped table cells.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -179,10 +180,17 @@ def _id(raw: str) -> bool:
     return raw.isdigit() and len(raw) < 10
 
 
-def local(instant: dt.datetime | None) -> str:
+def local(instant: dt.datetime | None, zone: dt.tzinfo | None = None) -> str:
+    """An instant in ``zone`` (the case's institution's; the installation's if not given),
+    a deadline at midnight as 24:00 of its last day."""
     if instant is None:
         return "-"
-    return instant.astimezone(settings().zone).strftime("%Y-%m-%d %H:%M %Z")
+    return format_instant(instant, zone or settings().zone)
+
+
+def zones(s: Session, case_ids: list[int]) -> dict[int, ZoneInfo]:
+    """The zone each case's times are shown in: its institution's."""
+    return case_zones(s, case_ids, settings())
 
 
 def as_viewer(s: Session, actor: str | None, case: int | None = None) -> Any:

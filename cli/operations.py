@@ -74,11 +74,14 @@ def outbox_list(
 
     with unit_of_work() as s:
         rows = outbox.listing(s, failed_only=failed, limit=limit)
+        zone_of = ctx.zones(s, [r["case_id"] for r in rows if r["case_id"] is not None])
     if as_json:
         print_json(rows)
         return
     for r in rows:
-        r["next try"] = local(r["available_at"]) if r["status"] == "pending" else ""
+        r["next try"] = (
+            local(r["available_at"], zone_of.get(r["case_id"])) if r["status"] == "pending" else ""
+        )
         r["error"] = (r["last_error"] or "")[:60]
     print_table(
         [

@@ -181,8 +181,13 @@ def compose(
     zone = ZoneInfo(facts.get("timezone") or settings.timezone)
     proc = get_procedure()
     state = facts["state"]
+    # Whether the deadline had passed at the message's moment (an event's, or, for a
+    # reminder, now): the words then say it has, never "by" a day that is gone.
+    moment = facts.get("moment") or dt.datetime.now(dt.UTC)
+    due = facts.get("due_at")
     context = {
         **facts,
+        "due_passed": isinstance(due, dt.datetime) and due <= moment,
         "state_label": proc.states[state].label if state in proc.states else state,
         "due_at_local": _local(facts.get("due_at"), zone, to.language),
         "appeal_ends_local": _local(facts.get("appeal_ends_at"), zone, to.language),

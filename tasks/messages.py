@@ -40,6 +40,7 @@ from workflow import (
     criterion_words,
     format_credits,
     format_grade,
+    objectionable,
     reminder_kinds,
     say,
 )
@@ -51,9 +52,14 @@ LANGUAGES = ("de", "en")
 RECIPIENTS = ("student", "clerk", "examiner", "board")
 OTHER = ("status_link",)
 
-# Decisions that refuse something carry the instructions on legal remedies (§ 37(6) VwVfG,
-# § 58 VwGO; recognition law: a refusal states how recognition could still be obtained).
-LEGAL_REMEDIES = frozenset({"reject", "recognize_partially"})
+
+def legal_remedies() -> frozenset[str]:
+    """The events whose student e-mail carries the instructions on the objection (§ 37(6)
+    VwVfG, § 58 VwGO): every decision of the office an objection lies against, a full
+    recognition too (``workflow.objectionable``); the board's decision on an objection names
+    its own remedy, an action, in its notice."""
+    return objectionable(get_procedure())
+
 
 # Free-text and display facts a phrase may use; anything else in the context is ignored.
 _TEXT_KEYS = (
@@ -235,6 +241,8 @@ def render(template: str, *, recipient: str, language: str, context: Mapping[str
     if values["due_at_local"]:
         by_kind = _DUE[student]
         sentence = by_kind.get(values["due_kind"]) or by_kind["other"]
+        if values["due_passed"]:
+            sentence = N_("mail.due_passed")  # never "by" a day that is gone
         due = part("due", values) or gettext(sentence, **values).strip()
     layout = {
         "language": language,
@@ -257,7 +265,7 @@ def render(template: str, *, recipient: str, language: str, context: Mapping[str
         "decision": _decision(context.get("decision"), language, gettext),
         "legal": (
             gettext("mail.legal", **values).strip()
-            if student and template in LEGAL_REMEDIES
+            if student and template in legal_remedies()
             else ""
         ),
         "status_url": values["status_url"] if student else "",
@@ -318,6 +326,8 @@ def _values(
     """The facts every phrase may use: all defined, empty strings where unknown."""
     values: dict[str, Any] = {key: _text(context.get(key)) for key in _TEXT_KEYS}
     values["case_id"] = _case_id(context)
+    # The deadline had passed when the message's moment came (``tasks.delivery.compose``).
+    values["due_passed"] = context.get("due_passed") is True
     if not values["due_kind"]:
         head = template.partition(".")[0]
         values["due_kind"] = head if "." in template else _deadline_after(template)
@@ -347,7 +357,9 @@ def _values(
     if values["partner_name"]:
         values["partner_ref"] = _("mail.partner_ref", **values)
     if values["due_at_local"]:
-        values["by_due"] = _("mail.by_due", **values)
+        values["by_due"] = _(
+            N_("mail.by_due_passed") if values["due_passed"] else N_("mail.by_due"), **values
+        )
     if values["appeal_ends_local"]:
         values["by_appeal_end"] = _("mail.by_appeal_end", **values)
         values["time_limit"] = _("mail.time_limit", **values)

@@ -9,7 +9,7 @@ from typing import Any
 
 from config.procedure import EventDef, get_procedure
 from workflow import CRITERIA as CRITERIA
-from workflow import Actor, acting_role
+from workflow import Actor, acting_role, why_no_objection
 
 # Event data is checked by the workflow (``fire``, against the procedure's fields), so the
 # API, the pages, the CLI and the imports refuse the same fields with the same words.
@@ -33,12 +33,12 @@ def open_events(
             continue
         if "inside_appeal_window" in ev.guards and (appeal_ends is None or now >= appeal_ends):
             continue
-        if (
-            "appeal_window_over" in ev.guards
-            and case["state"] in proc.guarded_from("inside_appeal_window")
-            and appeal_ends is not None
-            and now < appeal_ends
+        # The workflow's own rule (the zone only words its refusal, which is not shown here).
+        if "objection_open" in ev.guards and why_no_objection(
+            proc, case.get("decision"), appeal_ends, now, dt.UTC
         ):
+            continue
+        if "appeal_window_over" in ev.guards and appeal_ends is not None and now < appeal_ends:
             continue
         result.append(ev)
     return result

@@ -11,6 +11,7 @@ import datetime as dt
 import hmac
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from sqlalchemy.orm import Session
@@ -78,6 +79,8 @@ class Principal:
     name: str
     web_session: WebSession | None = None  # None for API tokens
     session_token: str | None = None
+    # The zone the pages show times in: the principal's institution's (set by ``page``).
+    zone: ZoneInfo | None = None
 
     @property
     def is_student(self) -> bool:

@@ -40,7 +40,9 @@ from workflow.cases.engine import (
 from workflow.cases.guards import (
     CRITERIA,
     GERMAN_STEPS,
+    objectionable,
     procedure,
+    why_no_objection,
 )
 from workflow.cases.outbox import (
     Addressee,
@@ -120,6 +122,10 @@ from workflow.office.catalog import (
     MIN_PASSWORD_LENGTH,
     set_student_password,
 )
+from workflow.office.zones import (
+    case_zones,
+    institution_zone,
+)
 from workflow.policy import (
     accounts,
     auth,
@@ -146,6 +152,7 @@ from workflow.texts import (
     format_decimal,
     format_ects,
     format_grade,
+    format_instant,
 )
 from workflow.transcripts.elmo import (
     TranscriptRejected,
@@ -206,6 +213,7 @@ __all__ = [
     "auth",
     "bavarian",
     "case_side_by_side",
+    "case_zones",
     "catalog",
     "check_document",
     "compare",
@@ -223,17 +231,20 @@ __all__ = [
     "format_decimal",
     "format_ects",
     "format_grade",
+    "format_instant",
     "get_table",
     "has_data",
     "import_file",
     "import_transcript",
     "inconsistent",
+    "institution_zone",
     "keep_notice",
     "list_tables",
     "match_by_hand",
     "media_type_of",
     "methods",
     "notice_inputs",
+    "objectionable",
     "open_case",
     "outbox",
     "pending",
@@ -257,4 +268,5 @@ __all__ = [
     "translations",
     "waiting_cases",
     "waiting_cohorts",
+    "why_no_objection",
 ]

@@ -13,6 +13,7 @@ letter grade "B+"), so callers may pass what they stored.
 from __future__ import annotations
 
 import datetime as dt
+from datetime import tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
@@ -98,3 +99,13 @@ def format_datetime(local: dt.datetime, language: str) -> str:
     if local.hour == 0 and local.minute == 0:
         return f"{format_date((local - dt.timedelta(days=1)).date(), language)} 24:00"
     return f"{format_date(local.date(), language)} {local:%H:%M}"
+
+
+def format_instant(instant: dt.datetime, zone: tzinfo) -> str:
+    """An instant in a sentence of the command line or a refusal, in the institution's zone
+    with the zone's abbreviation: "2026-06-15 14:30 CEST". A deadline at 00:00 is written
+    as 24:00 of the day before ("2026-06-15 24:00 CEST"), as the period is counted."""
+    local = instant.astimezone(zone)
+    if local.hour == 0 and local.minute == 0 and local.second == 0:
+        return f"{local - dt.timedelta(days=1):%Y-%m-%d} 24:00 {local:%Z}"
+    return f"{local:%Y-%m-%d %H:%M %Z}"

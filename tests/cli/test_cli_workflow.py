@@ -109,7 +109,11 @@ def test_a_case_from_catalogue_to_closed(cli: Callable[..., Any], tmp_path: Path
     ).json()
     assert fired["to"] == "recognized"
     assert fired["due_kind"] == "appeal_window"
-    cli("case", "fire", case, "close", "--actor", "clara")
+    # A recognition is final only when its appeal window ends, or when the student waives.
+    early = cli("case", "fire", case, "close", "--actor", "clara", check=False)
+    assert early.code == 1
+    assert "the appeal window is open until" in early.err
+    cli("case", "fire", case, "waive_appeal", "--actor", "student")
 
     shown = cli("case", "show", case, "--json").json()
     assert shown["state"] == "closed"
@@ -128,7 +132,7 @@ def test_a_case_from_catalogue_to_closed(cli: Callable[..., Any], tmp_path: Path
         "assign_examiner",
         "start_review",
         "recognize",
-        "close",
+        "waive_appeal",
     ]
     assert "Ada" not in json.dumps([h["data"] for h in history])  # ids, not names
     listed = cli("case", "list", "--state", "closed", "--json").json()

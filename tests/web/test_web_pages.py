@@ -170,3 +170,27 @@ def test_document_kinds_in_the_page_language(clerk: Any, world: Any) -> None:
     clerk.post("/language", data={"lang": "en", "csrf": token, "back": "/cases"})
     english = clerk.get(f"/cases/{case_id}").text
     assert '<option value="correspondence">Correspondence</option>' in english
+
+
+def test_pages_show_times_in_the_institutions_zone(clerk: Any, engine: Engine, world: Any) -> None:
+    """An institution with a zone of its own (New York, not the installation's Berlin): its
+    office and its students read every time on the pages in that zone."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import update
+
+    from models import Case, Institution
+    from workflow import format_datetime
+
+    case_id = world.cases["in_review"]
+    with transaction(session_factory(engine)) as s:
+        s.execute(
+            update(Institution)
+            .where(Institution.id == world.net.home_id)
+            .values(timezone="America/New_York")
+        )
+        due = s.scalar(select(Case.due_at).where(Case.id == case_id))
+    assert due is not None
+    page = clerk.get(f"/cases/{case_id}").text  # the clerk reads German
+    assert format_datetime(due.astimezone(ZoneInfo("America/New_York")), "de") in page
+    assert format_datetime(due.astimezone(ZoneInfo("Europe/Berlin")), "de") not in page

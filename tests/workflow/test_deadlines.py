@@ -75,7 +75,8 @@ def test_decision_clock_pauses_and_resumes_with_the_time_left() -> None:
     asked = submitted + dt.timedelta(days=10)
     paused = clocks("info_reply", review, asked)
     assert paused.decision_due_at is None
-    assert paused.decision_paused_seconds == int((c1.due_at - asked).total_seconds())
+    # 14 May (local) to 15 June: 32 whole days left, kept in seconds.
+    assert paused.decision_paused_seconds == 32 * 86_400
     assert paused.due_kind == "info_reply"
     answered = asked + dt.timedelta(days=7)
     resumed = clocks("decision", paused, answered)
@@ -85,6 +86,32 @@ def test_decision_clock_pauses_and_resumes_with_the_time_left() -> None:
     assert decided.decision_due_at is None
     assert decided.due_at == decided.appeal_ends_at
     assert clocks(None, decided, answered).due_at is None
+
+
+def test_a_resumed_decision_deadline_ends_at_local_midnight() -> None:
+    # Paused on a Thursday morning, answered a week later in the afternoon: the days left
+    # run from the day after the answer and end at 24:00 Berlin time, not at 15:37 + the rest.
+    submitted = dt.datetime(2026, 5, 4, 10, 0, tzinfo=dt.UTC)
+    c1 = clocks("decision", Clocks(), submitted)
+    paused = clocks("info_reply", c1, dt.datetime(2026, 5, 14, 7, 12, tzinfo=dt.UTC))
+    answered = dt.datetime(2026, 5, 21, 13, 37, tzinfo=dt.UTC)  # 15:37 in Berlin
+    resumed = clocks("decision", paused, answered)
+    assert resumed.due_at == dt.datetime(2026, 6, 22, 22, 0, tzinfo=dt.UTC)  # Mon 24:00 CEST
+    assert resumed.due_at.astimezone(BERLIN).time() == dt.time(0, 0)
+    # Answered late in the evening local time (already the next day in Berlin, not in UTC):
+    # the local day counts.
+    late = clocks("decision", paused, dt.datetime(2026, 5, 21, 22, 30, tzinfo=dt.UTC))
+    assert late.due_at == dt.datetime(2026, 6, 23, 22, 0, tzinfo=dt.UTC)
+
+
+def test_a_resumed_period_ending_on_a_weekend_ends_on_the_next_working_day() -> None:
+    submitted = dt.datetime(2026, 5, 4, 10, 0, tzinfo=dt.UTC)
+    paused = clocks(
+        "info_reply", clocks("decision", Clocks(), submitted), submitted + dt.timedelta(days=10)
+    )
+    # Resumed on Tuesday 19 May: 32 days later is Saturday 20 June -> Monday 22 June.
+    resumed = clocks("decision", paused, dt.datetime(2026, 5, 19, 9, 0, tzinfo=dt.UTC))
+    assert resumed.due_at == dt.datetime(2026, 6, 22, 22, 0, tzinfo=dt.UTC)
 
 
 def test_appeal_window_ends_one_month_later_at_local_midnight() -> None:
@@ -142,7 +169,7 @@ def test_a_case_through_info_request_keeps_its_decision_time(
     case = session.get(Case, case_id)
     assert case is not None
     assert case.due_kind == "info_reply"
-    assert case.decision_paused_seconds == int((due - ask).total_seconds())
+    assert case.decision_paused_seconds == (due - ask).days * 86_400  # whole days left
     fire(
         session,
         case_id,

@@ -340,9 +340,12 @@ class CaseMachine(RuleBasedStateMachine):
             "partial_recognition_data": (targets[:1] or ["INF-ML"])[0] != "INF-WP2",
             "inside_appeal_window": row.appeal_ends_at is not None
             and self.now < row.appeal_ends_at,
-            "appeal_window_over": (row.state == "recognized" and actor.role is not Role.TIMER)
-            or row.appeal_ends_at is None
-            or self.now >= row.appeal_ends_at,
+            # No objection against the board's decision on one (ADR 0015).
+            "objection_open": row.appeal_ends_at is not None
+            and self.now < row.appeal_ends_at
+            and (row.decision or {}).get("event") != "grant_appeal",
+            # No case closes before its decision is final, whoever asks (ADR 0015).
+            "appeal_window_over": row.appeal_ends_at is None or self.now >= row.appeal_ends_at,
             "deadline_passed": row.due_at is not None and self.now >= row.due_at,
         }
         return "ok" if all(met[g] for g in ev.guards) else GuardFailed

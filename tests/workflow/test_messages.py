@@ -95,7 +95,7 @@ def _mail(
 
 def test_templates_cover_the_procedure_the_reminders_and_the_status_link() -> None:
     names = templates()
-    assert len(names) == len(set(names)) == 30
+    assert len(names) == len(set(names)) == 31
     assert set(EVENTS) <= set(names)
     assert set(reminders()) <= set(names)
     assert "status_link" in names
@@ -280,10 +280,21 @@ def test_the_appeal_window_defaults_to_the_current_deadline(language: str) -> No
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-@pytest.mark.parametrize("template", ["recognize", "grant_appeal", "submit", "appeal"])
-def test_only_refusals_carry_the_instructions_on_legal_remedies(
+def test_a_full_recognition_carries_the_instructions_on_the_objection(language: str) -> None:
+    # An administrative act like a refusal: its grade or credits may be contested (ADR 0015).
+    mail = _mail("recognize", "student", language)
+    legal = {"en": "Instructions on legal remedies", "de": "Rechtsbehelfsbelehrung"}[language]
+    assert legal in mail.text
+    assert "Widerspruch" in mail.text.split(legal, 1)[1]
+    assert APPEAL_ENDS in mail.text.split(legal, 1)[1]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("template", ["grant_appeal", "submit", "appeal", "waive_appeal"])
+def test_only_the_offices_decisions_carry_the_instructions_on_the_objection(
     template: str, language: str
 ) -> None:
+    # The board's decision on an objection names its own remedy (an action) in its notice.
     mail = _mail(template, "student", language)
     assert "Instructions on legal remedies" not in mail.text
     assert "Rechtsbehelfsbelehrung\n" not in mail.text
@@ -466,3 +477,23 @@ def test_every_template_has_a_message() -> None:
     # The words of each part are in both gettext catalogues (tests/workflow/test_catalogues.py
     # fails on one missing in either); "state_changed" words events an office adds (message =).
     assert set(parts()) == {*templates(), "state_changed"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize(
+    ("template", "recipient"),
+    [("transcript.remind", "student"), ("decision.remind80", "examiner"), ("open", "student")],
+)
+def test_a_message_whose_deadline_has_passed_never_says_by_it(
+    template: str, recipient: str, language: str
+) -> None:
+    """Sent after its deadline (a reminder at 9:00 after a deadline at 24:00, a late sweep, a
+    case opened after the enrolment period): the words say the deadline has passed."""
+    on_time = _mail(template, recipient, language, due_passed=False).text
+    late = _mail(template, recipient, language, due_passed=True).text
+    passed = {"en": f"the deadline was {DUE}", "de": f"endete am {DUE}"}[language]
+    assert passed.lower() not in on_time.lower()
+    assert passed.lower() in late.lower()
+    by = {"en": f"by {DUE}", "de": f"bis zum {DUE}"}[language]
+    assert by in on_time
+    assert by not in late

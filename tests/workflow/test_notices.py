@@ -792,3 +792,26 @@ def test_what_cannot_make_a_lawful_notice_is_refused(changes: dict[str, Any], me
 def test_appeal_notices_need_the_boards_reasons() -> None:
     with pytest.raises(ValidationFailed, match="board's reasons"):
         render_notice_html(**kwargs("dismiss_appeal", "en", data={}))
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_an_objection_to_a_full_recognition_dismissed_leaves_the_recognition_standing(
+    language: str,
+) -> None:
+    """A full recognition may be contested (its grade, ADR 0015); the board's dismissal keeps
+    it and instructs on the action at court, as far as the student is aggrieved."""
+    text = flat(
+        render_notice_html(
+            **kwargs(
+                "dismiss_appeal",
+                language,
+                decision=RECOGNIZED,
+                appeal_ends_at=APPEAL_ENDS,
+            )
+        )
+    )
+    assert (
+        "Der Widerspruch wird zurückgewiesen" if language == "de" else "Your objection is dismissed"
+    ) in text
+    assert ("Klage" if language == "de" else "action (Klage)") in text
+    assert "Widerspruch (" not in text

@@ -17,6 +17,7 @@ from tests.factories import (
     OfferingFactory,
     Office,
     home_modules,
+    student_actor,
 )
 from workflow.cases.engine import fire
 from workflow.decisions import cohort, precedents
@@ -91,6 +92,44 @@ def test_check_lists_pairs_decided_differently(session: Session, network: Office
     assert len(found) == 1
     assert found[0]["module"] == "INF-ML"
     assert sorted(d["outcome"] for d in found[0]["decisions"]) == ["credited", "not_credited"]
+
+
+def test_a_decision_overturned_on_appeal_is_no_precedent_the_grant_is(
+    session: Session, network: Office
+) -> None:
+    a, b = in_review(session, network, 1), in_review(session, network, 2)
+    fire(session, a, "recognize", actor=network.examiner, now=LATER, data={"modules": "INF-ML"})
+    fire(
+        session,
+        b,
+        "reject",
+        actor=network.examiner,
+        now=LATER,
+        data={"reasons": {"level": "EQF 5 instead of 6"}, "advice": "Take the home exam"},
+    )
+    assert len(precedents.inconsistent(session, actor=None, now=LATER)) == 1
+    student = student_actor(session, b)
+    fire(session, b, "appeal", actor=student, now=LATER, data={"message": "It is level 6"})
+    fire(
+        session,
+        b,
+        "grant_appeal",
+        actor=network.board,
+        now=LATER + dt.timedelta(days=3),
+        data={"modules": "INF-ML", "reasons": "The course is EQF level 6."},
+    )
+    later = LATER + dt.timedelta(days=4)
+    assert precedents.inconsistent(session, actor=None, now=later) == []
+    third = in_review(session, network, 3)
+    shown = precedents.for_case(session, third, now=later)
+    assert sorted((p["case"], p["outcome"]) for p in shown["valid"]) == [
+        (a, "credited"),
+        (b, "credited"),
+    ]
+    assert shown["expired"] == []
+    # The overturned rejection is still on record, only no precedent.
+    kept = session.scalars(select(Precedent.outcome).where(Precedent.case_id == b)).all()
+    assert sorted(kept) == ["credited", "not_credited"]
 
 
 def _cohort(session: Session, network: Office, size: int) -> list[int]:

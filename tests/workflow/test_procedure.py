@@ -38,7 +38,7 @@ def test_the_default_procedure_loads_into_one_machine() -> None:
     proc = load_procedure()
     assert proc.initial == "planned"
     assert len(proc.states) == 15
-    assert len(proc.events) == 18
+    assert len(proc.events) == 19
     assert set(proc.machine.events) == set(proc.events)
     assert {s.name for s in proc.states.values() if s.final} == {"closed", "withdrawn", "lapsed"}
 

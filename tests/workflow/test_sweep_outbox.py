@@ -91,14 +91,17 @@ def test_overdue_reminders_of_one_deadline_collapse_into_the_latest(
         student__name="R Three",
         student__email="r3@example.org",
     ).id
-    late = max(d for _, d, _ in reminders(session, case_id)) + dt.timedelta(days=1)
+    # A sweep late, but before the deadline: the 50 % and 80 % reminders are both due.
+    plan = {k: d for k, d, _ in reminders(session, case_id)}
+    late = plan["decision.remind80"] + dt.timedelta(hours=1)
+    assert late < plan["decision.escalate"]
     result = sweep(session, now=late, settings=SETTINGS)
-    assert result.claimed == 3
+    assert result.claimed == 2
     sent = session.scalars(
         select(Outbox.template).where(Outbox.case_id == case_id, Outbox.template.like("decision.%"))
     )
-    # 50 % and 80 % go to the examiner: only the later one; the escalation to the office too.
-    assert sorted(sent) == ["decision.escalate", "decision.remind80"]
+    # 50 % and 80 % go to the examiner: only the later one.
+    assert sorted(sent) == ["decision.remind80"]
     outcomes = dict(
         session.execute(
             select(Reminder.kind, Reminder.outcome).where(
@@ -109,8 +112,65 @@ def test_overdue_reminders_of_one_deadline_collapse_into_the_latest(
     assert outcomes == {
         "decision.remind50": "superseded by a later reminder",
         "decision.remind80": None,
-        "decision.escalate": None,
     }
+
+
+@pytest.mark.parametrize(
+    ("state", "kind", "expected"),
+    [
+        # The examiner is not told "80 % of the time has passed" after all of it has: the
+        # latest reminder becomes the escalation, to the examiner, beside the office's.
+        (
+            "in_review",
+            "decision",
+            {("examiner", "decision.escalate"), ("clerk", "decision.escalate")},
+        ),
+        # The student is not told "3 days left" days after the answer was due.
+        (
+            "info_requested",
+            "info_reply",
+            {("student", "info_reply.passed"), ("examiner", "info_reply.passed")},
+        ),
+        # "Request recognition by ..." after the period: nothing; the lapse tells the student.
+        ("transcript_received", "submission", set()),
+    ],
+)
+def test_reminders_before_a_deadline_that_has_passed_are_never_sent_with_their_words(
+    session: Session, network: Office, state: str, kind: str, expected: set[tuple[str, str]]
+) -> None:
+    case_id = CaseFactory(
+        state=state, offering=OfferingFactory(past=True), student__matriculation_number="R8"
+    ).id
+    due = session.scalar(select(Case.due_at).where(Case.id == case_id))
+    assert due is not None
+    session.execute(update(Outbox).values(status="sent"))  # only the sweep's rows count
+    late = due + dt.timedelta(days=6)  # the sweep did not run for days
+    result = sweep(session, now=late, settings=SETTINGS)
+    sent = set(
+        session.execute(
+            select(Outbox.recipient, Outbox.template).where(
+                Outbox.case_id == case_id, Outbox.status == "pending"
+            )
+        ).all()
+    )
+    assert {(r, t) for r, t in sent if t.startswith(f"{kind}.")} == expected
+    assert result.notifications == len(expected)
+    early = {
+        k for (k,) in session.execute(select(Reminder.kind).where(Reminder.case_id == case_id))
+    } - {t for _, t in expected}
+    outcomes = dict(
+        session.execute(
+            select(Reminder.kind, Reminder.outcome).where(
+                Reminder.case_id == case_id, Reminder.kind.in_(early), Reminder.action == "notify"
+            )
+        ).all()
+    )
+    assert outcomes
+    assert all(
+        o and o.startswith(("overtaken by its deadline", "superseded")) for o in outcomes.values()
+    )
+    again = sweep(session, now=late + dt.timedelta(minutes=5), settings=SETTINGS)
+    assert again.notifications == 0
 
 
 def test_small_batches_collapse_overdue_reminders_too(session: Session, network: Office) -> None:
@@ -121,14 +181,15 @@ def test_small_batches_collapse_overdue_reminders_too(session: Session, network:
         student__name="R Seven",
         student__email="r7@example.org",
     ).id
-    late = max(d for _, d, _ in reminders(session, case_id)) + dt.timedelta(days=1)
+    plan = {k: d for k, d, _ in reminders(session, case_id)}
+    late = plan["decision.remind80"] + dt.timedelta(hours=1)  # before the deadline
     # One reminder per sweep: the 50 % one is claimed alone, but the 80 % one is due as well.
-    results = [sweep(session, now=late, settings=SETTINGS, limit=1) for _ in range(4)]
-    assert [(r.claimed, r.notifications) for r in results] == [(1, 0), (1, 1), (1, 1), (0, 0)]
+    results = [sweep(session, now=late, settings=SETTINGS, limit=1) for _ in range(3)]
+    assert [(r.claimed, r.notifications) for r in results] == [(1, 0), (1, 1), (0, 0)]
     sent = session.scalars(
         select(Outbox.template).where(Outbox.case_id == case_id, Outbox.template.like("decision.%"))
     )
-    assert sorted(sent) == ["decision.escalate", "decision.remind80"]
+    assert sorted(sent) == ["decision.remind80"]
 
 
 def test_only_earlier_reminders_to_the_same_person_can_be_superseded() -> None:

@@ -6,6 +6,7 @@ hands to the error handler of ``web.problems``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from workflow import (
     format_date,
     format_datetime,
     format_decimal,
+    institution_zone,
     require,
 )
 
@@ -58,10 +60,11 @@ def render(
 ) -> HTMLResponse:
     lang = language or page_language(request, principal.language if principal else None)
     rt = runtime(request)
-    zone = rt.settings.zone
+    zone = (principal.zone if principal else None) or rt.settings.zone
 
     def local(instant: dt.datetime | str | None, with_time: bool = True) -> str:
-        """An instant as the page's language writes it in the institution's zone
+        """An instant as the page's language writes it in the zone of the principal's
+        institution
         ("07.12.2026 14:30", "7 December 2026 14:30"; a deadline at 00:00 is 24:00 of the day
         before); an ISO string (a decision's ``decided_at``) is read first."""
         if instant is None or instant == "":
@@ -144,6 +147,10 @@ def page(
             )
         if action is not None:
             require(principal.actor, action)
+        principal = dataclasses.replace(
+            principal,
+            zone=institution_zone(session, principal.actor.institution_id, rt.settings),
+        )
         yield session, principal, rt
 
 

@@ -12,6 +12,7 @@ changes. Instants are stored as aware UTC.
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Iterable
@@ -65,6 +66,27 @@ def days_after(start: dt.date, days: int, zone: ZoneInfo, settings: Settings) ->
     return end_of_day(last_day(start + dt.timedelta(days=days), settings), zone)
 
 
+DAY_SECONDS = 86_400
+
+
+def paused_days(due: dt.datetime, today: dt.date, zone: ZoneInfo) -> int:
+    """The whole days a decision clock that ends at ``due`` still had when it paused on
+    ``today`` (local): the days after ``today`` up to the period's last day. The day the
+    pause begins counts as paused, like the day it ends (§ 209 BGB: the time of the
+    suspension is not counted; a period is counted in whole days, § 187(1))."""
+    last = local_date(due - dt.timedelta(microseconds=1), zone)
+    return max(0, (last - today).days)
+
+
+def resumed(paused_seconds: int, today: dt.date, zone: ZoneInfo, settings: Settings) -> dt.datetime:
+    """The decision deadline when the clock resumes on ``today`` with the time it had left:
+    the days left run from the day after, and the period ends at 24:00 local time of its
+    last day (§ 188 BGB), on a working day (§ 193), like every other period; never at the
+    minute the pause ended. ``paused_seconds`` is kept in whole days (``paused_days``);
+    a clock paused before that was so is rounded down to whole days."""
+    return days_after(today, paused_seconds // DAY_SECONDS, zone, settings)
+
+
 @dataclass(frozen=True, slots=True)
 class Clocks:
     """Every clock column of a case, as the workflow keeps them."""
@@ -108,13 +130,13 @@ def next_clocks(
         due = days_after(today, settings.submission_due_days, zone, settings)
     elif kind == "decision":
         if paused is not None:
-            decision_due, paused = now + dt.timedelta(seconds=paused), None
+            decision_due, paused = resumed(paused, today, zone, settings), None
         elif decision_due is None:
             decision_due = days_after(today, settings.decision_due_days, zone, settings)
         due = decision_due
     elif kind == "info_reply":
         if decision_due is not None:
-            paused = max(0, int((decision_due - now).total_seconds()))
+            paused = paused_days(decision_due, today, zone) * DAY_SECONDS
             decision_due = None
         due = days_after(today, settings.info_reply_days, zone, settings)
     elif kind == "appeal_window":
@@ -166,8 +188,12 @@ def schedule(
 ) -> list[Scheduled]:
     """What the deadline sweep must do for a case whose clocks are ``clocks``: reminders
     before and at the deadline, escalations after it, and the timer's lapse or close.
-    Reminders whose time has already passed when the case enters the state are not planned
-    (nobody is reminded of a 50 % mark that lay in the past when the clock started)."""
+    A deadline that has already passed when the case enters the state (a case opened for a
+    course that began months ago) is due at once: its lapse, close, escalation or reminder at
+    the deadline is planned for ``now``, and the sweep's next run does it. A reminder *before*
+    the deadline whose moment has already passed is not planned (nobody is reminded of a
+    50 % mark that lay in the past when the clock started; once the deadline itself has
+    passed, what is planned for it speaks instead)."""
     due, kind = clocks.due_at, clocks.due_kind
     if due is None or kind is None:
         return []
@@ -210,7 +236,11 @@ def schedule(
         plan = [remind("board_decision.escalate", due, "clerk")]
     else:
         raise ValueError(f"unknown deadline kind {kind!r}")
-    return [item for item in plan if item.due_at > now]
+    return [
+        item if item.due_at > now else dataclasses.replace(item, due_at=now)
+        for item in plan
+        if item.due_at > now or item.due_at >= due
+    ]
 
 
 def reminder_kinds(deadlines: Iterable[str], settings: Settings) -> tuple[str, ...]:
@@ -257,3 +287,21 @@ def superseded_kinds(settings: Settings) -> frozenset[str]:
             ):
                 kinds.add(item.kind)
     return frozenset(kinds)
+
+
+def overtaken_kinds(settings: Settings) -> dict[str, str | None]:
+    """The reminders ``schedule`` plans *before* a deadline, each with what it becomes when
+    a sweep finds its deadline already passed (the sweep did not run for a while): the
+    deadline's first message at or after it ("the answer is overdue"), sent to the same
+    recipient; None when the deadline has no message (its lapse tells). Its own words ("3
+    days left") would be untrue by then. Derived from ``schedule`` itself."""
+    start = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
+    due = start + dt.timedelta(days=3650)
+    kinds: dict[str, str | None] = {}
+    for deadline in KNOWN_DEADLINES:
+        plan = schedule(Clocks(due, deadline), now=start, zone=ZoneInfo("UTC"), settings=settings)
+        after = [i.kind for i in plan if i.action == "notify" and i.due_at >= due]
+        for item in plan:
+            if item.action == "notify" and item.due_at < due:
+                kinds[item.kind] = after[0] if after else None
+    return kinds

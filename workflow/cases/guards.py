@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Integer, bindparam, literal, or_, select
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from config.errors import ConfigurationError
 from config.procedure import EventDef, Procedure, get_procedure
 from config.settings import Settings
 from models import (
+    Case,
     Document,
     HomeAchievement,
     Module,
@@ -31,10 +33,13 @@ from models import (
     case_targets,
     user_programmes,
 )
+from workflow.cases.deadlines import local_date
 from workflow.errors import DomainError, Forbidden, GuardFailed, ValidationFailed
 from workflow.grading.grades import convert
+from workflow.office.zones import zone_named
 from workflow.policy.actors import Actor
 from workflow.policy.permissions import PERMISSIONS, Action
+from workflow.texts import format_instant
 
 GERMAN_STEPS = ("1.0", "1.3", "1.7", "2.0", "2.3", "2.7", "3.0", "3.3", "3.7", "4.0")
 PASSED = "passed"
@@ -61,6 +66,15 @@ class GuardContext:
     def fail(self, why: str) -> GuardFailed:
         return GuardFailed(f"cannot {self.event} {self.case_ref}: {why}")
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The case's institution's zone: its deadlines are counted, and said, in it."""
+        return zone_named(getattr(self.row, "timezone", None), self.settings)
+
+    def when(self, instant: dt.datetime) -> str:
+        """``instant`` as a refusal says it: local time of the case's institution."""
+        return format_instant(instant, self.zone)
+
 
 def _text(ctx: GuardContext, key: str, what: str) -> str:
     value = ctx.data.get(key)
@@ -82,7 +96,7 @@ def _date(ctx: GuardContext, key: str, what: str) -> dt.date:
         raise ctx.fail(
             f"{what} must be a date as YYYY-MM-DD (the field {key}), not {value!r}"
         ) from None
-    if day > ctx.now.date() + dt.timedelta(days=1):
+    if day > local_date(ctx.now, ctx.zone) + dt.timedelta(days=1):
         raise ctx.fail(f"{what} {day} lies in the future")
     ctx.data[key] = day.isoformat()
     return day
@@ -512,6 +526,7 @@ def _reasons(ctx: GuardContext) -> dict[str, str]:
 def _decision(ctx: GuardContext, outcome: str, **parts: Any) -> None:
     decision = {
         "outcome": outcome,
+        "event": ctx.event,  # whose decision: the office's, or the board's on an objection
         "decided_at": ctx.now.isoformat(),
         "decided_by": ctx.actor.id,
         **parts,
@@ -567,25 +582,79 @@ def rejection_reasons(ctx: GuardContext) -> None:
     )
 
 
+def _window_closed(ends: dt.datetime | None, now: dt.datetime, zone: dt.tzinfo) -> str | None:
+    if ends is None:
+        return "there is no open appeal window (it opens when a decision is issued)"
+    if now >= ends:
+        return f"the appeal window ended at {format_instant(ends, zone)}"
+    return None
+
+
 def inside_appeal_window(ctx: GuardContext) -> None:
-    ends = ctx.row.appeal_ends_at
-    if ends is None or ctx.now >= ends:
-        raise ctx.fail(
-            f"the appeal window ended at {ends:%Y-%m-%d %H:%M} UTC"
-            if ends
-            else "there is no open appeal window (it opens when a decision is issued)"
+    why = _window_closed(ctx.row.appeal_ends_at, ctx.now, ctx.zone)
+    if why:
+        raise ctx.fail(why)
+
+
+# An objection (Widerspruch, § 70 VwGO) lies against every decision of the office, a full
+# recognition too (it is an administrative act: its grade or credits may be contested), within
+# the appeal window; against the board's decision on an objection the remedy is an action at
+# the administrative court (§§ 68, 74 VwGO), outside Recog. docs/adr/0015-appeal-and-finality.md
+OBJECTION = "objection_open"
+
+
+def decisions_on_objection(proc: Procedure) -> frozenset[str]:
+    """The events that decide an objection: those from a state that filing one (an event
+    checked by ``objection_open``) leads to; in the default procedure the board's
+    ``grant_appeal`` and ``dismiss_appeal``."""
+    filed = {ev.dest for ev in proc.events.values() if OBJECTION in ev.guards}
+    return frozenset(ev.name for ev in proc.events.values() if filed.intersection(ev.sources))
+
+
+def objectionable(proc: Procedure) -> frozenset[str]:
+    """The deciding events an objection lies against: the office's decisions (a full
+    recognition too), not the board's on an objection. Their notices and e-mails instruct on
+    the objection."""
+    return decision_events(proc) - decisions_on_objection(proc)
+
+
+def why_no_objection(
+    proc: Procedure,
+    decision: Mapping[str, Any] | None,
+    appeal_ends: dt.datetime | None,
+    now: dt.datetime,
+    zone: dt.tzinfo,
+) -> str | None:
+    """Why a student may not object to the case's decision now (None: they may). The one
+    rule the guard applies and the pages use to offer the objection."""
+    if decision and decision.get("event") in decisions_on_objection(proc):
+        return (
+            "the examination board has decided on the objection; a further objection is not "
+            "available (the board's notice names the remedy: an action at the administrative "
+            "court)"
         )
+    return _window_closed(appeal_ends, now, zone)
+
+
+def objection_open(ctx: GuardContext) -> None:
+    # The decision is read here only: the engine's row leaves it out (it is large, and only
+    # an objection needs it).
+    decision = ctx.session.scalar(select(Case.decision).where(Case.id == ctx.row.id))
+    why = why_no_objection(procedure(), decision, ctx.row.appeal_ends_at, ctx.now, ctx.zone)
+    if why:
+        raise ctx.fail(why)
 
 
 def appeal_window_over(ctx: GuardContext) -> None:
-    appealable = get_procedure().guarded_from("inside_appeal_window")
-    if ctx.row.state not in appealable and ctx.actor.role is not Role.TIMER:
-        return  # what cannot be appealed may be booked at once; the timer waits for finality
+    """A decision becomes final when its appeal window ends (§ 70 VwGO): until then no case
+    is closed, whoever asks and whatever was decided; a student who wants it final sooner
+    waives the remedy (``waive_appeal``)."""
     ends = ctx.row.appeal_ends_at
     if ends is not None and ctx.now < ends:
         raise ctx.fail(
-            f"the appeal window is open until {ends:%Y-%m-%d %H:%M} UTC; after that a "
-            "clerk may close the case (the timer closes it at that moment)"
+            f"the appeal window is open until {ctx.when(ends)}; after that a clerk may close "
+            "the case (the timer closes it at that moment), or sooner if the student waives the "
+            "right to object"
         )
 
 
@@ -594,7 +663,7 @@ def deadline_passed(ctx: GuardContext) -> None:
     if due is None or ctx.now < due:
         raise ctx.fail(
             f"its deadline ({ctx.row.due_kind}) has not passed yet; the timer lets it lapse "
-            "only then" + (f"; it is due {due:%Y-%m-%d %H:%M} UTC" if due else "")
+            "only then" + (f"; it is due {ctx.when(due)}" if due else "")
         )
 
 
@@ -612,6 +681,7 @@ GUARDS: dict[str, Callable[[GuardContext], None]] = {
     "partial_recognition_data": partial_recognition_data,
     "rejection_reasons": rejection_reasons,
     "inside_appeal_window": inside_appeal_window,
+    "objection_open": objection_open,
     "appeal_window_over": appeal_window_over,
     "deadline_passed": deadline_passed,
 }

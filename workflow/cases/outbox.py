@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from config.procedure import get_procedure
-from config.settings import Settings
+from config.settings import Settings, get_settings
 from models import (
     Case,
     CaseEvent,
@@ -38,6 +38,8 @@ from models import (
 )
 from workflow.cases.guards import decision_events
 from workflow.errors import NotFound, ValidationFailed
+from workflow.office.zones import case_zones
+from workflow.texts import format_instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,20 +172,27 @@ def release(session: Session, items: list[Claimed], *, now: dt.datetime) -> int:
     return released
 
 
-def retry(session: Session, outbox_id: int, *, now: dt.datetime) -> None:
+def retry(
+    session: Session, outbox_id: int, *, now: dt.datetime, settings: Settings | None = None
+) -> None:
     """Put a dead-lettered (or pending) row back in line for immediate delivery."""
     row = session.get(Outbox, outbox_id)
     if row is None:
         raise NotFound(f"outbox row {outbox_id} not found")
+    config = settings or get_settings()
+    zone = (
+        case_zones(session, [row.case_id], config).get(row.case_id)
+        if row.case_id is not None
+        else None
+    ) or config.zone
     if row.status == OutboxStatus.SENT.value:
-        raise ValidationFailed(
-            f"outbox row {outbox_id} was delivered at {row.sent_at}; nothing to retry"
-        )
+        sent = format_instant(row.sent_at, zone) if row.sent_at else "an unknown time"
+        raise ValidationFailed(f"outbox row {outbox_id} was delivered at {sent}; nothing to retry")
     if row.lease_token is not None and row.available_at > now:
         # A relay holds it and may be sending it right now: another claim would send it twice.
         raise ValidationFailed(
             f"outbox row {outbox_id} is being delivered by a relay (its lease runs until "
-            f"{row.available_at:%Y-%m-%d %H:%M:%S} UTC); retry it only if it fails"
+            f"{format_instant(row.available_at, zone)}); retry it only if it fails"
         )
     row.status, row.available_at, row.attempts = OutboxStatus.PENDING.value, now, 0
     row.lease_token = None
@@ -394,5 +403,6 @@ def context(session: Session, item: Claimed) -> tuple[Addressee, dict[str, Any],
             appeal_ends_at=then.appeal_ends_at,
             decision=then.decision,
             message=then.message,
+            moment=then.at,
         )
     return to, facts, home.code

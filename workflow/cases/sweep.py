@@ -17,6 +17,9 @@ relay renders the message at delivery time. The timer events (lapse, close) go t
 kind and due time; an outbox row per reminder and recipient) mean each happens once,
 however many sweeps run.
 
+A reminder planned *before* a deadline that has already passed when the sweep claims it is
+never sent with its own words: ``_overtaken`` turns it into the deadline's own message first.
+
 Of several reminders of one deadline to one person that are due together (a sweep that did
 not run for a while), only the latest is sent: one "80 %" mail, not "50 %" and "80 %"; the
 earlier is marked done with the outcome "superseded by a later reminder". Only the kinds the
@@ -31,19 +34,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, String, bindparam, text, update
+from sqlalchemy import Connection, String, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from models import Reminder, Role
+from models import Case, Outbox, Reminder, Role
 from models.base import UTCDateTime
-from workflow.cases.deadlines import superseded_kinds
+from workflow.cases.deadlines import overtaken_kinds, superseded_kinds
 from workflow.cases.engine import fire
+from workflow.cases.storage import insert_ignoring_duplicates
 from workflow.errors import DomainError
 from workflow.policy.actors import Actor
 
 SUPERSEDED = "superseded by a later reminder"
+OVERTAKEN = "overtaken by its deadline"
 
 # The SQL is literal on purpose (no fragments pasted together). Shared by both engines:
 # * a due, pending notification ``r`` of a kind that can be superseded is, if a later one of
@@ -156,12 +161,82 @@ def _claim_sqlite(
     )
 
 
+def _overtaken(
+    conn: Connection, *, now: dt.datetime, limit: int, settings: Settings
+) -> tuple[int, int]:
+    """The reminders *before* a deadline that is already past (the sweep did not run for a
+    while): none is sent with its own words ("3 days left" would be untrue). Each becomes
+    the deadline's own message to the same person ("the answer is overdue",
+    ``deadlines.overtaken_kinds``), once per person and message (the latest stands for the
+    others), or, where the deadline has none (its lapse tells), is not sent; its outcome
+    says which. Rare, so a few plain statements; on PostgreSQL locked like the main claim.
+    Returns how many were claimed and how many messages queued."""
+    kinds = overtaken_kinds(settings)
+    if not kinds:
+        return 0, 0
+    query = (
+        select(Reminder.id, Reminder.case_id, Reminder.kind, Reminder.recipient)
+        .join(Case, Case.id == Reminder.case_id)
+        .where(
+            Reminder.done_at.is_(None),
+            Reminder.due_at <= now,
+            Reminder.action == "notify",
+            Reminder.kind.in_(sorted(kinds)),
+            Case.due_at <= now,
+        )
+        .order_by(Reminder.due_at, Reminder.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=Reminder, skip_locked=True)
+    rows = conn.execute(query).all()
+    if not rows:
+        return 0, 0
+    latest = {(r.case_id, r.recipient, kinds[r.kind] or r.kind): r.id for r in rows}
+    kept = set(latest.values())
+    outcomes: dict[str, list[int]] = {}
+    queued: list[dict[str, Any]] = []
+    for r in rows:
+        late = kinds[r.kind]
+        if r.id not in kept:
+            outcome = SUPERSEDED
+        elif late is None:
+            outcome = f"{OVERTAKEN}; not sent"
+        else:
+            outcome = f"{OVERTAKEN}; sent as {late}"
+            queued.append(
+                {
+                    "dedup_key": f"reminder:{r.id}:email:{r.recipient}",
+                    "case_id": r.case_id,
+                    "event_seq": None,
+                    "channel": "email",
+                    "recipient": r.recipient,
+                    "template": late,
+                    "payload": {},
+                    "status": "pending",
+                    "attempts": 0,
+                    "available_at": now,
+                    "created_at": now,
+                }
+            )
+        outcomes.setdefault(outcome, []).append(r.id)
+    insert_ignoring_duplicates(conn, Outbox.__table__, queued)
+    for outcome, ids in outcomes.items():
+        conn.execute(
+            update(Reminder).where(Reminder.id.in_(ids)).values(done_at=now, outcome=outcome)
+        )
+    return len(rows), len(queued)
+
+
 def sweep(
     session: Session, *, now: dt.datetime, settings: Settings, limit: int | None = None
 ) -> SweepResult:
     """Claim and carry out what is due at ``now``; never commits."""
     result = SweepResult()
     conn = session.connection()
+    overtaken, sent = _overtaken(
+        conn, now=now, limit=limit or settings.sweep_batch, settings=settings
+    )
     candidates = sorted(superseded_kinds(settings))
     params: dict[str, Any] = {"now": now, "n": limit or settings.sweep_batch}
     if conn.dialect.name == "postgresql":
@@ -172,6 +247,8 @@ def sweep(
         result.claimed, result.notifications, timers = _claim_sqlite(
             conn, {**params, "candidates": json.dumps(candidates)}
         )
+    result.claimed += overtaken
+    result.notifications += sent
     timer = Actor.system(Role.TIMER)
     for reminder_id, case_id, event in timers:
         savepoint = session.begin_nested()

@@ -61,13 +61,14 @@ EVENTS: Final = ("recognize", "recognize_partially", "reject", "grant_appeal", "
 # The criteria of a substantial difference, in the order a notice discusses them.
 CRITERIA: Final = ("level", "workload", "learning_outcomes", "profile", "quality")
 
-# The outcome each event's decision must have (dismiss_appeal leaves the refusal standing).
+# The outcome each event's decision must have (dismiss_appeal leaves the decision standing:
+# a refusal, or a full recognition whose grade or credits the student contested, ADR 0015).
 _OUTCOMES: Final[Mapping[str, frozenset[str]]] = {
     "recognize": frozenset({"recognized"}),
     "recognize_partially": frozenset({"partially_recognized"}),
     "reject": frozenset({"rejected"}),
     "grant_appeal": frozenset({"recognized"}),
-    "dismiss_appeal": frozenset({"rejected", "partially_recognized"}),
+    "dismiss_appeal": frozenset({"rejected", "partially_recognized", "recognized"}),
 }
 
 _FORMULA: Final = "x = 1 + 3 × (Nmax − Nd) / (Nmax − Nmin)"
