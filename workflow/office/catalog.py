@@ -342,6 +342,11 @@ def _validated(model: type[T], what: str, **values: Any) -> T:
         ) from None
 
 
+class OfficeEmailIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    office_email: EmailStr
+
+
 def add_institution(session: Session, **values: Any) -> Institution:
     data = _validated(InstitutionIn, "institution", **values)
     if session.execute(select(Institution.id).where(Institution.code == data.code)).first():
@@ -479,6 +484,18 @@ def set_student_password(session: Session, student_id: int, password: str) -> St
     student.password_hash = hash_password(password)
     session.execute(delete(WebSession).where(WebSession.student_id == student.id))
     return student
+
+
+def set_office_email(session: Session, code: str, email: str) -> Institution:
+    """Set the examination office's e-mail address of a home institution: the address its
+    decision notices name for questions and objections, and the sender of its mail."""
+    inst = institution_by_code(session, code)
+    if inst.kind != InstitutionKind.HOME.value:
+        raise ValidationFailed(
+            f"{code} is a partner institution; only a home institution has an examination office"
+        )
+    inst.office_email = _validated(OfficeEmailIn, "institution", office_email=email).office_email
+    return inst
 
 
 def allow_student_passwords(session: Session, code: str, allowed: bool) -> Institution:
