@@ -42,7 +42,10 @@ from workflow.policy.permissions import Action, require
 
 Progress = Callable[[int, int], None]  # (done, total)
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# A catalogue's descriptive texts (learning outcomes, assessment, ...): bounded, as everything
+# that reaches the database from a file is; a course description runs to a few pages at most.
+MAX_TEXT = 20_000
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
 BATCH = 1000
 
 
@@ -61,7 +64,7 @@ class OfferingRow(BaseModel):
     learning_outcomes: Text
     assessment_type: Text
     participation_mode: Text
-    quality_assurance: str | None = None
+    quality_assurance: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None = None
     start_date: dt.date
     end_date: dt.date
     exam_date: dt.date | None = None
