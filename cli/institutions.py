@@ -11,6 +11,7 @@ from cli.context import (
     JsonOpt,
     as_viewer,
     console,
+    err_console,
     fail,
     print_json,
     print_table,
@@ -44,6 +45,14 @@ def institution_add(
             office_email=email,
         )
     console.print(f"added {inst.kind} institution {inst.code} (id {inst.id})")
+    if inst.kind == "home" and not inst.office_email:
+        err_console.print(
+            f"warning: {inst.code} has no office e-mail address (--email): its decision notices "
+            "name it for questions and objections, so no notice can be issued until it is set "
+            f"with: recog institution set {inst.code} --email ADDRESS",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("set")
@@ -57,15 +66,24 @@ def institution_set(
             "the status link); turning it off deletes the passwords they set.",
         ),
     ] = None,
+    email: Annotated[
+        str | None,
+        typer.Option(help="The examination office's e-mail address (named on its notices)."),
+    ] = None,
 ) -> None:
-    """Change an institution's settings."""
-    if student_passwords is None:
-        fail("nothing to change; give --student-passwords or --no-student-passwords")
+    """Change a home institution's settings."""
+    if student_passwords is None and email is None:
+        fail("nothing to change; give --email, --student-passwords or --no-student-passwords")
     with unit_of_work() as s:
-        inst = catalog.allow_student_passwords(s, code, bool(student_passwords))
-    console.print(
-        f"{inst.code}: student passwords {'enabled' if inst.student_passwords else 'disabled'}"
-    )
+        if email is not None:
+            inst = catalog.set_office_email(s, code, email)
+            console.print(f"{inst.code}: office e-mail {inst.office_email}", markup=False)
+        if student_passwords is not None:
+            inst = catalog.allow_student_passwords(s, code, student_passwords)
+            console.print(
+                f"{inst.code}: student passwords "
+                f"{'enabled' if inst.student_passwords else 'disabled'}"
+            )
 
 
 @app.command("list")
@@ -80,6 +98,7 @@ def institution_list(actor: ActorOpt = None, as_json: JsonOpt = False) -> None:
                 "country": i.country,
                 "kind": i.kind,
                 "erasmus_code": i.erasmus_code,
+                "office_email": i.office_email,
                 "student_passwords": i.student_passwords,
             }
             for i in sorted(

@@ -2,7 +2,9 @@
 unexpectedly, with a back-off, while the others keep running; a signal stops them all.
 
 Each child leads its own process group, so what a crashed child leaves behind (a Celery
-worker's pool processes) is ended with it, and so is everything at shutdown. The back-off
+worker's pool processes) is ended with it, and so is everything at shutdown. On Linux each
+child is also told to stop (SIGTERM) when `recog up` itself dies, even by SIGKILL, so that no
+child outlives its supervisor (``PR_SET_PDEATHSIG``). The back-off
 doubles with every crash in a row (1, 2, 4, ... seconds, at most 60); a child that ran for
 60 seconds counts as healthy again, and its next crash is restarted after 1 second.
 """
@@ -10,6 +12,7 @@ doubles with every crash in a row (1, 2, 4, ... seconds, at most 60); a child th
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -23,6 +26,14 @@ BACKOFF_MAX = 60.0  # the back-off doubles per crash in a row up to this
 HEALTHY_AFTER = 60.0  # seconds a child must run for its next crash to count as a first again
 POLL = 0.2  # seconds between looks at the children
 STOP_GRACE = 30.0  # seconds the children have to stop after SIGTERM before they are killed
+
+
+def _stop_with_supervisor() -> None:
+    """In the child, before it runs: SIGTERM when the process that started it dies (Linux's
+    prctl PR_SET_PDEATHSIG; elsewhere nothing, and a SIGKILLed `recog up` leaves its children
+    to be ended by their process group)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 def backoff(crashes: int) -> float:
@@ -67,7 +78,12 @@ class Supervisor:
         self.stopping = False
 
     def _start(self, child: Child) -> None:
-        child.proc = subprocess.Popen(list(child.argv), env=self.env, process_group=0)
+        child.proc = subprocess.Popen(
+            list(child.argv),
+            env=self.env,
+            process_group=0,
+            preexec_fn=_stop_with_supervisor,  # no threads run in `recog up`
+        )
         child.started, child.restart_at = time.monotonic(), None
         child.pids.append(child.proc.pid)
         self.say(f"{child.name} started (pid {child.proc.pid})")

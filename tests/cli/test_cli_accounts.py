@@ -12,7 +12,18 @@ PASSWORD = "correct horse battery staple"
 
 
 def test_empty_installation_to_first_admin(cli: Callable[..., Any], cli_db: Any) -> None:
-    cli("institution", "add", HOME, "--name", "Universität X", "--country", "DE", "--kind", "home")
+    home = cli(
+        "institution", "add", HOME, "--name", "Universität X", "--country", "DE", "--kind", "home"
+    )
+    # Its notices name the office's address: without one, say so now, not when a notice fails.
+    assert "has no office e-mail address" in home.err
+    assert f"recog institution set {HOME} --email" in home.err
+    bad = cli("institution", "set", HOME, "--email", "not-an-address", check=False)
+    assert bad.code == 1
+    assert "office_email" in bad.err
+    cli("institution", "set", HOME, "--email", "pruefungsamt@uni-x.example")
+    [inst] = cli("institution", "list", "--json").json()
+    assert inst["office_email"] == "pruefungsamt@uni-x.example"
     added = cli("user", "add", "ada", "--role", "admin", "--institution", HOME)
     assert "added admin ada" in added.out
     assert "recog user set-password ada" in added.out

@@ -179,3 +179,22 @@ def test_a_killed_worker_is_restarted_with_backoff_and_the_web_keeps_answering(u
         assert "stopped" in up.out.read_text()
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{up.log()}") from None
+
+
+@pytest.mark.slow
+def test_no_child_outlives_a_killed_recog_up(up: Up) -> None:
+    """`recog up` killed with SIGKILL (no chance to stop anything): its children stop too."""
+    try:
+        wait_until(up.web_answers, timeout=120, what="the web server of `recog up`")
+        pids = [pid for _, pid in up.started()]
+        assert len(pids) == 3
+        os.kill(up.proc.pid, signal.SIGKILL)
+        up.proc.wait(timeout=10)
+        wait_until(
+            lambda: not any(alive(p) for p in pids),
+            timeout=60,
+            what=f"the children {pids} to end after `recog up` was killed",
+        )
+        assert not up.web_answers()
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{up.log()}") from None

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Engine, select
-from web_harness import client, csrf_of, student_link, student_login
+from web_harness import client, csrf_of, login, student_link, student_login
 
 from models import User
 from models.db import session_factory, transaction
@@ -194,3 +194,25 @@ def test_pages_show_times_in_the_institutions_zone(clerk: Any, engine: Engine, w
     page = clerk.get(f"/cases/{case_id}").text  # the clerk reads German
     assert format_datetime(due.astimezone(ZoneInfo("America/New_York")), "de") in page
     assert format_datetime(due.astimezone(ZoneInfo("Europe/Berlin")), "de") not in page
+
+
+def test_the_case_page_offers_what_the_permission_table_allows(app: Any, world: Any) -> None:
+    """The upload form, its kinds, the status-link card and the transcripts link follow the one
+    permission table (workflow/policy/permissions.py), not a role list of the template."""
+    from workflow import Action, Actor, allowed, document_kinds
+    from workflow.policy.actors import Role
+
+    case_id = world.cases["in_review"]
+    for who in ("clerk", "examiner", "board", "admin"):
+        with client(app) as c:
+            login(c, world.users[who])
+            page = c.get(f"/cases/{case_id}").text
+        actor = Actor(Role(who), 1, 1)
+        kinds = document_kinds(actor)
+        assert (f'action="/cases/{case_id}/documents"' in page) == bool(kinds), who
+        for kind in kinds:
+            assert f'<option value="{kind}">' in page, (who, kind)
+        assert ('action="/cases/' in page and "/status-link" in page) == allowed(
+            actor, Action.REVOKE_STATUS_LINKS
+        ), who
+        assert ('href="/transcripts"' in page) == allowed(actor, Action.IMPORT_TRANSCRIPT), who

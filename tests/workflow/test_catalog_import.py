@@ -79,6 +79,14 @@ def test_json_import(session: Session, tmp_path: Path) -> None:
             "not of the partner's country FI; use fi or ects or passfail",
         ),
         (
+            GOOD.replace("Explain qubits", "x" * 20_001),
+            "line 3, field learning_outcomes: String should have at most 20000 characters",
+        ),
+        (
+            GOOD.replace("FINEEC", "q" * 20_001),
+            "line 3, field quality_assurance: String should have at most 20000 characters",
+        ),
+        (
             GOOD + GOOD,
             "line 4, field code: duplicate course tdu.fi/FI-900/2027-03 (also at line 3)",
         ),

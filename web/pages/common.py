@@ -25,6 +25,7 @@ from web.security import LANG_COOKIE, SESSION_COOKIE, Principal, authenticate, c
 from workflow import (
     DIFFERENCE_THRESHOLD,
     Action,
+    allowed,
     criterion_words,
     format_date,
     format_datetime,
@@ -100,6 +101,8 @@ def render(
         "todo_map": i18n.student_todo(lang),
         "happened": i18n.timeline(lang),
         "principal": principal,
+        # What the page offers is what the one permission table allows ("may('assign_examiner')").
+        "may": lambda action: principal is not None and allowed(principal.actor, Action(action)),
         "csrf": principal.web_session.csrf_token if principal and principal.web_session else None,
     }
     return TEMPLATES.TemplateResponse(request, template, {**base, **context}, status_code=status)

@@ -42,7 +42,10 @@ from workflow.policy.permissions import Action, require
 
 Progress = Callable[[int, int], None]  # (done, total)
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# A catalogue's descriptive texts (learning outcomes, assessment, ...): bounded, as everything
+# that reaches the database from a file is; a course description runs to a few pages at most.
+MAX_TEXT = 20_000
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
 BATCH = 1000
 
 
@@ -61,7 +64,7 @@ class OfferingRow(BaseModel):
     learning_outcomes: Text
     assessment_type: Text
     participation_mode: Text
-    quality_assurance: str | None = None
+    quality_assurance: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None = None
     start_date: dt.date
     end_date: dt.date
     exam_date: dt.date | None = None
@@ -342,6 +345,11 @@ def _validated(model: type[T], what: str, **values: Any) -> T:
         ) from None
 
 
+class OfficeEmailIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    office_email: EmailStr
+
+
 def add_institution(session: Session, **values: Any) -> Institution:
     data = _validated(InstitutionIn, "institution", **values)
     if session.execute(select(Institution.id).where(Institution.code == data.code)).first():
@@ -479,6 +487,18 @@ def set_student_password(session: Session, student_id: int, password: str) -> St
     student.password_hash = hash_password(password)
     session.execute(delete(WebSession).where(WebSession.student_id == student.id))
     return student
+
+
+def set_office_email(session: Session, code: str, email: str) -> Institution:
+    """Set the examination office's e-mail address of a home institution: the address its
+    decision notices name for questions and objections, and the sender of its mail."""
+    inst = institution_by_code(session, code)
+    if inst.kind != InstitutionKind.HOME.value:
+        raise ValidationFailed(
+            f"{code} is a partner institution; only a home institution has an examination office"
+        )
+    inst.office_email = _validated(OfficeEmailIn, "institution", office_email=email).office_email
+    return inst
 
 
 def allow_student_passwords(session: Session, code: str, allowed: bool) -> Institution:
