@@ -8,6 +8,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# make test runs the tests in this many processes (pytest-xdist; whole files per process);
+# `make test TEST_WORKERS=0` runs them in one.
+TEST_WORKERS ?= 2
 TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
 SYNC   := $(UV) sync --locked --inexact --python $(PYTHON)
@@ -48,7 +51,7 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -25,6 +25,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 # Tests never write into the checkout's var/: everything goes below a private temp directory.
+# Under pytest-xdist (`make test` runs two workers) each worker has its own: a worker inherits
+# the controller's environment, and one worker's clean-up must not pull another's files away.
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["RECOG_DATA_DIR"] = tempfile.mkdtemp(prefix=f"recog-test-{worker}-")
 TEST_DATA = Path(os.environ.setdefault("RECOG_DATA_DIR", tempfile.mkdtemp(prefix="recog-test-")))
 os.environ.setdefault("RECOG_ENVIRONMENT", "test")
 
