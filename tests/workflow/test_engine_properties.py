@@ -321,6 +321,10 @@ class CaseMachine(RuleBasedStateMachine):
             return ValidationFailed  # fire checks the declared fields before the guards
         if "assigned_examiner" in ev.guards and row.examiner_id != actor.id:
             return Forbidden  # a guard
+        if mode == "none" and "result_data" in ev.guards:
+            # A result without its date: a transcript's (the import) keeps it unknown for a
+            # clerk to record later; a clerk must give it (refused as a missing field).
+            return None if actor.role is Role.IMPORT else ValidationFailed
         if mode == "none" and DATA_GUARDS & set(ev.guards):
             return GuardFailed
         if mode != "full":
