@@ -13,7 +13,12 @@ BIN    := $(VENV)/bin
 TEST_WORKERS ?= 2
 TOOLS  := .tools
 UV     := $(TOOLS)/bin/uv
-SYNC   := $(UV) sync --locked --inexact --python $(PYTHON)
+# --compile-bytecode: the libraries' .pyc files are written once, at install. Python never
+# writes them where PYTHONDONTWRITEBYTECODE is set (as on our CI machine), and without them every
+# `recog` command compiled SQLAlchemy, FastAPI & co. again: 2.5 s to start instead of 1.1 s.
+SYNC   := $(UV) sync --locked --inexact --compile-bytecode --python $(PYTHON)
+# Recog's own packages, compiled before a run for the same reason (only what changed).
+COMPILE := $(BIN)/python -m compileall -q -j 0 config models workflow web cli tasks tests
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
@@ -45,12 +50,14 @@ install: $(VENV)/.installed-run
 install-test: $(VENV)/.installed-test
 
 run: $(VENV)/.installed-run
+	$(COMPILE) >/dev/null
 	$(BIN)/recog up --demo
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(COMPILE) >/dev/null
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 lint: $(VENV)/.installed-test
