@@ -66,7 +66,7 @@ def user_add(
                 user.username,
                 actor=None,
                 now=ctx.now(),
-                public_url=config.public_url,
+                public_url=config.link_base,
                 lifetime=dt.timedelta(days=config.invitation_days),
             )
     console.print(f"added {user.role} {user.username} (id {user.id})")
@@ -130,7 +130,7 @@ def user_invite(name: Annotated[str, typer.Argument(help="User name.")]) -> None
             name,
             actor=None,
             now=ctx.now(),
-            public_url=config.public_url,
+            public_url=config.link_base,
             lifetime=dt.timedelta(days=config.invitation_days),
         )
     console.print(f"invitation e-mailed to {name}; the link expires {local(expires)}")

@@ -407,7 +407,7 @@ def _prepare_invitation(
     try:
         with session.begin_nested():
             mail = accounts.invitation_for_delivery(
-                session, item.payload, now=now, public_url=settings.public_url
+                session, item.payload, now=now, public_url=settings.link_base
             )
         zone = ZoneInfo(mail.timezone or settings.timezone)
         rendered = render_invitation(

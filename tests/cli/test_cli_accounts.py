@@ -54,3 +54,42 @@ def test_empty_installation_to_first_admin(cli: Callable[..., Any], cli_db: Any)
     assert "disabled ada" in disabled.out
     [token] = cli("token", "list", "--json").json()
     assert token["revoked_at"] is not None
+
+
+def test_an_invitation_from_a_fresh_development_installation(
+    cli: Callable[..., Any], cli_db: Any
+) -> None:
+    """As the README's first steps run on a developer's machine (`make run`'s environment, no
+    RECOG_PUBLIC_URL): the invitation is queued and its link will point where `make run`
+    serves, not refused for want of a public address."""
+    dev = {"RECOG_ENVIRONMENT": "development"}
+    cli(
+        "institution",
+        "add",
+        HOME,
+        "--name",
+        "Universität X",
+        "--country",
+        "DE",
+        "--kind",
+        "home",
+        "--email",
+        "pruefungsamt@uni-x.example",
+        **dev,
+    )
+    invited = cli(
+        "user",
+        "add",
+        "clara",
+        "--role",
+        "clerk",
+        "--institution",
+        HOME,
+        "--email",
+        "clara@uni-x.example",
+        "--invite",
+        **dev,
+    )
+    assert "invit" in invited.out.lower()
+    [row] = cli("outbox", "list", "--json", **dev).json()
+    assert row["template"] == "invitation"

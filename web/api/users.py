@@ -78,7 +78,7 @@ def invite_user(request: Request, username: str) -> dict[str, Any]:
             username,
             actor=p.actor,
             now=rt.now(),
-            public_url=rt.settings.public_url,
+            public_url=rt.settings.link_base,
             lifetime=dt.timedelta(days=rt.settings.invitation_days),
         )
         return {"username": username, "expires_at": expires}
