@@ -71,7 +71,10 @@ def user_add(
             )
     console.print(f"added {user.role} {user.username} (id {user.id})")
     if expires is not None:
-        console.print(f"invitation e-mailed to {user.email}; the link expires {local(expires)}")
+        console.print(
+            f"invitation to {user.email} queued (the worker or `recog outbox relay` sends it); "
+            f"the link expires {local(expires)}"
+        )
     else:
         console.print(f"set a password: recog user set-password {user.username}")
     if not user.email:
@@ -133,7 +136,10 @@ def user_invite(name: Annotated[str, typer.Argument(help="User name.")]) -> None
             public_url=config.link_base,
             lifetime=dt.timedelta(days=config.invitation_days),
         )
-    console.print(f"invitation e-mailed to {name}; the link expires {local(expires)}")
+    console.print(
+        f"invitation to {name} queued (the worker or `recog outbox relay` sends it); "
+        f"the link expires {local(expires)}"
+    )
 
 
 def read_password() -> str:

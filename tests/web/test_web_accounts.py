@@ -215,7 +215,7 @@ def test_invitation_from_the_cli_to_the_first_sign_in(
         "--email", "nina@uni-musterstadt.example", "--language", "en", "--invite",
     )  # fmt: skip
     assert added.exit_code == 0, added.output
-    assert "invitation e-mailed to nina@uni-musterstadt.example" in added.output
+    assert "invitation to nina@uni-musterstadt.example queued" in added.output
     with session_factory(engine)() as s:
         row = s.execute(select(Outbox).where(Outbox.template == "invitation")).scalar_one()
         assert row.case_id is None
