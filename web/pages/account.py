@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from web import i18n
-from web.pages.common import error_page, page, page_language, render
+from web.pages.common import error_page, page, page_language, password_problem, render
 from web.security import SESSION_COOKIE, Principal, cookie_args
 from web.uploads import GuardedRoute
 from workflow import ValidationFailed, auth, queries
@@ -66,19 +66,13 @@ def account_password(
     """Set the signed-in student's password. Any student session may: it was opened by a
     status link (which is the way to reset a forgotten password) or by the password itself.
     Every other session of the student ends; this browser gets a new one."""
-    from workflow import MIN_PASSWORD_LENGTH, set_student_password
+    from workflow import set_student_password
 
     with page(request, form={"csrf": csrf}) as (s, p, rt):
         if not p.is_student:
             return error_page(request, 404, "", "")
         _ = i18n.translator(page_language(request, p.language))
-        problem = (
-            _("page.password_short")
-            if len(password) < MIN_PASSWORD_LENGTH
-            else _("page.password_mismatch")
-            if password != password2
-            else None
-        )
+        problem = password_problem(_, password, password2)
         if problem:
             return _account_page(request, s, p, error=problem, status=422)
         assert p.actor.id is not None

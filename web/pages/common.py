@@ -24,6 +24,7 @@ from web.runtime import Runtime, runtime
 from web.security import LANG_COOKIE, SESSION_COOKIE, Principal, authenticate, csrf_ok
 from workflow import (
     DIFFERENCE_THRESHOLD,
+    MIN_PASSWORD_LENGTH,
     Action,
     allowed,
     criterion_words,
@@ -40,6 +41,16 @@ T = TypeVar("T")
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
 TEMPLATES.env.filters.update(i18n.NUMBER_FILTERS)
 PAGE_SIZE = 25
+
+
+def password_problem(_: Callable[[str], str], password: str, repeated: str) -> str | None:
+    """What is wrong with a password chosen in a form (too short, the two entries differ), in
+    the page's words; None if nothing. The workflow checks the length again when it stores it."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return _("page.password_short")
+    if password != repeated:
+        return _("page.password_mismatch")
+    return None
 
 
 def page_language(request: Request, preferred: str | None = None) -> str:

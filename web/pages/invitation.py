@@ -14,12 +14,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from web import i18n
-from web.pages.common import page_language, render
+from web.pages.common import page_language, password_problem, render
 from web.problems import Problem
 from web.runtime import runtime
 from web.security import PRE_CSRF_COOKIE, SESSION_COOKIE, cookie_args, csrf_ok
 from web.uploads import GuardedRoute
-from workflow import MIN_PASSWORD_LENGTH, ValidationFailed, accounts, auth
+from workflow import ValidationFailed, accounts, auth
 
 router = APIRouter(include_in_schema=False, route_class=GuardedRoute)
 
@@ -102,13 +102,7 @@ def invitation_accept(
         if found.state is not accounts.InvitationState.OPEN:
             return _closed(request, found.state, found.language)
         _ = i18n.translator(page_language(request, found.language))
-        problem = (
-            _("page.password_short")
-            if len(password) < MIN_PASSWORD_LENGTH
-            else _("page.password_mismatch")
-            if password != password2
-            else None
-        )
+        problem = password_problem(_, password, password2)
         if problem:
             return _form(request, found, error=problem, status=422)
         try:
