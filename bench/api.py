@@ -33,6 +33,7 @@ sys.path.insert(0, str(_BENCH.parent))
 
 from sqlalchemy import Engine, bindparam, select, text  # noqa: E402
 
+from cli.webcmd import web_server_argv  # noqa: E402
 from models import Case  # noqa: E402
 from models.db import make_engine, session_factory, transaction  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
@@ -230,22 +231,7 @@ def main() -> None:
         "RECOG_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "web.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
+        web_server_argv(port, workers=args.workers, extra=("--log-level", "warning")),
         env=env,
         cwd=_BENCH.parent,
     )

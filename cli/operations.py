@@ -12,6 +12,7 @@ from rich.table import Table
 
 from cli import context as ctx
 from cli.context import JsonOpt, console, local, print_json, print_table, unit_of_work
+from cli.webcmd import web_server_argv
 from config.procedure import get_procedure
 from models.migrate import current_revision, upgrade
 from workflow import FileStore, catalog, queries
@@ -257,19 +258,7 @@ def _run_children(settings: Any, port: int) -> None:
         {
             "worker": [*celery, *_celery_argv("worker", settings)],
             "beat": [*celery, *_celery_argv("beat", settings)],
-            "web server": [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "web.app:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--no-proxy-headers",  # the app believes forwarded headers (RECOG_TRUSTED_PROXIES)
-            ],
+            "web server": web_server_argv(port),
         },
         env=env,
         say=lambda line: console.print(line, markup=False),

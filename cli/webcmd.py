@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
+
+
+def web_server_argv(port: int, *, workers: int = 1, extra: Sequence[str] = ()) -> list[str]:
+    """The command that serves Recog's app as `recog web` does, on 127.0.0.1: `recog up`'s
+    web server, and the one the tests and benchmarks start. uvicorn's own forwarded-header
+    handling is off: the app believes them from RECOG_TRUSTED_PROXIES only
+    (web.app.install_boundary); uvicorn's would trust 127.0.0.1."""
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "web.app:create_app"]
+    argv += ["--host", "127.0.0.1", "--port", str(port)]
+    if workers != 1:
+        argv += ["--workers", str(workers)]
+    return [*argv, "--no-access-log", "--no-proxy-headers", *extra]
 
 
 def web(

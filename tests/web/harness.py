@@ -8,7 +8,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from cli.webcmd import web_server_argv
 from config.settings import Settings, load_settings
 from models import Case, Module, Offering
 from models.db import session_factory, transaction
@@ -209,21 +209,7 @@ def uvicorn_server(
     port = free_port()
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115  closed below
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "web.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-access-log",
-            "--no-proxy-headers",  # as recog web and recog up: the app decides (trusted_proxies)
-        ],
+        web_server_argv(port, workers=workers),
         env={**os.environ, **env},
         stdout=out,
         stderr=subprocess.STDOUT,
