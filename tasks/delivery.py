@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,6 +45,9 @@ from workflow import (
 from workflow import (
     format_datetime as local_datetime,
 )
+
+if TYPE_CHECKING:
+    from tasks.messages import Rendered
 
 log = logging.getLogger("recog.delivery")
 
@@ -195,19 +198,26 @@ def compose(
     rendered = render(
         item.template, recipient=item.recipient, language=to.language, context=context
     )
-    msg = EmailMessage()
-    msg["Subject"] = rendered.subject
-    msg["From"] = settings.mail_from
-    msg["To"] = to.email or ""
-    msg["Message-ID"] = message_id(item, settings)
-    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-    msg["Auto-Submitted"] = "auto-generated"
+    msg = _email(item, settings, rendered, to.email)
     msg["X-Recog-Case"] = str(item.case_id)
-    msg.set_content(rendered.text)
-    msg.add_alternative(rendered.html, subtype="html")
     for filename, content, media in attachments:
         maintype, _, subtype = media.partition("/")
         msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
+    return msg
+
+
+def _email(item: Claimed, settings: Settings, rendered: Rendered, to: str | None) -> EmailMessage:
+    """The e-mail of an outbox row: its rendered words (plain text and HTML), its sender and
+    addressee, and the Message-ID derived from the row, so a repeated delivery repeats it."""
+    msg = EmailMessage()
+    msg["Subject"] = rendered.subject
+    msg["From"] = settings.mail_from
+    msg["To"] = to or ""
+    msg["Message-ID"] = message_id(item, settings)
+    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
     return msg
 
 
@@ -421,16 +431,7 @@ def _prepare_invitation(
         )
     except Exception as exc:  # recorded on the row like a failed delivery
         return exc
-    msg = EmailMessage()
-    msg["Subject"] = rendered.subject
-    msg["From"] = settings.mail_from
-    msg["To"] = mail.email or ""
-    msg["Message-ID"] = message_id(item, settings)
-    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(rendered.text)
-    msg.add_alternative(rendered.html, subtype="html")
-    return msg
+    return _email(item, settings, rendered, mail.email)
 
 
 def _status_url(
