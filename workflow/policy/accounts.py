@@ -20,10 +20,16 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from models import Institution, Outbox, User, UserInvitation
+from models import Institution, User, UserInvitation
 from workflow.errors import Forbidden, NotFound, ValidationFailed
 from workflow.policy.actors import Actor
-from workflow.policy.auth import digest, hash_password, new_secret, revoke_user_access
+from workflow.policy.auth import (
+    digest,
+    hash_password,
+    new_secret,
+    queue_email,
+    revoke_user_access,
+)
 from workflow.policy.permissions import Action, require
 
 INVITATION_TEMPLATE = "invitation"
@@ -123,24 +129,17 @@ def invite_user(
             "(e.g. https://recog.uni-x.de)"
         )
     expires = now + lifetime
-    session.execute(
-        insert(Outbox).values(
-            dedup_key=f"invitation:{user.id}:{now.isoformat()}",
-            case_id=None,
-            event_seq=None,
-            channel="email",
-            recipient=user.role,
-            template=INVITATION_TEMPLATE,
-            # Ids and the expiry only: the link is built from RECOG_PUBLIC_URL when the e-mail
-            # is written (as status links are), never from anything a request carried.
-            payload={"user_id": user.id, "expires_at": expires.isoformat()},
-            status="pending",
-            attempts=0,
-            available_at=now,
-            created_at=now,
-        )
+    queue_email(
+        session,
+        dedup_key=f"invitation:{user.id}:{now.isoformat()}",
+        case_id=None,
+        recipient=user.role,
+        template=INVITATION_TEMPLATE,
+        # Ids and the expiry only: the link is built from RECOG_PUBLIC_URL when the e-mail
+        # is written (as status links are), never from anything a request carried.
+        payload={"user_id": user.id, "expires_at": expires.isoformat()},
+        now=now,
     )
-    session.info["recog_outbox_written"] = True
     return expires
 
 

@@ -604,15 +604,39 @@ def queue_status_link(
     key = f"status_link:{student_id}:{window}"
     if session.execute(select(Outbox.id).where(Outbox.dedup_key == key)).first():
         return False
+    queue_email(
+        session,
+        dedup_key=key,
+        case_id=case_id,
+        recipient="student",
+        template="status_link",
+        payload={"case_id": case_id, "student_id": student_id},
+        now=now,
+    )
+    return True
+
+
+def queue_email(
+    session: Session,
+    *,
+    dedup_key: str,
+    case_id: int | None,
+    recipient: str,
+    template: str,
+    payload: dict[str, Any],
+    now: dt.datetime,
+) -> None:
+    """Queue an e-mail that no case event sends (a status link, an office user's invitation)
+    in the outbox, due now, in the caller's transaction; the commit wakes the relay."""
     session.execute(
         insert(Outbox).values(
-            dedup_key=key,
+            dedup_key=dedup_key,
             case_id=case_id,
             event_seq=None,
             channel="email",
-            recipient="student",
-            template="status_link",
-            payload={"case_id": case_id, "student_id": student_id},
+            recipient=recipient,
+            template=template,
+            payload=payload,
             status="pending",
             attempts=0,
             available_at=now,
@@ -620,7 +644,6 @@ def queue_status_link(
         )
     )
     session.info["recog_outbox_written"] = True
-    return True
 
 
 def status_link_for_delivery(
